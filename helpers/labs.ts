@@ -1,0 +1,48 @@
+/**
+ * The lab registry: every `lab.json` under labs/ describes one experiment — its
+ * area, titles (Chinese and English, as in the seed), spec, the sources the
+ * student edits (relative to c/ or LAB_SRC) and the capabilities it needs.
+ */
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import type { CapabilityId } from './capabilities.js';
+import { CAPABILITY_IDS } from './capabilities.js';
+import { REPO_ROOT } from './paths.js';
+
+export interface LabInfo {
+  /** e.g. "ebpf/01-bpftrace"; the directory under labs/. */
+  readonly id: string;
+  readonly area: string;
+  readonly order: number;
+  readonly title: { readonly zh: string; readonly en: string };
+  /** Spec file, relative to the repository. */
+  readonly spec: string;
+  /** Student-edited sources relative to c/ (each must contain a LAB:BEGIN region). */
+  readonly sources: readonly string[];
+  /** Hard requirements: the lab skips (or fails under LABS_STRICT=1) without them. */
+  readonly requires: readonly CapabilityId[];
+  /** Capabilities the lab adapts around when absent (said in its output and report). */
+  readonly adapts?: readonly CapabilityId[];
+  /** Seconds the lab takes here, roughly (for `labs list`). */
+  readonly seconds?: number;
+}
+
+function findLabJson(dir: string): string[] {
+  const found: string[] = [];
+  for (const name of readdirSync(dir)) {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) found.push(...findLabJson(p));
+    else if (name === 'lab.json') found.push(p);
+  }
+  return found;
+}
+
+export function listLabs(root = join(REPO_ROOT, 'labs')): LabInfo[] {
+  return findLabJson(root).map((file) => {
+    const raw = JSON.parse(readFileSync(file, 'utf8')) as Omit<LabInfo, 'id' | 'spec'> & { spec: string };
+    const id = relative(root, dirname(file));
+    const bad = [...raw.requires, ...(raw.adapts ?? [])].filter((c) => !(CAPABILITY_IDS as readonly string[]).includes(c));
+    if (bad.length) throw new Error(`${file}: unknown capability ${bad.join(', ')} (an unknown requirement is a bug, not a skip)`);
+    return { ...raw, id, spec: relative(REPO_ROOT, join(dirname(file), raw.spec)) };
+  }).sort((a, b) => a.order - b.order || a.id.localeCompare(b.id));
+}

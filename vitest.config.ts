@@ -1,0 +1,34 @@
+import { defineConfig } from 'vitest/config';
+
+const junit = process.env.LABS_JUNIT;
+
+export default defineConfig({
+  test: {
+    reporters: junit ? ['default', ['junit', { outputFile: junit }]] : ['default'],
+    teardownTimeout: 60_000,
+    projects: [
+      {
+        test: {
+          name: 'labs',
+          include: ['labs/**/*.spec.ts'],
+          // Labs share one kernel (tracepoints, cgroups, CPU time for measurements): one file at a time.
+          fileParallelism: false,
+          globalSetup: ['helpers/global-setup.ts'],
+          setupFiles: ['helpers/setup-labs.ts'],
+          testTimeout: 180_000,
+          hookTimeout: 180_000,
+          sequence: { groupOrder: 0 },
+        },
+      },
+      {
+        test: {
+          name: 'unit',
+          include: ['tests/**/*.test.ts'],
+          testTimeout: 60_000,
+          // After the labs: the starter check runs lab specs itself and must not compete with them.
+          sequence: { groupOrder: 1 },
+        },
+      },
+    ],
+  },
+});
