@@ -158,10 +158,10 @@ export function reap(leftovers: readonly Leftover[]): Leftover[] {
 }
 
 /** Reap the leftovers of every run that is no longer live (run at the start of each suite run). */
-export function reapStaleRuns(current?: string): Leftover[] {
+export function reapStaleRuns(current?: string, only: (run: string) => boolean = () => true): Leftover[] {
   const live = new Map<string, boolean>();
   const stale = (run: string) => {
-    if (run === current) return false;
+    if (run === current || !only(run)) return false;
     if (!live.has(run)) live.set(run, runIsLive(run));
     return !live.get(run);
   };
