@@ -1,0 +1,74 @@
+/**
+ * Lab 1 — 初窥门径: kernel insight with bpftrace, no C written.
+ * Each script is started once, the spec waits for "Attaching N probes..."
+ * (never a sleep), then runs its own children and looks for their PIDs.
+ */
+import { describe, expect, it } from 'vitest';
+import { capabilities } from '../../../helpers/capabilities.js';
+import { listProbes, startBpftrace } from '../../../helpers/bpftrace.js';
+import { run } from '../../../helpers/exec.js';
+import { labSource } from '../../../helpers/paths.js';
+import { recordMetric } from '../../../helpers/report.js';
+import { adapted, requires } from '../../../helpers/requires.js';
+
+/** Lines "<pid> <comm> Opening file: <path>" printed for `pid`. */
+function opensOf(lines: readonly string[], pid: number): { comm: string; path: string }[] {
+  return lines.flatMap((l) => {
+    const m = l.match(/^(\d+) (\S+) Opening file: (.*)$/);
+    return m && Number(m[1]) === pid ? [{ comm: m[2]!, path: m[3]! }] : [];
+  });
+}
+
+describe('Lab 1 — bpftrace one-liners (初窥门径)', () => {
+  requires('root', 'bpftrace', 'tracefs');
+
+  it('prints the path of every openat(2): cat /etc/hosts and ls /tmp show up under their own PID and command name', async () => {
+    const bt = await startBpftrace(labSource('ebpf/opensnoop.bt'));
+    const cat = await run('cat', ['/etc/hosts'], { timeoutMs: 10_000 });
+    const ls = await run('ls', ['/tmp'], { timeoutMs: 10_000 });
+    const lines = await bt.settle((l) => opensOf(l, cat.pid).some((o) => o.path === '/etc/hosts') && opensOf(l, ls.pid).some((o) => o.path === '/tmp'));
+    await bt.stop();
+    const sample = [...lines.filter((l) => l.startsWith(`${cat.pid} `) || l.startsWith(`${ls.pid} `)).slice(0, 30)];
+    const evidence = `bpftrace printed ${lines.length} lines; those of cat (pid ${cat.pid}) and ls (pid ${ls.pid}):\n${sample.join('\n') || '(none)'}\nfirst lines:\n${lines.slice(0, 5).join('\n')}`;
+    expect({
+      catOpenedHosts: opensOf(lines, cat.pid).find((o) => o.path === '/etc/hosts')?.comm,
+      lsOpenedTmp: opensOf(lines, ls.pid).find((o) => o.path === '/tmp')?.comm,
+    }, evidence).toEqual({ catOpenedHosts: 'cat', lsOpenedTmp: 'ls' });
+  });
+
+  it('reports the PID of a child that exited (kprobe:do_exit, or the sched_process_exit tracepoint without kprobes)', async (ctx) => {
+    const caps = await capabilities();
+    const script = caps.kprobes.ok ? 'ebpf/exits_kprobe.bt' : 'ebpf/exits_tracepoint.bt';
+    if (!caps.kprobes.ok) {
+      await adapted(ctx, `kprobes absent (${caps.kprobes.detail}): kprobe:do_exit replaced by tracepoint:sched:sched_process_exit (exits_tracepoint.bt), which do_exit() fires`);
+    }
+    const bt = await startBpftrace(labSource(script));
+    const children = [];
+    for (let i = 0; i < 3; i++) children.push(await run('true', [], { timeoutMs: 10_000 }));
+    const pids = children.map((c) => c.pid);
+    const exitedPids = (lines: string[]) => new Set(lines.flatMap((l) => { const m = l.match(/^PID (\d+) exited/); return m ? [Number(m[1])] : []; }));
+    const lines = await bt.settle((l) => pids.every((p) => exitedPids(l).has(p)));
+    await bt.stop();
+    const seen = exitedPids(lines);
+    expect(pids.map((p) => ({ pid: p, reported: seen.has(p) })),
+      `${script} (${bt.probes} probe) printed ${lines.length} lines, e.g.:\n${lines.slice(0, 8).join('\n') || '(none)'}\nexpected "PID <pid> exited" for the reaped children ${pids.join(', ')}`)
+      .toEqual(pids.map((p) => ({ pid: p, reported: true })));
+  });
+
+  it('lists what each mechanism can attach to here: stable tracepoints vs kprobes on (almost) any kernel function', async (ctx) => {
+    const caps = await capabilities();
+    const [tracepoints, kprobes] = await Promise.all([listProbes('tracepoint:*'), listProbes('kprobe:*')]);
+    recordMetric(ctx, { name: 'tracepoints (bpftrace -l "tracepoint:*")', value: tracepoints.length, unit: 'probes', group: 'attach points' });
+    recordMetric(ctx, { name: 'kprobes (bpftrace -l "kprobe:*")', value: kprobes.length, unit: 'probes', group: 'attach points' });
+    expect(tracepoints, `bpftrace -l "tracepoint:*" listed ${tracepoints.length}`).toEqual(expect.arrayContaining([
+      'tracepoint:syscalls:sys_enter_openat', 'tracepoint:sched:sched_process_exit',
+    ]));
+    if (caps.kprobes.ok) {
+      expect(kprobes.length, 'a kprobe can attach to any traceable kernel function: thousands more than tracepoints').toBeGreaterThan(tracepoints.length);
+      expect(kprobes, 'kprobe:do_exit is what the seed attaches to').toContain('kprobe:do_exit');
+    } else {
+      await adapted(ctx, `kprobes absent (${caps.kprobes.detail}): bpftrace lists ${kprobes.length} kprobes and ${tracepoints.length} tracepoints`);
+      expect(kprobes.length, 'without CONFIG_KPROBES no kernel function can be kprobed').toBe(0);
+    }
+  });
+});
