@@ -4,7 +4,8 @@ const junit = process.env.LABS_JUNIT;
 
 export default defineConfig({
   test: {
-    reporters: junit ? ['default', ['junit', { outputFile: junit }]] : ['default'],
+    // lab-reporter: reports/labs.json and reports/labs.html after every run of the labs project.
+    reporters: junit ? ['default', './helpers/lab-reporter.ts', ['junit', { outputFile: junit }]] : ['default', './helpers/lab-reporter.ts'],
     teardownTimeout: 60_000,
     projects: [
       {

@@ -1,0 +1,321 @@
+/**
+ * The student's and instructor's front door to the labs.
+ *
+ *   npm run labs -- list [--json]        every lab: area, titles, status on this host (ready / adapted / skipped + why)
+ *   sudo npm run lab -- <name>           run one lab's spec (<name>: a lab id or any part of it or of its title)
+ *   sudo npm run lab -- <name> --watch   …and run it again whenever its sources (c/… or LAB_SRC) or its spec change
+ *   npm run labs -- merge <labs.json…> [-o <dir>]   one report from several (CI shards)
+ *
+ * Anything else after <name> goes to vitest (e.g. `-t "drops every"`).
+ * Remember that sudo drops environment variables: `sudo LAB_SRC=~/my-labs npm run lab -- <name>`.
+ */
+import { spawn } from 'node:child_process';
+import { constants } from 'node:os';
+import { existsSync, watch, type FSWatcher } from 'node:fs';
+import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import { probeAll, type Capabilities, type CapabilityId } from '../helpers/capabilities.js';
+import { mergeReports, readReport, reportDir, writeReport, type LabResult, type LabsReport } from '../helpers/lab-reporter.js';
+import { listLabs, type LabInfo } from '../helpers/labs.js';
+import { REFERENCE_SRC, REPO_ROOT } from '../helpers/paths.js';
+
+// ---------------------------------------------------------------------------
+// Status on this host
+
+export type LabStatus = 'ready' | 'adapted' | 'skipped';
+
+export interface LabRow {
+  readonly id: string;
+  readonly area: string;
+  readonly order: number;
+  readonly title: { readonly zh: string; readonly en: string };
+  readonly spec: string;
+  readonly status: LabStatus;
+  /** Why skipped (missing capability, what was found, the fix) or how it adapts. */
+  readonly reasons: readonly string[];
+  readonly seconds?: number;
+  /** The lab's result in the last report, when there is one. */
+  readonly lastResult?: LabResult;
+}
+
+export interface StatusOptions {
+  /**
+   * Count `root` as present: `labs list` runs without sudo, the labs with it.
+   * (Default: true when not root.)
+   */
+  readonly assumeSudo?: boolean;
+}
+
+type CapLookup = Pick<Capabilities, CapabilityId>;
+
+/** ready / adapted / skipped for one lab, from its lab.json and the probed capabilities. */
+export function labStatus(lab: LabInfo, caps: CapLookup, opts: StatusOptions = {}): Pick<LabRow, 'status' | 'reasons'> {
+  const present = (id: CapabilityId) => caps[id].ok || (id === 'root' && opts.assumeSudo === true);
+  const missing = lab.requires.filter((id) => !present(id));
+  if (missing.length) {
+    return {
+      status: 'skipped',
+      reasons: missing.map((id) => `missing ${id} (${caps[id].title}): ${caps[id].detail}. Fix: ${caps[id].fix}`),
+    };
+  }
+  const adapts = (lab.adapts ?? []).filter((id) => !present(id));
+  if (adapts.length) {
+    return { status: 'adapted', reasons: adapts.map((id) => `no ${id} here (${caps[id].detail}): the lab works around it`) };
+  }
+  return { status: 'ready', reasons: [] };
+}
+
+export function labRows(labs: readonly LabInfo[], caps: CapLookup, opts: StatusOptions = {}, last?: LabsReport): LabRow[] {
+  const results = new Map((last?.labs ?? []).filter((l) => l.result !== 'not run').map((l) => [l.id, l.result]));
+  return labs.map((lab) => ({
+    id: lab.id, area: lab.area, order: lab.order, title: lab.title, spec: lab.spec,
+    ...labStatus(lab, caps, opts),
+    ...(lab.seconds !== undefined ? { seconds: lab.seconds } : {}),
+    ...(results.has(lab.id) ? { lastResult: results.get(lab.id)! } : {}),
+  }));
+}
+
+const MARK: Record<LabStatus, string> = { ready: '✔', adapted: '◐', skipped: '⊘' };
+const COLOR: Record<LabStatus, number> = { ready: 32, adapted: 33, skipped: 31 };
+
+/** The `labs list` text (pure, for the tests). */
+export function formatList(rows: readonly LabRow[], opts: { readonly color?: boolean; readonly header?: string } = {}): string {
+  const paint = (code: number, s: string) => (opts.color ? `\x1b[${code}m${s}\x1b[0m` : s);
+  const idW = Math.max(4, ...rows.map((r) => r.id.length));
+  const out: string[] = [];
+  if (opts.header) out.push(opts.header, '');
+  let area: string | undefined;
+  for (const r of rows) {
+    if (r.area !== area) {
+      area = r.area;
+      out.push(paint(1, area));
+    }
+    const status = paint(COLOR[r.status], `${MARK[r.status]} ${r.status.padEnd(7)}`);
+    const extra = [r.seconds !== undefined ? `~${r.seconds} s` : '', r.lastResult ? `last run: ${r.lastResult}` : ''].filter(Boolean).join(', ');
+    out.push(`  ${status}  ${r.id.padEnd(idW)}  ${r.title.en} · ${r.title.zh}${extra ? `  (${extra})` : ''}`);
+    for (const why of r.reasons) out.push(`  ${' '.repeat(9)}  ${' '.repeat(idW)}  ${paint(2, why)}`);
+  }
+  const n = (s: LabStatus) => rows.filter((r) => r.status === s).length;
+  out.push('', `${rows.length} labs: ${n('ready')} ready, ${n('adapted')} adapted, ${n('skipped')} skipped on this host.`);
+  out.push('Run one:  sudo npm run lab -- <id or part of it>      (re-run on every save: add --watch)');
+  out.push('Against your workspace:  sudo LAB_SRC=~/my-labs npm run lab -- <id>');
+  return out.join('\n');
+}
+
+// ---------------------------------------------------------------------------
+// Choosing labs
+
+/**
+ * Labs a query names: an exact id wins; else every lab whose id, spec or title
+ * contains it (case-insensitive).
+ */
+export function matchLabs(query: string, labs: readonly LabInfo[]): LabInfo[] {
+  const q = query.replace(/\/+$/, '').replace(/^labs\//, '').toLowerCase();
+  const exact = labs.filter((l) => l.id.toLowerCase() === q);
+  if (exact.length) return exact;
+  return labs.filter((l) => [l.id, l.spec, l.title.en, l.title.zh].some((s) => s.toLowerCase().includes(q)));
+}
+
+/** Directories whose changes re-run the lab: its sources (in `srcRoot`) and its spec. */
+export function watchTargets(labs: readonly LabInfo[], srcRoot: string, root = REPO_ROOT): string[] {
+  const dirs = labs.flatMap((l) => [...l.sources.map((s) => dirname(join(srcRoot, s))), dirname(join(root, l.spec))]);
+  return [...new Set(dirs)].filter((d) => existsSync(d));
+}
+
+// ---------------------------------------------------------------------------
+// Watching
+
+export interface Watcher {
+  close(): void;
+  /** Resolves when the current run (if any) has finished. */
+  idle(): Promise<void>;
+}
+
+export interface WatchOptions {
+  readonly dirs: readonly string[];
+  /** Runs the lab; resolves with its exit code. */
+  readonly run: (changed: readonly string[]) => Promise<number>;
+  readonly debounceMs?: number;
+  readonly log?: (line: string) => void;
+}
+
+const EDITOR_NOISE = /(^\.|~$|\.sw[a-p]x?$|^4913$|\.tmp$|^#.*#$)/;
+
+/**
+ * Re-run on change: debounced, never two runs at once (a change during a run
+ * queues exactly one more), editors' temporary files ignored. The directories
+ * are watched rather than the files, so saving by rename (vim, VS Code) works.
+ */
+export function watchAndRun(opts: WatchOptions): Watcher {
+  const log = opts.log ?? ((l: string) => console.log(l));
+  const debounce = opts.debounceMs ?? 300;
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<void> | undefined;
+  let pending = new Set<string>();
+  let closed = false;
+
+  const start = () => {
+    timer = undefined;
+    if (running || closed || !pending.size) return;
+    const changed = [...pending];
+    pending = new Set();
+    running = opts.run(changed).then(
+      (code) => { log(`[watch] ${code === 0 ? 'passed' : `exit ${code}`}; waiting for changes (Ctrl-C to stop)`); },
+      (e: unknown) => { log(`[watch] the run failed to start: ${(e as Error).message}`); },
+    ).finally(() => {
+      running = undefined;
+      if (pending.size) start();
+    });
+  };
+
+  const watchers: FSWatcher[] = opts.dirs.map((dir) => watch(dir, (_event, name) => {
+    const file = name ? join(dir, name.toString()) : dir;
+    if (name && EDITOR_NOISE.test(basename(name.toString()))) return;
+    pending.add(file);
+    if (running) return; // picked up when the run ends
+    if (timer) clearTimeout(timer);
+    timer = setTimeout(start, debounce);
+  }));
+
+  return {
+    close() {
+      closed = true;
+      if (timer) clearTimeout(timer);
+      for (const w of watchers) w.close();
+    },
+    async idle() {
+      while (running) await running;
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------
+// Running
+
+function vitestBin(): string {
+  return join(REPO_ROOT, 'node_modules', '.bin', 'vitest');
+}
+
+/** LAB_SRC as an absolute path, relative paths taken from where npm was started. */
+function absoluteLabSrc(): string | undefined {
+  const v = process.env.LAB_SRC;
+  if (!v) return undefined;
+  return isAbsolute(v) ? v : resolve(process.env.INIT_CWD ?? process.cwd(), v);
+}
+
+function runVitest(specs: readonly string[], forward: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
+  return new Promise((resolveRun, reject) => {
+    const child = spawn(vitestBin(), ['run', '--project', 'labs', ...specs, ...forward], { cwd: REPO_ROOT, stdio: 'inherit', env });
+    child.on('error', reject);
+    child.on('exit', (code, signal) => resolveRun(code ?? 128 + (signal ? constants.signals[signal] : 0)));
+  });
+}
+
+const USAGE = `usage:
+  npm run labs -- list [--json]              every lab and its status on this host
+  sudo npm run lab -- <name> [--watch]       run one lab (an id like ebpf/01-bpftrace, or any part of an id or title)
+  npm run labs -- merge <labs.json>… [-o <dir>]   merge reports (e.g. from CI shards)
+  (sudo drops environment variables: put them after it, e.g. sudo LAB_SRC=~/my-labs npm run lab -- <name>)`;
+
+async function list(args: readonly string[]): Promise<number> {
+  const labs = listLabs();
+  const caps = await probeAll();
+  const asRoot = process.getuid?.() === 0;
+  const rows = labRows(labs, caps, { assumeSudo: !asRoot }, readReport(join(reportDir(), 'labs.json')));
+  if (args.includes('--json')) {
+    console.log(JSON.stringify({ kernel: caps.kernelRelease, asRoot, labs: rows }, null, 2));
+    return 0;
+  }
+  const header = `Kernel labs on kernel ${caps.kernelRelease} (cgroups: ${caps.cgroupInfo.detail})`
+    + (asRoot ? '' : '\nProbed without root: the labs run with sudo; capabilities only root can probe (kvm, bcc…) may show as missing: sudo npm run labs -- list');
+  console.log(formatList(rows, { color: Boolean(process.stdout.isTTY), header }));
+  return 0;
+}
+
+async function runLab(args: readonly string[]): Promise<number> {
+  const watchMode = args.includes('--watch') || args.includes('-w');
+  const rest = args.filter((a) => a !== '--watch' && a !== '-w');
+  const query = rest.find((a) => !a.startsWith('-'));
+  const forward = rest.filter((a) => a !== query);
+  const labs = listLabs();
+  if (!query) {
+    console.error(`${USAGE}\n\nlabs: ${labs.map((l) => l.id).join(', ')}`);
+    return 2;
+  }
+  const chosen = matchLabs(query, labs);
+  if (!chosen.length) {
+    console.error(`No lab matches "${query}". The labs are:\n${labs.map((l) => `  ${l.id}  ${l.title.en} · ${l.title.zh}`).join('\n')}`);
+    return 2;
+  }
+  if (process.getuid?.() !== 0) {
+    console.error(`The kernel labs must run as root. Run: sudo ${process.env.LAB_SRC ? `LAB_SRC=${absoluteLabSrc()} ` : ''}npm run lab -- ${args.join(' ')}`);
+    return 1;
+  }
+  const labSrc = absoluteLabSrc();
+  const env = { ...process.env, ...(labSrc ? { LAB_SRC: labSrc } : {}) };
+  const srcRoot = labSrc ?? REFERENCE_SRC;
+  if (labSrc && !existsSync(labSrc)) {
+    console.error(`LAB_SRC=${labSrc} does not exist. Make your workspace first: npm run starter -- ${labSrc}`);
+    return 2;
+  }
+  console.log(`[lab] ${chosen.map((l) => `${l.id} (${l.title.en} · ${l.title.zh})`).join(', ')} against ${labSrc ? `LAB_SRC=${labSrc}` : 'the reference c/'}`);
+  const specs = chosen.map((l) => l.spec);
+  const code = await runVitest(specs, forward, env);
+  if (!watchMode) return code;
+
+  const dirs = watchTargets(chosen, srcRoot);
+  console.log(`[watch] ${code === 0 ? 'passed' : `exit ${code}`}; watching ${dirs.map((d) => relative(process.cwd(), d) || d).join(', ')} (Ctrl-C to stop)`);
+  const w = watchAndRun({
+    dirs,
+    run: (changed) => {
+      console.log(`\n[watch] changed: ${changed.map((f) => relative(srcRoot, f).startsWith('..') ? relative(REPO_ROOT, f) : relative(srcRoot, f)).join(', ')}; running ${chosen.map((l) => l.id).join(', ')} again`);
+      return runVitest(specs, forward, env);
+    },
+  });
+  await new Promise<void>((done) => {
+    const stop = () => {
+      w.close();
+      // vitest got the same Ctrl-C (same process group) and releases what the run holds.
+      void w.idle().then(done);
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  return 0;
+}
+
+function merge(args: readonly string[]): number {
+  let outDir: string | undefined;
+  const inputs: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === '-o') outDir = args[++i];
+    else inputs.push(args[i]!);
+  }
+  const reports = inputs.map((f) => ({ f, r: readReport(f) }));
+  const bad = reports.filter((x) => !x.r).map((x) => x.f);
+  if (!inputs.length || bad.length) {
+    console.error(bad.length ? `not a labs report: ${bad.join(', ')}` : USAGE);
+    return 2;
+  }
+  const merged = mergeReports(reports.map((x) => x.r!));
+  const { html } = writeReport(merged, resolve(outDir ?? reportDir()));
+  const s = merged.summary;
+  console.log(`merged ${inputs.length} reports into ${html}: ${s.passed} passed, ${s.failed} failed, ${s.partial} partly skipped, ${s.skipped} skipped, ${s.notRun} not run`);
+  return s.failed ? 1 : 0;
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  const [cmd, ...args] = argv;
+  switch (cmd) {
+    case 'list': case 'ls': case undefined: return list(args);
+    case 'run': return runLab(args);
+    case 'merge': return merge(args);
+    case '-h': case '--help': case 'help': console.log(USAGE); return 0;
+    default:
+      // `npm run labs -- <name>` runs it, like `npm run lab -- <name>`.
+      return runLab(argv);
+  }
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === resolve(REPO_ROOT, 'scripts', 'labs.ts')) {
+  process.exitCode = await main(process.argv.slice(2));
+}
