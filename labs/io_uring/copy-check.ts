@@ -1,0 +1,142 @@
+/**
+ * What Labs 2 and 3 share: test files of chosen sizes, running a copy
+ * program `<prog> <src> <dst>`, and comparing source and destination by hash
+ * with the first differing byte offset when they differ.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream, existsSync, mkdirSync, readFileSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { join } from 'node:path';
+import { expect } from 'vitest';
+import { run, waitUntil, type RunResult } from '../../helpers/exec.js';
+import { defer } from '../../helpers/resources.js';
+import { uniqueName } from '../../helpers/run-state.js';
+
+/** The block size the lab READMEs ask for (uring_cp and link_cp). */
+export const BLOCK = 32 * 1024;
+export const MiB = 1024 * 1024;
+
+/** Sizes around the block size (and a page, and a larger block), then a 64 MiB file. */
+export const EDGE_SIZES = [0, 1, 4095, 4097, BLOCK - 1, BLOCK, BLOCK + 1, 3 * BLOCK + 7, 256 * 1024 + 1] as const;
+export const BIG_SIZE = 64 * MiB;
+
+/** Write a file of random bytes (in 8 MiB pieces). */
+export async function randomFile(path: string, size: number): Promise<void> {
+  const fh = await open(path, 'w');
+  try {
+    for (let off = 0; off < size; off += 8 * MiB) await fh.write(randomBytes(Math.min(8 * MiB, size - off)));
+  } finally {
+    await fh.close();
+  }
+}
+
+export async function sha256(path: string): Promise<string> {
+  const h = createHash('sha256');
+  for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
+  return h.digest('hex');
+}
+
+/** Offset of the first byte that differs (or where the shorter file ends); -1 when equal. */
+export async function firstDifference(a: string, b: string): Promise<number> {
+  const [fa, fb] = await Promise.all([open(a, 'r'), open(b, 'r')]);
+  try {
+    const size = 1 * MiB;
+    const ba = Buffer.alloc(size), bb = Buffer.alloc(size);
+    for (let off = 0; ; off += size) {
+      const [ra, rb] = await Promise.all([fa.read(ba, 0, size, off), fb.read(bb, 0, size, off)]);
+      const n = Math.min(ra.bytesRead, rb.bytesRead);
+      for (let i = 0; i < n; i++) if (ba[i] !== bb[i]) return off + i;
+      if (ra.bytesRead !== rb.bytesRead) return off + n;
+      if (ra.bytesRead === 0) return -1;
+    }
+  } finally {
+    await Promise.all([fa.close(), fb.close()]);
+  }
+}
+
+/** Run `<prog> <src> <dst>` (never throws on exit status; the spec checks it after the content). */
+export function runCopy(prog: string, src: string, dst: string, timeoutMs = 60_000): Promise<RunResult> {
+  return run(prog, [src, dst], { timeoutMs, reject: false });
+}
+
+/**
+ * Assert the copy is exact: same hash, else the first differing byte offset
+ * and both sizes in the message; then that the program said so and exited 0.
+ */
+export async function expectSameContent(what: string, src: string, dst: string, r: RunResult): Promise<void> {
+  const srcSize = statSync(src).size;
+  const exit = `${r.command} exited ${r.signal ?? r.exitCode}; stdout: ${r.stdout.trim() || '(none)'}; stderr: ${r.stderr.trim() || '(none)'}`;
+  expect(existsSync(dst), `${what}: the destination ${dst} was not created. ${exit}`).toBe(true);
+  const [hs, hd] = await Promise.all([sha256(src), sha256(dst)]);
+  if (hs !== hd) {
+    const at = await firstDifference(src, dst);
+    expect.fail(`${what}: the copy differs from the source: first differing byte at offset ${at} ` +
+      `(source ${srcSize} bytes sha256 ${hs.slice(0, 16)}…, copy ${statSync(dst).size} bytes sha256 ${hd.slice(0, 16)}…). ${exit}`);
+  }
+  expect(r.exitCode, `${what}: the copy is right but the program failed. ${exit}`).toBe(0);
+  expect(r.stdout, `${what}: the result line should report copied=${srcSize}. ${exit}`).toMatch(new RegExp(`copied=${srcSize}\\b`));
+}
+
+/** The correctness matrix: every edge size and the 64 MiB file, copied by `prog` and compared. */
+export async function copyMatrix(prog: string, name: string, dir: string, files: ReadonlyMap<number, string>): Promise<void> {
+  for (const [size, src] of files) {
+    const dst = join(dir, `${name}-${size}.out`);
+    const r = await runCopy(prog, src, dst);
+    await expectSameContent(`${name} on a ${size}-byte file`, src, dst, r);
+  }
+}
+
+/** Make the source files of the matrix in `dir`: size → path. */
+export async function makeSources(dir: string, sizes: readonly number[] = [...EDGE_SIZES, BIG_SIZE]): Promise<Map<number, string>> {
+  const files = new Map<number, string>();
+  for (const size of sizes) {
+    const path = join(dir, `src-${size}.bin`);
+    await randomFile(path, size);
+    files.set(size, path);
+  }
+  return files;
+}
+
+/** A missing source and a destination in a missing directory: non-zero exit, message naming the file. */
+export async function expectErrorsNameTheFile(prog: string, dir: string, existing: string): Promise<void> {
+  const missing = join(dir, 'no-such-source.bin');
+  const r1 = await runCopy(prog, missing, join(dir, 'out-missing-src.bin'));
+  expect(r1.exitCode, `${r1.command} should fail on a missing source; it exited ${r1.exitCode}, stderr: ${r1.stderr}`).not.toBe(0);
+  expect(r1.stderr, `the message should name the missing file ${missing}`).toContain(missing);
+  const badDst = join(dir, 'no-such-dir', 'out.bin');
+  const r2 = await runCopy(prog, existing, badDst);
+  expect(r2.exitCode, `${r2.command} should fail when the destination's directory is missing; it exited ${r2.exitCode}, stderr: ${r2.stderr}`).not.toBe(0);
+  expect(r2.stderr, `the message should name the destination ${badDst}`).toContain(badDst);
+}
+
+/** MiB/s of a run that copied `bytes`. */
+export function mibPerSec(bytes: number, ms: number): number {
+  return bytes / MiB / (Math.max(ms, 1) / 1000);
+}
+
+
+/**
+ * Run `<prog> args…` with one tracepoint (e.g. "io_uring/io_uring_link")
+ * enabled in a tracefs instance of its own, filtered to the program's pid,
+ * and return how many times it fired and the program's exit. The instance
+ * (kl-<run>-… under /sys/kernel/tracing/instances) is removed afterwards.
+ */
+export async function countTracepoint(event: string, prog: string, args: readonly string[], timeoutMs = 60_000): Promise<{ count: number; sample: string; result: RunResult }> {
+  const inst = join('/sys/kernel/tracing/instances', uniqueName('iou'));
+  mkdirSync(inst);
+  const release = defer(`tracefs instance ${inst}`, async () => {
+    try { writeFileSync(join(inst, 'events', event, 'enable'), '0'); } catch { /* gone */ }
+    await waitUntil(`removal of ${inst}`, () => { try { rmdirSync(inst); } catch { /* busy: retry */ } return existsSync(inst); }, (left) => !left, { timeoutMs: 5_000 });
+  });
+  try {
+    // The shell writes its pid, then becomes the program (exec keeps the pid): every event of the program, none of others.
+    const script = `echo $$ > ${join(inst, 'set_event_pid')} && echo 1 > ${join(inst, 'events', event, 'enable')} && exec "$0" "$@"`;
+    const result = await run('sh', ['-c', script, prog, ...args], { timeoutMs, reject: false });
+    writeFileSync(join(inst, 'events', event, 'enable'), '0');
+    const name = event.split('/').pop()!;
+    const lines = readFileSync(join(inst, 'trace'), 'utf8').split('\n').filter((l) => l.includes(`${name}:`));
+    return { count: lines.length, sample: lines.slice(0, 3).join('\n'), result };
+  } finally {
+    await release();
+  }
+}
