@@ -6,36 +6,19 @@
  */
 import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { LabError } from '../../../helpers/errors.js';
-import { byAction, progMapByName, readCounters } from '../../../helpers/bpftool.js';
 import { buildBpfObject, buildProgram } from '../../../helpers/compile.js';
 import { run } from '../../../helpers/exec.js';
 import { attachXdp, detachXdp, ping, twoHosts, xdpAttachment, type TwoHosts, type VethEnd } from '../../../helpers/netns.js';
+import { DROP_PORT, describeStats, measureDropRates, sendUdp, xdpStats, type MethodResult } from './drop-rates.js';
 import { labSource } from '../../../helpers/paths.js';
 import { recordMetric } from '../../../helpers/report.js';
 import { need, requires, unmet } from '../../../helpers/requires.js';
 
-/** Port xdp_udp_filter.c drops (its DROP_PORT). */
-const DROP_PORT = 7777;
 const OTHER_PORT = 7778;
 /** Datagrams per counting step; per rate measurement (bench uses more). */
 const COUNT_PACKETS = 1000;
 const RATE_PACKETS = 20_000;
 const RATE_ROUNDS = 2;
-
-interface SenderResult { sent: number; errors: number; elapsedNs: number; pps: number }
-
-function parseSender(stdout: string): SenderResult {
-  const m = stdout.match(/sent=(\d+) errors=(\d+) elapsed_ns=(\d+) pps=(\d+)/);
-  if (!m) return { sent: 0, errors: 0, elapsedNs: 0, pps: 0 };
-  return { sent: Number(m[1]), errors: Number(m[2]), elapsedNs: Number(m[3]), pps: Number(m[4]) };
-}
-
-/** Send `count` UDP datagrams from `from` to `to`:`port` with the student's sender. */
-export async function sendUdp(sender: string, from: VethEnd, to: VethEnd, port: number, count: number): Promise<SenderResult & { stdout: string }> {
-  const r = await from.ns.exec(sender, [to.ip, String(port), String(count)], { reject: false, timeoutMs: 60_000 });
-  return { ...parseSender(r.stdout), stdout: `${r.command} -> exit ${r.exitCode}\n${r.stdout}${r.stderr}` };
-}
 
 /** The receiving namespace's UDP counters from /proc/net/snmp (InDatagrams, NoPorts, …). */
 async function udpSnmp(end: VethEnd): Promise<Record<string, number>> {
@@ -44,31 +27,6 @@ async function udpSnmp(end: VethEnd): Promise<Record<string, number>> {
   const names = head!.split(/\s+/).slice(1);
   const nums = values!.split(/\s+/).slice(1).map(Number);
   return Object.fromEntries(names.map((n, i) => [n, nums[i] ?? 0]));
-}
-
-/**
- * Counters of the xdp_stats map of the program attached to `end`. A program
- * without that map (clang drops a map nothing uses) reads as all zeros, with
- * the reason under `problem`, so the assertion shows it.
- */
-async function xdpStats(end: VethEnd): Promise<Record<string, number>> {
-  const att = await xdpAttachment(end);
-  if (!att) return Object.defineProperty(byAction(new Map()), 'problem', { value: `no XDP program on ${end.ifname}`, enumerable: false });
-  try {
-    const map = await progMapByName(att.progId, 'xdp_stats');
-    return byAction(await readCounters(map.id));
-  } catch (e) {
-    if (e instanceof LabError && e.code === 'E_RESOURCE') {
-      return Object.defineProperty(byAction(new Map()), 'problem', { value: e.message, enumerable: false });
-    }
-    throw e;
-  }
-}
-
-/** The counters plus the reason they are missing, for assertion messages. */
-function describeStats(stats: Record<string, number>): string {
-  const problem = (stats as { problem?: string }).problem;
-  return `${JSON.stringify(stats)}${problem ? ` (${problem})` : ''}`;
 }
 
 describe('Lab 3 — XDP packet filter with libbpf (炉火纯青)', () => {
@@ -154,63 +112,12 @@ describe('Lab 3 — XDP packet filter with libbpf (炉火纯青)', () => {
       buildBpfObject({ src: labSource('ebpf/xdp_counter.c') }),
       buildProgram({ src: labSource('ebpf/udp_sender.c') }),
     ]);
-    const result = await measureDropRates(net, obj.path, sender.path, RATE_PACKETS, RATE_ROUNDS);
-    recordMetric(ctx, { name: `XDP_DROP (xdp_counter, ${result.xdpMode} mode on veth)`, value: result.xdpPps, unit: 'packets/s', group: 'drop rate' });
-    recordMetric(ctx, { name: 'nftables DROP (ip input hook)', value: result.nftPps, unit: 'packets/s', group: 'drop rate' });
-    recordMetric(ctx, { name: 'XDP / nftables', value: result.xdpPps / result.nftPps, unit: 'ratio', group: 'drop rate' });
-    expect({ xdpDropped: result.xdpDropped, nftDropped: result.nftDropped, rates: result.xdpPps > 0 && result.nftPps > 0 }, result.evidence)
+    const { results, evidence } = await measureDropRates(net, { xdpObject: obj.path, sender: sender.path, packets: RATE_PACKETS, rounds: RATE_ROUNDS, methods: ['xdp', 'nft-input'] });
+    const [xdp, nft] = results as [MethodResult, MethodResult];
+    recordMetric(ctx, { name: `XDP_DROP (xdp_counter, ${xdp.mode ?? '?'} mode on veth)`, value: xdp.pps, unit: 'packets/s', group: 'drop rate' });
+    recordMetric(ctx, { name: 'nftables DROP (ip input hook, where iptables INPUT sits)', value: nft.pps, unit: 'packets/s', group: 'drop rate' });
+    if (nft.pps > 0) recordMetric(ctx, { name: 'XDP / nftables', value: xdp.pps / nft.pps, unit: 'ratio', group: 'drop rate' });
+    expect({ xdpDropped: xdp.dropped, nftDropped: nft.dropped, rates: xdp.pps > 0 && nft.pps > 0 }, evidence)
       .toEqual({ xdpDropped: RATE_PACKETS * RATE_ROUNDS, nftDropped: RATE_PACKETS * RATE_ROUNDS, rates: true });
   });
 });
-
-export interface DropRates {
-  readonly xdpPps: number;
-  readonly nftPps: number;
-  /** Packets the XDP program counted as XDP_DROP / the nft rule's counter, over all rounds. */
-  readonly xdpDropped: number;
-  readonly nftDropped: number;
-  /** How iproute2 attached the program (xdp = driver, xdpgeneric = skb). */
-  readonly xdpMode: string;
-  readonly evidence: string;
-}
-
-const NFT_TABLE = 'kl_lab3';
-
-/**
- * Send `packets` UDP datagrams `rounds` times at the receiving end, alternately
- * dropped by the counting XDP program and by an nftables rule in the input
- * hook (where iptables' INPUT chain sits). The rate of each is the best round.
- * Both counters must show that every packet was dropped.
- */
-export async function measureDropRates(net: TwoHosts, xdpObject: string, sender: string, packets: number, rounds: number): Promise<DropRates> {
-  const { left, right } = net;
-  const log: string[] = [];
-  let xdpBest = 0, nftBest = 0, xdpDropped = 0, nftDropped = 0, xdpMode = '?';
-  for (let round = 0; round < rounds; round++) {
-    // XDP: the packet dies in the veth's receive path, before the IP stack.
-    const att = await attachXdp(right, xdpObject);
-    xdpMode = att.mode;
-    const x = await sendUdp(sender, left, right, DROP_PORT, packets);
-    const stats = await xdpStats(right);
-    xdpDropped += stats.XDP_DROP ?? 0;
-    xdpBest = Math.max(xdpBest, x.sent === packets ? x.pps : 0);
-    log.push(`XDP (prog ${att.progId}, ${att.mode}): ${x.stdout.trim()} | xdp_stats ${describeStats(stats)}`);
-    await detachXdp(right);
-
-    // nftables: the packet is an sk_buff, routed, then dropped in the input hook.
-    const rules = `table ip ${NFT_TABLE} {\n chain input {\n  type filter hook input priority 0; policy accept;\n  iifname "${right.ifname}" udp dport ${DROP_PORT} counter drop\n }\n}\n`;
-    await right.ns.exec('nft', ['-f', '-'], { input: rules, timeoutMs: 15_000 });
-    try {
-      const n = await sendUdp(sender, left, right, DROP_PORT, packets);
-      const listed = (await right.ns.exec('nft', ['-j', 'list', 'table', 'ip', NFT_TABLE])).stdout;
-      const counter = listed.match(/"counter":\s*\{\s*"packets":\s*(\d+)/);
-      nftDropped += Number(counter?.[1] ?? 0);
-      nftBest = Math.max(nftBest, n.sent === packets ? n.pps : 0);
-      log.push(`nftables: ${n.stdout.trim()} | rule counter ${counter?.[1] ?? '?'} packets`);
-    } finally {
-      await right.ns.exec('nft', ['delete', 'table', 'ip', NFT_TABLE], { reject: false, timeoutMs: 15_000 });
-    }
-  }
-  log.push(`best: XDP ${xdpBest} pps, nftables ${nftBest} pps`);
-  return { xdpPps: xdpBest, nftPps: nftBest, xdpDropped, nftDropped, xdpMode, evidence: log.join('\n') };
-}
