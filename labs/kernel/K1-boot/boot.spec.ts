@@ -8,10 +8,12 @@
 import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildProgram } from '../../../helpers/compile.js';
+import { runInGuest } from '../../../helpers/guest.js';
 import { buildInitramfs } from '../../../helpers/initramfs.js';
 import { labSource, REFERENCE_SRC } from '../../../helpers/paths.js';
 import { boot, debianKernel, qemuProcesses, type BootResult } from '../../../helpers/qemu.js';
 import { recordMetric } from '../../../helpers/report.js';
+import { capabilities } from '../../../helpers/capabilities.js';
 import { adapted, requires } from '../../../helpers/requires.js';
 
 /** Wall-clock bound of one boot (TCG takes ~10–15 s here, KVM ~1–2 s). */
@@ -74,5 +76,30 @@ describe('K1 — boot a kernel in QEMU (用 QEMU 启动内核)', () => {
     const initrd = result.command.match(/-initrd (\S+)/)?.[1] ?? '(none)';
     const alive = qemuProcesses().filter((p) => p.cmdline.includes(initrd));
     expect(alive, `a QEMU of this lab (initrd ${initrd}) is still running`).toEqual([]);
+  });
+
+  // Beyond the seed: what this host lacks (kprobes, cgroup v2 controllers), the guest kernel has.
+  it('runs a lab part inside the guest: a kprobe on do_exit sees exit(7), cgroup v2 takes cpu.max', async (ctx) => {
+    const caps = await capabilities();
+    if (!caps.kprobes.ok) await adapted(ctx, `host lacks kprobes (${caps.kprobes.detail}): this part runs in a QEMU guest of Debian's kernel`);
+    const script = [
+      'cd /sys/kernel/tracing',
+      "echo 'p:kl_exit do_exit code=%di:s64' > kprobe_events",
+      'echo 1 > events/kprobes/kl_exit/enable',
+      "sh -c 'exit 7'",
+      'echo 0 > events/kprobes/kl_exit/enable',
+      'grep -c "kl_exit: .* code=1792$" trace | sed "s/^/exit7_hits=/"',
+      'mkdir /sys/fs/cgroup/kl-demo',
+      'echo "50000 100000" > /sys/fs/cgroup/kl-demo/cpu.max',
+      'echo "cpu.max=$(cat /sys/fs/cgroup/kl-demo/cpu.max)"',
+      'echo "controllers=$(cat /sys/fs/cgroup/cgroup.controllers)"',
+    ].join('\n');
+    const g = await runInGuest({ script, tracefs: true, cgroup2: true, timeoutMs: BOOT_TIMEOUT_MS });
+    recordMetric(ctx, { name: 'guest run (boot + script)', value: g.boot.seconds, unit: 's', group: 'K1 boot' });
+    expect(g.exitCode, `guest script output:\n${g.output}\nconsole tail:\n${g.boot.lines.slice(-10).join('\n')}`).toBe(0);
+    // do_exit(code) gets the wait status: exit(7) is 7 << 8.
+    expect(Number(g.output.match(/^exit7_hits=(\d+)$/m)?.[1]), `guest output:\n${g.output}`).toBeGreaterThanOrEqual(1);
+    expect(g.output, `guest output:\n${g.output}`).toMatch(/^cpu\.max=50000 100000$/m);
+    expect(g.output).toMatch(/^controllers=.*\bcpu\b.*\bmemory\b/m);
   });
 });

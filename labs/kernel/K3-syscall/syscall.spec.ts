@@ -58,7 +58,7 @@ describe('K3 — build a kernel and add a system call (编译内核并添加系�
     });
     result = await boot({
       kernel: build.bzImage, initrd, timeoutMs: BOOT_TIMEOUT_MS,
-      onLine: (l) => { if (/KL_|sayhello|User Mode|Oops|BUG|panic/.test(l)) console.log(`[guest] ${l}`); },
+      onLine: (l) => { if (/KL_|sayhello|User Mode|Oops|BUG:|Kernel panic/.test(l)) console.log(`[guest] ${l}`); },
     });
   }, BUILD_TIMEOUT_MS + 3 * BOOT_TIMEOUT_MS);
 
