@@ -44,6 +44,11 @@ export interface Cgroup {
   /** cpu.max "<quota> <period>" (v2) or cfs_quota_us / cfs_period_us (v1). */
   setCpuMax(quotaUs: number, periodUs: number): void;
   /**
+   * Proportional share under contention, on v2's scale (1..10000, default
+   * 100): cpu.weight on v2, cpu.shares = weight × 1024 / 100 on v1.
+   */
+  setCpuWeight(weight: number): void;
+  /**
    * memory.max (v2) or memory.limit_in_bytes (v1), with swap closed for the
    * cgroup when the interface allows it. Returns how swap was handled.
    */
@@ -148,6 +153,7 @@ function v2Cgroup(base: string, name: string): Cgroup {
   return {
     name, version: 2, dirs: [dir],
     setCpuMax(quotaUs, periodUs) { writeControl(dir, 'cpu.max', `${quotaUs} ${periodUs}`); },
+    setCpuWeight(weight) { writeControl(dir, 'cpu.weight', String(weight)); },
     setMemoryMax(bytes) {
       writeControl(dir, 'memory.max', String(bytes));
       if (existsSync(join(dir, 'memory.swap.max'))) {
@@ -185,6 +191,7 @@ function v1Cgroup(base: string, name: string): Cgroup {
       writeControl(cpu, 'cpu.cfs_period_us', String(periodUs));
       writeControl(cpu, 'cpu.cfs_quota_us', String(quotaUs));
     },
+    setCpuWeight(weight) { writeControl(cpu, 'cpu.shares', String(Math.round((weight * 1024) / 100))); },
     setMemoryMax(bytes) {
       writeControl(mem, 'memory.limit_in_bytes', String(bytes));
       // memory+swap must be >= memory: set after the memory limit, to the same value (no swap at all).

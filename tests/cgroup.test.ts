@@ -51,6 +51,8 @@ describe('cgroup helper', () => {
     const dir = cg.dirs[0]!;
     writeFileSync(join(dir, 'memory.swap.max'), 'max\n');
     cg.setCpuMax(10_000, 100_000);
+    cg.setCpuWeight(1000);
+    expect(readFileSync(join(dir, 'cpu.weight'), 'utf8')).toBe('1000');
     expect(cg.setMemoryMax(100 * 1024 * 1024)).toBe('memory.swap.max = 0');
     expect(readFileSync(join(dir, 'cpu.max'), 'utf8')).toBe('10000 100000');
     expect(readFileSync(join(dir, 'memory.max'), 'utf8')).toBe('104857600');
@@ -75,6 +77,8 @@ describe('cgroup helper', () => {
     const [cpu, acct, mem] = cg.dirs as [string, string, string];
     writeFileSync(join(mem, 'memory.memsw.limit_in_bytes'), '9223372036854771712\n');
     cg.setCpuMax(10_000, 100_000);
+    cg.setCpuWeight(1000);
+    expect(readFileSync(join(cpu, 'cpu.shares'), 'utf8')).toBe('10240');
     expect(cg.setMemoryMax(100 * 1024 * 1024)).toMatch(/memsw/);
     expect(readFileSync(join(cpu, 'cpu.cfs_quota_us'), 'utf8')).toBe('10000');
     expect(readFileSync(join(cpu, 'cpu.cfs_period_us'), 'utf8')).toBe('100000');

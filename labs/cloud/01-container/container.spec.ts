@@ -35,6 +35,9 @@ function show(r: RunResult): string {
   return `${r.command} (stdin: the container's commands) exited ${r.signal ?? r.exitCode}\n--- stdout ---\n${r.stdout.trim()}\n--- stderr ---\n${r.stderr.trim()}`;
 }
 
+/** The inode in `pid:[4026532179]`, NaN when absent. */
+const inode = (s?: string) => Number(s?.match(/\[(\d+)\]/)?.[1] ?? NaN);
+
 const realHostname = hostname();
 let rootfs: Rootfs;
 let script: string;
@@ -55,11 +58,8 @@ async function container(flags: readonly string[], commands: readonly string[], 
     const m = line.match(/^(\w+)=(.*)$/);
     if (m && !(m[1]! in kv)) kv[m[1]!] = m[2]!;
   }
-  const inode = (s?: string) => Number(s?.match(/\[(\d+)\]/)?.[1] ?? NaN);
   return { ...r, outerName, outerAfter: kv.outer_hostname ?? '', outerUts: inode(kv.outer_uts), kv };
 }
-
-const inode = (s?: string) => Number(s?.match(/\[(\d+)\]/)?.[1] ?? NaN);
 
 describe('Lab 1 — a container by hand with unshare and chroot (手动造轮)', () => {
   requires('root', 'unshare', 'busybox');
