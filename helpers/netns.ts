@@ -12,7 +12,7 @@
  */
 import { existsSync } from 'node:fs';
 import { run, startBackground, waitUntil, type Background, type BackgroundOptions, type RunOptions, type RunResult } from './exec.js';
-import { LabError } from './errors.js';
+import { CommandError, LabError, tail } from './errors.js';
 import { defer } from './resources.js';
 import { MAX_IFNAME, uniqueName } from './run-state.js';
 
@@ -197,11 +197,25 @@ export type XdpMode = 'xdp' | 'xdpgeneric' | 'xdpdrv';
  */
 export async function attachXdp(end: Pick<VethEnd, 'ns' | 'ifname'>, object: string, options: { readonly section?: string; readonly mode?: XdpMode } = {}): Promise<XdpAttachment> {
   const mode = options.mode ?? 'xdp';
-  await end.ns.exec('ip', ['link', 'set', 'dev', end.ifname, mode, 'obj', object, 'sec', options.section ?? 'xdp'], { timeoutMs: 30_000 });
+  try {
+    await end.ns.exec('ip', ['link', 'set', 'dev', end.ifname, mode, 'obj', object, 'sec', options.section ?? 'xdp'], { timeoutMs: 30_000 });
+  } catch (e) {
+    const log = e instanceof CommandError ? verifierLog(e.stderr) : undefined;
+    if (log) throw new LabError(`The kernel's BPF verifier rejected ${object} (ip link set dev ${end.ifname} ${mode} obj …). Verifier log:\n${tail(log, 40)}`, { code: 'E_COMMAND', cause: e });
+    throw e;
+  }
   defer(`XDP program on ${end.ns.name}/${end.ifname}`, () => detachXdp(end, mode));
   const att = await xdpAttachment(end);
   if (!att) throw new LabError(`ip link set dev ${end.ifname} ${mode} obj ${object} succeeded but ip link shows no XDP program`, { code: 'E_RESOURCE' });
   return att;
+}
+
+/** The verifier's log from libbpf's "-- BEGIN PROG LOAD LOG --" block, if the load failed there. */
+export function verifierLog(stderr: string): string | undefined {
+  const m = stderr.match(/-- BEGIN PROG LOAD LOG --\n([\s\S]*?)-- END PROG LOAD LOG --/);
+  if (!m) return undefined;
+  const head = stderr.split('\n').find((l) => /BPF program load failed/.test(l));
+  return `${head ? `${head}\n` : ''}${m[1]!.trimEnd()}`;
 }
 
 export async function detachXdp(end: Pick<VethEnd, 'ns' | 'ifname'>, mode: XdpMode = 'xdp'): Promise<void> {

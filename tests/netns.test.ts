@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { createNetns, netnsExists, parsePing, parseXdp, ping, twoHosts } from '../helpers/netns.js';
+import { createNetns, netnsExists, parsePing, parseXdp, ping, twoHosts, verifierLog } from '../helpers/netns.js';
 import { run } from '../helpers/exec.js';
 
 const FIXTURES = join(import.meta.dirname, 'fixtures', 'ebpf');
@@ -61,5 +61,14 @@ describe.skipIf(!canNetns)('namespaces and veth pairs (root)', () => {
     await ns.release();
     await ns.release();
     expect(await netnsExists(ns.name)).toBe(false);
+  });
+});
+
+describe('verifierLog', () => {
+  it('extracts the verifier log libbpf prints when iproute2 fails to load (recorded)', () => {
+    const log = verifierLog(fixture('ip-xdp-verifier-reject.txt'));
+    expect(log).toContain('invalid access to packet');
+    expect(log).toContain('BPF program load failed: Permission denied');
+    expect(verifierLog('Error: interface not found\n')).toBeUndefined();
   });
 });
