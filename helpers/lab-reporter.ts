@@ -143,6 +143,19 @@ export interface BuildOptions {
 }
 
 // ---------------------------------------------------------------------------
+// Course order
+
+/** Areas in the seed's order (the kernel build/QEMU/GDB labs last); others after, by name. */
+export const AREA_ORDER: readonly string[] = ['general', 'ebpf', 'io_uring', 'cloud', 'kernel'];
+
+/** Labs as a course: by area (AREA_ORDER), then their order within it, then id. */
+export function courseOrder<T extends { readonly area: string; readonly order: number; readonly id: string }>(labs: readonly T[]): T[] {
+  const rank = (a: string) => { const i = AREA_ORDER.indexOf(a); return i < 0 ? AREA_ORDER.length : i; };
+  return [...labs].sort((a, b) => rank(a.area) - rank(b.area) || (rank(a.area) === AREA_ORDER.length ? a.area.localeCompare(b.area) : 0)
+    || a.order - b.order || a.id.localeCompare(b.id));
+}
+
+// ---------------------------------------------------------------------------
 // Building the report
 
 // eslint-disable-next-line no-control-regex
@@ -265,7 +278,7 @@ export function buildReport(modules: readonly TestModuleLike[], opts: BuildOptio
     }
   }
   const earlier = new Map((opts.previous?.labs ?? []).map((l) => [l.id, l]));
-  const labs = opts.labs.map((lab) => {
+  const labs = courseOrder(opts.labs).map((lab) => {
     const fresh = ran.get(lab.id);
     if (fresh) return fresh;
     const old = earlier.get(lab.id);
@@ -309,7 +322,7 @@ export function mergeReports(reports: readonly LabsReport[], now = new Date()): 
       if (better) byId.set(lab.id, lab);
     }
   }
-  const labs = [...byId.values()].sort((a, b) => a.order - b.order || a.id.localeCompare(b.id));
+  const labs = courseOrder([...byId.values()]);
   const first = reports[0]!;
   const runResult = reports.some((r) => r.runResult === 'interrupted') ? 'interrupted'
     : reports.some((r) => r.runResult === 'failed') ? 'failed' : 'passed';

@@ -10,11 +10,11 @@
  * Remember that sudo drops environment variables: `sudo LAB_SRC=~/my-labs npm run lab -- <name>`.
  */
 import { spawn } from 'node:child_process';
-import { constants } from 'node:os';
-import { existsSync, watch, type FSWatcher } from 'node:fs';
+import { constants, homedir } from 'node:os';
+import { existsSync, readFileSync, watch, type FSWatcher } from 'node:fs';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { probeAll, type Capabilities, type CapabilityId } from '../helpers/capabilities.js';
-import { mergeReports, readReport, reportDir, writeReport, type LabResult, type LabsReport } from '../helpers/lab-reporter.js';
+import { courseOrder, mergeReports, readReport, reportDir, writeReport, type LabResult, type LabsReport } from '../helpers/lab-reporter.js';
 import { listLabs, type LabInfo } from '../helpers/labs.js';
 import { REFERENCE_SRC, REPO_ROOT } from '../helpers/paths.js';
 
@@ -66,7 +66,7 @@ export function labStatus(lab: LabInfo, caps: CapLookup, opts: StatusOptions = {
 
 export function labRows(labs: readonly LabInfo[], caps: CapLookup, opts: StatusOptions = {}, last?: LabsReport): LabRow[] {
   const results = new Map((last?.labs ?? []).filter((l) => l.result !== 'not run').map((l) => [l.id, l.result]));
-  return labs.map((lab) => ({
+  return courseOrder(labs).map((lab) => ({
     id: lab.id, area: lab.area, order: lab.order, title: lab.title, spec: lab.spec,
     ...labStatus(lab, caps, opts),
     ...(lab.seconds !== undefined ? { seconds: lab.seconds } : {}),
@@ -196,10 +196,23 @@ function vitestBin(): string {
 }
 
 /** LAB_SRC as an absolute path, relative paths taken from where npm was started. */
-function absoluteLabSrc(): string | undefined {
-  const v = process.env.LAB_SRC;
+export function absoluteLabSrc(v = process.env.LAB_SRC, env: NodeJS.ProcessEnv = process.env): string | undefined {
   if (!v) return undefined;
-  return isAbsolute(v) ? v : resolve(process.env.INIT_CWD ?? process.cwd(), v);
+  // A shell that left "~" alone (sh, or quotes): the home of the user who ran sudo.
+  if (v === '~' || v.startsWith('~/')) return join(invokingHome(env), v.slice(1));
+  return isAbsolute(v) ? v : resolve(env.INIT_CWD ?? process.cwd(), v);
+}
+
+function invokingHome(env: NodeJS.ProcessEnv): string {
+  const user = env.SUDO_USER;
+  if (user) {
+    try {
+      const entry = readFileSync('/etc/passwd', 'utf8').split('\n').find((l) => l.startsWith(`${user}:`));
+      const home = entry?.split(':')[5];
+      if (home) return home;
+    } catch { /* fall through */ }
+  }
+  return homedir();
 }
 
 function runVitest(specs: readonly string[], forward: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {

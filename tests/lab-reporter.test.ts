@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { buildReport, mergeReports, renderHtml, writeReport, readReport, type LabReport, type LabsReport } from '../helpers/lab-reporter.js';
+import { buildReport, courseOrder, mergeReports, renderHtml, writeReport, readReport, type LabReport, type LabsReport } from '../helpers/lab-reporter.js';
 import { REPO_ROOT } from '../helpers/paths.js';
 import { KPROBE_ADAPTATION, KVM_SKIP, LABS, MODULES } from './fixtures/lab-reporter/fake-run.js';
 
@@ -33,8 +33,8 @@ describe('buildReport: one entry per lab with results, skips, adaptations and fi
       ['00-environment', 'failed'],
       ['ebpf/01-exec-tracer', 'passed'],
       ['io_uring/01-fio', 'passed'],
-      ['kvm/01-hello', 'skipped'],
-      ['cloud/09-never-run', 'not run'],
+      ['cloud/03-kvm', 'skipped'],
+      ['kernel/K9-never-run', 'not run'],
     ]);
     expect(report.summary).toEqual({ labs: 5, ranThisRun: 4, passed: 2, failed: 1, skipped: 1, partial: 0, notRun: 1, adapted: 1 });
     expect(report.unmapped).toEqual([]);
@@ -50,7 +50,7 @@ describe('buildReport: one entry per lab with results, skips, adaptations and fi
   });
 
   it('gives the skip reason (with its fix) for each skipped test and for the lab', () => {
-    const kvm = lab(report, 'kvm/01-hello');
+    const kvm = lab(report, 'cloud/03-kvm');
     expect(kvm.tests.map((t) => t.skipReason)).toEqual([KVM_SKIP, KVM_SKIP]);
     expect(kvm.skipReasons).toEqual([KVM_SKIP]);
   });
@@ -78,6 +78,15 @@ describe('buildReport: one entry per lab with results, skips, adaptations and fi
   it('reports spec files that no lab.json names, instead of dropping them', () => {
     const stray = buildReport([{ ...MODULES[0]!, moduleId: join(REPO_ROOT, 'labs/zz/stray.spec.ts') }], { labs: LABS, now: NOW, host: HOST });
     expect(stray.unmapped.map((u) => [u.spec, u.result])).toEqual([['labs/zz/stray.spec.ts', 'failed']]);
+  });
+});
+
+describe('courseOrder', () => {
+  it("orders labs as the seed's course: by area, then their order within it (lab.json orders restart per area)", () => {
+    const mk = (id: string, area: string, order: number) => ({ id, area, order });
+    const labs = [mk('kernel/K1', 'kernel', 1), mk('cloud/01', 'cloud', 1), mk('zz/01', 'zz', 1), mk('ebpf/02', 'ebpf', 2), mk('io_uring/01', 'io_uring', 1),
+      mk('ebpf/01', 'ebpf', 1), mk('aa/01', 'aa', 1), mk('00-environment', 'general', 0)];
+    expect(courseOrder(labs).map((l) => l.id)).toEqual(['00-environment', 'ebpf/01', 'ebpf/02', 'io_uring/01', 'cloud/01', 'kernel/K1', 'aa/01', 'zz/01']);
   });
 });
 

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CAPABILITY_IDS, type Capability, type CapabilityId } from '../helpers/capabilities.js';
+import { courseOrder } from '../helpers/lab-reporter.js';
 import { listLabs, type LabInfo } from '../helpers/labs.js';
 import { REPO_ROOT } from '../helpers/paths.js';
 import { formatList, labRows, labStatus, matchLabs, watchAndRun, watchTargets, type LabRow } from '../scripts/labs.js';
@@ -39,7 +40,7 @@ describe('labStatus: ready, adapted or skipped, from lab.json and the probe', ()
   });
 
   it('is skipped when a required capability is missing, with what was found and the fix', () => {
-    const s = labStatus(lab('kvm/01-hello'), caps({ kvm: { detail: '/dev/kvm is absent', fix: 'enable virtualization' } }));
+    const s = labStatus(lab('cloud/03-kvm'), caps({ kvm: { detail: '/dev/kvm is absent', fix: 'enable virtualization' } }));
     expect(s).toEqual({ status: 'skipped', reasons: ['missing kvm (title of kvm): /dev/kvm is absent. Fix: enable virtualization'] });
   });
 
@@ -64,7 +65,7 @@ describe('formatList', () => {
     const lines = text.split('\n');
     expect(lines).toContain('ebpf');
     expect(text).toMatch(/◐ adapted\s+ebpf\/01-exec-tracer\s+Tracing process execution · 追踪进程执行/);
-    expect(text).toMatch(/⊘ skipped\s+kvm\/01-hello\s+The smallest KVM guest · 最小 KVM 虚拟机\n\s+missing kvm \(title of kvm\): \/dev\/kvm is absent\. Fix: enable virtualization/);
+    expect(text).toMatch(/⊘ skipped\s+cloud\/03-kvm\s+The smallest KVM guest · 最小 KVM 虚拟机\n\s+missing kvm \(title of kvm\): \/dev\/kvm is absent\. Fix: enable virtualization/);
     expect(text).toMatch(/✔ ready\s+io_uring\/01-fio/);
     expect(text).toContain('5 labs: 3 ready, 1 adapted, 1 skipped on this host.');
     expect(text).toContain('sudo npm run lab -- <id');
@@ -72,9 +73,9 @@ describe('formatList', () => {
   });
 
   it('shows the last result from the report when there is one', () => {
-    const withLast = labRows(LABS, caps(), {}, { labs: [{ id: 'io_uring/01-fio', result: 'failed' }, { id: 'kvm/01-hello', result: 'not run' }] } as never);
+    const withLast = labRows(LABS, caps(), {}, { labs: [{ id: 'io_uring/01-fio', result: 'failed' }, { id: 'cloud/03-kvm', result: 'not run' }] } as never);
     expect(withLast.find((r) => r.id === 'io_uring/01-fio')!.lastResult).toBe('failed');
-    expect(withLast.find((r) => r.id === 'kvm/01-hello')!.lastResult).toBeUndefined();
+    expect(withLast.find((r) => r.id === 'cloud/03-kvm')!.lastResult).toBeUndefined();
     expect(formatList(withLast)).toMatch(/io_uring\/01-fio .*\(last run: failed\)/);
   });
 });
@@ -87,8 +88,8 @@ describe('matchLabs: one short name picks the lab', () => {
 
   it('else every lab whose id or title (English or Chinese) contains the words', () => {
     expect(matchLabs('FIO', LABS).map((l) => l.id)).toEqual(['io_uring/01-fio']);
-    expect(matchLabs('虚拟机', LABS).map((l) => l.id)).toEqual(['kvm/01-hello']);
-    expect(matchLabs('01-', LABS).map((l) => l.id)).toEqual(['ebpf/01-exec-tracer', 'io_uring/01-fio', 'kvm/01-hello']);
+    expect(matchLabs('虚拟机', LABS).map((l) => l.id)).toEqual(['cloud/03-kvm']);
+    expect(matchLabs('01-', LABS).map((l) => l.id)).toEqual(['ebpf/01-exec-tracer', 'io_uring/01-fio']);
     expect(matchLabs('nothing-like-it', LABS)).toEqual([]);
   });
 });
@@ -166,7 +167,7 @@ describe('npm run labs on this host', () => {
     expect(r.code, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout) as { kernel: string; labs: LabRow[] };
     const labs = listLabs();
-    expect(out.labs.map((l) => l.id)).toEqual(labs.map((l) => l.id));
+    expect(out.labs.map((l) => l.id)).toEqual(courseOrder(labs).map((l) => l.id));
     for (const row of out.labs) {
       expect(['ready', 'adapted', 'skipped']).toContain(row.status);
       expect(row.title.zh && row.title.en, `${row.id} lacks a title`).toBeTruthy();

@@ -117,7 +117,7 @@ describe.skipIf(!bin)('reports/labs.html rendered in headless Chromium', () => {
 
   it('shows every lab as a visible section with its result', () => {
     expect(probe.sections.map((s) => [s.lab, s.result])).toEqual(LABS.map((l) => [l.id, ({
-      '00-environment': 'failed', 'ebpf/01-exec-tracer': 'passed', 'io_uring/01-fio': 'passed', 'kvm/01-hello': 'skipped', 'cloud/09-never-run': 'not run',
+      '00-environment': 'failed', 'ebpf/01-exec-tracer': 'passed', 'io_uring/01-fio': 'passed', 'cloud/03-kvm': 'skipped', 'kernel/K9-never-run': 'not run',
     } as Record<string, string>)[l.id]]));
     for (const s of probe.sections) expect(s.height, `section ${s.lab} has no height`).toBeGreaterThan(40);
     expect(probe.title).toBe('Kernel labs — failed (2/5 passed)');
@@ -147,7 +147,7 @@ describe.skipIf(!bin)('reports/labs.html rendered in headless Chromium', () => {
   });
 
   it('says why a lab was skipped (with the fix) and how another was adapted', () => {
-    expect(probe.sections.find((s) => s.lab === 'kvm/01-hello')!.text).toContain(KVM_SKIP);
+    expect(probe.sections.find((s) => s.lab === 'cloud/03-kvm')!.text).toContain(KVM_SKIP);
     expect(probe.sections.find((s) => s.lab === 'ebpf/01-exec-tracer')!.text).toContain(KPROBE_ADAPTATION);
   });
 
