@@ -9,7 +9,7 @@
  * signal handler can call it.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { STATE_DIR } from './paths.js';
@@ -27,7 +27,7 @@ function killPid(pid: number): void {
 }
 
 export interface Leftover {
-  readonly kind: 'process-group' | 'netns' | 'link' | 'cgroup' | 'mount' | 'bpffs' | 'tempdir';
+  readonly kind: 'process-group' | 'netns' | 'link' | 'cgroup' | 'trace-instance' | 'mount' | 'bpffs' | 'tempdir';
   readonly name: string;
   readonly run: string;
 }
@@ -70,6 +70,12 @@ function bpffsPins(): string[] {
   try { return readdirSync('/sys/fs/bpf').filter((n) => n.startsWith(RESOURCE_PREFIX)).map((n) => join('/sys/fs/bpf', n)); } catch { return []; }
 }
 
+/** tracefs instances (private ring buffers) named kl-… */
+function traceInstances(): string[] {
+  const dir = '/sys/kernel/tracing/instances';
+  try { return readdirSync(dir).filter((n) => n.startsWith(RESOURCE_PREFIX)).map((n) => join(dir, n)); } catch { return []; }
+}
+
 function tempDirs(): string[] {
   try { return readdirSync(tmpdir()).filter((n) => n.startsWith(RESOURCE_PREFIX)).map((n) => join(tmpdir(), n)); } catch { return []; }
 }
@@ -88,6 +94,7 @@ export function findLeftovers(select: (run: string) => boolean): Leftover[] {
   netnsNames().forEach((n) => add('netns', n));
   linkNames().forEach((n) => add('link', n));
   cgroupDirs().forEach((n) => add('cgroup', n));
+  traceInstances().forEach((n) => add('trace-instance', n));
   mountPoints().forEach((n) => add('mount', n));
   bpffsPins().forEach((n) => add('bpffs', n));
   tempDirs().forEach((n) => add('tempdir', n));
@@ -115,7 +122,7 @@ function removeCgroup(dir: string): void {
 
 /** Release the given leftovers, most dependent first. Returns what could not be released. */
 export function reap(leftovers: readonly Leftover[]): Leftover[] {
-  const order: Leftover['kind'][] = ['process-group', 'netns', 'link', 'cgroup', 'mount', 'bpffs', 'tempdir'];
+  const order: Leftover['kind'][] = ['process-group', 'netns', 'link', 'cgroup', 'trace-instance', 'mount', 'bpffs', 'tempdir'];
   const failed: Leftover[] = [];
   for (const kind of order) {
     const items = leftovers.filter((l) => l.kind === kind);
@@ -137,6 +144,11 @@ export function reap(leftovers: readonly Leftover[]): Leftover[] {
             break;
           case 'cgroup':
             removeCgroup(l.name);
+            break;
+          case 'trace-instance':
+            // Disable its events first, then rmdir (tracefs removes the instance's files with it).
+            try { writeFileSync(join(l.name, 'events', 'enable'), '0'); } catch { /* already gone */ }
+            spawnSync('rmdir', [l.name]);
             break;
           case 'mount':
             spawnSync('umount', ['-l', l.name]);
