@@ -11,6 +11,14 @@ import { CommandError } from './errors.js';
 /** How long a bpftrace start (parse, codegen, load, attach) may take on a busy 2-core machine. */
 export const ATTACH_TIMEOUT_MS = 60_000;
 
+/** Pages per CPU for bpftrace's perf ring buffer (2 MiB on x86). */
+export const PERF_RB_PAGES = 512;
+
+/** bpftrace's report that the perf buffer overflowed ("Lost 123 events"). */
+export function lostEvents(output: string): number {
+  return [...output.matchAll(/Lost (\d+) events/g)].reduce((n, m) => n + Number(m[1]), 0);
+}
+
 const ATTACHING = /^Attaching (\d+) probes?\.\.\./;
 
 /** The probe count from bpftrace's "Attaching N probes..." line, or undefined. */
@@ -48,7 +56,8 @@ export interface BpftraceSession {
  * reaches us at once) and wait for its probes to attach.
  */
 export async function startBpftrace(script: string, extraArgs: readonly string[] = []): Promise<BpftraceSession> {
-  const bg = startBackground('bpftrace', ['-B', 'line', ...extraArgs, script], { timeoutMs: 5 * 60_000 });
+  // A larger perf ring buffer per CPU (default 64 pages): a machine busy with builds opens thousands of files a second, and a full buffer loses events.
+  const bg = startBackground('bpftrace', ['-B', 'line', ...extraArgs, script], { timeoutMs: 5 * 60_000, env: { BPFTRACE_PERF_RB_PAGES: String(PERF_RB_PAGES) } });
   try {
     await bg.waitFor(ATTACHING, 'bpftrace to attach its probes ("Attaching N probes...")', ATTACH_TIMEOUT_MS);
   } catch (e) {
