@@ -35,10 +35,22 @@ export interface FioJob {
   readonly extra?: Readonly<Record<string, string | number>>;
 }
 
+/** A job described by a fio job file, with options given on the command line (they become its global options). */
+export interface FioJobFile {
+  readonly name: string;
+  /** Path of the .fio job file. */
+  readonly jobFile: string;
+  /** e.g. { filename: '/d/f', ioengine: 'io_uring', size: '256M' }. */
+  readonly options: Readonly<Record<string, string | number>>;
+}
+
 export const FIO_DEFAULTS = { bs: '4k', iodepth: 1, direct: true, timeBased: false } as const;
 
 /** fio's command-line arguments for a job (JSON report written to `output`). */
-export function fioArgs(job: FioJob, output?: string): string[] {
+export function fioArgs(job: FioJob | FioJobFile, output?: string): string[] {
+  if ('jobFile' in job) {
+    return [...Object.entries(job.options).map(([k, v]) => `--${k}=${v}`), '--output-format=json', ...(output ? [`--output=${output}`] : []), job.jobFile];
+  }
   const args = [
     `--name=${job.name}`,
     `--filename=${job.filename}`,
@@ -75,7 +87,7 @@ export interface FioJobResult {
   readonly name: string;
   /** fio's error code for the job (0 = none). */
   readonly error: number;
-  /** The options fio ran the job with, as it echoes them. */
+  /** The options fio ran the job with, as it echoes them: the report's "global options" overlaid by the job's own. */
   readonly options: Readonly<Record<string, string>>;
   readonly read: FioDirection;
   readonly write: FioDirection;
@@ -127,12 +139,14 @@ export function parseFioJson(text: string): FioReport {
     throw new LabError(`fio's JSON report does not parse (${(e as Error).message}):\n${text.slice(start, start + 2000)}`, { code: 'E_COMMAND', cause: e });
   }
   const jobs = Array.isArray(raw.jobs) ? (raw.jobs as Json[]) : [];
+  const strings = (o: Json | undefined) => Object.fromEntries(Object.entries(o ?? {}).map(([k, v]) => [k, String(v)]));
+  const global = strings(obj(raw, 'global options'));
   return {
     version: String(raw['fio version'] ?? ''),
     jobs: jobs.map((j) => ({
       name: String(j.jobname ?? ''),
       error: num(j, 'error'),
-      options: Object.fromEntries(Object.entries(obj(j, 'job options') ?? {}).map(([k, v]) => [k, String(v)])),
+      options: { ...global, ...strings(obj(j, 'job options')) },
       read: direction(obj(j, 'read')),
       write: direction(obj(j, 'write')),
       iodepthLevel: Object.fromEntries(Object.entries(obj(j, 'iodepth_level') ?? {}).map(([k, v]) => [k, Number(v)])),
@@ -171,14 +185,14 @@ export interface FioRun {
  * fio under another program (`wrap(fioFile, fioArgs)` returns file + args).
  */
 export async function runFio(
-  job: FioJob,
+  job: FioJob | FioJobFile,
   opts: { readonly timeoutMs?: number; readonly outputDir?: string; readonly wrap?: (file: string, args: string[]) => { file: string; args: string[] } } = {},
 ): Promise<FioRun> {
   const dir = opts.outputDir ?? (await makeTempDir('fio'));
   const output = join(dir, `${job.name}-${process.hrtime.bigint()}.json`);
   const base = { file: 'fio', args: fioArgs(job, output) };
   const { file, args } = opts.wrap ? opts.wrap(base.file, base.args) : base;
-  const timeoutMs = opts.timeoutMs ?? ((job.runtimeSec ?? 30) * 1000 + 60_000);
+  const timeoutMs = opts.timeoutMs ?? ((('runtimeSec' in job ? job.runtimeSec : undefined) ?? 30) * 1000 + 60_000);
   const result = await run(file, args, { timeoutMs });
   const report = parseFioJson(await readFile(output, 'utf8'));
   const found = report.jobs[0];

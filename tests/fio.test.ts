@@ -1,7 +1,7 @@
 /**
  * helpers/fio.ts against fio 3.33's real JSON reports (recorded on the
- * project's VM: randread 4k QD64 direct for 2 s with libaio and io_uring,
- * and the sequential write that lays the test file down first).
+ * project's VM: randread 4k QD64 direct for 2 s with libaio and io_uring, a job
+ * file run with SQPOLL, and the sequential write that lays the test file down first).
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -41,6 +41,20 @@ describe('parseFioJson', () => {
     const text = `fio: note: both iodepth >= 1 and synchronous I/O engine are selected\n${fixture('fio-randread-io_uring.json')}`;
     expect(parseFioJson(text).jobs[0]!.read.totalIos).toBe(180004);
     expect(() => parseFioJson('fio: failed to open file')).toThrow(/no JSON report:\nfio: failed to open file/);
+  });
+});
+
+describe('fio job files', () => {
+  it('merges the report\'s global options (command line + [global]) under the job\'s', () => {
+    const job = parseFioJson(fixture('fio-jobfile-sqpoll.json')).jobs[0]!;
+    expect(job.name).toBe('randread');
+    expect(job.options).toMatchObject({ ioengine: 'io_uring', sqthread_poll: '1', rw: 'randread', iodepth: '64', direct: '1', runtime: '1' });
+    expect(job.read.totalIos).toBe(8237);
+  });
+
+  it('puts the command-line options before the job file', () => {
+    expect(fioArgs({ name: 'r', jobFile: '/c/randread.fio', options: { filename: '/d/f', ioengine: 'libaio', size: '256M' } }, '/d/o.json'))
+      .toEqual(['--filename=/d/f', '--ioengine=libaio', '--size=256M', '--output-format=json', '--output=/d/o.json', '/c/randread.fio']);
   });
 });
 

@@ -24,8 +24,12 @@
 #include <sys/types.h>
 #include <unistd.h>
 
-#define NJOBS	8		/* blocks in flight (chosen by measurement: see the README) */
-#define BS	(256 * 1024)	/* block size */
+#ifndef NJOBS
+#define NJOBS	16		/* blocks in flight (chosen by measurement: see the README) */
+#endif
+#ifndef BS
+#define BS	(64 * 1024)	/* block size (the benchmark's sweep overrides both with -D) */
+#endif
 #define OP_READ	0
 #define OP_WRITE 1
 

@@ -9,7 +9,8 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { median, runFio, shareAtDepth, type FioJob, type FioJobResult } from '../../../helpers/fio.js';
+import { median, runFio, shareAtDepth, type FioJobFile, type FioJobResult } from '../../../helpers/fio.js';
+import { labSource } from '../../../helpers/paths.js';
 import { run } from '../../../helpers/exec.js';
 import { recordMetric } from '../../../helpers/report.js';
 import { need, requires, skipOrFail } from '../../../helpers/requires.js';
@@ -24,10 +25,10 @@ const ENGINES = ['libaio', 'io_uring'] as const;
 /** The system calls that submit and reap I/O for the engines compared. */
 const IO_PATH_SYSCALLS = ['io_submit', 'io_getevents', 'io_pgetevents', 'io_uring_enter'];
 
-/** The seed's job: random 4 KiB reads, 64 in flight, O_DIRECT, for a fixed time. */
-const randread = (filename: string, ioengine: string, extra?: FioJob['extra']): FioJob => ({
-  name: `randread-${ioengine}${extra ? '-sqpoll' : ''}`, filename, ioengine, extra,
-  rw: 'randread', bs: '4k', iodepth: DEPTH, size: FILE_SIZE, direct: true, runtimeSec: RUNTIME_SEC, timeBased: true,
+/** The student's job file (the seed's job: random 4 KiB reads, 64 in flight, O_DIRECT, for a fixed time) on one engine. */
+const randread = (filename: string, ioengine: string, extra: Record<string, number> = {}): FioJobFile => ({
+  name: `randread-${ioengine}${extra.sqthread_poll ? '-sqpoll' : ''}`, jobFile: labSource('io_uring/randread.fio'),
+  options: { filename, ioengine, size: FILE_SIZE, ...extra },
 });
 
 /** Unwritten extents of a file, from `filefrag -v` (FIEMAP). */
@@ -74,7 +75,8 @@ describe('io_uring Lab 1 — fio: libaio vs io_uring (牛刀小试)', () => {
       for (const engine of t % 2 ? [...ENGINES].reverse() : ENGINES) {
         const { job } = await runFio(randread(file, engine), { outputDir: dir });
         const facts = describeRun(engine, job);
-        expect(job.options, facts).toMatchObject({ ioengine: engine, iodepth: String(DEPTH), direct: '1', rw: 'randread' });
+        expect(job.options, `randread.fio should ask for the seed's job: ${facts}`).toMatchObject({ ioengine: engine, rw: 'randread', bs: '4k', iodepth: String(DEPTH), direct: '1', runtime: String(RUNTIME_SEC) });
+        expect(job.read.runtimeMs, `a time-based run lasts its runtime (${RUNTIME_SEC} s): ${facts}`).toBeGreaterThanOrEqual(RUNTIME_SEC * 1000 * 0.9);
         expect(shareAtDepth(job, DEPTH), `fio should spend most of the run at depth ${DEPTH}: ${facts}`).toBeGreaterThan(90);
         expect(job.read.totalIos, `a ${RUNTIME_SEC}-second run should complete thousands of I/Os: ${facts}`).toBeGreaterThan(1000);
         expect(job.read.clatP99Ns, facts).toBeGreaterThan(0);
