@@ -55,6 +55,8 @@ export interface LabReport {
   readonly adapted: boolean;
   /** When the result was produced (ISO time); absent for "not run". */
   readonly ranAt?: string;
+  /** The sources this result was produced from: a LAB_SRC workspace, or null for the reference c/. */
+  readonly labSrc?: string | null;
   /** The result comes from an earlier run's labs.json, not this run. */
   readonly fromEarlierRun?: boolean;
   readonly durationMs?: number;
@@ -265,16 +267,17 @@ function summarize(labs: readonly LabReport[], ranThisRun: number): LabsReport['
 export function buildReport(modules: readonly TestModuleLike[], opts: BuildOptions): LabsReport {
   const root = opts.root ?? REPO_ROOT;
   const now = (opts.now ?? new Date()).toISOString();
+  const labSrc = opts.host?.labSrc !== undefined ? opts.host.labSrc : (process.env.LAB_SRC ? resolve(process.env.LAB_SRC) : null);
   const bySpec = new Map(opts.labs.map((l) => [resolve(root, l.spec), l]));
   const ran = new Map<string, LabReport>();
   const unmapped: LabReport[] = [];
   for (const mod of modules) {
     const lab = bySpec.get(resolve(mod.moduleId));
     if (lab) {
-      ran.set(lab.id, moduleReport(mod, { id: lab.id, area: lab.area, order: lab.order, title: lab.title, spec: lab.spec }, root, now));
+      ran.set(lab.id, moduleReport(mod, { id: lab.id, area: lab.area, order: lab.order, title: lab.title, spec: lab.spec, labSrc }, root, now));
     } else {
       const spec = relative(root, mod.moduleId);
-      unmapped.push(moduleReport(mod, { id: spec, area: '?', order: Number.MAX_SAFE_INTEGER, title: { zh: '', en: spec }, spec }, root, now));
+      unmapped.push(moduleReport(mod, { id: spec, area: '?', order: Number.MAX_SAFE_INTEGER, title: { zh: '', en: spec }, spec, labSrc }, root, now));
     }
   }
   const earlier = new Map((opts.previous?.labs ?? []).map((l) => [l.id, l]));
@@ -295,7 +298,7 @@ export function buildReport(modules: readonly TestModuleLike[], opts: BuildOptio
     host: {
       hostname: opts.host?.hostname ?? hostname(),
       kernel: opts.host?.kernel ?? release(),
-      labSrc: opts.host?.labSrc !== undefined ? opts.host.labSrc : (process.env.LAB_SRC ? resolve(process.env.LAB_SRC) : null),
+      labSrc,
       strict: opts.host?.strict ?? process.env.LABS_STRICT === '1',
       ...(opts.host?.capabilities ? { capabilities: opts.host.capabilities } : {}),
     },
@@ -432,7 +435,8 @@ function labSection(lab: LabReport): string {
     ? `<div class="box fail"><b>Errors outside the tests</b>${lab.errors.map((e) => `<pre>${esc(e)}</pre>`).join('')}</div>` : '';
   return `<section class="lab r-${slug(lab.result)}" id="lab-${slug(lab.id)}" data-lab="${esc(lab.id)}" data-result="${esc(lab.result)}">`
     + `<h2><span class="badge r-${slug(lab.result)}">${RESULT_LABEL[lab.result]}</span> ${esc(lab.title.en)} <span class="zh">${esc(lab.title.zh)}</span></h2>`
-    + `<p class="muted">${esc(lab.area)} · <code>${esc(lab.spec)}</code>${lab.durationMs !== undefined ? ` · ${esc(formatMs(lab.durationMs))}` : ''}</p>`
+    + `<p class="muted">${esc(lab.area)} · <code>${esc(lab.spec)}</code>${lab.durationMs !== undefined ? ` · ${esc(formatMs(lab.durationMs))}` : ''}`
+    + `${lab.labSrc === undefined ? '' : lab.labSrc ? ` · ran against <code>LAB_SRC=${esc(lab.labSrc)}</code>` : ' · ran against the reference <code>c/</code>'}</p>`
     + when + errors + skips + adaptations + testsTable(lab) + metricsSection(lab) + '</section>';
 }
 

@@ -95,8 +95,12 @@ describe('earlier results and CI shards', () => {
 
   it('keeps the last result of labs this run did not touch, marked as from an earlier run', () => {
     const later = new Date('2026-01-02T04:00:00Z');
-    const one = buildReport([MODULES[0]!], { labs: LABS, previous: full, now: later, host: HOST });
-    expect(lab(one, '00-environment')).toMatchObject({ result: 'failed', ranAt: later.toISOString() });
+    const one = buildReport([MODULES[0]!], { labs: LABS, previous: full, now: later, host: { ...HOST, labSrc: '/home/s/my-labs' } });
+    expect(lab(one, '00-environment')).toMatchObject({ result: 'failed', ranAt: later.toISOString(), labSrc: '/home/s/my-labs' });
+    // Which sources each result came from: the student's workspace now, the reference earlier.
+    expect(lab(one, 'io_uring/01-fio').labSrc).toBeNull();
+    expect(renderHtml(one)).toContain('ran against <code>LAB_SRC=/home/s/my-labs</code>');
+    expect(renderHtml(one)).toContain('ran against the reference <code>c/</code>');
     expect(lab(one, '00-environment').fromEarlierRun).toBeUndefined();
     expect(lab(one, 'io_uring/01-fio')).toMatchObject({ result: 'passed', fromEarlierRun: true, ranAt: NOW.toISOString() });
     expect(one.summary.ranThisRun).toBe(1);
