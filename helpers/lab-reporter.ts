@@ -8,7 +8,8 @@
  *
  * Labs that this run did not touch keep their last result from the previous
  * labs.json, marked as such, so `npm run lab -- <name>` updates one row of a
- * report that still shows the whole course. LABS_REPORT_DIR moves the output.
+ * report that still shows the whole course. LABS_REPORT_DIR moves the output;
+ * LABS_REPORT=off writes nothing (nested runs, e.g. the starter check).
  */
 import { chownSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { hostname, release } from 'node:os';
@@ -577,6 +578,8 @@ export default class LabReporter implements Reporter {
   }
 
   onTestRunEnd(testModules: ReadonlyArray<TestModule>, unhandledErrors: ReadonlyArray<ErrorLike>, reason: LabsReport['runResult']): void {
+    // A nested run (tests/starters.test.ts runs specs against the starter) must not overwrite the student's report.
+    if (process.env.LABS_REPORT === 'off') return;
     const project = this.opts.project ?? 'labs';
     const root = this.opts.root ?? REPO_ROOT;
     let labs: LabInfo[];

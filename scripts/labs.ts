@@ -245,7 +245,8 @@ async function list(args: readonly string[]): Promise<number> {
 }
 
 async function runLab(args: readonly string[]): Promise<number> {
-  const watchMode = args.includes('--watch') || args.includes('-w');
+  // `npm run lab x --watch` (without `--`) hands --watch to npm, which passes it on as npm_config_watch.
+  const watchMode = args.includes('--watch') || args.includes('-w') || process.env.npm_config_watch === 'true';
   const rest = args.filter((a) => a !== '--watch' && a !== '-w');
   const query = rest.find((a) => !a.startsWith('-'));
   const forward = rest.filter((a) => a !== query);

@@ -5,11 +5,11 @@
  * skips and fails through the harness API.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { buildReport, courseOrder, mergeReports, renderHtml, writeReport, readReport, type LabReport, type LabsReport } from '../helpers/lab-reporter.js';
+import LabReporter, { buildReport, courseOrder, mergeReports, renderHtml, writeReport, readReport, type LabReport, type LabsReport } from '../helpers/lab-reporter.js';
 import { REPO_ROOT } from '../helpers/paths.js';
 import { KPROBE_ADAPTATION, KVM_SKIP, LABS, MODULES } from './fixtures/lab-reporter/fake-run.js';
 
@@ -202,4 +202,22 @@ describe('LabReporter in a real vitest run', () => {
     expect(html).toContain('aria-label="engines (IOPS)"');
     expect(html).toContain('报告演示');
   }, 120_000);
+
+  it('writes nothing with LABS_REPORT=off (nested runs such as the starter check)', () => {
+    const out = tmp();
+    const saved = { dir: process.env.LABS_REPORT_DIR, off: process.env.LABS_REPORT };
+    process.env.LABS_REPORT_DIR = out;
+    process.env.LABS_REPORT = 'off';
+    try {
+      const reporter = new LabReporter({ labsRoot: join(REPO_ROOT, 'tests', 'fixtures', 'lab-reporter', 'labs'), announce: false });
+      reporter.onTestRunEnd([{ ...MODULES[0]!, moduleId: join(REPO_ROOT, 'tests/fixtures/lab-reporter/labs/demo/01-figures/figures.fixture.ts') }] as never, [], 'passed');
+      expect(existsSync(join(out, 'labs.json'))).toBe(false);
+      delete process.env.LABS_REPORT;
+      reporter.onTestRunEnd([{ ...MODULES[0]!, moduleId: join(REPO_ROOT, 'tests/fixtures/lab-reporter/labs/demo/01-figures/figures.fixture.ts') }] as never, [], 'passed');
+      expect(readReport(join(out, 'labs.json'))?.labs.map((l) => [l.id, l.result])).toEqual([['demo/01-figures', 'failed']]);
+    } finally {
+      if (saved.dir === undefined) delete process.env.LABS_REPORT_DIR; else process.env.LABS_REPORT_DIR = saved.dir;
+      if (saved.off === undefined) delete process.env.LABS_REPORT; else process.env.LABS_REPORT = saved.off;
+    }
+  });
 });
