@@ -1,7 +1,9 @@
 /**
  * Running a bpftrace script the way bpftrace's own runtime tests do: start
- * it, wait until it prints "Attaching N probes..." (its probes are live from
- * then on), only then start the workload, and collect the output lines. A
+ * it, wait until it prints "Attaching N probes..." — and, when the script has
+ * a BEGIN probe, for the line it prints (BEGIN runs after every probe is
+ * attached; "Attaching" is printed before) — only then start the workload,
+ * and collect the output lines. A
  * script bpftrace rejects (syntax, unknown probe) fails with bpftrace's own
  * message. The process is stopped when the test ends.
  */
@@ -55,11 +57,24 @@ export interface BpftraceSession {
  * Start `bpftrace -B line <script>` (line-buffered output, so each event
  * reaches us at once) and wait for its probes to attach.
  */
-export async function startBpftrace(script: string, extraArgs: readonly string[] = []): Promise<BpftraceSession> {
+export interface BpftraceOptions {
+  /** Extra bpftrace arguments before the script. */
+  readonly args?: readonly string[];
+  /**
+   * A line the script's BEGIN probe prints. bpftrace prints "Attaching N
+   * probes..." *before* it attaches them and runs BEGIN *after*, so a BEGIN
+   * line is the exact moment every probe is live.
+   */
+  readonly ready?: RegExp;
+}
+
+export async function startBpftrace(script: string, options: BpftraceOptions = {}): Promise<BpftraceSession> {
+  const extraArgs = options.args ?? [];
   // A larger perf ring buffer per CPU (default 64 pages): a machine busy with builds opens thousands of files a second, and a full buffer loses events.
   const bg = startBackground('bpftrace', ['-B', 'line', ...extraArgs, script], { timeoutMs: 5 * 60_000, env: { BPFTRACE_PERF_RB_PAGES: String(PERF_RB_PAGES) } });
   try {
     await bg.waitFor(ATTACHING, 'bpftrace to attach its probes ("Attaching N probes...")', ATTACH_TIMEOUT_MS);
+    if (options.ready) await bg.waitFor(options.ready, `the script's BEGIN line (${options.ready.source})`, ATTACH_TIMEOUT_MS);
   } catch (e) {
     await bg.stop();
     if (e instanceof CommandError) {

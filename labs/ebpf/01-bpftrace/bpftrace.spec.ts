@@ -11,6 +11,9 @@ import { labSource } from '../../../helpers/paths.js';
 import { recordMetric } from '../../../helpers/report.js';
 import { adapted, requires } from '../../../helpers/requires.js';
 
+/** What each script's BEGIN probe prints once every probe is attached. */
+const READY = /^Tracing .*Hit Ctrl-C to end\./;
+
 /** Lines "<pid> <comm> Opening file: <path>" printed for `pid`. */
 function opensOf(lines: readonly string[], pid: number): { comm: string; path: string }[] {
   return lines.flatMap((l) => {
@@ -23,7 +26,7 @@ describe('Lab 1 — bpftrace one-liners (初窥门径)', () => {
   requires('root', 'bpftrace', 'tracefs');
 
   it('prints the path of every openat(2): cat /etc/hosts and ls /tmp show up under their own PID and command name', async () => {
-    const bt = await startBpftrace(labSource('ebpf/opensnoop.bt'));
+    const bt = await startBpftrace(labSource('ebpf/opensnoop.bt'), { ready: READY });
     let cat, ls, lines: string[] = [];
     // On a machine busy with builds the perf buffer can overflow ("Lost N events"): run the pair again, up to 3 times.
     for (let attempt = 0; attempt < 3; attempt++) {
@@ -50,16 +53,26 @@ describe('Lab 1 — bpftrace one-liners (初窥门径)', () => {
     if (!caps.kprobes.ok) {
       await adapted(ctx, `kprobes absent (${caps.kprobes.detail}): kprobe:do_exit replaced by tracepoint:sched:sched_process_exit (exits_tracepoint.bt), which do_exit() fires`);
     }
-    const bt = await startBpftrace(labSource(script));
-    const children = [];
-    for (let i = 0; i < 3; i++) children.push(await run('true', [], { timeoutMs: 10_000 }));
-    const pids = children.map((c) => c.pid);
+    const bt = await startBpftrace(labSource(script), { ready: READY });
     const exitedPids = (lines: string[]) => new Set(lines.flatMap((l) => { const m = l.match(/^PID (\d+) exited/); return m ? [Number(m[1])] : []; }));
-    const lines = await bt.settle((l) => pids.every((p) => exitedPids(l).has(p)));
+    let pids: number[] = [];
+    let lines: string[] = [];
+    const misses: string[] = [];
+    // Three children per attempt. On this 2-core machine under a full build load, an exit event was seen to go
+    // missing now and then (perf buffer pressure), so up to 3 attempts: one attempt with every PID reported passes.
+    for (let attempt = 0; attempt < 3; attempt++) {
+      pids = [];
+      for (let i = 0; i < 3; i++) pids.push((await run('true', [], { timeoutMs: 10_000 })).pid);
+      lines = await bt.settle((l) => pids.every((p) => exitedPids(l).has(p)), 5_000);
+      const missing = pids.filter((p) => !exitedPids(lines).has(p));
+      if (!missing.length) break;
+      misses.push(`attempt ${attempt + 1}: no line for ${missing.join(', ')}`);
+    }
+    if (misses.length) console.log(`[exits] ${misses.join('; ')}`);
     await bt.stop();
     const seen = exitedPids(lines);
     expect(pids.map((p) => ({ pid: p, reported: seen.has(p) })),
-      `${script} (${bt.probes} probe) printed ${lines.length} lines, e.g.:\n${lines.slice(0, 8).join('\n') || '(none)'}\nexpected "PID <pid> exited" for the reaped children ${pids.join(', ')}`)
+      `${script} (${bt.probes} probe) printed ${lines.length} lines${lostEvents(bt.process.output()) ? ` and lost ${lostEvents(bt.process.output())} events` : ''}, e.g.:\n${lines.slice(0, 8).join('\n') || '(none)'}\nexpected "PID <pid> exited" for the reaped children ${pids.join(', ')}`)
       .toEqual(pids.map((p) => ({ pid: p, reported: true })));
   });
 
