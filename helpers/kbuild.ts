@@ -180,6 +180,19 @@ export function newestCachedBuild(): Omit<KernelBuild, 'cached' | 'seconds'> | u
   return best ? cachedBuild(best.key) : undefined;
 }
 
+/** Builds kept in .cache/kbuild/out (45 MB each, mostly vmlinux). */
+const KEEP_OUTPUTS = 8;
+
+/** Remove all but the newest `keep` outputs. */
+export function pruneOutputs(keep: number): void {
+  const outDir = join(KBUILD_DIR, 'out');
+  const entries = readdirSafe(outDir)
+    .filter((k) => existsSync(join(outDir, k, 'meta.json')))
+    .map((k) => ({ k, t: statSync(join(outDir, k, 'meta.json')).mtimeMs }))
+    .sort((a, b) => b.t - a.t);
+  for (const { k } of entries.slice(keep)) rmSync(join(outDir, k), { recursive: true, force: true });
+}
+
 function readdirSafe(dir: string): string[] {
   try {
     return readdirSync(dir);
@@ -337,6 +350,7 @@ export async function buildKernel(opts: BuildKernelOptions = {}): Promise<Kernel
     await writeFile(join(tmp, 'meta.json'), JSON.stringify({ key, release, syscalls, seconds, srcRoot, builtAt: new Date().toISOString() }, null, 2));
     await rm(dir, { recursive: true, force: true });
     await rename(tmp, dir);
+    pruneOutputs(KEEP_OUTPUTS);
     log(`[kbuild] built ${release} in ${seconds.toFixed(0)} s (${steps} steps) → ${dir}`);
     const built = cachedBuild(key)!;
     return { ...built, cached: false, seconds };
