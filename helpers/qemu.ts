@@ -9,7 +9,8 @@
  * /dev/kvm without vmx/svm in /proc/cpuinfo) it hangs or dies in emulation,
  * so TCG is chosen directly; elsewhere KVM is tried and a boot that prints
  * nothing within `silentMs` is killed and retried under TCG, which the
- * result reports (`fallback`).
+ * result reports (`accelNote`). LABS_QEMU_ACCEL=tcg|kvm overrides the choice
+ * (kvm: tried first even on PVM, still with the silent-boot fallback).
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -70,6 +71,7 @@ export function qemuArgs(opts: BootOptions, accel: Accel): string[] {
 /** Whether to try KVM, and why (pure given the inputs). */
 export function kvmVerdict(facts: { devKvm: boolean; cpuinfo: string; env?: string }): { tryKvm: boolean; note: string } {
   if (facts.env === 'tcg') return { tryKvm: false, note: 'LABS_QEMU_ACCEL=tcg: TCG (software emulation)' };
+  if (facts.env === 'kvm' && facts.devKvm) return { tryKvm: true, note: 'LABS_QEMU_ACCEL=kvm: KVM tried first' };
   if (!facts.devKvm) return { tryKvm: false, note: '/dev/kvm absent: TCG (software emulation), boots take ~10 s instead of ~1 s' };
   if (!/^flags\s*:.*\b(vmx|svm)\b/m.test(facts.cpuinfo)) {
     return { tryKvm: false, note: '/dev/kvm without vmx/svm in /proc/cpuinfo (PVM or paravirtual nested KVM, where full kernels hang): TCG' };
