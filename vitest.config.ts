@@ -18,7 +18,8 @@ export default defineConfig({
           setupFiles: ['helpers/setup-labs.ts'],
           testTimeout: 180_000,
           hookTimeout: 180_000,
-          sequence: { groupOrder: 0 },
+          // Not 0: vitest puts single-worker projects of group 0 last; 1 runs the labs first.
+          sequence: { groupOrder: 1 },
         },
       },
       {
@@ -27,7 +28,7 @@ export default defineConfig({
           include: ['tests/**/*.test.ts'],
           testTimeout: 60_000,
           // After the labs: the starter check runs lab specs itself and must not compete with them.
-          sequence: { groupOrder: 1 },
+          sequence: { groupOrder: 2 },
         },
       },
     ],
