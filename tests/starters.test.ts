@@ -15,6 +15,8 @@ import { REFERENCE_SRC, REPO_ROOT } from '../helpers/paths.js';
 import { writeStarter } from '../scripts/starter.js';
 
 const labs = listLabs();
+/** One nested lab run; K3's starter means a kernel rebuild (~7 min here) on a clean machine. */
+const NESTED_RUN_TIMEOUT_MS = 30 * 60_000;
 
 interface JsonAssertion { fullName: string; status: string; failureMessages: string[] }
 interface JsonReport { testResults: { name: string; status: string; message: string; assertionResults: JsonAssertion[] }[] }
@@ -52,7 +54,7 @@ describe('student starters', () => {
     const r = await run('npx', ['vitest', 'run', '--project', 'labs', lab.spec, '--bail=1', '--reporter=json', `--outputFile=${out}`], {
       cwd: REPO_ROOT,
       env: { LAB_SRC: workspace, LABS_JUNIT: '', LABS_REPORT: 'off', LABS_STRICT: '0', CI: 'true' },
-      timeoutMs: 30 * 60_000,
+      timeoutMs: NESTED_RUN_TIMEOUT_MS,
       reject: false,
     });
     expect(existsSync(out), `the nested run wrote no report:\n${r.stderr.slice(-3000)}`).toBe(true);
@@ -66,5 +68,5 @@ describe('student starters', () => {
     expect(failed.length, `the starter PASSED every test of ${lab.spec}: the spec has no teeth`).toBeGreaterThan(0);
     const first = failed[0]!;
     expect(first.failureMessages.join('\n'), `"${first.fullName}" failed for a harness reason, not on an assertion`).not.toMatch(HARNESS_FAILURE);
-  });
+  }, NESTED_RUN_TIMEOUT_MS + 60_000);
 });
