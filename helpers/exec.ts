@@ -22,6 +22,8 @@ export interface RunOptions {
   readonly env?: Readonly<Record<string, string>>;
   /** Text written to stdin (stdin is otherwise ignored). */
   readonly input?: string;
+  /** Kill the process group when this aborts (pass the test's `ctx.signal`: a test timeout then kills it too). */
+  readonly signal?: AbortSignal;
 }
 
 export const RUN_DEFAULTS = {
@@ -97,8 +99,12 @@ export async function run(file: string, args: readonly string[] = [], options: R
     timedOut = true;
     void terminateGroup(pid, options.killGraceMs ?? RUN_DEFAULTS.killGraceMs);
   }, timeoutMs);
+  const onAbort = () => void terminateGroup(pid, options.killGraceMs ?? RUN_DEFAULTS.killGraceMs);
+  options.signal?.addEventListener('abort', onAbort, { once: true });
+  if (options.signal?.aborted) onAbort();
   const result = await child;
   clearTimeout(timer);
+  options.signal?.removeEventListener('abort', onAbort);
   // Reap anything the program left running in its group.
   if (pid > 0 && groupAlive(pid)) await terminateGroup(pid, 200);
   const facts: RunResult = {

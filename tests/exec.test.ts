@@ -46,6 +46,15 @@ describe('exec.run', () => {
     await waitUntil('the grandchild sleep to die', () => alive(grandchild), (a) => !a, { timeoutMs: 3000 });
   });
 
+  it('kills the process group when the given signal aborts (a test timeout)', async () => {
+    const ac = new AbortController();
+    const pending = run('sh', ['-c', 'sleep 60 & wait'], { timeoutMs: 30_000, signal: ac.signal, reject: false });
+    setTimeout(() => ac.abort(), 200);
+    const r = await pending;
+    expect(r.signal).toBe('SIGTERM');
+    expect(r.durationMs).toBeLessThan(5000);
+  });
+
   it('escalates to SIGKILL when SIGTERM is ignored', async () => {
     const started = Date.now();
     const e = (await run('sh', ['-c', "trap '' TERM; while :; do sleep 0.05; done"], { timeoutMs: 300, killGraceMs: 300 }).catch((x: unknown) => x)) as TimeoutError;

@@ -45,7 +45,7 @@ describe('student starters', () => {
     }
   });
 
-  it.each(labs)('$id: the starter builds and its spec fails on an assertion', async (lab) => {
+  it.for(labs)('$id: the starter builds and its spec fails on an assertion', { timeout: NESTED_RUN_TIMEOUT_MS + 60_000 }, async (lab, ctx) => {
     if (process.getuid?.() !== 0) {
       if (process.env.LABS_STRICT === '1') throw new Error('the starter check runs lab specs and needs root: sudo npm test');
       return;
@@ -56,6 +56,7 @@ describe('student starters', () => {
       env: { LAB_SRC: workspace, LABS_JUNIT: '', LABS_REPORT: 'off', LABS_STRICT: '0', CI: 'true' },
       timeoutMs: NESTED_RUN_TIMEOUT_MS,
       reject: false,
+      signal: ctx.signal,
     });
     expect(existsSync(out), `the nested run wrote no report:\n${r.stderr.slice(-3000)}`).toBe(true);
     const report = JSON.parse(readFileSync(out, 'utf8')) as JsonReport;
@@ -68,5 +69,5 @@ describe('student starters', () => {
     expect(failed.length, `the starter PASSED every test of ${lab.spec}: the spec has no teeth`).toBeGreaterThan(0);
     const first = failed[0]!;
     expect(first.failureMessages.join('\n'), `"${first.fullName}" failed for a harness reason, not on an assertion`).not.toMatch(HARNESS_FAILURE);
-  }, NESTED_RUN_TIMEOUT_MS + 60_000);
+  });
 });
