@@ -16,7 +16,7 @@ import { hostname, release } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Reporter, TestModule } from 'vitest/node';
-import { listLabs, type LabInfo } from './labs.js';
+import { courseOrder, listLabs, type LabInfo } from './labs.js';
 import { REPO_ROOT, STATE_DIR } from './paths.js';
 import type { Metric } from './report.js';
 
@@ -149,15 +149,6 @@ export interface BuildOptions {
 // Course order
 
 /** Areas in the seed's order (the kernel build/QEMU/GDB labs last); others after, by name. */
-export const AREA_ORDER: readonly string[] = ['general', 'ebpf', 'io_uring', 'cloud', 'kernel'];
-
-/** Labs as a course: by area (AREA_ORDER), then their order within it, then id. */
-export function courseOrder<T extends { readonly area: string; readonly order: number; readonly id: string }>(labs: readonly T[]): T[] {
-  const rank = (a: string) => { const i = AREA_ORDER.indexOf(a); return i < 0 ? AREA_ORDER.length : i; };
-  return [...labs].sort((a, b) => rank(a.area) - rank(b.area) || (rank(a.area) === AREA_ORDER.length ? a.area.localeCompare(b.area) : 0)
-    || a.order - b.order || a.id.localeCompare(b.id));
-}
-
 // ---------------------------------------------------------------------------
 // Building the report
 

@@ -37,12 +37,23 @@ function findLabJson(dir: string): string[] {
   return found;
 }
 
+/** The areas in the order the course takes them (the seed's order; the kernel labs come last). */
+export const AREA_ORDER: readonly string[] = ['general', 'ebpf', 'io_uring', 'cloud', 'kernel'];
+
+/** Labs as a course: by area (AREA_ORDER), then their order within it, then id. */
+export function courseOrder<T extends { readonly area: string; readonly order: number; readonly id: string }>(labs: readonly T[]): T[] {
+  const rank = (a: string) => { const i = AREA_ORDER.indexOf(a); return i < 0 ? AREA_ORDER.length : i; };
+  return [...labs].sort((a, b) => rank(a.area) - rank(b.area) || (rank(a.area) === AREA_ORDER.length ? a.area.localeCompare(b.area) : 0)
+    || a.order - b.order || a.id.localeCompare(b.id));
+}
+
+/** Every lab, in course order. */
 export function listLabs(root = join(REPO_ROOT, 'labs')): LabInfo[] {
-  return findLabJson(root).map((file) => {
+  return courseOrder(findLabJson(root).map((file) => {
     const raw = JSON.parse(readFileSync(file, 'utf8')) as Omit<LabInfo, 'id' | 'spec'> & { spec: string };
     const id = relative(root, dirname(file));
     const bad = [...raw.requires, ...(raw.adapts ?? [])].filter((c) => !(CAPABILITY_IDS as readonly string[]).includes(c));
     if (bad.length) throw new Error(`${file}: unknown capability ${bad.join(', ')} (an unknown requirement is a bug, not a skip)`);
     return { ...raw, id, spec: relative(REPO_ROOT, join(dirname(file), raw.spec)) };
-  }).sort((a, b) => a.order - b.order || a.id.localeCompare(b.id));
+  }));
 }

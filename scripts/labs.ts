@@ -14,8 +14,8 @@ import { constants, homedir } from 'node:os';
 import { existsSync, readFileSync, watch, type FSWatcher } from 'node:fs';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { probeAll, type Capabilities, type CapabilityId } from '../helpers/capabilities.js';
-import { courseOrder, mergeReports, readReport, reportDir, writeReport, type LabResult, type LabsReport } from '../helpers/lab-reporter.js';
-import { listLabs, type LabInfo } from '../helpers/labs.js';
+import { mergeReports, readReport, reportDir, writeReport, type LabResult, type LabsReport } from '../helpers/lab-reporter.js';
+import { courseOrder, listLabs, type LabInfo } from '../helpers/labs.js';
 import { REFERENCE_SRC, REPO_ROOT } from '../helpers/paths.js';
 
 // ---------------------------------------------------------------------------

@@ -9,7 +9,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import LabReporter, { buildReport, courseOrder, mergeReports, renderHtml, writeReport, readReport, type LabReport, type LabsReport } from '../helpers/lab-reporter.js';
+import { courseOrder } from '../helpers/labs.js';
+import LabReporter, { buildReport, mergeReports, renderHtml, writeReport, readReport, type LabReport, type LabsReport } from '../helpers/lab-reporter.js';
 import { REPO_ROOT } from '../helpers/paths.js';
 import { KPROBE_ADAPTATION, KVM_SKIP, LABS, MODULES } from './fixtures/lab-reporter/fake-run.js';
 

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CAPABILITY_IDS, type Capability, type CapabilityId } from '../helpers/capabilities.js';
-import { courseOrder } from '../helpers/lab-reporter.js';
+import { courseOrder } from '../helpers/labs.js';
 import { listLabs, type LabInfo } from '../helpers/labs.js';
 import { REPO_ROOT } from '../helpers/paths.js';
 import { formatList, labRows, labStatus, matchLabs, watchAndRun, watchTargets, type LabRow } from '../scripts/labs.js';

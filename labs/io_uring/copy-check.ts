@@ -4,13 +4,12 @@
  * with the first differing byte offset when they differ.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, existsSync, mkdirSync, readFileSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
+import { createReadStream, existsSync, statSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { expect } from 'vitest';
-import { run, waitUntil, type RunResult } from '../../helpers/exec.js';
-import { defer } from '../../helpers/resources.js';
-import { uniqueName } from '../../helpers/run-state.js';
+import { run, type RunResult } from '../../helpers/exec.js';
+import { makeTraceInstance } from '../../helpers/tracefs.js';
 
 /** The block size the lab READMEs ask for (uring_cp and link_cp). */
 export const BLOCK = 32 * 1024;
@@ -122,21 +121,17 @@ export function mibPerSec(bytes: number, ms: number): number {
  * (kl-<run>-… under /sys/kernel/tracing/instances) is removed afterwards.
  */
 export async function countTracepoint(event: string, prog: string, args: readonly string[], timeoutMs = 60_000): Promise<{ count: number; sample: string; result: RunResult }> {
-  const inst = join('/sys/kernel/tracing/instances', uniqueName('iou'));
-  mkdirSync(inst);
-  const release = defer(`tracefs instance ${inst}`, async () => {
-    try { writeFileSync(join(inst, 'events', event, 'enable'), '0'); } catch { /* gone */ }
-    await waitUntil(`removal of ${inst}`, () => { try { rmdirSync(inst); } catch { /* busy: retry */ } return existsSync(inst); }, (left) => !left, { timeoutMs: 5_000 });
-  });
+  const inst = makeTraceInstance([event], { tag: 'iou', enable: false });
+  if (!inst) throw new Error(`tracefs has no instances or no ${event} tracepoint`);
   try {
     // The shell writes its pid, then becomes the program (exec keeps the pid): every event of the program, none of others.
-    const script = `echo $$ > ${join(inst, 'set_event_pid')} && echo 1 > ${join(inst, 'events', event, 'enable')} && exec "$0" "$@"`;
+    const script = `echo $$ > ${inst.pidFile} && echo 1 > ${inst.enableFile(event)} && exec "$0" "$@"`;
     const result = await run('sh', ['-c', script, prog, ...args], { timeoutMs, reject: false });
-    writeFileSync(join(inst, 'events', event, 'enable'), '0');
+    inst.setEnabled(false);
     const name = event.split('/').pop()!;
-    const lines = readFileSync(join(inst, 'trace'), 'utf8').split('\n').filter((l) => l.includes(`${name}:`));
+    const lines = inst.read().lines.filter((l) => l.includes(`${name}:`));
     return { count: lines.length, sample: lines.slice(0, 3).join('\n'), result };
   } finally {
-    await release();
+    await inst.release();
   }
 }

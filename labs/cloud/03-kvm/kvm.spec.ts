@@ -14,7 +14,7 @@ import { run, type RunResult } from '../../../helpers/exec.js';
 import { labSource } from '../../../helpers/paths.js';
 import { recordMetric } from '../../../helpers/report.js';
 import { adapted, need, requires } from '../../../helpers/requires.js';
-import { startKvmTrace, type KvmTrace } from './kvm-trace.js';
+import { makeTraceInstance, type TraceInstance } from '../../../helpers/tracefs.js';
 
 const KVM_EXIT_IO = 2;
 const KVM_EXIT_HLT = 5;
@@ -44,13 +44,13 @@ function show(r: RunResult): string {
 }
 
 /** A private trace of the kvm tracepoints, or an announced adaptation when the host has none. */
-async function traceOrAdapt(ctx: TestContext, events: string[]): Promise<KvmTrace | undefined> {
-  const t = startKvmTrace(events);
+async function traceOrAdapt(ctx: TestContext, events: string[]): Promise<TraceInstance | undefined> {
+  const t = makeTraceInstance(events.map((e) => `kvm/${e}`), { tag: 'kvm', bufferKb: 4096 });
   if (!t) await adapted(ctx, `tracefs lacks kvm:${events.join('/kvm:')}: the exit reasons are checked from the VMM's own output only`);
   return t;
 }
 
-function userspaceExits(trace: KvmTrace, pid: number): { reasons: number[]; lost: boolean } {
+function userspaceExits(trace: TraceInstance, pid: number): { reasons: number[]; lost: boolean } {
   const { events, lost } = trace.read();
   const reasons = events.filter((e) => e.pid === pid && e.event === 'kvm_userspace_exit')
     .map((e) => Number(e.body.match(/\((\d+)\)/)?.[1] ?? -1));
