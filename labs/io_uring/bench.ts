@@ -8,10 +8,14 @@
  * never the host-wide drop_caches). Prints, best of N: MiB/s of the copy,
  * MiB/s including the write-back of the copy (fdatasync), and system calls
  * per MiB (strace -c -f, a separate run). fio's sequential O_DIRECT read and
- * write of the same file give the device's speed to compare with.
+ * write of the same file give the device's speed to compare with, and a fio
+ * read of the source running at the same time as a write of another file
+ * gives a copy's ceiling on this device (a copy must do both).
  * --sweep also times the pipelined copy over a grid of queue depths and
- * block sizes (how the README's NJOBS and BS were chosen).
+ * block sizes (how the README's NJOBS and BS were chosen), buffered and
+ * with -DDIRECT_IO (O_DIRECT on both files).
  */
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buildProgram } from '../../helpers/compile.js';
 import { run } from '../../helpers/exec.js';
@@ -62,9 +66,19 @@ export async function bench(args: string[]): Promise<void> {
   };
   const devRead = await seq('read', src);
   const devWrite = await seq('write', join(dir, 'fio-write.bin'));
-  console.log(`device (fio, O_DIRECT, 1 MiB blocks, depth 16): read ${devRead.toFixed(0)} MiB/s, write ${devWrite.toFixed(0)} MiB/s`);
+  // A copy's ceiling: read the source and write another file at the same time; the copy is done when both are.
+  const both = join(dir, 'read-and-write.fio');
+  await writeFile(both, `[global]\nioengine=io_uring\ndirect=1\nbs=1M\niodepth=16\nsize=${sizeMiB}M\n[read]\nrw=read\nfilename=${src}\n[write]\nrw=write\nfilename=${join(dir, 'fio-write.bin')}\n`);
+  let ceiling = 0;
+  for (let t = 0; t < trials; t++) {
+    const { report } = await runFio({ name: 'read-and-write', jobFile: both, options: {} }, { outputDir: dir, timeoutMs: 600_000 });
+    const slowest = Math.max(...report.jobs.map((j) => Math.max(j.read.runtimeMs, j.write.runtimeMs)));
+    ceiling = Math.max(ceiling, sizeMiB / (slowest / 1000));
+  }
+  console.log(`device (fio, O_DIRECT, 1 MiB blocks, depth 16): read ${devRead.toFixed(0)} MiB/s, write ${devWrite.toFixed(0)} MiB/s, ` +
+    `read and write at once ${ceiling.toFixed(0)} MiB/s (a copy's ceiling)`);
 
-  console.log(`\n${'program'.padEnd(20)} ${'copy MiB/s'.padStart(11)} ${'+sync MiB/s'.padStart(12)} ${'syscalls/MiB'.padStart(13)}  io_uring_enter`);
+  console.log(`\n${'program'.padEnd(20)} ${'copy MiB/s'.padStart(11)} ${'+sync MiB/s'.padStart(12)} ${'of ceiling'.padStart(11)} ${'syscalls/MiB'.padStart(13)}  io_uring_enter`);
   for (const name of PROGRAMS) {
     const prog = await build(name);
     let bestCopy = 0, bestSynced = 0;
@@ -79,27 +93,31 @@ export async function bench(args: string[]): Promise<void> {
     if (diff >= 0) throw new Error(`${name} produced a wrong copy: first differing byte at offset ${diff}`);
     await drop(src, dst);
     const { summary } = await countSyscalls(prog, [src, dst], { timeoutMs: 600_000 });
-    console.log(`${name.padEnd(20)} ${fmt(bestCopy).padStart(11)} ${fmt(bestSynced).padStart(12)} ${fmt(summary.total / sizeMiB, 1).padStart(13)}  ${summary.calls('io_uring_enter')}`);
+    const share = `${((100 * bestSynced) / ceiling).toFixed(0)} %`;
+    console.log(`${name.padEnd(20)} ${fmt(bestCopy).padStart(11)} ${fmt(bestSynced).padStart(12)} ${share.padStart(11)} ${fmt(summary.total / sizeMiB, 1).padStart(13)}  ${summary.calls('io_uring_enter')}`);
   }
 
   if (args.includes('--sweep')) {
-    console.log('\nuring_cp_pipelined sweep (copy MiB/s, best of trials, cold source):');
-    const depths = [1, 2, 4, 8, 16, 32];
-    const blocks = [32, 64, 128, 256, 1024];
-    console.log(`${'BS \\ NJOBS'.padEnd(12)}${depths.map((d) => String(d).padStart(8)).join('')}`);
-    for (const kib of blocks) {
-      const row: string[] = [];
-      for (const qd of depths) {
-        const prog = await build('uring_cp_pipelined', [`-DNJOBS=${qd}`, `-DBS=(${kib}*1024)`]);
-        let best = 0;
-        for (let t = 0; t < trials; t++) {
-          await drop(src, dst);
-          const r = await run(prog, [src, dst], { timeoutMs: 600_000 });
-          best = Math.max(best, bytes / MiB / (r.durationMs / 1000));
+    const sweep = async (title: string, depths: number[], blocks: number[], cflags: string[]) => {
+      console.log(`\nuring_cp_pipelined ${title} (MiB/s including write-back, best of ${trials}, cold source):`);
+      console.log(`${'BS \\ NJOBS'.padEnd(12)}${depths.map((d) => String(d).padStart(8)).join('')}`);
+      for (const kib of blocks) {
+        const row: string[] = [];
+        for (const qd of depths) {
+          const prog = await build('uring_cp_pipelined', [`-DNJOBS=${qd}`, `-DBS=(${kib}*1024)`, ...cflags]);
+          let best = 0;
+          for (let t = 0; t < trials; t++) {
+            await drop(src, dst);
+            const r = await run(prog, [src, dst], { timeoutMs: 600_000 });
+            const syncMs = await drop(dst);
+            best = Math.max(best, bytes / MiB / ((r.durationMs + syncMs) / 1000));
+          }
+          row.push(fmt(best));
         }
-        row.push(fmt(best));
+        console.log(`${`${kib} KiB`.padEnd(12)}${row.join('')}`);
       }
-      console.log(`${`${kib} KiB`.padEnd(12)}${row.join('')}`);
-    }
+    };
+    await sweep('buffered', [1, 2, 4, 8, 16, 32], [32, 64, 128, 256, 1024], []);
+    await sweep('with -DDIRECT_IO (O_DIRECT)', [4, 16, 32], [64, 256, 1024], ['-DDIRECT_IO']);
   }
 }
