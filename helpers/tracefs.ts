@@ -52,6 +52,12 @@ export interface TraceInstanceOptions {
   readonly tag?: string;
   /** Ring buffer size per CPU. Default: the kernel's. */
   readonly bufferKb?: number;
+  /**
+   * The instance's trace_clock. "global" orders events of different CPUs
+   * correctly (a request submitted on one CPU, completed on another); the
+   * default "local" is cheaper but only ordered per CPU.
+   */
+  readonly clock?: 'local' | 'global' | 'mono';
   /** Enable the events right away. Default true. */
   readonly enable?: boolean;
 }
@@ -72,6 +78,7 @@ export function makeTraceInstance(events: readonly string[], options: TraceInsta
     await waitUntil(`removal of ${dir}`, () => { try { rmdirSync(dir); } catch { /* busy */ } return existsSync(dir); }, (left) => !left, { timeoutMs: 5_000 });
   });
   if (options.bufferKb) writeFileSync(join(dir, 'buffer_size_kb'), String(options.bufferKb));
+  if (options.clock) writeFileSync(join(dir, 'trace_clock'), options.clock);
   if (options.enable ?? true) setEnabled(true);
   return {
     dir,

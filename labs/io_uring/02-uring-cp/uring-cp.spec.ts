@@ -2,11 +2,15 @@
  * io_uring Lab 2 — 登堂入室: copying a file with liburing.
  * uring_cp reads a block, waits, writes it, waits; uring_cp_pipelined keeps
  * several blocks in flight. Both must copy every byte (checked by hash), fail
- * loudly on a missing file, and really go through io_uring (strace counts).
+ * loudly on a missing file, and really go through io_uring (strace counts);
+ * the pipelined copy must really overlap its requests (io_uring tracepoints).
  */
 import { beforeAll, describe, expect, it } from 'vitest';
+import { join } from 'node:path';
 import { buildProgram } from '../../../helpers/compile.js';
-import { labSource } from '../../../helpers/paths.js';
+import { run } from '../../../helpers/exec.js';
+import { traceIoUringRequests } from '../../../helpers/io-uring-trace.js';
+import { labSource, REFERENCE_SRC } from '../../../helpers/paths.js';
 import { recordMetric } from '../../../helpers/report.js';
 import { need, requires } from '../../../helpers/requires.js';
 import { makeTempDir } from '../../../helpers/resources.js';
@@ -14,9 +18,14 @@ import { countSyscalls } from '../../../helpers/syscalls.js';
 import { BIG_SIZE, BLOCK, copyMatrix, expectErrorsNameTheFile, expectSameContent, makeSources, mibPerSec, runCopy } from '../copy-check.js';
 
 const TRIALS = 3;
+/** The largest block a pipelined copy may use and still count as moving the file through the ring (the reference: 64 KiB). */
+const MAX_PIPELINE_BLOCK = 4 * 1024 * 1024;
 const DATA_SYSCALLS = ['read', 'pread64', 'readv', 'preadv', 'preadv2', 'write', 'pwrite64', 'writev', 'pwritev', 'pwritev2', 'copy_file_range', 'sendfile', 'splice'];
 
 const build = (name: string) => buildProgram({ src: labSource(`io_uring/${name}.c`), ldlibs: ['-luring'] }).then((b) => b.path);
+/** Write back and drop the page cache of the lab's own files (never the host-wide drop_caches): part of the harness, not a student file. */
+const dropCache = async (...files: string[]) =>
+  run((await buildProgram({ src: join(REFERENCE_SRC, 'io_uring/drop_cache.c') })).path, files, { timeoutMs: 60_000 });
 
 describe('io_uring Lab 2 — copying a file with liburing (登堂入室)', () => {
   requires('root', 'cc', 'liburing', 'io_uring');
@@ -57,6 +66,28 @@ describe('io_uring Lab 2 — copying a file with liburing (登堂入室)', () =>
   it('uring_cp_pipelined (several blocks in flight, completions in any order) copies the same files byte for byte', async () => {
     await copyMatrix(await build('uring_cp_pipelined'), 'uring_cp_pipelined', dir, files);
     await expectErrorsNameTheFile(await build('uring_cp_pipelined'), dir, files.get(BLOCK)!);
+  });
+
+  it('uring_cp_pipelined keeps several requests in flight: the io_uring tracepoints see at least 2 submitted and not yet completed at once', async (ctx) => {
+    await need(ctx, 'tracefs');
+    const src = files.get(BIG_SIZE)!;
+    const seen: Record<string, Awaited<ReturnType<typeof traceIoUringRequests>>> = {};
+    for (const name of ['uring_cp', 'uring_cp_pipelined']) {
+      const dst = `${dir}/traced-${name}.out`;
+      await dropCache(src); // reads from the disk take time: a pipeline has something to overlap
+      seen[name] = await traceIoUringRequests(await build(name), [src, dst]);
+      await expectSameContent(`${name} with the io_uring tracepoints on`, src, dst, seen[name]!.result);
+    }
+    const naive = seen.uring_cp!, piped = seen.uring_cp_pipelined!;
+    recordMetric(ctx, { name: 'uring_cp (naive) most requests in flight', value: naive.maxInFlight, unit: 'requests', group: 'io_uring copy overlap' });
+    recordMetric(ctx, { name: 'uring_cp_pipelined most requests in flight', value: piped.maxInFlight, unit: 'requests', group: 'io_uring copy overlap' });
+    recordMetric(ctx, { name: 'uring_cp_pipelined completions out of submission order', value: piped.outOfOrder, unit: 'CQEs', group: 'io_uring copy overlap' });
+    const evidence = (name: string, t: typeof piped) => `${name} (pid ${t.result.pid}): rings ${t.rings.length}, ` +
+      `${t.submits} requests submitted, ${t.completes} completed, at most ${t.maxInFlight} in flight, ${t.outOfOrder} completed out of order`;
+    const message = `io_uring:io_uring_submit_req / io_uring_complete on the rings each program created, copying ${BIG_SIZE} bytes from a cold cache:\n` +
+      `${evidence('uring_cp', naive)}\n${evidence('uring_cp_pipelined', piped)}\nFirst events of uring_cp_pipelined:\n${piped.sample || '(none)'}`;
+    expect(piped.submits, `${message}\nThe copy must move its ${Math.ceil(BIG_SIZE / (1024 * 1024))} MiB through the ring.`).toBeGreaterThanOrEqual(Math.ceil(BIG_SIZE / MAX_PIPELINE_BLOCK));
+    expect(piped.maxInFlight, `${message}\nQueue several blocks' reads before waiting (NJOBS > 1), and keep the pipeline full.`).toBeGreaterThanOrEqual(2);
   });
 
   it('records the throughput of the naive and the pipelined copy of 64 MiB (best of 3, page cache warm)', async (ctx) => {
