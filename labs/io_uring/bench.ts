@@ -23,7 +23,7 @@ import { runFio } from '../../helpers/fio.js';
 import { labSource } from '../../helpers/paths.js';
 import { makeTempDir } from '../../helpers/resources.js';
 import { countSyscalls } from '../../helpers/syscalls.js';
-import { firstDifference, MiB } from './copy-check.js';
+import { dropPageCache, firstDifference, MiB } from './copy-check.js';
 
 const PROGRAMS = ['rw_cp', 'uring_cp', 'uring_cp_pipelined', 'link_cp'] as const;
 
@@ -43,11 +43,6 @@ export async function bench(args: string[]): Promise<void> {
   const dst = join(dir, 'dst.bin');
   const build = (name: string, cflags: string[] = []) =>
     buildProgram({ src: labSource(`io_uring/${name}.c`), ldlibs: ['-luring'], cflags, name }).then((b) => b.path);
-  const dropCache = await build('drop_cache');
-  const drop = async (...files: string[]) => {
-    const r = await run(dropCache, files, { timeoutMs: 300_000 });
-    return Number(r.stdout.match(/sync_ms=([\d.]+)/)?.[1] ?? 0);
-  };
 
   console.log(`io_uring benchmark: ${sizeMiB} MiB in ${dir}, best of ${trials}, page cache of src and dst dropped before each run`);
   // The source: written by fio (real blocks, not unwritten extents), random-ish content.
@@ -83,15 +78,15 @@ export async function bench(args: string[]): Promise<void> {
     const prog = await build(name);
     let bestCopy = 0, bestSynced = 0;
     for (let t = 0; t < trials; t++) {
-      await drop(src, ...(t > 0 ? [dst] : []));
+      await dropPageCache(src, ...(t > 0 ? [dst] : []));
       const r = await run(prog, [src, dst], { timeoutMs: 600_000 });
-      const syncMs = await drop(dst);
+      const syncMs = await dropPageCache(dst);
       bestCopy = Math.max(bestCopy, bytes / MiB / (r.durationMs / 1000));
       bestSynced = Math.max(bestSynced, bytes / MiB / ((r.durationMs + syncMs) / 1000));
     }
     const diff = await firstDifference(src, dst);
     if (diff >= 0) throw new Error(`${name} produced a wrong copy: first differing byte at offset ${diff}`);
-    await drop(src, dst);
+    await dropPageCache(src, dst);
     const { summary } = await countSyscalls(prog, [src, dst], { timeoutMs: 600_000 });
     const share = `${((100 * bestSynced) / ceiling).toFixed(0)} %`;
     console.log(`${name.padEnd(20)} ${fmt(bestCopy).padStart(11)} ${fmt(bestSynced).padStart(12)} ${share.padStart(11)} ${fmt(summary.total / sizeMiB, 1).padStart(13)}  ${summary.calls('io_uring_enter')}`);
@@ -107,9 +102,9 @@ export async function bench(args: string[]): Promise<void> {
           const prog = await build('uring_cp_pipelined', [`-DNJOBS=${qd}`, `-DBS=(${kib}*1024)`, ...cflags]);
           let best = 0;
           for (let t = 0; t < trials; t++) {
-            await drop(src, dst);
+            await dropPageCache(src, dst);
             const r = await run(prog, [src, dst], { timeoutMs: 600_000 });
-            const syncMs = await drop(dst);
+            const syncMs = await dropPageCache(dst);
             best = Math.max(best, bytes / MiB / ((r.durationMs + syncMs) / 1000));
           }
           row.push(fmt(best));

@@ -8,7 +8,9 @@ import { createReadStream, existsSync, statSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { expect } from 'vitest';
+import { buildProgram } from '../../helpers/compile.js';
 import { run, type RunResult } from '../../helpers/exec.js';
+import { REFERENCE_SRC } from '../../helpers/paths.js';
 import { makeTraceInstance } from '../../helpers/tracefs.js';
 
 /** The block size the lab READMEs ask for (uring_cp and link_cp). */
@@ -18,6 +20,19 @@ export const MiB = 1024 * 1024;
 /** Sizes around the block size (and a page, and a larger block), then a 64 MiB file. */
 export const EDGE_SIZES = [0, 1, 4095, 4097, BLOCK - 1, BLOCK, BLOCK + 1, 3 * BLOCK + 7, 256 * 1024 + 1] as const;
 export const BIG_SIZE = 64 * MiB;
+
+/**
+ * Write back and drop the page cache of the lab's own files (fdatasync +
+ * posix_fadvise(DONTNEED) by c/io_uring/drop_cache; never the host-wide
+ * drop_caches), so the next read comes from the disk. A harness program, not
+ * a student file: always built from the reference tree. Returns the ms spent
+ * writing back.
+ */
+export async function dropPageCache(...files: string[]): Promise<number> {
+  const prog = await buildProgram({ src: join(REFERENCE_SRC, 'io_uring/drop_cache.c'), name: 'drop_cache' });
+  const r = await run(prog.path, files, { timeoutMs: 300_000 });
+  return Number(r.stdout.match(/sync_ms=([\d.]+)/)?.[1] ?? 0);
+}
 
 /** Write a file of random bytes (in 8 MiB pieces). */
 export async function randomFile(path: string, size: number): Promise<void> {

@@ -6,16 +6,14 @@
  * the pipelined copy must really overlap its requests (io_uring tracepoints).
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { join } from 'node:path';
 import { buildProgram } from '../../../helpers/compile.js';
-import { run } from '../../../helpers/exec.js';
 import { traceIoUringRequests } from '../../../helpers/io-uring-trace.js';
-import { labSource, REFERENCE_SRC } from '../../../helpers/paths.js';
+import { labSource } from '../../../helpers/paths.js';
 import { recordMetric } from '../../../helpers/report.js';
 import { need, requires } from '../../../helpers/requires.js';
 import { makeTempDir } from '../../../helpers/resources.js';
 import { countSyscalls } from '../../../helpers/syscalls.js';
-import { BIG_SIZE, BLOCK, copyMatrix, expectErrorsNameTheFile, expectSameContent, makeSources, mibPerSec, runCopy } from '../copy-check.js';
+import { BIG_SIZE, BLOCK, copyMatrix, dropPageCache, expectErrorsNameTheFile, expectSameContent, makeSources, mibPerSec, runCopy } from '../copy-check.js';
 
 const TRIALS = 3;
 /** The largest block a pipelined copy may use and still count as moving the file through the ring (the reference: 64 KiB). */
@@ -23,9 +21,6 @@ const MAX_PIPELINE_BLOCK = 4 * 1024 * 1024;
 const DATA_SYSCALLS = ['read', 'pread64', 'readv', 'preadv', 'preadv2', 'write', 'pwrite64', 'writev', 'pwritev', 'pwritev2', 'copy_file_range', 'sendfile', 'splice'];
 
 const build = (name: string) => buildProgram({ src: labSource(`io_uring/${name}.c`), ldlibs: ['-luring'] }).then((b) => b.path);
-/** Write back and drop the page cache of the lab's own files (never the host-wide drop_caches): part of the harness, not a student file. */
-const dropCache = async (...files: string[]) =>
-  run((await buildProgram({ src: join(REFERENCE_SRC, 'io_uring/drop_cache.c') })).path, files, { timeoutMs: 60_000 });
 
 describe('io_uring Lab 2 — copying a file with liburing (登堂入室)', () => {
   requires('root', 'cc', 'liburing', 'io_uring');
@@ -74,7 +69,7 @@ describe('io_uring Lab 2 — copying a file with liburing (登堂入室)', () =>
     const seen: Record<string, Awaited<ReturnType<typeof traceIoUringRequests>>> = {};
     for (const name of ['uring_cp', 'uring_cp_pipelined']) {
       const dst = `${dir}/traced-${name}.out`;
-      await dropCache(src); // reads from the disk take time: a pipeline has something to overlap
+      await dropPageCache(src); // reads from the disk take time: a pipeline has something to overlap
       seen[name] = await traceIoUringRequests(await build(name), [src, dst]);
       await expectSameContent(`${name} with the io_uring tracepoints on`, src, dst, seen[name]!.result);
     }
