@@ -6,10 +6,10 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { REPO_ROOT } from '../helpers/paths.js';
-import { startRun } from '../helpers/run-state.js';
-import { reapRun, reapStaleRuns } from '../helpers/reaper.js';
-import { releaseAll } from '../helpers/resources.js';
+import { REPO_ROOT } from '../helpers/harness/paths.js';
+import { startRun } from '../helpers/harness/run-state.js';
+import { reapRun, reapStaleRuns } from '../helpers/harness/reaper.js';
+import { releaseAll } from '../helpers/harness/resources.js';
 
 const areas = readdirSync(join(REPO_ROOT, 'labs')).filter((a) => existsSync(join(REPO_ROOT, 'labs', a, 'bench.ts')));
 const area = process.argv[2];

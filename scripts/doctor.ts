@@ -3,8 +3,15 @@
  * the exact command that fixes a ✗. Exits 1 when a capability some lab
  * requires is missing and the lab cannot adapt around it.
  */
-import { CAPABILITY_IDS, probeAll, type Capabilities, type CapabilityId } from '../helpers/capabilities.js';
-import { listLabs, type LabInfo } from '../helpers/labs.js';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { CAPABILITY_IDS, probeAll, type Capabilities, type CapabilityId } from '../helpers/harness/capabilities.js';
+import { listLabs, type LabInfo } from '../helpers/course/labs.js';
+import { findLeftovers } from '../helpers/harness/reaper.js';
+import { runIsLive } from '../helpers/harness/run-state.js';
+import { sandboxBackend } from '../helpers/harness/sandbox.js';
+import { guestKernelFacts, guestKernelLine } from '../helpers/kernel/guest-pass.js';
+import { debianKernel } from '../helpers/kernel/qemu.js';
 
 export interface DoctorLine {
   readonly id: CapabilityId;
@@ -39,10 +46,18 @@ async function main(): Promise<void> {
   console.log(`kernel ${caps.kernelRelease}; cgroups: ${caps.cgroupInfo.detail}\n`);
   const lines = doctorLines(caps, labs, process.stdout.isTTY);
   for (const l of lines) console.log(l.text);
+  // Not a capability of this host: what `npm run test:guest` boots (never blocking: the host pass does not need it).
+  const guest = guestKernelLine(guestKernelFacts(debianKernel(), (process.env.PATH ?? '').split(':').some((d) => existsSync(join(d, 'qemu-system-x86_64')))));
+  console.log(`\n${guest.ok ? '✓' : '✗'} ${guest.text}`);
   const blocking = lines.filter((l) => l.blocking);
   const missing = lines.filter((l) => !l.ok);
   console.log(`\n${lines.length - missing.length}/${lines.length} capabilities present` +
     (blocking.length ? `; ${blocking.length} missing that labs require: ${blocking.map((l) => l.id).join(', ')}` : '; every lab can run or adapt'));
+  const sb = sandboxBackend();
+  console.log(`sandbox for lab programs: ${sb ? sb.detail : 'no cgroup hierarchy: programs are cleaned up by process group only'}`);
+  const left = findLeftovers((run) => !runIsLive(run));
+  if (left.length) console.log(`${left.length} objects left by earlier runs (killed, or kept with LABS_KEEP=1); \`sudo npm run clean\` lists and removes them:\n` +
+    left.slice(0, 20).map((l) => `  ${l.kind} ${l.name}`).join('\n') + (left.length > 20 ? `\n  … ${left.length - 20} more` : ''));
   process.exitCode = blocking.length ? 1 : 0;
 }
 

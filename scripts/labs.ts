@@ -5,6 +5,7 @@
  *   sudo npm run lab -- <name>           run one lab's spec (<name>: a lab id or any part of it or of its title)
  *   sudo npm run lab -- <name> --watch   …and run it again whenever its sources (c/… or LAB_SRC) or its spec change
  *   npm run labs -- merge <labs.json…> [-o <dir>]   one report from several (CI shards)
+ *   npm run labs -- grade <dir>… [--run]             points per lab of several student editions (helpers/course/classroom.ts)
  *
  * Anything else after <name> goes to vitest (e.g. `-t "drops every"`).
  * Remember that sudo drops environment variables: `sudo LAB_SRC=~/my-labs npm run lab -- <name>`.
@@ -13,10 +14,13 @@ import { spawn } from 'node:child_process';
 import { constants, homedir } from 'node:os';
 import { existsSync, readFileSync, watch, type FSWatcher } from 'node:fs';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
-import { probeAll, type Capabilities, type CapabilityId } from '../helpers/capabilities.js';
-import { mergeReports, readReport, reportDir, writeReport, type LabResult, type LabsReport } from '../helpers/lab-reporter.js';
-import { courseOrder, listLabs, type LabInfo } from '../helpers/labs.js';
-import { REFERENCE_SRC, REPO_ROOT } from '../helpers/paths.js';
+import { probeAll, type Capabilities, type CapabilityId } from '../helpers/harness/capabilities.js';
+import { mergeReports, type LabResult, type LabsReport } from '../helpers/course/report-model.js';
+import { readReport, reportDir, writeReport } from '../helpers/course/report-store.js';
+import { courseOrder, listLabs, type LabInfo } from '../helpers/course/labs.js';
+import { sourcesBanner } from '../helpers/course/sources.js';
+import { REFERENCE_SRC, REPO_ROOT } from '../helpers/harness/paths.js';
+import { gradeCommand } from '../helpers/course/classroom.js';
 
 // ---------------------------------------------------------------------------
 // Status on this host
@@ -227,6 +231,7 @@ const USAGE = `usage:
   npm run labs -- list [--json]              every lab and its status on this host
   sudo npm run lab -- <name> [--watch]       run one lab (an id like ebpf/01-bpftrace, or any part of an id or title)
   npm run labs -- merge <labs.json>… [-o <dir>]   merge reports (e.g. from CI shards)
+  npm run labs -- grade <dir>… [--run]       points per lab of student editions (their reports/labs.json)
   (sudo drops environment variables: put them after it, e.g. sudo LAB_SRC=~/my-labs npm run lab -- <name>)`;
 
 async function list(args: readonly string[]): Promise<number> {
@@ -265,13 +270,16 @@ async function runLab(args: readonly string[]): Promise<number> {
     return 1;
   }
   const labSrc = absoluteLabSrc();
-  const env = { ...process.env, ...(labSrc ? { LAB_SRC: labSrc } : {}) };
+  const env: NodeJS.ProcessEnv = { ...process.env, ...(labSrc ? { LAB_SRC: labSrc } : {}) };
   const srcRoot = labSrc ?? REFERENCE_SRC;
   if (labSrc && !existsSync(labSrc)) {
     console.error(`LAB_SRC=${labSrc} does not exist. Make your workspace first: npm run starter -- ${labSrc}`);
     return 2;
   }
   console.log(`[lab] ${chosen.map((l) => `${l.id} (${l.title.en} · ${l.title.zh})`).join(', ')} against ${labSrc ? `LAB_SRC=${labSrc}` : 'the reference c/'}`);
+  // The sudo trap: a workspace exists but LAB_SRC did not reach us. Say so before anything else runs.
+  for (const line of sourcesBanner(labs, { ...process.env, ...(labSrc ? { LAB_SRC: labSrc } : {}) }).slice(1)) console.log(line);
+  env.LABS_SOURCES_ANNOUNCED = '1';
   const specs = chosen.map((l) => l.spec);
   const code = await runVitest(specs, forward, env);
   if (!watchMode) return code;
@@ -323,6 +331,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     case 'list': case 'ls': case undefined: return list(args);
     case 'run': return runLab(args);
     case 'merge': return merge(args);
+    case 'grade': return gradeCommand(args, listLabs());
     case '-h': case '--help': case 'help': console.log(USAGE); return 0;
     default:
       // `npm run labs -- <name>` runs it, like `npm run lab -- <name>`.

@@ -2,12 +2,12 @@
  * npm run starter -- <dir> [--force]
  * Writes a student workspace: a copy of c/ in which every marked region
  * (LAB:BEGIN … LAB:END) is replaced by its TODO hint and starter lines.
- * Then: sudo LAB_SRC=<dir> npm test  runs every spec against it.
+ * Then: sudo LAB_SRC=<dir> npm run lab -- <id>  runs a lab's spec against it.
  */
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync, chownSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
-import { findRegions, toStarter } from '../helpers/markers.js';
-import { REFERENCE_SRC } from '../helpers/paths.js';
+import { findRegions, toStarter } from '../helpers/course/markers.js';
+import { REFERENCE_SRC } from '../helpers/harness/paths.js';
 
 export interface StarterSummary {
   readonly files: number;
@@ -65,7 +65,7 @@ function main(argv: string[]): void {
   if (process.getuid?.() === 0 && uid > 0) chownTree(dest, uid, gid);
   console.log(`Wrote ${summary.files} files to ${dest}; ${summary.regions} TODO regions in ${summary.marked.length} files:`);
   for (const f of summary.marked) console.log(`  ${f}`);
-  console.log(`\nEvery lab fails until you fill its TODOs. Run them against your workspace with:\n  sudo LAB_SRC=${dest} npm test\n  sudo LAB_SRC=${dest} npm test -- environment     (one lab)`);
+  console.log(`\nEvery lab fails until you fill its TODOs. Run one against your workspace with (LAB_SRC= after sudo):\n  sudo LAB_SRC=${dest} npm run lab -- 00-environment\n  npm run labs -- list     (every lab id)`);
 }
 
 if (resolve(process.argv[1] ?? '') === resolve(new URL(import.meta.url).pathname)) main(process.argv.slice(2));

@@ -12,27 +12,31 @@
  *     getcpu_trigger nr=309 ret=0 cpu=0 node=0 magic=0x4b4c4b32
  *
  * Build: gcc -O2 -Wall -static -o getcpu_trigger getcpu_trigger.c
- * Run:   ./getcpu_trigger   (in the QEMU guest of lab K2)
+ * Run:   ./getcpu_trigger [magic]   (in the QEMU guest of lab K2; the spec
+ *        passes a magic chosen at random, so that only a breakpoint that
+ *        really stopped in this call can read it from regs->dx)
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #define TRIGGER_MAGIC 0x4b4c4b32UL /* "KLK2" */
 
-int main(void)
+int main(int argc, char **argv)
 {
 	unsigned int cpu = ~0U, node = ~0U;
+	unsigned long magic = argc > 1 ? strtoul(argv[1], NULL, 0) : TRIGGER_MAGIC;
 	long ret;
 
-	ret = syscall(SYS_getcpu, &cpu, &node, (void *)TRIGGER_MAGIC);
+	ret = syscall(SYS_getcpu, &cpu, &node, (void *)magic);
 	if (ret < 0) {
 		fprintf(stderr, "getcpu failed: %s\n", strerror(errno));
 		return 1;
 	}
 	printf("getcpu_trigger nr=%d ret=%ld cpu=%u node=%u magic=%#lx\n",
-	       SYS_getcpu, ret, cpu, node, TRIGGER_MAGIC);
+	       SYS_getcpu, ret, cpu, node, magic);
 	return 0;
 }

@@ -5,10 +5,10 @@
  * getppid(2) for comparison; and the time from KVM_CREATE_VM to the first
  * HLT exit (median of several tiny VMs).
  */
-import { buildProgram } from '../../helpers/compile.js';
-import { run } from '../../helpers/exec.js';
-import { labSource } from '../../helpers/paths.js';
-import { unmet } from '../../helpers/requires.js';
+import { buildProgram } from '../../helpers/harness/compile.js';
+import { run } from '../../helpers/harness/exec.js';
+import { labSource } from '../../helpers/harness/paths.js';
+import { unmet } from '../../helpers/harness/requires.js';
 
 const DEFAULT_EXITS = 200_000;
 const HLT_RUNS = 9;
@@ -24,8 +24,8 @@ export async function bench(args: string[]): Promise<void> {
   }
   const n = Number(args[0] ?? DEFAULT_EXITS);
   if (!Number.isInteger(n) || n < 1) throw new Error(`usage: sudo npm run bench -- cloud [number of exits, default ${DEFAULT_EXITS}]`);
-  const exitsBin = (await buildProgram({ src: labSource('kvm/kvm_exits.c') })).path;
-  const hltBin = (await buildProgram({ src: labSource('kvm/kvm_hlt.c') })).path;
+  const exitsBin = (await buildProgram({ src: labSource('cloud/03-kvm/kvm_exits.c') })).path;
+  const hltBin = (await buildProgram({ src: labSource('cloud/03-kvm/kvm_hlt.c') })).path;
 
   const r = await run(exitsBin, [String(n)], { timeoutMs: 10 * 60_000 });
   const exits = field(r.stdout, 'exits');

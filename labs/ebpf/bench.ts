@@ -7,10 +7,10 @@
  * method's best rate and its ratio to nftables input; every method's own
  * counter must show every packet dropped.
  */
-import { capabilities } from '../../helpers/capabilities.js';
-import { buildBpfObject, buildProgram } from '../../helpers/compile.js';
-import { twoHosts } from '../../helpers/netns.js';
-import { labSource } from '../../helpers/paths.js';
+import { capabilities } from '../../helpers/harness/capabilities.js';
+import { buildBpfObject, buildProgram } from '../../helpers/harness/compile.js';
+import { twoHosts } from '../../helpers/kernel/netns.js';
+import { labSource } from '../../helpers/harness/paths.js';
 import { measureDropRates, type DropMethod } from './03-xdp/drop-rates.js';
 
 function option(args: readonly string[], name: string, fallback: number): number {
@@ -31,8 +31,8 @@ export async function bench(args: string[]): Promise<void> {
     return;
   }
   const [obj, sender] = await Promise.all([
-    buildBpfObject({ src: labSource('ebpf/xdp_counter.c') }),
-    buildProgram({ src: labSource('ebpf/udp_sender.c') }),
+    buildBpfObject({ src: labSource('ebpf/03-xdp/xdp_counter.c') }),
+    buildProgram({ src: labSource('ebpf/03-xdp/udp_sender.c') }),
   ]);
   const net = await twoHosts({ staticNeighbours: true, disableIpv6: true });
   const methods: DropMethod[] = ['xdp', 'xdpgeneric', 'nft-ingress', 'nft-input'];

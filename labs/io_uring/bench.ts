@@ -17,13 +17,13 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { buildProgram } from '../../helpers/compile.js';
-import { run } from '../../helpers/exec.js';
-import { runFio } from '../../helpers/fio.js';
-import { labSource } from '../../helpers/paths.js';
-import { makeTempDir } from '../../helpers/resources.js';
-import { countSyscalls } from '../../helpers/syscalls.js';
-import { dropPageCache, firstDifference, MiB } from './copy-check.js';
+import { buildProgram } from '../../helpers/harness/compile.js';
+import { run } from '../../helpers/harness/exec.js';
+import { runFio } from '../../helpers/kernel/fio.js';
+import { labSource } from '../../helpers/harness/paths.js';
+import { makeTempDir } from '../../helpers/harness/resources.js';
+import { countSyscalls } from '../../helpers/kernel/syscalls.js';
+import { copyProgramSource, type CopyProgram, dropPageCache, firstDifference, MiB } from './copy-check.js';
 
 const PROGRAMS = ['rw_cp', 'uring_cp', 'uring_cp_pipelined', 'link_cp'] as const;
 
@@ -41,8 +41,8 @@ export async function bench(args: string[]): Promise<void> {
   const dir = await makeTempDir('iou-bench');
   const src = join(dir, 'src.bin');
   const dst = join(dir, 'dst.bin');
-  const build = (name: string, cflags: string[] = []) =>
-    buildProgram({ src: labSource(`io_uring/${name}.c`), ldlibs: ['-luring'], cflags, name }).then((b) => b.path);
+  const build = (name: CopyProgram, cflags: string[] = []) =>
+    buildProgram({ src: copyProgramSource(name), ldlibs: ['-luring'], cflags, name }).then((b) => b.path);
 
   console.log(`io_uring benchmark: ${sizeMiB} MiB in ${dir}, best of ${trials}, page cache of src and dst dropped before each run`);
   // The source: written by fio (real blocks, not unwritten extents), random-ish content.

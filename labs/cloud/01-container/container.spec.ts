@@ -6,18 +6,18 @@
  * seed's flags share it (so `hostname new-name` renames it), --uts does not.
  * The real host's hostname is never touched and is checked at the end.
  */
-import { copyFileSync, chmodSync, readFileSync, statSync } from 'node:fs';
+import { copyFileSync, chmodSync, readdirSync, readFileSync, readlinkSync, realpathSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { run, type RunResult } from '../../../helpers/exec.js';
-import { nsInode } from '../../../helpers/namespaces.js';
-import { labSource } from '../../../helpers/paths.js';
-import { requires, skipOrFail, adapted } from '../../../helpers/requires.js';
-import { makeTempDir } from '../../../helpers/resources.js';
-import { makeRootfs, type Rootfs } from '../../../helpers/rootfs.js';
-import { uniqueName } from '../../../helpers/run-state.js';
+import { run, type RunResult } from '../../../helpers/harness/exec.js';
+import { nsInode } from '../../../helpers/kernel/namespaces.js';
+import { labSource } from '../../../helpers/harness/paths.js';
+import { requires, skipOrFail, adapted } from '../../../helpers/harness/requires.js';
+import { makeTempDir } from '../../../helpers/harness/resources.js';
+import { makeRootfs, type Rootfs } from '../../../helpers/kernel/rootfs.js';
+import { uniqueName } from '../../../helpers/harness/run-state.js';
 
 /** The unprivileged uid/gid the user-namespace experiment runs as ("nobody" on Debian and Ubuntu). */
 const NOBODY = 65534;
@@ -37,6 +37,28 @@ function show(r: RunResult): string {
 
 /** The inode in `pid:[4026532179]`, NaN when absent. */
 const inode = (s?: string) => Number(s?.match(/\[(\d+)\]/)?.[1] ?? NaN);
+
+interface ContainerProcess { readonly pid: number; readonly comm: string; readonly nspid: number[]; readonly pidNs: number; readonly mntNs: number }
+
+/** Processes whose root directory (/proc/<pid>/root) is `dir`, with their NSpid and pid/mnt namespace inodes. */
+function processesRootedAt(dir: string): ContainerProcess[] {
+  const out: ContainerProcess[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      if (readlinkSync(`/proc/${name}/root`) !== dir) continue;
+      const status = readFileSync(`/proc/${name}/status`, 'utf8');
+      out.push({
+        pid: Number(name),
+        comm: status.match(/^Name:\s+(\S+)/m)?.[1] ?? '?',
+        nspid: (status.match(/^NSpid:\s+(.*)$/m)?.[1] ?? '').trim().split(/\s+/).map(Number),
+        pidNs: inode(readlinkSync(`/proc/${name}/ns/pid`)),
+        mntNs: inode(readlinkSync(`/proc/${name}/ns/mnt`)),
+      });
+    } catch { /* exited meanwhile */ }
+  }
+  return out;
+}
 
 const realHostname = hostname();
 let rootfs: Rootfs;
@@ -70,7 +92,7 @@ describe('Lab 1 — a container by hand with unshare and chroot (手动造轮)',
     const dir = await makeTempDir('ctr');
     chmodSync(dir, 0o755);
     script = join(dir, 'container.sh');
-    copyFileSync(labSource('cloud/container.sh'), script);
+    copyFileSync(labSource('cloud/01-container/container.sh'), script);
     chmodSync(script, 0o755);
   });
 
@@ -84,6 +106,30 @@ describe('Lab 1 — a container by hand with unshare and chroot (手动造轮)',
     expect(r.kv.self, `$$ in the container's shell:\n${show(r)}`).toBe('1');
     const inner = inode(r.kv.pidns);
     expect(inner, `PID 1's pid namespace inside (${r.kv.pidns}) must differ from the host's (pid:[${nsInode('pid')}]):\n${show(r)}`).not.toBe(nsInode('pid'));
+  });
+
+  it("seen from the host, the container's shell has the rootfs as its root, is PID 1 of a new PID namespace (NSpid) and has its own mount namespace (namespace inodes)", async () => {
+    // The kernel's view, read from outside while the container runs: nothing the container prints is used.
+    const seen = new Map<number, ContainerProcess>();
+    const root = realpathSync(rootfs.dir);
+    let polling = true;
+    const poll = (async () => {
+      while (polling) {
+        for (const p of processesRootedAt(root)) if (!seen.has(p.pid)) seen.set(p.pid, p);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    })();
+    const r = await container([], ['sleep 1']).finally(() => { polling = false; });
+    await poll;
+    const procs = [...seen.values()];
+    const host = { pid: nsInode('pid'), mnt: nsInode('mnt') };
+    const evidence = `processes whose /proc/<pid>/root is ${root}:\n${procs.map((p) => `  pid ${p.pid} ${p.comm}: NSpid ${p.nspid.join(' ')}, pid:[${p.pidNs}] mnt:[${p.mntNs}]`).join('\n') || '  none'}\n` +
+      `the host's: pid:[${host.pid}] mnt:[${host.mnt}]\n${show(r)}`;
+    const shell = procs.find((p) => p.comm === 'sh');
+    expect(shell, `the container's shell must run with the rootfs as its root (chroot). ${evidence}`).toBeDefined();
+    expect(shell!.nspid.length, `the shell must be in a PID namespace of its own (NSpid in /proc/<pid>/status has a second level). ${evidence}`).toBeGreaterThanOrEqual(2);
+    expect({ innermostPid: shell!.nspid.at(-1), newPidNs: shell!.pidNs !== host.pid, newMntNs: shell!.mntNs !== host.mnt }, evidence)
+      .toEqual({ innermostPid: 1, newPidNs: true, newMntNs: true });
   });
 
   it("with the seed's flags (no UTS namespace), hostname new-name inside renames the host — here the lab's stand-in", async () => {
@@ -124,7 +170,7 @@ describe('Lab 1 — a container by hand with unshare and chroot (手动造轮)',
     expect(owner, `a file "root" created inside (/scratch/${file}) is owned on the host by:\n${show(r)}`).toBe(NOBODY);
   });
 
-  it("leaves the real host's hostname and mounts as they were", () => {
+  it("control: leaves the real host's hostname and mounts as they were", () => {
     expect(hostname()).toBe(realHostname);
     const leaked = readFileSync('/proc/mounts', 'utf8').split('\n').filter((l) => l.includes(rootfs.dir));
     expect(leaked, 'the container\'s /proc must have been mounted in its own mount namespace only').toEqual([]);

@@ -8,13 +8,16 @@
  * instance, and from strace's decoding (and fault injection) of the ioctls.
  */
 import { randomBytes, randomInt } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it, type TestContext } from 'vitest';
-import { buildProgram } from '../../../helpers/compile.js';
-import { run, type RunResult } from '../../../helpers/exec.js';
-import { labSource } from '../../../helpers/paths.js';
-import { recordMetric } from '../../../helpers/report.js';
-import { adapted, need, requires } from '../../../helpers/requires.js';
-import { makeTraceInstance, type TraceInstance } from '../../../helpers/tracefs.js';
+import { buildProgram } from '../../../helpers/harness/compile.js';
+import { run, type RunResult } from '../../../helpers/harness/exec.js';
+import { labSource, REFERENCE_SRC } from '../../../helpers/harness/paths.js';
+import { makeTempDir } from '../../../helpers/harness/resources.js';
+import { recordMetric } from '../../../helpers/harness/metrics.js';
+import { adapted, need, requires } from '../../../helpers/harness/requires.js';
+import { makeTraceInstance, type TraceInstance } from '../../../helpers/kernel/tracefs.js';
 
 const KVM_EXIT_IO = 2;
 const KVM_EXIT_HLT = 5;
@@ -22,7 +25,7 @@ const KVM_EXIT_HLT = 5;
 const EXIT_LOOPS = 20_000;
 
 async function build(name: string): Promise<string> {
-  return (await buildProgram({ src: labSource(`kvm/${name}.c`) })).path;
+  return (await buildProgram({ src: labSource(`cloud/03-kvm/${name}.c`) })).path;
 }
 
 /** The program's result line as key=value pairs (`text=` runs to the end of the line). */
@@ -37,6 +40,14 @@ function parseResult(stdout: string, first: string): Record<string, string> {
     if (i > 0) out[kv.slice(0, i)] = kv.slice(i + 1);
   }
   return out;
+}
+
+/** Write the guest image of make_guest.sh (a harness file: always the reference's) for `message` XOR `key`; its path. */
+async function makeGuestImage(dir: string, message: string, key: number): Promise<string> {
+  const image = join(dir, 'guest.bin');
+  const r = await run('sh', ['-c', 'sh "$0" "$1" "$2" > "$3"', join(REFERENCE_SRC, 'cloud/03-kvm/make_guest.sh'), message, String(key), image], { timeoutMs: 10_000 });
+  if (r.exitCode !== 0) throw new Error(`make_guest.sh failed: ${r.stderr}`);
+  return image;
 }
 
 function show(r: RunResult): string {
@@ -101,23 +112,29 @@ describe('Lab 3 — the smallest VMM (深入 KVM)', () => {
     }
   });
 
-  it('hands a guest OUT to the VMM as KVM_EXIT_IO: the VMM prints exactly what the guest wrote, then the guest halts', async (ctx) => {
+  it('hands the guest\'s OUTs to the VMM as KVM_EXIT_IO: the VMM outputs the text only the guest knows, the bytes kvm:kvm_pio saw, then the guest halts', async (ctx) => {
     const bin = await build('kvm_io');
+    const dir = await makeTempDir('kvm-io');
+    // The text exists only inside the guest: the image holds it XOR a random key, which the guest's code undoes.
     const message = `kl ${randomBytes(6).toString('hex')} hello from the guest`;
+    const image = await makeGuestImage(dir, message, randomInt(1, 256));
+    expect(readFileSync(image).includes(Buffer.from(message)), 'the guest image must not hold the text in clear').toBe(false);
     const trace = await traceOrAdapt(ctx, ['kvm_userspace_exit', 'kvm_pio']);
-    const r = await run(bin, [message], { timeoutMs: 30_000, reject: false });
-    const res = parseResult(r.stdout, 'exit_reason');
-    expect(res.text, `the VMM must print text=<the guest's bytes>:\n${show(r)}`).toBe(message);
-    expect({ exit: res.exit_reason, io_exits: Number(res.io_exits) }, show(r)).toEqual({ exit: 'KVM_EXIT_HLT', io_exits: message.length });
-    if (trace) {
-      const { events } = trace.read();
-      const pio = events.filter((e) => e.pid === r.pid && e.event === 'kvm_pio');
-      const bytes = pio.map((e) => e.body.match(/pio_write at 0xe9 size 1 count 1 val 0x([0-9a-f]+)/)?.[1]).map((h) => (h ? String.fromCharCode(parseInt(h, 16)) : '?')).join('');
-      expect(bytes, `the kernel's kvm:kvm_pio events (one per OUT to port 0xe9) spell:\n${pio.slice(0, 5).map((e) => e.body).join('\n')}`).toBe(message);
-      const { reasons } = userspaceExits(trace, r.pid);
-      expect(reasons, 'kvm:kvm_userspace_exit reasons: one KVM_EXIT_IO (2) per byte, then KVM_EXIT_HLT (5)')
-        .toEqual([...Array<number>(message.length).fill(KVM_EXIT_IO), KVM_EXIT_HLT]);
+    const r = await run(bin, [image], { timeoutMs: 30_000, reject: false });
+    expect(r.exitCode, `kvm_io must run the guest image to its HLT and exit 0:\n${show(r)}`).toBe(0);
+    if (!trace) {
+      expect(r.stdout, `the VMM must output what the guest wrote to port 0xe9:\n${show(r)}`).toContain(message);
+      return;
     }
+    const { events } = trace.read();
+    const pio = events.filter((e) => e.pid === r.pid && e.event === 'kvm_pio');
+    const guestWrote = pio.map((e) => e.body.match(/pio_write at 0xe9 size 1 count 1 val 0x([0-9a-f]+)/)?.[1]).map((h) => (h ? String.fromCharCode(parseInt(h, 16)) : '?')).join('');
+    const evidence = `kvm:kvm_pio events of pid ${r.pid} (${pio.length}; first: ${pio.slice(0, 3).map((e) => e.body).join(' | ') || 'none'}) spell "${guestWrote}"\n${show(r)}`;
+    expect(guestWrote, `the guest writes its text to port 0xe9, one OUT per byte: load the image at GUEST_ENTRY and run it. ${evidence}`).toBe(message);
+    expect(r.stdout, `the VMM is the device on port 0xe9: its output must carry the bytes the guest wrote (kvm_pio), in order. ${evidence}`).toContain(guestWrote);
+    const { reasons } = userspaceExits(trace, r.pid);
+    expect(reasons, `kvm:kvm_userspace_exit reasons of pid ${r.pid}: one KVM_EXIT_IO (2) per byte, then KVM_EXIT_HLT (5)`)
+      .toEqual([...Array<number>(message.length).fill(KVM_EXIT_IO), KVM_EXIT_HLT]);
   });
 
   it('counts one VM exit per guest OUT (N of N) and measures what an exit costs', async (ctx) => {

@@ -4,9 +4,9 @@
  * the left namespace floods UDP datagrams at the right end; each method drops
  * them there, and its own counter must show every packet dropped.
  */
-import { byAction, progMapByName, readCounters } from '../../../helpers/bpftool.js';
-import { LabError } from '../../../helpers/errors.js';
-import { attachXdp, detachXdp, xdpAttachment, type TwoHosts, type VethEnd, type XdpMode } from '../../../helpers/netns.js';
+import { byAction, progMapByName, readCounters } from '../../../helpers/kernel/bpftool.js';
+import { LabError } from '../../../helpers/harness/errors.js';
+import { attachXdp, detachXdp, xdpAttachment, type TwoHosts, type VethEnd, type XdpMode } from '../../../helpers/kernel/netns.js';
 
 /** Port xdp_udp_filter.c drops (its DROP_PORT), also the flood's destination. */
 export const DROP_PORT = 7777;

@@ -9,13 +9,13 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { median, runFio, shareAtDepth, type FioJobFile, type FioJobResult } from '../../../helpers/fio.js';
-import { labSource } from '../../../helpers/paths.js';
-import { run } from '../../../helpers/exec.js';
-import { recordMetric } from '../../../helpers/report.js';
-import { need, requires, skipOrFail } from '../../../helpers/requires.js';
-import { makeTempDir } from '../../../helpers/resources.js';
-import { parseStraceSummary, straceCountArgs } from '../../../helpers/syscalls.js';
+import { median, runFio, shareAtDepth, type FioJobFile, type FioJobResult } from '../../../helpers/kernel/fio.js';
+import { labSource } from '../../../helpers/harness/paths.js';
+import { run } from '../../../helpers/harness/exec.js';
+import { recordMetric } from '../../../helpers/harness/metrics.js';
+import { need, requires, skipOrFail } from '../../../helpers/harness/requires.js';
+import { makeTempDir } from '../../../helpers/harness/resources.js';
+import { parseStraceSummary, straceCountArgs } from '../../../helpers/kernel/syscalls.js';
 
 const FILE_SIZE = '256M';
 const DEPTH = 64;
@@ -27,7 +27,7 @@ const IO_PATH_SYSCALLS = ['io_submit', 'io_getevents', 'io_pgetevents', 'io_urin
 
 /** The student's job file (the seed's job: random 4 KiB reads, 64 in flight, O_DIRECT, for a fixed time) on one engine. */
 const randread = (filename: string, ioengine: string, extra: Record<string, number> = {}): FioJobFile => ({
-  name: `randread-${ioengine}${extra.sqthread_poll ? '-sqpoll' : ''}`, jobFile: labSource('io_uring/randread.fio'),
+  name: `randread-${ioengine}${extra.sqthread_poll ? '-sqpoll' : ''}`, jobFile: labSource('io_uring/01-fio/randread.fio'),
   options: { filename, ioengine, size: FILE_SIZE, ...extra },
 });
 
@@ -55,7 +55,7 @@ describe('io_uring Lab 1 — fio: libaio vs io_uring (牛刀小试)', () => {
     await runFio({ name: 'lay-down', filename: file, rw: 'write', ioengine: 'psync', bs: '1M', size: FILE_SIZE, direct: true }, { outputDir: dir, timeoutMs: 120_000 });
   });
 
-  it('a fallocated file is unwritten extents (reads return zeros without the disk); the file fio wrote has none', async (ctx) => {
+  it('control: a fallocated file is unwritten extents (reads return zeros without the disk); the file fio wrote has none', async (ctx) => {
     if (spawnSync('filefrag', ['-V']).error) skipOrFail(ctx, 'filefrag not found. Fix: sudo apt install -y e2fsprogs');
     const fresh = join(dir, 'fallocated.dat');
     await run('fallocate', ['-l', '16M', fresh]);
@@ -100,7 +100,7 @@ describe('io_uring Lab 1 — fio: libaio vs io_uring (牛刀小试)', () => {
     });
   });
 
-  it('answers 思考 by counting: SQPOLL issues far fewer system calls per I/O than libaio (strace -c -f)', async (ctx) => {
+  it('control (answers 思考 by counting, whatever the job file): SQPOLL issues far fewer system calls per I/O than libaio (strace -c -f)', async (ctx) => {
     await need(ctx, 'strace');
     const variants = [
       { label: 'libaio', job: randread(file, 'libaio') },

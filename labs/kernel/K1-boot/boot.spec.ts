@@ -2,19 +2,19 @@
  * Lab K1 — 用 QEMU 启动内核 (boot a kernel in QEMU).
  * Debian's own kernel (/boot/vmlinuz-*-amd64) boots under QEMU with an
  * initramfs holding a static busybox, the lab's static program and the
- * student's /init (c/kernel/init.sh). The serial console is read line by
+ * student's /init (c/kernel/K1-boot/init.sh). The serial console is read line by
  * line; the guest ends QEMU itself (reboot -f with -no-reboot).
  */
 import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { buildProgram } from '../../../helpers/compile.js';
-import { runInGuest } from '../../../helpers/guest.js';
-import { buildInitramfs } from '../../../helpers/initramfs.js';
-import { labSource, REFERENCE_SRC } from '../../../helpers/paths.js';
-import { boot, debianKernel, qemuProcesses, type BootResult } from '../../../helpers/qemu.js';
-import { recordMetric } from '../../../helpers/report.js';
-import { capabilities } from '../../../helpers/capabilities.js';
-import { adapted, requires } from '../../../helpers/requires.js';
+import { buildProgram } from '../../../helpers/harness/compile.js';
+import { runInGuest } from '../../../helpers/kernel/guest.js';
+import { buildInitramfs } from '../../../helpers/kernel/initramfs.js';
+import { labSource, REFERENCE_SRC } from '../../../helpers/harness/paths.js';
+import { boot, debianKernel, qemuProcesses, type BootResult } from '../../../helpers/kernel/qemu.js';
+import { recordMetric } from '../../../helpers/harness/metrics.js';
+import { capabilities } from '../../../helpers/harness/capabilities.js';
+import { adapted, requires } from '../../../helpers/harness/requires.js';
 
 /** Wall-clock bound of one boot (TCG takes ~10–15 s here, KVM ~1–2 s). */
 const BOOT_TIMEOUT_MS = 90_000;
@@ -31,7 +31,7 @@ describe('K1 — boot a kernel in QEMU (用 QEMU 启动内核)', () => {
     release = kernel.release;
     const trigger = await buildProgram({ src: `${REFERENCE_SRC}/kernel/getcpu_trigger.c`, static: true });
     const initrd = await buildInitramfs({
-      init: readFileSync(labSource('kernel/init.sh'), 'utf8'),
+      init: readFileSync(labSource('kernel/K1-boot/init.sh'), 'utf8'),
       programs: [{ name: 'getcpu_trigger', path: trigger.path }],
     });
     result = await boot({
@@ -72,14 +72,14 @@ describe('K1 — boot a kernel in QEMU (用 QEMU 启动内核)', () => {
     expect(console_()).toMatch(/reboot: Restarting system/);
   });
 
-  it('leaves no QEMU process behind', () => {
+  it('control: leaves no QEMU process behind', () => {
     const initrd = result.command.match(/-initrd (\S+)/)?.[1] ?? '(none)';
     const alive = qemuProcesses().filter((p) => p.cmdline.includes(initrd));
     expect(alive, `a QEMU of this lab (initrd ${initrd}) is still running`).toEqual([]);
   });
 
   // Beyond the seed: what this host lacks (kprobes, cgroup v2 controllers), the guest kernel has.
-  it('runs a lab part inside the guest: a kprobe on do_exit sees exit(7), cgroup v2 takes cpu.max', async (ctx) => {
+  it('control: runs a lab part inside the guest: a kprobe on do_exit sees exit(7), cgroup v2 takes cpu.max', async (ctx) => {
     const caps = await capabilities();
     if (!caps.kprobes.ok) await adapted(ctx, `host lacks kprobes (${caps.kprobes.detail}): this part runs in a QEMU guest of Debian's kernel`);
     const script = [

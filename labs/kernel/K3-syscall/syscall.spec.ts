@@ -1,21 +1,21 @@
 /**
  * Lab K3 — 编译内核并添加系统调用 (build a kernel and add a system call).
- * helpers/kbuild.ts builds linux-source-6.1 (tinyconfig + console, initramfs,
+ * helpers/kernel/kbuild.ts builds linux-source-6.1 (tinyconfig + console, initramfs,
  * ELF, printk, debug info) with the student's sys_sayhelloworld
- * (c/kernel/sayhello.c) and table entry (c/kernel/syscall_64.tbl), cached by
+ * (c/kernel/K3-syscall/sayhello.c) and table entry (c/kernel/K3-syscall/syscall_64.tbl), cached by
  * a hash of config + sources. The kernel boots in QEMU; the static
  * sayhello_test calls the new syscall with a good string, oversized and
  * negative lengths and a kernel pointer, and prints what each returned.
  */
 import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { buildProgram } from '../../../helpers/compile.js';
-import { buildInitramfs, initScript } from '../../../helpers/initramfs.js';
-import { buildKernel, parseSyscallTable, systemMapAddress, type KernelBuild } from '../../../helpers/kbuild.js';
-import { labSource, sourceRoot } from '../../../helpers/paths.js';
-import { boot, type BootResult } from '../../../helpers/qemu.js';
-import { recordMetric } from '../../../helpers/report.js';
-import { adapted, requires } from '../../../helpers/requires.js';
+import { buildProgram } from '../../../helpers/harness/compile.js';
+import { buildInitramfs, initScript } from '../../../helpers/kernel/initramfs.js';
+import { buildKernel, parseSyscallTable, systemMapAddress, type KernelBuild } from '../../../helpers/kernel/kbuild.js';
+import { labSource, REFERENCE_SRC, sourceRoot } from '../../../helpers/harness/paths.js';
+import { boot, type BootResult } from '../../../helpers/kernel/qemu.js';
+import { recordMetric } from '../../../helpers/harness/metrics.js';
+import { adapted, requires } from '../../../helpers/harness/requires.js';
 
 const DEFAULT_NR = 451;
 const EINVAL = 22;
@@ -51,7 +51,8 @@ describe('K3 — build a kernel and add a system call (编译内核并添加系�
   beforeAll(async () => {
     build = await buildKernel({ srcRoot: sourceRoot(), log: (l) => console.log(l), timeoutMs: BUILD_TIMEOUT_MS });
     nr = build.syscalls.find((s) => s.name === 'sayhelloworld')?.nr ?? DEFAULT_NR;
-    const test = await buildProgram({ src: labSource('kernel/sayhello_test.c'), static: true });
+    // The harness's test program, never the workspace's copy: the student's files are the two of lab.json.
+    const test = await buildProgram({ src: `${REFERENCE_SRC}/kernel/K3-syscall/sayhello_test.c`, static: true });
     const initrd = await buildInitramfs({
       init: initScript({ commands: [`/lab/sayhello_test ${nr}`] }),
       programs: [{ name: 'sayhello_test', path: test.path }],
@@ -66,8 +67,8 @@ describe('K3 — build a kernel and add a system call (编译内核并添加系�
     recordMetric(ctx, { name: build.cached ? 'kernel build (cached)' : 'kernel build', value: build.seconds, unit: 's', group: 'K3 build' });
     recordMetric(ctx, { name: `boot to poweroff (${result.accel})`, value: result.seconds, unit: 's', group: 'K3 build' });
     if (result.accel === 'tcg') await adapted(ctx, `QEMU accelerator: ${result.accelNote}`);
-    const entry = parseSyscallTable(readFileSync(labSource('kernel/syscall_64.tbl'), 'utf8')).find((e) => e.name === 'sayhelloworld');
-    expect(entry, 'c/kernel/syscall_64.tbl has no entry named sayhelloworld').toBeDefined();
+    const entry = parseSyscallTable(readFileSync(labSource('kernel/K3-syscall/syscall_64.tbl'), 'utf8')).find((e) => e.name === 'sayhelloworld');
+    expect(entry, 'c/kernel/K3-syscall/syscall_64.tbl has no entry named sayhelloworld').toBeDefined();
     expect(entry!.entry, 'entry point').toBe('sys_sayhelloworld');
     const map = readFileSync(build.systemMap, 'utf8');
     expect(systemMapAddress(map, '__x64_sys_sayhelloworld'), `${build.systemMap} lacks __x64_sys_sayhelloworld (define it with SYSCALL_DEFINE2)`).toBeDefined();
@@ -82,10 +83,10 @@ describe('K3 — build a kernel and add a system call (编译内核并添加系�
     expect(said, `kernel lines with "User Mode says":\n${said.join('\n')}`).toEqual([HELLO_LINE]);
   });
 
-  it('rejects an oversized or negative length with EINVAL, printing nothing', () => {
+  it('rejects an oversized, a negative or an exactly-buffer-sized (512: no room for the NUL) length with EINVAL, printing nothing', () => {
     const r = parseResult(result.output);
-    expect({ oversized: r?.oversized, negative: r?.negative }, `result line: ${JSON.stringify(r)}`)
-      .toEqual({ oversized: [-1, EINVAL], negative: [-1, EINVAL] });
+    expect({ oversized: r?.oversized, negative: r?.negative, edge: r?.edge }, `your workspace file kernel/K3-syscall/sayhello.c; result line: ${JSON.stringify(r)}`)
+      .toEqual({ oversized: [-1, EINVAL], negative: [-1, EINVAL], edge: [-1, EINVAL] });
   });
 
   it('returns EFAULT for a pointer into the kernel instead of crashing, and the guest finishes', () => {
@@ -97,7 +98,7 @@ describe('K3 — build a kernel and add a system call (编译内核并添加系�
     expect(result.exitedByItself, 'QEMU was killed at the time bound').toBe(true);
   });
 
-  it('finds the same build in the cache on a re-run (no make)', async (ctx) => {
+  it('control: finds the same build in the cache on a re-run (no make)', async (ctx) => {
     const again = await buildKernel({ srcRoot: sourceRoot(), log: () => {} });
     recordMetric(ctx, { name: 'cache lookup', value: again.seconds, unit: 's', group: 'K3 build' });
     expect({ cached: again.cached, key: again.key }).toEqual({ cached: true, key: build.key });

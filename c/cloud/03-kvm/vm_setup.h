@@ -1,0 +1,114 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * vm_setup.h: the set-up every VMM of Lab 3 needs (you write it once; kvm_hlt,
+ * kvm_io and kvm_exits all call vm_init): /dev/kvm, a VM with GUEST_MEM_SIZE
+ * bytes of guest memory at guest physical 0, one vCPU whose struct kvm_run is
+ * mapped into this process, in real mode at `entry`.
+ *
+ * vm_init returns 0; or prints "<ioctl> failed: <strerror(errno)>" on stderr
+ * and returns -1 (EXIT_SKIP when /dev/kvm is absent). The caller calls
+ * vm_destroy() in both cases.
+ *
+ * Read: Documentation/virt/kvm/api.rst (4.2 KVM_GET_API_VERSION and on),
+ * <linux/kvm.h>, ioctl(2), mmap(2).
+ */
+#ifndef LAB_VM_SETUP_H
+#define LAB_VM_SETUP_H
+
+#include "vmm.h"
+
+static inline int vm_init(struct vm *v, uint64_t entry)
+{
+	struct kvm_userspace_memory_region region;
+	struct kvm_sregs sregs;
+	struct kvm_regs regs;
+	int api, mmap_size = 0;
+
+	memset(v, 0, sizeof(*v));
+	v->kvm = v->vm = v->vcpu = -1;
+	v->mem = MAP_FAILED;
+	v->run = MAP_FAILED;
+	(void)region;
+	(void)sregs;
+	(void)regs;
+	(void)mmap_size;
+	(void)entry;
+
+	/* 1. Open /dev/kvm and check the API version (always 12). */
+	v->kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (v->kvm < 0) {
+		fprintf(stderr, "open /dev/kvm failed: %s\n", strerror(errno));
+		return errno == ENOENT ? EXIT_SKIP : -1;
+	}
+	api = ioctl(v->kvm, KVM_GET_API_VERSION, 0);
+	if (api != KVM_API_VERSION) {
+		fprintf(stderr, "KVM_GET_API_VERSION failed: got %d, expected %d\n", api, KVM_API_VERSION);
+		return -1;
+	}
+
+	// LAB:BEGIN 2. A VM and its memory. The VM is a file descriptor you get from the /dev/kvm fd (api.rst 4.2, KVM_CREATE_VM). Guest RAM is ordinary memory of this process: GUEST_MEM_SIZE bytes, shared and anonymous (mmap(2)) in v->mem, which the VM then sees at guest physical address 0 as memory slot 0 (api.rst 4.35). Each failing call prints "<ioctl name> failed: <strerror(errno)>" and returns -1.
+	v->vm = ioctl(v->kvm, KVM_CREATE_VM, 0);
+	if (v->vm < 0) {
+		fprintf(stderr, "KVM_CREATE_VM failed: %s\n", strerror(errno));
+		return -1;
+	}
+	v->mem = mmap(NULL, GUEST_MEM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (v->mem == MAP_FAILED) {
+		fprintf(stderr, "mmap guest memory failed: %s\n", strerror(errno));
+		return -1;
+	}
+	memset(&region, 0, sizeof(region));
+	region.slot = 0;
+	region.guest_phys_addr = 0;
+	region.memory_size = GUEST_MEM_SIZE;
+	region.userspace_addr = (uint64_t)(uintptr_t)v->mem;
+	if (ioctl(v->vm, KVM_SET_USER_MEMORY_REGION, &region) < 0) {
+		fprintf(stderr, "KVM_SET_USER_MEMORY_REGION failed: %s\n", strerror(errno));
+		return -1;
+	}
+	// LAB:STARTER
+	// v->vm = ioctl(v->kvm, KVM_CREATE_VM, 0);
+	// LAB:END
+
+	// LAB:BEGIN 4. A vCPU. It is a file descriptor you get from the VM fd (api.rst 4.7). Its struct kvm_run, where KVM_RUN reports why the guest stopped, is shared with the kernel: map it from the vCPU fd (mmap(2), MAP_SHARED) into v->run, v->run_size bytes as the /dev/kvm fd tells you (api.rst 4.5).
+	v->vcpu = ioctl(v->vm, KVM_CREATE_VCPU, 0);
+	if (v->vcpu < 0) {
+		fprintf(stderr, "KVM_CREATE_VCPU failed: %s\n", strerror(errno));
+		return -1;
+	}
+	mmap_size = ioctl(v->kvm, KVM_GET_VCPU_MMAP_SIZE, 0);
+	if (mmap_size < (int)sizeof(struct kvm_run)) {
+		fprintf(stderr, "KVM_GET_VCPU_MMAP_SIZE failed: %s\n", strerror(errno));
+		return -1;
+	}
+	v->run_size = (size_t)mmap_size;
+	v->run = mmap(NULL, v->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, v->vcpu, 0);
+	if (v->run == MAP_FAILED) {
+		fprintf(stderr, "mmap kvm_run failed: %s\n", strerror(errno));
+		return -1;
+	}
+	// LAB:END
+
+	// LAB:BEGIN 5. Real mode at `entry`. A new vCPU starts like a PC at reset, in real mode with its code segment at the top of the first MiB; the guest here lives at the bottom. Read the special registers (api.rst 4.13), give the code segment base 0 and selector 0 (the data segments already are), write them back (4.14); then set the general registers (4.12): the instruction pointer to `entry` and rflags to 0x2 (bit 1 is reserved and reads as 1).
+	if (ioctl(v->vcpu, KVM_GET_SREGS, &sregs) < 0) {
+		fprintf(stderr, "KVM_GET_SREGS failed: %s\n", strerror(errno));
+		return -1;
+	}
+	sregs.cs.base = 0;
+	sregs.cs.selector = 0;
+	if (ioctl(v->vcpu, KVM_SET_SREGS, &sregs) < 0) {
+		fprintf(stderr, "KVM_SET_SREGS failed: %s\n", strerror(errno));
+		return -1;
+	}
+	memset(&regs, 0, sizeof(regs));
+	regs.rip = entry;
+	regs.rflags = 0x2;
+	if (ioctl(v->vcpu, KVM_SET_REGS, &regs) < 0) {
+		fprintf(stderr, "KVM_SET_REGS failed: %s\n", strerror(errno));
+		return -1;
+	}
+	// LAB:END
+	return 0;
+}
+
+#endif /* LAB_VM_SETUP_H */

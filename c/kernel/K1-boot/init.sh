@@ -1,0 +1,37 @@
+#!/bin/busybox sh
+# SPDX-License-Identifier: GPL-2.0
+#
+# init.sh - Lab K1: the first user program of a freshly booted kernel.
+# The kernel unpacks the initramfs and runs /init (this file) as PID 1.
+# helpers/kernel/initramfs.ts packs it with a static busybox (/bin/busybox) and the
+# lab's static programs (/lab/*); QEMU runs with -no-reboot, so a reboot
+# ends QEMU.
+#
+# Build: nothing to compile (busybox sh runs it); the spec packs it:
+#        npx vitest run --project labs labs/kernel/K1-boot
+#
+# What it must print on the serial console (one line each):
+#   KL_INIT pid=<its PID, which must be 1>
+#   KL_RELEASE=<uname -r>
+#   the output of each program in /lab, in name order
+#   KL_DONE
+# and then end the machine with "reboot -f" (never exit: PID 1 exiting
+# panics the kernel).
+
+/bin/busybox --install -s /bin
+export PATH=/bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+
+# LAB:BEGIN tell the console that this script is PID 1 and which kernel release runs it (the KL_INIT pid=… and KL_RELEASE=… lines above, from the shell and from uname), run every program the harness put in /lab, print KL_DONE, then end the machine at once without PID 1 ever exiting (busybox reboot, forced; man 2 reboot)
+echo "KL_INIT pid=$$"
+echo "KL_RELEASE=$(uname -r)"
+for p in /lab/*; do
+	[ -x "$p" ] && "$p"
+done
+echo KL_DONE
+reboot -f
+# LAB:STARTER
+# echo "init: nothing to do yet"
+# LAB:END

@@ -1,0 +1,62 @@
+/**
+ * Which sources a run of lab specs tests, said on its first line: the
+ * student's workspace (LAB_SRC) or the reference c/. The sudo trap — `sudo`
+ * drops LAB_SRC, and the run silently tests the reference — is named loudly
+ * when a workspace is found where `npm run starter` puts one but LAB_SRC is
+ * unset.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { isAbsolute, join, resolve } from 'node:path';
+import type { LabInfo } from './labs.js';
+
+/** Where students make their workspace (`npm run starter -- ~/labs`), under the invoking user's home. */
+export const WORKSPACE_NAMES = ['labs', 'my-labs', 'kernel-labs', 'lab-workspace', 'workspace'] as const;
+
+/** The home of the user who ran sudo (or this user's). */
+export function invokingHome(env: NodeJS.ProcessEnv = process.env): string {
+  const user = env.SUDO_USER;
+  if (user && user !== 'root') {
+    try {
+      const home = readFileSync('/etc/passwd', 'utf8').split('\n').find((l) => l.startsWith(`${user}:`))?.split(':')[5];
+      if (home) return home;
+    } catch { /* fall through */ }
+  }
+  return env.HOME || homedir();
+}
+
+/** A directory holding at least two lab sources (relative to c/) looks like a student workspace. */
+export function looksLikeWorkspace(dir: string, labs: readonly LabInfo[], exists: (p: string) => boolean = existsSync): boolean {
+  const sources = labs.flatMap((l) => l.sources);
+  let found = 0;
+  for (const s of sources) if (exists(join(dir, s)) && ++found >= 2) return true;
+  return false;
+}
+
+/** Workspaces that look present: the usual names under the invoking user's home, and the directory npm was started from. */
+export function findWorkspaces(labs: readonly LabInfo[], env: NodeJS.ProcessEnv = process.env, exists: (p: string) => boolean = existsSync): string[] {
+  const home = invokingHome(env);
+  const candidates = [...WORKSPACE_NAMES.map((n) => join(home, n)), ...(env.INIT_CWD ? [env.INIT_CWD] : [])];
+  return [...new Set(candidates)].filter((d) => looksLikeWorkspace(d, labs, exists));
+}
+
+/**
+ * The first line of any run of lab specs, and (the sudo trap) a warning
+ * when LAB_SRC is unset but a workspace looks present.
+ */
+export function sourcesBanner(labs: readonly LabInfo[], env: NodeJS.ProcessEnv = process.env, exists: (p: string) => boolean = existsSync): string[] {
+  const src = env.LAB_SRC;
+  if (src) {
+    const abs = isAbsolute(src) ? src : resolve(env.INIT_CWD ?? process.cwd(), src);
+    return [`[kernel-labs] sources: your workspace LAB_SRC=${abs}`];
+  }
+  const lines = ['[kernel-labs] sources: the reference solutions in c/ (LAB_SRC is not set)'];
+  const found = findWorkspaces(labs, env, exists);
+  if (found.length) {
+    lines.push(
+      '[kernel-labs] !!! WARNING: this run does NOT test your work. A workspace exists at ' + found.join(', ') + ' but LAB_SRC is not set',
+      '[kernel-labs] !!! (sudo drops environment variables). Run instead:  sudo LAB_SRC=' + found[0] + ' npm run lab -- <lab>',
+    );
+  }
+  return lines;
+}

@@ -1,0 +1,184 @@
+/**
+ * Building the labs' C: user programs with gcc, BPF objects with clang.
+ * Results are cached under .cache/build by a hash of the source (and the
+ * local headers it includes), the flags and the compiler's version, so an
+ * unchanged lab recompiles nothing. A compiler error becomes a CompileError
+ * with the compiler's diagnostics and the first file:line it names.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { expect } from 'vitest';
+import { basename, dirname, join, resolve } from 'node:path';
+import { CompileError, CommandError, type CompileFacts } from './errors.js';
+import { runDir } from './run-state.js';
+import { run } from './exec.js';
+import { CACHE_DIR } from './paths.js';
+
+export interface BuildOptions {
+  /** The C source (absolute path). */
+  readonly src: string;
+  /** Extra compiler flags (e.g. -DQD=64). */
+  readonly cflags?: readonly string[];
+  /** Libraries and linker flags, after the source (e.g. -luring). */
+  readonly ldlibs?: readonly string[];
+  /** Link statically (for programs run inside a chroot or a QEMU guest). */
+  readonly static?: boolean;
+  /** Output file name inside the cache entry; default: the source's base name without .c (or .o for BPF). */
+  readonly name?: string;
+}
+
+export interface BuildResult {
+  /** Path of the built file (inside the cache). */
+  readonly path: string;
+  /** True when the cache already had it and no compiler ran. */
+  readonly cached: boolean;
+  /** The compiler command line that built it (or would have). */
+  readonly command: string;
+}
+
+export const USER_CFLAGS = ['-O2', '-g', '-Wall', '-Wextra', '-Wno-unused-parameter'] as const;
+export const BPF_CFLAGS = ['-O2', '-g', '-Wall', '-target', 'bpf', '-D__TARGET_ARCH_x86'] as const;
+
+const versions = new Map<string, Promise<string>>();
+
+/** First line of `<compiler> --version`, memoized (part of every cache key). */
+export function compilerVersion(compiler: string): Promise<string> {
+  let v = versions.get(compiler);
+  if (!v) {
+    v = run(compiler, ['--version'], { timeoutMs: 10_000 }).then((r) => r.stdout.split('\n')[0] ?? '');
+    versions.set(compiler, v);
+  }
+  return v;
+}
+
+const LOCAL_INCLUDE = /^\s*#\s*include\s+"([^"]+)"/gm;
+
+/** The source and every local header it includes (recursively), for the cache key. */
+export async function sourceClosure(src: string, seen = new Set<string>()): Promise<Map<string, string>> {
+  const files = new Map<string, string>();
+  const path = resolve(src);
+  if (seen.has(path)) return files;
+  seen.add(path);
+  const text = await readFile(path, 'utf8');
+  files.set(path, text);
+  for (const m of text.matchAll(LOCAL_INCLUDE)) {
+    const header = resolve(dirname(path), m[1]!);
+    if (existsSync(header)) for (const [p, t] of await sourceClosure(header, seen)) files.set(p, t);
+  }
+  return files;
+}
+
+export async function cacheKey(parts: { compiler: string; version: string; args: readonly string[]; files: Map<string, string> }): Promise<string> {
+  const h = createHash('sha256');
+  h.update(`${parts.compiler}\0${parts.version}\0${parts.args.join('\0')}\0`);
+  for (const [path, text] of [...parts.files].sort(([a], [b]) => a.localeCompare(b))) {
+    h.update(`${basename(path)}\0${text}\0`);
+  }
+  return h.digest('hex').slice(0, 24);
+}
+
+/** `file:line` of the first error (or warning) in gcc/clang diagnostics. */
+export function firstDiagnosticLocation(diagnostics: string): { file: string; line: number } | undefined {
+  const m = diagnostics.match(/^([^\s:][^:\n]*):(\d+):(?:\d+:)?\s*(?:fatal )?error:/m)
+    ?? diagnostics.match(/^([^\s:][^:\n]*):(\d+):(?:\d+:)?\s*(?:warning|note):/m);
+  return m ? { file: m[1]!, line: Number(m[2]) } : undefined;
+}
+
+function currentTestName(): string {
+  try { return expect.getState().currentTestName ?? '(setup)'; } catch { return '(setup)'; }
+}
+
+async function compile(compiler: string, opts: BuildOptions, args: readonly string[], outName: string): Promise<BuildResult> {
+  const src = resolve(opts.src);
+  const files = await sourceClosure(src);
+  const version = await compilerVersion(compiler);
+  const key = await cacheKey({ compiler, version, args, files });
+  const dir = join(CACHE_DIR, 'build', key);
+  const out = join(dir, outName);
+  const fullArgs = [...args.slice(0, -1), '-o', out, src, ...(opts.ldlibs ?? [])];
+  const command = [compiler, ...fullArgs].join(' ');
+  if (existsSync(out) && (await stat(out)).size > 0) return { path: out, cached: true, command };
+  // Diagnostics once per build: a source that failed in this run fails again at once, pointing at the first report.
+  const failedMark = join(runDir(), `compile-failed-${key}.json`);
+  if (existsSync(failedMark)) {
+    try {
+      const f = JSON.parse(await readFile(failedMark, 'utf8')) as CompileFacts & { test: string };
+      throw new CompileError({ command: f.command, file: f.file, line: f.line, diagnostics: f.diagnostics }, undefined, f.test);
+    } catch (e) {
+      if (e instanceof CompileError) throw e;
+    }
+  }
+  await mkdir(dir, { recursive: true });
+  const tmpOut = `${out}.tmp-${process.pid}`;
+  const tmpArgs = fullArgs.map((a) => (a === out ? tmpOut : a));
+  try {
+    await run(compiler, tmpArgs, { timeoutMs: 120_000, cwd: dirname(src) });
+  } catch (e) {
+    await rm(tmpOut, { force: true });
+    if (e instanceof CommandError && e.code === 'E_COMMAND') {
+      const diagnostics = e.stderr || e.stdout;
+      const loc = firstDiagnosticLocation(diagnostics);
+      const facts = { command, file: loc?.file ?? src, line: loc?.line, diagnostics };
+      try { await writeFile(failedMark, JSON.stringify({ ...facts, test: currentTestName() })); } catch { /* no state dir */ }
+      throw new CompileError(facts, e);
+    }
+    throw e;
+  }
+  await rename(tmpOut, out);
+  return { path: out, cached: false, command };
+}
+
+/** Build a user-space program with gcc (-O2 -Wall). */
+export async function buildProgram(opts: BuildOptions): Promise<BuildResult> {
+  const name = opts.name ?? basename(opts.src).replace(/\.c$/, '');
+  const args = [...USER_CFLAGS, ...(opts.static ? ['-static'] : []), ...(opts.cflags ?? []), '__SRC__'];
+  return compile('gcc', opts, args, name);
+}
+
+let sysIncludes: Promise<string[]> | undefined;
+
+/**
+ * clang's own system include directories as `-idirafter` flags, so that a
+ * BPF program finds <asm/types.h> and friends from the host's multiarch dir.
+ */
+export function bpfSystemIncludes(): Promise<string[]> {
+  sysIncludes ??= run('clang', ['-v', '-E', '-', '-o', '/dev/null'], { input: '', timeoutMs: 10_000, reject: false }).then((r) => {
+    const text = r.stderr;
+    const start = text.indexOf('#include <...> search starts here:');
+    const end = text.indexOf('End of search list.');
+    if (start < 0 || end < 0) return [];
+    return text.slice(start, end).split('\n').slice(1)
+      .map((l) => l.trim()).filter((l) => l.startsWith('/'))
+      .flatMap((dir) => ['-idirafter', dir]);
+  });
+  return sysIncludes;
+}
+
+/** `vmlinux.h` generated from the running kernel's BTF (cached by the BTF's hash). */
+export async function vmlinuxHeaderDir(): Promise<string> {
+  const btf = await readFile('/sys/kernel/btf/vmlinux');
+  const dir = join(CACHE_DIR, 'vmlinux', createHash('sha256').update(btf).digest('hex').slice(0, 16));
+  const header = join(dir, 'vmlinux.h');
+  if (!existsSync(header)) {
+    await mkdir(dir, { recursive: true });
+    const r = await run('bpftool', ['btf', 'dump', 'file', '/sys/kernel/btf/vmlinux', 'format', 'c'], { timeoutMs: 60_000 });
+    const { writeFile } = await import('node:fs/promises');
+    await writeFile(`${header}.tmp`, r.stdout);
+    await rename(`${header}.tmp`, header);
+  }
+  return dir;
+}
+
+export interface BpfBuildOptions extends BuildOptions {
+  /** Add the directory of a generated vmlinux.h to the include path. */
+  readonly vmlinux?: boolean;
+}
+
+/** Build a BPF object with clang -O2 -g -target bpf. */
+export async function buildBpfObject(opts: BpfBuildOptions): Promise<BuildResult> {
+  const name = opts.name ?? basename(opts.src).replace(/\.c$/, '.o');
+  const includes = [...(opts.vmlinux ? ['-I', await vmlinuxHeaderDir()] : []), ...(await bpfSystemIncludes())];
+  const args = [...BPF_CFLAGS, ...includes, ...(opts.cflags ?? []), '-c', '__SRC__'];
+  return compile('clang', opts, args, name);
+}

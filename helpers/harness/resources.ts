@@ -1,0 +1,88 @@
+/**
+ * Release registered where the resource is made. `defer(name, release)` ties
+ * the release to the running test (vitest's onTestFinished, newest first, like
+ * the kernel selftests' defer stack); outside a test (a beforeAll, a script)
+ * it goes on a suite stack released by `releaseAll()`, which the labs setup
+ * file calls after each spec file and on SIGINT/SIGTERM.
+ *
+ * LABS_KEEP=1 keeps every resource for debugging: each kept object is
+ * printed with the command that removes it and listed in the run's `kept`
+ * file; the global teardown then leaves the run alone, and the next ordinary
+ * run (or `npm run clean`) reaps it.
+ */
+import { appendFileSync } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { onTestFinished } from 'vitest';
+import { destroyTempDir } from './destroy.js';
+import { RESOURCE_PREFIX, runDir, runId } from './run-state.js';
+
+export type Release = () => unknown | Promise<unknown>;
+
+interface Entry {
+  readonly name: string;
+  readonly release: Release;
+  /** The shell command that removes it by hand (printed when LABS_KEEP keeps it). */
+  readonly removeCommand?: string;
+  done: boolean;
+}
+
+const suiteStack: Entry[] = [];
+
+export function keepResources(): boolean {
+  return process.env.LABS_KEEP === '1';
+}
+
+async function releaseEntry(entry: Entry): Promise<void> {
+  if (entry.done) return;
+  entry.done = true;
+  if (keepResources()) {
+    const how = entry.removeCommand ?? 'npm run clean';
+    console.warn(`[LABS_KEEP] kept ${entry.name}; remove with: ${how}`);
+    try { appendFileSync(join(runDir(), 'kept'), `${entry.name}\t${how}\n`); } catch { /* no state dir */ }
+    return;
+  }
+  await entry.release();
+}
+
+/** Register the release of a resource that was just made. Returns an idempotent release function. */
+export function defer(name: string, release: Release, removeCommand?: string): () => Promise<void> {
+  const entry: Entry = { name, release, removeCommand, done: false };
+  let inTest = true;
+  try {
+    onTestFinished(() => releaseEntry(entry));
+  } catch {
+    inTest = false;
+  }
+  if (!inTest) suiteStack.push(entry);
+  return () => releaseEntry(entry);
+}
+
+/**
+ * Release everything on the suite stack, newest first. Errors are collected
+ * and thrown together after every release has been tried.
+ */
+export async function releaseAll(): Promise<void> {
+  const errors: unknown[] = [];
+  while (suiteStack.length) {
+    const entry = suiteStack.pop()!;
+    try {
+      await releaseEntry(entry);
+    } catch (e) {
+      errors.push(new Error(`releasing ${entry.name} failed: ${(e as Error).message}`, { cause: e }));
+    }
+  }
+  if (errors.length === 1) throw errors[0];
+  if (errors.length > 1) throw new AggregateError(errors, `${errors.length} releases failed`);
+}
+
+/** A temp directory `/tmp/kl-<run>-<label>-XXXXXX`, removed when the test (or suite) ends. */
+export async function makeTempDir(label = 'tmp'): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), `${RESOURCE_PREFIX}${runId()}-${label}-`));
+  defer(`temp dir ${dir}`, () => {
+    const d = destroyTempDir(dir);
+    if (!d.gone) throw new Error(`temp dir ${dir} not removed: ${d.reason}`);
+  }, `rm -rf ${dir}`);
+  return dir;
+}

@@ -1,0 +1,284 @@
+/**
+ * The guest pass (`npm run test:guest`): lab specs, unchanged, inside a QEMU
+ * TCG guest of Debian's kernel (kprobes, loadable modules, cgroup v2) that
+ * runs this machine's own userland. The host's / is shared read-only over 9p
+ * (virtio) with an overlay whose upper layer is a tmpfs in the guest, so the
+ * same node, vitest, clang, bpftrace, BCC and fio run there and nothing the
+ * guest writes reaches the host, except two directories shared read-write:
+ * the guest's report directory and the guest's own build cache.
+ *
+ * The initramfs holds static busybox and the virtio/9p/overlay modules of the
+ * guest kernel; its /init mounts the shares, moves /proc, /sys and /dev into
+ * the new root, mounts tracefs, cgroup2 and bpffs there, and switch_root's
+ * into a shell that runs the command and prints `KL_PASS_EXIT=<status>`.
+ * switch_root (not chroot) so that the kernel's own module loader
+ * (request_module → /sbin/modprobe) finds the host's kmod and
+ * /lib/modules/<release>.
+ *
+ * Everything here is pure (command lines, the /init script, console
+ * markers, which labs the guest can run); scripts/test-guest.ts runs it.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+
+/** Modules the initramfs loads, in dependency order (paths under /lib/modules/<release>/kernel/). */
+export const GUEST_MODULES: readonly string[] = [
+  'drivers/virtio/virtio_ring.ko',
+  'drivers/virtio/virtio.ko',
+  'drivers/virtio/virtio_pci_legacy_dev.ko',
+  'drivers/virtio/virtio_pci_modern_dev.ko',
+  'drivers/virtio/virtio_pci.ko',
+  'fs/netfs/netfs.ko',
+  'fs/fscache/fscache.ko',
+  'net/9p/9pnet.ko',
+  'net/9p/9pnet_virtio.ko',
+  'fs/9p/9p.ko',
+  'fs/overlayfs/overlay.ko',
+];
+
+/** The module files of a release, or the ones missing (with the package that has them). */
+export function guestModuleFiles(release: string, modulesRoot = '/lib/modules'): { files: string[]; missing: string[] } {
+  const files = GUEST_MODULES.map((m) => join(modulesRoot, release, 'kernel', m));
+  return { files, missing: files.filter((f) => !existsSync(f)) };
+}
+
+/** A directory of the host shared into the guest at the same path. */
+export interface Share {
+  /** 9p mount tag (letters, digits, _). */
+  readonly tag: string;
+  readonly hostPath: string;
+  readonly readonly: boolean;
+}
+
+export interface PassOptions {
+  readonly kernel: string;
+  readonly initrd: string;
+  readonly memoryMb: number;
+  readonly cpus: number;
+  /** Read-write shares mounted over the same path in the guest (the root share is always there, read-only). */
+  readonly shares: readonly Share[];
+  /** A raw ext4 image (a sparse file in the pass's temp dir) that becomes the guest's /tmp as /dev/vda. */
+  readonly scratch?: string;
+}
+
+/** 9p options: msize 512 KiB; the read-only root caches (loose), the read-write shares do not. */
+export const NINEP_RO = 'trans=virtio,version=9p2000.L,ro,msize=524288,cache=loose';
+export const NINEP_RW = 'trans=virtio,version=9p2000.L,msize=524288,cache=none';
+
+/** QEMU's arguments for the pass (pure). */
+export function passQemuArgs(o: PassOptions): string[] {
+  const virtfs = (s: Share) => ['-virtfs', `local,path=${s.hostPath},mount_tag=${s.tag},security_model=none,multidevs=remap${s.readonly ? ',readonly=on' : ''}`];
+  return [
+    '-nodefaults', '-no-user-config', '-nographic', '-no-reboot',
+    '-accel', 'tcg,thread=multi', '-smp', String(o.cpus), '-m', `${o.memoryMb}M`,
+    '-cpu', 'max',
+    '-serial', 'stdio', '-monitor', 'none',
+    '-kernel', o.kernel, '-initrd', o.initrd,
+    '-append', ['console=ttyS0', 'panic=-1', 'oops=panic', 'quiet', 'loglevel=3', 'nokaslr'].join(' '),
+    ...virtfs({ tag: 'host', hostPath: '/', readonly: true }),
+    ...o.shares.flatMap(virtfs),
+    ...(o.scratch ? ['-drive', `file=${o.scratch},if=virtio,format=raw,cache=unsafe,discard=unmap`] : []),
+  ];
+}
+
+/** Shell-quote one word for busybox sh. */
+export function shq(s: string): string {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+export const STAGE = 'KL_PASS_STAGE';
+export const EXIT = 'KL_PASS_EXIT=';
+
+export interface PassInitOptions {
+  /** Module files (absolute host paths); packed into the initramfs at the same path. */
+  readonly modules: readonly string[];
+  readonly shares: readonly Share[];
+  /** Working directory in the guest. */
+  readonly cwd: string;
+  /** Environment for the command. */
+  readonly env: Readonly<Record<string, string>>;
+  /** The command (argv) run in the new root. */
+  readonly command: readonly string[];
+  /**
+   * Shell commands run one after another before it, output discarded: the first
+   * start of bpftrace, clang or python3 reads hundreds of MB over 9p, and many of
+   * them at once (the capability probes run in parallel) exceed the probes' bounds.
+   */
+  readonly warm?: readonly string[];
+  /**
+   * Mount this ext4 block device on /tmp (else a tmpfs): the labs' files go to
+   * /tmp, and fio's O_DIRECT (Lab 2.1) needs a file system that has it, as the host's ext4 does.
+   */
+  readonly scratchDevice?: string;
+}
+
+/** Programs whose first start over 9p is slow: started once, in turn, before the specs. */
+export const WARM_UP: readonly string[] = [
+  'node -e 0', 'clang --version', 'cc --version', 'bpftrace --version', 'bpftool version',
+  'python3 -c "import bcc"', 'fio --version', 'strace -V', 'ip -V', 'nft --version', 'ping -V', 'unshare --version',
+];
+
+/**
+ * The initramfs /init (pure). Stages are printed as `KL_PASS_STAGE <name> <uptime>`
+ * so the runner can show progress and name the stage a hung guest stopped in.
+ */
+export function passInitScript(o: PassInitOptions): string {
+  const stage = (name: string) => `echo "${STAGE} ${name} $(cut -d' ' -f1 /proc/uptime)"`;
+  const fail = (what: string) => `|| { echo "KL_PASS_FAIL ${what}"; echo "${EXIT}125"; reboot -f; }`;
+  const N = '/newroot';
+  const envWords = Object.entries(o.env).map(([k, v]) => `${k}=${shq(v)}`).join(' ');
+  const inner = [
+    // The new root: a private /tmp and /run (the guest never sees the host's), mounts the labs expect.
+    ...(o.scratchDevice
+      // ext4 and crc32c are modules: loaded here, where the host's kmod and /lib/modules are.
+      ? ['modprobe virtio_blk', 'modprobe ext4', 'modprobe crc32c_generic 2>/dev/null',
+        `mount -t ext4 -o noatime,discard ${o.scratchDevice} /tmp || mount -t tmpfs -o mode=1777 tmpfs /tmp`, 'chmod 1777 /tmp']
+      : ['mount -t tmpfs -o mode=1777 tmpfs /tmp']),
+    'mount -t tmpfs -o mode=755 tmpfs /run',
+    'mkdir -p /dev/pts /dev/shm',
+    'mount -t devpts devpts /dev/pts 2>/dev/null',
+    'mount -t tmpfs tmpfs /dev/shm',
+    'mount -t tracefs tracefs /sys/kernel/tracing',
+    'mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null',
+    'mount -t cgroup2 cgroup2 /sys/fs/cgroup',
+    // What systemd does on a unified host: every controller available to the root's children.
+    'for c in $(cat /sys/fs/cgroup/cgroup.controllers); do echo "+$c" > /sys/fs/cgroup/cgroup.subtree_control; done',
+    'mount -t bpf bpf /sys/fs/bpf 2>/dev/null',
+    'ip link set lo up 2>/dev/null || busybox ip link set lo up',
+    'hostname kl-guest 2>/dev/null',
+    stage('root-ready'),
+    ...(o.warm ?? []).map((c) => `${c} >/dev/null 2>&1`),
+    ...(o.warm?.length ? [stage('warm')] : []),
+    `cd ${shq(o.cwd)}`,
+    // Through a pipe: vitest sees no terminal (no redraws on the serial console); pipefail keeps its status.
+    'set -o pipefail',
+    `env -i ${envWords} ${o.command.map(shq).join(' ')} </dev/null 2>&1 | cat`,
+    'status=$?',
+    `echo; echo "${EXIT}$status"`,
+    'sync',
+    '/bin/busybox reboot -f',
+  ].join('\n');
+  const lines = [
+    '#!/bin/busybox sh',
+    '# /init of the guest pass, written by helpers/kernel/guest-pass.ts',
+    '/bin/busybox --install -s /bin',
+    'export PATH=/bin',
+    'mount -t proc proc /proc',
+    'mount -t sysfs sysfs /sys',
+    'mount -t devtmpfs devtmpfs /dev',
+    stage('init'),
+    ...o.modules.map((m) => `insmod ${shq(m)} ${fail(`insmod ${m}`)}`),
+    stage('modules'),
+    `mkdir -p /host /upper ${N}`,
+    `mount -t 9p -o ${NINEP_RO} host /host ${fail('mount of the host root over 9p')}`,
+    'mount -t tmpfs -o mode=755 tmpfs /upper',
+    'mkdir -p /upper/data /upper/work',
+    `mount -t overlay -o lowerdir=/host,upperdir=/upper/data,workdir=/upper/work overlay ${N} ${fail('overlay over the host root')}`,
+    ...o.shares.map((s) => `mount -t 9p -o ${s.readonly ? NINEP_RO : NINEP_RW} ${s.tag} ${N}${shq(s.hostPath)} ${fail(`mount of ${s.hostPath}`)}`),
+    stage('switch-root'),
+    `mount --move /proc ${N}/proc`,
+    `mount --move /sys ${N}/sys`,
+    `mount --move /dev ${N}/dev`,
+    `cat > ${N}/run-kl-guest.sh <<'KL_EOF'`,
+    inner,
+    'KL_EOF',
+    `exec switch_root ${N} /bin/busybox sh /run-kl-guest.sh`,
+  ];
+  return `${lines.join('\n')}\n`;
+}
+
+export interface ConsoleState {
+  readonly stages: readonly { readonly name: string; readonly uptime: number }[];
+  readonly exitCode?: number;
+  readonly failure?: string;
+}
+
+/** A stage marker in a console line (after any terminal escapes the firmware left on it). */
+export function stageOf(line: string): { name: string; uptime: number } | undefined {
+  const m = line.match(/KL_PASS_STAGE (\S+) ([\d.]+)/);
+  return m ? { name: m[1]!, uptime: Number(m[2]) } : undefined;
+}
+
+/** Stages, the exit status and an /init failure from the console text (pure). */
+export function parseConsole(text: string): ConsoleState {
+  const stages: { name: string; uptime: number }[] = [];
+  let exitCode: number | undefined;
+  let failure: string | undefined;
+  for (const raw of text.replace(/\r/g, '').split('\n')) {
+    const s = stageOf(raw);
+    if (s) stages.push(s);
+    const e = raw.match(/KL_PASS_EXIT=(\d+)$/);
+    if (e) exitCode = Number(e[1]);
+    const f = raw.match(/^KL_PASS_FAIL (.*)/);
+    if (f) failure = f[1];
+  }
+  return { stages, ...(exitCode !== undefined ? { exitCode } : {}), ...(failure ? { failure } : {}) };
+}
+
+/** What the runner needs of a lab (a slice of LabInfo). */
+export interface PassLab {
+  readonly id: string;
+  readonly spec: string;
+  readonly requires: readonly string[];
+}
+
+/** Capabilities whose labs do not run in the guest: TCG offers no KVM, and a QEMU inside TCG is far too slow. */
+export const NOT_IN_GUEST: Readonly<Record<string, string>> = {
+  kvm: 'needs /dev/kvm, which a TCG guest does not have (it runs on the host)',
+  qemu: 'boots its own QEMU guest, which inside a TCG guest would be emulation inside emulation (it runs on the host)',
+};
+
+/**
+ * Which labs the guest runs and which it skips (with the reason). `filters`
+ * work like vitest's: a lab is selected when its id or spec path contains
+ * one of them; no filters selects every lab.
+ */
+export function selectGuestLabs(labs: readonly PassLab[], filters: readonly string[]): { run: PassLab[]; skip: { lab: PassLab; reason: string }[] } {
+  const chosen = filters.length ? labs.filter((l) => filters.some((f) => l.id.includes(f) || l.spec.includes(f))) : [...labs];
+  const run: PassLab[] = [];
+  const skip: { lab: PassLab; reason: string }[] = [];
+  for (const lab of chosen) {
+    const blocker = lab.requires.find((r) => r in NOT_IN_GUEST);
+    if (blocker) skip.push({ lab, reason: NOT_IN_GUEST[blocker]! });
+    else run.push(lab);
+  }
+  return { run, skip };
+}
+
+/** The last `n` console lines (for a hung or failed guest), printk timestamps kept. */
+export function lastLines(text: string, n = 30): string {
+  const lines = text.replace(/\r/g, '').split('\n');
+  while (lines.length && lines[lines.length - 1] === '') lines.pop();
+  return lines.slice(-n).join('\n');
+}
+
+export interface GuestKernelFacts {
+  readonly kernel?: { readonly path: string; readonly release: string };
+  readonly missingModules: readonly string[];
+  /** /lib/modules/<release>/build exists (BCC compiles against it in the guest). */
+  readonly headers: boolean;
+  readonly qemu: boolean;
+}
+
+/** The doctor's line for the guest kernel (pure). */
+export function guestKernelLine(f: GuestKernelFacts): { ok: boolean; text: string } {
+  const fix = 'sudo apt-get install linux-image-amd64 linux-headers-amd64 qemu-system-x86 busybox-static (or: sudo npm run setup)';
+  if (!f.kernel) return { ok: false, text: `guest kernel for npm run test:guest: no /boot/vmlinuz-*-amd64\n  fix: ${fix}` };
+  const problems = [
+    ...(f.qemu ? [] : ['qemu-system-x86_64 not found']),
+    ...(f.missingModules.length ? [`modules missing: ${f.missingModules.map((m) => m.split('/').pop()).join(', ')}`] : []),
+    ...(f.headers ? [] : [`no /lib/modules/${f.kernel.release}/build (BCC needs the headers in the guest)`]),
+  ];
+  if (problems.length) return { ok: false, text: `guest kernel for npm run test:guest: ${f.kernel.release}: ${problems.join('; ')}\n  fix: ${fix}` };
+  return { ok: true, text: `guest kernel for npm run test:guest: ${f.kernel.release} (${f.kernel.path}), its virtio/9p/overlay modules and headers present` };
+}
+
+/** The facts of guestKernelLine, read from this machine. */
+export function guestKernelFacts(kernel: { path: string; release: string } | undefined, hasQemu: boolean): GuestKernelFacts {
+  return {
+    ...(kernel ? { kernel } : {}),
+    missingModules: kernel ? guestModuleFiles(kernel.release).missing : [],
+    headers: kernel ? existsSync(join('/lib/modules', kernel.release, 'build')) : false,
+    qemu: hasQemu,
+  };
+}

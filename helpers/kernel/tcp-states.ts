@@ -1,0 +1,131 @@
+/**
+ * TCP state changes as the kernel reports them through the tracepoint
+ * sock:inet_sock_set_state (the one bcc's tcpstates uses), and `ss -tan`'s
+ * view of the same sockets. Pure parsers: the net labs run the student's
+ * tracer and `ss`, this module turns their output into socket histories.
+ *
+ * The tracer's line format (labs/net/02-tcp-states/README.md):
+ *   <time µs> <socket address> <saddr>:<sport> <daddr>:<dport> <OLD> -> <NEW>
+ */
+
+/** include/net/tcp_states.h, without the TCP_ prefix (index = the kernel's number). */
+export const TCP_STATES = ['', 'ESTABLISHED', 'SYN_SENT', 'SYN_RECV', 'FIN_WAIT1', 'FIN_WAIT2', 'TIME_WAIT',
+  'CLOSE', 'CLOSE_WAIT', 'LAST_ACK', 'LISTEN', 'CLOSING', 'NEW_SYN_RECV', 'BOUND_INACTIVE'] as const;
+
+export interface StateChange {
+  readonly us: number;
+  readonly sk: string;
+  readonly saddr: string;
+  readonly sport: number;
+  readonly daddr: string;
+  readonly dport: number;
+  readonly from: string;
+  readonly to: string;
+  /** The line as printed, for assertion messages. */
+  readonly line: string;
+}
+
+const LINE = /^\s*(\d+)\s+(0x[0-9a-fA-F]+|[0-9a-fA-F]{8,})\s+([\d.]+):(\d+)\s+([\d.]+):(\d+)\s+([A-Z_0-9]+)\s*->\s*([A-Z_0-9]+)\s*$/;
+
+/** Normalise a state name: "TCP_SYN_SENT" and "SYN_SENT" are the same state; "FIN_WAIT_1" is FIN_WAIT1. */
+export function stateName(s: string): string {
+  return s.replace(/^TCP_/, '').replace(/^FIN_WAIT_(\d)$/, 'FIN_WAIT$1');
+}
+
+/** One tracer line, or undefined if it is not a state change line. */
+export function parseStateChange(line: string): StateChange | undefined {
+  const m = line.match(LINE);
+  if (!m) return undefined;
+  const sk = m[2]!.toLowerCase();
+  return {
+    us: Number(m[1]), sk: sk.startsWith('0x') ? sk : `0x${sk}`,
+    saddr: m[3]!, sport: Number(m[4]), daddr: m[5]!, dport: Number(m[6]),
+    from: stateName(m[7]!), to: stateName(m[8]!), line: line.trim(),
+  };
+}
+
+export function parseStateChanges(lines: readonly string[]): StateChange[] {
+  return lines.flatMap((l) => { const c = parseStateChange(l); return c ? [c] : []; });
+}
+
+/** One socket's life: from its first state change to CLOSE (a socket address is reused after that). */
+export interface SocketLife {
+  readonly sk: string;
+  /** Local and remote end as of the last change (the first change of a client has sport 0). */
+  readonly local: { readonly addr: string; readonly port: number };
+  readonly remote: { readonly addr: string; readonly port: number };
+  /** The states in order: the first change's old state, then each new state. */
+  readonly states: readonly string[];
+  readonly changes: readonly StateChange[];
+}
+
+/**
+ * Group changes into socket lives. A life starts at a change out of CLOSE
+ * (socket(), connect(), listen()) or at LISTEN -> SYN_RECV (the child socket
+ * a listener clones for a new connection, at a new address), and the kernel
+ * reuses a freed socket's address for a later socket.
+ */
+export function socketLives(changes: readonly StateChange[]): SocketLife[] {
+  const open = new Map<string, StateChange[]>();
+  const done: StateChange[][] = [];
+  for (const c of changes) {
+    const starts = c.from === 'CLOSE' || (c.from === 'LISTEN' && c.to === 'SYN_RECV');
+    const cur = open.get(c.sk);
+    if (cur && starts) { done.push(cur); open.delete(c.sk); }
+    const list = open.get(c.sk) ?? [];
+    list.push(c);
+    open.set(c.sk, list);
+    if (c.to === 'CLOSE') { done.push(list); open.delete(c.sk); }
+  }
+  done.push(...open.values());
+  return done.sort((a, b) => a[0]!.us - b[0]!.us).map((list) => {
+    const last = list[list.length - 1]!;
+    return {
+      sk: last.sk,
+      local: { addr: last.saddr, port: last.sport },
+      remote: { addr: last.daddr, port: last.dport },
+      states: [list[0]!.from, ...list.map((c) => c.to)],
+      changes: list,
+    };
+  });
+}
+
+/** Microseconds from entering `from` to entering `to` in one life (undefined if either is missing). */
+export function timeBetween(life: SocketLife, from: string, to: string): number | undefined {
+  const a = life.changes.find((c) => c.to === from);
+  const b = life.changes.find((c) => c.to === to);
+  return a && b ? b.us - a.us : undefined;
+}
+
+export interface SsSocket {
+  /** ss's state name (ESTAB, TIME-WAIT, LISTEN, SYN-SENT…). */
+  readonly state: string;
+  readonly local: { readonly addr: string; readonly port: number };
+  readonly peer: { readonly addr: string; readonly port: number | '*' };
+  readonly line: string;
+}
+
+function endpoint(s: string): { addr: string; port: number | '*' } {
+  const i = s.lastIndexOf(':');
+  const port = s.slice(i + 1);
+  return { addr: s.slice(0, i).replace(/^\[|\]$/g, ''), port: port === '*' ? '*' : Number(port) };
+}
+
+/** `ss -tan` (iproute2): one entry per socket line after the header. */
+export function parseSs(output: string): SsSocket[] {
+  return output.split('\n').slice(1).flatMap((line) => {
+    const f = line.trim().split(/\s+/);
+    if (f.length < 5) return [];
+    const local = endpoint(f[3]!);
+    return [{ state: f[0]!, local: { addr: local.addr, port: Number(local.port) }, peer: endpoint(f[4]!), line: line.trimEnd() }];
+  });
+}
+
+/** ss's name for a tracepoint state (ss abbreviates ESTABLISHED and SYN_RECV, and uses dashes). */
+export function ssStateName(state: string): string {
+  const s = stateName(state);
+  if (s === 'ESTABLISHED') return 'ESTAB';
+  if (s === 'SYN_RECV') return 'SYN-RECV';
+  if (s === 'CLOSE') return 'UNCONN';
+  return s.replace(/_/g, '-').replace(/^FIN-WAIT(\d)$/, 'FIN-WAIT-$1');
+}

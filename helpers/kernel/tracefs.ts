@@ -1,0 +1,98 @@
+/**
+ * Private tracefs instances: a lab enables tracepoints in its own ring buffer
+ * (/sys/kernel/tracing/instances/kl-<run>-…) instead of the global one, so it
+ * never disturbs (or is disturbed by) other tracers. The instance is removed
+ * when the test ends; the reaper removes those of killed runs.
+ */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { destroyTraceInstance } from '../harness/destroy.js';
+import { join } from 'node:path';
+import { defer } from '../harness/resources.js';
+import { uniqueName } from '../harness/run-state.js';
+
+export const TRACEFS = '/sys/kernel/tracing';
+
+/** Does this kernel have the tracepoint `group/name` (e.g. "kvm/kvm_pio")? */
+export function tracepointExists(event: string): boolean {
+  return existsSync(join(TRACEFS, 'events', event, 'enable'));
+}
+
+export interface TraceEvent {
+  readonly pid: number;
+  readonly event: string;
+  readonly body: string;
+}
+
+/**
+ * One line of a `trace` file: `  kvm_io-9646  [000] .....  542.775749: kvm_pio: pio_write at 0xe9 …`.
+ * Syscall events print as a call instead (`five-16120 [001] ..... 5935.44: sys_getppid()`): their
+ * `event` is the syscall's name (`sys_getppid`) and `body` its argument list.
+ */
+export function parseTraceLine(line: string): TraceEvent | undefined {
+  const m = line.match(/^\s*(.+)-(\d+)\s+\[\d+\]\s+\S+\s+[\d.]+:\s+(\w+)(?::\s?(.*)|(\(.*\)(?: -> .*)?))$/);
+  return m ? { pid: Number(m[2]), event: m[3]!, body: m[4] ?? m[5]! } : undefined;
+}
+
+export interface TraceInstance {
+  /** The instance directory. */
+  readonly dir: string;
+  /** The `enable` file of one of its events ("group/name"). */
+  enableFile(event: string): string;
+  /** Record only events of this pid (and, with event-fork, its children) — `set_event_pid`. */
+  readonly pidFile: string;
+  setEnabled(enabled: boolean): void;
+  /** The events recorded so far; `lost` is true when the ring buffer overwrote some. */
+  read(): { events: TraceEvent[]; lost: boolean; lines: string[] };
+  /** Disable the events and remove the instance (idempotent; also registered with the test). */
+  release(): Promise<void>;
+}
+
+export interface TraceInstanceOptions {
+  /** Tag in the instance name (≤ 4 characters). */
+  readonly tag?: string;
+  /** Ring buffer size per CPU. Default: the kernel's. */
+  readonly bufferKb?: number;
+  /**
+   * The instance's trace_clock. "global" orders events of different CPUs
+   * correctly (a request submitted on one CPU, completed on another); the
+   * default "local" is cheaper but only ordered per CPU.
+   */
+  readonly clock?: 'local' | 'global' | 'mono';
+  /** Enable the events right away. Default true. */
+  readonly enable?: boolean;
+}
+
+/**
+ * A tracefs instance with `events` ("group/name") ready; undefined when the
+ * kernel lacks tracefs instances or any of the events.
+ */
+export function makeTraceInstance(events: readonly string[], options: TraceInstanceOptions = {}): TraceInstance | undefined {
+  if (!existsSync(join(TRACEFS, 'instances')) || !events.every(tracepointExists)) return undefined;
+  const dir = join(TRACEFS, 'instances', uniqueName(options.tag ?? 'tr'));
+  mkdirSync(dir);
+  const enableFile = (event: string) => join(dir, 'events', event, 'enable');
+  const setEnabled = (on: boolean) => events.forEach((e) => writeFileSync(enableFile(e), on ? '1' : '0'));
+  const release = defer(`tracefs instance ${dir}`, () => {
+    try { setEnabled(false); } catch { /* already gone */ }
+    // The one trace-instance destroy routine (shared with the reaper): rmdir, retried while a reader holds the buffer.
+    const d = destroyTraceInstance(dir);
+    if (!d.gone) throw new Error(`tracefs instance ${dir} not removed: ${d.reason}`);
+  }, `rmdir ${dir}`);
+  if (options.bufferKb) writeFileSync(join(dir, 'buffer_size_kb'), String(options.bufferKb));
+  if (options.clock) writeFileSync(join(dir, 'trace_clock'), options.clock);
+  if (options.enable ?? true) setEnabled(true);
+  return {
+    dir,
+    enableFile,
+    pidFile: join(dir, 'set_event_pid'),
+    setEnabled,
+    read() {
+      const text = readFileSync(join(dir, 'trace'), 'utf8');
+      const counts = text.match(/entries-in-buffer\/entries-written:\s*(\d+)\/(\d+)/);
+      const lines = text.split('\n').filter((l) => l && !l.startsWith('#'));
+      const parsed = lines.map(parseTraceLine).filter((e): e is TraceEvent => Boolean(e));
+      return { events: parsed, lost: counts ? counts[1] !== counts[2] : false, lines };
+    },
+    release,
+  };
+}

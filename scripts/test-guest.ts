@@ -1,0 +1,225 @@
+/**
+ * npm run test:guest [-- <lab filters>] — the lab specs, unchanged, inside a
+ * QEMU TCG guest of Debian's kernel with this machine's userland (see
+ * helpers/kernel/guest-pass.ts). Prints the boot stages and the guest's
+ * vitest output as they come, the wall time at the end, and merges the
+ * guest's results into reports/labs.json (beside the host's) and its JUnit
+ * into reports/junit-guest.xml (or $LABS_JUNIT). Exits with the guest's
+ * vitest status.
+ *
+ * Options: --timeout <s> (whole pass, default 1200), --memory <MiB> (3584),
+ * --cpus <n> (2), --exec '<shell command>' (run that in the guest instead of
+ * the specs: `--exec 'npm run doctor'`). LABS_GUEST_KERNEL=<bzImage> picks another kernel.
+ */
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { basename, join, resolve } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { spawn } from 'node:child_process';
+import { killGroup, run } from '../helpers/harness/exec.js';
+import { REPO_ROOT } from '../helpers/harness/paths.js';
+import { makeTempDir, releaseAll } from '../helpers/harness/resources.js';
+import { reapRun, reapStaleRuns } from '../helpers/harness/reaper.js';
+import { recordProcessGroup, startRun } from '../helpers/harness/run-state.js';
+import { listLabs } from '../helpers/course/labs.js';
+import { readReport, reportDir, writeReport } from '../helpers/course/report-store.js';
+import { attachGuest, tagJunit } from '../helpers/course/guest-report.js';
+import { debianKernel } from '../helpers/kernel/qemu.js';
+import { BUSYBOX, newcArchive, type CpioEntry } from '../helpers/kernel/initramfs.js';
+import { guestModuleFiles, lastLines, parseConsole, passInitScript, passQemuArgs, selectGuestLabs, stageOf, WARM_UP, type Share } from '../helpers/kernel/guest-pass.js';
+
+interface Args { filters: string[]; timeoutS: number; memoryMb: number; cpus: number; scratchGb: number; exec?: string }
+
+export function parseArgs(argv: readonly string[]): Args {
+  const a: Args = { filters: [], timeoutS: 1200, memoryMb: 3584, cpus: 2, scratchGb: 8 };
+  for (let i = 0; i < argv.length; i++) {
+    const v = argv[i]!;
+    const num = () => { const n = Number(argv[++i]); if (!Number.isFinite(n) || n <= 0) throw new Error(`${v} needs a positive number`); return n; };
+    if (v === '--timeout') a.timeoutS = num();
+    else if (v === '--memory') a.memoryMb = num();
+    else if (v === '--cpus') a.cpus = num();
+    else if (v === '--exec') a.exec = argv[++i];
+    else if (v !== '--') a.filters.push(v);
+  }
+  return a;
+}
+
+/**
+ * QEMU in its own process group, recorded for the reaper, killed at the bound
+ * and when this process dies.
+ * Its console is decoded as one UTF-8 stream (a character split across reads stays whole).
+ */
+function spawnQemu(args: readonly string[], timeoutMs: number) {
+  // setpriv --pdeathsig: QEMU is killed by the kernel when this process dies, even by kill -9 (the reaper removes the temp dir then).
+  const child = spawn('setpriv', ['--pdeathsig', 'KILL', '--', 'qemu-system-x86_64', ...args], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  const pid = child.pid ?? -1;
+  if (pid > 0) recordProcessGroup(pid, `qemu-system-x86_64 ${args.join(' ')}`);
+  let out = '';
+  let err = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => { out += d; });
+  child.stderr.setEncoding('utf8').on('data', (d: string) => { err += d; });
+  let timedOut = false;
+  const timer = setTimeout(() => { timedOut = true; killGroup(pid, 'SIGKILL'); }, timeoutMs);
+  const exited = new Promise<{ exitCode: number; signal?: string; timedOut: boolean; stderr: string }>((res) => {
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      killGroup(pid, 'SIGKILL'); // anything left in its group
+      res({ exitCode: code ?? -1, ...(signal ? { signal } : {}), timedOut, stderr: err });
+    });
+  });
+  return { pid, exited, output: () => out };
+}
+
+const say = (s: string) => console.log(`[guest] ${s}`);
+
+async function main(): Promise<number> {
+  const started = Date.now();
+  const elapsed = () => `${((Date.now() - started) / 1000).toFixed(1)} s`;
+  if (process.getuid?.() !== 0) { console.error('The guest pass runs as root (QEMU shares / read-only with the guest). Run: sudo npm run test:guest'); return 1; }
+  const args = parseArgs(process.argv.slice(2));
+  const kernel = process.env.LABS_GUEST_KERNEL
+    ? { path: process.env.LABS_GUEST_KERNEL, release: basename(process.env.LABS_GUEST_KERNEL).replace(/^vmlinuz-/, '') }
+    : debianKernel();
+  if (!kernel) { console.error('no /boot/vmlinuz-*-amd64 — fix: sudo apt-get install linux-image-amd64 (or sudo npm run setup)'); return 1; }
+  const mods = guestModuleFiles(kernel.release);
+  if (mods.missing.length) { console.error(`modules of ${kernel.release} missing: ${mods.missing.join(', ')} — fix: sudo apt-get install --reinstall linux-image-${kernel.release}`); return 1; }
+  if (!existsSync(BUSYBOX)) { console.error(`${BUSYBOX} missing — fix: sudo apt-get install busybox-static`); return 1; }
+
+  const runIdNow = startRun();
+  const stale = reapStaleRuns(runIdNow);
+  if (stale.length) say(`reaped ${stale.length} resources of killed runs: ${stale.map((l) => `${l.kind} ${l.name}`).join('; ')}`);
+
+  const labs = listLabs();
+  const { run: toRun, skip } = selectGuestLabs(labs, args.filters);
+  for (const s of skip) say(`skip ${s.lab.id}: ${s.reason}`);
+  if (!toRun.length) { say('no lab to run in the guest'); return args.filters.length ? 1 : 0; }
+  say(`kernel ${kernel.release} (${kernel.path}); labs: ${toRun.map((l) => l.id).join(', ')}`);
+
+  // Read-write shares: the guest's report directory and its own build cache (never the host's).
+  const reports = reportDir();
+  // One directory per pass (two passes at once must not share it); its files end up in reports/guest/.
+  const guestReports = join(reports, 'guest', `run-${runIdNow}`);
+  const guestCache = join(REPO_ROOT, '.cache', 'guest');
+  mkdirSync(guestReports, { recursive: true });
+  mkdirSync(guestCache, { recursive: true });
+  const shares: Share[] = [
+    { tag: 'klreports', hostPath: guestReports, readonly: false },
+    { tag: 'klcache', hostPath: guestCache, readonly: false },
+  ];
+
+  const modules = mods.files.map((f) => `/modules/${basename(f)}`);
+  const env: Record<string, string> = {
+    PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+    HOME: '/root', LANG: 'C.UTF-8', TERM: 'dumb',
+    LABS_GUEST: '1',
+    LABS_STRICT: process.env.LABS_STRICT ?? '1',
+    LABS_FORBID_ADAPTED: 'kprobes,cgroup-v1',
+    LABS_REPORT_DIR: guestReports,
+    LABS_JUNIT: join(guestReports, 'junit.xml'),
+    LABS_CACHE_DIR: guestCache,
+    // Programs under TCG run several times slower: every command bound of the harness stretches (helpers/harness/exec.ts).
+    LABS_TIMEOUT_SCALE: process.env.LABS_GUEST_TIMEOUT_SCALE ?? '4',
+    ...(process.env.CI ? { CI: process.env.CI } : {}),
+    ...(process.env.LAB_SRC ? { LAB_SRC: resolve(process.env.LAB_SRC) } : {}),
+  };
+  const vitest = join(REPO_ROOT, 'node_modules', 'vitest', 'vitest.mjs');
+  const init = passInitScript({
+    modules, shares, cwd: REPO_ROOT, env, warm: WARM_UP, scratchDevice: '/dev/vda',
+    command: args.exec ? ['sh', '-c', args.exec] : ['node', vitest, 'run', '--project', 'labs', '--testTimeout=720000', '--hookTimeout=720000', ...toRun.map((l) => l.spec)],
+  });
+  const dir = await makeTempDir('guest');
+  const initrd = join(dir, 'initramfs.cpio.gz');
+  const entries: CpioEntry[] = [
+    ...['bin', 'dev', 'proc', 'sys', 'tmp', 'modules'].map((d): CpioEntry => ({ kind: 'dir', path: d })),
+    { kind: 'chardev', path: 'dev/console', major: 5, minor: 1 },
+    { kind: 'chardev', path: 'dev/null', major: 1, minor: 3, mode: 0o666 },
+    { kind: 'file', path: 'bin/busybox', data: readFileSync(BUSYBOX), mode: 0o755 },
+    { kind: 'symlink', path: 'bin/sh', target: 'busybox' },
+    { kind: 'file', path: 'init', data: init, mode: 0o755 },
+    ...mods.files.map((f): CpioEntry => ({ kind: 'file', path: `modules/${basename(f)}`, data: readFileSync(f), mode: 0o644 })),
+  ];
+  await writeFile(initrd, gzipSync(newcArchive(entries), { level: 1 }));
+  // The guest's /tmp: a sparse ext4 image in the temp dir (removed with it; the reaper removes it after a kill -9).
+  const scratch = join(dir, 'tmp.ext4');
+  await run('truncate', ['-s', `${args.scratchGb}G`, scratch]);
+  await run('mkfs.ext4', ['-q', '-F', '-E', 'lazy_itable_init=1,lazy_journal_init=1', scratch], { timeoutMs: 60_000 });
+
+  const qemuArgs = passQemuArgs({ kernel: kernel.path, initrd, memoryMb: args.memoryMb, cpus: args.cpus, shares, scratch });
+  say(`booting (TCG, ${args.cpus} vCPUs, ${args.memoryMb} MiB, bound ${args.timeoutS} s); load ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
+  const qemu = spawnQemu(qemuArgs, args.timeoutS * 1000);
+
+  let interrupted: string | undefined;
+  const onSignal = (sig: NodeJS.Signals) => {
+    interrupted = sig;
+    killGroup(qemu.pid, 'SIGKILL');
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+
+  // Stream the console: stage markers as progress lines, everything else as it is.
+  let shown = 0;
+  let bootDeadline: NodeJS.Timeout | undefined = setTimeout(() => {
+    if (!parseConsole(qemu.output()).stages.some((s) => s.name === 'root-ready')) { interrupted = 'boot bound (180 s)'; killGroup(qemu.pid, 'SIGKILL'); }
+  }, 180_000);
+  const pump = () => {
+    const text = qemu.output().replace(/\r/g, '');
+    const end = text.lastIndexOf('\n');
+    if (end < shown) return;
+    for (const line of text.slice(shown, end).split('\n')) {
+      const st = stageOf(line);
+      if (st) {
+        say(`${st.name} (guest uptime ${st.uptime} s, ${elapsed()})`);
+        if (st.name === 'root-ready' && bootDeadline) { clearTimeout(bootDeadline); bootDeadline = undefined; }
+      } else if (line.length) console.log(line);
+    }
+    shown = end + 1;
+  };
+  const ticker = setInterval(pump, 200);
+  const result = await qemu.exited;
+  clearInterval(ticker);
+  if (bootDeadline) clearTimeout(bootDeadline);
+  pump();
+  process.off('SIGINT', onSignal);
+  process.off('SIGTERM', onSignal);
+
+  const state = parseConsole(qemu.output());
+  await releaseAll();
+  const left = reapRun(runIdNow);
+  if (left.length) say(`released ${left.length} leftovers: ${left.map((l) => `${l.kind} ${l.name}`).join('; ')}`);
+
+  let status: number;
+  if (state.exitCode === undefined) {
+    const why = interrupted ?? (result.timedOut ? `the pass bound (${args.timeoutS} s)` : `QEMU ended (${result.signal ?? `code ${result.exitCode}`})`);
+    console.error(`\n[guest] FAILED: the guest never reported an exit status (${why}${state.failure ? `; /init: ${state.failure}` : ''}). Last console lines:\n${lastLines(qemu.output())}`);
+    if (result.stderr.trim()) console.error(`[guest] QEMU said: ${result.stderr.trim().split('\n').slice(-5).join('\n')}`);
+    status = interrupted === 'SIGINT' ? 130 : 1;
+  } else {
+    status = state.exitCode;
+  }
+
+  // Results back: the guest's labs.json beside the host's, its JUnit tagged with the kernel.
+  const guestReport = readReport(join(guestReports, 'labs.json'));
+  if (guestReport) {
+    const merged = attachGuest(readReport(join(reports, 'labs.json')), guestReport, skip.map((s) => ({ id: s.lab.id, reason: s.reason })), labs);
+    const { html } = writeReport(merged, reports);
+    say(`results merged into ${html} (host and guest side by side)`);
+  } else if (state.exitCode !== undefined && !args.exec) {
+    say('the guest wrote no labs.json');
+    if (status === 0) status = 1;
+  }
+  const junitIn = join(guestReports, 'junit.xml');
+  if (existsSync(junitIn) && !args.exec) {
+    const out = process.env.LABS_JUNIT ? resolve(process.env.LABS_JUNIT) : join(reports, 'junit-guest.xml');
+    writeFileSync(out, tagJunit(readFileSync(junitIn, 'utf8'), `guest ${kernel.release}`));
+    say(`JUnit: ${out}`);
+  }
+  // The guest's own report stays readable in reports/guest/; the per-pass directory goes.
+  for (const f of readdirSync(guestReports)) renameSync(join(guestReports, f), join(reports, 'guest', f));
+  rmSync(guestReports, { recursive: true, force: true });
+  say(`wall time ${elapsed()} (boot to the new root: ${state.stages.find((s) => s.name === 'root-ready')?.uptime ?? '?'} s guest uptime); exit ${status}`);
+  return status;
+}
+
+if (process.argv[1] && import.meta.url.endsWith(process.argv[1].split('/').pop()!)) {
+  process.exitCode = await main();
+}

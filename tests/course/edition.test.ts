@@ -1,0 +1,261 @@
+/**
+ * The student edition (scripts/edition.ts): a complete student repository
+ * without the solutions; its manifest and the check of a push against it
+ * (helpers/course/classroom.ts); `update` keeps the student's work; and the
+ * instructor's path of docs/CLASSROOM.md end to end on Lab 0: an edition's
+ * own `vitest` fails its starter with 0 points and gives a solved copy full
+ * points, in reports/labs.json, the JUnit properties and the CI summary.
+ */
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { checkTree, MANIFEST_PATH, readManifest, readStudent, sha256, type Manifest } from '../../helpers/course/classroom.js';
+import { findRegions } from '../../helpers/course/markers.js';
+import type { LabsReport } from '../../helpers/course/report-model.js';
+import { run } from '../../helpers/harness/exec.js';
+import { REFERENCE_SRC, REPO_ROOT } from '../../helpers/harness/paths.js';
+import { applyUpdate, buildEdition, findLeaks, planUpdate, sealEdition, solutionLines, writeEdition, type Edition } from '../../scripts/edition.js';
+import { main as summaryMain } from '../../scripts/classroom-summary.js';
+import { main as labsMain } from '../../scripts/labs.js';
+
+const edition = buildEdition();
+const text = (p: string) => edition.get(p)!.data.toString('utf8');
+const dirs: string[] = [];
+const tempDir = () => { const d = mkdtempSync(join(tmpdir(), 'kl-edition-test-')); dirs.push(d); return d; };
+afterAll(() => { for (const d of dirs) rmSync(d, { recursive: true, force: true }); });
+
+describe('npm run edition -- student <dir>', () => {
+  it('holds the specs, helpers, guides, scripts, the grading workflow and the manifest', () => {
+    for (const p of ['labs/00-environment/environment.spec.ts', 'labs/00-environment/README.md', 'labs/00-environment/lab.json',
+      'helpers/harness/exec.ts', 'helpers/course/grading.ts', 'scripts/labs.ts', 'scripts/setup.sh', 'scripts/classroom-summary.ts',
+      'scripts/packages/apt.txt', 'package.json', 'package-lock.json', 'vitest.config.ts', 'tsconfig.json', 'README.md',
+      '.github/workflows/grade.yml', MANIFEST_PATH]) {
+      expect(edition.has(p), `${p} is missing from the edition`).toBe(true);
+    }
+    expect(text('README.md')).toContain('sudo npm run setup');
+    expect(text('README.md')).toContain('sudo npm test ');
+    expect(text('README.md'), 'the guides speak of LAB_SRC workspaces: the edition says c/ is the workspace').toContain('Your workspace is this repository\'s `c/`');
+    expect(text('README.md')).toContain('[通用准备工作 · Preparing the environment](labs/00-environment/README.md)');
+  });
+
+  it('leaves out the unit tests and their fixtures, the instructor docs and tools, and any git history', () => {
+    const paths = [...edition.keys()];
+    expect(paths.filter((p) => /^(tests|docs|\.git|node_modules|reports|\.cache)\//.test(p))).toEqual([]);
+    expect(paths).not.toContain('scripts/starter.ts');
+    expect(paths).not.toContain('scripts/edition.ts');
+    expect(paths).not.toContain('.github/workflows/labs.yml');
+  });
+
+  it('replaces c/ by the starters: every file of the reference is there, no LAB:BEGIN region is left', () => {
+    const cFiles = [...edition.keys()].filter((p) => p.startsWith('c/'));
+    const r = spawnSync('git', ['-C', REPO_ROOT, 'ls-files', 'c'], { encoding: 'utf8' });
+    for (const f of r.stdout.split('\n').filter(Boolean)) expect(cFiles, `${f} has no starter in the edition`).toContain(f);
+    for (const f of cFiles) expect(findRegions(text(f), f), `${f} still has a marked region`).toEqual([]);
+    expect(text('c/00-environment/sysinfo.c')).toContain('TODO:');
+  });
+
+  it('contains no line of marked solution text in any file', () => {
+    const solution = solutionLines();
+    expect(solution.size, 'the reference has marked solution lines to look for').toBeGreaterThan(50);
+    const leaks = findLeaks(edition, solution);
+    expect(leaks.map((l) => `${l.file}:${l.line}: ${l.text} (solution at ${l.from})`)).toEqual([]);
+  });
+
+  it('the leak check has teeth: a reference source or a fixture copy slipped into an edition is found', () => {
+    const leaky: Edition = new Map(edition);
+    leaky.set('tests/fixtures/00-environment/correct/sysinfo.c', { data: readFileSync(join(REFERENCE_SRC, '00-environment/sysinfo.c')), mode: 0o644 });
+    leaky.set('c/cloud/03-kvm/kvm_hlt.c', { data: readFileSync(join(REFERENCE_SRC, 'cloud/03-kvm/kvm_hlt.c')), mode: 0o644 });
+    const found = new Set(findLeaks(leaky).map((l) => l.file));
+    expect([...found].sort()).toEqual(['c/cloud/03-kvm/kvm_hlt.c', 'tests/fixtures/00-environment/correct/sysinfo.c']);
+  });
+
+  it("runs the labs only, against its own c/: package.json's test script, no LAB_SRC", () => {
+    const pkg = JSON.parse(text('package.json')) as { scripts: Record<string, string> };
+    expect(pkg.scripts.test).toBe('node scripts/require-root.mjs && vitest run --project labs');
+    expect(Object.keys(pkg.scripts)).not.toContain('starter');
+    expect(Object.keys(pkg.scripts)).not.toContain('edition');
+    expect(pkg.scripts.setup).toBe('bash scripts/setup.sh');
+  });
+
+  it('lists every file outside c/ in its manifest with its sha256, and the starters apart', () => {
+    const m = JSON.parse(text(MANIFEST_PATH)) as Manifest;
+    expect(m.files['labs/00-environment/environment.spec.ts']).toBe(sha256(edition.get('labs/00-environment/environment.spec.ts')!.data));
+    expect(m.starters['c/00-environment/sysinfo.c']).toBe(sha256(edition.get('c/00-environment/sysinfo.c')!.data));
+    expect(Object.keys(m.files).filter((p) => p.startsWith('c/'))).toEqual([]);
+    expect(Object.keys(m.files).length + Object.keys(m.starters).length).toBe(edition.size - 1);
+  });
+});
+
+describe("the edition's workflow (.github/workflows/grade.yml)", () => {
+  const wf = text('.github/workflows/grade.yml');
+  it('is valid YAML (checked with python3 yaml when it is installed)', (ctx) => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'grade.yml'), wf);
+    const py = spawnSync('python3', ['-c', 'import sys, yaml; yaml.safe_load(open(sys.argv[1])); print("ok")', join(dir, 'grade.yml')], { encoding: 'utf8' });
+    if (py.error || /No module named/.test(py.stderr)) ctx.skip('python3 with the yaml module not found. Fix: sudo apt install python3-yaml');
+    expect(py.stdout.trim(), py.stderr).toBe('ok');
+  });
+
+  it('grades every push on self-hosted KVM+root runners, sharded and strict, and uploads the report', () => {
+    expect(wf).toMatch(/on:\n {2}push:/);
+    expect(wf).toContain('runs-on: [self-hosted, linux, x64, kvm, root]');
+    expect(wf).toContain('npx vitest run --project labs --shard=${{ matrix.shard }}/${{ strategy.job-total }}');
+    expect(wf).toMatch(/LABS_STRICT: '1'/);
+    expect(wf).toContain('name: labs-report');
+    expect(wf).not.toContain('LAB_SRC');
+  });
+
+  it('writes the points to $GITHUB_STEP_SUMMARY and the LMS lines, with the scripts the edition ships', () => {
+    expect(wf).toContain('npx tsx scripts/classroom-summary.ts reports/labs.json --out "$GITHUB_STEP_SUMMARY" --jsonl reports/scores.jsonl');
+    expect(wf).toContain('npx tsx scripts/labs.ts merge shards/*/labs.json -o reports');
+    expect(edition.has('scripts/classroom-summary.ts')).toBe(true);
+  });
+});
+
+describe('a push checked against the manifest', () => {
+  it('flags files changed, added or removed outside c/, and not the work in c/', () => {
+    const dir = tempDir();
+    writeEdition(dir, edition);
+    const m = readManifest(dir)!;
+    expect(checkTree(dir, m)).toEqual({ changed: [], added: [], missing: [] });
+    writeFileSync(join(dir, 'c/00-environment/sysinfo.c'), '/* the student\'s work */\n');
+    writeFileSync(join(dir, 'c/00-environment/notes.txt'), 'mine\n');
+    expect(checkTree(dir, m)).toEqual({ changed: [], added: [], missing: [] });
+    writeFileSync(join(dir, 'labs/00-environment/environment.spec.ts'), 'it.skip("nothing", () => {});\n');
+    writeFileSync(join(dir, 'vitest.workspace.ts'), 'export default [];\n');
+    rmSync(join(dir, 'helpers/course/grading.ts'));
+    expect(checkTree(dir, m)).toEqual({
+      changed: ['labs/00-environment/environment.spec.ts'], added: ['vitest.workspace.ts'], missing: ['helpers/course/grading.ts'],
+    });
+  });
+});
+
+describe("the instructor's copy of the manifest", () => {
+  it('still flags a changed spec when the student rewrote the manifest in the repository to match it', () => {
+    const dir = tempDir();
+    writeEdition(dir, edition);
+    const trusted = readManifest(dir)!;
+    writeFileSync(join(dir, 'labs/00-environment/environment.spec.ts'), 'it("passes", () => {});\n');
+    const forged = { ...trusted, files: { ...trusted.files, 'labs/00-environment/environment.spec.ts': sha256('it("passes", () => {});\n') } };
+    writeFileSync(join(dir, MANIFEST_PATH), JSON.stringify(forged));
+    expect(readStudent(dir).changedOutsideC).toEqual([]);
+    expect(readStudent(dir, trusted).changedOutsideC).toEqual(['labs/00-environment/environment.spec.ts']);
+  });
+});
+
+describe('npm run edition -- update <dir>', () => {
+  it("brings specs, helpers and starters up to date, keeps the student's c/ work, and reports conflicts without overwriting", () => {
+    const dir = tempDir();
+    writeEdition(dir, edition);
+    const old = readManifest(dir)!;
+    // The student solves Lab 0, edits the KVM starter, and (wrongly) edits a spec.
+    const solved = readFileSync(join(REFERENCE_SRC, '00-environment/sysinfo.c'));
+    writeFileSync(join(dir, 'c/00-environment/sysinfo.c'), solved);
+    writeFileSync(join(dir, 'c/cloud/03-kvm/kvm_hlt.c'), '/* half done */\n');
+    writeFileSync(join(dir, 'labs/ebpf/03-xdp/README.md'), 'my notes\n');
+    // Upstream: a fix to a helper and to that README, a changed KVM starter, a new lab, a removed script.
+    const fresh: Edition = new Map(edition);
+    const bump = (p: string, extra: string) => fresh.set(p, { data: Buffer.concat([edition.get(p)!.data, Buffer.from(extra)]), mode: 0o644 });
+    bump('helpers/harness/exec.ts', '\n// upstream fix\n');
+    bump('labs/ebpf/03-xdp/README.md', '\nupstream fix\n');
+    bump('c/cloud/03-kvm/kvm_hlt.c', '\n// a clearer hint\n');
+    bump('c/00-environment/sysinfo.c', '\n// a clearer hint\n');
+    fresh.set('c/new/01-lab/prog.c', { data: Buffer.from('// TODO: new lab\n'), mode: 0o644 });
+    fresh.delete('scripts/junit-summary.mjs');
+    sealEdition(fresh, { builtAt: new Date().toISOString() });
+
+    const plan = planUpdate(dir, old, fresh);
+    expect([...plan.write].sort()).toEqual(['c/new/01-lab/prog.c', 'helpers/harness/exec.ts']);
+    expect(plan.remove).toEqual(['scripts/junit-summary.mjs']);
+    expect(plan.conflicts.map((c) => c.path).sort()).toEqual(['c/00-environment/sysinfo.c', 'c/cloud/03-kvm/kvm_hlt.c', 'labs/ebpf/03-xdp/README.md']);
+    applyUpdate(dir, fresh, plan);
+    expect(readFileSync(join(dir, 'c/00-environment/sysinfo.c'))).toEqual(solved);
+    expect(readFileSync(join(dir, 'c/cloud/03-kvm/kvm_hlt.c'), 'utf8')).toBe('/* half done */\n');
+    expect(readFileSync(join(dir, 'labs/ebpf/03-xdp/README.md'), 'utf8')).toBe('my notes\n');
+    expect(readFileSync(join(dir, '.classroom/upstream/c/cloud/03-kvm/kvm_hlt.c'), 'utf8')).toContain('a clearer hint');
+    expect(readFileSync(join(dir, 'helpers/harness/exec.ts'), 'utf8')).toContain('upstream fix');
+    expect(existsSync(join(dir, 'c/new/01-lab/prog.c'))).toBe(true);
+    expect(existsSync(join(dir, 'scripts/junit-summary.mjs'))).toBe(false);
+    // The next update with the same course has nothing left to do but the same README conflict.
+    const again = planUpdate(dir, readManifest(dir)!, fresh);
+    expect(again.write).toEqual([]);
+    expect(again.conflicts.map((c) => c.path)).toEqual(['labs/ebpf/03-xdp/README.md']);
+  });
+});
+
+// ---------------------------------------------------------------------------
+// docs/CLASSROOM.md end to end on Lab 0 (seconds): the edition's own vitest.
+
+interface Graded { readonly report: LabsReport; readonly junit: string; readonly summary: string; readonly stdout: string }
+
+describe("the instructor's path on Lab 0 (docs/CLASSROOM.md)", () => {
+  let dir = '';
+  beforeAll(() => {
+    dir = tempDir();
+    writeEdition(dir, edition);
+    symlinkSync(join(REPO_ROOT, 'node_modules'), join(dir, 'node_modules'));
+  });
+
+  async function grade(signal: AbortSignal): Promise<Graded> {
+    rmSync(join(dir, 'reports'), { recursive: true, force: true });
+    mkdirSync(join(dir, 'reports'));
+    const r = await run(join(dir, 'node_modules/.bin/vitest'), ['run', '--project', 'labs', 'labs/00-environment'], {
+      cwd: dir,
+      // The edition's own c/; strict, as CI grades; its own reports/.
+      env: { LAB_SRC: '', LABS_STRICT: '1', LABS_REPORT: '', LABS_REPORT_DIR: '', LABS_JUNIT: 'reports/junit.xml', CI: 'true', FORCE_COLOR: '0' },
+      timeoutMs: 150_000, reject: false, signal,
+    });
+    const reportFile = join(dir, 'reports/labs.json');
+    expect(existsSync(reportFile), `the edition's run wrote no report:\n${r.stdout.slice(-2000)}\n${r.stderr.slice(-2000)}`).toBe(true);
+    const out = join(dir, 'reports/summary.md');
+    expect(summaryMain(['reports/labs.json', '--out', out, '--root', dir].map((a) => (a === 'reports/labs.json' ? reportFile : a)))).toBe(0);
+    return {
+      report: JSON.parse(readFileSync(reportFile, 'utf8')) as LabsReport,
+      junit: readFileSync(join(dir, 'reports/junit.xml'), 'utf8'),
+      summary: readFileSync(out, 'utf8'),
+      stdout: r.stdout,
+    };
+  }
+
+  const lab0 = (g: Graded) => g.report.labs.find((l) => l.id === '00-environment')!;
+
+  it('the starter fails Lab 0 with 0 points', async (ctx) => {
+    if (process.getuid?.() !== 0) ctx.skip('the labs run as root: sudo npm run test:unit');
+    const g = await grade(ctx.signal);
+    const lab = lab0(g);
+    expect(lab.result, g.stdout.slice(-2000)).toBe('failed');
+    expect(lab.labSrc, 'the edition runs against its own c/, not a LAB_SRC').toBeNull();
+    expect(lab.score).toMatchObject({ earned: 0, total: 8, strict: true });
+    expect(g.stdout).toMatch(/\[score\] 00-environment\s+0\/8/);
+    expect(g.junit).toContain('<property name="points" value="3">');
+    expect(g.summary).toContain('## Kernel labs: 0/8 points');
+    expect(g.summary).not.toContain('WARNING');
+  });
+
+  it('a solved copy (the reference sysinfo.c in c/) passes Lab 0 with full points', async (ctx) => {
+    if (process.getuid?.() !== 0) ctx.skip('the labs run as root: sudo npm run test:unit');
+    copyFileSync(join(REFERENCE_SRC, '00-environment/sysinfo.c'), join(dir, 'c/00-environment/sysinfo.c'));
+    const g = await grade(ctx.signal);
+    const lab = lab0(g);
+    expect(lab.result, g.stdout.slice(-3000)).toBe('passed');
+    expect(lab.score).toMatchObject({ earned: 8, total: 8, failedPoints: 0, skippedPoints: 0 });
+    expect(g.summary).toContain('## Kernel labs: 8/8 points');
+    expect(g.summary, 'editing c/ is the student\'s work, not a change to what is graded').not.toContain('WARNING');
+    // The instructor's table reads the same report.
+    const s = readStudent(dir);
+    expect(s.report?.labs.find((l) => l.id === '00-environment')?.score?.earned).toBe(8);
+    expect(s.changedOutsideC).toEqual([]);
+    const log = vi.spyOn(console, 'log').mockImplementation(() => {});
+    try {
+      expect(await labsMain(['grade', dir, join(dir, 'no-such-student')])).toBe(1);
+      const table = log.mock.calls.map((c) => String(c[0])).join('\n');
+      expect(table).toMatch(new RegExp(`^${basename(dir)}\\s+8/8\\s`, 'm'));
+      expect(table).toMatch(/^no-such-student\s.*no report/m);
+    } finally {
+      log.mockRestore();
+    }
+    expect(readFileSync(join(dir, 'reports/labs.html'), 'utf8')).toContain('<td class="num score">8/8</td>');
+  });
+});

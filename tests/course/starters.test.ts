@@ -1,0 +1,73 @@
+/**
+ * Teeth: every lab marks what the student writes, and its starter (the
+ * reference with those regions replaced by TODOs) builds and makes the lab's
+ * spec FAIL on an assertion — not on a compile error or a harness error.
+ * Runs each lab spec against a starter workspace in a nested vitest (root only).
+ */
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { run } from '../../helpers/harness/exec.js';
+import { listLabs } from '../../helpers/course/labs.js';
+import { findRegions } from '../../helpers/course/markers.js';
+import { REFERENCE_SRC, REPO_ROOT } from '../../helpers/harness/paths.js';
+import { writeStarter } from '../../scripts/starter.js';
+
+const labs = listLabs();
+/** One nested lab run; K3's starter means a kernel rebuild (~7 min here) on a clean machine. */
+const NESTED_RUN_TIMEOUT_MS = 30 * 60_000;
+
+interface JsonAssertion { fullName: string; status: string; failureMessages: string[] }
+interface JsonReport { testResults: { name: string; status: string; message: string; assertionResults: JsonAssertion[] }[] }
+
+/** Failures that mean the harness or the build broke, not the student's outcome. */
+const HARNESS_FAILURE = /CompileError|E_COMPILE|MarkerError|E_SOURCE|Cannot find module|SyntaxError: |Failed to load|ReferenceError/;
+
+describe('student starters', () => {
+  let workspace = '';
+  beforeAll(() => {
+    workspace = mkdtempSync(join(tmpdir(), 'starter-check-'));
+    writeStarter(workspace);
+  });
+  afterAll(() => rmSync(workspace, { recursive: true, force: true }));
+
+  it('lists at least Lab 0', () => {
+    expect(labs.map((l) => l.id)).toContain('00-environment');
+  });
+
+  it.each(labs)('$id marks a student region in every source it lists', (lab) => {
+    expect(lab.sources.length, `${lab.id}/lab.json lists no sources: a lab without a marked region is a defect`).toBeGreaterThan(0);
+    for (const src of lab.sources) {
+      const path = join(REFERENCE_SRC, src);
+      expect(existsSync(path), `${lab.id} lists ${src}, which does not exist`).toBe(true);
+      expect(findRegions(readFileSync(path, 'utf8'), src).length, `${src} has no LAB:BEGIN region`).toBeGreaterThan(0);
+    }
+  });
+
+  it.for(labs)('$id: the starter builds and its spec fails on an assertion', { timeout: NESTED_RUN_TIMEOUT_MS + 60_000 }, async (lab, ctx) => {
+    if (process.getuid?.() !== 0) {
+      if (process.env.LABS_STRICT === '1') throw new Error('the starter check runs lab specs and needs root: sudo npm test');
+      return;
+    }
+    const out = join(workspace, `${lab.id.replace(/\//g, '_')}.json`);
+    const r = await run('npx', ['vitest', 'run', '--project', 'labs', lab.spec, '--bail=1', '--reporter=json', `--outputFile=${out}`], {
+      cwd: REPO_ROOT,
+      env: { LAB_SRC: workspace, LABS_JUNIT: '', LABS_REPORT: 'off', LABS_STRICT: '0', CI: 'true' },
+      timeoutMs: NESTED_RUN_TIMEOUT_MS,
+      reject: false,
+      signal: ctx.signal,
+    });
+    expect(existsSync(out), `the nested run wrote no report:\n${r.stderr.slice(-3000)}`).toBe(true);
+    const report = JSON.parse(readFileSync(out, 'utf8')) as JsonReport;
+    const file = report.testResults[0];
+    expect(file, 'the spec produced no results').toBeDefined();
+    const tests = file!.assertionResults;
+    if (tests.length && tests.every((t) => t.status === 'skipped' || t.status === 'pending')) return; // the lab skips on this host
+    const failed = tests.filter((t) => t.status === 'failed');
+    expect(file!.message, `the spec file itself failed to run on the starter:\n${file!.message}`).not.toMatch(HARNESS_FAILURE);
+    expect(failed.length, `the starter PASSED every test of ${lab.spec}: the spec has no teeth`).toBeGreaterThan(0);
+    const first = failed[0]!;
+    expect(first.failureMessages.join('\n'), `"${first.fullName}" failed for a harness reason, not on an assertion`).not.toMatch(HARNESS_FAILURE);
+  });
+});

@@ -1,0 +1,38 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parseSs, parseStateChange, parseStateChanges, socketLives, ssStateName, stateName, timeBetween } from '../../helpers/kernel/tcp-states.js';
+
+const fixture = (name: string) => readFileSync(join(import.meta.dirname, '../fixtures/net', name), 'utf8');
+
+describe('tcp-states', () => {
+  it('parses one tracer line and ignores bpftrace noise', () => {
+    expect(parseStateChange('2883475091 0xffff888117395c80 10.199.0.1:56350 10.199.0.2:7001 SYN_SENT -> ESTABLISHED')).toMatchObject({
+      us: 2883475091, sk: '0xffff888117395c80', saddr: '10.199.0.1', sport: 56350, daddr: '10.199.0.2', dport: 7001, from: 'SYN_SENT', to: 'ESTABLISHED',
+    });
+    expect(parseStateChange('Attaching 3 probes...')).toBeUndefined();
+    expect(stateName('TCP_FIN_WAIT_1')).toBe('FIN_WAIT1');
+  });
+
+  it('splits a recorded run into socket lives, even when the kernel reuses a socket address', () => {
+    const lives = socketLives(parseStateChanges(fixture('tcpstates-run.txt').split('\n')));
+    const paths = lives.map((l) => `${l.local.port}>${l.remote.port} ${l.states.join(' ')}`);
+    expect(paths).toEqual([
+      '7001>0 CLOSE LISTEN CLOSE',
+      '56350>7001 CLOSE SYN_SENT ESTABLISHED FIN_WAIT1 FIN_WAIT2 CLOSE',
+      '7001>56350 LISTEN SYN_RECV ESTABLISHED CLOSE_WAIT LAST_ACK CLOSE',
+      '56360>7001 CLOSE SYN_SENT ESTABLISHED CLOSE_WAIT LAST_ACK CLOSE',
+      '7001>56360 LISTEN SYN_RECV ESTABLISHED FIN_WAIT1 FIN_WAIT2 CLOSE',
+      '56366>7001 CLOSE SYN_SENT CLOSE',
+    ]);
+    // 0xffff888117392500 was the server's child of the first connection, then the refused client's socket.
+    expect(lives.filter((l) => l.sk === '0xffff888117392500')).toHaveLength(2);
+    expect(timeBetween(lives[1]!, 'SYN_SENT', 'ESTABLISHED')).toBe(302);
+  });
+
+  it('parses ss -tan (LISTEN with a * peer, TIME-WAIT) and maps tracepoint names to ss names', () => {
+    expect(parseSs(fixture('ss-tan-listen.txt'))).toMatchObject([{ state: 'LISTEN', local: { addr: '0.0.0.0', port: 7001 }, peer: { port: '*' } }]);
+    expect(parseSs(fixture('ss-tan-timewait.txt'))).toMatchObject([{ state: 'TIME-WAIT', local: { addr: '10.199.0.1', port: 56350 }, peer: { addr: '10.199.0.2', port: 7001 } }]);
+    expect(['ESTABLISHED', 'FIN_WAIT2', 'TIME_WAIT', 'CLOSE_WAIT'].map(ssStateName)).toEqual(['ESTAB', 'FIN-WAIT-2', 'TIME-WAIT', 'CLOSE-WAIT']);
+  });
+});

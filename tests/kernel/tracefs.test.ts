@@ -1,0 +1,41 @@
+import { existsSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { buildProgram } from '../../helpers/harness/compile.js';
+import { makeTempDir } from '../../helpers/harness/resources.js';
+import { describe, expect, it } from 'vitest';
+import { run } from '../../helpers/harness/exec.js';
+import { makeTraceInstance, parseTraceLine, tracepointExists } from '../../helpers/kernel/tracefs.js';
+
+describe('tracefs', () => {
+  it('parses a line of a trace file (recorded from kvm_pio on this host)', () => {
+    expect(parseTraceLine('          kvm_io-9646    [000] .....   542.775749: kvm_pio: pio_write at 0xe9 size 1 count 1 val 0x48 '))
+      .toEqual({ pid: 9646, event: 'kvm_pio', body: 'pio_write at 0xe9 size 1 count 1 val 0x48 ' });
+    expect(parseTraceLine('            five-16120   [001] .....  5935.441506: sys_getppid()'))
+      .toEqual({ pid: 16120, event: 'sys_getppid', body: '()' });
+    expect(parseTraceLine('# tracer: nop')).toBeUndefined();
+  });
+
+  it('answers undefined for a tracepoint the kernel lacks', () => {
+    expect(tracepointExists('nosuchgroup/nosuchevent')).toBe(false);
+    expect(makeTraceInstance(['nosuchgroup/nosuchevent'])).toBeUndefined();
+  });
+
+  it("records only the traced program's events in a private instance, then removes the instance", async (ctx) => {
+    if (process.getuid?.() !== 0 || !tracepointExists('syscalls/sys_enter_getppid')) return ctx.skip('needs root and the syscalls tracepoints');
+    const dir = await makeTempDir('unit-tr');
+    const src = join(dir, 'five.c');
+    await writeFile(src, '#include <unistd.h>\nint main(void) { for (int i = 0; i < 5; i++) getppid(); return 0; }\n');
+    const prog = await buildProgram({ src });
+    const inst = makeTraceInstance(['syscalls/sys_enter_getppid'], { tag: 'ut', enable: false })!;
+    // The shell writes its pid, enables the event, then becomes the program (same pid).
+    const script = `echo $$ > ${inst.pidFile} && echo 1 > ${inst.enableFile('syscalls/sys_enter_getppid')} && exec "$0"`;
+    const r = await run('sh', ['-c', script, prog.path]);
+    inst.setEnabled(false);
+    const { events, lost } = inst.read();
+    expect({ lost, pids: [...new Set(events.map((e) => e.pid))], names: [...new Set(events.map((e) => e.event))], count: events.length })
+      .toEqual({ lost: false, pids: [r.pid], names: ['sys_getppid'], count: 5 });
+    await inst.release();
+    expect(existsSync(inst.dir)).toBe(false);
+  });
+});
