@@ -1,0 +1,277 @@
+/**
+ * Process Lab 2 — 虚拟内存与缺页 (seed 001 §2.1, 003 内存管理).
+ * The student's `vm <pages>` maps memory, touches it and stops itself
+ * (SIGSTOP) at six points; at each stop the spec reads what the kernel says
+ * about it: the VMAs in /proc/<pid>/maps, minflt in /proc/<pid>/stat, RssAnon
+ * in /proc/<pid>/status, the exceptions:page_fault_user events of that pid in a
+ * private tracefs instance, and physical frame numbers in /proc/<pid>/pagemap.
+ * The page count is chosen at random per run, so no answer can be hard-coded.
+ */
+import { writeFileSync } from 'node:fs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { buildProgram } from '../../../helpers/harness/compile.js';
+import { startBackground, type Background } from '../../../helpers/harness/exec.js';
+import { recordMetric } from '../../../helpers/harness/metrics.js';
+import { labSource } from '../../../helpers/harness/paths.js';
+import { requires } from '../../../helpers/harness/requires.js';
+import { makeTraceInstance, type TraceEvent } from '../../../helpers/kernel/tracefs.js';
+import {
+  formatStat, formatVma, listProcesses, readMaps, readPagemap, readStat, readStatus, type PagemapEntry, type ProcStat, type Vma,
+} from '../../../helpers/kernel/procfs.js';
+
+const PAGE = 4096;
+/** Random page count per run: below 512 so that no 2 MiB huge page fits even where THP is "always". */
+const PAGES = 64 + Math.floor(Math.random() * 384);
+/** How long one step may take to reach its stop (a page fault costs microseconds; the host may be busy). */
+const STOP_MS = 5_000;
+/** minflt counts every fault of the process: raise(SIGSTOP) and the return from it may add a few besides the N. */
+const MINFLT_SLACK = 32;
+/** RssAnon is counted in pages and may move by a page or two besides the N (stack, libc). */
+const RSS_SLACK_KB = 16;
+
+let vmProgram = '';
+
+/** What the kernel showed at one stop. */
+interface Stop {
+  readonly stat: ProcStat;
+  readonly rssAnonKb: number;
+  readonly maps: Vma[];
+}
+
+interface Walk {
+  readonly prog: Background;
+  /** Stops 1–4 of the program as reached (fewer when it did not stop). */
+  readonly stops: Stop[];
+  /** Why the walk ended early, with the evidence. */
+  readonly stuck?: string;
+  /** The range that appeared between stops 1 and 2 (bytes). */
+  readonly range?: { start: bigint; end: bigint };
+  readonly faults: TraceEvent[];
+  readonly faultLines: string[];
+  readonly pfns: PagemapEntry[];
+  readonly memfd: { vma: Vma; entry: PagemapEntry }[];
+  /** pagemap of the anonymous range's pages 0 and 1 in parent and child, before and after the child's write. */
+  readonly cow?: { child: number; before: { parent: PagemapEntry[]; child: PagemapEntry[] }; after?: { parent: PagemapEntry[]; child: PagemapEntry[] } };
+  readonly exit?: string;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function switches(pid: number): number {
+  const s = readStatus(pid);
+  return s ? Number(s.fields.get('voluntary_ctxt_switches') ?? 0) + Number(s.fields.get('nonvoluntary_ctxt_switches') ?? 0) : -1;
+}
+
+/** Wait until `pid` is stopped (state T) after having run since `since` context switches; false when it exits or runs on. */
+async function nextStop(pid: number, since: number): Promise<boolean> {
+  const deadline = Date.now() + STOP_MS;
+  while (Date.now() < deadline) {
+    const s = readStat(pid);
+    if (!s || s.state === 'Z') return false;
+    if (s.state === 'T' && switches(pid) > since) return true;
+    await sleep(10);
+  }
+  return false;
+}
+
+function snapshot(pid: number): Stop | undefined {
+  const stat = readStat(pid);
+  const status = readStatus(pid);
+  const maps = readMaps(pid);
+  return stat && status && maps ? { stat, rssAnonKb: status.kb('RssAnon') ?? 0, maps } : undefined;
+}
+
+/** Byte ranges covered by anonymous VMAs in `after` but not in `before` (the new mapping, even if it merged with a neighbour). */
+function newAnonRanges(before: readonly Vma[], after: readonly Vma[]): { start: bigint; end: bigint }[] {
+  const covered = (a: bigint) => before.some((v) => v.start <= a && a < v.end);
+  const out: { start: bigint; end: bigint }[] = [];
+  for (const v of after.filter((x) => x.inode === 0 && x.path === '')) {
+    for (let a = v.start; a < v.end; a += BigInt(PAGE)) {
+      if (covered(a)) continue;
+      const last = out[out.length - 1];
+      if (last && last.end === a) last.end = a + BigInt(PAGE);
+      else out.push({ start: a, end: a + BigInt(PAGE) });
+    }
+  }
+  return out;
+}
+
+let walked: Promise<Walk> | undefined;
+
+/** Run `vm PAGES` once through all its stops, collecting the kernel's view; never throws (the tests judge). */
+function walk(): Promise<Walk> {
+  walked ??= (async () => {
+    const prog = startBackground(vmProgram, [String(PAGES)], { timeoutMs: 60_000 });
+    const pid = prog.pid;
+    const stops: Stop[] = [];
+    let faults: TraceEvent[] = [];
+    let faultLines: string[] = [];
+    let pfns: PagemapEntry[] = [];
+    let memfd: Walk['memfd'] = [];
+    let range: Walk['range'];
+    let cow: Walk['cow'];
+    const result = (stuck?: string): Walk => ({ prog, stops, stuck, range, faults, faultLines, pfns, memfd, cow });
+    const reach = async (n: number): Promise<string | undefined> => {
+      const since = stops.length ? switches(pid) : -1;
+      if (stops.length) process.kill(pid, 'SIGCONT');
+      if (await nextStop(pid, since)) {
+        const s = snapshot(pid);
+        if (s) { stops.push(s); return undefined; }
+      }
+      const st = readStat(pid);
+      return `the program did not stop itself at stop ${n} within ${STOP_MS} ms (state: ${st ? formatStat(st) : 'exited'}; output: ${prog.output().trim().slice(-400) || 'none'})`;
+    };
+    let stuck = await reach(1);
+    if (stuck) return result(stuck);
+    if ((stuck = await reach(2))) return result(stuck);
+    const ranges = newAnonRanges(stops[0]!.maps, stops[1]!.maps);
+    range = ranges.sort((a, b) => Number(b.end - b.start - (a.end - a.start)))[0];
+    // Stop 2 → 3: the touch, traced.
+    const trace = makeTraceInstance(['exceptions/page_fault_user'], { tag: 'pf', enable: false, bufferKb: 4096 });
+    if (!trace) return result('tracefs instances or exceptions:page_fault_user missing');
+    writeFileSync(trace.pidFile, String(pid));
+    trace.setEnabled(true);
+    stuck = await reach(3);
+    trace.setEnabled(false);
+    const rec = trace.read();
+    faultLines = rec.lines;
+    faults = rec.events.filter((e) => e.pid === pid && e.event === 'page_fault_user');
+    await trace.release();
+    if (stuck) return result(stuck);
+    if (range) pfns = readPagemap(pid, range.start, Number((range.end - range.start) / BigInt(PAGE)));
+    if ((stuck = await reach(4))) return result(stuck);
+    memfd = stops[3]!.maps.filter((v) => v.path.startsWith('/memfd:')).map((vma) => ({ vma, entry: readPagemap(pid, vma.start, 1)[0]! }));
+    // After stop 4: fork. The child stops (5) before writing and (6) after.
+    process.kill(pid, 'SIGCONT');
+    const deadline = Date.now() + STOP_MS;
+    let child: ProcStat | undefined;
+    while (Date.now() < deadline && !(child = listProcesses().find((p) => p.ppid === pid && p.state === 'T'))) await sleep(10);
+    if (!child) return result(`no child of ${pid} stopped itself within ${STOP_MS} ms after stop 4 (fork, then SIGSTOP in the child)`);
+    const pair = (p: number) => (range ? readPagemap(p, range.start, 2) : []);
+    cow = { child: child.pid, before: { parent: pair(pid), child: pair(child.pid) } };
+    const since = switches(child.pid);
+    process.kill(child.pid, 'SIGCONT');
+    if (await nextStop(child.pid, since)) cow.after = { parent: pair(pid), child: pair(child.pid) };
+    try { process.kill(child.pid, 'SIGCONT'); } catch { /* gone */ }
+    const r = await Promise.race([prog.exited, sleep(STOP_MS).then(() => undefined)]);
+    return { ...result(cow.after ? undefined : `the child ${child.pid} did not stop again after its write`), exit: r ? `exit ${r.signal ?? r.exitCode}` : 'still running' };
+  })();
+  return walked;
+}
+
+function reached(w: Walk, n: number): Stop {
+  expect(w.stops.length, `expected the program to reach stop ${n} (raise(SIGSTOP)); ${w.stuck ?? ''}`).toBeGreaterThanOrEqual(n);
+  return w.stops[n - 1]!;
+}
+
+function expectRange(w: Walk): { start: bigint; end: bigint } {
+  reached(w, 2);
+  const vmas = w.stops[1]!.maps.filter((v) => v.path === '' && v.inode === 0).map(formatVma).join('\n  ');
+  expect(w.range, `no new anonymous VMA appeared between stop 1 and stop 2; anonymous VMAs at stop 2:\n  ${vmas}`).toBeDefined();
+  return w.range!;
+}
+
+const hex = (a: bigint) => `0x${a.toString(16)}`;
+const pfnList = (es: readonly PagemapEntry[]) => es.map((e) => (e.present ? hex(e.pfn) : 'not present')).join(', ');
+
+describe('Process Lab 2 — virtual memory and page faults (虚拟内存与缺页)', () => {
+  requires('root', 'cc', 'tracefs');
+
+  beforeAll(async () => {
+    vmProgram = (await buildProgram({ src: labSource('process/02-vm/vm.c') })).path;
+  });
+
+  it('mmap of N pages (N random, 64–447) adds a VMA of exactly N pages (anonymous, rw-p) to /proc/<pid>/maps, and RSS does not grow before the pages are touched', async (ctx) => {
+    const w = await walk();
+    const r = expectRange(w);
+    const [s1, s2] = [w.stops[0]!, w.stops[1]!];
+    const vma = s2.maps.find((v) => v.start <= r.start && r.start < v.end)!;
+    expect({ pages: Number(r.end - r.start) / PAGE, perms: vma.perms },
+      `new range ${hex(r.start)}-${hex(r.end)} in the VMA "${formatVma(vma)}"`).toEqual({ pages: PAGES, perms: 'rw-p' });
+    expect(s2.rssAnonKb - s1.rssAnonKb, `RssAnon before mmap ${s1.rssAnonKb} kB, after ${s2.rssAnonKb} kB: mmap alone allocates no page (no MAP_POPULATE, no touching yet)`)
+      .toBeLessThanOrEqual(RSS_SLACK_KB);
+    recordMetric(ctx, { name: 'pages mapped', value: PAGES, unit: 'pages', group: 'virtual memory' });
+  });
+
+  it('writing each page once takes exactly one page fault per page: exceptions:page_fault_user events in the VMA = pages (all writes), minflt grew by that much', async (ctx) => {
+    const w = await walk();
+    const r = expectRange(w);
+    reached(w, 3);
+    const addr = (e: TraceEvent) => BigInt(e.body.match(/address=(0x[0-9a-f]+)/)?.[1] ?? '0');
+    const inside = w.faults.filter((e) => { const a = addr(e); return a >= r.start && a < r.end; });
+    const pagesHit = new Set(inside.map((e) => addr(e) / BigInt(PAGE)));
+    const writes = inside.filter((e) => (Number(e.body.match(/error_code=(0x[0-9a-f]+)/)?.[1] ?? 0) & 2) === 2);
+    const sample = `trace sample:\n  ${w.faultLines.slice(0, 3).join('\n  ')}`;
+    expect({ events: inside.length, pages: pagesHit.size, writes: writes.length },
+      `expected ${PAGES} page_fault_user events (one per page, all writes) of pid ${w.prog.pid} between stop 2 and stop 3 in ${hex(r.start)}-${hex(r.end)}; ` +
+      `got ${inside.length} there (${pagesHit.size} pages, ${writes.length} writes; ${w.faults.length} in all). ${sample}`)
+      .toEqual({ events: PAGES, pages: PAGES, writes: PAGES });
+    const minflt = w.stops[2]!.stat.minflt - w.stops[1]!.stat.minflt;
+    expect(minflt, `minflt (field 10 of /proc/${w.prog.pid}/stat): ${w.stops[1]!.stat.minflt} at stop 2, ${w.stops[2]!.stat.minflt} at stop 3; expected ${PAGES}..${PAGES + MINFLT_SLACK}`)
+      .toBeGreaterThanOrEqual(PAGES);
+    expect(minflt).toBeLessThanOrEqual(PAGES + MINFLT_SLACK);
+    const times = inside.map((e) => Number(w.faultLines.find((l) => l.includes(e.body))?.match(/\s([\d.]+):/)?.[1] ?? NaN));
+    if (times.length > 1 && times.every(Number.isFinite)) {
+      recordMetric(ctx, { name: 'time per first-touch fault (trace timestamps)', value: ((times[times.length - 1]! - times[0]!) * 1e6) / (times.length - 1), unit: 'µs', group: 'virtual memory' });
+    }
+    recordMetric(ctx, { name: 'minflt during the touch', value: minflt, unit: 'faults', group: 'virtual memory' });
+  });
+
+  it('RSS grows by pages × 4 KiB once they are written (RssAnon in /proc/<pid>/status)', async (ctx) => {
+    const w = await walk();
+    reached(w, 3);
+    const grew = w.stops[2]!.rssAnonKb - w.stops[1]!.rssAnonKb;
+    recordMetric(ctx, { name: 'RssAnon growth', value: grew, unit: 'kB', group: 'virtual memory' });
+    expect(grew, `RssAnon at stop 2: ${w.stops[1]!.rssAnonKb} kB, at stop 3: ${w.stops[2]!.rssAnonKb} kB; expected growth ${PAGES * 4} kB ± ${RSS_SLACK_KB} kB (a read maps the shared zero page and adds nothing)`)
+      .toBeGreaterThanOrEqual(PAGES * 4 - RSS_SLACK_KB);
+    expect(grew).toBeLessThanOrEqual(PAGES * 4 + RSS_SLACK_KB);
+  });
+
+  it('every written page has a physical frame of its own: pagemap shows all pages present with pairwise different PFNs', async () => {
+    const w = await walk();
+    expectRange(w);
+    reached(w, 3);
+    const present = w.pfns.filter((e) => e.present);
+    const distinct = new Set(present.map((e) => e.pfn));
+    expect({ present: present.length, distinctPfns: distinct.size, zeroPfns: present.filter((e) => e.pfn === 0n).length },
+      `expected ${PAGES} present pages with ${PAGES} different PFNs; /proc/${w.prog.pid}/pagemap shows ${present.length} present, ${distinct.size} distinct PFNs; first PFNs: ${pfnList(w.pfns.slice(0, 6))}`)
+      .toEqual({ present: PAGES, distinctPfns: PAGES, zeroPfns: 0 });
+  });
+
+  it('two mappings of one memfd page are two virtual addresses that translate to the same PFN', async () => {
+    const w = await walk();
+    reached(w, 4);
+    const byInode = new Map<number, typeof w.memfd>();
+    for (const m of w.memfd) byInode.set(m.vma.inode, [...(byInode.get(m.vma.inode) ?? []), m]);
+    const twice = [...byInode.values()].find((l) => l.length >= 2);
+    const evidence = w.memfd.map((m) => `${formatVma(m.vma)} → ${m.entry.present ? `PFN ${hex(m.entry.pfn)}` : 'not present'}`).join('\n  ') || '(no /memfd: VMA)';
+    expect(twice, `expected two VMAs of the same memfd (same inode) in /proc/${w.prog.pid}/maps at stop 4:\n  ${evidence}`).toBeDefined();
+    const [a, b] = twice!;
+    expect({ shared: a!.vma.perms[3], present: [a!.entry.present, b!.entry.present], samePfn: a!.entry.pfn === b!.entry.pfn && a!.entry.pfn !== 0n },
+      `expected both mappings MAP_SHARED (perms …s), both touched, one frame; got perms ${a!.vma.perms}/${b!.vma.perms}, PFNs ${pfnList([a!.entry, b!.entry])}:\n  ${evidence}`).toEqual({ shared: 's', present: [true, true], samePfn: true });
+  });
+
+  it('after fork the child shares the parent\'s frame until it writes; then its page gets a new PFN (copy on write) while the parent keeps its own and an unwritten page stays shared', async () => {
+    const w = await walk();
+    expectRange(w);
+    expect(w.cow, w.stuck ?? 'no child').toBeDefined();
+    const { before, after, child } = w.cow!;
+    const show = (s: { parent: PagemapEntry[]; child: PagemapEntry[] }) => `parent ${w.prog.pid}: ${pfnList(s.parent)}; child ${child}: ${pfnList(s.child)}`;
+    expect(before.child[0]?.present && before.child[0].pfn === before.parent[0]?.pfn && before.parent[0].pfn !== 0n,
+      `before the child's write, page 0 must be one frame in both (pages 0, 1): ${show(before)}`).toBe(true);
+    expect(after, w.stuck).toBeDefined();
+    const a = after!;
+    const facts = {
+      childPage0Moved: a.child[0]!.present && a.child[0]!.pfn !== before.parent[0]!.pfn,
+      parentPage0Kept: a.parent[0]!.pfn === before.parent[0]!.pfn,
+      page1StillShared: a.child[1]!.pfn === a.parent[1]!.pfn && a.parent[1]!.pfn !== 0n,
+    };
+    expect(facts, `pagemap of pages 0 and 1 — before the write: ${show(before)}; after: ${show(a)}`)
+      .toEqual({ childPage0Moved: true, parentPage0Kept: true, page1StillShared: true });
+  });
+
+  it('the program ends by itself (exit 0) once the child has exited', async () => {
+    const w = await walk();
+    expect(w.exit, w.stuck ?? '').toBe('exit 0');
+  });
+});

@@ -1,0 +1,43 @@
+/**
+ * Teeth of Process Lab 2: wrong programs a clever student might write fail
+ * the spec on the test that names their mistake; a correct program in another
+ * style passes every test. Runs the lab spec (root only) in a nested vitest.
+ */
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { REPO_ROOT } from '../../../helpers/harness/paths.js';
+import { runSpecWith } from '../run-lab-spec.js';
+
+const SPEC = 'labs/process/02-vm/vm.spec.ts';
+const SOURCE = 'process/02-vm/vm.c';
+const fixture = (name: string) => join(REPO_ROOT, 'tests/fixtures/process/02-vm', name);
+const asRoot = process.getuid?.() === 0;
+
+const WRONG = [
+  { file: 'wrong-reads-instead-of-writes.c', fails: /^RSS grows by pages/, says: /expected growth \d+ kB/ },
+  { file: 'wrong-reads-instead-of-writes.c', fails: /^every written page has a physical frame/, says: /shows \d+ present, 1 distinct PFNs/ },
+  { file: 'wrong-skips-first-page.c', fails: /^writing each page once takes exactly one page fault/, says: /got (\d+) there \(\1 pages, \1 writes; .*trace sample:\n.*page_fault_user: address=0x/ },
+  { file: 'wrong-map-populate.c', fails: /^mmap of N pages/, says: /mmap alone allocates no page/ },
+  { file: 'wrong-map-populate.c', fails: /^writing each page once/, says: /got 0 there \(0 pages, 0 writes; 0 in all\)/ },
+  { file: 'wrong-second-mapping-private.c', fails: /^two mappings of one memfd page/, says: /got perms rw-p\/rw-s|got perms rw-s\/rw-p/ },
+] as const;
+
+const runs = new Map<string, ReturnType<typeof runSpecWith>>();
+const runOnce = (file: string) => { if (!runs.has(file)) runs.set(file, runSpecWith(SPEC, { [SOURCE]: fixture(file) })); return runs.get(file)!; };
+
+describe.skipIf(!asRoot)('Process Lab 2 fixtures', () => {
+  it.each(WRONG)('$file fails "$fails" with the kernel evidence', { timeout: 180_000 }, async ({ file, fails, says }) => {
+    const out = await runOnce(file);
+    const failed = [...out.status].filter(([, s]) => s === 'failed').map(([t]) => t);
+    const title = failed.find((t) => fails.test(t));
+    expect(title, `failed tests: ${failed.join(' | ') || 'none'}\n${out.fileMessage}`).toBeDefined();
+    expect(out.failure.get(title!)).toMatch(says);
+  });
+
+  it('a correct program in another style (MAP_NORESERVE, memset backwards, the memfd reopened via /proc/self/fd) passes every test', { timeout: 180_000 }, async () => {
+    const out = await runOnce('correct-reverse-memset.c');
+    const notPassed = [...out.status].filter(([, s]) => s !== 'passed');
+    expect(notPassed, [...out.failure.values()].filter(Boolean).join('\n---\n') + out.fileMessage).toEqual([]);
+    expect(out.status.size).toBe(7);
+  });
+});

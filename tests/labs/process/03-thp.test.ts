@@ -1,0 +1,41 @@
+/**
+ * Teeth of Process Lab 3: wrong programs a clever student might write fail
+ * the spec on the test that names their mistake; a correct program in another
+ * style passes every test. Runs the lab spec (root only) in a nested vitest.
+ */
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { REPO_ROOT } from '../../../helpers/harness/paths.js';
+import { runSpecWith } from '../run-lab-spec.js';
+
+const SPEC = 'labs/process/03-thp/thp.spec.ts';
+const SOURCE = 'process/03-thp/thp.c';
+const fixture = (name: string) => join(REPO_ROOT, 'tests/fixtures/process/03-thp', name);
+const asRoot = process.getuid?.() === 0;
+
+const WRONG = [
+  { file: 'wrong-no-madvise.c', fails: /^the region is M MiB/, says: /expected a VMA with VmFlags "hg"/ },
+  { file: 'wrong-untrimmed.c', fails: /^the region is M MiB/, says: /VMA advised MADV_HUGEPAGE: [0-9a-f]+-[0-9a-f]+ rw-p/ },
+  { file: 'wrong-advises-first-block-only.c', fails: /^the region is M MiB/, says: /VMA advised MADV_HUGEPAGE: [0-9a-f]+-[0-9a-f]+ rw-p/ },
+  { file: 'wrong-advises-first-block-only.c', fails: /^page faults fall 512-fold/, says: /expected \d+ page_fault_user events in 0x[0-9a-f]+-0x[0-9a-f]+ \(one per 2 MiB; \d+ with 4 KiB pages\); got 1 / },
+] as const;
+
+const runs = new Map<string, ReturnType<typeof runSpecWith>>();
+const runOnce = (file: string) => { if (!runs.has(file)) runs.set(file, runSpecWith(SPEC, { [SOURCE]: fixture(file) })); return runs.get(file)!; };
+
+describe.skipIf(!asRoot)('Process Lab 3 fixtures', () => {
+  it.each(WRONG)('$file fails "$fails" with the smaps / trace evidence', { timeout: 180_000 }, async ({ file, fails, says }) => {
+    const out = await runOnce(file);
+    const failed = [...out.status].filter(([, s]) => s === 'failed').map(([t]) => t);
+    const title = failed.find((t) => fails.test(t));
+    expect(title, `failed tests: ${failed.join(' | ') || 'none'}\n${out.fileMessage}`).toBeDefined();
+    expect(out.failure.get(title!)).toMatch(says);
+  });
+
+  it('a correct program in another style (posix_memalign with 2 MiB alignment) passes every test', { timeout: 180_000 }, async () => {
+    const out = await runOnce('correct-posix-memalign.c');
+    const notPassed = [...out.status].filter(([, s]) => s !== 'passed');
+    expect(notPassed, [...out.failure.values()].filter(Boolean).join('\n---\n') + out.fileMessage).toEqual([]);
+    expect(out.status.size).toBe(3);
+  });
+});

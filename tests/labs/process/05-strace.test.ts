@@ -1,0 +1,41 @@
+/**
+ * Teeth of Process Lab 5: wrong tracers a clever student might write fail the
+ * spec on the test that names their mistake; a correct tracer in another style
+ * passes every test. Runs the lab spec (root only) in a nested vitest.
+ */
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { REPO_ROOT } from '../../../helpers/harness/paths.js';
+import { runSpecWith } from '../run-lab-spec.js';
+
+const SPEC = 'labs/process/05-strace/strace.spec.ts';
+const SOURCE = 'process/05-strace/mytrace.c';
+const fixture = (name: string) => join(REPO_ROOT, 'tests/fixtures/process/05-strace', name);
+const asRoot = process.getuid?.() === 0;
+
+const WRONG = [
+  { file: 'wrong-counts-entry-and-exit.c', fails: /^counts the system calls of one process/, says: /the same count as strace -c -f for every deterministic call .*read: mytrace (\d+), strace \d+/ },
+  { file: 'wrong-no-follow.c', fails: /^follows the children of a shell/, says: /execve: the shell and its \d cat commands/ },
+  { file: 'wrong-no-follow.c', fails: /^follows threads too/, says: /getppid made by \d threads × \d+ calls/ },
+  { file: 'wrong-starts-after-exec.c', fails: /^counts the system calls of one process/, says: /only in mytrace: none; only in strace: execve\n/ },
+] as const;
+
+const runs = new Map<string, ReturnType<typeof runSpecWith>>();
+const runOnce = (file: string) => { if (!runs.has(file)) runs.set(file, runSpecWith(SPEC, { [SOURCE]: fixture(file) })); return runs.get(file)!; };
+
+describe.skipIf(!asRoot)('Process Lab 5 fixtures', () => {
+  it.each(WRONG)('$file fails "$fails" against strace -c -f', { timeout: 180_000 }, async ({ file, fails, says }) => {
+    const out = await runOnce(file);
+    const failed = [...out.status].filter(([, s]) => s === 'failed').map(([t]) => t);
+    const title = failed.find((t) => fails.test(t));
+    expect(title, `failed tests: ${failed.join(' | ') || 'none'}\n${out.fileMessage}`).toBeDefined();
+    expect(out.failure.get(title!)).toMatch(says);
+  });
+
+  it('a correct tracer in another style (PTRACE_SEIZE, counting at syscall exit like strace, "name: count" lines) passes every test', { timeout: 180_000 }, async () => {
+    const out = await runOnce('correct-count-at-exit.c');
+    const notPassed = [...out.status].filter(([, s]) => s !== 'passed');
+    expect(notPassed, [...out.failure.values()].filter(Boolean).join('\n---\n') + out.fileMessage).toEqual([]);
+    expect(out.status.size).toBe(4);
+  });
+});

@@ -1,0 +1,43 @@
+/**
+ * Teeth of Process Lab 6: wrong programs a clever student might write fail the
+ * spec on the test that names their mistake; a correct program in another
+ * style passes every test. Runs the lab spec (root only) in a nested vitest.
+ */
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { REPO_ROOT } from '../../../helpers/harness/paths.js';
+import { runSpecWith } from '../run-lab-spec.js';
+
+const SPEC = 'labs/process/06-cfs/cfs.spec.ts';
+const SOURCE = 'process/06-cfs/cfs_pair.c';
+const fixture = (name: string) => join(REPO_ROOT, 'tests/fixtures/process/06-cfs', name);
+const asRoot = process.getuid?.() === 0;
+
+const WRONG = [
+  { file: 'wrong-not-pinned.c', fails: /^both hogs are pinned to the one CPU/, says: /expected both on CPU 1 only/ },
+  { file: 'wrong-nice-off-by-one.c', fails: /^both hogs are pinned to the one CPU/, says: /expected both on CPU 1 only, nice 0 and \d/ },
+  { file: 'wrong-nice-off-by-one.c', fails: /^CPU time splits in the ratio of the weights/, says: /median ratio [\d.]+ .*ideal \d+\/\d+ = [\d.]+, tolerance ±10 %/ },
+  { file: 'wrong-sleeps-instead-of-nice.c', fails: /^both hogs are pinned to the one CPU/, says: /weights 1024 and \d+/ },
+  // Not the vruntime test: a sleeper's vruntime is placed near the queue's average on each wakeup (place_entity), so it keeps pace.
+  { file: 'wrong-sleeps-instead-of-nice.c', fails: /^CPU time splits in the ratio of the weights/, says: /median ratio [\d.]+ .*ideal 1024\/\d+ = [\d.]+, tolerance ±10 %/ },
+] as const;
+
+const runs = new Map<string, ReturnType<typeof runSpecWith>>();
+const runOnce = (file: string) => { if (!runs.has(file)) runs.set(file, runSpecWith(SPEC, { [SOURCE]: fixture(file) })); return runs.get(file)!; };
+
+describe.skipIf(!asRoot)('Process Lab 6 fixtures', () => {
+  it.each(WRONG)('$file fails "$fails" with the /proc/<pid>/sched evidence', { timeout: 180_000 }, async ({ file, fails, says }) => {
+    const out = await runOnce(file);
+    const failed = [...out.status].filter(([, s]) => s === 'failed').map(([t]) => t);
+    const title = failed.find((t) => fails.test(t));
+    expect(title, `failed tests: ${failed.join(' | ') || 'none'}\n${out.fileMessage}`).toBeDefined();
+    expect(out.failure.get(title!)).toMatch(says);
+  });
+
+  it('a correct program in another style (affinity inherited from the parent, nice(2), a coarse clock check) passes every test', { timeout: 180_000 }, async () => {
+    const out = await runOnce('correct-inherited-affinity.c');
+    const notPassed = [...out.status].filter(([, s]) => s !== 'passed');
+    expect(notPassed, [...out.failure.values()].filter(Boolean).join('\n---\n') + out.fileMessage).toEqual([]);
+    expect(out.status.size).toBe(4);
+  });
+});
