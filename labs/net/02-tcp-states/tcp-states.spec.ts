@@ -1,0 +1,215 @@
+/**
+ * Net Lab 2 — the three-way handshake and TCP states, seen from the kernel.
+ *
+ * The student's bpftrace script (c/net/02-tcp-states/tcpstates.bt) follows
+ * tracepoint sock:inet_sock_set_state for one port. The spec makes its own
+ * connections between two lab namespaces joined by a veth pair (c/net/tcp_peer.c,
+ * a harness program): one the client closes first, one the server closes
+ * first, one to a port nobody listens on, one on a decoy port the tracer must
+ * leave out, and one whose first SYN nftables drops (this kernel has no
+ * sch_netem, so the delay is the kernel's own SYN retransmission timeout).
+ * `ss -tan` is read in the namespaces while it happens. The tests then read
+ * the trace as socket lives (helpers/kernel/tcp-states.ts).
+ */
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { buildProgram } from '../../../helpers/harness/compile.js';
+import { type Background } from '../../../helpers/harness/exec.js';
+import { recordMetric } from '../../../helpers/harness/metrics.js';
+import { labSource, REFERENCE_SRC } from '../../../helpers/harness/paths.js';
+import { adapted, requires } from '../../../helpers/harness/requires.js';
+import { lostEvents, startBpftrace, type BpftraceSession } from '../../../helpers/kernel/bpftrace.js';
+import { twoHosts, type Netns, type TwoHosts } from '../../../helpers/kernel/netns.js';
+import { parseSs, parseStateChanges, socketLives, timeBetween, type SocketLife, type SsSocket } from '../../../helpers/kernel/tcp-states.js';
+
+/** Ports of this run: the traced one and a decoy the tracer must not print (random, so a stale run cannot answer). */
+const PORT = 20_000 + Math.floor(Math.random() * 20_000);
+const DECOY = PORT + 1;
+/** The kernel's initial SYN retransmission timeout (TCP_TIMEOUT_INIT, include/net/tcp.h): 1 s. */
+const SYN_RTO_US = 1_000_000;
+
+interface Conn {
+  /** Who closes first: 'c' the client, 's' the server. */
+  readonly closer: 'c' | 's';
+  readonly localPort: number;
+  /** connect() time as the client process measured it (µs). */
+  readonly connectUs: number;
+}
+
+interface Run {
+  readonly hosts: TwoHosts;
+  readonly lines: string[];
+  readonly lives: SocketLife[];
+  readonly clientFirst: Conn;
+  readonly serverFirst: Conn;
+  readonly decoy: Conn;
+  readonly delayed: Conn;
+  readonly refusedOutput: string;
+  /** ss -tan in the server's namespace while it listened, and in each namespace after the closes. */
+  readonly ssListening: SsSocket[];
+  readonly ssClientAfter: SsSocket[];
+  readonly ssServerAfter: SsSocket[];
+  readonly lost: number;
+  /** Why `tc qdisc add … netem` failed in the lab's namespace (undefined: the kernel has netem). */
+  readonly noNetem?: string;
+}
+
+/** Start `tcp_peer serve <port> <n>` in `ns` and wait until it listens. */
+async function serve(ns: Netns, peer: string, port: number, count: number): Promise<Background> {
+  const bg = ns.background(peer, ['serve', String(port), String(count)], { timeoutMs: 60_000 });
+  await bg.waitFor(/^listening$/, `tcp_peer to listen on port ${port}`, 20_000);
+  return bg;
+}
+
+async function connect(ns: Netns, peer: string, ip: string, port: number, closer: 'c' | 's'): Promise<Conn> {
+  const r = await ns.exec(peer, ['connect', ip, String(port), closer], { timeoutMs: 30_000 });
+  const m = r.stdout.match(/local_port=(\d+) connect_us=(\d+)/);
+  if (!m) throw new Error(`tcp_peer connect printed no local_port line: ${r.stdout}${r.stderr}`);
+  return { closer, localPort: Number(m[1]), connectUs: Number(m[2]) };
+}
+
+/** Drop the first SYN to `port` in `ns` (nftables, the namespace's own table: gone with the namespace). */
+async function dropFirstSyn(ns: Netns, port: number): Promise<void> {
+  await ns.exec('nft', ['add', 'table', 'inet', 'kl_delay'], { timeoutMs: 10_000 });
+  await ns.exec('nft', ['add', 'chain', 'inet', 'kl_delay', 'in', '{ type filter hook input priority 0; }'], { timeoutMs: 10_000 });
+  // numgen inc counts the SYNs this rule sees: 0 (the first) is dropped, the retransmission (1) passes.
+  await ns.exec('nft', ['add', 'rule', 'inet', 'kl_delay', 'in', 'tcp', 'dport', String(port), 'tcp', 'flags', 'syn', 'numgen', 'inc', 'mod', '2', '==', '0', 'drop'], { timeoutMs: 10_000 });
+}
+
+/** The trace lines of one connection (both ends), for messages. */
+function linesOf(run: Run, localPort: number): string {
+  const mine = run.lives.filter((l) => l.local.port === localPort || l.remote.port === localPort);
+  return mine.flatMap((l) => l.changes.map((c) => c.line)).join('\n') || '(no line with that port)';
+}
+
+function clientLife(run: Run, c: Conn): SocketLife | undefined {
+  return run.lives.find((l) => l.local.port === c.localPort && l.remote.port === PORT && l.states.includes('SYN_SENT'));
+}
+
+function serverLife(run: Run, c: Conn): SocketLife | undefined {
+  return run.lives.find((l) => l.local.port === PORT && l.remote.port === c.localPort);
+}
+
+function evidence(run: Run, what: string): string {
+  return `${what}\ntracer printed ${run.lines.length} lines${run.lost ? ` (lost ${run.lost} events)` : ''}; first lines:\n${run.lines.slice(0, 12).join('\n') || '(none)'}`;
+}
+
+describe('Net Lab 2 — the three-way handshake and TCP states (sock:inet_sock_set_state)', () => {
+  requires('root', 'cc', 'bpftrace', 'iproute2', 'nftables');
+  let r: Run;
+
+  beforeAll(async () => {
+    const peer = (await buildProgram({ src: join(REFERENCE_SRC, 'net/tcp_peer.c') })).path;
+    // Static neighbour entries: no ARP before the first SYN, so connect latency is the handshake's alone.
+    const hosts = await twoHosts({ staticNeighbours: true, disableIpv6: true, ips: ['10.199.2.1', '10.199.2.2'] });
+    const client = hosts.left.ns;
+    const server = hosts.right.ns;
+    const ip = hosts.right.ip;
+    const netem = await client.exec('tc', ['qdisc', 'add', 'dev', 'lo', 'root', 'netem', 'delay', '1ms'], { reject: false, timeoutMs: 10_000 });
+    const noNetem = netem.exitCode === 0 ? undefined : (netem.stderr.trim() || `exit ${netem.exitCode}`);
+    if (!noNetem) await client.exec('tc', ['qdisc', 'del', 'dev', 'lo', 'root'], { reject: false, timeoutMs: 10_000 });
+    const bt: BpftraceSession = await startBpftrace(labSource('net/02-tcp-states/tcpstates.bt'), { ready: /^Tracing/, scriptArgs: [String(PORT)] });
+
+    // Two connections on PORT: the client closes first, then the server does.
+    let srv = await serve(server, peer, PORT, 2);
+    const ssListening = parseSs((await server.exec('ss', ['-tan'], { timeoutMs: 10_000 })).stdout);
+    const clientFirst = await connect(client, peer, ip, PORT, 'c');
+    const serverFirst = await connect(client, peer, ip, PORT, 's');
+    await srv.exited;
+    const ssClientAfter = parseSs((await client.exec('ss', ['-tan'], { timeoutMs: 10_000 })).stdout);
+    const ssServerAfter = parseSs((await server.exec('ss', ['-tan'], { timeoutMs: 10_000 })).stdout);
+
+    // A decoy connection on another port: not the tracer's business.
+    srv = await serve(server, peer, DECOY, 1);
+    const decoy = await connect(client, peer, ip, DECOY, 'c');
+    await srv.exited;
+
+    // Nobody listens on PORT any more: the SYN is answered with RST.
+    const refused = await client.exec(peer, ['connect', ip, String(PORT), 'c'], { reject: false, timeoutMs: 30_000 });
+
+    // The first SYN dropped: connect() waits for the retransmission.
+    await dropFirstSyn(server, PORT);
+    srv = await serve(server, peer, PORT, 1);
+    const delayed = await connect(client, peer, ip, PORT, 'c');
+    await srv.exited;
+
+    const ports = [clientFirst, serverFirst, delayed].map((c) => c.localPort);
+    const lines = await bt.settle((l) => {
+      const lives = socketLives(parseStateChanges(l));
+      return ports.every((p) => lives.some((x) => x.local.port === PORT && x.remote.port === p && x.states.at(-1) === 'CLOSE')
+        && lives.some((x) => x.local.port === p && x.states.at(-1) === 'CLOSE'));
+    }, 5_000);
+    await bt.stop();
+    r = {
+      hosts, lines, lives: socketLives(parseStateChanges(lines)), clientFirst, serverFirst, decoy, delayed,
+      refusedOutput: `${refused.stdout}${refused.stderr}`.trim(), ssListening, ssClientAfter, ssServerAfter,
+      lost: lostEvents(bt.process.output()), noNetem,
+    };
+  });
+
+  it('shows the three-way handshake: the client goes CLOSE → SYN_SENT → ESTABLISHED, the server\'s new socket LISTEN → SYN_RECV → ESTABLISHED', () => {
+    for (const c of [r.clientFirst, r.serverFirst]) {
+      const cl = clientLife(r, c);
+      const sv = serverLife(r, c);
+      expect({ client: cl?.states.slice(0, 3), server: sv?.states.slice(0, 3) }, evidence(r, `connection from port ${c.localPort}: client socket ${cl ? cl.states.join(' → ') : 'not traced'}; server socket ${sv ? sv.states.join(' → ') : 'not traced'}\n${linesOf(r, c.localPort)}`))
+        .toEqual({ client: ['CLOSE', 'SYN_SENT', 'ESTABLISHED'], server: ['LISTEN', 'SYN_RECV', 'ESTABLISHED'] });
+    }
+  });
+
+  it('shows both close sequences: the side that closes first goes FIN_WAIT1 → FIN_WAIT2 → CLOSE, the other CLOSE_WAIT → LAST_ACK → CLOSE', () => {
+    const active = ['ESTABLISHED', 'FIN_WAIT1', 'FIN_WAIT2', 'CLOSE'];
+    const passive = ['ESTABLISHED', 'CLOSE_WAIT', 'LAST_ACK', 'CLOSE'];
+    for (const c of [r.clientFirst, r.serverFirst]) {
+      const want = c.closer === 'c' ? { client: active, server: passive } : { client: passive, server: active };
+      expect({ client: clientLife(r, c)?.states.slice(2), server: serverLife(r, c)?.states.slice(2) },
+        evidence(r, `${c.closer === 'c' ? 'the client' : 'the server'} closed first (client port ${c.localPort}):\n${linesOf(r, c.localPort)}`)).toEqual(want);
+    }
+  });
+
+  it('agrees with ss -tan in the namespaces: LISTEN while the server listens, TIME-WAIT on the side that closed first', () => {
+    const traceListen = r.lives.find((l) => l.local.port === PORT && l.remote.port === 0 && l.states.includes('LISTEN'));
+    const ssListen = r.ssListening.find((s) => s.state === 'LISTEN' && s.local.port === PORT);
+    expect({ trace: traceListen?.states.slice(0, 2), ss: ssListen?.state },
+      evidence(r, `ss -tan in the server's namespace while it listened:\n${r.ssListening.map((s) => s.line).join('\n')}\nthe listener in the trace: ${traceListen?.changes.map((c) => c.line).join(' | ') ?? '(none)'}`))
+      .toEqual({ trace: ['CLOSE', 'LISTEN'], ss: 'LISTEN' });
+    // After FIN_WAIT2 -> CLOSE the socket is gone; a small TIME-WAIT socket holds the 4-tuple (ss shows it, the tracepoint does not).
+    const clientTw = r.ssClientAfter.find((s) => s.local.port === r.clientFirst.localPort);
+    const serverTw = r.ssServerAfter.find((s) => s.local.port === PORT && s.peer.port === r.serverFirst.localPort);
+    expect({ clientClosedFirst: clientTw?.state, serverClosedFirst: serverTw?.state },
+      `ss -tan after the closes\nclient namespace:\n${r.ssClientAfter.map((s) => s.line).join('\n') || '(empty)'}\nserver namespace:\n${r.ssServerAfter.map((s) => s.line).join('\n') || '(empty)'}`)
+      .toEqual({ clientClosedFirst: 'TIME-WAIT', serverClosedFirst: 'TIME-WAIT' });
+    // …and those are the very sockets the trace saw go through FIN_WAIT2.
+    expect([clientLife(r, r.clientFirst)?.states.includes('FIN_WAIT2'), serverLife(r, r.serverFirst)?.states.includes('FIN_WAIT2')],
+      evidence(r, 'the trace must show FIN_WAIT2 for the sockets ss shows in TIME-WAIT')).toEqual([true, true]);
+  });
+
+  it('shows the RST path: a SYN to a port nobody listens on takes the client from SYN_SENT straight to CLOSE', () => {
+    expect(r.refusedOutput, 'tcp_peer connect to the closed port').toBe('refused');
+    const refused = r.lives.filter((l) => l.remote.port === PORT && l.states.join(' ') === 'CLOSE SYN_SENT CLOSE');
+    expect(refused.length, evidence(r, `expected one client socket CLOSE -> SYN_SENT -> CLOSE (no ESTABLISHED) to port ${PORT}; client lives:\n${r.lives.filter((l) => l.remote.port === PORT).map((l) => `${l.sk} ${l.local.port}: ${l.states.join(' ')}`).join('\n')}`)).toBe(1);
+  });
+
+  it('prints only the connections of the port it was given (a connection on another port is absent)', () => {
+    const stray = r.lines.filter((l) => new RegExp(`:${DECOY}\\b`).test(l) || new RegExp(`:${r.decoy.localPort}\\b`).test(l));
+    expect(stray, `the tracer was started for port ${PORT}; a connection to port ${DECOY} (client port ${r.decoy.localPort}) was made meanwhile`).toEqual([]);
+  });
+
+  it('measures connect latency (SYN_SENT → ESTABLISHED) that grows by the 1 s SYN retransmission timeout when the first SYN is dropped', async (ctx) => {
+    // The same method on every kernel (nftables is everywhere); where netem is missing, say so.
+    if (r.noNetem) await adapted(ctx, `no sch_netem in this kernel (tc qdisc add dev lo root netem: ${r.noNetem}): the added delay is nftables dropping the first SYN, which the kernel retransmits after TCP_TIMEOUT_INIT (1 s)`);
+    const plain = [r.clientFirst, r.serverFirst].map((c) => { const l = clientLife(r, c); return l && timeBetween(l, 'SYN_SENT', 'ESTABLISHED'); });
+    const dl = clientLife(r, r.delayed);
+    const delayed = dl && timeBetween(dl, 'SYN_SENT', 'ESTABLISHED');
+    const msg = evidence(r, `connect latency from the trace: plain ${plain.join(', ')} µs, first SYN dropped ${delayed} µs; connect() as the client timed it: ${r.clientFirst.connectUs}, ${r.serverFirst.connectUs}, ${r.delayed.connectUs} µs\ndelayed connection:\n${linesOf(r, r.delayed.localPort)}`);
+    expect(plain.every((p) => typeof p === 'number' && p >= 0) && typeof delayed === 'number', msg).toBe(true);
+    const base = Math.max(...(plain as number[]));
+    recordMetric(ctx, { name: 'connect latency, veth', value: base, unit: 'µs', group: 'connect latency (trace)' });
+    recordMetric(ctx, { name: 'connect latency, first SYN dropped', value: delayed!, unit: 'µs', group: 'connect latency (trace)' });
+    // The retransmission comes one RTO after the first SYN: at least 0.9 s more, and well under the second RTO (3 s in all).
+    expect(delayed! - base, msg).toBeGreaterThan(0.9 * SYN_RTO_US);
+    expect(delayed!, msg).toBeLessThan(3 * SYN_RTO_US);
+    // The tracer's clock and connect()'s agree: the kernel's SYN_SENT -> ESTABLISHED happens inside the connect() call.
+    expect(delayed!, msg).toBeLessThanOrEqual(r.delayed.connectUs + 1_000);
+    expect(delayed!, msg).toBeGreaterThan(r.delayed.connectUs - 200_000);
+  });
+});

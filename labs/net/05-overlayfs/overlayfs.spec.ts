@@ -1,0 +1,130 @@
+/**
+ * Net Lab 5 — OverlayFS, the file system under a container image.
+ *
+ * The student's overlay.sh mounts lower/upper/work at merged in a mount
+ * namespace of its own and runs a command there. The spec's command changes
+ * the merged view (append to a lower file, delete one, replace a directory)
+ * and lists it; the spec then reads the layers themselves: the copied-up
+ * file in upper, the whiteout (a 0/0 character device), the opaque directory
+ * (trusted.overlay.opaque), the untouched lower layer — and the mount tables
+ * inside and outside.
+ */
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { buildProgram } from '../../../helpers/harness/compile.js';
+import { run, type RunResult } from '../../../helpers/harness/exec.js';
+import { labSource, REFERENCE_SRC } from '../../../helpers/harness/paths.js';
+import { requires } from '../../../helpers/harness/requires.js';
+import { defer, makeTempDir } from '../../../helpers/harness/resources.js';
+
+/** 64 KiB + 7 bytes of a pattern: a copy-up must carry all of it, not just the appended line. */
+const LOWER_FILE = Buffer.from(Array.from({ length: 65_543 }, (_, i) => (i * 7 + (i >> 9)) & 0xff));
+const APPENDED = 'appended through the merged view\n';
+
+interface Layers { lower: string; upper: string; work: string; merged: string }
+
+/** Mount points in a mountinfo text, with their fs type. */
+function mounts(mountinfo: string): { point: string; fstype: string; options: string }[] {
+  return mountinfo.split('\n').flatMap((l) => {
+    const [pre, post] = l.split(' - ');
+    if (!pre || !post) return [];
+    const [fstype, , options] = post.split(' ');
+    return [{ point: pre.split(' ')[4]!, fstype: fstype!, options: options ?? '' }];
+  });
+}
+
+const SECTION = (name: string) => `=====${name}=====`;
+
+function section(out: string, name: string): string {
+  const start = out.indexOf(SECTION(name));
+  if (start < 0) return '';
+  const rest = out.slice(start + SECTION(name).length + 1);
+  const end = rest.indexOf('=====');
+  return (end < 0 ? rest : rest.slice(0, end)).trimEnd();
+}
+
+describe('Net Lab 5 — OverlayFS: copy-up, whiteouts, opaque directories (the layers under a container)', () => {
+  requires('root', 'cc', 'unshare');
+  let l: Layers;
+  let result: RunResult;
+  let xattrGet = '';
+  let hostMntNs = '';
+  let hostMountsAfter: ReturnType<typeof mounts> = [];
+
+  beforeAll(async () => {
+    xattrGet = (await buildProgram({ src: join(REFERENCE_SRC, 'net/xattr_get.c') })).path;
+    const dir = await makeTempDir('ovl');
+    l = { lower: join(dir, 'lower'), upper: join(dir, 'upper'), work: join(dir, 'work'), merged: join(dir, 'merged') };
+    for (const d of Object.values(l)) mkdirSync(d, { recursive: true });
+    mkdirSync(join(l.lower, 'dir'));
+    writeFileSync(join(l.lower, 'file'), LOWER_FILE);
+    writeFileSync(join(l.lower, 'gone'), 'deleted through the merged view\n');
+    writeFileSync(join(l.lower, 'keep'), 'never touched\n');
+    writeFileSync(join(l.lower, 'dir', 'old'), 'in the lower directory\n');
+    // A script that mounts in the host's namespace would leave the mount behind: take it down when the test ends.
+    defer(`overlay at ${l.merged} (only if it leaked into the host's mount namespace)`, async () => {
+      if (mounts(readFileSync('/proc/self/mountinfo', 'utf8')).some((m) => m.point === l.merged)) {
+        await run('umount', ['-l', l.merged], { reject: false, timeoutMs: 10_000 });
+      }
+    });
+    hostMntNs = readlinkSync('/proc/self/ns/mnt');
+    const M = l.merged;
+    const ops = [
+      `echo ${SECTION('ns')}; readlink /proc/self/ns/mnt`,
+      `echo ${SECTION('mountinfo')}; cat /proc/self/mountinfo`,
+      `printf '${APPENDED.trimEnd()}\\n' >> ${M}/file`,
+      `rm -f ${M}/gone`,
+      `rm -rf ${M}/dir; mkdir ${M}/dir; echo new > ${M}/dir/new`,
+      `echo ${SECTION('ls')}; ls -A ${M}`,
+      `echo ${SECTION('lsdir')}; ls -A ${M}/dir`,
+      `echo ${SECTION('end')}`,
+    ].join('; ');
+    result = await run(labSource('net/05-overlayfs/overlay.sh'), [l.lower, l.upper, l.work, l.merged, 'sh', '-c', ops], { reject: false, timeoutMs: 30_000 });
+    hostMountsAfter = mounts(readFileSync('/proc/self/mountinfo', 'utf8'));
+  });
+
+  const out = () => `overlay.sh exited ${result.exitCode}; its output:\n${result.stdout.slice(0, 1500)}${result.stderr ? `\nstderr:\n${result.stderr.slice(-1500)}` : ''}`;
+
+  it('mounts the overlay in a mount namespace of its own: the command sees an overlay at merged with these layers, the host never does', () => {
+    const inside = mounts(section(result.stdout, 'mountinfo')).find((m) => m.point === l.merged);
+    const ns = section(result.stdout, 'ns').trim();
+    expect({ fstype: inside?.fstype, lower: inside?.options.includes(`lowerdir=${l.lower}`), upper: inside?.options.includes(`upperdir=${l.upper}`) },
+      `the command's /proc/self/mountinfo entry for ${l.merged}: ${inside ? JSON.stringify(inside) : '(none)'}\n${out()}`)
+      .toEqual({ fstype: 'overlay', lower: true, upper: true });
+    expect({ ownNamespace: ns !== '' && ns !== hostMntNs, leftInHost: hostMountsAfter.some((m) => m.point === l.merged) },
+      `mount namespace of the command: ${ns || '(not printed)'}, the host's: ${hostMntNs}; host mount table after the script: ${hostMountsAfter.filter((m) => m.point.startsWith(l.merged)).map((m) => `${m.point} ${m.fstype}`).join(', ') || 'no mount at merged'}`)
+      .toEqual({ ownNamespace: true, leftInHost: false });
+  });
+
+  it('copies a file up on write: upper holds the whole file (64 KiB from lower plus the appended line), lower is untouched', () => {
+    const up = join(l.upper, 'file');
+    const got = existsSync(up) ? readFileSync(up) : undefined;
+    const want = Buffer.concat([LOWER_FILE, Buffer.from(APPENDED)]);
+    expect({ inUpper: got !== undefined, size: got?.length, same: got?.equals(want) }, `${up}: ${got ? `${got.length} bytes` : 'missing'}; expected ${want.length} bytes\n${out()}`)
+      .toEqual({ inUpper: true, size: want.length, same: true });
+    expect(readFileSync(join(l.lower, 'file')).equals(LOWER_FILE), `${l.lower}/file changed: the lower layer must stay read-only`).toBe(true);
+    expect(existsSync(join(l.upper, 'keep')), 'keep was never written: it must not be copied up').toBe(false);
+  });
+
+  it('records a deletion as a whiteout: upper/gone is a character device 0/0, lower/gone still exists', () => {
+    const wh = join(l.upper, 'gone');
+    const st = (() => { try { return lstatSync(wh); } catch { return undefined; } })();
+    expect({ charDevice: st?.isCharacterDevice(), rdev: st?.rdev, lowerKept: existsSync(join(l.lower, 'gone')) },
+      `${wh}: ${st ? `mode ${st.mode.toString(8)} rdev ${st.rdev}` : 'missing'}; upper holds: ${readdirSync(l.upper).join(', ')}\n${out()}`)
+      .toEqual({ charDevice: true, rdev: 0, lowerKept: true });
+  });
+
+  it('makes a directory deleted and made again opaque: trusted.overlay.opaque = y on upper/dir, lower/dir/old hidden but kept', async () => {
+    const x = await run(xattrGet, [join(l.upper, 'dir'), 'trusted.overlay.opaque'], { reject: false, timeoutMs: 10_000 });
+    const lsDir = section(result.stdout, 'lsdir').split('\n').filter(Boolean);
+    expect({ opaque: x.stdout.trim(), mergedDir: lsDir, lowerOld: existsSync(join(l.lower, 'dir', 'old')) },
+      `xattr trusted.overlay.opaque of ${l.upper}/dir: ${x.stdout.trim()}; ls -A merged/dir: ${lsDir.join(' ') || '(empty)'}\n${out()}`)
+      .toEqual({ opaque: 'y', mergedDir: ['new'], lowerOld: true });
+  });
+
+  it('shows the union in the merged view: ls lists dir, file and keep — gone is hidden', () => {
+    const ls = section(result.stdout, 'ls').split('\n').filter(Boolean).sort();
+    expect(ls, `ls -A merged inside the namespace\n${out()}`).toEqual(['dir', 'file', 'keep']);
+  });
+});

@@ -1,0 +1,29 @@
+/**
+ * Teeth of Net Lab 3 (labs/net/03-softirqs): three wrong counters fail the
+ * agreement with /proc/softirqs; one scalar map per vector passes.
+ */
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { runSpecWith, summary } from './fixture-workspace.js';
+
+const SPEC = 'labs/net/03-softirqs/softirqs.spec.ts';
+const FIXTURES = join(import.meta.dirname, '../fixtures/net/03-softirqs');
+const runWith = (name: string) => runSpecWith(SPEC, 'net/03-softirqs', 'net/03-softirqs/softirqs.bt', join(FIXTURES, name));
+const root = process.getuid?.() === 0;
+const AGREES = 'counts every vector that ran';
+
+describe.skipIf(!root)('Net Lab 3 fixtures', { timeout: 4 * 60_000 }, () => {
+  it.each([
+    ['wrong-off-by-one.bt', 'a vector table shifted by one'],
+    ['wrong-proc-totals.bt', 'printing /proc/softirqs totals instead of counting'],
+    ['wrong-this-cpu.bt', 'counting CPU 0 only'],
+  ])('%s (%s) fails the agreement with /proc/softirqs', async (file) => {
+    const res = await runWith(file);
+    expect([...res.tests].find(([t]) => t.startsWith(AGREES))?.[1].status, summary(res)).toBe('failed');
+  });
+
+  it('one scalar map per vector (@NET_RX: n), printed by bpftrace at exit, passes every test', async () => {
+    const res = await runWith('ok-scalar-maps.bt');
+    expect([...res.tests.values()].map((v) => v.status), summary(res)).toEqual(['passed', 'passed']);
+  });
+});
