@@ -1,0 +1,134 @@
+/**
+ * Lab 2 — sysctl 参数防篡改: a BPF_PROG_TYPE_CGROUP_SYSCTL program refuses
+ * writes to one sysctl for the processes of one cgroup.
+ *
+ * Nothing of the host is touched: the guarded sysctl is net.ipv4.ip_forward
+ * of a network namespace the lab makes (net.* sysctls are per namespace),
+ * the cgroup is a kl-<run> child of the unified (cgroup2) hierarchy, and the
+ * host's own values are read at the start and asserted unchanged at the end.
+ */
+import { readFileSync } from 'node:fs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { buildBpfObject } from '../../../helpers/harness/compile.js';
+import { run, type RunResult } from '../../../helpers/harness/exec.js';
+import { labSource } from '../../../helpers/harness/paths.js';
+import { recordMetric } from '../../../helpers/harness/metrics.js';
+import { requires, unmet } from '../../../helpers/harness/requires.js';
+import { progMapByName, readCounters } from '../../../helpers/kernel/bpftool.js';
+import { attachToCgroup, cgroupAttachments, makeCgroup2Child, runInCgroup } from '../../../helpers/kernel/cgroup-bpf.js';
+import { createNetns, type Netns } from '../../../helpers/kernel/netns.js';
+
+const GUARDED = 'net.ipv4.ip_forward';
+const OTHER = 'net.ipv4.ip_default_ttl';
+const COUNTER_MAP = 'denied_writes';
+const procPath = (key: string) => `/proc/sys/${key.replace(/\./g, '/')}`;
+
+describe('Lab 2 — a sysctl guard with cgroup-BPF (sysctl 参数防篡改)', () => {
+  requires('root', 'clang-bpf', 'libbpf', 'bpftool', 'iproute2');
+
+  let ns: Netns;
+  let cg: { path: string; how: string };
+  let object: string;
+  const hostBefore: Record<string, string> = {};
+
+  beforeAll(async () => {
+    if (await unmet(['root', 'clang-bpf', 'libbpf', 'bpftool', 'iproute2'])) return;
+    for (const key of [GUARDED, OTHER]) hostBefore[key] = readFileSync(procPath(key), 'utf8').trim();
+    ns = await createNetns({ tag: 'sg' });
+    cg = await makeCgroup2Child('sg');
+    object = (await buildBpfObject({ src: labSource('extend/02-sysctl-guard/sysctl_guard.c') })).path;
+  });
+
+  /** The namespace's value of `key`, read by a process outside the guarded cgroup. */
+  const nsValue = async (key: string) => (await ns.exec('cat', [procPath(key)], { timeoutMs: 10_000 })).stdout.trim();
+  /** `sysctl` run inside the lab namespace, as a member of the guarded cgroup. */
+  const inCgroup = (args: string[]): Promise<RunResult> => runInCgroup(cg.path, 'ip', ['netns', 'exec', ns.name, 'sysctl', ...args], { reject: false });
+  /** `sysctl` run inside the lab namespace from outside the cgroup. */
+  const outside = (args: string[]): Promise<RunResult> => ns.exec('sysctl', args, { reject: false, timeoutMs: 10_000 });
+  const show = (r: RunResult) => `exit ${r.exitCode}: ${(r.stderr + r.stdout).trim()}`;
+  const flip = (v: string) => (v === '0' ? '1' : '0');
+
+  it('compiles sysctl_guard.c into a BPF object with a "cgroup/sysctl" section', async () => {
+    const sections = (await run('readelf', ['-S', '-W', object])).stdout;
+    expect(sections, `readelf -S ${object}`).toMatch(/\scgroup\/sysctl\s/);
+  });
+
+  it('attaches to the lab\'s cgroup2 cgroup: bpftool cgroup show lists it (type sysctl) while it is on, and nothing after detaching', async () => {
+    const prog = await attachToCgroup(object, cg.path);
+    const during = await cgroupAttachments(cg.path);
+    expect(during.attachments.map((a) => ({ id: a.id, sysctl: /sysctl/.test(a.attachType) })),
+      `bpftool cgroup show ${cg.path} (${cg.how}):\n${during.raw}`).toEqual([{ id: prog.progId, sysctl: true }]);
+    await prog.detach();
+    const after = await cgroupAttachments(cg.path);
+    expect(after.attachments, `bpftool cgroup show ${cg.path} after detaching:\n${after.raw}`).toEqual([]);
+  });
+
+  it(`in the guarded cgroup a write to ${GUARDED} fails with EPERM and the value is unchanged`, async () => {
+    await attachToCgroup(object, cg.path);
+    const before = await nsValue(GUARDED);
+    const r = await inCgroup(['-w', `${GUARDED}=${flip(before)}`]);
+    const after = await nsValue(GUARDED);
+    expect({ failed: r.exitCode !== 0, eperm: /Operation not permitted/.test(r.stderr), value: after },
+      `sysctl -w ${GUARDED}=${flip(before)} in cgroup ${cg.path}, netns ${ns.name}: ${show(r)}\n${procPath(GUARDED)}: ${before} -> ${after}`)
+      .toEqual({ failed: true, eperm: true, value: before });
+  });
+
+  it(`in the guarded cgroup reading ${GUARDED} works and writing another sysctl (${OTHER}) succeeds`, async () => {
+    await attachToCgroup(object, cg.path);
+    const value = await nsValue(GUARDED);
+    const read = await inCgroup(['-n', GUARDED]);
+    const ttl = String(2 + Math.floor(Math.random() * 200));
+    const write = await inCgroup(['-w', `${OTHER}=${ttl}`]);
+    const ttlNow = await nsValue(OTHER);
+    expect({ readExit: read.exitCode, read: read.stdout.trim(), writeExit: write.exitCode, [OTHER]: ttlNow },
+      `sysctl -n ${GUARDED}: ${show(read)}\nsysctl -w ${OTHER}=${ttl}: ${show(write)}\n${procPath(OTHER)} now ${ttlNow}`)
+      .toEqual({ readExit: 0, read: value, writeExit: 0, [OTHER]: ttl });
+  });
+
+  it(`a process outside the cgroup, in the same network namespace, can write ${GUARDED}`, async () => {
+    await attachToCgroup(object, cg.path);
+    const before = await nsValue(GUARDED);
+    const r = await outside(['-w', `${GUARDED}=${flip(before)}`]);
+    const after = await nsValue(GUARDED);
+    expect({ exit: r.exitCode, value: after }, `sysctl -w ${GUARDED}=${flip(before)} outside ${cg.path}: ${show(r)}\n${procPath(GUARDED)}: ${before} -> ${after}`)
+      .toEqual({ exit: 0, value: flip(before) });
+  });
+
+  it(`the counter map ${COUNTER_MAP} (read with bpftool) counts exactly the refused writes, not reads or allowed writes`, async (ctx) => {
+    const prog = await attachToCgroup(object, cg.path);
+    const map = await progMapByName(prog.progId, COUNTER_MAP);
+    const denied = 2 + Math.floor(Math.random() * 3);
+    const log: string[] = [];
+    for (let i = 0; i < denied; i++) {
+      const r = await inCgroup(['-w', `${GUARDED}=${flip(await nsValue(GUARDED))}`]);
+      log.push(`write ${GUARDED}: ${show(r)}`);
+      const read = await inCgroup(['-n', GUARDED]);
+      log.push(`read ${GUARDED}: ${show(read)}`);
+      const other = await inCgroup(['-w', `${OTHER}=${64 + i}`]);
+      log.push(`write ${OTHER}: ${show(other)}`);
+    }
+    await outside(['-w', `${GUARDED}=${flip(await nsValue(GUARDED))}`]);
+    const counters = await readCounters(map.id);
+    const counted = counters.get(0) ?? 0;
+    recordMetric(ctx, { name: 'denied writes counted by the guard', value: counted, unit: 'writes', group: 'sysctl guard' });
+    expect(counted, `bpftool map dump id ${map.id} (${COUNTER_MAP} of prog ${prog.progId}): ${JSON.stringify(Object.fromEntries(counters))}\n` +
+      `after ${denied} refused writes, ${denied} reads and ${denied} allowed writes in the cgroup, 1 write outside:\n${log.join('\n')}`).toBe(denied);
+  });
+
+  it('detaching the program restores writes from inside the cgroup', async () => {
+    const prog = await attachToCgroup(object, cg.path);
+    const before = await nsValue(GUARDED);
+    const refused = await inCgroup(['-w', `${GUARDED}=${flip(before)}`]);
+    await prog.detach();
+    const r = await inCgroup(['-w', `${GUARDED}=${flip(before)}`]);
+    const after = await nsValue(GUARDED);
+    expect({ refusedWhileAttached: refused.exitCode !== 0, exitAfterDetach: r.exitCode, value: after },
+      `attached: ${show(refused)}\ndetached: ${show(r)}\n${procPath(GUARDED)}: ${before} -> ${after}`)
+      .toEqual({ refusedWhileAttached: true, exitAfterDetach: 0, value: flip(before) });
+  });
+
+  it('leaves the host\'s own sysctls unchanged', () => {
+    const now = Object.fromEntries(Object.keys(hostBefore).map((k) => [k, readFileSync(procPath(k), 'utf8').trim()]));
+    expect(now, `host ${Object.keys(hostBefore).join(', ')} before the lab: ${JSON.stringify(hostBefore)}`).toEqual(hostBefore);
+  });
+});

@@ -1,0 +1,39 @@
+/**
+ * Teeth of extend/02-sysctl-guard: three wrong guards a student might write
+ * each fail the spec on the assertion that catches them; a correct guard in
+ * another style passes every test. Runs the lab's spec (root, cgroup2, BPF).
+ */
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { REPO_ROOT } from '../../helpers/harness/paths.js';
+import { HARNESS_FAILURE, runLabWith, type NestedTest } from './nested-lab.js';
+
+const SPEC = 'labs/extend/02-sysctl-guard/sysctl-guard.spec.ts';
+const SOURCE = 'extend/02-sysctl-guard/sysctl_guard.c';
+const fixture = (name: string) => join(REPO_ROOT, 'tests/fixtures/extend/02-sysctl-guard', name);
+const failedNames = (tests: NestedTest[]) => tests.filter((t) => t.status === 'failed').map((t) => t.name);
+const summary = (tests: NestedTest[]) => tests.map((t) => `${t.status}: ${t.name}${t.message ? `\n    ${t.message.split('\n')[0]}` : ''}`).join('\n');
+
+const root = process.getuid?.() === 0;
+
+describe.skipIf(!root)('extend/02-sysctl-guard against wrong and correct guards', { timeout: 400_000 }, () => {
+  const wrong = [
+    { file: 'deny_all_writes.c', what: 'refuses every write, never checks the name', catches: /writing another sysctl .* succeeds/ },
+    { file: 'deny_reads_too.c', what: 'refuses reads of the guarded sysctl too', catches: /reading net\.ipv4\.ip_forward works/ },
+    { file: 'counts_every_access.c', what: 'counts reads as well as refused writes', catches: /counter map denied_writes .* counts exactly the refused writes/ },
+  ];
+
+  it.for(wrong)('$file ($what) fails the spec on an assertion', async ({ file, catches }, ctx) => {
+    const tests = await runLabWith(SPEC, { [SOURCE]: fixture(file) }, ctx.signal);
+    const failed = tests.filter((t) => t.status === 'failed');
+    expect(failed.map((t) => t.name).some((n) => catches.test(n)), `${file}: expected a failure matching ${catches}\n${summary(tests)}`).toBe(true);
+    for (const t of failed) expect(t.message, `${file}: "${t.name}" failed for a harness reason`).not.toMatch(HARNESS_FAILURE);
+    expect(tests.find((t) => /host's own sysctls unchanged/.test(t.name))?.status, summary(tests)).toBe('passed');
+  });
+
+  it('variant_base_name.c (base name, word compare) passes every test', async (ctx) => {
+    const tests = await runLabWith(SPEC, { [SOURCE]: fixture('variant_base_name.c') }, ctx.signal);
+    expect(failedNames(tests), summary(tests)).toEqual([]);
+    expect(tests.every((t) => t.status === 'passed'), summary(tests)).toBe(true);
+  });
+});
