@@ -17,9 +17,10 @@ const WRONG = [
   { file: 'wrong-not-pinned.c', fails: /^both hogs are pinned to the one CPU/, says: /expected both on CPU 1 only/ },
   { file: 'wrong-nice-off-by-one.c', fails: /^both hogs are pinned to the one CPU/, says: /expected both on CPU 1 only, nice 0 and \d/ },
   { file: 'wrong-nice-off-by-one.c', fails: /^CPU time splits in the ratio of the weights/, says: /median ratio [\d.]+ .*ideal \d+\/\d+ = [\d.]+, tolerance ±10 %/ },
+  // Only the weight test: the sleeper's faked share (about 2-3 : 1) is close to the ideal ratio for some of the random
+  // nice values (1024/526 = 1.95 at nice 3), so the ratio test catches it on some runs only (CI saw it pass at ±10 %);
+  // and not the vruntime test: a sleeper's vruntime is placed near the queue's average on each wakeup (place_entity).
   { file: 'wrong-sleeps-instead-of-nice.c', fails: /^both hogs are pinned to the one CPU/, says: /weights 1024 and \d+/ },
-  // Not the vruntime test: a sleeper's vruntime is placed near the queue's average on each wakeup (place_entity), so it keeps pace.
-  { file: 'wrong-sleeps-instead-of-nice.c', fails: /^CPU time splits in the ratio of the weights/, says: /median ratio [\d.]+ .*ideal 1024\/\d+ = [\d.]+, tolerance ±10 %/ },
 ] as const;
 
 const runs = new Map<string, ReturnType<typeof runSpecWith>>();
