@@ -3,9 +3,10 @@
  * put in place of the student's file, makes the test meant to catch it fail
  * with the kernel's evidence in the message.
  */
+import { existsSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { runSpecWith, summarize } from './lab-workspace.js';
+import { ran, runSpecWith, summarize } from './lab-workspace.js';
 
 const FIX = join(import.meta.dirname, '../fixtures/cloud');
 const root = process.getuid?.() === 0;
@@ -54,6 +55,22 @@ describe.skipIf(!root)('cloud Lab 3.2 (cgroup) against programs of our own', () 
 
   it('a cgexec.sh that joins one directory too few fails: the workload was not in the lab\'s cgroup', LONG, async ({ signal }) => {
     await expectCaught(spec, { 'cloud/02-cgroup/cgexec.sh': join(dir, 'wrong-cgexec-off-by-one.sh') }, 'is charged 50 MiB', /must put the command into the lab's cgroup/, signal);
+  });
+});
+
+describe.skipIf(!root)('the host guard against a student script that changes the host', () => {
+  const spec = 'labs/cloud/02-cgroup/cgroup.spec.ts';
+  // The fixture's own directory (a fixed name it makes), removed here whatever happens.
+  const made = ['/sys/fs/cgroup/memory/student-scratch-guard', '/sys/fs/cgroup/student-scratch-guard'];
+
+  it('a cgexec.sh that does its job but also makes a cgroup of its own at the top of the host\'s hierarchy passes its tests and fails the lab, naming the directory and the command that removes it', LONG, async ({ signal }) => {
+    try {
+      const r = await runSpecWith(spec, { 'cloud/02-cgroup/cgexec.sh': join(FIX, '02-cgroup', 'wrong-cgexec-host-cgroup.sh') }, { only: 'is charged', signal });
+      expect(ran(r).map((t) => t.status), summarize(r)).toEqual(['passed']);
+      expect(r.fileMessage, summarize(r)).toMatch(/changed the host[^]*cgroup \/sys\/fs\/cgroup\/(memory\/)?student-scratch-guard was made outside the lab's kl-… groups\n\s+undo: rmdir \/sys\/fs\/cgroup\/(memory\/)?student-scratch-guard/);
+    } finally {
+      for (const d of made) if (existsSync(d)) rmdirSync(d);
+    }
   });
 });
 

@@ -1,0 +1,217 @@
+/**
+ * The host guard: what a lab must leave exactly as it found it, read before
+ * and after each spec file, so that a student's script (or a lab) that writes
+ * a host sysctl, makes or changes a cgroup outside the lab's `kl-…` ones,
+ * changes the hostname, or adds, removes or changes an interface of the
+ * host's network namespace fails the lab with the change named and the
+ * command that undoes it. Nothing is undone automatically: the guard cannot
+ * know that the change was not made by the machine's own work meanwhile.
+ *
+ * Read in the vitest worker, which lives in the host's namespaces (uts, net,
+ * cgroup, mount); labs work in namespaces and cgroups of their own.
+ */
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { parseCgroupMounts } from './cgroup-mounts.js';
+
+/** The lab's own objects (cgroups, interfaces) carry this prefix: they are the lab's to change. */
+const LAB_PREFIX = 'kl-';
+
+/**
+ * Writable sysctls the kernel itself changes: the last pid handed out, the
+ * perf sample rate it lowers when perf interrupts take too long (eBPF labs),
+ * the taint flags and hung-task warning budget it spends on a warning, the
+ * random pool's state. Measured: over 20 s of a running suite only
+ * kernel/ns_last_pid changed of the 1276 writable files here.
+ */
+const VOLATILE_SYSCTLS = [
+  /^kernel\/ns_last_pid$/,
+  /^kernel\/perf_event_max_sample_rate$/,
+  /^kernel\/tainted$/,
+  /^kernel\/hung_task_warnings$/,
+  /^kernel\/random\//,
+  /^fs\/binfmt_misc\//,
+  /^vm\/drop_caches$/,
+  /^vm\/compact_memory$/,
+  /^net\/ipv4\/route\/flush$/,
+  /^net\/ipv6\/route\/flush$/,
+];
+
+/** Cgroup files a script might write to limit or move work in the host's own groups. */
+const CGROUP_KNOBS = [
+  'cgroup.subtree_control', 'cgroup.type', 'cgroup.freeze',
+  'memory.max', 'memory.high', 'memory.low', 'memory.min', 'memory.swap.max', 'memory.limit_in_bytes', 'memory.soft_limit_in_bytes',
+  'cpu.max', 'cpu.weight', 'cpu.shares', 'cpu.cfs_quota_us', 'cpu.cfs_period_us', 'cpuset.cpus', 'cpuset.mems',
+  'pids.max', 'io.max', 'io.weight', 'freezer.state',
+];
+
+export interface HostLink {
+  readonly mtu: number;
+  readonly up: boolean;
+  readonly address: string;
+  readonly master: string;
+  readonly qdisc: string;
+  /** XDP program id attached to the interface, 0 for none. */
+  readonly xdp: number;
+}
+
+export interface HostSnapshot {
+  readonly hostname: string;
+  /** `/proc/sys` path relative to /proc/sys → value, writable files only. */
+  readonly sysctls: ReadonlyMap<string, string>;
+  /** Interfaces of the host's network namespace by name; undefined when `ip` could not be run. */
+  readonly links?: ReadonlyMap<string, HostLink>;
+  /** Per cgroup mount point: the names of its top-level groups outside `kl-…`. */
+  readonly cgroupDirs: ReadonlyMap<string, readonly string[]>;
+  /** `<cgroup dir>/<knob>` → value, for the roots and the top-level groups outside `kl-…`. */
+  readonly cgroupKnobs: ReadonlyMap<string, string>;
+}
+
+export interface HostGuardOptions {
+  /** Root of the sysctl tree (a fake tree in a unit test). Default /proc/sys. */
+  readonly sysctlRoot?: string;
+  /** The mountinfo text to find cgroup mounts in. Default: /proc/self/mountinfo. */
+  readonly mountinfo?: string;
+  /** Interfaces as `ip -j -d link show` prints them (a unit test); default: run it. */
+  readonly ipLinkJson?: string;
+  readonly hostname?: string;
+}
+
+function readTrimmed(path: string): string | undefined {
+  try { return readFileSync(path, 'utf8').trim(); } catch { return undefined; }
+}
+
+function walkSysctls(root: string, rel: string, out: Map<string, string>): void {
+  let names: string[];
+  try { names = readdirSync(join(root, rel)); } catch { return; }
+  for (const name of names) {
+    const r = rel ? `${rel}/${name}` : name;
+    if (VOLATILE_SYSCTLS.some((re) => re.test(r))) continue;
+    const path = join(root, r);
+    let st;
+    try { st = statSync(path); } catch { continue; }
+    if (st.isDirectory()) walkSysctls(root, r, out);
+    // Owner-writable and owner-readable: a setting, not a statistic.
+    else if ((st.mode & 0o600) === 0o600) {
+      const v = readTrimmed(path);
+      if (v !== undefined) out.set(r, v);
+    }
+  }
+}
+
+/** Interfaces from `ip -j -d link show` output: mtu, up, address, master, qdisc, XDP program id. */
+export function parseIpLinks(json: string): Map<string, HostLink> {
+  const out = new Map<string, HostLink>();
+  let rows: unknown;
+  try { rows = JSON.parse(json); } catch { return out; }
+  if (!Array.isArray(rows)) return out;
+  for (const row of rows as Record<string, unknown>[]) {
+    const name = String(row.ifname ?? '');
+    if (!name) continue;
+    const flags = Array.isArray(row.flags) ? (row.flags as string[]) : [];
+    const xdp = row.xdp as { prog?: { id?: number }; attached?: { prog?: { id?: number } }[] } | undefined;
+    const xdpId = xdp?.prog?.id ?? xdp?.attached?.find((a) => a.prog?.id)?.prog?.id ?? (xdp ? -1 : 0);
+    out.set(name, {
+      mtu: Number(row.mtu ?? 0), up: flags.includes('UP'), address: String(row.address ?? ''),
+      master: String(row.master ?? ''), qdisc: String(row.qdisc ?? ''), xdp: xdpId,
+    });
+  }
+  return out;
+}
+
+function readLinks(opts: HostGuardOptions): Map<string, HostLink> | undefined {
+  if (opts.ipLinkJson !== undefined) return parseIpLinks(opts.ipLinkJson);
+  try {
+    return parseIpLinks(execFileSync('ip', ['-j', '-d', 'link', 'show'], { encoding: 'utf8', timeout: 10_000, stdio: ['ignore', 'pipe', 'ignore'] }));
+  } catch {
+    return undefined;
+  }
+}
+
+/** Read what the guard compares. ~1300 sysctl files and one `ip` call: tens of milliseconds. */
+export function snapshotHost(opts: HostGuardOptions = {}): HostSnapshot {
+  const sysctls = new Map<string, string>();
+  walkSysctls(opts.sysctlRoot ?? '/proc/sys', '', sysctls);
+  let mountinfo = opts.mountinfo;
+  if (mountinfo === undefined) mountinfo = readTrimmed('/proc/self/mountinfo') ?? '';
+  const cgroupDirs = new Map<string, string[]>();
+  const cgroupKnobs = new Map<string, string>();
+  for (const m of parseCgroupMounts(mountinfo)) {
+    // A lab's own cgroup2 mount (kl-… in its path) comes and goes with the lab.
+    if (m.mountPoint.includes(`/${LAB_PREFIX}`) || cgroupDirs.has(m.mountPoint)) continue;
+    let names: string[] = [];
+    try {
+      names = readdirSync(m.mountPoint, { withFileTypes: true }).filter((d) => d.isDirectory() && !d.name.startsWith(LAB_PREFIX)).map((d) => d.name).sort();
+    } catch { continue; }
+    cgroupDirs.set(m.mountPoint, names);
+    for (const dir of [m.mountPoint, ...names.map((n) => join(m.mountPoint, n))]) {
+      for (const knob of CGROUP_KNOBS) {
+        const v = readTrimmed(join(dir, knob));
+        if (v !== undefined) cgroupKnobs.set(join(dir, knob), v);
+      }
+    }
+  }
+  return { hostname: opts.hostname ?? hostname(), sysctls, links: readLinks(opts), cgroupDirs, cgroupKnobs };
+}
+
+/** One difference: what changed, and the command that puts it back. */
+export interface HostChange {
+  readonly what: string;
+  readonly undo: string;
+}
+
+const q = (s: string) => (/^[\w./:@%+=,-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
+
+/**
+ * Every difference between two snapshots that a lab could have made. Only
+ * objects present in both are compared for values; interfaces and top-level
+ * cgroups that appeared or vanished are changes in themselves.
+ */
+export function hostChanges(before: HostSnapshot, after: HostSnapshot): HostChange[] {
+  const out: HostChange[] = [];
+  if (before.hostname !== after.hostname) out.push({ what: `hostname ${before.hostname} -> ${after.hostname}`, undo: `hostname ${q(before.hostname)}` });
+  for (const [key, was] of before.sysctls) {
+    const now = after.sysctls.get(key);
+    if (now !== undefined && now !== was) out.push({ what: `sysctl ${key.replace(/\//g, '.')} ${was} -> ${now}`, undo: `sysctl -w ${q(`${key.replace(/\//g, '.')}=${was}`)}` });
+  }
+  if (before.links && after.links) {
+    for (const [name, was] of before.links) {
+      if (name.startsWith(LAB_PREFIX)) continue; // a lab's own (another lab's, in a concurrent nested run)
+      const now = after.links.get(name);
+      if (!now) { out.push({ what: `interface ${name} of the host's network namespace is gone`, undo: `(recreate ${name}: it was ${was.up ? 'up' : 'down'}, mtu ${was.mtu})` }); continue; }
+      if (now.xdp !== was.xdp) out.push({ what: `interface ${name}: XDP program ${was.xdp || 'none'} -> ${now.xdp || 'none'}`, undo: `ip link set dev ${q(name)} xdp off` });
+      if (now.up !== was.up) out.push({ what: `interface ${name}: ${was.up ? 'up' : 'down'} -> ${now.up ? 'up' : 'down'}`, undo: `ip link set dev ${q(name)} ${was.up ? 'up' : 'down'}` });
+      if (now.mtu !== was.mtu) out.push({ what: `interface ${name}: mtu ${was.mtu} -> ${now.mtu}`, undo: `ip link set dev ${q(name)} mtu ${was.mtu}` });
+      if (now.address !== was.address) out.push({ what: `interface ${name}: address ${was.address} -> ${now.address}`, undo: `ip link set dev ${q(name)} address ${was.address}` });
+      if (now.master !== was.master) out.push({ what: `interface ${name}: master ${was.master || 'none'} -> ${now.master || 'none'}`, undo: was.master ? `ip link set dev ${q(name)} master ${q(was.master)}` : `ip link set dev ${q(name)} nomaster` });
+      if (now.qdisc !== was.qdisc) out.push({ what: `interface ${name}: qdisc ${was.qdisc} -> ${now.qdisc}`, undo: `tc qdisc del dev ${q(name)} root` });
+    }
+    for (const name of after.links.keys()) {
+      if (!before.links.has(name) && !name.startsWith(LAB_PREFIX)) out.push({ what: `interface ${name} appeared in the host's network namespace (both ends of a lab's veth belong in lab namespaces)`, undo: `ip link del dev ${q(name)}` });
+    }
+  }
+  for (const [mount, was] of before.cgroupDirs) {
+    const now = after.cgroupDirs.get(mount);
+    if (!now) continue;
+    for (const n of now) if (!was.includes(n)) out.push({ what: `cgroup ${join(mount, n)} was made outside the lab's kl-… groups`, undo: `rmdir ${q(join(mount, n))}` });
+    for (const n of was) if (!now.includes(n)) out.push({ what: `cgroup ${join(mount, n)} of the host is gone`, undo: `(recreate ${join(mount, n)})` });
+  }
+  for (const [file, was] of before.cgroupKnobs) {
+    const now = after.cgroupKnobs.get(file);
+    if (now !== undefined && now !== was) out.push({ what: `${file} ${JSON.stringify(was)} -> ${JSON.stringify(now)} (a host cgroup, not the lab's)`, undo: `echo ${q(was.split('\n')[0] ?? '')} > ${q(file)}` });
+  }
+  return out;
+}
+
+/** The failure message: every change, each with its undo command. */
+export function hostChangeMessage(where: string, changes: readonly HostChange[]): string {
+  return `${where} changed the host, which a lab must leave exactly as it found it (only its own kl-… namespaces, cgroups and mounts are its to change):\n` +
+    changes.map((c) => `  ${c.what}\n    undo: ${c.undo}`).join('\n');
+}
+
+/** LABS_HOST_GUARD=0 turns the guard off (a machine whose own work changes these while the labs run). */
+export function hostGuardEnabled(): boolean {
+  return process.env.LABS_HOST_GUARD !== '0';
+}

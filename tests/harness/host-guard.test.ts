@@ -1,0 +1,93 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { hostChangeMessage, hostChanges, parseIpLinks, snapshotHost } from '../../helpers/harness/host-guard.js';
+
+const links = (xdpId?: number, extra = '') => JSON.stringify([
+  { ifindex: 1, ifname: 'lo', flags: ['LOOPBACK', 'UP', 'LOWER_UP'], mtu: 65536, qdisc: 'noqueue', address: '00:00:00:00:00:00' },
+  { ifindex: 2, ifname: 'eth0', flags: ['BROADCAST', 'MULTICAST', 'UP', 'LOWER_UP'], mtu: 1500, qdisc: 'fq_codel', address: '06:00:ac:10:00:02',
+    ...(xdpId ? { xdp: { mode: 1, prog: { id: xdpId, tag: 'a04f5eef06a7f555', jited: 1 } } } : {}) },
+  ...(extra ? [{ ifindex: 9, ifname: extra, flags: ['BROADCAST', 'NOARP'], mtu: 1500, qdisc: 'noop', address: '2a:1b:3c:4d:5e:6f' }] : []),
+]);
+
+let dir = '';
+afterEach(() => { if (dir) rmSync(dir, { recursive: true, force: true }); dir = ''; });
+
+/** A fake /proc/sys and a fake cgroup v1 memory mount in a temp dir. */
+function fakeHost() {
+  dir = mkdtempSync(join(tmpdir(), 'host-guard-test-'));
+  const sys = join(dir, 'sys');
+  mkdirSync(join(sys, 'net/ipv4'), { recursive: true });
+  mkdirSync(join(sys, 'kernel'), { recursive: true });
+  writeFileSync(join(sys, 'net/ipv4/ip_forward'), '0\n', { mode: 0o644 });
+  writeFileSync(join(sys, 'kernel/ns_last_pid'), '100\n', { mode: 0o644 });
+  writeFileSync(join(sys, 'kernel/osrelease'), '6.18\n', { mode: 0o444 });
+  const cg = join(dir, 'memory');
+  mkdirSync(join(cg, 'system.slice'), { recursive: true });
+  mkdirSync(join(cg, 'kl-abc123-cg1'), { recursive: true });
+  writeFileSync(join(cg, 'system.slice', 'memory.limit_in_bytes'), '9223372036854771712\n');
+  const mountinfo = `30 25 0:26 / ${cg} rw,nosuid - cgroup cgroup rw,memory\n`;
+  const snap = (ipLinkJson = links(), host = 'lab-host') => snapshotHost({ sysctlRoot: sys, mountinfo, ipLinkJson, hostname: host });
+  return { sys, cg, snap };
+}
+
+describe('host guard', () => {
+  it('finds no change when nothing changed but the kernel\'s own counters (ns_last_pid), a lab\'s kl-… cgroups and interfaces', () => {
+    const h = fakeHost();
+    const before = h.snap();
+    writeFileSync(join(h.sys, 'kernel/ns_last_pid'), '4711\n');
+    mkdirSync(join(h.cg, 'kl-abc123-cg2'));
+    expect(hostChanges(before, h.snap(links(undefined, 'kl-abc-v0')))).toEqual([]);
+  });
+
+  it('names a host sysctl a lab wrote, with the command that puts it back; read-only files are not compared', () => {
+    const h = fakeHost();
+    const before = h.snap();
+    expect(before.sysctls.has('kernel/osrelease')).toBe(false);
+    writeFileSync(join(h.sys, 'net/ipv4/ip_forward'), '1\n');
+    const changes = hostChanges(before, h.snap());
+    expect(changes).toEqual([{ what: 'sysctl net.ipv4.ip_forward 0 -> 1', undo: 'sysctl -w net.ipv4.ip_forward=0' }]);
+    expect(hostChangeMessage('Lab x', changes)).toMatch(/^Lab x changed the host.*\n  sysctl net\.ipv4\.ip_forward 0 -> 1\n    undo: sysctl -w/);
+  });
+
+  it('names a cgroup made at the top of a host hierarchy outside kl-…, and a host cgroup\'s changed limit', () => {
+    const h = fakeHost();
+    const before = h.snap();
+    mkdirSync(join(h.cg, 'student-scratch'));
+    writeFileSync(join(h.cg, 'system.slice', 'memory.limit_in_bytes'), '67108864\n');
+    const what = hostChanges(before, h.snap()).map((c) => c.what);
+    expect(what).toEqual([
+      `cgroup ${join(h.cg, 'student-scratch')} was made outside the lab's kl-… groups`,
+      `${join(h.cg, 'system.slice', 'memory.limit_in_bytes')} "9223372036854771712" -> "67108864" (a host cgroup, not the lab's)`,
+    ]);
+  });
+
+  it('names an XDP program attached to a host interface, an interface that appeared, and the hostname', () => {
+    const h = fakeHost();
+    const before = h.snap();
+    const changes = hostChanges(before, h.snap(links(77, 'veth0'), 'student-box'));
+    expect(changes.map((c) => c.what)).toEqual([
+      'hostname lab-host -> student-box',
+      'interface eth0: XDP program none -> 77',
+      'interface veth0 appeared in the host\'s network namespace (both ends of a lab\'s veth belong in lab namespaces)',
+    ]);
+    expect(changes[1]!.undo).toBe('ip link set dev eth0 xdp off');
+  });
+
+  it('reads the interfaces of `ip -j -d link show` (mtu, up, qdisc, XDP program id)', () => {
+    const m = parseIpLinks(links(12));
+    expect(m.get('eth0')).toEqual({ mtu: 1500, up: true, address: '06:00:ac:10:00:02', master: '', qdisc: 'fq_codel', xdp: 12 });
+    expect(m.get('lo')?.xdp).toBe(0);
+  });
+
+  it('reads this host: writable sysctls, the interfaces, the cgroup mounts (and finds no change between two reads)', () => {
+    const a = snapshotHost();
+    const b = snapshotHost();
+    expect(a.sysctls.size).toBeGreaterThan(100);
+    expect(a.sysctls.has('kernel/ns_last_pid')).toBe(false);
+    expect(a.links?.has('lo')).toBe(true);
+    expect(a.cgroupDirs.size).toBeGreaterThan(0);
+    expect(hostChanges(a, b)).toEqual([]);
+  });
+});
