@@ -5,6 +5,7 @@
  * figure as tables and bar charts per group.
  */
 import { formatScore } from './grading.js';
+import { defaultSourcesLabel } from './sources.js';
 import { uniq, type LabMetric, type LabReport, type LabResult, type LabsReport, type TestState } from './report-model.js';
 
 // ---------------------------------------------------------------------------
@@ -113,7 +114,7 @@ function labSection(lab: LabReport): string {
   return `<section class="lab r-${slug(lab.result)}" id="lab-${slug(lab.id)}" data-lab="${esc(lab.id)}" data-result="${esc(lab.result)}">`
     + `<h2><span class="badge r-${slug(lab.result)}">${RESULT_LABEL[lab.result]}</span> ${esc(lab.title.en)} <span class="zh">${esc(lab.title.zh)}</span></h2>`
     + `<p class="muted">${esc(lab.area)} · <code>${esc(lab.spec)}</code>${lab.durationMs !== undefined ? ` · ${esc(formatMs(lab.durationMs))}` : ''}`
-    + `${lab.labSrc === undefined ? '' : lab.labSrc ? ` · ran against <code>LAB_SRC=${esc(lab.labSrc)}</code>` : ' · ran against the reference <code>c/</code>'}</p>`
+    + `${lab.labSrc === undefined ? '' : lab.labSrc ? ` · ran against <code>LAB_SRC=${esc(lab.labSrc)}</code>` : ` · ran against ${esc(defaultSourcesLabel())}`}</p>`
     + `${lab.kernel ? `<p class="muted">on this host, kernel <code>${esc(lab.kernel)}</code></p>` : ''}`
     + when + errors + skips + adaptations + testsTable(lab) + guestBox(lab) + metricsSection(lab) + '</section>';
 }
@@ -142,7 +143,7 @@ function thisRunLine(report: LabsReport): string {
   const run = report.thisRun;
   if (!run) return '';
   const labs = run.labs.map((l) => `<a href="#lab-${slug(l.id)}">${esc(l.id)}</a> ${esc(l.result)}`).join(', ') || 'no lab';
-  return `<p id="this-run"><b>This run</b>, against ${run.labSrc ? `<code>LAB_SRC=${esc(run.labSrc)}</code>` : 'the reference <code>c/</code>'}: ${labs}. `
+  return `<p id="this-run"><b>This run</b>, against ${run.labSrc ? `<code>LAB_SRC=${esc(run.labSrc)}</code>` : esc(defaultSourcesLabel())}: ${labs}. `
     + `The rest of the page is the course total; results from earlier runs are marked "(earlier run)".</p>`;
 }
 

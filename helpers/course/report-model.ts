@@ -8,6 +8,7 @@
 import { hostname, release } from 'node:os';
 import { relative, resolve } from 'node:path';
 import { courseOrder, type LabInfo } from './labs.js';
+import { defaultSourcesLabel } from './sources.js';
 import type { Metric } from '../harness/metrics.js';
 import { REPO_ROOT } from '../harness/paths.js';
 import type { LabScore } from './grading.js';
@@ -396,7 +397,7 @@ export function mergeReports(reports: readonly LabsReport[], now = new Date()): 
  */
 export function closingLines(report: LabsReport): string[] {
   const run = report.thisRun;
-  const sources = (src: string | null | undefined) => (src ? `LAB_SRC=${src}` : 'the reference c/');
+  const sources = (src: string | null | undefined) => (src ? `LAB_SRC=${src}` : defaultSourcesLabel());
   const lines: string[] = [];
   if (run && run.labs.length) {
     const each = run.labs.map((l) => `${l.id} ${l.result}`).join(', ');

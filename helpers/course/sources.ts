@@ -8,7 +8,18 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
+import { REPO_ROOT } from '../harness/paths.js';
 import type { LabInfo } from './labs.js';
+
+/** A student edition (npm run edition) carries its manifest: there c/ holds the student's own files. */
+export function isStudentEdition(root = REPO_ROOT, exists: (p: string) => boolean = existsSync): boolean {
+  return exists(join(root, '.classroom', 'manifest.json'));
+}
+
+/** What c/ is when LAB_SRC is unset: the reference solutions here, the student's own files in an edition. */
+export function defaultSourcesLabel(root = REPO_ROOT, exists: (p: string) => boolean = existsSync): string {
+  return isStudentEdition(root, exists) ? 'your files in c/ (student edition)' : 'the reference c/';
+}
 
 /** Where students make their workspace (`npm run starter -- ~/labs`), under the invoking user's home. */
 export const WORKSPACE_NAMES = ['labs', 'my-labs', 'kernel-labs', 'lab-workspace', 'workspace'] as const;
@@ -50,6 +61,7 @@ export function sourcesBanner(labs: readonly LabInfo[], env: NodeJS.ProcessEnv =
     const abs = isAbsolute(src) ? src : resolve(env.INIT_CWD ?? process.cwd(), src);
     return [`[kernel-labs] sources: your workspace LAB_SRC=${abs}`];
   }
+  if (isStudentEdition(REPO_ROOT, exists)) return ['[kernel-labs] sources: your files in c/ (a student edition: c/ is your work, and what CI grades)'];
   const lines = ['[kernel-labs] sources: the reference solutions in c/ (LAB_SRC is not set)'];
   const found = findWorkspaces(labs, env, exists);
   if (found.length) {

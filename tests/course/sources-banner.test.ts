@@ -25,6 +25,11 @@ describe('which sources a run tests', () => {
     expect(sourcesBanner(LABS, HOME, fakeFs([]))).toEqual(['[kernel-labs] sources: the reference solutions in c/ (LAB_SRC is not set)']);
   });
 
+  it('in a student edition (its .classroom/manifest.json) says c/ is the student\'s own work, and warns of no workspace', () => {
+    const fs = fakeFs([join(REPO_ROOT, '.classroom', 'manifest.json'), '/home/ann/labs/io_uring/02-uring-cp/uring_cp.c', '/home/ann/labs/cloud/02-cgroup/cgexec.sh']);
+    expect(sourcesBanner(LABS, HOME, fs)).toEqual(['[kernel-labs] sources: your files in c/ (a student edition: c/ is your work, and what CI grades)']);
+  });
+
   it('warns loudly when a workspace exists under the home but LAB_SRC is unset (the sudo trap), with the command to use', () => {
     const fs = fakeFs(['/home/ann/labs/io_uring/02-uring-cp/uring_cp.c', '/home/ann/labs/cloud/02-cgroup/cgexec.sh']);
     const lines = sourcesBanner(LABS, HOME, fs);

@@ -25,7 +25,7 @@ from bcc import BPF
 PROGRAM = r"""
 int hello(void *ctx)
 {
-	// LAB:BEGIN write the line Hello, clone! into the kernel's trace buffer, which Python reads back from trace_pipe: the BPF helper for debug output (man 7 bpf-helpers, the trace_printk one; BCC accepts it with just a format string)
+	// LAB:BEGIN write the line Hello, clone! into the kernel's trace buffer, which Python reads back from trace_pipe: the BPF helper for debug output (man 7 bpf-helpers lists the debug-output helper; how BCC lets C code call it is in bcc's reference guide, section "Output")
 	bpf_trace_printk("Hello, clone!\n");
 	// LAB:END
 	return 0;
