@@ -67,6 +67,10 @@ export interface HostSnapshot {
   readonly cgroupDirs: ReadonlyMap<string, readonly string[]>;
   /** `<cgroup dir>/<knob>` → value, for the roots and the top-level groups outside `kl-…`. */
   readonly cgroupKnobs: ReadonlyMap<string, string>;
+  /** Per cgroup2 mount root: the BPF programs attached to it ("<attach type> <name> id <id>"); undefined without bpftool. */
+  readonly cgroupBpf: ReadonlyMap<string, readonly string[]>;
+  /** Per bpffs mount: the names pinned at its top level outside `kl-…`. */
+  readonly bpffsPins: ReadonlyMap<string, readonly string[]>;
 }
 
 export interface HostGuardOptions {
@@ -77,6 +81,8 @@ export interface HostGuardOptions {
   /** Interfaces as `ip -j -d link show` prints them (a unit test); default: run it. */
   readonly ipLinkJson?: string;
   readonly hostname?: string;
+  /** `bpftool -j cgroup show <dir>` output per cgroup2 root (a unit test); default: run it. */
+  readonly cgroupBpfJson?: (dir: string) => string | undefined;
 }
 
 function readTrimmed(path: string): string | undefined {
@@ -130,6 +136,23 @@ function readLinks(opts: HostGuardOptions): Map<string, HostLink> | undefined {
   }
 }
 
+/** Programs attached to one cgroup, from `bpftool -j cgroup show <dir>` (empty output: none). */
+export function parseCgroupBpf(json: string): string[] {
+  if (!json.trim()) return [];
+  let rows: unknown;
+  try { rows = JSON.parse(json); } catch { return []; }
+  if (!Array.isArray(rows)) return [];
+  return (rows as Record<string, unknown>[]).map((r) => `${String(r.attach_type ?? '?')} ${String(r.name ?? '')} id ${String(r.id ?? '?')}`).sort();
+}
+
+function bpftoolCgroupShow(dir: string): string | undefined {
+  try {
+    return execFileSync('bpftool', ['-j', 'cgroup', 'show', dir], { encoding: 'utf8', timeout: 10_000, stdio: ['ignore', 'pipe', 'ignore'] });
+  } catch {
+    return undefined;
+  }
+}
+
 /** Read what the guard compares. ~1300 sysctl files and one `ip` call: tens of milliseconds. */
 export function snapshotHost(opts: HostGuardOptions = {}): HostSnapshot {
   const sysctls = new Map<string, string>();
@@ -153,7 +176,21 @@ export function snapshotHost(opts: HostGuardOptions = {}): HostSnapshot {
       }
     }
   }
-  return { hostname: opts.hostname ?? hostname(), sysctls, links: readLinks(opts), cgroupDirs, cgroupKnobs };
+  const cgroupBpf = new Map<string, string[]>();
+  for (const m of parseCgroupMounts(mountinfo)) {
+    if (m.version !== 2 || m.mountPoint.includes(`/${LAB_PREFIX}`)) continue;
+    const out = (opts.cgroupBpfJson ?? bpftoolCgroupShow)(m.mountPoint);
+    if (out !== undefined) cgroupBpf.set(m.mountPoint, parseCgroupBpf(out));
+  }
+  const bpffsPins = new Map<string, string[]>();
+  for (const line of mountinfo.split('\n')) {
+    const sep = line.indexOf(' - ');
+    if (sep < 0 || line.slice(sep + 3).split(' ')[0] !== 'bpf') continue;
+    const mp = (line.slice(0, sep).split(' ')[4] ?? '').replace(/\\(\d{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+    if (!mp || mp.includes(`/${LAB_PREFIX}`) || bpffsPins.has(mp)) continue;
+    try { bpffsPins.set(mp, readdirSync(mp).filter((n) => !n.startsWith(LAB_PREFIX)).sort()); } catch { /* unreadable */ }
+  }
+  return { hostname: opts.hostname ?? hostname(), sysctls, links: readLinks(opts), cgroupDirs, cgroupKnobs, cgroupBpf, bpffsPins };
 }
 
 /** One difference: what changed, and the command that puts it back. */
@@ -201,6 +238,16 @@ export function hostChanges(before: HostSnapshot, after: HostSnapshot): HostChan
   for (const [file, was] of before.cgroupKnobs) {
     const now = after.cgroupKnobs.get(file);
     if (now !== undefined && now !== was) out.push({ what: `${file} ${JSON.stringify(was)} -> ${JSON.stringify(now)} (a host cgroup, not the lab's)`, undo: `echo ${q(was.split('\n')[0] ?? '')} > ${q(file)}` });
+  }
+  for (const [root, was] of before.cgroupBpf) {
+    const now = after.cgroupBpf.get(root);
+    if (!now) continue;
+    for (const p of now) if (!was.includes(p)) out.push({ what: `BPF program ${p} attached to the host's cgroup ${root} (it acts on every process of the machine; attach to a kl-… cgroup of the lab)`, undo: `bpftool cgroup detach ${q(root)} ${p.split(' ')[0]} id ${p.split(' ').pop()}` });
+  }
+  for (const [mp, was] of before.bpffsPins) {
+    const now = after.bpffsPins.get(mp);
+    if (!now) continue;
+    for (const n of now) if (!was.includes(n)) out.push({ what: `${join(mp, n)} was pinned in the host's bpffs (a pin keeps its program, map or link alive after the lab)`, undo: `rm -r ${q(join(mp, n))}` });
   }
   return out;
 }

@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { hostChangeMessage, hostChanges, parseIpLinks, snapshotHost } from '../../helpers/harness/host-guard.js';
+import { hostChangeMessage, hostChanges, parseCgroupBpf, parseIpLinks, snapshotHost } from '../../helpers/harness/host-guard.js';
 
 const links = (xdpId?: number, extra = '') => JSON.stringify([
   { ifindex: 1, ifname: 'lo', flags: ['LOOPBACK', 'UP', 'LOWER_UP'], mtu: 65536, qdisc: 'noqueue', address: '00:00:00:00:00:00' },
@@ -27,9 +27,14 @@ function fakeHost() {
   mkdirSync(join(cg, 'system.slice'), { recursive: true });
   mkdirSync(join(cg, 'kl-abc123-cg1'), { recursive: true });
   writeFileSync(join(cg, 'system.slice', 'memory.limit_in_bytes'), '9223372036854771712\n');
-  const mountinfo = `30 25 0:26 / ${cg} rw,nosuid - cgroup cgroup rw,memory\n`;
-  const snap = (ipLinkJson = links(), host = 'lab-host') => snapshotHost({ sysctlRoot: sys, mountinfo, ipLinkJson, hostname: host });
-  return { sys, cg, snap };
+  const unified = join(dir, 'unified');
+  const bpffs = join(dir, 'bpf');
+  mkdirSync(unified);
+  mkdirSync(bpffs);
+  const mountinfo = `30 25 0:26 / ${cg} rw,nosuid - cgroup cgroup rw,memory\n41 31 0:38 / ${unified} rw,relatime - cgroup2 cgroup2 rw\n50 23 0:40 / ${bpffs} rw,relatime - bpf bpf rw,mode=700\n`;
+  let attached = '';
+  const snap = (ipLinkJson = links(), host = 'lab-host') => snapshotHost({ sysctlRoot: sys, mountinfo, ipLinkJson, hostname: host, cgroupBpfJson: () => attached });
+  return { sys, cg, unified, bpffs, snap, attach: (json: string) => { attached = json; } };
 }
 
 describe('host guard', () => {
@@ -73,6 +78,21 @@ describe('host guard', () => {
       'interface veth0 appeared in the host\'s network namespace (both ends of a lab\'s veth belong in lab namespaces)',
     ]);
     expect(changes[1]!.undo).toBe('ip link set dev eth0 xdp off');
+  });
+
+  it('names a BPF program attached to the host\'s cgroup2 root and a pin left in the host\'s bpffs (a kl-… pin is the lab\'s)', () => {
+    const h = fakeHost();
+    const before = h.snap();
+    h.attach('[{"id":31,"attach_type":"cgroup_sysctl","attach_flags":"","name":"guard"}]');
+    mkdirSync(join(h.bpffs, 'my_link'));
+    mkdirSync(join(h.bpffs, 'kl-abc123-pin1'));
+    const changes = hostChanges(before, h.snap());
+    expect(changes.map((c) => c.what)).toEqual([
+      `BPF program cgroup_sysctl guard id 31 attached to the host's cgroup ${h.unified} (it acts on every process of the machine; attach to a kl-… cgroup of the lab)`,
+      `${join(h.bpffs, 'my_link')} was pinned in the host's bpffs (a pin keeps its program, map or link alive after the lab)`,
+    ]);
+    expect(changes[0]!.undo).toBe(`bpftool cgroup detach ${h.unified} cgroup_sysctl id 31`);
+    expect(parseCgroupBpf('')).toEqual([]);
   });
 
   it('reads the interfaces of `ip -j -d link show` (mtu, up, qdisc, XDP program id)', () => {
