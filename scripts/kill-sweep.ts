@@ -61,7 +61,8 @@ async function sweep(labId: string, seconds: number): Promise<Row> {
   while (Date.now() < deadline && child.exitCode === null) {
     run ??= runOwnedBy(child.pid!);
     if (run && !firstHeld && findLeftovers((r) => r === run).some((l) => l.kind !== 'process-group')) firstHeld = Date.now();
-    if (firstHeld && Date.now() - firstHeld >= Math.min(seconds * AT, 15) * 1000) break;
+    // …and only at a moment when it holds something (a lab may release all between its tests).
+    if (firstHeld && Date.now() - firstHeld >= Math.min(seconds * AT, 15) * 1000 && findLeftovers((r) => r === run).length) break;
     await sleep(50);
   }
   const held = run ? findLeftovers((r) => r === run).length : 0;
