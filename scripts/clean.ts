@@ -12,7 +12,7 @@ function main(): void {
     process.exitCode = 1;
     return;
   }
-  const report = reapStaleRunsReport();
+  const report = reapStaleRunsReport(undefined, () => true, { orphanGraceMs: 0 });
   if (!report.found.length) console.log('Nothing left by earlier runs.');
   else console.log(`Removed ${report.found.length - report.failed.length} of ${report.found.length} objects left by earlier runs:\n` +
     report.found.map((l) => `  ${report.failed.some((f) => f.kind === l.kind && f.name === l.name) ? '✗' : '✓'} ${l.kind} ${l.name} (run ${l.run})`).join('\n'));

@@ -20,10 +20,28 @@ export interface LabErrorOptions {
   readonly cause?: unknown;
 }
 
+/** The sandbox's wrapper in front of a command line (helpers/harness/sandbox.ts): not the student's business. */
+const SANDBOX_WRAPPER = /\S*setpriv --pdeathsig KILL \S+ -c '.*?' kl-sandbox (?:\S+ )*?-- /;
+
+/**
+ * An execa error as a cause: execa's one-line summary without the sandbox
+ * wrapper. The full error object (two dozen enumerable fields, the command
+ * three times) stays reachable as `execaError` but is not what a failure
+ * prints under "Caused by".
+ */
+function compactCause(cause: unknown): unknown {
+  if (!(cause instanceof Error) || typeof (cause as { shortMessage?: unknown }).shortMessage !== 'string') return cause;
+  const short = new Error((cause as unknown as { shortMessage: string }).shortMessage.replace(SANDBOX_WRAPPER, ''));
+  short.name = cause.name;
+  Object.defineProperty(short, 'execaError', { value: cause, enumerable: false });
+  short.stack = `${short.name}: ${short.message}`;
+  return short;
+}
+
 export class LabError extends Error {
   readonly code: LabErrorCode;
   constructor(message: string, options: LabErrorOptions) {
-    super(message, { cause: options.cause });
+    super(message, { cause: compactCause(options.cause) });
     this.name = 'LabError';
     this.code = options.code;
   }

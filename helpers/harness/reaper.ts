@@ -180,14 +180,17 @@ export function runWasKept(run: string): boolean {
  * Reap the leftovers of every run that is no longer live (the start of each
  * suite run, `npm run clean`), with what could not be released.
  */
-export function reapStaleRunsReport(current?: string, only: (run: string) => boolean = () => true): ReapReport {
+export function reapStaleRunsReport(current?: string, only: (run: string) => boolean = () => true, options: StaleOptions = {}): ReapReport {
   const live = new Map<string, boolean>();
   const stale = (run: string) => {
     if (run === current || !only(run)) return false;
     if (!live.has(run)) live.set(run, runIsLive(run));
     return !live.get(run);
   };
-  const found = findLeftovers(stale);
+  const grace = options.orphanGraceMs ?? ORPHAN_GRACE_MS;
+  // A run this state dir has never heard of may be another's (a unit test with its own LABS_STATE_DIR, a
+  // concurrent suite with another): its resources are reaped only once they are old.
+  const found = findLeftovers(stale).filter((l) => existsSync(runDir(l.run)) || ageMs(l) >= grace);
   const failed = reap(found);
   const keepState = new Set(failed.map((f) => f.run));
   try {
@@ -198,9 +201,27 @@ export function reapStaleRunsReport(current?: string, only: (run: string) => boo
   return { found, failed, kept: [] };
 }
 
+/**
+ * How old a resource of a run with no state here must be before a run's start reaps it. A run killed
+ * with -9 keeps its state dir (owner, pgids), so this only delays resources of runs recorded elsewhere.
+ */
+export const ORPHAN_GRACE_MS = 10 * 60_000;
+
+export interface StaleOptions {
+  /** Reap resources of runs with no state dir here only when at least this old. Default ORPHAN_GRACE_MS; `npm run clean` passes 0. */
+  readonly orphanGraceMs?: number;
+}
+
+/** Age of a leftover from its inode's change time; links and process groups have none here: treated as old. */
+function ageMs(l: Leftover): number {
+  const path = l.kind === 'netns' ? `/run/netns/${l.name}` : l.kind === 'link' || l.kind === 'process-group' ? undefined : l.name;
+  if (!path) return Infinity;
+  try { return Date.now() - statSync(path).ctimeMs; } catch { return Infinity; }
+}
+
 /** Reap the leftovers of every run that is no longer live (run at the start of each suite run). */
-export function reapStaleRuns(current?: string, only: (run: string) => boolean = () => true): Leftover[] {
-  return reapStaleRunsReport(current, only).found;
+export function reapStaleRuns(current?: string, only: (run: string) => boolean = () => true, options: StaleOptions = {}): Leftover[] {
+  return reapStaleRunsReport(current, only, options).found;
 }
 
 /** Reap what one run left (its teardown, or its SIGINT handler), with what could not be released. */

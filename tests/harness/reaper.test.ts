@@ -56,6 +56,19 @@ describe('reaper', () => {
     expect(await exited).toBeDefined();
   });
 
+  it('leaves a fresh resource of a run it has no state for (another state dir\'s run) until it is old; clean (grace 0) takes it', () => {
+    const stranger = 'f00f00';
+    const dir = mkdtempSync(join(tmpdir(), `kl-${stranger}-tmp-`));
+    try {
+      expect(reapStaleRuns('cafe02', (r) => r === stranger).map((l) => l.name)).toEqual([]);
+      expect(existsSync(dir)).toBe(true);
+      expect(reapStaleRuns('cafe02', (r) => r === stranger, { orphanGraceMs: 0 }).map((l) => l.name)).toEqual([dir]);
+      expect(existsSync(dir)).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('never kills a recorded pid whose start time differs (pid reuse)', () => {
     fakeRun('0de4d0', 999_999_999, '1');
     writeFileSync(join(state, '0de4d0', 'pgids'), `${process.pid} 12345 node\n`);
