@@ -195,7 +195,7 @@ export async function attachXdp(end: Pick<VethEnd, 'ns' | 'ifname'>, object: str
     await end.ns.exec('ip', ['link', 'set', 'dev', end.ifname, mode, 'obj', object, 'sec', options.section ?? 'xdp'], { timeoutMs: 30_000 });
   } catch (e) {
     const log = e instanceof CommandError ? verifierLog(e.stderr) : undefined;
-    if (log) throw new LabError(`The kernel's BPF verifier rejected ${object} (ip link set dev ${end.ifname} ${mode} obj …). Verifier log:\n${tail(log, 40)}`, { code: 'E_COMMAND', cause: e });
+    if (log) throw new LabError(`The kernel's BPF verifier rejected ${object} (ip link set dev ${end.ifname} ${mode} obj …). Verifier log:\n${tail(log, 40)}`, { code: 'E_COMMAND', cause: new Error((e as Error).message.split('\n')[0]) }); // the log once: not again in the cause's stderr
     throw e;
   }
   defer(`XDP program on ${end.ns.name}/${end.ifname}`, () => detachXdp(end, mode));
