@@ -26,8 +26,11 @@ import {
 } from '../../../helpers/kernel/skb-path.js';
 import { makeTraceInstance } from '../../../helpers/kernel/tracefs.js';
 
-/** The lab's port (random: a stale run or a hard-coded port cannot answer); the decoys go to the next two. */
-const PORT = 20_000 + Math.floor(Math.random() * 20_000);
+/**
+ * The lab's port (random: a stale run or a hard-coded port cannot answer); the decoys go to the next two.
+ * Below the ephemeral range (32768–60999 in a new namespace), so the sender's own source port is never one of them.
+ */
+const PORT = 10_000 + Math.floor(Math.random() * 20_000);
 /** Header lengths (include/uapi/linux/if_ether.h ETH_HLEN, struct iphdr without options, struct udphdr). */
 const ETH = 14;
 const IPV4 = 20;
