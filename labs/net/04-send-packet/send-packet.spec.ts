@@ -91,9 +91,9 @@ describe('Net Lab 4 — sending a packet: one UDP datagram through net_dev_queue
     const hosts = await twoHosts({ staticNeighbours: true, disableIpv6: true, ips: ['10.199.4.1', '10.199.4.2'] });
     const [left, right] = [hosts.left.ifname, hosts.right.ifname];
     const [pa, pt, pb, pc, pr] = payloads(5) as [number, number, number, number, number];
-    const fwd = (label: string, payload: number): Datagram => ({ label, from: left, to: right, payload });
+    const fwd = (port: number, payload: number) => ({ port, label: port === PORT ? `the lab's datagram to port ${port}` : `decoy to port ${port}`, from: left, to: right, payload });
     // Decoys on other ports before and after the lab's datagram, and the receiver's answer from the lab's port the other way.
-    const sent = [fwd(`decoy to port ${PORT + 1}`, pa), fwd(`the lab's datagram to port ${PORT}`, pt), fwd(`decoy to port ${PORT + 2}`, pb), fwd(`decoy to port ${PORT + 1}`, pc)];
+    const sent = [fwd(PORT + 1, pa), fwd(PORT, pt), fwd(PORT + 2, pb), fwd(PORT + 1, pc)];
     const reply: Datagram = { label: `the answer from port ${PORT} (the other way)`, from: right, to: left, payload: pr };
 
     const trace = makeTraceInstance(EVENTS, { tag: 'skb', enable: false, clock: 'global', bufferKb: 2048 });
@@ -106,7 +106,7 @@ describe('Net Lab 4 — sending a packet: one UDP datagram through net_dev_queue
     trace.setEnabled(true);
     const receiver = hosts.right.ns.background(peer, ['recv', String(sent.length), String(pr), String(PORT), String(PORT + 1), String(PORT + 2)], { timeoutMs: 60_000 });
     await receiver.waitFor(/^listening$/, `udp_peer to bind ports ${PORT}..${PORT + 2}`, 20_000);
-    const send = await hosts.left.ns.exec(peer, ['send', hosts.right.ip, String(GAP_MS), ...sent.map((d) => `${d.label.match(/port (\d+)/)![1]}:${d.payload}`)], { timeoutMs: 30_000 });
+    const send = await hosts.left.ns.exec(peer, ['send', hosts.right.ip, String(GAP_MS), ...sent.map((d) => `${d.port}:${d.payload}`)], { timeoutMs: 30_000 });
     const got = await receiver.exited;
     trace.setEnabled(false);
     const rec = trace.read();
