@@ -1,0 +1,148 @@
+/**
+ * The path of an skb through the stack's net tracepoints (net:net_dev_queue,
+ * net:netif_rx, net:net_dev_xmit, net:netif_receive_skb), two ways:
+ *
+ * - the kernel's record (a private tracefs instance, `hash-ptr` off so the
+ *   skb addresses are real): `parseNetEvent()` reads its lines,
+ *   `datagramPaths()` cuts the record of a veth pair into one path per
+ *   datagram sent, in the order they were sent;
+ * - a student tracer's lines, loosely: one line per event naming the
+ *   tracepoint, the skb address (16 hex digits, with or without 0x), the
+ *   length (`len=142`, `len 142`, `length: 142`, `142 bytes`) and the device.
+ *   `parseTracerLine()` reads one, `classifyLines()` says which datagram's
+ *   event each line is (or none).
+ *
+ * The kernel reuses a freed skb's address for the next one at once (measured:
+ * a unix-socket skb, then a lab datagram, at the same address within 10 ms),
+ * so an address alone does not name a datagram: the length does, when every
+ * datagram the lab sends has its own (the spec chooses them so).
+ */
+import type { TraceEvent } from './tracefs.js';
+
+/** The net tracepoints a datagram passes on a veth pair, in the kernel's order. */
+export const NET_POINTS = ['net_dev_queue', 'netif_rx', 'net_dev_xmit', 'netif_receive_skb'] as const;
+export type NetPoint = (typeof NET_POINTS)[number];
+
+export interface NetEvent {
+  readonly point: NetPoint;
+  readonly dev: string;
+  /** 16 lowercase hex digits, no 0x. */
+  readonly skb: string;
+  readonly len: number;
+  /** Position in the kernel's record. */
+  readonly index: number;
+}
+
+/** Normalise an skb address: lowercase, no 0x, 16 digits. */
+export function skbKey(addr: string): string {
+  return addr.toLowerCase().replace(/^0x/, '').padStart(16, '0');
+}
+
+/** One event of the kernel's record (`dev=… skbaddr=… len=…[ rc=…]`), or undefined for other events. */
+export function parseNetEvent(e: TraceEvent, index: number): NetEvent | undefined {
+  if (!(NET_POINTS as readonly string[]).includes(e.event)) return undefined;
+  const m = e.body.match(/dev=(\S+) skbaddr=(?:0x)?([0-9a-fA-F]+) len=(\d+)/);
+  return m ? { point: e.event as NetPoint, dev: m[1]!, skb: skbKey(m[2]!), len: Number(m[3]), index } : undefined;
+}
+
+/** One datagram as the spec sent it: from which end, the length of its UDP payload. */
+export interface Datagram {
+  readonly label: string;
+  /** The sender's veth end and its peer. */
+  readonly from: string;
+  readonly to: string;
+  readonly payload: number;
+}
+
+export interface DatagramPath {
+  readonly datagram: Datagram;
+  /** The events of its skb, by tracepoint (absent: the kernel did not record it). */
+  readonly events: Partial<Record<NetPoint, NetEvent>>;
+}
+
+/**
+ * Cut the record into one path per datagram. Datagrams sent from one end are
+ * that end's net_dev_queue events in order (the lab's veths carry nothing
+ * else: static neighbours, no IPv6); each path continues with the first
+ * later event of the same skb at each further tracepoint on the right device.
+ * Throws when the queue events do not line up with what was sent.
+ */
+export function datagramPaths(events: readonly NetEvent[], sent: readonly Datagram[]): DatagramPath[] {
+  const queued = new Map<string, NetEvent[]>();
+  for (const e of events) if (e.point === 'net_dev_queue') queued.set(e.dev, [...(queued.get(e.dev) ?? []), e]);
+  const seen = new Map<string, number>();
+  return sent.map((d) => {
+    const n = seen.get(d.from) ?? 0;
+    seen.set(d.from, n + 1);
+    const q = queued.get(d.from)?.[n];
+    if (!q) throw new Error(`the kernel recorded ${queued.get(d.from)?.length ?? 0} net_dev_queue events on ${d.from}; datagram ${d.label} is number ${n + 1} sent from there`);
+    const later = (point: NetPoint, dev: string) => events.find((e) => e.index > q.index && e.point === point && e.skb === q.skb && e.dev === dev);
+    return {
+      datagram: d,
+      events: { net_dev_queue: q, netif_rx: later('netif_rx', d.to), net_dev_xmit: later('net_dev_xmit', d.from), netif_receive_skb: later('netif_receive_skb', d.to) },
+    };
+  });
+}
+
+/** What a tracer's line says about one event. */
+export interface TracerLine {
+  readonly line: string;
+  /** Position among the tracer's lines. */
+  readonly index: number;
+  readonly point: NetPoint;
+  readonly skb?: string;
+  readonly len?: number;
+  /** One of the devices the caller named, if the line names it. */
+  readonly dev?: string;
+}
+
+const POINT_RE = new RegExp(`(?<![\\w])(${NET_POINTS.join('|')})(?![\\w])`, 'g');
+const ADDR_RE = /(?<![0-9a-fA-FxX])(?:0x)?([0-9a-fA-F]{16})(?![0-9a-fA-F])/;
+const LEN_RE = /\b(?:len|length)\s*[=:]?\s*(\d+)\b|\b(\d+)\s*(?:bytes|B)\b/;
+
+/**
+ * One tracer line naming exactly one of the net tracepoints (a line naming
+ * none — a banner — or several — a summary — is not an event line).
+ */
+export function parseTracerLine(line: string, index: number, devs: readonly string[]): TracerLine | undefined {
+  const points = [...new Set([...line.matchAll(POINT_RE)].map((m) => m[1] as NetPoint))];
+  if (points.length !== 1) return undefined;
+  const addr = line.match(ADDR_RE);
+  const len = line.match(LEN_RE);
+  const dev = devs.find((d) => new RegExp(`(?<![\\w-])${d.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?![\\w-])`).test(line));
+  return { line, index, point: points[0]!, skb: addr ? skbKey(addr[1]!) : undefined, len: len ? Number(len[1] ?? len[2]) : undefined, dev };
+}
+
+export interface Classified {
+  readonly line: TracerLine;
+  /** The datagram whose event the line reports (undefined: none of the lab's). */
+  readonly path?: DatagramPath;
+  readonly event?: NetEvent;
+}
+
+/**
+ * Which datagram's event each line reports: the event at the line's
+ * tracepoint with the line's skb address (and device, when the line names
+ * one) and length. A line with the right tracepoint, address and device but
+ * another length is taken for that event when exactly one datagram's event
+ * fits (its length is judged separately); a line without an address is
+ * nobody's.
+ */
+export function classifyLines(lines: readonly TracerLine[], paths: readonly DatagramPath[]): Classified[] {
+  return lines.map((line) => {
+    if (!line.skb) return { line };
+    const fits = paths.flatMap((p) => {
+      const e = p.events[line.point];
+      return e && e.skb === line.skb && (line.dev === undefined || line.dev === e.dev) ? [{ path: p, event: e }] : [];
+    });
+    const exact = fits.filter((f) => f.event.len === line.len);
+    if (exact.length === 1) return { line, ...exact[0]! };
+    if (exact.length === 0 && fits.length === 1 && line.dev !== undefined) return { line, ...fits[0]! };
+    return { line };
+  });
+}
+
+/** `net_dev_queue dev=x skb=… len=…` for messages. */
+export function describeEvent(e: NetEvent | undefined): string {
+  return e ? `${e.point} dev=${e.dev} skbaddr=0x${e.skb} len=${e.len}` : '(not recorded)';
+}

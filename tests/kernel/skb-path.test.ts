@@ -1,0 +1,51 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { classifyLines, datagramPaths, parseNetEvent, parseTracerLine, skbKey } from '../../helpers/kernel/skb-path.js';
+import { parseTraceLine } from '../../helpers/kernel/tracefs.js';
+
+// A recorded run of the instance (hash-ptr off), edited in one place: the answer's skb reuses the first datagram's address, as the kernel does.
+const record = readFileSync(join(import.meta.dirname, '../fixtures/net/skb-path-trace.txt'), 'utf8')
+  .split('\n').filter((l) => l && !l.startsWith('#')).flatMap((l, i) => { const e = parseTraceLine(l); return (e && parseNetEvent(e, i)) ?? []; });
+const [A, B] = ['kl-b8ab22-aaz1', 'kl-b8ab22-bbz1'];
+const sent = [
+  { label: 'decoy', from: A, to: B, payload: 100 },
+  { label: 'target', from: A, to: B, payload: 200 },
+  { label: 'answer', from: B, to: A, payload: 33 },
+];
+
+describe('skb-path', () => {
+  it('reads the kernel record and cuts it into one path per datagram, even when an skb address is reused', () => {
+    expect(record).toHaveLength(12);
+    expect(record[2]).toMatchObject({ point: 'net_dev_xmit', dev: A, skb: 'ffff888121effc00', len: 142 });
+    const paths = datagramPaths(record, sent);
+    expect(paths.map((p) => [p.events.net_dev_queue?.len, p.events.netif_rx?.len, p.events.net_dev_xmit?.len, p.events.netif_receive_skb?.len]))
+      .toEqual([[142, 128, 142, 128], [242, 228, 242, 228], [75, 61, 75, 61]]);
+    expect(paths[2]!.events.netif_receive_skb).toMatchObject({ dev: A, index: 11 });
+    expect(() => datagramPaths(record, [...sent, { label: 'more', from: A, to: B, payload: 1 }])).toThrow(/2 net_dev_queue events on kl-b8ab22-aaz1/);
+  });
+
+  it('reads tracer lines in several styles and ignores banners and summaries', () => {
+    expect(parseTracerLine('tracepoint:net:net_dev_queue dev=kl-b8ab22-aaz1 skb=0xffff888121eff300 len=242', 3, [A, B]))
+      .toEqual({ line: expect.any(String), index: 3, point: 'net_dev_queue', skb: 'ffff888121eff300', len: 242, dev: A });
+    expect(parseTracerLine('[1962018813] tracepoint:net:netif_receive_skb on kl-b8ab22-bbz1: skb ffff888121eff300 228 bytes', 0, [A, B]))
+      .toMatchObject({ point: 'netif_receive_skb', skb: 'ffff888121eff300', len: 228, dev: B });
+    expect(parseTracerLine('net_dev_xmit length: 242 ffff888121eff300', 0, [A, B])).toMatchObject({ point: 'net_dev_xmit', len: 242, dev: undefined });
+    expect(parseTracerLine('Following UDP datagrams to port 7001.', 0, [A, B])).toBeUndefined();
+    expect(parseTracerLine('path: net_dev_queue -> net_dev_xmit -> netif_receive_skb', 0, [A, B])).toBeUndefined();
+    expect(parseTracerLine('netif_receive_skb_entry dev=x skb=0xffff888121eff300 len=1', 0, [A, B])).toBeUndefined();
+    expect(skbKey('0xFFFF888121EFF300')).toBe('ffff888121eff300');
+  });
+
+  it('tells whose event a line is by address, device and length', () => {
+    const paths = datagramPaths(record, sent);
+    const lines = [
+      'net_dev_queue dev=kl-b8ab22-aaz1 skb=0xffff888121eff300 len=242', // the target
+      'net_dev_xmit dev=kl-b8ab22-aaz1 skb=0xffff888121eff300 len=228', // the target, wrong length
+      'net_dev_queue dev=kl-b8ab22-bbz1 skb=0xffff888121effc00 len=75', // the answer (address reused)
+      'net_dev_queue dev=eth0 skb=0xffff888121effc00 len=1514', // another device
+      'net_dev_xmit dev=kl-b8ab22-aaz1 len=242', // no address
+    ].flatMap((l, i) => parseTracerLine(l, i, [A, B]) ?? []);
+    expect(classifyLines(lines, paths).map((c) => c.path?.datagram.label ?? '-')).toEqual(['target', 'target', 'answer', '-', '-']);
+  });
+});
