@@ -104,7 +104,7 @@ describe('Net Lab 5.6 — open and write through the VFS (追踪 open/write 系�
       script: SCRIPT,
       tracefs: true,
       memoryMb: 512,
-      timeoutMs: 180_000,
+      timeoutMs: 120_000,
       programs: [{ name: 'vfs_chain_load', path: loader.path }, { name: 'vfs_writer', path: writer.path }, { name: 'bpf_links', path: lister.path }],
       files: [
         { path: 'lab/vfs_chain.bpf.o', data: readFileSync(object.path) },
