@@ -162,11 +162,14 @@ describe('Net Lab 5.6 — open and write through the VFS (追踪 open/write 系�
       `records:\n${showChain(chain)}\n${evidence}`).toEqual(want);
   });
 
-  it('reports only the lab\'s file: every record carries its inode, none the decoy\'s or another file\'s', () => {
+  it('reports only the lab\'s file: every record carries its inode, none the decoy\'s or another file\'s, none from a process that did not write it', () => {
     const others = chain.filter((r) => r.ino !== labIno);
-    expect({ records: chain.length > 0, otherInodes: [...new Set(others.map((r) => r.ino))] },
-      `lab inode ${labIno}, decoy inode ${files.decoy?.ino}; records of other inodes (first 20):\n${showChain(others.slice(0, 20))}\n${evidence}`)
-      .toEqual({ records: true, otherInodes: [] });
+    const writers = new Set(labCalls.map((c) => c.pid));
+    const strays = chain.filter((r) => !writers.has(r.pid));
+    expect({ records: chain.length > 0, otherInodes: [...new Set(others.map((r) => r.ino))], strayPids: [...new Set(strays.map((r) => r.pid))] },
+      `lab inode ${labIno}, decoy inode ${files.decoy?.ino}, processes that wrote the lab's file: ${[...writers].join(', ')}\n` +
+      `records of other inodes (first 20):\n${showChain(others.slice(0, 20))}\nrecords of other processes (first 20):\n${showChain(strays.slice(0, 20))}\n${evidence}`)
+      .toEqual({ records: true, otherInodes: [], strayPids: [] });
   });
 
   it('vfs_write returns what each write(2) returned, the short write included, and the bytes add up to the file\'s size', (ctx) => {
