@@ -16,6 +16,8 @@ export interface GuestRunOptions {
   readonly script: string;
   /** Static programs, available as /lab/<name>. */
   readonly programs?: readonly { readonly name: string; readonly path: string }[];
+  /** Other files of the initramfs (relative paths; parent directories are made): data, dynamic programs with their libraries (dynamicProgramFiles). */
+  readonly files?: readonly { readonly path: string; readonly data: Buffer | string; readonly mode?: number }[];
   /** Mount tracefs at /sys/kernel/tracing. */
   readonly tracefs?: boolean;
   /** Mount cgroup2 at /sys/fs/cgroup with every controller enabled for children. */
@@ -68,7 +70,7 @@ export async function runInGuest(opts: GuestRunOptions): Promise<GuestRunResult>
   const initrd = await buildInitramfs({
     init: initScript({ commands: guestCommands(opts) }),
     programs: opts.programs,
-    files: [{ path: 'lab.sh', data: opts.script, mode: 0o755 }],
+    files: [{ path: 'lab.sh', data: opts.script, mode: 0o755 }, ...(opts.files ?? [])],
   });
   const result = await boot({ kernel, initrd, memoryMb: opts.memoryMb ?? 512, timeoutMs: opts.timeoutMs ?? 120_000, append: ['loglevel=4'] });
   return { ...parseGuestOutput(result.output), boot: result };

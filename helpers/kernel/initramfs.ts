@@ -133,8 +133,40 @@ export function initramfsEntries(opts: InitramfsOptions = {}): CpioEntry[] {
     { kind: 'file', path: 'init', data: opts.init ?? initScript(), mode: 0o755 },
   ];
   for (const p of opts.programs ?? []) entries.push({ kind: 'file', path: `lab/${p.name}`, data: readFileSync(p.path), mode: 0o755 });
-  for (const f of opts.files ?? []) entries.push({ kind: 'file', path: f.path, data: f.data, mode: f.mode });
+  const dirs = new Set(entries.filter((e) => e.kind === 'dir').map((e) => e.path));
+  for (const f of opts.files ?? []) {
+    // Parent directories first: the kernel's unpacker does not make them.
+    const parts = f.path.split('/').slice(0, -1);
+    for (let i = 1; i <= parts.length; i++) {
+      const d = parts.slice(0, i).join('/');
+      if (!dirs.has(d)) { dirs.add(d); entries.push({ kind: 'dir', path: d }); }
+    }
+    entries.push({ kind: 'file', path: f.path, data: f.data, mode: f.mode });
+  }
   return entries;
+}
+
+/**
+ * The shared libraries a dynamic program needs (`ldd` lines `name => /path (addr)`
+ * and the interpreter `/lib64/ld-linux-x86-64.so.2 (addr)`), as absolute host
+ * paths (pure). Put them into the initramfs at the same paths with the
+ * program, and the guest runs it without a libc of its own.
+ */
+export function parseLdd(text: string): string[] {
+  const paths = new Set<string>();
+  for (const line of text.split('\n')) {
+    const m = line.match(/=>\s*(\/\S+)\s+\(0x/) ?? line.match(/^\s*(\/\S+)\s+\(0x/);
+    if (m) paths.add(m[1]!);
+  }
+  return [...paths];
+}
+
+/** Initramfs files for a dynamic host program at /lab/<name>, with its libraries at their host paths. */
+export function dynamicProgramFiles(path: string, name: string, lddOutput: string): { path: string; data: Buffer; mode: number }[] {
+  return [
+    { path: `lab/${name}`, data: readFileSync(path), mode: 0o755 },
+    ...parseLdd(lddOutput).map((lib) => ({ path: lib.replace(/^\/+/, ''), data: readFileSync(lib), mode: 0o755 })),
+  ];
 }
 
 /** True when a program is statically linked (no PT_INTERP): the guest has no libc. */
