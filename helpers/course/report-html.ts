@@ -5,7 +5,10 @@
  * figure as tables and bar charts per group.
  */
 import { formatScore } from './grading.js';
-import { defaultSourcesLabel } from './sources.js';
+import { isStudentEdition } from './sources.js';
+
+/** What c/ is when LAB_SRC is unset: the reference here, the student's own files in an edition. */
+const sourcesHtml = () => (isStudentEdition() ? 'your files in <code>c/</code> (student edition)' : 'the reference <code>c/</code>');
 import { uniq, type LabMetric, type LabReport, type LabResult, type LabsReport, type TestState } from './report-model.js';
 
 // ---------------------------------------------------------------------------
@@ -114,7 +117,7 @@ function labSection(lab: LabReport): string {
   return `<section class="lab r-${slug(lab.result)}" id="lab-${slug(lab.id)}" data-lab="${esc(lab.id)}" data-result="${esc(lab.result)}">`
     + `<h2><span class="badge r-${slug(lab.result)}">${RESULT_LABEL[lab.result]}</span> ${esc(lab.title.en)} <span class="zh">${esc(lab.title.zh)}</span></h2>`
     + `<p class="muted">${esc(lab.area)} · <code>${esc(lab.spec)}</code>${lab.durationMs !== undefined ? ` · ${esc(formatMs(lab.durationMs))}` : ''}`
-    + `${lab.labSrc === undefined ? '' : lab.labSrc ? ` · ran against <code>LAB_SRC=${esc(lab.labSrc)}</code>` : ` · ran against ${esc(defaultSourcesLabel())}`}</p>`
+    + `${lab.labSrc === undefined ? '' : lab.labSrc ? ` · ran against <code>LAB_SRC=${esc(lab.labSrc)}</code>` : ` · ran against ${sourcesHtml()}`}</p>`
     + `${lab.kernel ? `<p class="muted">on this host, kernel <code>${esc(lab.kernel)}</code></p>` : ''}`
     + when + errors + skips + adaptations + testsTable(lab) + guestBox(lab) + metricsSection(lab) + '</section>';
 }
@@ -143,7 +146,7 @@ function thisRunLine(report: LabsReport): string {
   const run = report.thisRun;
   if (!run) return '';
   const labs = run.labs.map((l) => `<a href="#lab-${slug(l.id)}">${esc(l.id)}</a> ${esc(l.result)}`).join(', ') || 'no lab';
-  return `<p id="this-run"><b>This run</b>, against ${run.labSrc ? `<code>LAB_SRC=${esc(run.labSrc)}</code>` : esc(defaultSourcesLabel())}: ${labs}. `
+  return `<p id="this-run"><b>This run</b>, against ${run.labSrc ? `<code>LAB_SRC=${esc(run.labSrc)}</code>` : sourcesHtml()}: ${labs}. `
     + `The rest of the page is the course total; results from earlier runs are marked "(earlier run)".</p>`;
 }
 
