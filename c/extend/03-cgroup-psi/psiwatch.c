@@ -73,19 +73,17 @@ int main(int argc, char **argv)
 		int left_ms = (int)((deadline - now()) * 1000) + 1;
 		int n = poll(&pfd, 1, left_ms);
 
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
+		if (n < 0 && errno != EINTR) {	/* EINTR: a signal, not an event; poll again */
 			fprintf(stderr, "poll failed: %s\n", strerror(errno));
 			goto cleanup;
 		}
 		if (n == 0)
 			break;
-		if (pfd.revents & POLLERR) {
+		if (n > 0 && (pfd.revents & POLLERR)) {
 			fprintf(stderr, "%s: the group is gone (POLLERR)\n", argv[1]);
 			goto cleanup;
 		}
-		if (pfd.revents & POLLPRI) {
+		if (n > 0 && (pfd.revents & POLLPRI)) {
 			printf("event %d at %.6f\n", ++events, now());
 			fflush(stdout);
 		}

@@ -198,6 +198,7 @@ describe('Lab 3 â€” cgroup hierarchies and pressure stall information (cgroup æž
     interface PressureRun {
       readonly how: string;
       readonly file: string;
+      readonly observed: string;
       readonly before: Pressure;
       readonly after: Pressure;
       readonly samples: PressureSample[];
@@ -228,7 +229,8 @@ describe('Lab 3 â€” cgroup hierarchies and pressure stall information (cgroup æž
       // Wait (bounded) until psiwatch has the file open, then a little for its write.
       for (let i = 0; i < 40 && !family().some((p) => openFiles(p).some((f) => f.target === cg.pressureFile)); i++) await new Promise((r) => setTimeout(r, 50));
       await new Promise((r) => setTimeout(r, 300));
-      const sampler = samplePressure(cg.pressureFile, 100);
+      // Sample the parent's file: reading the watched file itself would fold its averages and starve the trigger.
+      const sampler = samplePressure(cg.observeFile, 100);
       const workloadP = run('sh', ['-c', WORKLOAD, 'workload', bigFile, String(WORKLOAD_SECONDS), ...cg.dirs], { timeoutMs: 60_000, reject: false });
       await new Promise((r) => setTimeout(r, 1000));
       const triggers = (await Promise.all(family().map(async (pid) => (await triggersOn(pid, cg.pressureFile)).map((t) => ({ pid, ...t }))))).flat();
@@ -239,7 +241,7 @@ describe('Lab 3 â€” cgroup hierarchies and pressure stall information (cgroup æž
       const end = monotonicSeconds();
       const after = readPressure(cg.pressureFile);
       const events = w.stdout.split('\n').flatMap((l) => (l.match(/\d+\.\d+/g) ?? []).map(Number).filter((t) => t >= start - 1 && t <= end + 1).slice(0, 1));
-      return { how: cg.how, file: cg.pressureFile, before, after, samples, workload, watcher: w, triggers, openFilesSeen, events, start, end };
+      return { how: cg.how, file: cg.pressureFile, observed: cg.observeFile, before, after, samples, workload, watcher: w, triggers, openFilesSeen, events, start, end };
     }
 
     beforeAll(async () => {
@@ -283,7 +285,7 @@ describe('Lab 3 â€” cgroup hierarchies and pressure stall information (cgroup æž
       const slack = WINDOW_US / 1e6 + 2.5;
       const check = r.events.map((t) => ({ at: +(t - r.start).toFixed(2), grewUs: growthAround(r.samples, t - slack, t + 0.5) }));
       const evidence = `events (s after psiwatch started) and the growth of some total in [t âˆ’ ${slack} s, t + 0.5 s]: ${JSON.stringify(check)}\n` +
-        `samples (s, some Âµs): ${r.samples.map((s) => `${(s.t - r.start).toFixed(1)}:${s.some}`).join(' ')}\n${describeRun(r)}`;
+        `samples of ${r.observed} (s, some Âµs): ${r.samples.map((s) => `${(s.t - r.start).toFixed(1)}:${s.some}`).join(' ')}\n${describeRun(r)}`;
       expect(r.events.length, `psiwatch must print one line per event with its CLOCK_MONOTONIC time (seconds, with a decimal point).\n${evidence}`).toBeGreaterThanOrEqual(1);
       expect(check.filter((c) => c.grewUs < STALL_US * 0.8), `each event must follow real stall.\n${evidence}`).toEqual([]);
     });
