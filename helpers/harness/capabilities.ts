@@ -21,7 +21,7 @@ export const CAPABILITY_IDS = [
   'root', 'kernel-config', 'cc', 'btf', 'tracefs', 'kprobes', 'cgroup', 'kvm', 'io_uring',
   'clang-bpf', 'libbpf', 'bpftool', 'bpftrace', 'bcc', 'fio', 'liburing', 'strace',
   'iproute2', 'ping', 'nftables', 'busybox', 'unshare', 'qemu', 'gdb',
-  'modules',
+  'modules', 'psi',
 ] as const;
 export type CapabilityId = (typeof CAPABILITY_IDS)[number];
 
@@ -200,6 +200,9 @@ export async function probeAll(): Promise<Capabilities> {
     cap('modules', 'loadable kernel modules with matching headers', existsSync('/proc/modules') && existsSync(`/lib/modules/${kernelRelease}/build/Makefile`),
       !existsSync('/proc/modules') ? 'kernel built without CONFIG_MODULES (no /proc/modules)' : (existsSync(`/lib/modules/${kernelRelease}/build/Makefile`) ? `/lib/modules/${kernelRelease}/build` : `no headers at /lib/modules/${kernelRelease}/build`),
       existsSync('/proc/modules') ? apt(`linux-headers-${kernelRelease}`) : 'a kernel with CONFIG_MODULES=y; the module lab loads its module in a QEMU guest of Debian\'s kernel instead', true),
+    cap('psi', 'pressure stall information (/proc/pressure/memory)', existsSync('/proc/pressure/memory'),
+      existsSync('/proc/pressure/memory') ? '/proc/pressure/memory' : 'absent: kernel without CONFIG_PSI=y, or PSI off (CONFIG_PSI_DEFAULT_DISABLED)',
+      'a kernel with CONFIG_PSI=y; if it is built with CONFIG_PSI_DEFAULT_DISABLED, boot with psi=1'),
   ]);
   const byId = Object.fromEntries(list.map((c) => [c.id, c])) as Record<CapabilityId, Capability>;
   return { ...byId, cgroupInfo, kernelRelease };

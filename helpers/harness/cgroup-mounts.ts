@@ -11,6 +11,10 @@ export interface CgroupMount {
   readonly version: 1 | 2;
   /** v1: the controllers bound to the hierarchy (cpu, cpuacct, memory, pids, freezer…; name=… excluded). */
   readonly controllers: readonly string[];
+  /** v1 named hierarchy without controllers (`name=systemd` → "systemd"). */
+  readonly name?: string;
+  /** The cgroup of the hierarchy this mount shows at its mount point ("/" for the whole hierarchy). */
+  readonly root: string;
 }
 
 /**
@@ -25,11 +29,15 @@ export function parseCgroupMounts(mountinfo: string): CgroupMount[] {
     if (sep < 0) continue;
     const pre = line.slice(0, sep).split(' ');
     const [fstype, , superOpts = ''] = line.slice(sep + 3).split(' ');
-    const mountPoint = (pre[4] ?? '').replace(/\\(\d{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
-    if (fstype === 'cgroup2') out.push({ mountPoint, version: 2, controllers: [] });
+    const unescape = (f: string) => f.replace(/\\(\d{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+    const mountPoint = unescape(pre[4] ?? '');
+    const root = unescape(pre[3] ?? '/');
+    if (fstype === 'cgroup2') out.push({ mountPoint, version: 2, controllers: [], root });
     else if (fstype === 'cgroup') {
-      const controllers = superOpts.split(',').filter((o) => o !== 'rw' && o !== 'ro' && !o.includes('='));
-      out.push({ mountPoint, version: 1, controllers });
+      const opts = superOpts.split(',');
+      const controllers = opts.filter((o) => o !== 'rw' && o !== 'ro' && !o.includes('='));
+      const name = opts.find((o) => o.startsWith('name='))?.slice('name='.length);
+      out.push({ mountPoint, version: 1, controllers, ...(name ? { name } : {}), root });
     }
   }
   return out;

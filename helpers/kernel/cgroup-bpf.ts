@@ -21,7 +21,7 @@
  * Release: stop the loader (it detaches), kill the cgroup's members, rmdir
  * it. rmdir also frees any program still attached (a loader killed with -9).
  */
-import { existsSync, mkdirSync, readFileSync, rmdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildProgram } from '../harness/compile.js';
 import { LabError } from '../harness/errors.js';
@@ -74,8 +74,11 @@ const pidsIn = (dir: string): number[] => {
   try { return readFileSync(join(dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number); } catch { return []; }
 };
 
-/** Kill the members of a cgroup (processes the lab put there) and remove it. Idempotent. */
+/** Kill the members of a cgroup (processes the lab put there) and remove it, child cgroups first. Idempotent. */
 export async function removeCgroupDir(dir: string): Promise<void> {
+  let children: string[] = [];
+  try { children = readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => join(dir, e.name)); } catch { /* gone */ }
+  for (const child of children) await removeCgroupDir(child);
   for (let attempt = 0; attempt < 100 && existsSync(dir); attempt++) {
     for (const pid of pidsIn(dir)) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
     try { rmdirSync(dir); } catch { /* EBUSY until the members are gone */ }

@@ -1,0 +1,304 @@
+/**
+ * Lab 3 — cgroup 实现之整体架构 and PSI: where a process sits in the cgroup
+ * hierarchies, and the memory pressure a squeezed cgroup shows.
+ *
+ * Part 1: the lab puts a process it started into cgroups with random kl-
+ * names, a different one in each hierarchy it may touch (v1: cpu, cpuacct,
+ * memory; the unified cgroup2 tree on every host), nested one level. The
+ * student's cgwhere <pid> must name, per hierarchy, its id, controllers,
+ * path and the cgroup's directory; the spec judges the content against the
+ * kernel's /proc/<pid>/cgroup, /proc/cgroups, the mounts and cgroup.procs.
+ *
+ * Part 2: a workload re-reads a file twice the size of a memory limit
+ * (helpers/kernel/psi.ts pressureCgroup: memory.high on v2; on a v1 host the
+ * v1 memory limit, and the stall read from the same tasks' kl- child of the
+ * controller-less cgroup2 tree) while the student's psiwatch holds a PSI
+ * trigger on that memory.pressure. The kernel's totals prove the squeeze
+ * (and its absence in an unlimited control run); the kernel answers whether
+ * psiwatch's descriptor holds a trigger; the events it reports are checked
+ * against the totals sampled meanwhile.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, realpathSync, statSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { cgroupV1Controllers, parseCgroupMounts, probeCgroups } from '../../../helpers/harness/capabilities.js';
+import { buildProgram } from '../../../helpers/harness/compile.js';
+import { destroyCgroup } from '../../../helpers/harness/destroy.js';
+import { run, startBackground, waitUntil, type RunResult } from '../../../helpers/harness/exec.js';
+import { labSource } from '../../../helpers/harness/paths.js';
+import { recordMetric } from '../../../helpers/harness/metrics.js';
+import { adapted, requires, unmet } from '../../../helpers/harness/requires.js';
+import { defer, makeTempDir } from '../../../helpers/harness/resources.js';
+import { uniqueName } from '../../../helpers/harness/run-state.js';
+import { cgroup2Root } from '../../../helpers/kernel/cgroup-bpf.js';
+import { parseProcCgroup } from '../../../helpers/kernel/cgroup-limits.js';
+import { descendants, listProcesses } from '../../../helpers/kernel/procfs.js';
+import {
+  describeOpenFiles, growthAround, monotonicSeconds, openFiles, pressureCgroup, readPressure, samplePressure, triggersOn,
+  type Pressure, type PressureSample,
+} from '../../../helpers/kernel/psi.js';
+
+const CGROUP_BASE = '/sys/fs/cgroup';
+/** v1 hierarchies the lab may move a process into (pids and freezer hold it for the sandbox). */
+const V1_PLACED = ['cpu', 'cpuacct', 'memory'];
+
+/** The squeeze: a 32 MiB limit and a 256 MiB file read again and again. */
+const LIMIT_BYTES = 32 * 1024 * 1024;
+const FILE_MIB = 256;
+const WORKLOAD_SECONDS = 5;
+/** The trigger: "some 50000 2000000" — 50 ms of stall within 2 s. A 2 s window needs no CAP_SYS_RESOURCE. */
+const STALL_US = 50_000;
+const WINDOW_US = 2_000_000;
+/** psiwatch runs past the workload by more than a window, so a late event is still seen. */
+const WATCH_SECONDS = WORKLOAD_SECONDS + 4;
+/** Measured here: 440–550 ms of stall in 4–5 s squeezed, 0 without the limit. */
+const SQUEEZED_MIN_US = 100_000;
+const CONTROL_MAX_US = 20_000;
+
+const show = (r: RunResult) => `${r.command} exited ${r.signal ?? r.exitCode} (${r.reason})\n--- stdout ---\n${r.stdout.trim()}\n--- stderr ---\n${r.stderr.trim().split('\n').slice(-6).join('\n')}`;
+
+/** Tokens of an output line: split on blanks and the usual separators, never on "/". */
+const tokens = (line: string) => line.split(/[\s,:=;|()[\]{}"'<>]+/).filter(Boolean);
+/** Directory candidates: split on blanks and "=" only (a merged v1 mount is /sys/fs/cgroup/cpu,cpuacct). */
+const pathTokens = (line: string) => line.split(/[\s=;|()[\]{}"'<>]+/).filter((t) => t.startsWith('/')).map((t) => t.replace(/[,:.]+$/, ''));
+
+interface Entry { readonly id: number; readonly controllers: string[]; readonly path: string; readonly raw: string }
+
+/** /proc/<pid>/cgroup as entries (the kernel's truth the tool is judged against). */
+function procCgroupEntries(text: string): Entry[] {
+  return text.split('\n').filter(Boolean).map((raw) => {
+    const m = raw.match(/^(\d+):([^:]*):(.*)$/);
+    return { id: Number(m?.[1] ?? -1), controllers: (m?.[2] ?? '').split(',').filter(Boolean), path: m?.[3] ?? '', raw };
+  }).filter((e) => e.id >= 0);
+}
+
+/** The output line that names this hierarchy: its id, every controller and its path, each as a token. */
+function lineFor(output: string, e: Entry): string | undefined {
+  return output.split('\n').find((line) => {
+    const t = tokens(line);
+    const ctl = e.controllers.every((c) => t.includes(c) || (c.startsWith('name=') && t.includes(c.slice(5))));
+    return t.includes(String(e.id)) && ctl && t.includes(e.path);
+  });
+}
+
+describe('Lab 3 — cgroup hierarchies and pressure stall information (cgroup 架构; PSI)', () => {
+  requires('root', 'cc', 'cgroup', 'psi');
+
+  let cgwhere = '';
+  let psiwatch = '';
+  let tmp = '';
+  let bigFile = '';
+
+  beforeAll(async () => {
+    if (await unmet(['root', 'cc', 'cgroup', 'psi'])) return;
+    cgwhere = (await buildProgram({ src: labSource('extend/03-cgroup-psi/cgwhere.c') })).path;
+    psiwatch = (await buildProgram({ src: labSource('extend/03-cgroup-psi/psiwatch.c') })).path;
+    tmp = await makeTempDir('psi');
+  });
+
+  describe('cgwhere: the cgroups of a process, per hierarchy', () => {
+    let target = 0;
+    let kernelView = '';
+    let answer: RunResult;
+    /** The leaf cgroup the lab made in each hierarchy: its path inside the hierarchy and its directory. */
+    const placed: { path: string; dir: string; what: string }[] = [];
+
+    beforeAll(async () => {
+      if (await unmet(['root', 'cc', 'cgroup', 'psi'])) return;
+      const sleeper = startBackground('sleep', ['120'], { timeoutMs: 180_000 });
+      target = sleeper.pid;
+      // The sandbox's shell joins its cgroups, then execs sleep: place the process only after that.
+      await waitUntil('the sleeper to exec sleep', () => { try { return readFileSync(`/proc/${target}/comm`, 'utf8').trim(); } catch { return ''; } }, (c) => c === 'sleep');
+      // Where to make cgroups: the v1 hierarchies we may touch, and the unified tree.
+      const roots: { dir: string; what: string }[] = [];
+      const v1 = cgroupV1Controllers();
+      for (const c of V1_PLACED) {
+        const dir = v1.get(c);
+        if (dir && !roots.some((r) => r.dir === dir)) roots.push({ dir, what: `v1 ${c}` });
+      }
+      const u = await cgroup2Root();
+      roots.push({ dir: u.path, what: `cgroup2 (${u.how})` });
+      for (const r of roots) {
+        const top = join(r.dir, uniqueName('w'));
+        mkdirSync(top);
+        defer(`cgroup ${top}`, () => {
+          const d = destroyCgroup([top]);
+          if (!d.gone) throw new Error(`cgroup ${top} not removed: ${d.reason}`);
+        }, `rmdir ${top}/* ${top}   (after killing the pids in their cgroup.procs)`);
+        const leaf = join(top, `x${randomBytes(3).toString('hex')}`);
+        mkdirSync(leaf);
+        writeFileSync(join(leaf, 'cgroup.procs'), String(target));
+        placed.push({ path: leaf.slice(r.dir.length), dir: leaf, what: r.what });
+      }
+      kernelView = readFileSync(`/proc/${target}/cgroup`, 'utf8');
+      answer = await run(cgwhere, [String(target)], { timeoutMs: 10_000, reject: false });
+      const after = readFileSync(`/proc/${target}/cgroup`, 'utf8');
+      if (after !== kernelView) throw new Error(`the process moved while cgwhere ran:\n${kernelView}\nthen\n${after}`);
+    });
+
+    const evidence = () => `cgwhere ${target}: ${show(answer)}\n/proc/${target}/cgroup (the kernel):\n${kernelView.trim()}\n` +
+      `the lab's cgroups: ${placed.map((p) => `${p.what}: ${p.path}`).join('; ')}`;
+
+    it('names, for each v1 hierarchy the process is in, its hierarchy id, its controllers and its path (the random kl- cgroups the lab made)', async (ctx) => {
+      const v1 = procCgroupEntries(kernelView).filter((e) => e.id !== 0);
+      if (!v1.length) return void (await adapted(ctx, 'cgroup v2 only: no v1 hierarchies to name'));
+      await adapted(ctx, 'cgroup v1 controllers: one line per v1 hierarchy, the process placed in cpu, cpuacct and memory');
+      const missing = v1.filter((e) => !lineFor(answer.stdout, e)).map((e) => e.raw);
+      const ours = placed.filter((p) => p.what.startsWith('v1')).filter((p) => !tokens(answer.stdout).includes(p.path));
+      expect({ missing, notNamed: ours.map((p) => `${p.what} ${p.path}`) },
+        `every /proc/<pid>/cgroup line must have an output line with its id, controllers and path as words.\n${evidence()}`)
+        .toEqual({ missing: [], notNamed: [] });
+    });
+
+    it('names the one cgroup2 path (hierarchy 0) the lab put the process in', () => {
+      const v2 = procCgroupEntries(kernelView).find((e) => e.id === 0 && e.controllers.length === 0);
+      const ours = placed.find((p) => p.what.startsWith('cgroup2'));
+      expect(v2?.path, `the kernel's 0:: line must be the lab's cgroup2 cgroup.\n${evidence()}`).toBe(ours?.path);
+      expect(lineFor(answer.stdout, v2!), `an output line must name hierarchy 0 with the path ${v2?.path}.\n${evidence()}`).toBeDefined();
+    });
+
+    it('agrees with /proc/cgroups: each v1 hierarchy id it names has exactly the controllers the kernel bound to that id', () => {
+      const table = readFileSync('/proc/cgroups', 'utf8').split('\n').filter((l) => /^\w/.test(l) && !l.startsWith('#')).map((l) => l.split(/\s+/));
+      const bound = (id: number) => table.filter((f) => Number(f[1]) === id && f[3] === '1').map((f) => f[0]!).sort();
+      const wrong: string[] = [];
+      for (const e of procCgroupEntries(kernelView).filter((x) => x.id !== 0 && !x.controllers.some((c) => c.startsWith('name=')))) {
+        const line = lineFor(answer.stdout, e);
+        if (!line) { wrong.push(`${e.raw}: no line`); continue; }
+        const named = tokens(line).filter((t) => table.some((f) => f[0] === t)).sort();
+        if (JSON.stringify(named) !== JSON.stringify(bound(e.id))) wrong.push(`hierarchy ${e.id}: named ${named.join(',')}, /proc/cgroups binds ${bound(e.id).join(',')}`);
+      }
+      expect(wrong, `/proc/cgroups:\n${readFileSync('/proc/cgroups', 'utf8').trim()}\n${evidence()}`).toEqual([]);
+    });
+
+    it('names for each hierarchy the directory that holds the process: on that hierarchy\'s mount, with the pid in its cgroup.procs', () => {
+      const mounts = parseCgroupMounts(readFileSync('/proc/self/mountinfo', 'utf8')).filter((m) => m.root === '/');
+      const ofHierarchy = (e: Entry) => mounts.filter((m) => (e.id === 0 ? m.version === 2
+        : m.version === 1 && (e.controllers[0]?.startsWith('name=') ? m.name === e.controllers[0].slice(5)
+          : [...m.controllers].sort().join(',') === [...e.controllers].sort().join(','))));
+      const problems: string[] = [];
+      for (const e of procCgroupEntries(kernelView)) {
+        const ms = ofHierarchy(e);
+        if (!ms.length) continue; // not mounted in this mount namespace: no directory to name
+        const line = lineFor(answer.stdout, e);
+        if (!line) { problems.push(`${e.raw}: no line`); continue; }
+        const dirs = pathTokens(line).filter((t) => t !== e.path);
+        const ok = dirs.some((d) => {
+          let real = '';
+          try { real = realpathSync(d); if (!statSync(real).isDirectory()) return false; } catch { return false; }
+          const onMount = ms.some((m) => real === resolve(m.mountPoint, `.${e.path}`));
+          const listed = readFileSync(join(real, 'cgroup.procs'), 'utf8').split('\n').includes(String(target));
+          return onMount && listed;
+        });
+        if (!ok) problems.push(`${e.raw}: named ${dirs.join(' ') || 'no directory'}; expected ${ms.map((m) => resolve(m.mountPoint, `.${e.path}`)).join(' or ')}`);
+      }
+      expect(problems, evidence()).toEqual([]);
+    });
+  });
+
+  describe('psiwatch: a PSI trigger on the memory.pressure of a squeezed cgroup', () => {
+    interface PressureRun {
+      readonly how: string;
+      readonly file: string;
+      readonly observed: string;
+      readonly before: Pressure;
+      readonly after: Pressure;
+      readonly samples: PressureSample[];
+      readonly workload: RunResult;
+      readonly watcher: RunResult;
+      /** What the kernel said about each descriptor psiwatch (or a child) had open on the file, while the workload ran. */
+      readonly triggers: { pid: number; fd: number; writable: boolean; trigger: boolean; answer: string }[];
+      readonly openFilesSeen: string;
+      /** CLOCK_MONOTONIC times of the events psiwatch printed. */
+      readonly events: number[];
+      readonly start: number;
+      readonly end: number;
+    }
+    const runs: Partial<Record<'squeezed' | 'control', PressureRun>> = {};
+
+    /** The workload: join every cgroup directory, then re-read the file until the time is up. */
+    const WORKLOAD = 'f=$1; s=$2; shift 2; for d in "$@"; do echo $$ > "$d/cgroup.procs" || exit 1; done; ' +
+      'end=$(($(date +%s) + s)); while [ "$(date +%s)" -lt "$end" ]; do cat "$f" > /dev/null; done';
+
+    async function pressureRun(kind: 'squeezed' | 'control'): Promise<PressureRun> {
+      const cg = await pressureCgroup(kind === 'squeezed' ? 'psq' : 'pct', kind === 'squeezed' ? LIMIT_BYTES : undefined);
+      // A cold start: the file's pages out of the page cache.
+      await run('dd', [`if=${bigFile}`, 'iflag=nocache', 'count=0', 'status=none'], { timeoutMs: 20_000 });
+      const before = readPressure(cg.pressureFile);
+      const start = monotonicSeconds();
+      const watcher = startBackground(psiwatch, [cg.pressureFile, String(STALL_US), String(WINDOW_US), String(WATCH_SECONDS)], { timeoutMs: 60_000 });
+      const family = () => [watcher.pid, ...descendants(listProcesses(), watcher.pid).map((p) => p.pid)];
+      // Wait (bounded) until psiwatch has the file open, then a little for its write.
+      for (let i = 0; i < 40 && !family().some((p) => openFiles(p).some((f) => f.target === cg.pressureFile)); i++) await new Promise((r) => setTimeout(r, 50));
+      await new Promise((r) => setTimeout(r, 300));
+      // Sample the parent's file: reading the watched file itself would fold its averages and starve the trigger.
+      const sampler = samplePressure(cg.observeFile, 100);
+      const workloadP = run('sh', ['-c', WORKLOAD, 'workload', bigFile, String(WORKLOAD_SECONDS), ...cg.dirs], { timeoutMs: 60_000, reject: false });
+      await new Promise((r) => setTimeout(r, 1000));
+      const triggers = (await Promise.all(family().map(async (pid) => (await triggersOn(pid, cg.pressureFile)).map((t) => ({ pid, ...t }))))).flat();
+      const openFilesSeen = family().map((p) => `pid ${p}:\n${describeOpenFiles(p)}`).join('\n');
+      const workload = await workloadP;
+      const w = await watcher.exited;
+      const samples = sampler.stop();
+      const end = monotonicSeconds();
+      const after = readPressure(cg.pressureFile);
+      const events = w.stdout.split('\n').flatMap((l) => (l.match(/\d+\.\d+/g) ?? []).map(Number).filter((t) => t >= start - 1 && t <= end + 1).slice(0, 1));
+      return { how: cg.how, file: cg.pressureFile, observed: cg.observeFile, before, after, samples, workload, watcher: w, triggers, openFilesSeen, events, start, end };
+    }
+
+    beforeAll(async () => {
+      if (await unmet(['root', 'cc', 'cgroup', 'psi'])) return;
+      bigFile = join(tmp, 'big');
+      await run('dd', ['if=/dev/urandom', `of=${bigFile}`, 'bs=1M', `count=${FILE_MIB}`, 'conv=fsync', 'status=none'], { timeoutMs: 120_000 });
+      runs.squeezed = await pressureRun('squeezed');
+      runs.control = await pressureRun('control');
+    }, 180_000);
+
+    const grew = (r: PressureRun) => r.after.some.total - r.before.some.total;
+    const describeRun = (r: PressureRun) => `${r.how}\n${r.file}: some total ${r.before.some.total} -> ${r.after.some.total} µs ` +
+      `(full ${r.before.full?.total ?? '-'} -> ${r.after.full?.total ?? '-'})\nworkload: ${show(r.workload)}\npsiwatch: ${show(r.watcher)}`;
+
+    it(`control: squeezed under a ${LIMIT_BYTES >> 20} MiB limit, re-reading a ${FILE_MIB} MiB file stalls the cgroup on memory (some total grows by ≥ ${SQUEEZED_MIN_US / 1000} ms)`, async (ctx) => {
+      const r = runs.squeezed!;
+      if (probeCgroups(CGROUP_BASE).version === 1) await adapted(ctx, 'cgroup v1 memory controller: the limit is memory.limit_in_bytes; PSI from a kl- child of the controller-less cgroup2 hierarchy');
+      recordMetric(ctx, { name: 'memory stall (some) while squeezed', value: grew(r) / 1000, unit: 'ms', group: 'PSI' });
+      recordMetric(ctx, { name: 'memory stall (full) while squeezed', value: ((r.after.full?.total ?? 0) - (r.before.full?.total ?? 0)) / 1000, unit: 'ms', group: 'PSI' });
+      expect(r.workload.exitCode, describeRun(r)).toBe(0);
+      expect(grew(r), describeRun(r)).toBeGreaterThanOrEqual(SQUEEZED_MIN_US);
+    });
+
+    it(`control: without the limit the same workload's some total stays near zero (< ${CONTROL_MAX_US / 1000} ms)`, (ctx) => {
+      const r = runs.control!;
+      recordMetric(ctx, { name: 'memory stall (some) unlimited', value: grew(r) / 1000, unit: 'ms', group: 'PSI' });
+      expect(r.workload.exitCode, describeRun(r)).toBe(0);
+      expect(grew(r), describeRun(r)).toBeLessThan(CONTROL_MAX_US);
+    });
+
+    it('psiwatch holds a PSI trigger on the cgroup\'s memory.pressure while it runs (the kernel refuses a second one on its descriptor: EBUSY)', () => {
+      const r = runs.squeezed!;
+      expect(r.triggers.filter((t) => t.trigger).length,
+        `descriptors of psiwatch on ${r.file} and the kernel's answer: ${JSON.stringify(r.triggers)}\nopen files of psiwatch while the workload ran:\n${r.openFilesSeen}\n${describeRun(r)}`)
+        .toBeGreaterThanOrEqual(1);
+    });
+
+    it(`psiwatch reports stall events while the workload is squeezed, each when the kernel's some total had grown by the threshold (${STALL_US / 1000} ms) within about a window`, (ctx) => {
+      const r = runs.squeezed!;
+      recordMetric(ctx, { name: 'trigger events while squeezed', value: r.events.length, unit: 'events', group: 'PSI' });
+      const slack = WINDOW_US / 1e6 + 2.5;
+      const check = r.events.map((t) => ({ at: +(t - r.start).toFixed(2), grewUs: growthAround(r.samples, t - slack, t + 0.5) }));
+      const evidence = `events (s after psiwatch started) and the growth of some total in [t − ${slack} s, t + 0.5 s]: ${JSON.stringify(check)}\n` +
+        `samples of ${r.observed} (s, some µs): ${r.samples.map((s) => `${(s.t - r.start).toFixed(1)}:${s.some}`).join(' ')}\n${describeRun(r)}`;
+      expect(r.events.length, `psiwatch must print one line per event with its CLOCK_MONOTONIC time (seconds, with a decimal point).\n${evidence}`).toBeGreaterThanOrEqual(1);
+      expect(check.filter((c) => c.grewUs < STALL_US * 0.8), `each event must follow real stall.\n${evidence}`).toEqual([]);
+    });
+
+    it('psiwatch, holding its trigger on the unlimited cgroup\'s memory.pressure, reports no event while the same workload runs without the limit', (ctx) => {
+      const r = runs.control!;
+      recordMetric(ctx, { name: 'trigger events unlimited', value: r.events.length, unit: 'events', group: 'PSI' });
+      const evidence = `descriptors of psiwatch on ${r.file} and the kernel's answer: ${JSON.stringify(r.triggers)}\n${describeRun(r)}`;
+      expect({ triggerHeld: r.triggers.some((t) => t.trigger), events: r.events.map((t) => +(t - r.start).toFixed(2)) },
+        `a quiet watcher proves something only with a trigger open; events are s after psiwatch started.\n${evidence}`)
+        .toEqual({ triggerHeld: true, events: [] });
+    });
+  });
+});
