@@ -32,12 +32,20 @@ const VOLATILE_SYSCTLS = [
   /^kernel\/tainted$/,
   /^kernel\/hung_task_warnings$/,
   /^kernel\/random\//,
-  /^fs\/binfmt_misc\//,
+  /^fs\/binfmt_misc(\/|$)/, // (reading it would trigger systemd's automount)
   /^vm\/drop_caches$/,
   /^vm\/compact_memory$/,
   /^net\/ipv4\/route\/flush$/,
   /^net\/ipv6\/route\/flush$/,
 ];
+
+/**
+ * Mount points the machine's own services add and remove while labs run:
+ * snaps being refreshed, containers of docker/containerd/podman, user
+ * sessions, removable media, systemd's binfmt_misc automount, and the
+ * /run/netns bind mount `ip netns add` makes the first time after a boot.
+ */
+const SERVICE_MOUNTS = [/^\/snap\//, /^\/var\/snap\//, /^\/run\/user\//, /^\/run\/(docker|containerd)\//, /^\/run\/netns$/, /^\/run\/netns\/cni-/, /^\/var\/lib\/(docker|containerd|containers|kubelet)\//, /^\/run\/(containers|credentials)\//, /^\/media\//, /^\/proc\/sys\/fs\/binfmt_misc$/];
 
 /** Cgroup files a script might write to limit or move work in the host's own groups. */
 const CGROUP_KNOBS = [
@@ -71,6 +79,8 @@ export interface HostSnapshot {
   readonly cgroupBpf: ReadonlyMap<string, readonly string[]>;
   /** Per bpffs mount: the names pinned at its top level outside `kl-…`. */
   readonly bpffsPins: ReadonlyMap<string, readonly string[]>;
+  /** The host mount namespace's mounts ("<mount point> <fstype>"), but the lab's own (kl-…) and those the machine's own services make. */
+  readonly mounts: ReadonlySet<string>;
 }
 
 export interface HostGuardOptions {
@@ -190,7 +200,15 @@ export function snapshotHost(opts: HostGuardOptions = {}): HostSnapshot {
     if (!mp || mp.includes(`/${LAB_PREFIX}`) || bpffsPins.has(mp)) continue;
     try { bpffsPins.set(mp, readdirSync(mp).filter((n) => !n.startsWith(LAB_PREFIX)).sort()); } catch { /* unreadable */ }
   }
-  return { hostname: opts.hostname ?? hostname(), sysctls, links: readLinks(opts), cgroupDirs, cgroupKnobs, cgroupBpf, bpffsPins };
+  const mounts = new Set<string>();
+  for (const line of mountinfo.split('\n')) {
+    const sep = line.indexOf(' - ');
+    if (sep < 0) continue;
+    const mp = (line.slice(0, sep).split(' ')[4] ?? '').replace(/\\(\d{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+    if (!mp || mp.includes(`/${LAB_PREFIX}`) || SERVICE_MOUNTS.some((re) => re.test(mp))) continue;
+    mounts.add(`${mp} ${line.slice(sep + 3).split(' ')[0] ?? '?'}`);
+  }
+  return { hostname: opts.hostname ?? hostname(), sysctls, links: readLinks(opts), cgroupDirs, cgroupKnobs, cgroupBpf, bpffsPins, mounts };
 }
 
 /** One difference: what changed, and the command that puts it back. */
@@ -238,6 +256,18 @@ export function hostChanges(before: HostSnapshot, after: HostSnapshot): HostChan
   for (const [file, was] of before.cgroupKnobs) {
     const now = after.cgroupKnobs.get(file);
     if (now !== undefined && now !== was) out.push({ what: `${file} ${JSON.stringify(was)} -> ${JSON.stringify(now)} (a host cgroup, not the lab's)`, undo: `echo ${q(was.split('\n')[0] ?? '')} > ${q(file)}` });
+  }
+  for (const m of after.mounts) {
+    if (!before.mounts.has(m)) {
+      const [mp, type] = m.split(' ');
+      out.push({ what: `${type} mounted at ${mp} in the host's mount namespace (a lab mounts in a mount namespace of its own, or under its kl-… temp dir)`, undo: `umount ${q(mp ?? '')}` });
+    }
+  }
+  for (const m of before.mounts) {
+    if (!after.mounts.has(m)) {
+      const [mp, type] = m.split(' ');
+      out.push({ what: `the host's ${type} mount at ${mp} is gone`, undo: `(mount ${type} at ${mp} again)` });
+    }
   }
   for (const [root, was] of before.cgroupBpf) {
     const now = after.cgroupBpf.get(root);

@@ -33,8 +33,9 @@ function fakeHost() {
   mkdirSync(bpffs);
   const mountinfo = `30 25 0:26 / ${cg} rw,nosuid - cgroup cgroup rw,memory\n41 31 0:38 / ${unified} rw,relatime - cgroup2 cgroup2 rw\n50 23 0:40 / ${bpffs} rw,relatime - bpf bpf rw,mode=700\n`;
   let attached = '';
-  const snap = (ipLinkJson = links(), host = 'lab-host') => snapshotHost({ sysctlRoot: sys, mountinfo, ipLinkJson, hostname: host, cgroupBpfJson: () => attached });
-  return { sys, cg, unified, bpffs, snap, attach: (json: string) => { attached = json; } };
+  let extraMounts = '';
+  const snap = (ipLinkJson = links(), host = 'lab-host') => snapshotHost({ sysctlRoot: sys, mountinfo: mountinfo + extraMounts, ipLinkJson, hostname: host, cgroupBpfJson: () => attached });
+  return { sys, cg, unified, bpffs, snap, attach: (json: string) => { attached = json; }, mount: (line: string) => { extraMounts += `${line}\n`; } };
 }
 
 describe('host guard', () => {
@@ -93,6 +94,17 @@ describe('host guard', () => {
     ]);
     expect(changes[0]!.undo).toBe(`bpftool cgroup detach ${h.unified} cgroup_sysctl id 31`);
     expect(parseCgroupBpf('')).toEqual([]);
+  });
+
+  it('names a mount left in the host\'s mount namespace (a netns bind-mounted to keep it alive, an overlay), not the lab\'s or a service\'s', () => {
+    const h = fakeHost();
+    const before = h.snap();
+    h.mount('90 23 0:4 net:[4026532500] /root/keep-ns rw shared:5 - nsfs nsfs rw');
+    h.mount('91 23 0:50 / /tmp/kl-abc123-ovl-x/merged rw - overlay overlay rw,lowerdir=a');
+    h.mount('92 23 7:3 / /snap/core22/1380 ro - squashfs /dev/loop3 ro');
+    const changes = hostChanges(before, h.snap());
+    expect(changes.map((c) => c.what)).toEqual(['nsfs mounted at /root/keep-ns in the host\'s mount namespace (a lab mounts in a mount namespace of its own, or under its kl-… temp dir)']);
+    expect(changes[0]!.undo).toBe('umount /root/keep-ns');
   });
 
   it('reads the interfaces of `ip -j -d link show` (mtu, up, qdisc, XDP program id)', () => {
