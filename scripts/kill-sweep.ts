@@ -7,7 +7,7 @@
  * and any process still carrying its LABS_RUN_ID. The run's watchdog is what
  * should have reaped it; its log is shown.
  *
- *   npm run kill-sweep [-- <lab filter>…] [--at <fraction of the lab's seconds>] [--wait <s>]
+ *   npm run kill-sweep [-- <lab filter>…] [--at <fraction of the lab's seconds> | --random] [--wait <s>]
  *
  * Prints a table (lab, killed after, reaped by the watchdog, left behind) and
  * exits 1 if any lab left something. Leftovers are then reaped, so the host
@@ -23,6 +23,8 @@ import { findLeftovers, reapRunReport } from '../helpers/harness/reaper.js';
 const args = process.argv.slice(2);
 const opt = (name: string, dflt: number) => { const i = args.indexOf(name); if (i < 0) return dflt; const v = Number(args[i + 1]); args.splice(i, 2); return v; };
 const AT = opt('--at', 0.3);
+/** --random: kill at a uniformly random moment of the lab's time instead of at --at (the "random moment"). */
+const RANDOM = args.includes('--random') ? (args.splice(args.indexOf('--random'), 1), true) : false;
 const WAIT_S = opt('--wait', 5);
 const MAX_KILL_AFTER_S = 40;
 
@@ -57,12 +59,13 @@ async function sweep(labId: string, seconds: number): Promise<Row> {
   // Mid-experiment: once the run holds a resource of its own (a cgroup, netns, trace instance, temp dir…),
   // wait a fraction of the lab's time, then kill.
   let firstHeld = 0;
+  const at = RANDOM ? Math.random() : AT;
   const deadline = t0 + MAX_KILL_AFTER_S * 1000;
   while (Date.now() < deadline && child.exitCode === null) {
     run ??= runOwnedBy(child.pid!);
     if (run && !firstHeld && findLeftovers((r) => r === run).some((l) => l.kind !== 'process-group')) firstHeld = Date.now();
     // …and only at a moment when it holds something (a lab may release all between its tests).
-    if (firstHeld && Date.now() - firstHeld >= Math.min(seconds * AT, 15) * 1000 && findLeftovers((r) => r === run).length) break;
+    if (firstHeld && Date.now() - firstHeld >= Math.min(seconds * at, 15) * 1000 && findLeftovers((r) => r === run).length) break;
     await sleep(50);
   }
   const held = run ? findLeftovers((r) => r === run).length : 0;
