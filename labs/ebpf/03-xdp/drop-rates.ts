@@ -66,6 +66,8 @@ export interface MethodResult {
   /** Packets the method's own counter saw dropped, over all rounds. */
   readonly dropped: number;
   readonly sent: number;
+  /** For XDP: datagrams the veth pair dropped before the program ran (its ring full), over all rounds. */
+  readonly lostInVeth: number;
   /** For XDP: how iproute2 attached it. */
   readonly mode?: string;
 }
@@ -83,14 +85,31 @@ function nftRules(method: 'nft-ingress' | 'nft-input', ifname: string): string {
     : `table netdev ${NFT_TABLE} {\n chain ingress {\n  type filter hook ingress device "${ifname}" priority 0; policy accept;\n  ip protocol udp udp dport ${DROP_PORT} counter drop\n }\n}\n`;
 }
 
-async function oneRound(net: TwoHosts, method: DropMethod, xdpObject: string, sender: string, packets: number): Promise<{ pps: number; dropped: number; sent: number; mode?: string; log: string }> {
+/**
+ * Datagrams the veth pair itself dropped before the receiving end's XDP saw
+ * them: with an XDP program attached, veth hands packets to the peer through
+ * a 256-entry ring, and a sender faster than the peer's NAPI (a TCG guest)
+ * overflows it — counted as the sender end's TX dropped (or the peer's RX dropped).
+ */
+async function vethDrops(net: TwoHosts): Promise<number> {
+  const read = async (end: VethEnd, dir: 'tx' | 'rx') => {
+    const r = await end.ns.exec('ip', ['-s', '-j', 'link', 'show', 'dev', end.ifname], { reject: false, timeoutMs: 10_000 });
+    try { return Number((JSON.parse(r.stdout) as { stats64?: Record<string, { dropped?: number }> }[])[0]?.stats64?.[dir]?.dropped ?? 0); } catch { return 0; }
+  };
+  return (await read(net.left, 'tx')) + (await read(net.right, 'rx'));
+}
+
+async function oneRound(net: TwoHosts, method: DropMethod, xdpObject: string, sender: string, packets: number): Promise<{ pps: number; dropped: number; sent: number; lostInVeth: number; mode?: string; log: string }> {
   const { left, right } = net;
   if (method === 'xdp' || method === 'xdpgeneric') {
     const att = await attachXdp(right, xdpObject, { mode: method as XdpMode });
     try {
+      const lost0 = await vethDrops(net);
       const x = await sendUdp(sender, left, right, DROP_PORT, packets);
+      const lostInVeth = (await vethDrops(net)) - lost0;
       const stats = await xdpStats(right);
-      return { pps: x.sent === packets ? x.pps : 0, dropped: stats.XDP_DROP ?? 0, sent: x.sent, mode: att.mode, log: `${method} (prog ${att.progId}, ${att.mode}): ${x.stdout.trim()} | xdp_stats ${describeStats(stats)}` };
+      return { pps: x.sent === packets ? x.pps : 0, dropped: stats.XDP_DROP ?? 0, sent: x.sent, lostInVeth, mode: att.mode,
+        log: `${method} (prog ${att.progId}, ${att.mode}): ${x.stdout.trim()} | xdp_stats ${describeStats(stats)}${lostInVeth ? ` | dropped by the veth pair before XDP (its ring was full): ${lostInVeth}` : ''}` };
     } finally {
       await detachXdp(right, method as XdpMode);
     }
@@ -101,7 +120,7 @@ async function oneRound(net: TwoHosts, method: DropMethod, xdpObject: string, se
     const n = await sendUdp(sender, left, right, DROP_PORT, packets);
     const listed = (await right.ns.exec('nft', ['-j', 'list', 'table', family, NFT_TABLE], { timeoutMs: 15_000 })).stdout;
     const counter = listed.match(/"counter":\s*\{\s*"packets":\s*(\d+)/);
-    return { pps: n.sent === packets ? n.pps : 0, dropped: Number(counter?.[1] ?? 0), sent: n.sent, log: `${method}: ${n.stdout.trim()} | rule counter ${counter?.[1] ?? '?'} packets` };
+    return { pps: n.sent === packets ? n.pps : 0, dropped: Number(counter?.[1] ?? 0), sent: n.sent, lostInVeth: 0, log: `${method}: ${n.stdout.trim()} | rule counter ${counter?.[1] ?? '?'} packets` };
   } finally {
     await right.ns.exec('nft', ['delete', 'table', family, NFT_TABLE], { reject: false, timeoutMs: 15_000 });
   }
@@ -114,12 +133,12 @@ async function oneRound(net: TwoHosts, method: DropMethod, xdpObject: string, se
  */
 export async function measureDropRates(net: TwoHosts, opts: { readonly xdpObject: string; readonly sender: string; readonly packets: number; readonly rounds: number; readonly methods: readonly DropMethod[] }): Promise<DropRates> {
   const log: string[] = [];
-  const acc = new Map<DropMethod, { pps: number; dropped: number; sent: number; mode?: string }>();
+  const acc = new Map<DropMethod, { pps: number; dropped: number; sent: number; lostInVeth: number; mode?: string }>();
   for (let round = 0; round < opts.rounds; round++) {
     for (const method of opts.methods) {
       const r = await oneRound(net, method, opts.xdpObject, opts.sender, opts.packets);
-      const a = acc.get(method) ?? { pps: 0, dropped: 0, sent: 0 };
-      acc.set(method, { pps: Math.max(a.pps, r.pps), dropped: a.dropped + r.dropped, sent: a.sent + r.sent, mode: r.mode ?? a.mode });
+      const a = acc.get(method) ?? { pps: 0, dropped: 0, sent: 0, lostInVeth: 0 };
+      acc.set(method, { pps: Math.max(a.pps, r.pps), dropped: a.dropped + r.dropped, sent: a.sent + r.sent, lostInVeth: a.lostInVeth + r.lostInVeth, mode: r.mode ?? a.mode });
       log.push(`round ${round + 1} ${r.log}`);
     }
   }
