@@ -83,12 +83,15 @@ export async function bench(args: string[]): Promise<void> {
     const methods: ReceiveMethod[] = ['xdp', 'xdpgeneric', 'nft-ingress', 'nft-prerouting', 'nft-input', 'none'];
     console.log(`ebpf bench, receiver-bound: xdp_trafficgen (live XDP frames, 60-byte UDP) ${net.left.ns.name}/${net.left.ifname} -> ${net.right.ns.name}/${net.right.ifname}, ` +
       `${rounds} rounds x ${methods.length} methods x ${seconds} s`);
-    const { summaries, evidence } = await measureReceiveCost(net, {
+    const { summaries, evidence, receiver } = await measureReceiveCost(net, {
       gen, xdpObject: obj.path, methods, rounds, seconds, maxFrames: Math.round(seconds * 20_000_000),
       onTrial: (t, round) => console.log(`  round ${round + 1} ${t.log}`),
     });
     console.log(evidence.split('\n')[0]);
-    console.log(`\n${table(summaries, seconds)}\n`);
+    console.log(`\n${table(summaries, seconds)}`);
+    const all = summaries.flatMap((s) => s.trials);
+    const med = (f: (t: (typeof all)[number]) => number) => [...all.map(f)].sort((a, b) => a - b)[all.length >> 1] ?? 0;
+    console.log(`generator (CPU ${receiver.genCpu ?? "any"}): ${fmt(med((t) => t.gen.pps))} frames/s offered, ${med((t) => t.gen.cpuNs / Math.max(1, t.gen.sent)).toFixed(0)} ns of its own CPU per frame (median of all ${all.length} trials)\n`);
     for (const s of summaries) {
       if (s.counted !== s.reached) failures.push(`${s.method}: its counter shows ${s.counted} of the ${s.reached} packets that reached it`);
       if (s.reached + s.ringFull !== s.sent) failures.push(`${s.method}: ${s.sent} sent but ${s.reached} taken from the ring + ${s.ringFull} ring full`);
