@@ -15,12 +15,13 @@
  *   no sk_buff yet), which needs NAPI on the peer: an XDP program attached
  *   there, or GRO switched on (`--gro`).
  *
- * Bounded: at most <count> frames and <max seconds> (checked between calls
- * of at most CHUNK frames; the kernel also stops a call on a signal).
+ * Bounded: at most <count> frames and <max seconds> (checked between calls,
+ * each sized to end within the bound; the kernel also stops a call on a signal).
  *
  * Build: gcc -O2 -g -Wall xdp_trafficgen.c -o xdp_trafficgen -lbpf
  * Usage: xdp_trafficgen <xdp_trafficgen.bpf.o> <out ifname> <dst mac> <dst ip> <dst port> <count> <max seconds>
  *        prints: sent=<frames> calls=<n> elapsed_ns=<ns> pps=<rate> cpu_ns=<this process's user+system time>
+ *                wait_ns=<time it was runnable but another task had its CPU>
  *        xdp_trafficgen --gro <ifname> on|off   (run in the namespace of <ifname>: NAPI on a veth end without XDP)
  */
 #include <arpa/inet.h>
@@ -46,8 +47,17 @@
 #define BPF_F_TEST_XDP_LIVE_FRAMES (1U << 1)
 #endif
 
-/* Frames per bpf_prog_test_run_opts() call: the time bound is checked between calls. */
-#define CHUNK (1u << 16)
+/*
+ * Frames per bpf_prog_test_run_opts() call: the first call sends FIRST_CHUNK,
+ * each later one as many as the last call's rate fills in CALL_NS (capped by
+ * what is left of the count and of the time bound). Each call ends with the
+ * kernel tearing down its page pool, which waits for an RCU grace period
+ * (milliseconds, the task asleep in synchronize_rcu): with short calls the
+ * generator would spend most of its time there instead of sending.
+ */
+#define FIRST_CHUNK (1ull << 14)
+#define MAX_CHUNK (1ull << 30)
+#define CALL_NS 200000000ull
 /* UDP payload bytes: 14 + 20 + 8 + 18 = 60, the shortest Ethernet frame. */
 #define PAYLOAD 18
 #define SRC_PORT 40000
@@ -65,6 +75,20 @@ static unsigned long long now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+/* Time this task spent runnable but waiting for a CPU (second field of /proc/self/schedstat), ns; 0 if unknown. */
+static unsigned long long wait_ns(void)
+{
+	unsigned long long run = 0, wait = 0;
+	FILE *f = fopen("/proc/self/schedstat", "r");
+
+	if (!f)
+		return 0;
+	if (fscanf(f, "%llu %llu", &run, &wait) != 2)
+		wait = 0;
+	fclose(f);
+	return wait;
 }
 
 static unsigned long long cpu_ns(void)
@@ -153,7 +177,7 @@ int main(int argc, char **argv)
 	struct bpf_map *cfg;
 	struct frame f = {};
 	struct in_addr src_ip, dst_ip;
-	unsigned long long count, sent = 0, calls = 0, t0, c0, elapsed, limit_ns;
+	unsigned long long count, sent = 0, calls = 0, t0, t1, c0, w0, dt, elapsed, limit_ns, chunk;
 	double max_s;
 	__u32 key = 0, ifindex;
 	int prog_fd, err, port, ret = 1;
@@ -218,8 +242,10 @@ int main(int argc, char **argv)
 	limit_ns = (unsigned long long)(max_s * 1e9);
 	t0 = now_ns();
 	c0 = cpu_ns();
-	while (sent < count && now_ns() - t0 < limit_ns) {
-		unsigned int n = count - sent < CHUNK ? count - sent : CHUNK;
+	w0 = wait_ns();
+	chunk = FIRST_CHUNK;
+	while (sent < count && (t1 = now_ns()) - t0 < limit_ns) {
+		unsigned long long n = count - sent < chunk ? count - sent : chunk;
 		LIBBPF_OPTS(bpf_test_run_opts, opts,
 			    .data_in = &f,
 			    .data_size_in = sizeof(f),
@@ -228,16 +254,25 @@ int main(int argc, char **argv)
 
 		err = bpf_prog_test_run_opts(prog_fd, &opts);
 		if (err) {
-			fprintf(stderr, "bpf_prog_test_run_opts (live frames, repeat %u) after %llu frames: %s\n",
+			fprintf(stderr, "bpf_prog_test_run_opts (live frames, repeat %llu) after %llu frames: %s\n",
 				n, sent, strerror(errno));
 			goto out;
 		}
 		sent += n;
 		calls++;
+		/* Size the next call from this one's rate: CALL_NS long, and never past the time bound. */
+		dt = now_ns() - t1;
+		if (dt > 0) {
+			double rate = n * 1e9 / dt;
+			unsigned long long left_ns = now_ns() - t0 < limit_ns ? limit_ns - (now_ns() - t0) : 0;
+			unsigned long long want = rate * (CALL_NS < left_ns ? CALL_NS : left_ns) / 1e9;
+
+			chunk = want < 1 ? 1 : want > MAX_CHUNK ? MAX_CHUNK : want;
+		}
 	}
 	elapsed = now_ns() - t0;
-	printf("sent=%llu calls=%llu elapsed_ns=%llu pps=%.0f cpu_ns=%llu\n", sent, calls, elapsed,
-	       elapsed ? sent * 1e9 / elapsed : 0.0, cpu_ns() - c0);
+	printf("sent=%llu calls=%llu elapsed_ns=%llu pps=%.0f cpu_ns=%llu wait_ns=%llu\n", sent, calls, elapsed,
+	       elapsed ? sent * 1e9 / elapsed : 0.0, cpu_ns() - c0, wait_ns() - w0);
 	ret = 0;
 out:
 	bpf_object__close(obj);

@@ -91,7 +91,18 @@ export async function bench(args: string[]): Promise<void> {
     console.log(`\n${table(summaries, seconds)}`);
     const all = summaries.flatMap((s) => s.trials);
     const med = (f: (t: (typeof all)[number]) => number) => [...all.map(f)].sort((a, b) => a - b)[all.length >> 1] ?? 0;
-    console.log(`generator (CPU ${receiver.genCpu ?? "any"}): ${fmt(med((t) => t.gen.pps))} frames/s offered, ${med((t) => t.gen.cpuNs / Math.max(1, t.gen.sent)).toFixed(0)} ns of its own CPU per frame (median of all ${all.length} trials)\n`);
+    const genNs = med((t) => t.gen.cpuNs / Math.max(1, t.gen.sent));
+    const genShare = med((t) => t.gen.cpuNs / Math.max(1, t.gen.elapsedNs));
+    const genWait = med((t) => t.gen.waitNs / Math.max(1, t.gen.elapsedNs));
+    console.log(`generator (CPU ${receiver.genCpu ?? 'any'}), medians of all ${all.length} trials: ${fmt(med((t) => t.gen.pps))} frames/s offered; ` +
+      `${genNs.toFixed(0)} ns of its own CPU per frame (${fmt(genNs > 0 ? 1e9 / genNs : 0)} frames/s while it runs); it ran ${(genShare * 100).toFixed(0)} % of the window, ` +
+      `waited runnable for its CPU ${(genWait * 100).toFixed(0)} %, and slept the rest (each BPF_PROG_TEST_RUN call ends with an RCU grace period)`);
+    const bound = summaries.filter((x) => x.ringFullShare < 0.01);
+    if (bound.length) {
+      console.log(`${bound.map((x) => METHOD_LABEL[x.method]).join(', ')}: took every frame offered (ring full < 1 %), so its dropped/s is the generator's rate and its ratios above are lower bounds; ` +
+        `its capacity is the packets per CPU-second column`);
+    }
+    console.log('');
     for (const s of summaries) {
       if (s.counted !== s.reached) failures.push(`${s.method}: its counter shows ${s.counted} of the ${s.reached} packets that reached it`);
       if (s.reached + s.ringFull !== s.sent) failures.push(`${s.method}: ${s.sent} sent but ${s.reached} taken from the ring + ${s.ringFull} ring full`);

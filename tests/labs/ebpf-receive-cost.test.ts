@@ -19,8 +19,8 @@ function task(pid: number, comm: string, schedstat: string): void {
 
 describe('receive-cost', () => {
   it('parses xdp_trafficgen\'s line and refuses anything else', () => {
-    expect(parseGenerator('sent=2621440 calls=40 elapsed_ns=1009000000 pps=2598672 cpu_ns=277872640\n'))
-      .toEqual({ sent: 2621440, elapsedNs: 1009000000, pps: 2598672, cpuNs: 277872640 });
+    expect(parseGenerator('sent=2621440 calls=40 elapsed_ns=1009000000 pps=2598672 cpu_ns=277872640 wait_ns=700000000\n'))
+      .toEqual({ sent: 2621440, elapsedNs: 1009000000, pps: 2598672, cpuNs: 277872640, waitNs: 700000000 });
     expect(parseGenerator('bpf_prog_test_run_opts (live frames, repeat 65536) after 0 frames: Operation not supported')).toBeUndefined();
   });
 
@@ -38,7 +38,7 @@ describe('receive-cost', () => {
     expect(median([4, 1, 3, 2])).toBe(2.5);
     expect(median([])).toBe(0);
     const t = (ns: number, reached: number): ReceiveTrial => ({
-      method: 'xdp', gen: { sent: reached + 10, elapsedNs: 1e9, pps: reached + 10, cpuNs: 1 }, reached, ringFull: 10, counted: reached,
+      method: 'xdp', gen: { sent: reached + 10, elapsedNs: 1e9, pps: reached + 10, cpuNs: 1, waitNs: 0 }, reached, ringFull: 10, counted: reached,
       napiNs: ns * reached, perSecond: reached, nsPerPacket: ns, busy: 0.2, waited: 0.1, log: '',
     });
     const s = summarize('xdp', [t(90, 100), t(500, 300), t(100, 200)]);

@@ -61,12 +61,12 @@ export async function buildGenerator(): Promise<Generator> {
   return { program: program.path, object: object.path };
 }
 
-export interface GeneratorResult { readonly sent: number; readonly elapsedNs: number; readonly pps: number; readonly cpuNs: number }
+export interface GeneratorResult { readonly sent: number; readonly elapsedNs: number; readonly pps: number; readonly cpuNs: number; readonly waitNs: number }
 
-/** xdp_trafficgen's line `sent=… calls=… elapsed_ns=… pps=… cpu_ns=…` (pure). */
+/** xdp_trafficgen's line `sent=… calls=… elapsed_ns=… pps=… cpu_ns=… wait_ns=…` (pure). */
 export function parseGenerator(stdout: string): GeneratorResult | undefined {
-  const m = stdout.match(/sent=(\d+) calls=\d+ elapsed_ns=(\d+) pps=(\d+) cpu_ns=(\d+)/);
-  return m ? { sent: Number(m[1]), elapsedNs: Number(m[2]), pps: Number(m[3]), cpuNs: Number(m[4]) } : undefined;
+  const m = stdout.match(/sent=(\d+) calls=\d+ elapsed_ns=(\d+) pps=(\d+) cpu_ns=(\d+)(?: wait_ns=(\d+))?/);
+  return m ? { sent: Number(m[1]), elapsedNs: Number(m[2]), pps: Number(m[3]), cpuNs: Number(m[4]), waitNs: Number(m[5] ?? 0) } : undefined;
 }
 
 /** The pids of the NAPI threads of `ifname` (comm `napi/<ifname>-<napi id>`), from /proc. */
@@ -236,7 +236,7 @@ export async function receiveTrial(net: TwoHosts, method: ReceiveMethod, gen: Ge
     const waited = g.elapsedNs > 0 ? waitNs / g.elapsedNs : 0;
     return {
       method, gen: g, reached, ringFull, counted, napiNs, perSecond, nsPerPacket, busy, waited,
-      log: `${method}${prog}: generator sent ${g.sent} in ${(g.elapsedNs / 1e6).toFixed(0)} ms (${g.pps} frames/s, its CPU ${(g.cpuNs / g.sent).toFixed(0)} ns/frame); ` +
+      log: `${method}${prog}: generator sent ${g.sent} in ${(g.elapsedNs / 1e6).toFixed(0)} ms (${g.pps} frames/s; it ran ${(100 * g.cpuNs / Math.max(1, g.elapsedNs)).toFixed(0)} % of the window, waited for its CPU ${(100 * g.waitNs / Math.max(1, g.elapsedNs)).toFixed(0)} %, at ${(g.cpuNs / Math.max(1, g.sent)).toFixed(0)} ns/frame); ` +
         `receiver took ${reached} from the ring, ${ringFull} found it full; ${what}; NAPI thread ran ${(napiNs / 1e6).toFixed(1)} ms ` +
         `(${(busy * 100).toFixed(0)} % of the window, and waited runnable for a CPU ${(waited * 100).toFixed(0)} %) = ${nsPerPacket.toFixed(0)} ns/packet; ${Math.round(perSecond)} counted/s`,
     };
