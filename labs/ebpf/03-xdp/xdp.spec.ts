@@ -24,7 +24,7 @@ const RATE_ROUNDS = 2;
 /** Receiver-bound comparison: alternating trials per method, seconds of generator traffic per trial. */
 const COST_ROUNDS = 3;
 const COST_SECONDS = 0.25;
-/** XDP must cost the receiving CPU at most half of what nftables costs per packet (measured here: 1/5 to 1/6). */
+/** XDP must cost the receiving CPU at most half of what nftables costs per packet (measured here in six runs: 1/5.6 to 1/8). */
 const COST_MARGIN = 2;
 
 /** The receiving namespace's UDP counters from /proc/net/snmp (InDatagrams, NoPorts, …). */
