@@ -13,7 +13,7 @@ import { DROP_PORT, describeStats, measureDropRates, sendUdp, xdpStats, type Met
 import { buildGenerator, measureReceiveCost, type MethodSummary } from './receive-cost.js';
 import { labSource } from '../../../helpers/harness/paths.js';
 import { recordMetric } from '../../../helpers/harness/metrics.js';
-import { need, requires, unmet } from '../../../helpers/harness/requires.js';
+import { adapted, need, requires, unmet } from '../../../helpers/harness/requires.js';
 import { makeTraceInstance } from '../../../helpers/kernel/tracefs.js';
 
 const OTHER_PORT = 7778;
@@ -144,6 +144,12 @@ describe('Lab 3 — XDP packet filter with libbpf (炉火纯青)', () => {
 
   it('an in-kernel generator outruns the receiver: every frame that reached it is counted, and native XDP_DROP costs the receiving CPU less per packet than an nftables drop at netdev ingress', async (ctx) => {
     await need(ctx, 'nftables', 'cc');
+    if (process.env.LABS_GUEST === '1') {
+      // Measured 2026-11-23: in the guest pass (QEMU TCG, 2 vCPUs) this test left both vCPUs in soft lockups for
+      // minutes. A CPU emulated in software cannot show what a packet costs the kernel anyway.
+      await adapted(ctx, 'QEMU TCG guest: the live-frame generator is not run (it starves the emulated CPUs, and an emulated CPU\'s cost per packet is not the kernel\'s); the flood test above checks the counts');
+      return;
+    }
     const [obj, gen] = await Promise.all([buildBpfObject({ src: labSource('ebpf/03-xdp/xdp_counter.c') }), buildGenerator()]);
     // A pair of its own: the receiving end gets GRO and threaded NAPI, which would change the flood test's path.
     const pair = await twoHosts({ staticNeighbours: true, disableIpv6: true });
