@@ -98,7 +98,8 @@ async function main(): Promise<void> {
     console.log(`${row.lab.padEnd(24)} ${row.ended ? 'ended by itself after' : 'killed after'} ${row.killedAfter.toFixed(1).padStart(5)} s holding ${String(row.held).padStart(2)}  run ${row.run ?? '-'}  watchdog reaped ${row.watchdog.padEnd(11)}  left: ${row.left.length ? row.left.join(', ') : 'nothing'}`);
   }
   const dirty = rows.filter((r) => r.left.length);
-  console.log(`\n${rows.length} labs killed with -9 mid-run; ${dirty.length} left something${dirty.length ? `: ${dirty.map((r) => r.lab).join(', ')}` : ''}.`);
+  const ended = rows.filter((r) => r.ended).length;
+  console.log(`\n${rows.length - ended} labs killed with -9 mid-run${ended ? ` (${ended} ended before the kill: rerun them, or pass a smaller --at)` : ''}; ${dirty.length} left something${dirty.length ? `: ${dirty.map((r) => r.lab).join(', ')}` : ''}.`);
   process.exit(dirty.length ? 1 : 0);
 }
 
