@@ -42,10 +42,12 @@ const VOLATILE_SYSCTLS = [
 /**
  * Mount points the machine's own services add and remove while labs run:
  * snaps being refreshed, containers of docker/containerd/podman, user
- * sessions, removable media, systemd's binfmt_misc automount, and the
+ * sessions, removable media, systemd's binfmt_misc automount, the tracefs
+ * the kernel automounts under debugfs when a tool (bpftrace) opens
+ * /sys/kernel/debug/tracing (seen in the guest pass), and the
  * /run/netns bind mount `ip netns add` makes the first time after a boot.
  */
-const SERVICE_MOUNTS = [/^\/snap\//, /^\/var\/snap\//, /^\/run\/user\//, /^\/run\/(docker|containerd)\//, /^\/run\/netns$/, /^\/run\/netns\/cni-/, /^\/var\/lib\/(docker|containerd|containers|kubelet)\//, /^\/run\/(containers|credentials)\//, /^\/media\//, /^\/proc\/sys\/fs\/binfmt_misc$/];
+const SERVICE_MOUNTS = [/^\/snap\//, /^\/var\/snap\//, /^\/run\/user\//, /^\/run\/(docker|containerd)\//, /^\/run\/netns$/, /^\/run\/netns\/cni-/, /^\/var\/lib\/(docker|containerd|containers|kubelet)\//, /^\/run\/(containers|credentials)\//, /^\/media\//, /^\/proc\/sys\/fs\/binfmt_misc$/, /^\/sys\/kernel\/debug\/tracing$/];
 
 /** Cgroup files a script might write to limit or move work in the host's own groups. */
 const CGROUP_KNOBS = [

@@ -8,6 +8,7 @@
  * The page count is chosen at random per run, so no answer can be hard-coded.
  */
 import { writeFileSync } from 'node:fs';
+import { release } from 'node:os';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildProgram } from '../../../helpers/harness/compile.js';
 import { startBackground, type Background } from '../../../helpers/harness/exec.js';
@@ -28,6 +29,13 @@ const STOP_MS = 5_000;
 const MINFLT_SLACK = 32;
 /** RssAnon is counted in pages and may move by a page or two besides the N (stack, libc). */
 const RSS_SLACK_KB = 16;
+/**
+ * Before 6.2 each task kept its RSS counts in a cache of its own and added them to the mm's (what /proc shows)
+ * every 64 page faults (SPLIT_RSS_COUNTING, mm/memory.c check_sync_rss_stat): RssAnon may lag by up to 63
+ * pages. Seen in the guest pass under Debian's 6.1: 484 of 680 kB. Ubuntu 22.04 (5.15) and Debian 12 (6.1)
+ * have it; 6.2 replaced it with per-CPU counters. The fault-count test stays exact on every kernel.
+ */
+const SPLIT_RSS_LAG_KB = (() => { const [maj = 0, min = 0] = release().split('.').map(Number); return maj < 6 || (maj === 6 && min < 2) ? 63 * 4 : 0; })();
 
 let vmProgram = '';
 
@@ -222,8 +230,8 @@ describe('Process Lab 2 — virtual memory and page faults (虚拟内存与缺�
     reached(w, 3);
     const grew = w.stops[2]!.rssAnonKb - w.stops[1]!.rssAnonKb;
     recordMetric(ctx, { name: 'RssAnon growth', value: grew, unit: 'kB', group: 'virtual memory' });
-    expect(grew, `RssAnon at stop 2: ${w.stops[1]!.rssAnonKb} kB, at stop 3: ${w.stops[2]!.rssAnonKb} kB; expected growth ${PAGES * 4} kB ± ${RSS_SLACK_KB} kB${grew < RSS_SLACK_KB ? ': no page of the region was written (a page that is only read maps the shared zero page and adds nothing; one never touched adds nothing either)' : ''}`)
-      .toBeGreaterThanOrEqual(PAGES * 4 - RSS_SLACK_KB);
+    expect(grew, `RssAnon at stop 2: ${w.stops[1]!.rssAnonKb} kB, at stop 3: ${w.stops[2]!.rssAnonKb} kB; expected growth ${PAGES * 4} kB ± ${RSS_SLACK_KB} kB${SPLIT_RSS_LAG_KB ? ` (and up to ${SPLIT_RSS_LAG_KB} kB less on this kernel < 6.2, whose per-task RSS cache reaches /proc every 64 faults)` : ''}${grew < RSS_SLACK_KB ? ': no page of the region was written (a page that is only read maps the shared zero page and adds nothing; one never touched adds nothing either)' : ''}`)
+      .toBeGreaterThanOrEqual(PAGES * 4 - RSS_SLACK_KB - SPLIT_RSS_LAG_KB);
     expect(grew).toBeLessThanOrEqual(PAGES * 4 + RSS_SLACK_KB);
   });
 
