@@ -148,6 +148,15 @@ function readLinks(opts: HostGuardOptions): Map<string, HostLink> | undefined {
   }
 }
 
+/** Mount point (octal escapes decoded) and fs type of each /proc/self/mountinfo line. */
+function mountEntries(mountinfo: string): { readonly mountPoint: string; readonly fsType: string }[] {
+  return mountinfo.split('\n').flatMap((line) => {
+    const sep = line.indexOf(' - ');
+    const mountPoint = sep < 0 ? '' : (line.slice(0, sep).split(' ')[4] ?? '').replace(/\\(\d{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+    return mountPoint ? [{ mountPoint, fsType: line.slice(sep + 3).split(' ')[0] ?? '?' }] : [];
+  });
+}
+
 /** Programs attached to one cgroup, from `bpftool -j cgroup show <dir>` (empty output: none). */
 export function parseCgroupBpf(json: string): string[] {
   if (!json.trim()) return [];
@@ -194,22 +203,13 @@ export function snapshotHost(opts: HostGuardOptions = {}): HostSnapshot {
     const out = (opts.cgroupBpfJson ?? bpftoolCgroupShow)(m.mountPoint);
     if (out !== undefined) cgroupBpf.set(m.mountPoint, parseCgroupBpf(out));
   }
+  const entries = mountEntries(mountinfo).filter((e) => !e.mountPoint.includes(`/${LAB_PREFIX}`));
   const bpffsPins = new Map<string, string[]>();
-  for (const line of mountinfo.split('\n')) {
-    const sep = line.indexOf(' - ');
-    if (sep < 0 || line.slice(sep + 3).split(' ')[0] !== 'bpf') continue;
-    const mp = (line.slice(0, sep).split(' ')[4] ?? '').replace(/\\(\d{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
-    if (!mp || mp.includes(`/${LAB_PREFIX}`) || bpffsPins.has(mp)) continue;
+  for (const { mountPoint: mp } of entries.filter((e) => e.fsType === 'bpf')) {
+    if (bpffsPins.has(mp)) continue;
     try { bpffsPins.set(mp, readdirSync(mp).filter((n) => !n.startsWith(LAB_PREFIX)).sort()); } catch { /* unreadable */ }
   }
-  const mounts = new Set<string>();
-  for (const line of mountinfo.split('\n')) {
-    const sep = line.indexOf(' - ');
-    if (sep < 0) continue;
-    const mp = (line.slice(0, sep).split(' ')[4] ?? '').replace(/\\(\d{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
-    if (!mp || mp.includes(`/${LAB_PREFIX}`) || SERVICE_MOUNTS.some((re) => re.test(mp))) continue;
-    mounts.add(`${mp} ${line.slice(sep + 3).split(' ')[0] ?? '?'}`);
-  }
+  const mounts = new Set(entries.filter((e) => !SERVICE_MOUNTS.some((re) => re.test(e.mountPoint))).map((e) => `${e.mountPoint} ${e.fsType}`));
   return { hostname: opts.hostname ?? hostname(), sysctls, links: readLinks(opts), cgroupDirs, cgroupKnobs, cgroupBpf, bpffsPins, mounts };
 }
 
