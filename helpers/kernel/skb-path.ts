@@ -38,11 +38,32 @@ export function skbKey(addr: string): string {
   return addr.toLowerCase().replace(/^0x/, '').padStart(16, '0');
 }
 
-/** One event of the kernel's record (`dev=… skbaddr=… len=…[ rc=…]`), or undefined for other events. */
-export function parseNetEvent(e: TraceEvent, index: number): NetEvent | undefined {
+/**
+ * One event of the kernel's record (`dev=… skbaddr=… len=…[ rc=…]`), or
+ * undefined for other events. `dev`: the device the record was filtered to,
+ * which wins over the printed name (see deviceRecords()).
+ */
+export function parseNetEvent(e: TraceEvent, index: number, dev?: string): NetEvent | undefined {
   if (!(NET_POINTS as readonly string[]).includes(e.event)) return undefined;
-  const m = e.body.match(/dev=(\S+) skbaddr=(?:0x)?([0-9a-fA-F]+) len=(\d+)/);
-  return m ? { point: e.event as NetPoint, dev: m[1]!, skb: skbKey(m[2]!), len: Number(m[3]), index } : undefined;
+  const m = e.body.match(/dev=(\S*) skbaddr=(?:0x)?([0-9a-fA-F]+) len=(\d+)/);
+  const name = dev ?? m?.[1];
+  return m && name ? { point: e.event as NetPoint, dev: name, skb: skbKey(m[2]!), len: Number(m[3]), index } : undefined;
+}
+
+/**
+ * The kernel's record of several devices as one list in the kernel's order:
+ * each device's events come from its own tracefs instance, filtered to that
+ * device (`name == "<dev>"`), and the instances share trace_clock "counter"
+ * (one atomic counter for every CPU and instance), which orders them exactly.
+ * The device of an event is its instance's, not the printed `dev=`: Debian
+ * 12's 6.1.192 prints these events with an empty `dev=` although the record
+ * holds the name (measured: the filter on the name selects, bpftrace's
+ * `str(args->name)` reads it, the trace file shows `dev= skbaddr=…`).
+ */
+export function deviceRecords(records: readonly { readonly dev: string; readonly events: readonly TraceEvent[] }[]): NetEvent[] {
+  const all = records.flatMap((r) => r.events.filter((e) => (NET_POINTS as readonly string[]).includes(e.event)).map((e) => ({ dev: r.dev, e })));
+  all.sort((a, b) => a.e.ts - b.e.ts);
+  return all.flatMap(({ dev, e }, i) => parseNetEvent(e, i, dev) ?? []);
 }
 
 /** One datagram as the spec sent it: from which end, the length of its UDP payload. */

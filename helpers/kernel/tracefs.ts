@@ -21,6 +21,8 @@ export interface TraceEvent {
   readonly pid: number;
   readonly event: string;
   readonly body: string;
+  /** The timestamp column as a number: seconds, or with trace_clock "counter" the counter's value. */
+  readonly ts: number;
 }
 
 /**
@@ -29,8 +31,8 @@ export interface TraceEvent {
  * `event` is the syscall's name (`sys_getppid`) and `body` its argument list.
  */
 export function parseTraceLine(line: string): TraceEvent | undefined {
-  const m = line.match(/^\s*(.+)-(\d+)\s+\[\d+\]\s+\S+\s+[\d.]+:\s+(\w+)(?::\s?(.*)|(\(.*\)(?: -> .*)?))$/);
-  return m ? { pid: Number(m[2]), event: m[3]!, body: m[4] ?? m[5]! } : undefined;
+  const m = line.match(/^\s*(.+)-(\d+)\s+\[\d+\]\s+\S+\s+([\d.]+):\s+(\w+)(?::\s?(.*)|(\(.*\)(?: -> .*)?))$/);
+  return m ? { pid: Number(m[2]), ts: Number(m[3]), event: m[4]!, body: m[5] ?? m[6]! } : undefined;
 }
 
 export interface TraceInstance {
@@ -55,9 +57,11 @@ export interface TraceInstanceOptions {
   /**
    * The instance's trace_clock. "global" orders events of different CPUs
    * correctly (a request submitted on one CPU, completed on another); the
-   * default "local" is cheaper but only ordered per CPU.
+   * default "local" is cheaper but only ordered per CPU. "counter" is one
+   * atomic counter shared by every CPU and every instance: it orders the
+   * events of two instances against each other exactly.
    */
-  readonly clock?: 'local' | 'global' | 'mono';
+  readonly clock?: 'local' | 'global' | 'mono' | 'counter';
   /** Enable the events right away. Default true. */
   readonly enable?: boolean;
 }

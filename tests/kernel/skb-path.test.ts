@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { classifyLines, datagramPaths, parseNetEvent, parseTracerLine, skbKey } from '../../helpers/kernel/skb-path.js';
+import { classifyLines, datagramPaths, deviceRecords, parseNetEvent, parseTracerLine, skbKey } from '../../helpers/kernel/skb-path.js';
 import { parseTraceLine } from '../../helpers/kernel/tracefs.js';
 
 // A recorded run of the instance (hash-ptr off), edited in one place: the answer's skb reuses the first datagram's address, as the kernel does.
@@ -23,6 +23,21 @@ describe('skb-path', () => {
       .toEqual([[142, 128, 142, 128], [242, 228, 242, 228], [75, 61, 75, 61]]);
     expect(paths[2]!.events.netif_receive_skb).toMatchObject({ dev: A, index: 11 });
     expect(() => datagramPaths(record, [...sent, { label: 'more', from: A, to: B, payload: 1 }])).toThrow(/2 net_dev_queue events on kl-b8ab22-aaz1/);
+  });
+
+  it('merges one record per device (trace_clock counter) into the same paths, even when the kernel prints an empty dev= (Debian 6.1.192)', () => {
+    // The fixture's events as two instances would record them: filtered to one device each, a shared counter as the clock, the name printed empty.
+    const lines = readFileSync(join(import.meta.dirname, '../fixtures/net/skb-path-trace.txt'), 'utf8').split('\n').filter((l) => l && !l.startsWith('#'));
+    const perDev = [A, B].map((dev) => ({
+      dev,
+      events: lines.flatMap((l, i) => (l.includes(`dev=${dev} `) ? [parseTraceLine(l.replace(/\d+\.\d+:/, `${1000 + i}:`).replace(`dev=${dev} `, 'dev= '))!] : [])),
+    }));
+    expect(perDev.map((d) => d.events.length)).toEqual([6, 6]);
+    const merged = deviceRecords(perDev);
+    expect(merged.map((e) => [e.point, e.dev, e.skb, e.len])).toEqual(record.map((e) => [e.point, e.dev, e.skb, e.len]));
+    expect(datagramPaths(merged, sent).map((p) => p.events.netif_receive_skb?.dev)).toEqual([B, B, A]);
+    // Without the instance's device an empty dev= is no event.
+    expect(parseNetEvent(perDev[0]!.events[0]!, 0)).toBeUndefined();
   });
 
   it('reads tracer lines in several styles and ignores banners and summaries', () => {

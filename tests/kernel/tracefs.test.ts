@@ -10,9 +10,11 @@ import { makeTraceInstance, parseTraceLine, tracepointExists } from '../../helpe
 describe('tracefs', () => {
   it('parses a line of a trace file (recorded from kvm_pio on this host)', () => {
     expect(parseTraceLine('          kvm_io-9646    [000] .....   542.775749: kvm_pio: pio_write at 0xe9 size 1 count 1 val 0x48 '))
-      .toEqual({ pid: 9646, event: 'kvm_pio', body: 'pio_write at 0xe9 size 1 count 1 val 0x48 ' });
+      .toEqual({ pid: 9646, ts: 542.775749, event: 'kvm_pio', body: 'pio_write at 0xe9 size 1 count 1 val 0x48 ' });
     expect(parseTraceLine('            five-16120   [001] .....  5935.441506: sys_getppid()'))
-      .toEqual({ pid: 16120, event: 'sys_getppid', body: '()' });
+      .toEqual({ pid: 16120, ts: 5935.441506, event: 'sys_getppid', body: '()' });
+    expect(parseTraceLine('        udp_peer-3126    [001] b....    4711: net_dev_queue: dev= skbaddr=ff11000100882900 len=98'))
+      .toMatchObject({ pid: 3126, ts: 4711, event: 'net_dev_queue' }); // trace_clock "counter"
     expect(parseTraceLine('# tracer: nop')).toBeUndefined();
   });
 

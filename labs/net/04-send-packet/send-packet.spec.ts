@@ -7,9 +7,10 @@
  * pair, that datagram (a random port, a random payload length) among decoys
  * on other ports, and the receiver answers it from the lab's port (a decoy
  * the other way). The kernel is the judge: the spec records the same
- * tracepoints in a private tracefs instance (skb addresses unhashed, only the
- * lab's two devices) and checks each of the script's lines against the
- * event it claims to be (helpers/kernel/skb-path.ts).
+ * tracepoints in private tracefs instances, one per veth end (skb addresses
+ * unhashed, filtered to that device, ordered by one shared counter), and
+ * checks each of the script's lines against the event it claims to be
+ * (helpers/kernel/skb-path.ts).
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -21,7 +22,7 @@ import { requires } from '../../../helpers/harness/requires.js';
 import { lostEvents, startBpftrace } from '../../../helpers/kernel/bpftrace.js';
 import { twoHosts, type TwoHosts } from '../../../helpers/kernel/netns.js';
 import {
-  classifyLines, datagramPaths, describeEvent, parseNetEvent, parseTracerLine,
+  classifyLines, datagramPaths, describeEvent, deviceRecords, parseTracerLine,
   type Classified, type Datagram, type DatagramPath, type NetEvent, type NetPoint, type TracerLine,
 } from '../../../helpers/kernel/skb-path.js';
 import { makeTraceInstance } from '../../../helpers/kernel/tracefs.js';
@@ -96,11 +97,22 @@ describe('Net Lab 4 — sending a packet: one UDP datagram through net_dev_queue
     const sent = [fwd(PORT + 1, pa), fwd(PORT, pt), fwd(PORT + 2, pb), fwd(PORT + 1, pc)];
     const reply: Datagram = { label: `the answer from port ${PORT} (the other way)`, from: right, to: left, payload: pr };
 
-    const trace = makeTraceInstance(EVENTS, { tag: 'skb', enable: false, clock: 'global', bufferKb: 2048 });
-    if (!trace) throw new Error(`no tracefs instances or one of ${EVENTS.join(', ')} missing in /sys/kernel/tracing/events`);
-    // The instance's own options: real skb addresses (as bpftrace's %p prints them), only this lab's two devices.
-    writeFileSync(join(trace.dir, 'options/hash-ptr'), '0');
-    for (const e of EVENTS) writeFileSync(join(trace.dir, 'events', e, 'filter'), `name == "${left}" || name == "${right}"`);
+    // One instance per veth end, filtered to it (the device of an event is its instance's: see deviceRecords()),
+    // real skb addresses (as bpftrace's %p prints them), one shared counter as the clock.
+    const traces = [left, right].map((dev, i) => {
+      const t = makeTraceInstance(EVENTS, { tag: `skb${i}`, enable: false, clock: 'counter', bufferKb: 1024 });
+      if (!t) throw new Error(`no tracefs instances or one of ${EVENTS.join(', ')} missing in /sys/kernel/tracing/events`);
+      writeFileSync(join(t.dir, 'options/hash-ptr'), '0');
+      for (const e of EVENTS) writeFileSync(join(t.dir, 'events', e, 'filter'), `name == "${dev}"`);
+      return { dev, t };
+    });
+    const trace = {
+      setEnabled: (on: boolean) => traces.forEach((x) => x.t.setEnabled(on)),
+      read: () => {
+        const recs = traces.map((x) => ({ dev: x.dev, ...x.t.read() }));
+        return { record: deviceRecords(recs), lost: recs.some((x) => x.lost) };
+      },
+    };
 
     const bt = await startBpftrace(labSource('net/04-send-packet/sendpath.bt'), { ready: new RegExp(`\\b${PORT}\\b`), scriptArgs: [String(PORT)] });
     trace.setEnabled(true);
@@ -110,7 +122,7 @@ describe('Net Lab 4 — sending a packet: one UDP datagram through net_dev_queue
     const got = await receiver.exited;
     trace.setEnabled(false);
     const rec = trace.read();
-    const record = rec.events.flatMap((e, i) => parseNetEvent(e, i) ?? []);
+    const record = rec.record;
     let paths: DatagramPath[];
     try {
       paths = datagramPaths(record, [...sent, reply]);
