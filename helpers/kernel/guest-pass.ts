@@ -74,7 +74,7 @@ export function passQemuArgs(o: PassOptions): string[] {
     '-cpu', 'max',
     '-serial', 'stdio', '-monitor', 'none',
     '-kernel', o.kernel, '-initrd', o.initrd,
-    '-append', ['console=ttyS0', 'panic=-1', 'oops=panic', 'quiet', 'loglevel=3', 'nokaslr'].join(' '),
+    '-append', ['console=ttyS0', 'panic=-1', 'oops=panic', 'quiet', 'loglevel=3', 'nokaslr', 'tsc=reliable'].join(' '),
     ...virtfs({ tag: 'host', hostPath: '/', readonly: true }),
     ...o.shares.flatMap(virtfs),
     ...(o.scratch ? ['-drive', `file=${o.scratch},if=virtio,format=raw,cache=unsafe,discard=unmap`] : []),
