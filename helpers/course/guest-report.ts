@@ -50,3 +50,24 @@ export function tagJunit(xml: string, tag: string): string {
   const esc = tag.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;');
   return xml.replace(/(<testsuite\b[^>]*?\bname=")/g, `$1[${esc}] `).replace(/(<testcase\b[^>]*?\bclassname=")/g, `$1[${esc}] `);
 }
+
+/**
+ * The JUnit of a pass whose guest never reported an exit status (hung, locked up, killed): one failed test case
+ * named for the pass, with the reason and the console's last lines, so that a CI summary counts it as a failure
+ * (vitest leaves an empty junit.xml when it never gets to its end).
+ */
+export function failedPassJunit(tag: string, why: string, consoleTail: string): string {
+  const x = (t: string) => t.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;').replace(/>/g, '&gt;')
+    // Characters XML 1.0 does not allow (terminal escapes on the console).
+    .replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f]/g, '');
+  const name = `[${x(tag)}] guest pass`;
+  return `<?xml version="1.0" encoding="UTF-8" ?>
+<testsuites name="guest pass" tests="1" failures="1" errors="0">
+  <testsuite name="${name}" tests="1" failures="1" errors="0" skipped="0">
+    <testcase classname="${name}" name="the guest reports the exit status of its lab run">
+      <failure message="${x(why)}">${x(consoleTail)}</failure>
+    </testcase>
+  </testsuite>
+</testsuites>
+`;
+}

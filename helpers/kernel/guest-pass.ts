@@ -65,6 +65,20 @@ export interface PassOptions {
 export const NINEP_RO = 'trans=virtio,version=9p2000.L,ro,msize=524288,cache=loose';
 export const NINEP_RW = 'trans=virtio,version=9p2000.L,msize=524288,cache=none';
 
+/**
+ * The guest kernel's command line.
+ * - tsc=reliable: under TCG the kernel finds the vCPUs' TSCs "unsynchronized" and falls back to HPET, every
+ *   clock read becomes an emulated MMIO access and clock_gettime a real system call (Lab 2.1 counted 5.6
+ *   syscalls per I/O for SQPOLL). QEMU's TSC follows the host's, as a KVM guest's does.
+ * - softlockup_panic with watchdog_thresh=30: a guest whose CPUs stop scheduling for 60 s panics (the stuck
+ *   CPU's stack on the console) and QEMU exits, instead of hanging until the pass's bound. Seen once in ~12 TCG
+ *   runs on 2026-11-23 (both vCPUs stuck in node at the start of a pass; earlier, with HPET, 2 of 5 runs of Lab 1.3).
+ */
+export const GUEST_CMDLINE = [
+  'console=ttyS0', 'panic=-1', 'oops=panic', 'quiet', 'loglevel=3', 'nokaslr', 'tsc=reliable',
+  'softlockup_panic=1', 'watchdog_thresh=30',
+] as const;
+
 /** QEMU's arguments for the pass (pure). */
 export function passQemuArgs(o: PassOptions): string[] {
   const virtfs = (s: Share) => ['-virtfs', `local,path=${s.hostPath},mount_tag=${s.tag},security_model=none,multidevs=remap${s.readonly ? ',readonly=on' : ''}`];
@@ -74,7 +88,7 @@ export function passQemuArgs(o: PassOptions): string[] {
     '-cpu', 'max',
     '-serial', 'stdio', '-monitor', 'none',
     '-kernel', o.kernel, '-initrd', o.initrd,
-    '-append', ['console=ttyS0', 'panic=-1', 'oops=panic', 'quiet', 'loglevel=3', 'nokaslr', 'tsc=reliable'].join(' '),
+    '-append', GUEST_CMDLINE.join(' '),
     ...virtfs({ tag: 'host', hostPath: '/', readonly: true }),
     ...o.shares.flatMap(virtfs),
     ...(o.scratch ? ['-drive', `file=${o.scratch},if=virtio,format=raw,cache=unsafe,discard=unmap`] : []),
@@ -191,6 +205,8 @@ export interface ConsoleState {
   readonly stages: readonly { readonly name: string; readonly uptime: number }[];
   readonly exitCode?: number;
   readonly failure?: string;
+  /** The guest kernel's "BUG: soft lockup" line, if it printed one. */
+  readonly lockup?: string;
 }
 
 /** A stage marker in a console line (after any terminal escapes the firmware left on it). */
@@ -204,6 +220,7 @@ export function parseConsole(text: string): ConsoleState {
   const stages: { name: string; uptime: number }[] = [];
   let exitCode: number | undefined;
   let failure: string | undefined;
+  let lockup: string | undefined;
   for (const raw of text.replace(/\r/g, '').split('\n')) {
     const s = stageOf(raw);
     if (s) stages.push(s);
@@ -211,8 +228,10 @@ export function parseConsole(text: string): ConsoleState {
     if (e) exitCode = Number(e[1]);
     const f = raw.match(/^KL_PASS_FAIL (.*)/);
     if (f) failure = f[1];
+    const l = raw.match(/BUG: soft lockup - CPU#\d+ stuck for \d+s! \[[^\]]*\]/);
+    if (l && !lockup) lockup = l[0];
   }
-  return { stages, ...(exitCode !== undefined ? { exitCode } : {}), ...(failure ? { failure } : {}) };
+  return { stages, ...(exitCode !== undefined ? { exitCode } : {}), ...(failure ? { failure } : {}), ...(lockup ? { lockup } : {}) };
 }
 
 /** What the runner needs of a lab (a slice of LabInfo). */

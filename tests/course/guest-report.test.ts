@@ -4,7 +4,11 @@
  * skipped it; a later host run and a merge of CI reports keep the guest result.
  */
 import { describe, expect, it } from 'vitest';
-import { attachGuest, tagJunit } from '../../helpers/course/guest-report.js';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { attachGuest, failedPassJunit, tagJunit } from '../../helpers/course/guest-report.js';
 import { buildReport, mergeReports } from '../../helpers/course/report-model.js';
 import { renderHtml } from '../../helpers/course/report-html.js';
 import { LABS, MODULES } from '../fixtures/lab-reporter/fake-run.js';
@@ -71,5 +75,20 @@ describe('guest report: JUnit', () => {
   it('names every suite and case class after the guest kernel', () => {
     const xml = '<testsuites><testsuite name="labs/a.spec.ts" tests="1"><testcase classname="labs/a.spec.ts" name="x"/></testsuite></testsuites>';
     expect(tagJunit(xml, 'guest 6.1.0-56-amd64')).toBe('<testsuites><testsuite name="[guest 6.1.0-56-amd64] labs/a.spec.ts" tests="1"><testcase classname="[guest 6.1.0-56-amd64] labs/a.spec.ts" name="x"/></testsuite></testsuites>');
+  });
+});
+
+describe('a guest that never reports its exit status', () => {
+  it('becomes one failed JUnit case that the CI summary counts, with the console\'s escapes removed', () => {
+    const xml = failedPassJunit('guest 6.1.0-56-amd64', 'the guest never reported an exit status (the guest kernel locked up: BUG: soft lockup - CPU#1 stuck for 26s! [node:156])', '\x1b[?7l[2J<SeaBIOS> & "x"\nKernel panic - not syncing: softlockup: hung tasks');
+    expect(xml).not.toMatch(/\x1b/);
+    expect(xml).toContain('[guest 6.1.0-56-amd64] guest pass');
+    const dir = mkdtempSync(join(tmpdir(), 'junit-'));
+    try {
+      writeFileSync(join(dir, 'j.xml'), xml);
+      expect(execFileSync('node', [join(import.meta.dirname, '../../scripts/junit-summary.mjs'), join(dir, 'j.xml')], { encoding: 'utf8' }).trim()).toBe('0 passed, 1 failed, 0 skipped');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -28,6 +28,8 @@ describe('guest pass: the QEMU command line', () => {
     expect(args).toContain('-no-reboot');
     expect(after('-kernel')).toEqual(['/boot/vmlinuz-6.1.0-56-amd64']);
     expect(after('-append')[0]).toMatch(/console=ttyS0 .*panic=-1/);
+    // The TSC as clocksource (vDSO clock_gettime, as on KVM), and a lockup ends the guest instead of hanging the pass.
+    expect(after('-append')[0].split(' ')).toEqual(expect.arrayContaining(['tsc=reliable', 'softlockup_panic=1', 'watchdog_thresh=30']));
   });
 
   it('shares / read-only and only the report and cache directories read-write', () => {
@@ -93,6 +95,12 @@ describe('guest pass: the console', () => {
     });
     expect(parseConsole('KL_PASS_STAGE init 1\nKL_PASS_FAIL insmod /modules/9p.ko\nKL_PASS_EXIT=125\n')).toMatchObject({ exitCode: 125, failure: 'insmod /modules/9p.ko' });
     expect(parseConsole('Booting from ROM..\n')).toEqual({ stages: [] });
+  });
+
+  it('names the guest kernel\'s soft lockup (the line seen on 2026-11-23)', () => {
+    const text = 'KL_PASS_STAGE root-ready 3.4\n RUN  v4.1.12 /work/main\n[   45.015703] watchdog: BUG: soft lockup - CPU#1 stuck for 26s! [node:156]\n[   64.9] watchdog: BUG: soft lockup - CPU#0 stuck for 45s! [node:176]\n';
+    expect(parseConsole(text)).toMatchObject({ lockup: 'BUG: soft lockup - CPU#1 stuck for 26s! [node:156]' });
+    expect(parseConsole(text).exitCode).toBeUndefined();
   });
 
   it('keeps the last lines of a hung guest for the failure message', () => {
