@@ -146,8 +146,7 @@ describe('Lab 3 — XDP packet filter with libbpf (炉火纯青)', () => {
     await need(ctx, 'nftables', 'cc');
     if (process.env.LABS_GUEST === '1') {
       // Not in the TCG guest pass: an emulated CPU's time per packet says nothing about the kernel's, and each of the
-      // generator's ~200 ms kernel calls would take seconds under emulation. (Two of five guest runs of this lab on
-      // 2026-11-23 ended in soft lockups of both vCPUs, one of them with this test already skipped: not understood.)
+      // generator's ~200 ms kernel calls would take seconds under emulation.
       await adapted(ctx, 'QEMU TCG guest: the receiver-bound comparison is not run (an emulated CPU\'s cost per packet is not the kernel\'s); the flood test above checks the counts');
       return;
     }
