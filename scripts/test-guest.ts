@@ -49,7 +49,25 @@ export function parseArgs(argv: readonly string[]): Args {
  * and when this process dies.
  * Its console is decoded as one UTF-8 stream (a character split across reads stays whole).
  */
-function spawnQemu(args: readonly string[], timeoutMs: number) {
+/**
+ * Where the vCPUs of a hung guest are: QEMU's monitor answers `info registers -a`; the RIP of each vCPU (and
+ * whether it is in the kernel: CS 0010) is kept. With nokaslr a RIP names the same function on every boot
+ * (look it up in the guest's /proc/kallsyms: npm run test:guest -- --exec 'grep -i " t " /proc/kallsyms | sort').
+ */
+async function vcpuPlaces(socket: string): Promise<string> {
+  const { createConnection } = await import('node:net');
+  return new Promise((res) => {
+    let text = '';
+    const c = createConnection(socket);
+    const done = () => { c.destroy(); res([...text.matchAll(/^CPU#(\d+)[\s\S]*?RIP=([0-9a-f]+)[\s\S]*?\nCS =([0-9a-f]{4})/gm)].map((m) => `vCPU ${m[1]}: RIP ${m[2]} (${m[3] === '0010' ? 'kernel' : 'user'})`).join('; ') || 'the monitor did not answer'); };
+    c.on('error', () => res('no monitor'));
+    c.on('data', (d) => { text += d.toString(); });
+    c.on('connect', () => c.write('info registers -a\n'));
+    setTimeout(done, 2000);
+  });
+}
+
+function spawnQemu(args: readonly string[], timeoutMs: number, monitor?: string) {
   // setpriv --pdeathsig: QEMU is killed by the kernel when this process dies, even by kill -9 (the reaper removes the temp dir then).
   const child = spawn('setpriv', ['--pdeathsig', 'KILL', '--', 'qemu-system-x86_64', ...args], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   const pid = child.pid ?? -1;
@@ -59,12 +77,16 @@ function spawnQemu(args: readonly string[], timeoutMs: number) {
   child.stdout.setEncoding('utf8').on('data', (d: string) => { out += d; });
   child.stderr.setEncoding('utf8').on('data', (d: string) => { err += d; });
   let timedOut = false;
-  const timer = setTimeout(() => { timedOut = true; killGroup(pid, 'SIGKILL'); }, timeoutMs);
-  const exited = new Promise<{ exitCode: number; signal?: string; timedOut: boolean; stderr: string }>((res) => {
+  let places: string | undefined;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    void (monitor ? vcpuPlaces(monitor) : Promise.resolve(undefined)).then((p) => { places = p; killGroup(pid, 'SIGKILL'); });
+  }, timeoutMs);
+  const exited = new Promise<{ exitCode: number; signal?: string; timedOut: boolean; stderr: string; places?: string }>((res) => {
     child.on('close', (code, signal) => {
       clearTimeout(timer);
       killGroup(pid, 'SIGKILL'); // anything left in its group
-      res({ exitCode: code ?? -1, ...(signal ? { signal } : {}), timedOut, stderr: err });
+      res({ exitCode: code ?? -1, ...(signal ? { signal } : {}), timedOut, stderr: err, ...(places ? { places } : {}) });
     });
   });
   return { pid, exited, output: () => out };
@@ -154,9 +176,10 @@ async function main(): Promise<number> {
     await run('truncate', ['-s', `${args.scratchGb}G`, scratch]);
     await run('mkfs.ext4', ['-q', '-F', '-E', 'lazy_itable_init=1,lazy_journal_init=1', scratch], { timeoutMs: 60_000 });
 
-    const qemuArgs = passQemuArgs({ kernel: kernel.path, initrd, memoryMb: args.memoryMb, cpus: args.cpus, shares, scratch });
+    const monitor = join(dir, 'monitor.sock');
+    const qemuArgs = passQemuArgs({ kernel: kernel.path, initrd, memoryMb: args.memoryMb, cpus: args.cpus, shares, scratch, monitor });
     say(`booting (TCG, ${args.cpus} vCPUs, ${args.memoryMb} MiB, bound ${Math.round(timeoutS)} s); load ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
-    const qemu = spawnQemu(qemuArgs, timeoutS * 1000);
+    const qemu = spawnQemu(qemuArgs, timeoutS * 1000, monitor);
 
     let interrupted: string | undefined;
     const onSignal = (sig: NodeJS.Signals) => {
@@ -217,6 +240,7 @@ async function main(): Promise<number> {
   if (state.exitCode === undefined) {
     const why = interrupted ?? (state.lockup ? `the guest kernel locked up: ${state.lockup}` : result.timedOut ? `the pass bound (${args.timeoutS} s)` : `QEMU ended (${result.signal ?? `code ${result.exitCode}`})`);
     console.error(`\n[guest] FAILED: the guest never reported an exit status (${why}${state.failure ? `; /init: ${state.failure}` : ''}). Last console lines:\n${lastLines(a.output)}`);
+    if (result.places) console.error(`[guest] at the bound: ${result.places}`);
     if (result.stderr.trim()) console.error(`[guest] QEMU said: ${result.stderr.trim().split('\n').slice(-5).join('\n')}`);
     status = interrupted === 'SIGINT' ? 130 : 1;
     failedWhy = `the guest never reported an exit status (${why})`;

@@ -59,6 +59,8 @@ export interface PassOptions {
   readonly shares: readonly Share[];
   /** A raw ext4 image (a sparse file in the pass's temp dir) that becomes the guest's /tmp as /dev/vda. */
   readonly scratch?: string;
+  /** A unix socket for QEMU's monitor (the pass asks it where the vCPUs are before killing a hung guest). */
+  readonly monitor?: string;
 }
 
 /** 9p options: msize 512 KiB; the read-only root caches (loose), the read-write shares do not. */
@@ -86,7 +88,7 @@ export function passQemuArgs(o: PassOptions): string[] {
     '-nodefaults', '-no-user-config', '-nographic', '-no-reboot',
     '-accel', 'tcg,thread=multi', '-smp', String(o.cpus), '-m', `${o.memoryMb}M`,
     '-cpu', 'max',
-    '-serial', 'stdio', '-monitor', 'none',
+    '-serial', 'stdio', '-monitor', o.monitor ? `unix:${o.monitor},server=on,wait=off` : 'none',
     '-kernel', o.kernel, '-initrd', o.initrd,
     '-append', GUEST_CMDLINE.join(' '),
     ...virtfs({ tag: 'host', hostPath: '/', readonly: true }),

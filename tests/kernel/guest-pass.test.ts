@@ -29,7 +29,7 @@ describe('guest pass: the QEMU command line', () => {
     expect(after('-kernel')).toEqual(['/boot/vmlinuz-6.1.0-56-amd64']);
     expect(after('-append')[0]).toMatch(/console=ttyS0 .*panic=-1/);
     // The TSC as clocksource (vDSO clock_gettime, as on KVM), and a lockup ends the guest instead of hanging the pass.
-    expect(after('-append')[0].split(' ')).toEqual(expect.arrayContaining(['tsc=reliable', 'softlockup_panic=1', 'watchdog_thresh=30']));
+    expect(after('-append')[0]!.split(' ')).toEqual(expect.arrayContaining(['tsc=reliable', 'softlockup_panic=1', 'watchdog_thresh=30']));
   });
 
   it('shares / read-only and only the report and cache directories read-write', () => {
