@@ -61,6 +61,8 @@ export interface PassOptions {
   readonly scratch?: string;
   /** A unix socket for QEMU's monitor (the pass asks it where the vCPUs are before killing a hung guest). */
   readonly monitor?: string;
+  /** QEMU's CPU model (default "max": every feature TCG emulates). */
+  readonly cpu?: string;
 }
 
 /** 9p options: msize 512 KiB; the read-only root caches (loose), the read-write shares do not. */
@@ -87,7 +89,7 @@ export function passQemuArgs(o: PassOptions): string[] {
   return [
     '-nodefaults', '-no-user-config', '-nographic', '-no-reboot',
     '-accel', 'tcg,thread=multi', '-smp', String(o.cpus), '-m', `${o.memoryMb}M`,
-    '-cpu', 'max',
+    '-cpu', o.cpu ?? 'max',
     '-serial', 'stdio', '-monitor', o.monitor ? `unix:${o.monitor},server=on,wait=off` : 'none',
     '-kernel', o.kernel, '-initrd', o.initrd,
     '-append', GUEST_CMDLINE.join(' '),

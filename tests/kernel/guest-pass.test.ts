@@ -30,6 +30,8 @@ describe('guest pass: the QEMU command line', () => {
     expect(after('-append')[0]).toMatch(/console=ttyS0 .*panic=-1/);
     // The TSC as clocksource (vDSO clock_gettime, as on KVM), and a lockup ends the guest instead of hanging the pass.
     expect(after('-append')[0]!.split(' ')).toEqual(expect.arrayContaining(['tsc=reliable', 'softlockup_panic=1', 'watchdog_thresh=30']));
+    expect(after('-cpu')).toEqual(['max']);
+    expect(passQemuArgs({ kernel: 'k', initrd: 'i', memoryMb: 1, cpus: 1, shares, cpu: 'max,la57=off' })).toEqual(expect.arrayContaining(['-cpu', 'max,la57=off']));
   });
 
   it('shares / read-only and only the report and cache directories read-write', () => {
