@@ -10,7 +10,7 @@
  * Options: --timeout <s> (whole pass, default 1200), --memory <MiB> (3584),
  * --cpus <n> (2), --exec '<shell command>' (run that in the guest instead of
  * the specs: `--exec 'npm run doctor'`). LABS_GUEST_KERNEL=<bzImage> picks another kernel, LABS_GUEST_CPU
- * another QEMU CPU model (default max).
+ * another QEMU CPU model (default max), LABS_GUEST_ACCEL another -accel (default tcg,thread=multi).
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
@@ -178,7 +178,7 @@ async function main(): Promise<number> {
     await run('mkfs.ext4', ['-q', '-F', '-E', 'lazy_itable_init=1,lazy_journal_init=1', scratch], { timeoutMs: 60_000 });
 
     const monitor = join(dir, 'monitor.sock');
-    const qemuArgs = passQemuArgs({ kernel: kernel.path, initrd, memoryMb: args.memoryMb, cpus: args.cpus, shares, scratch, monitor, ...(process.env.LABS_GUEST_CPU ? { cpu: process.env.LABS_GUEST_CPU } : {}) });
+    const qemuArgs = passQemuArgs({ kernel: kernel.path, initrd, memoryMb: args.memoryMb, cpus: args.cpus, shares, scratch, monitor, ...(process.env.LABS_GUEST_CPU ? { cpu: process.env.LABS_GUEST_CPU } : {}), ...(process.env.LABS_GUEST_ACCEL ? { accel: process.env.LABS_GUEST_ACCEL } : {}) });
     say(`booting (TCG, ${args.cpus} vCPUs, ${args.memoryMb} MiB, bound ${Math.round(timeoutS)} s); load ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
     const qemu = spawnQemu(qemuArgs, timeoutS * 1000, monitor);
 

@@ -63,6 +63,8 @@ export interface PassOptions {
   readonly monitor?: string;
   /** QEMU's CPU model (default "max": every feature TCG emulates). */
   readonly cpu?: string;
+  /** QEMU's -accel (default "tcg,thread=multi": one host thread per vCPU). */
+  readonly accel?: string;
 }
 
 /** 9p options: msize 512 KiB; the read-only root caches (loose), the read-write shares do not. */
@@ -88,7 +90,7 @@ export function passQemuArgs(o: PassOptions): string[] {
   const virtfs = (s: Share) => ['-virtfs', `local,path=${s.hostPath},mount_tag=${s.tag},security_model=none,multidevs=remap${s.readonly ? ',readonly=on' : ''}`];
   return [
     '-nodefaults', '-no-user-config', '-nographic', '-no-reboot',
-    '-accel', 'tcg,thread=multi', '-smp', String(o.cpus), '-m', `${o.memoryMb}M`,
+    '-accel', o.accel ?? 'tcg,thread=multi', '-smp', String(o.cpus), '-m', `${o.memoryMb}M`,
     '-cpu', o.cpu ?? 'max',
     '-serial', 'stdio', '-monitor', o.monitor ? `unix:${o.monitor},server=on,wait=off` : 'none',
     '-kernel', o.kernel, '-initrd', o.initrd,
