@@ -17,6 +17,7 @@ import { writeFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { spawn } from 'node:child_process';
+import { createConnection } from 'node:net';
 import { killGroup, run } from '../helpers/harness/exec.js';
 import { REPO_ROOT } from '../helpers/harness/paths.js';
 import { makeTempDir, releaseAll } from '../helpers/harness/resources.js';
@@ -46,17 +47,11 @@ export function parseArgs(argv: readonly string[]): Args {
 }
 
 /**
- * QEMU in its own process group, recorded for the reaper, killed at the bound
- * and when this process dies.
- * Its console is decoded as one UTF-8 stream (a character split across reads stays whole).
- */
-/**
  * Where the vCPUs of a hung guest are: QEMU's monitor answers `info registers -a`; the RIP of each vCPU (and
  * whether it is in the kernel: CS 0010) is kept. With nokaslr a RIP names the same function on every boot
  * (look it up in the guest's /proc/kallsyms: npm run test:guest -- --exec 'grep -i " t " /proc/kallsyms | sort').
  */
-async function vcpuPlaces(socket: string): Promise<string> {
-  const { createConnection } = await import('node:net');
+function vcpuPlaces(socket: string): Promise<string> {
   return new Promise((res) => {
     let text = '';
     const c = createConnection(socket);
@@ -68,6 +63,11 @@ async function vcpuPlaces(socket: string): Promise<string> {
   });
 }
 
+/**
+ * QEMU in its own process group, recorded for the reaper, killed at the bound
+ * and when this process dies (asking its monitor where the vCPUs are first).
+ * Its console is decoded as one UTF-8 stream (a character split across reads stays whole).
+ */
 function spawnQemu(args: readonly string[], timeoutMs: number, monitor?: string) {
   // setpriv --pdeathsig: QEMU is killed by the kernel when this process dies, even by kill -9 (the reaper removes the temp dir then).
   const child = spawn('setpriv', ['--pdeathsig', 'KILL', '--', 'qemu-system-x86_64', ...args], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });

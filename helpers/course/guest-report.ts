@@ -47,8 +47,14 @@ export function attachGuest(host: LabsReport | undefined, guest: LabsReport, ski
 
 /** The guest's JUnit with each suite and case named `[<tag>] …`, so it sits beside the host's without clashing. */
 export function tagJunit(xml: string, tag: string): string {
-  const esc = tag.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;');
+  const esc = xmlText(tag);
   return xml.replace(/(<testsuite\b[^>]*?\bname=")/g, `$1[${esc}] `).replace(/(<testcase\b[^>]*?\bclassname=")/g, `$1[${esc}] `);
+}
+
+/** Text for an XML attribute or element: escaped, without the control characters XML 1.0 forbids (console escapes). */
+function xmlText(t: string): string {
+  return t.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;').replace(/>/g, '&gt;')
+    .replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f]/g, '');
 }
 
 /**
@@ -57,15 +63,12 @@ export function tagJunit(xml: string, tag: string): string {
  * (vitest leaves an empty junit.xml when it never gets to its end).
  */
 export function failedPassJunit(tag: string, why: string, consoleTail: string): string {
-  const x = (t: string) => t.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;').replace(/>/g, '&gt;')
-    // Characters XML 1.0 does not allow (terminal escapes on the console).
-    .replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f]/g, '');
-  const name = `[${x(tag)}] guest pass`;
+  const name = `[${xmlText(tag)}] guest pass`;
   return `<?xml version="1.0" encoding="UTF-8" ?>
 <testsuites name="guest pass" tests="1" failures="1" errors="0">
   <testsuite name="${name}" tests="1" failures="1" errors="0" skipped="0">
     <testcase classname="${name}" name="the guest reports the exit status of its lab run">
-      <failure message="${x(why)}">${x(consoleTail)}</failure>
+      <failure message="${xmlText(why)}">${xmlText(consoleTail)}</failure>
     </testcase>
   </testsuite>
 </testsuites>

@@ -77,8 +77,8 @@ export const NINEP_RW = 'trans=virtio,version=9p2000.L,msize=524288,cache=none';
  *   clock read becomes an emulated MMIO access and clock_gettime a real system call (Lab 2.1 counted 5.6
  *   syscalls per I/O for SQPOLL). QEMU's TSC follows the host's, as a KVM guest's does.
  * - softlockup_panic with watchdog_thresh=30: a guest whose CPUs stop scheduling for 60 s panics (the stuck
- *   CPU's stack on the console) and QEMU exits, instead of hanging until the pass's bound. Seen once in ~12 TCG
- *   runs on 2026-11-23 (both vCPUs stuck in node at the start of a pass; earlier, with HPET, 2 of 5 runs of Lab 1.3).
+ *   CPU's stack on the console) and QEMU exits, instead of hanging until the pass's bound. Seen twice in 11 whole
+ *   passes on 2026-11-23 (both vCPUs stuck in node at the start; the ext4 journal thread in the page allocator).
  */
 export const GUEST_CMDLINE = [
   'console=ttyS0', 'panic=-1', 'oops=panic', 'quiet', 'loglevel=3', 'nokaslr', 'tsc=reliable',
