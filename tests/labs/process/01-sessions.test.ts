@@ -17,6 +17,8 @@ const WRONG = [
   { file: 'wrong-group-not-session.c', fails: /^the session leader has sid = pgrp/, says: /whose session id is its own pid \(setsid\); found none/ },
   { file: 'wrong-one-thread-short.c', fails: /^a member with 3 more threads/, says: /expected ≥ 4 tasks .*ls \/proc\/\d+\/task: \d+ \d+ \d+;/ },
   { file: 'wrong-reaps-at-once.c', fails: /^a child that exited stays in state Z/, says: /in state Z \(exited, not yet reaped\); found 0/ },
+  { file: 'wrong-survives-hangup.c', fails: /^but if a member is stopped/, says: /the kernel generated SIGHUP \(delivered\), but waitpid\(2\) says not reaped: a handler/ },
+  { file: 'wrong-group-never-orphaned.c', fails: /^but if a member is stopped/, says: /the kernel generated no SIGHUP \(si_code 128\) for the stopped member \d+/ },
 ] as const;
 
 describe.skipIf(!asRoot)('Process Lab 1 fixtures', () => {
