@@ -37,12 +37,19 @@ export interface LabScore {
   readonly strict: boolean;
 }
 
-/** A test whose name starts so checks the machine (it passes on an untouched starter): worth 0 unless lab.json says. */
-export const CONTROL_PREFIX = 'control:';
+/**
+ * A test whose name starts so checks the machine or the given code (it passes on an untouched starter):
+ * worth 0 unless lab.json says. "control:" or "control (why): ".
+ */
+export const CONTROL_PREFIX = /^control(?: \([^)]*\))?:/;
+
+export function isControlTest(testName: string): boolean {
+  return CONTROL_PREFIX.test(testName);
+}
 
 /** The points of one test: exact name, else the longest prefix, else 0 for a control test, else DEFAULT_POINTS. */
 export function pointsFor(testName: string, spec: PointsSpec | undefined): number {
-  const fallback = testName.startsWith(CONTROL_PREFIX) ? 0 : DEFAULT_POINTS;
+  const fallback = isControlTest(testName) ? 0 : DEFAULT_POINTS;
   if (!spec) return fallback;
   if (Object.hasOwn(spec, testName)) return spec[testName]!;
   let best: string | undefined;

@@ -13,7 +13,8 @@ export type LabErrorCode =
   | 'E_SOURCE' // a lab source is missing
   | 'E_CAPABILITY' // the host lacks something (LABS_STRICT turns skips into this)
   | 'E_RESOURCE' // a kernel resource could not be made or released
-  | 'E_LIMIT'; // a sandbox limit (memory, pids) killed or stopped a command
+  | 'E_LIMIT' // a sandbox limit (memory, pids) killed or stopped a command
+  | 'E_NOT_RUN'; // a test that counts only after the lab's correctness tests passed, and they did not
 
 export interface LabErrorOptions {
   readonly code: LabErrorCode;

@@ -23,6 +23,8 @@ export function submitTracepoint(): string | undefined {
 }
 
 const ENTER_EVENT = 'syscalls/sys_enter_io_uring_enter';
+/** A completion posted while the CQ ring was full (Linux ≥ 5.x; counted as a completion). */
+const CQE_OVERFLOW = 'io_uring/io_uring_cqe_overflow';
 
 export interface RequestTrace {
   /** Rings (the kernel's hashed pointers) the program created. */
@@ -49,8 +51,15 @@ export interface RequestTrace {
   readonly sample: string;
 }
 
-const READ_OPS = new Set(['READ', 'READV', 'READ_FIXED', 'READ_MULTISHOT']);
-const WRITE_OPS = new Set(['WRITE', 'WRITEV', 'WRITE_FIXED']);
+/** What "a read request" is, for every io_uring lab: any opcode that reads a file into memory. */
+export const READ_OPS: ReadonlySet<string> = new Set(['READ', 'READV', 'READ_FIXED', 'READ_MULTISHOT']);
+/** And "a write request". */
+export const WRITE_OPS: ReadonlySet<string> = new Set(['WRITE', 'WRITEV', 'WRITE_FIXED']);
+
+/** Read requests submitted (READ, READV, READ_FIXED, READ_MULTISHOT together). */
+export function readRequests(t: Pick<RequestTrace, 'opcodes'>): number {
+  return Object.entries(t.opcodes).reduce((n, [op, count]) => n + (READ_OPS.has(op) ? count : 0), 0);
+}
 /** Linux ≥ 5.19 prints the opcode's name ("opcode READ"); 5.15's io_uring_submit_sqe prints its number ("op 22"). */
 const OPCODE = /\b(?:opcode|op) (\w+)/;
 const OPCODE_NAMES: Record<string, string> = { 1: 'READV', 2: 'WRITEV', 4: 'READ_FIXED', 5: 'WRITE_FIXED', 0: 'NOP', 22: 'READ', 23: 'WRITE' };
@@ -108,9 +117,11 @@ export function followRequests(lines: readonly string[], pid: number): RequestTr
       opOfData.set(data, op);
       queue.push(data);
       maxInFlight = Math.max(maxInFlight, ++now);
-    } else if (ev.event === 'io_uring_complete') {
+    } else if (ev.event === 'io_uring_complete' || ev.event === 'io_uring_cqe_overflow') {
+      // A completion that found the CQ ring full is kept on the overflow list (io_uring_cqe_overflow, "res N"):
+      // it completed all the same, and the program reaps it once it makes room.
       completes++;
-      const res = Number(/\bresult (-?\d+)/.exec(ev.body)?.[1] ?? 0);
+      const res = Number(/\b(?:result|res) (-?\d+)/.exec(ev.body)?.[1] ?? 0);
       // 5.15's io_uring_complete has no req pointer: the user_data names the request then.
       const op = (req ? opOfReq.get(req) : undefined) ?? opOfData.get(data) ?? '';
       if (res > 0 && READ_OPS.has(op)) bytes.read += res;
@@ -141,7 +152,8 @@ export async function traceIoUringRequests(
   const enter = ENTER_EVENT;
   const withEnters = options.enters && tracepointExists(enter);
   if (options.enters && !withEnters) throw new LabError(`tracefs has no ${enter} tracepoint (CONFIG_FTRACE_SYSCALLS): io_uring_enter calls cannot be counted`, { code: 'E_CAPABILITY' });
-  const inst = submit && makeTraceInstance(['io_uring/io_uring_create', submit, 'io_uring/io_uring_complete', 'io_uring/io_uring_link'],
+  const overflow = tracepointExists(CQE_OVERFLOW) ? [CQE_OVERFLOW] : [];
+  const inst = submit && makeTraceInstance(['io_uring/io_uring_create', submit, 'io_uring/io_uring_complete', ...overflow, 'io_uring/io_uring_link'],
     { tag: 'iour', clock: 'global', bufferKb: options.bufferKb ?? 16_384 });
   if (!inst) throw new LabError('tracefs has no instances or no io_uring tracepoints (io_uring_create, io_uring_submit_req/_sqe, io_uring_complete, io_uring_link)', { code: 'E_CAPABILITY' });
   try {

@@ -46,6 +46,8 @@ describe('pointsFor', () => {
     expect(pointsFor('anything', undefined)).toBe(1);
     expect(pointsFor('control: has tracefs mounted', undefined), 'a control test checks the machine: 0 unless named').toBe(0);
     expect(pointsFor('control: has tracefs mounted', { 'control: has tracefs': 2 })).toBe(2);
+    expect(pointsFor('control (the given code opens the files): uring_cp exits non-zero', undefined), 'control with its reason in parentheses').toBe(0);
+    expect(pointsFor('controls the fan (not a control test)', undefined)).toBe(1);
   });
 
   it('rejects points that are not numbers >= 0', () => {

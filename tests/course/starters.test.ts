@@ -1,7 +1,9 @@
 /**
  * Teeth: every lab marks what the student writes, and its starter (the
  * reference with those regions replaced by TODOs) builds and makes the lab's
- * spec FAIL on an assertion — not on a compile error or a harness error.
+ * spec FAIL on an assertion — not on a compile error or a harness error — and
+ * earns 0 points: every test it passes anyway (a control, the given code's
+ * part) is worth 0 in lab.json, or runs only after the lab's correctness tests.
  * Runs each lab spec against a starter workspace in a nested vitest (root only).
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -10,6 +12,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run } from '../../helpers/harness/exec.js';
 import { listLabs } from '../../helpers/course/labs.js';
+import { pointsFor } from '../../helpers/course/grading.js';
 import { findRegions } from '../../helpers/course/markers.js';
 import { REFERENCE_SRC, REPO_ROOT } from '../../helpers/harness/paths.js';
 import { writeStarter } from '../../scripts/starter.js';
@@ -18,7 +21,7 @@ const labs = listLabs();
 /** One nested lab run; K3's starter means a kernel rebuild (~7 min here) on a clean machine. */
 const NESTED_RUN_TIMEOUT_MS = 30 * 60_000;
 
-interface JsonAssertion { fullName: string; status: string; failureMessages: string[] }
+interface JsonAssertion { title: string; fullName: string; status: string; failureMessages: string[] }
 interface JsonReport { testResults: { name: string; status: string; message: string; assertionResults: JsonAssertion[] }[] }
 
 /** Failures that mean the harness or the build broke, not the student's outcome. */
@@ -45,13 +48,13 @@ describe('student starters', () => {
     }
   });
 
-  it.for(labs)('$id: the starter builds and its spec fails on an assertion', { timeout: NESTED_RUN_TIMEOUT_MS + 60_000 }, async (lab, ctx) => {
+  it.for(labs)('$id: the starter builds, its spec fails on an assertion, and it earns 0 points', { timeout: NESTED_RUN_TIMEOUT_MS + 60_000 }, async (lab, ctx) => {
     if (process.getuid?.() !== 0) {
       if (process.env.LABS_STRICT === '1') throw new Error('the starter check runs lab specs and needs root: sudo npm test');
       return;
     }
     const out = join(workspace, `${lab.id.replace(/\//g, '_')}.json`);
-    const r = await run('npx', ['vitest', 'run', '--project', 'labs', lab.spec, '--bail=1', '--reporter=json', `--outputFile=${out}`], {
+    const r = await run('npx', ['vitest', 'run', '--project', 'labs', lab.spec, '--reporter=json', `--outputFile=${out}`], {
       cwd: REPO_ROOT,
       env: { LAB_SRC: workspace, LABS_JUNIT: '', LABS_REPORT: 'off', LABS_STRICT: '0', CI: 'true' },
       timeoutMs: NESTED_RUN_TIMEOUT_MS,
@@ -72,5 +75,8 @@ describe('student starters', () => {
     expect(failed.length, `the starter PASSED every test of ${lab.spec}: the spec has no teeth`).toBeGreaterThan(0);
     const first = failed[0]!;
     expect(first.failureMessages.join('\n'), `"${first.fullName}" failed for a harness reason, not on an assertion`).not.toMatch(HARNESS_FAILURE);
+    const earning = tests.filter((t) => t.status === 'passed' && pointsFor(t.title, lab.points) > 0);
+    expect(earning.map((t) => `${t.title} (${pointsFor(t.title, lab.points)} points)`),
+      `the untouched starter of ${lab.id} earns points: make these tests worth 0 in lab.json (a control, the given code's part) or run them only after the lab's correctness tests (helpers/harness/gates.ts)`).toEqual([]);
   });
 });

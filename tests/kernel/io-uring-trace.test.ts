@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { describeRequests, followRequests } from '../../helpers/kernel/io-uring-trace.js';
+import { describeRequests, followRequests, readRequests } from '../../helpers/kernel/io-uring-trace.js';
 
 // Recorded on this host (6.18): uring_cp_pipelined built with NJOBS=4 copying 300000 bytes (pid 28239)
 // and the naive uring_cp copying 70000 bytes (pid 28240), at the same time, cold source, global clock.
@@ -61,5 +61,21 @@ describe('io_uring requests on Linux 5.15 (numeric opcodes, completions without 
   ];
   it('names the opcodes and counts the bytes by user_data', () => {
     expect(followRequests(old, 100)).toMatchObject({ opcodes: { READ: 1, WRITE: 1 }, bytes: { read: 4096, write: 4096 }, maxInFlight: 1 });
+  });
+});
+
+describe('io_uring requests: one definition of a read, and completions that overflowed the CQ', () => {
+  // Lines as the 6.18 host prints them (io_uring_cqe_overflow recorded from tests/fixtures/io_uring/02-uring-cp/correct-cq-overflow.c).
+  const lines = [
+    '  cp-7250 [001] ...1. 2060.600000: io_uring_create: ring 00000000e6bb632b, fd 3 sq size 8, cq size 16, flags 0x0',
+    '  cp-7250 [001] ...1. 2060.600001: io_uring_submit_req: ring 00000000e6bb632b, req 00000000c0000001, user_data 0x10, opcode READV, flags 0x4, sq_thread 0',
+    '  cp-7250 [001] ...1. 2060.600002: io_uring_submit_req: ring 00000000e6bb632b, req 00000000c0000002, user_data 0x11, opcode READ_FIXED, flags 0x0, sq_thread 0',
+    '  cp-7250 [001] ...1. 2060.600003: io_uring_complete: ring 00000000e6bb632b, req 00000000c0000001, user_data 0x10, result 16384, cflags 0x0 extra1 0 extra2 0 ',
+    '  cp-7250 [001] ...1. 2060.671878: io_uring_cqe_overflow: ring 00000000e6bb632b, user_data 0x11, res 16384, cflags 0x0, overflow_cqe 0000000086b43f87',
+  ];
+  it('counts READV and READ_FIXED as read requests, and a completion kept on the overflow list as a completion with its bytes', () => {
+    const t = followRequests(lines, 7250);
+    expect(readRequests(t)).toBe(2);
+    expect(t).toMatchObject({ submits: 2, completes: 2, bytes: { read: 32768, write: 0 } });
   });
 });

@@ -29,6 +29,12 @@ describe.skipIf(!root)('io_uring Lab 2 (uring_cp.c) against programs of our own'
     expect(ran(r).every((t) => t.status === 'passed'), summarize(r)).toBe(true);
   });
 
+  it('a correct pipelined copy whose completion queue overflows (CQ of 16, 24 requests before reaping: the kernel keeps the rest on its overflow list) passes every test', LONG, async ({ signal }) => {
+    const r = await runSpecWith(spec, { 'io_uring/02-uring-cp/uring_cp_pipelined.c': join(FIX, '02-uring-cp/correct-cq-overflow.c') }, { signal });
+    expect(ran(r).length, summarize(r)).toBeGreaterThan(4);
+    expect(ran(r).every((t) => t.status === 'passed'), summarize(r)).toBe(true);
+  });
+
   it.for([
     ['wrong-pread-with-nops.c', 'moves the data through io_uring READ and WRITE', /bytes done by read requests 0, by write requests 0/],
     ['wrong-hardcoded-size.c', 'uring_cp copies files', /the copy differs from the source/],
@@ -51,6 +57,12 @@ describe.skipIf(!root)('io_uring Lab 3 (link_cp.c) against programs of our own',
     expect(ran(r).every((t) => t.status === 'passed'), summarize(r)).toBe(true);
   });
 
+  it('a correct linked copy in liburing-examples style (READV → WRITEV chains, 16 in flight, resubmitted on -ECANCELED, perror without the path) passes every test', LONG, async ({ signal }) => {
+    const r = await runSpecWith(spec, { [file]: join(FIX, '03-link-cp/correct-readv-link-cancel.c') }, { signal });
+    expect(ran(r).length, summarize(r)).toBeGreaterThan(3);
+    expect(ran(r).every((t) => t.status === 'passed'), summarize(r)).toBe(true);
+  });
+
   it('a uring_cp that moves no data through io_uring (Lab 2.2 not done) makes the enter comparison say to finish Lab 2.2 first', LONG, async ({ signal }) => {
     const r = await runSpecWith(spec, { 'io_uring/02-uring-cp/uring_cp.c': join(FIX, '02-uring-cp/wrong-pread-with-nops.c') }, { only: 'linking saves', signal });
     const failed = r.tests.filter((t) => t.status === 'failed');
@@ -59,6 +71,7 @@ describe.skipIf(!root)('io_uring Lab 3 (link_cp.c) against programs of our own',
 
   it.for([
     ['wrong-batched-unlinked.c', 'the kernel links each read', /io_uring_link events on the ring of link_cp \(pid \d+\): 0;/],
+    ['wrong-readv-unlinked.c', 'the kernel links each read', /io_uring_link events on the ring of link_cp \(pid \d+\): 0;.*\d+ READV/s],
     ['wrong-linked-nops-copy-file-range.c', 'the kernel links each read', /bytes done by read requests 0, by write requests 0/],
     ['wrong-off-by-one.c', 'link_cp copies files', /the copy differs from the source/],
   ] as const)('%s fails "%s…"', LONG, async ([fixture, test, message], { signal }) => {

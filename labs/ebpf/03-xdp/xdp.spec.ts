@@ -6,6 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { afterCorrectness } from '../../../helpers/harness/gates.js';
 import { buildBpfObject, buildProgram } from '../../../helpers/harness/compile.js';
 import { run } from '../../../helpers/harness/exec.js';
 import { attachXdp, detachXdp, ping, twoHosts, xdpAttachment, type TwoHosts, type VethEnd } from '../../../helpers/kernel/netns.js';
@@ -124,6 +125,7 @@ describe('Lab 3 — XDP packet filter with libbpf (炉火纯青)', () => {
   });
 
   it('drops a UDP flood with XDP and with an nftables DROP rule on the same interface, and measures both rates', async (ctx) => {
+    afterCorrectness(ctx, ['ping gets through', 'counts every packet in a BPF map'], 'the drop rates');
     await need(ctx, 'nftables', 'cc');
     const [obj, sender] = await Promise.all([
       buildBpfObject({ src: labSource('ebpf/03-xdp/xdp_counter.c') }),
@@ -143,6 +145,7 @@ describe('Lab 3 — XDP packet filter with libbpf (炉火纯青)', () => {
   });
 
   it('an in-kernel generator outruns the receiver: every frame that reached it is counted, and native XDP_DROP costs the receiving CPU less per packet than an nftables drop at netdev ingress', async (ctx) => {
+    afterCorrectness(ctx, ['ping gets through', 'counts every packet in a BPF map'], "the receiver's cost per packet");
     await need(ctx, 'nftables', 'cc');
     if (process.env.LABS_GUEST === '1') {
       // Not in the TCG guest pass: an emulated CPU's time per packet says nothing about the kernel's, and each of the

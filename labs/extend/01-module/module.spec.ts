@@ -13,6 +13,7 @@ import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { afterCorrectness } from '../../../helpers/harness/gates.js';
 import { REFERENCE_SRC, labSource } from '../../../helpers/harness/paths.js';
 import { recordMetric } from '../../../helpers/harness/metrics.js';
 import { adapted, requires, unmet } from '../../../helpers/harness/requires.js';
@@ -111,7 +112,8 @@ describe('Lab 1 — a loadable kernel module with a parameter and a /proc file (
       .toEqual({ who: WHO, times: String(TIMES), lsmod: NAME, state: 'Live' });
   });
 
-  it(`rmmod ${NAME} succeeds, exit logs a line, and /proc/${NAME} and /sys/module/${NAME} are gone`, () => {
+  it(`rmmod ${NAME} succeeds, exit logs a line, and /proc/${NAME} and /sys/module/${NAME} are gone`, (ctx) => {
+    afterCorrectness(ctx, ['insmod ', `/proc/${NAME} reflects`], 'the removal');
     const log = lines(result.sections.log_exit);
     expect({ rmmodExit: exitOf(result.sections.rmmod), exitLogged: log.length > 0, after: result.sections.after },
       `rmmod ${NAME}:\n${result.sections.rmmod}\nkernel log lines added by rmmod:\n${log.join('\n') || '(none)'}\n${evidence}`)
@@ -132,7 +134,8 @@ describe('Lab 1 — a loadable kernel module with a parameter and a /proc file (
       .toEqual({ failed: true, versionMagic: true });
   });
 
-  it('leaves no module loaded', () => {
+  it('leaves no module loaded', (ctx) => {
+    afterCorrectness(ctx, ['insmod ', 'rmmod '], 'leaving no module loaded');
     expect({ left: result.sections.left ?? '', host: target.where === 'native' ? loadedOnHost(NAME) : false },
       `/proc/modules lines of ${NAME} or mod_unresolved after the steps\n${evidence}`).toEqual({ left: '', host: false });
   });

@@ -9,6 +9,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { afterCorrectness } from '../../../helpers/harness/gates.js';
 import { buildBpfObject } from '../../../helpers/harness/compile.js';
 import { run, type RunResult } from '../../../helpers/harness/exec.js';
 import { labSource } from '../../../helpers/harness/paths.js';
@@ -73,7 +74,8 @@ describe('Lab 2 — a sysctl guard with cgroup-BPF (sysctl 参数防篡改)', ()
       .toEqual({ failed: true, eperm: true, value: before });
   });
 
-  it(`in the guarded cgroup reading ${GUARDED} works and writing another sysctl (${OTHER}) succeeds`, async () => {
+  it(`in the guarded cgroup reading ${GUARDED} works and writing another sysctl (${OTHER}) succeeds`, async (ctx) => {
+    afterCorrectness(ctx, ['in the guarded cgroup a write to'], 'what the guard lets through');
     await attachToCgroup(object, cg.path);
     const value = await nsValue(GUARDED);
     const read = await inCgroup(['-n', GUARDED]);
@@ -85,7 +87,8 @@ describe('Lab 2 — a sysctl guard with cgroup-BPF (sysctl 参数防篡改)', ()
       .toEqual({ readExit: 0, read: value, writeExit: 0, [OTHER]: ttl });
   });
 
-  it(`a process outside the cgroup, in the same network namespace, can write ${GUARDED}`, async () => {
+  it(`a process outside the cgroup, in the same network namespace, can write ${GUARDED}`, async (ctx) => {
+    afterCorrectness(ctx, ['in the guarded cgroup a write to'], 'what the guard lets through');
     await attachToCgroup(object, cg.path);
     const before = await nsValue(GUARDED);
     const r = await outside(['-w', `${GUARDED}=${flip(before)}`]);
@@ -127,7 +130,8 @@ describe('Lab 2 — a sysctl guard with cgroup-BPF (sysctl 参数防篡改)', ()
       .toEqual({ refusedWhileAttached: true, exitAfterDetach: 0, value: flip(before) });
   });
 
-  it('leaves the host\'s own sysctls unchanged', () => {
+  it('leaves the host\'s own sysctls unchanged', (ctx) => {
+    afterCorrectness(ctx, ['in the guarded cgroup a write to'], 'what the guard lets through');
     const now = Object.fromEntries(Object.keys(hostBefore).map((k) => [k, readFileSync(procPath(k), 'utf8').trim()]));
     expect(now, `host ${Object.keys(hostBefore).join(', ')} before the lab: ${JSON.stringify(hostBefore)}`).toEqual(hostBefore);
   });

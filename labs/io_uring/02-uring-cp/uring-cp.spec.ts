@@ -8,13 +8,14 @@
  * pipelined copy several. What the programs print is never required.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
+import { afterCorrectness } from '../../../helpers/harness/gates.js';
 import { buildProgram } from '../../../helpers/harness/compile.js';
-import { describeRequests, traceIoUringRequests } from '../../../helpers/kernel/io-uring-trace.js';
+import { describeRequests, readRequests, traceIoUringRequests } from '../../../helpers/kernel/io-uring-trace.js';
 import { labSource } from '../../../helpers/harness/paths.js';
 import { recordMetric } from '../../../helpers/harness/metrics.js';
 import { need, requires } from '../../../helpers/harness/requires.js';
 import { makeTempDir } from '../../../helpers/harness/resources.js';
-import { copyProgramSource, type CopyProgram, BIG_SIZE, BLOCK, copyMatrix, dropPageCache, expectBytesThroughRing, expectErrorsNameTheFile, expectSameContent, makeSources, mibPerSec, runCopy } from '../copy-check.js';
+import { copyProgramSource, type CopyProgram, BIG_SIZE, BLOCK, copyMatrix, dropPageCache, expectBytesThroughRing, expectErrorsReported, expectSameContent, makeSources, mibPerSec, runCopy } from '../copy-check.js';
 
 const TRIALS = 3;
 /** The largest block a pipelined copy may use and still count as moving the file through the ring (the reference: 64 KiB). */
@@ -36,8 +37,8 @@ describe('io_uring Lab 2 — copying a file with liburing (登堂入室)', () =>
     await copyMatrix(await build('uring_cp'), 'uring_cp', dir, files);
   });
 
-  it('control (the given code opens the files): uring_cp exits non-zero with a message naming the file when the source is missing or the destination directory does not exist', async () => {
-    await expectErrorsNameTheFile(await build('uring_cp'), dir, files.get(BLOCK)!);
+  it('control (the given code opens the files): uring_cp exits non-zero with a message on stderr when the source is missing or the destination directory does not exist', async (ctx) => {
+    await expectErrorsReported(ctx, await build('uring_cp'), dir, files.get(BLOCK)!);
   });
 
   it('uring_cp moves the data through io_uring READ and WRITE requests, one at a time: the tracepoints see its requests complete the whole file, never two in flight', async (ctx) => {
@@ -47,7 +48,7 @@ describe('io_uring Lab 2 — copying a file with liburing (登堂入室)', () =>
     const t = await traceIoUringRequests(await build('uring_cp'), [src, dst], { enters: true });
     await expectSameContent('uring_cp with the io_uring tracepoints on', src, dst, t.result);
     recordMetric(ctx, { name: 'uring_cp io_uring_enter calls (64 MiB)', value: t.enters ?? 0, unit: 'calls', group: 'io_uring copy syscalls' });
-    recordMetric(ctx, { name: 'uring_cp READ requests (64 MiB)', value: t.opcodes.READ ?? 0, unit: 'requests', group: 'io_uring copy syscalls' });
+    recordMetric(ctx, { name: 'uring_cp READ requests (64 MiB)', value: readRequests(t), unit: 'requests', group: 'io_uring copy syscalls' });
     expectBytesThroughRing('uring_cp', BIG_SIZE, t);
     expect(t.maxInFlight, `uring_cp (pid ${t.result.pid}): at most ${t.maxInFlight} requests in flight at once (${describeRequests(t)}). ` +
       'The naive copy submits one request and waits for its completion before the next; keeping several in flight is uring_cp_pipelined.').toBeLessThanOrEqual(1);
@@ -57,8 +58,8 @@ describe('io_uring Lab 2 — copying a file with liburing (登堂入室)', () =>
     await copyMatrix(await build('uring_cp_pipelined'), 'uring_cp_pipelined', dir, files);
   });
 
-  it('control (the given code opens the files): uring_cp_pipelined exits non-zero with a message naming the file when the source is missing or the destination directory does not exist', async () => {
-    await expectErrorsNameTheFile(await build('uring_cp_pipelined'), dir, files.get(BLOCK)!);
+  it('control (the given code opens the files): uring_cp_pipelined exits non-zero with a message on stderr when the source is missing or the destination directory does not exist', async (ctx) => {
+    await expectErrorsReported(ctx, await build('uring_cp_pipelined'), dir, files.get(BLOCK)!);
   });
 
   it('uring_cp_pipelined keeps several requests in flight: the io_uring tracepoints see at least 2 submitted and not yet completed at once', async (ctx) => {
@@ -85,6 +86,7 @@ describe('io_uring Lab 2 — copying a file with liburing (登堂入室)', () =>
   });
 
   it('records the throughput of the naive and the pipelined copy of 64 MiB (best of 3, page cache warm)', async (ctx) => {
+    afterCorrectness(ctx, ['uring_cp copies files', 'uring_cp_pipelined (several blocks in flight'], 'the throughput');
     const src = files.get(BIG_SIZE)!;
     const best: Record<string, number> = {};
     for (let t = 0; t < TRIALS; t++) {

@@ -13,6 +13,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { afterCorrectness } from '../../../helpers/harness/gates.js';
 import { buildProgram } from '../../../helpers/harness/compile.js';
 import { type Background } from '../../../helpers/harness/exec.js';
 import { recordMetric } from '../../../helpers/harness/metrics.js';
@@ -158,6 +159,7 @@ describe('Net Lab 1 — an epoll echo server, and why epoll exists', () => {
   });
 
   it('watches every connection through one epoll instance (its /proc/<pid>/fdinfo lists N+1 descriptors) and its CPU time per message stays flat from N = 10 to 10 000 idle connections', async (ctx) => {
+    afterCorrectness(ctx, ['echoes every byte to 64 concurrent clients'], 'the CPU per message');
     const server = await startServer(ns, bins.epoll, EPOLL_PORT + 1, hardNofile);
     epollSamples = [];
     for (const n of idle) {
@@ -182,6 +184,7 @@ describe('Net Lab 1 — an epoll echo server, and why epoll exists', () => {
   });
 
   it('compared with the same server on poll(2), whose CPU time per message grows with N while its syscalls per message do not', async (ctx) => {
+    afterCorrectness(ctx, ['echoes every byte to 64 concurrent clients'], 'the comparison with poll(2)');
     const server = await startServer(ns, bins.poll, POLL_PORT, hardNofile);
     pollSamples = [];
     let perEventUs = 10;

@@ -13,6 +13,7 @@
  */
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { afterCorrectness } from '../../../helpers/harness/gates.js';
 import { buildProgram } from '../../../helpers/harness/compile.js';
 import { type Background } from '../../../helpers/harness/exec.js';
 import { recordMetric } from '../../../helpers/harness/metrics.js';
@@ -189,7 +190,8 @@ describe('Net Lab 2 — the three-way handshake and TCP states (sock:inet_sock_s
     expect(refused.length, evidence(r, `expected one client socket CLOSE -> SYN_SENT -> CLOSE (no ESTABLISHED) to port ${PORT}; client lives:\n${r.lives.filter((l) => l.remote.port === PORT).map((l) => `${l.sk} ${l.local.port}: ${l.states.join(' ')}`).join('\n')}`)).toBe(1);
   });
 
-  it('prints only the connections of the port it was given (a connection on another port is absent)', () => {
+  it('prints only the connections of the port it was given (a connection on another port is absent)', (ctx) => {
+    afterCorrectness(ctx, ['shows the three-way handshake'], 'printing only its own port');
     const stray = r.lines.filter((l) => new RegExp(`:${DECOY}\\b`).test(l) || new RegExp(`:${r.decoy.localPort}\\b`).test(l));
     expect(stray, `the tracer was started for port ${PORT}; a connection to port ${DECOY} (client port ${r.decoy.localPort}) was made meanwhile`).toEqual([]);
   });

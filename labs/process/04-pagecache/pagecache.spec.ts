@@ -12,6 +12,7 @@ import { statSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { afterCorrectness } from '../../../helpers/harness/gates.js';
 import { buildProgram } from '../../../helpers/harness/compile.js';
 import { run, startBackground, type Background } from '../../../helpers/harness/exec.js';
 import { recordMetric } from '../../../helpers/harness/metrics.js';
@@ -140,6 +141,7 @@ describe('Process Lab 4 — the page cache (页面缓存)', () => {
   });
 
   it('the warm read adds no page to the cache (every page was already there; only pages memory reclaim took away may come back), and the program evicts nothing more', async (ctx) => {
+    afterCorrectness(ctx, ['posix_fadvise(DONTNEED) on the file evicts it', 'the cold read brings every page back'], 'the warm read (and the cold/warm times)');
     const w = await walk();
     const [s2, s3] = [reached(w, 2), reached(w, 3)];
     recordMetric(ctx, { name: 'cold read (stop 1 → 2)', value: s2.ms, unit: 'ms', group: 'page cache' });

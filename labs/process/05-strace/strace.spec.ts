@@ -10,6 +10,7 @@ import { writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it, type TestContext } from 'vitest';
+import { afterCorrectness } from '../../../helpers/harness/gates.js';
 import { buildProgram } from '../../../helpers/harness/compile.js';
 import { run } from '../../../helpers/harness/exec.js';
 import { recordMetric } from '../../../helpers/harness/metrics.js';
@@ -130,7 +131,8 @@ describe('Process Lab 5 — your own strace (系统调用)', () => {
     recordMetric(ctx, { name: 'threads traced', value: t, unit: 'threads', group: 'syscalls' });
   });
 
-  it('exits with the traced command\'s exit status (here 3)', async () => {
+  it('exits with the traced command\'s exit status (here 3)', async (ctx) => {
+    afterCorrectness(ctx, ['counts the system calls of one process'], "passing on the traced command's exit status");
     const c = await compare('/bin/sh', ['-c', 'exit 3']);
     expect(c.exitCode, `mytrace -o … /bin/sh -c 'exit 3'\n${table(c)}`).toBe(3);
   });

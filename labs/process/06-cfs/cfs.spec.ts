@@ -10,6 +10,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { afterCorrectness } from '../../../helpers/harness/gates.js';
 import { buildProgram } from '../../../helpers/harness/compile.js';
 import { startBackground, type Background } from '../../../helpers/harness/exec.js';
 import { recordMetric } from '../../../helpers/harness/metrics.js';
@@ -154,6 +155,7 @@ describe('Process Lab 6 — CFS: CPU time by weight (进程调度)', () => {
   });
 
   it('CPU time splits in the ratio of the weights: Δsum_exec_runtime(nice 0) / Δsum_exec_runtime(nice N) = weight(0)/weight(N) within ±10 % (median of 3 windows)', async (ctx) => {
+    afterCorrectness(ctx, ['both hogs are pinned to the one CPU'], 'the CPU split between the hogs');
     const r = await measure();
     expect(r.windows.length, `${r.stuck ?? ''}\n${show(r)}`).toBe(WINDOWS);
     const ratios = r.windows.map((w) => w.dSum[0] / w.dSum[1]);
@@ -164,7 +166,8 @@ describe('Process Lab 6 — CFS: CPU time by weight (进程调度)', () => {
       .toBeLessThanOrEqual(RATIO_TOLERANCE);
   });
 
-  it('vruntime advances at the same rate for both (it is CPU time scaled by 1024/weight), while their sum_exec_runtime differ', async () => {
+  it('vruntime advances at the same rate for both (it is CPU time scaled by 1024/weight), while their sum_exec_runtime differ', async (ctx) => {
+    afterCorrectness(ctx, ['both hogs are pinned to the one CPU'], 'the CPU split between the hogs');
     const r = await measure();
     expect(r.windows.length, `${r.stuck ?? ''}\n${show(r)}`).toBe(WINDOWS);
     const dv = r.windows.reduce((s, w) => [s[0]! + w.dVr[0], s[1]! + w.dVr[1]], [0, 0]);
@@ -175,6 +178,7 @@ describe('Process Lab 6 — CFS: CPU time by weight (进程调度)', () => {
   });
 
   it('the CPU passes back and forth between the two: sched:sched_switch events from one hog to the other, many per second', async (ctx) => {
+    afterCorrectness(ctx, ['both hogs are pinned to the one CPU'], 'the CPU split between the hogs');
     const r = await measure();
     expect(r.kids.length, r.stuck).toBe(2);
     const perS = r.switches / ((WINDOWS * WINDOW_MS) / 1000);

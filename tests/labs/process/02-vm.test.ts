@@ -40,4 +40,11 @@ describe.skipIf(!asRoot)('Process Lab 2 fixtures', () => {
     expect(notPassed, [...out.failure.values()].filter(Boolean).join('\n---\n') + out.fileMessage).toEqual([]);
     expect(out.status.size).toBe(7);
   });
+
+  it('a correct program that writes its pages from a worker thread (last page first) passes every test: the kernel records the process, not one thread', { timeout: 180_000 }, async () => {
+    const out = await runOnce('correct-worker-thread-touch.c');
+    const notPassed = [...out.status].filter(([, s]) => s !== 'passed');
+    expect(notPassed, [...out.failure.values()].filter(Boolean).join('\n---\n') + out.fileMessage).toEqual([]);
+    expect(out.status.size).toBe(7);
+  });
 });
