@@ -98,6 +98,7 @@ async function compile(compiler: string, opts: BuildOptions, args: readonly stri
   const out = join(dir, outName);
   const fullArgs = [...args.slice(0, -1), '-o', out, src, ...(opts.ldlibs ?? [])];
   const command = [compiler, ...fullArgs].join(' ');
+  builtFrom.set(out, src);
   if (existsSync(out) && (await stat(out)).size > 0) return { path: out, cached: true, command };
   // Diagnostics once per build: a source that failed in this run fails again at once, pointing at the first report.
   const failedMark = join(runDir(), `compile-failed-${key}.json`);
@@ -176,6 +177,14 @@ export interface BpfBuildOptions extends BuildOptions {
 }
 
 /** Build a BPF object with clang -O2 -g -target bpf. */
+/** Which source each output of this run was built from (for messages that name the file to fix, not the cache). */
+const builtFrom = new Map<string, string>();
+
+/** The source `output` was built from in this run, if the harness built it. */
+export function sourceOf(output: string): string | undefined {
+  return builtFrom.get(output);
+}
+
 export async function buildBpfObject(opts: BpfBuildOptions): Promise<BuildResult> {
   const name = opts.name ?? basename(opts.src).replace(/\.c$/, '.o');
   const includes = [...(opts.vmlinux ? ['-I', await vmlinuxHeaderDir()] : []), ...(await bpfSystemIncludes())];

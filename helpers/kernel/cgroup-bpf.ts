@@ -21,6 +21,7 @@
  * Release: stop the loader (it detaches), kill the cgroup's members, rmdir
  * it. rmdir also frees any program still attached (a loader killed with -9).
  */
+import { formatRejection, rememberRejection, rejectedBefore, verifierLog } from './bpf-verifier.js';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildProgram } from '../harness/compile.js';
@@ -148,6 +149,7 @@ export function parseAttachedLine(output: string): { progId: number; name: strin
  */
 export async function attachToCgroup(object: string, dir: string): Promise<CgroupProgram> {
   const loader = await buildProgram({ src: join(REFERENCE_SRC, 'extend/cgroup_attach.c'), ldlibs: ['-lbpf'] });
+  rejectedBefore(object);
   const bg = startBackground(loader.path, [object, dir]);
   let attached: { progId: number; name: string } | undefined;
   try {
@@ -156,7 +158,12 @@ export async function attachToCgroup(object: string, dir: string): Promise<Cgrou
   } catch (e) {
     await bg.stop();
     const out = bg.output().trim();
-    throw new LabError(`loading or attaching ${object} to ${dir} failed:\n${out.split('\n').slice(-40).join('\n')}`, { code: 'E_COMMAND', cause: e });
+    const log = verifierLog(out);
+    if (log) {
+      rememberRejection(object, log);
+      throw new LabError(formatRejection(object, `cgroup_attach ${object} ${dir} (libbpf's bpf_object__load, then bpf_prog_attach)`, log), { code: 'E_COMMAND' });
+    }
+    throw new LabError(`loading or attaching ${object} to ${dir} failed:\n${out.split('\n').slice(-40).join('\n')}`, { code: 'E_COMMAND', cause: new Error((e as Error).message.split('\n')[0]) });
   }
   const progId = attached!.progId;
   let done = false;

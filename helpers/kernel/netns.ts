@@ -10,9 +10,10 @@
  * pid in the namespace, delete it, wait until `ip netns list` no longer shows
  * it. Deleting the namespace destroys its veth ends and their XDP attachments.
  */
+import { formatRejection, rememberRejection, rejectedBefore, verifierLog } from './bpf-verifier.js';
 import { existsSync } from 'node:fs';
 import { run, startBackground, waitUntil, type Background, type BackgroundOptions, type RunOptions, type RunResult } from '../harness/exec.js';
-import { CommandError, LabError, tail } from '../harness/errors.js';
+import { CommandError, LabError } from '../harness/errors.js';
 import { defer } from '../harness/resources.js';
 import { destroyNetns } from '../harness/destroy.js';
 import { MAX_IFNAME, uniqueName } from '../harness/run-state.js';
@@ -189,27 +190,26 @@ export type XdpMode = 'xdp' | 'xdpgeneric' | 'xdpdrv';
  * does (`ip link set dev <if> xdp obj <o> sec xdp`), inside the namespace
  * the end lives in. Detached again when the test ends (and with the namespace).
  */
+
+
 export async function attachXdp(end: Pick<VethEnd, 'ns' | 'ifname'>, object: string, options: { readonly section?: string; readonly mode?: XdpMode } = {}): Promise<XdpAttachment> {
   const mode = options.mode ?? 'xdp';
+  rejectedBefore(object);
   try {
     await end.ns.exec('ip', ['link', 'set', 'dev', end.ifname, mode, 'obj', object, 'sec', options.section ?? 'xdp'], { timeoutMs: 30_000 });
   } catch (e) {
     const log = e instanceof CommandError ? verifierLog(e.stderr) : undefined;
-    if (log) throw new LabError(`The kernel's BPF verifier rejected ${object} (ip link set dev ${end.ifname} ${mode} obj …). Verifier log:\n${tail(log, 40)}`, { code: 'E_COMMAND', cause: new Error((e as Error).message.split('\n')[0]) }); // the log once: not again in the cause's stderr
+    if (log) {
+      rememberRejection(object, log);
+      // The log once: not again in the cause's stderr.
+      throw new LabError(formatRejection(object, `ip link set dev ${end.ifname} ${mode} obj ${object}`, log), { code: 'E_COMMAND', cause: new Error((e as Error).message.split('\n')[0]) });
+    }
     throw e;
   }
   defer(`XDP program on ${end.ns.name}/${end.ifname}`, () => detachXdp(end, mode));
   const att = await xdpAttachment(end);
   if (!att) throw new LabError(`ip link set dev ${end.ifname} ${mode} obj ${object} succeeded but ip link shows no XDP program`, { code: 'E_RESOURCE' });
   return att;
-}
-
-/** The verifier's log from libbpf's "-- BEGIN PROG LOAD LOG --" block, if the load failed there. */
-export function verifierLog(stderr: string): string | undefined {
-  const m = stderr.match(/-- BEGIN PROG LOAD LOG --\n([\s\S]*?)-- END PROG LOAD LOG --/);
-  if (!m) return undefined;
-  const head = stderr.split('\n').find((l) => /BPF program load failed/.test(l));
-  return `${head ? `${head}\n` : ''}${m[1]!.trimEnd()}`;
 }
 
 export async function detachXdp(end: Pick<VethEnd, 'ns' | 'ifname'>, mode: XdpMode = 'xdp'): Promise<void> {

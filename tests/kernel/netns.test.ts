@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { createNetns, netnsExists, parsePing, parseXdp, ping, twoHosts, verifierLog } from '../../helpers/kernel/netns.js';
+import { createNetns, netnsExists, parsePing, parseXdp, ping, twoHosts } from '../../helpers/kernel/netns.js';
+import { explainRejection, formatRejection, verifierLog } from '../../helpers/kernel/bpf-verifier.js';
 import { run } from '../../helpers/harness/exec.js';
 
 const FIXTURES = join(import.meta.dirname, '..', 'fixtures', 'ebpf');
@@ -70,5 +71,20 @@ describe('verifierLog', () => {
     expect(log).toContain('invalid access to packet');
     expect(log).toContain('BPF program load failed: Permission denied');
     expect(verifierLog('Error: interface not found\n')).toBeUndefined();
+  });
+});
+
+describe('the verifier\'s rejection, said for a student', () => {
+  it('finds the key line and the note of an unchecked packet access, and tells EACCES from privileges', () => {
+    const log = verifierLog(fixture('ip-xdp-verifier-reject.txt'))!;
+    expect(explainRejection(log)).toMatchObject({ keyLine: 'invalid access to packet, off=20 size=1, R1(id=0,off=20,r=0)', note: expect.stringMatching(/bounds check against data_end/) });
+    const text = formatRejection('/tmp/bad_xdp.o', 'ip link set dev v0 xdp obj /tmp/bad_xdp.o', log);
+    expect(text.split('\n')[0]).toBe('the BPF verifier rejected /tmp/bad_xdp.o: invalid access to packet, off=20 size=1, R1(id=0,off=20,r=0)');
+    expect(text).toMatch(/not missing privileges/);
+  });
+
+  it('names a .rodata or map-value overrun', () => {
+    const log = '0: R1=ctx()\n5: (61) r1 = *(u32 *)(r0 +20)\ninvalid access to map value, value_size=20 off=20 size=4\nR0 min value is outside of the allowed memory range\nprocessed 9 insns (limit 1000000)';
+    expect(explainRejection(log)).toMatchObject({ keyLine: 'invalid access to map value, value_size=20 off=20 size=4', note: expect.stringMatching(/\.rodata are map values too/) });
   });
 });

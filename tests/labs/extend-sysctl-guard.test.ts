@@ -31,6 +31,16 @@ describe.skipIf(!root)('extend/02-sysctl-guard against wrong and correct guards'
     expect(tests.find((t) => /host's own sysctls unchanged/.test(t.name))?.status, summary(tests)).toBe('passed');
   });
 
+  it('verifier_map_value_overrun.c (counts one word past its map value): the verifier\'s rejection is said once, naming the source, its key line and a note; the later tests are "not run"', async (ctx) => {
+    const tests = await runLabWith(SPEC, { [SOURCE]: fixture('verifier_map_value_overrun.c') }, ctx.signal);
+    const messages = tests.map((t) => t.message ?? '').join('\n');
+    expect(messages.match(/verifier log:/g)?.length, summary(tests)).toBe(1);
+    expect(messages, summary(tests)).toMatch(/the BPF verifier rejected \S+sysctl_guard\.c \(the object \S+\): invalid access to map value, value_size=8 off=8[\s\S]*note: the access is outside a map value/);
+    const notRun = tests.filter((t) => /not run: \S+sysctl_guard\.c did not load/.test(t.message ?? ''));
+    expect(notRun.length, summary(tests)).toBeGreaterThanOrEqual(3);
+    expect(tests.filter((t) => t.status === 'passed' && !/^compiles/.test(t.name)).map((t) => t.name), summary(tests)).toEqual([]);
+  });
+
   it('variant_base_name.c (base name, word compare) passes every test', async (ctx) => {
     const tests = await runLabWith(SPEC, { [SOURCE]: fixture('variant_base_name.c') }, ctx.signal);
     expect(failedNames(tests), summary(tests)).toEqual([]);

@@ -29,7 +29,7 @@ describe.skipIf(!root)('io_uring Lab 2 (uring_cp.c) against programs of our own'
     expect(ran(r).every((t) => t.status === 'passed'), summarize(r)).toBe(true);
   });
 
-  it('a correct pipelined copy whose completion queue overflows (CQ of 16, 24 requests before reaping: the kernel keeps the rest on its overflow list) passes every test', LONG, async ({ signal }) => {
+  it('a correct pipelined copy whose completion queue overflows (CQ of 16, 24 requests before reaping: the kernel keeps the rest on its overflow list; perror("open input") without the path) passes every test', LONG, async ({ signal }) => {
     const r = await runSpecWith(spec, { 'io_uring/02-uring-cp/uring_cp_pipelined.c': join(FIX, '02-uring-cp/correct-cq-overflow.c') }, { signal });
     expect(ran(r).length, summarize(r)).toBeGreaterThan(4);
     expect(ran(r).every((t) => t.status === 'passed'), summarize(r)).toBe(true);

@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { median, runFio, shareAtDepth, type FioJobFile, type FioJobResult } from '../../../helpers/kernel/fio.js';
+import { median, runFio, shareAtDepth, type FioJob, type FioJobFile, type FioJobResult } from '../../../helpers/kernel/fio.js';
 import { labSource } from '../../../helpers/harness/paths.js';
 import { run } from '../../../helpers/harness/exec.js';
 import { recordMetric } from '../../../helpers/harness/metrics.js';
@@ -102,10 +102,16 @@ describe('io_uring Lab 1 — fio: libaio vs io_uring (牛刀小试)', () => {
 
   it('control (answers 思考 by counting, whatever the job file): SQPOLL issues far fewer system calls per I/O than libaio (strace -c -f)', async (ctx) => {
     await need(ctx, 'strace');
+    // The spec's own job on the command line, not the student's job file: a [global] section there (ioengine=psync…)
+    // would override the engines compared here, and this control must hold whatever the job file says.
+    const own = (ioengine: string, extra: Record<string, number> = {}): FioJob => ({
+      name: `control-${ioengine}${extra.sqthread_poll ? '-sqpoll' : ''}`, filename: file, rw: 'randread', ioengine, size: FILE_SIZE,
+      bs: '4k', iodepth: DEPTH, direct: true, runtimeSec: 2, timeBased: true, extra,
+    });
     const variants = [
-      { label: 'libaio', job: randread(file, 'libaio') },
-      { label: 'io_uring', job: randread(file, 'io_uring') },
-      { label: 'io_uring+sqpoll', job: randread(file, 'io_uring', { sqthread_poll: 1 }) },
+      { label: 'libaio', job: own('libaio') },
+      { label: 'io_uring', job: own('io_uring') },
+      { label: 'io_uring+sqpoll', job: own('io_uring', { sqthread_poll: 1 }) },
     ];
     const perIo: Record<string, { total: number; ioPath: number }> = {};
     const evidence: string[] = [];
