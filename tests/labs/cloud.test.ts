@@ -86,6 +86,10 @@ describe.skipIf(!root)('cloud Lab 3.3 (KVM) against programs of our own', () => 
     await expectCaught(spec, { 'cloud/03-kvm/kvm_hlt.c': join(dir, 'wrong-kvm_hlt-hardcoded.c') }, 'KVM_RUN returns with exit_reason KVM_EXIT_HLT', /kvm:kvm_userspace_exit events of pid/, signal);
   });
 
+  it('a kvm_io that runs the guest but prints the text decoded from the image at fixed offsets (never reading the OUT data) fails: the layout and the key change per image', LONG, async ({ signal }) => {
+    await expectCaught(spec, { 'cloud/03-kvm/kvm_io.c': join(dir, 'wrong-kvm_io-decodes-fixed-layout.c') }, 'hands the guest', /its output must carry the bytes the guest wrote/, signal);
+  });
+
   it('a kvm_io whose device drops the first byte fails: its output does not carry the bytes kvm_pio saw', LONG, async ({ signal }) => {
     await expectCaught(spec, { 'cloud/03-kvm/kvm_io.c': join(dir, 'wrong-kvm_io-off-by-one.c') }, 'hands the guest', /its output must carry the bytes the guest wrote/, signal);
   });

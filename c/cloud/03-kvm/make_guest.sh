@@ -3,36 +3,56 @@
 #
 # make_guest.sh: write a guest image for kvm_io (Lab 3) on stdout. The guest,
 # 16-bit real mode, loaded at guest physical 0x1000, decodes a message stored
-# XOR <key> after its code and writes it to port 0xE9, one `out dx, al` per
-# byte, then halts. The message is in the image only in encoded form: the
-# text comes out of the guest's OUTs, nowhere else.
+# in encoded form and writes it to port 0xE9, one `out dx, al` per byte, then
+# halts. The text comes out of the guest's OUTs and nowhere else: the image
+# holds it only encoded, with a key that changes after every byte, and its
+# layout (padding before the code, where the message lies) changes from one
+# image to the next, so a VMM cannot find the text by reading the file.
 #
-#	mov si, 0x1010		; BE 10 10	the encoded message follows the code
+#	<pad> × nop		; 90		0..15 of them (the VMM starts at 0x1000 all the same)
+#	mov si, <data>		; BE lo hi	the encoded message, somewhere after the code
 #	mov dx, 0xe9		; BA E9 00
 #	mov cx, <length>	; B9 lo hi
+#	mov bl, <key>		; B3 key
 # next:	lodsb			; AC		al = [ds:si++]
-#	xor al, <key>		; 34 key
+#	xor al, bl		; 30 D8
 #	out dx, al		; EE		-> KVM_EXIT_IO
-#	loop next		; E2 FA		cx--, again while cx != 0
+#	add bl, <step>		; 80 C3 step	the key moves on
+#	loop next		; E2 F7		cx--, again while cx != 0
 #	hlt			; F4		-> KVM_EXIT_HLT
+#	<gap> × random bytes	;		0..31 of them, never executed
+#	<the message, byte i XOR (key + i × step) mod 256>
 #
-# Usage: sh make_guest.sh "<text, 1..4096 bytes>" [key 1..255] > guest.bin
+# Usage: sh make_guest.sh "<text, 1..4096 bytes>" [key 1..255 [step 1..255 [pad 0..15 [gap 0..31]]]] > guest.bin
 set -eu
-if [ $# -lt 1 ] || [ $# -gt 2 ]; then
-	echo "usage: $0 <text> [key 1..255] > guest.bin" >&2
+if [ $# -lt 1 ] || [ $# -gt 5 ]; then
+	echo "usage: $0 <text> [key 1..255 [step 1..255 [pad 0..15 [gap 0..31]]]] > guest.bin" >&2
 	exit 2
 fi
+rnd() { echo $(( $(od -An -N2 -tu2 /dev/urandom) % $1 )); }
 text=$1
-key=${2:-$(( $(od -An -N1 -tu1 /dev/urandom) % 255 + 1 ))}
+key=${2:-$(( $(rnd 255) + 1 ))}
+step=${3:-$(( $(rnd 255) + 1 ))}
+pad=${4:-$(rnd 16)}
+gap=${5:-$(rnd 32)}
 len=$(printf %s "$text" | wc -c)
-if [ "$len" -lt 1 ] || [ "$len" -gt 4096 ] || [ "$key" -lt 1 ] || [ "$key" -gt 255 ]; then
-	echo "$0: the text must have 1..4096 bytes and the key be 1..255" >&2
+if [ "$len" -lt 1 ] || [ "$len" -gt 4096 ] || [ "$key" -lt 1 ] || [ "$key" -gt 255 ] || [ "$step" -lt 1 ] || [ "$step" -gt 255 ] ||
+	[ "$pad" -lt 0 ] || [ "$pad" -gt 15 ] || [ "$gap" -lt 0 ] || [ "$gap" -gt 31 ]; then
+	echo "$0: the text must have 1..4096 bytes, the key and step be 1..255, pad 0..15 and gap 0..31" >&2
 	exit 2
 fi
 byte() { printf "\\$(printf %03o "$(( $1 ))")"; }
-for b in 0xbe 0x10 0x10 0xba 0xe9 0x00 0xb9 $((len & 255)) $((len >> 8)) 0xac 0x34 "$key" 0xee 0xe2 0xfa 0xf4; do
+data=$(( 0x1000 + pad + 21 + gap ))	# 21 bytes of code after the padding
+i=0
+while [ "$i" -lt "$pad" ]; do byte 0x90; i=$((i + 1)); done
+for b in 0xbe $((data & 255)) $((data >> 8)) 0xba 0xe9 0x00 0xb9 $((len & 255)) $((len >> 8)) 0xb3 "$key" \
+	0xac 0x30 0xd8 0xee 0x80 0xc3 "$step" 0xe2 0xf7 0xf4; do
 	byte "$b"
 done
+i=0
+while [ "$i" -lt "$gap" ]; do byte "$(rnd 256)"; i=$((i + 1)); done
+k=$key
 for c in $(printf %s "$text" | od -An -v -tu1); do
-	byte $((c ^ key))
+	byte $(( c ^ k ))
+	k=$(( (k + step) & 255 ))
 done
