@@ -36,6 +36,16 @@ export function mapInfo(id: number): Promise<MapInfo> {
   return bpftoolJson<MapInfo>(['map', 'show', 'id', String(id)]);
 }
 
+/** A loaded program's instructions as the kernel holds them (`bpftool prog dump xlated`), for checks of the mechanism. */
+export async function progXlated(id: number): Promise<string> {
+  return (await run('bpftool', ['prog', 'dump', 'xlated', 'id', String(id)], { timeoutMs: 15_000 })).stdout;
+}
+
+/** Does this xlated dump hold an atomic read-modify-write (`lock *(u64 *)(r1 +0) += r2`, `atomic64_fetch_add(…)`)? */
+export function hasAtomicUpdate(xlated: string): boolean {
+  return /\block \*\(u(?:32|64) \*\)|\batomic(?:64)?_(?:fetch_)?(?:add|or|and|xor|xchg|cmpxchg)\b/.test(xlated);
+}
+
 /** The id of the map called `name` that program `progId` uses. */
 export async function progMapByName(progId: number, name: string): Promise<MapInfo> {
   const prog = await progInfo(progId);

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { byAction, bytesToNumber, hooksClone, parseCounterDump, parsePerfShow } from '../../helpers/kernel/bpftool.js';
+import { byAction, bytesToNumber, hasAtomicUpdate, hooksClone, parseCounterDump, parsePerfShow } from '../../helpers/kernel/bpftool.js';
 
 describe('bpftool map dump parsing', () => {
   it('reads a u32 -> u64 array map (recorded from xdp_counter after two dropped pings)', () => {
@@ -32,5 +32,13 @@ describe('bpftool perf show parsing', () => {
     expect(hooksClone({ pid: 1, fd: 3, prog_id: 2, fd_type: 'kprobe', func: '__x64_sys_clone3' })).toBe(true);
     expect(hooksClone({ pid: 1, fd: 3, prog_id: 2, fd_type: 'tracepoint', tracepoint: 'sys_enter_openat' })).toBe(false);
     expect(hooksClone({ pid: 1, fd: 3, prog_id: 2, fd_type: 'kprobe', func: 'do_exit' })).toBe(false);
+  });
+});
+
+describe('hasAtomicUpdate', () => {
+  it('finds the atomic add of an xlated dump (the sysctl guard on 6.18), and not a plain read-modify-write', () => {
+    expect(hasAtomicUpdate('  71: (79) r1 = 1\n  72: (db) lock *(u64 *)(r0 +0) += r1\n  73: (bf) r0 = r6')).toBe(true);
+    expect(hasAtomicUpdate('  12: (c3) r2 = atomic_fetch_add((u32 *)(r1 +0), r2)')).toBe(true);
+    expect(hasAtomicUpdate('  71: (79) r1 = *(u64 *)(r0 +0)\n  72: (07) r1 += 1\n  73: (7b) *(u64 *)(r0 +0) = r1')).toBe(false);
   });
 });

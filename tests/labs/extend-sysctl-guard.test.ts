@@ -18,9 +18,16 @@ const root = process.getuid?.() === 0;
 
 describe.skipIf(!root)('extend/02-sysctl-guard against wrong and correct guards', { timeout: 400_000 }, () => {
   const wrong = [
-    { file: 'deny_all_writes.c', what: 'refuses every write, never checks the name', catches: /writing another sysctl .* succeeds/ },
+    { file: 'deny_all_writes.c', what: 'refuses every write, never checks the name', catches: /writing other sysctls succeeds/ },
     { file: 'deny_reads_too.c', what: 'refuses reads of the guarded sysctl too', catches: /reading net\.ipv4\.ip_forward works/ },
     { file: 'counts_every_access.c', what: 'counts reads as well as refused writes', catches: /counter map denied_writes .* counts exactly the refused writes/ },
+    // A helper playing the clever student wrote these against the spec of 2026-12-04; all six passed it then.
+    { file: 'clever_prefix.c', what: 'compares a prefix of the name', catches: /writing other sysctls succeeds/ },
+    { file: 'clever_length.c', what: 'compares only the name\'s length', catches: /writing other sysctls succeeds/ },
+    { file: 'clever_allowlist.c', what: 'allows only the one decoy the spec wrote', catches: /writing other sysctls succeeds/ },
+    { file: 'clever_substr.c', what: 'refuses every name with "forward" in it', catches: /writing other sysctls succeeds/ },
+    { file: 'clever_changeonly.c', what: 'refuses only writes that change the value', catches: /a write to net\.ipv4\.ip_forward fails with EPERM/ },
+    { file: 'clever_nonatomic.c', what: 'counts without an atomic add on a shared map', catches: /counter map denied_writes .* counts exactly the refused writes/ },
   ];
 
   it.for(wrong)('$file ($what) fails the spec on an assertion', async ({ file, catches }, ctx) => {
@@ -28,7 +35,9 @@ describe.skipIf(!root)('extend/02-sysctl-guard against wrong and correct guards'
     const failed = tests.filter((t) => t.status === 'failed');
     expect(failed.map((t) => t.name).some((n) => catches.test(n)), `${file}: expected a failure matching ${catches}\n${summary(tests)}`).toBe(true);
     for (const t of failed) expect(t.message, `${file}: "${t.name}" failed for a harness reason`).not.toMatch(HARNESS_FAILURE);
-    expect(tests.find((t) => /host's own sysctls unchanged/.test(t.name))?.status, summary(tests)).toBe('passed');
+    // The host check counts only once the guard refuses what it must: then it must pass (no wrong guard touches the host).
+    const refuses = tests.find((t) => /a write to net\.ipv4\.ip_forward fails with EPERM/.test(t.name))?.status === 'passed';
+    expect(tests.find((t) => /host's own sysctls unchanged/.test(t.name))?.status, summary(tests)).toBe(refuses ? 'passed' : 'failed');
   });
 
   it('verifier_map_value_overrun.c (counts one word past its map value): the verifier\'s rejection is said once, naming the source, its key line and a note; the later tests are "not run"', async (ctx) => {

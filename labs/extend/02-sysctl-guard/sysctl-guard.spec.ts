@@ -15,12 +15,20 @@ import { run, type RunResult } from '../../../helpers/harness/exec.js';
 import { labSource } from '../../../helpers/harness/paths.js';
 import { recordMetric } from '../../../helpers/harness/metrics.js';
 import { requires, unmet } from '../../../helpers/harness/requires.js';
-import { progMapByName, readCounters } from '../../../helpers/kernel/bpftool.js';
+import { hasAtomicUpdate, progMapByName, progXlated, readCounters } from '../../../helpers/kernel/bpftool.js';
 import { attachToCgroup, cgroupAttachments, makeCgroup2Child, runInCgroup } from '../../../helpers/kernel/cgroup-bpf.js';
 import { createNetns, type Netns } from '../../../helpers/kernel/netns.js';
 
 const GUARDED = 'net.ipv4.ip_forward';
-const OTHER = 'net.ipv4.ip_default_ttl';
+/**
+ * Other sysctls of the lab's namespace that the guard must let through: an unrelated one, two that start with the
+ * guarded name, one whose full name ("net/ipv4/ip_dynaddr") has the guarded one's length, one that contains "forward".
+ * A guard that compares a prefix, a length or a substring refuses one of them.
+ */
+const OTHERS = ['net.ipv4.ip_default_ttl', 'net.ipv4.ip_forward_use_pmtu', 'net.ipv4.ip_forward_update_priority', 'net.ipv4.ip_dynaddr', 'net.ipv4.conf.lo.forwarding'] as const;
+const OTHER = OTHERS[0];
+/** A value the kernel accepts for each of OTHERS, different from `now`. */
+const otherValue = (key: string, now: string) => (key === 'net.ipv4.ip_default_ttl' ? String(now === '64' ? 65 : 64) : now === '0' ? '1' : '0');
 const COUNTER_MAP = 'denied_writes';
 const procPath = (key: string) => `/proc/sys/${key.replace(/\./g, '/')}`;
 
@@ -69,22 +77,30 @@ describe('Lab 2 — a sysctl guard with cgroup-BPF (sysctl 参数防篡改)', ()
     const before = await nsValue(GUARDED);
     const r = await inCgroup(['-w', `${GUARDED}=${flip(before)}`]);
     const after = await nsValue(GUARDED);
-    expect({ failed: r.exitCode !== 0, eperm: /Operation not permitted/.test(r.stderr), value: after },
-      `sysctl -w ${GUARDED}=${flip(before)} in cgroup ${cg.path}, netns ${ns.name}: ${show(r)}\n${procPath(GUARDED)}: ${before} -> ${after}`)
-      .toEqual({ failed: true, eperm: true, value: before });
+    // Writing the value it already has is a write too: the guard refuses writes, not changes.
+    const same = await inCgroup(['-w', `${GUARDED}=${before}`]);
+    expect({ failed: r.exitCode !== 0, eperm: /Operation not permitted/.test(r.stderr), value: after, sameValueRefused: same.exitCode !== 0 && /Operation not permitted/.test(same.stderr) },
+      `sysctl -w ${GUARDED}=${flip(before)} in cgroup ${cg.path}, netns ${ns.name}: ${show(r)}\n${procPath(GUARDED)}: ${before} -> ${after}\n` +
+      `sysctl -w ${GUARDED}=${before} (its current value): ${show(same)}`)
+      .toEqual({ failed: true, eperm: true, value: before, sameValueRefused: true });
   });
 
-  it(`in the guarded cgroup reading ${GUARDED} works and writing another sysctl (${OTHER}) succeeds`, async (ctx) => {
+  it(`in the guarded cgroup reading ${GUARDED} works and writing other sysctls succeeds (${OTHER}, and names that share a prefix, the length or a word with it)`, async (ctx) => {
     afterCorrectness(ctx, ['in the guarded cgroup a write to'], 'what the guard lets through');
     await attachToCgroup(object, cg.path);
     const value = await nsValue(GUARDED);
     const read = await inCgroup(['-n', GUARDED]);
-    const ttl = String(2 + Math.floor(Math.random() * 200));
-    const write = await inCgroup(['-w', `${OTHER}=${ttl}`]);
-    const ttlNow = await nsValue(OTHER);
-    expect({ readExit: read.exitCode, read: read.stdout.trim(), writeExit: write.exitCode, [OTHER]: ttlNow },
-      `sysctl -n ${GUARDED}: ${show(read)}\nsysctl -w ${OTHER}=${ttl}: ${show(write)}\n${procPath(OTHER)} now ${ttlNow}`)
-      .toEqual({ readExit: 0, read: value, writeExit: 0, [OTHER]: ttl });
+    const got: Record<string, unknown> = { readExit: read.exitCode, read: read.stdout.trim() };
+    const want: Record<string, unknown> = { readExit: 0, read: value };
+    const log = [`sysctl -n ${GUARDED}: ${show(read)}`];
+    for (const key of OTHERS) {
+      const next = otherValue(key, await nsValue(key));
+      const w = await inCgroup(['-w', `${key}=${next}`]);
+      got[key] = { exit: w.exitCode, value: await nsValue(key) };
+      want[key] = { exit: 0, value: next };
+      log.push(`sysctl -w ${key}=${next}: ${show(w)}`);
+    }
+    expect(got, `in cgroup ${cg.path}, netns ${ns.name}:\n${log.join('\n')}`).toEqual(want);
   });
 
   it(`a process outside the cgroup, in the same network namespace, can write ${GUARDED}`, async (ctx) => {
@@ -114,6 +130,14 @@ describe('Lab 2 — a sysctl guard with cgroup-BPF (sysctl 参数防篡改)', ()
     const counters = await readCounters(map.id);
     const counted = counters.get(0) ?? 0;
     recordMetric(ctx, { name: 'denied writes counted by the guard', value: counted, unit: 'writes', group: 'sysctl guard' });
+    // Two CPUs refuse writes at once: a plain array or hash map needs an atomic add, or increments are lost.
+    // (A per-CPU map needs none.) The kernel's copy of the program says which it does.
+    const shared = !/percpu/.test(map.type);
+    if (shared) {
+      const xlated = await progXlated(prog.progId);
+      expect(hasAtomicUpdate(xlated), `${COUNTER_MAP} is a ${map.type} map that every CPU updates at once, but the program makes no atomic update ` +
+        `(bpftool prog dump xlated id ${prog.progId} has no "lock *(u64 *)…" or atomic64_*): concurrent refusals would be lost. Its instructions:\n${xlated.split('\n').slice(0, 60).join('\n')}`).toBe(true);
+    }
     expect(counted, `bpftool map dump id ${map.id} (${COUNTER_MAP} of prog ${prog.progId}): ${JSON.stringify(Object.fromEntries(counters))}\n` +
       `after ${denied} refused writes, ${denied} reads and ${denied} allowed writes in the cgroup, 1 write outside:\n${log.join('\n')}`).toBe(denied);
   });

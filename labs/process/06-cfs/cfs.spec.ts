@@ -8,7 +8,9 @@
  * vruntime, load.weight) over three windows and counts sched:sched_switch
  * events between the two pids in a private tracefs instance.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { randomInt } from 'node:crypto';
+import { readFileSync, readlinkSync, realpathSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { afterCorrectness } from '../../../helpers/harness/gates.js';
 import { buildProgram } from '../../../helpers/harness/compile.js';
@@ -30,7 +32,8 @@ const PRIO_TO_WEIGHT = [
 const weight = (nice: number) => PRIO_TO_WEIGHT[nice + 20]!;
 /** N random in 3..7: ideal ratios 1.95 … 4.76, far enough apart that a wrong nice is caught. */
 const NICE = 3 + Math.floor(Math.random() * 5);
-const CPU = 1;
+/** The CPU and the run time are random too: a program that ignores <cpu> or parses <seconds> as an integer is caught. */
+const CPU = randomInt(0, availableParallelism());
 const WINDOWS = 3;
 const WINDOW_MS = 1_000;
 const SETTLE_MS = 300;
@@ -76,6 +79,14 @@ interface Run {
   readonly stuck?: string;
   readonly load: string;
   readonly cgroupVersion: 1 | 2;
+  /** Per hog: the executable (/proc/<pid>/exe) and the scheduling policy (/proc/<pid>/sched). */
+  readonly exes: string[];
+  readonly policies: number[];
+  /** The <seconds> argument and how long the program ran (ms). */
+  readonly seconds: number;
+  readonly ranMs?: number;
+  /** A second, short run on another CPU (where there is one): the CPU its hogs were allowed. */
+  readonly other?: { readonly cpu: number; readonly affinity: string[] };
 }
 
 let measured: Promise<Run> | undefined;
@@ -85,11 +96,13 @@ function measure(): Promise<Run> {
     const cg = makeCgroup({ tag: 'cfs' });
     // A high weight for the pair's group: the host's other work then competes with the group, not with one hog.
     cg.setCpuWeight(1000);
-    const seconds = (SETTLE_MS + WINDOWS * WINDOW_MS + 1_500) / 1000;
+    // 4.8 s of measuring and margin, plus 0.50–0.95 s: the fraction matters (an integer parse loses ≥ 0.5 s).
+    const seconds = Number(((SETTLE_MS + WINDOWS * WINDOW_MS + 1_500) / 1000 + 0.5 + randomInt(0, 46) / 100).toFixed(2));
+    const started = Date.now();
     const join = cg.dirs.map((d) => `echo $$ > ${d}/cgroup.procs`).join(' && ');
     const prog = startBackground('sh', ['-c', `${join} && exec "$0" "$@"`, program, String(CPU), String(NICE), String(seconds)], { timeoutMs: 60_000 });
     const load = loadavg;
-    const base = { prog, cgroupVersion: cg.version, affinity: [] as string[], windows: [] as Run['windows'], weights: [0, 0] as [number, number], nices: [0, 0] as [number, number], switches: 0, switchSample: [] as string[] };
+    const base = { prog, seconds, exes: [] as string[], policies: [] as number[], cgroupVersion: cg.version, affinity: [] as string[], windows: [] as Run['windows'], weights: [0, 0] as [number, number], nices: [0, 0] as [number, number], switches: 0, switchSample: [] as string[] };
     let kids: ProcStat[] = [];
     const deadline = Date.now() + 5_000;
     while (Date.now() < deadline && (kids = listProcesses().filter((p) => p.ppid === prog.pid && p.state !== 'Z')).length < 2) await sleep(20);
@@ -98,6 +111,8 @@ function measure(): Promise<Run> {
     await sleep(SETTLE_MS);
     const pids = kids.map((k) => k.pid);
     const affinity = pids.map((p) => readStatus(p)?.fields.get('Cpus_allowed_list') ?? '(gone)');
+    const exes = pids.map((p) => { try { return readlinkSync(`/proc/${p}/exe`); } catch { return '(gone)'; } });
+    const policies = pids.map((p) => readSched(p)?.get('policy') ?? -1);
     const trace = makeTraceInstance(['sched/sched_switch'], { tag: 'cfs', enable: false, bufferKb: 8192 });
     if (trace) { writeFileSync(trace.pidFile, pids.join(' ')); trace.setEnabled(true); }
     const windows: Run['windows'] = [];
@@ -123,10 +138,27 @@ function measure(): Promise<Run> {
     }
     const last = prev as Sample[];
     await prog.exited;
-    return { ...base, kids, affinity, windows, weights: [last[0]?.weight ?? 0, last[1]?.weight ?? 0], nices: [last[0]?.nice ?? 99, last[1]?.nice ?? 99], switches, switchSample, load: load(),
+    const ranMs = Date.now() - started;
+    const other = await otherCpuRun();
+    return { ...base, exes, policies, ranMs, ...(other ? { other } : {}), kids, affinity, windows, weights: [last[0]?.weight ?? 0, last[1]?.weight ?? 0], nices: [last[0]?.nice ?? 99, last[1]?.nice ?? 99], switches, switchSample, load: load(),
       stuck: windows.length < WINDOWS ? `a hog ended before ${WINDOWS} windows of ${WINDOW_MS} ms were measured` : trace ? undefined : 'no tracefs instance for sched:sched_switch' };
   })();
   return measured;
+}
+
+/** With two CPUs a program that ignores <cpu> is right half the time: a short second run on the other CPU tells. */
+async function otherCpuRun(): Promise<Run['other']> {
+  const cpus = availableParallelism();
+  if (cpus < 2) return undefined;
+  const cpu = (CPU + 1 + randomInt(0, cpus - 1)) % cpus;
+  const prog = startBackground(program, [String(cpu), String(NICE), '1.0'], { timeoutMs: 30_000 });
+  let kids: ProcStat[] = [];
+  const deadline = Date.now() + 3_000;
+  while (Date.now() < deadline && (kids = listProcesses().filter((p) => p.ppid === prog.pid && p.state !== 'Z')).length < 2) await sleep(20);
+  await sleep(100);
+  const affinity = kids.sort((a, b) => a.pid - b.pid).map((k) => readStatus(k.pid)?.fields.get('Cpus_allowed_list') ?? '(gone)');
+  await prog.exited;
+  return { cpu, affinity };
 }
 
 function loadavg(): string {
@@ -135,7 +167,7 @@ function loadavg(): string {
 
 function show(r: Run): string {
   const rows = r.windows.map((w, i) => `  window ${i + 1}: Δsum_exec_runtime ${w.dSum.map((x) => x.toFixed(1)).join(' / ')} ms, Δvruntime ${w.dVr.map((x) => x.toFixed(1)).join(' / ')} ms`);
-  return `hogs ${r.kids.map((k) => k.pid).join(' (nice 0) and ')} (nice ${NICE}) on CPU ${CPU}; load ${r.load}\n${rows.join('\n')}`;
+  return `hogs ${r.kids.map((k) => k.pid).join(' (nice 0) and ')} (nice ${NICE}) on CPU ${CPU} for ${r.seconds} s; load ${r.load}\n${rows.join('\n')}`;
 }
 
 describe('Process Lab 6 — CFS: CPU time by weight (进程调度)', () => {
@@ -145,13 +177,23 @@ describe('Process Lab 6 — CFS: CPU time by weight (进程调度)', () => {
     program = (await buildProgram({ src: labSource('process/06-cfs/cfs_pair.c') })).path;
   });
 
-  it('both hogs are pinned to the one CPU (Cpus_allowed_list) and the second runs at nice N with the weight of sched_prio_to_weight (se.load.weight)', async (ctx) => {
+  it('both hogs are pinned to the one CPU <cpu> (Cpus_allowed_list), the second at nice N with the weight of sched_prio_to_weight (se.load.weight); both are cfs_pair itself at SCHED_OTHER, and the pair ends after <seconds>', async (ctx) => {
     const r = await measure();
     expect(r.kids.length, r.stuck).toBe(2);
     if (r.cgroupVersion === 1) await adapted(ctx, 'cgroup v1: the pair runs in a kl-… cpu cgroup with cpu.shares 10240 (cpu.weight 1000 on v2)');
     expect({ affinity: r.affinity, nice: r.nices, weight: r.weights.map(unscaled) },
       `expected both on CPU ${CPU} only, nice 0 and ${NICE}, weights ${weight(0)} and ${weight(NICE)} (se.load.weight is shown ×1024 on 64-bit). ${show(r)}`)
       .toEqual({ affinity: [String(CPU), String(CPU)], nice: [0, NICE], weight: [weight(0), weight(NICE)] });
+    // The program does the work: its own children (not taskset, nice or a shell it runs), with the default policy.
+    const self = realpathSync(program);
+    expect({ exe: r.exes, policy: r.policies }, `/proc/<pid>/exe and the policy line of /proc/<pid>/sched of the hogs ${r.kids.map((k) => k.pid).join(', ')}: ` +
+      `the hogs are cfs_pair's forked children (${self}), which set their CPU and nice themselves, at SCHED_OTHER (0)`).toEqual({ exe: [self, self], policy: [0, 0] });
+    if (r.other) {
+      expect(r.other.affinity, `a second, short run, cfs_pair ${r.other.cpu} ${NICE} 1.0: the hogs' Cpus_allowed_list must follow <cpu>`).toEqual([String(r.other.cpu), String(r.other.cpu)]);
+    }
+    expect(r.ranMs, `cfs_pair ${CPU} ${NICE} ${r.seconds} ran ${r.ranMs} ms: the hogs spin for <seconds> (parse it as a decimal, strtod(3)), then the parent reaps them and exits`)
+      .toBeGreaterThanOrEqual(r.seconds * 1000 - 200);
+    expect(r.ranMs).toBeLessThanOrEqual(r.seconds * 1000 + 3_000);
   });
 
   it('CPU time splits in the ratio of the weights: Δsum_exec_runtime(nice 0) / Δsum_exec_runtime(nice N) = weight(0)/weight(N) within ±10 % (median of 3 windows)', async (ctx) => {
