@@ -18,6 +18,9 @@ import { labSource, REFERENCE_SRC } from '../../../helpers/harness/paths.js';
 import { requires } from '../../../helpers/harness/requires.js';
 import { makeTempDir } from '../../../helpers/harness/resources.js';
 import { countSyscalls, type SyscallSummary } from '../../../helpers/kernel/syscalls.js';
+import { makeTraceInstance } from '../../../helpers/kernel/tracefs.js';
+
+const PTRACE_ENTER = 'syscalls/sys_enter_ptrace';
 
 /**
  * strace -c counts a call when it returns; these never return to the caller, so
@@ -57,12 +60,25 @@ interface Comparison {
   readonly onlyStrace: string[];
   readonly exitCode: number | undefined;
   readonly stderr: string;
+  /** ptrace(2) calls made by mytrace's own process (syscalls:sys_enter_ptrace filtered to its pid), when watched. */
+  readonly ptraceCalls?: number;
 }
 
 /** Run `file args` under mytrace and under strace -c -f (same stdin, stdout to a pipe, same cwd: dash calls getcwd when $PWD is not the cwd) and compare. */
-async function compare(file: string, args: readonly string[]): Promise<Comparison> {
+async function compare(file: string, args: readonly string[], options: { readonly watchTracer?: boolean } = { watchTracer: true }): Promise<Comparison> {
   const out = join(dir, `mytrace-${Date.now()}-${Math.random().toString(16).slice(2, 8)}.txt`);
-  const mineRun = await run(mytrace, ['-o', out, file, ...args], { timeoutMs: 60_000, reject: false });
+  // Who does the tracing: the kernel records every ptrace(2) call of mytrace's own pid (not of any child it starts).
+  const trace = options.watchTracer ? makeTraceInstance([PTRACE_ENTER], { tag: 'ptr', enable: false, bufferKb: 8192 }) : undefined;
+  if (options.watchTracer && !trace) throw new Error(`no tracefs instance with ${PTRACE_ENTER}`);
+  const mineRun = trace
+    ? await run('sh', ['-c', `echo $$ > ${trace.pidFile} && echo 1 > ${trace.enableFile(PTRACE_ENTER)} && exec "$0" "$@"`, mytrace, '-o', out, file, ...args], { timeoutMs: 60_000, reject: false })
+    : await run(mytrace, ['-o', out, file, ...args], { timeoutMs: 60_000, reject: false });
+  let ptraceCalls: number | undefined;
+  if (trace) {
+    trace.setEnabled(false);
+    ptraceCalls = trace.read().events.filter((e) => e.pid === mineRun.pid && e.event === 'sys_ptrace').length;
+    await trace.release();
+  }
   const mine = parseCounts(await readFile(out, 'utf8').catch(() => ''));
   const { summary } = await countSyscalls(file, args, { reject: false });
   const names = new Set([...mine.keys(), ...summary.rows.map((r) => r.name)].filter((n) => !NO_RETURN.has(n)));
@@ -76,7 +92,7 @@ async function compare(file: string, args: readonly string[]): Promise<Compariso
     if (b && !a) onlyStrace.push(n);
     if (a !== b && (!TIMING.has(n) || !a || !b)) differences.push(`${n}: mytrace ${a}, strace ${b}`);
   }
-  return { mine, strace: summary, differences, onlyMine, onlyStrace, exitCode: mineRun.exitCode, stderr: mineRun.stderr.slice(-600) };
+  return { mine, strace: summary, differences, onlyMine, onlyStrace, exitCode: mineRun.exitCode, stderr: mineRun.stderr.slice(-600), ...(ptraceCalls === undefined ? {} : { ptraceCalls }) };
 }
 
 function table(c: Comparison): string {
@@ -91,12 +107,16 @@ function expectSame(c: Comparison, what: string): void {
     `the same system call names as strace -c -f for ${what} (exit and exit_group aside): only in mytrace: ${c.onlyMine.join(' ') || 'none'}; only in strace: ${c.onlyStrace.join(' ') || 'none'}\n${table(c)}`)
     .toEqual({ onlyInMytrace: [], onlyInStrace: [] });
   expect(c.differences, `the same count as strace -c -f for every deterministic call of ${what} (timing-dependent: ${[...TIMING].join(' ')}): ${c.differences.join('; ')}\n${table(c)}`).toEqual([]);
+  // Each system call stops the tracee twice (entry and exit) and each stop is resumed by a ptrace(2) call of the tracer.
+  const calls = [...c.mine.values()].reduce((a, b) => a + b, 0);
+  expect(c.ptraceCalls, `syscalls:sys_enter_ptrace events of mytrace's own pid: ${c.ptraceCalls} for the ${calls} system calls it reports for ${what} — ` +
+    `mytrace itself must be the tracer (ptrace(2) from its own process), not a tool it runs.\n${table(c)}`).toBeGreaterThanOrEqual(calls);
 }
 
 const rand = (lo: number, hi: number) => lo + Math.floor(Math.random() * (hi - lo + 1));
 
 describe('Process Lab 5 — your own strace (系统调用)', () => {
-  requires('root', 'cc', 'strace');
+  requires('root', 'cc', 'strace', 'tracefs');
 
   beforeAll(async () => {
     mytrace = (await buildProgram({ src: labSource('process/05-strace/mytrace.c') })).path;
@@ -131,9 +151,12 @@ describe('Process Lab 5 — your own strace (系统调用)', () => {
     recordMetric(ctx, { name: 'threads traced', value: t, unit: 'threads', group: 'syscalls' });
   });
 
-  it('exits with the traced command\'s exit status (here 3)', async (ctx) => {
+  it('exits with the traced command\'s exit status (random), also when a child of the command ends after it with another status', async (ctx) => {
     afterCorrectness(ctx, ['counts the system calls of one process'], "passing on the traced command's exit status");
-    const c = await compare('/bin/sh', ['-c', 'exit 3']);
-    expect(c.exitCode, `mytrace -o … /bin/sh -c 'exit 3'\n${table(c)}`).toBe(3);
+    const status = rand(4, 120);
+    const later = (status % 100) + 121;
+    const script = `(sleep 0.3; exit ${later}) & exit ${status}`;
+    const c = await compare('/bin/sh', ['-c', script]);
+    expect(c.exitCode, `mytrace -o … /bin/sh -c '${script}': the command (the first tracee) exits ${status}; its child, traced too (-f), exits ${later} after it\n${table(c)}`).toBe(status);
   });
 });

@@ -18,6 +18,10 @@ const WRONG = [
   { file: 'wrong-no-follow.c', fails: /^follows the children of a shell/, says: /execve: the shell and its \d cat commands/ },
   { file: 'wrong-no-follow.c', fails: /^follows threads too/, says: /getppid made by \d threads × \d+ calls/ },
   { file: 'wrong-starts-after-exec.c', fails: /^counts the system calls of one process/, says: /only in mytrace: none; only in strace: execve\n/ },
+  // A helper playing the clever student wrote these; all three passed the spec of 2026-12-04.
+  { file: 'clever-delegate.c', fails: /^counts the system calls of one process/, says: /syscalls:sys_enter_ptrace events of mytrace's own pid: 0 for the \d+ system calls/ },
+  { file: 'clever-exit3.c', fails: /^exits with the traced command's exit status/, says: /exits \d+; its child, traced too/ },
+  { file: 'clever-lastexit.c', fails: /^exits with the traced command's exit status/, says: /exits \d+; its child, traced too/ },
 ] as const;
 
 const runs = new Map<string, ReturnType<typeof runSpecWith>>();
