@@ -9,6 +9,7 @@
  * (trusted.overlay.opaque), the untouched lower layer — and the mount tables
  * inside and outside.
  */
+import { randomBytes } from 'node:crypto';
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -55,7 +56,9 @@ describe('Net Lab 5 — OverlayFS: copy-up, whiteouts, opaque directories (the l
   beforeAll(async () => {
     xattrGet = (await buildProgram({ src: join(REFERENCE_SRC, 'net/xattr_get.c') })).path;
     const dir = await makeTempDir('ovl');
-    l = { lower: join(dir, 'lower'), upper: join(dir, 'upper'), work: join(dir, 'work'), merged: join(dir, 'merged') };
+    // Layer paths that are not siblings named lower/upper/work: a script must use the ones it is given.
+    const r = () => randomBytes(3).toString('hex');
+    l = { lower: join(dir, `img-${r()}`, 'ro'), upper: join(dir, `rw-${r()}`), work: join(dir, `s${r()}`, 'scratch'), merged: join(dir, `view-${r()}`) };
     for (const d of Object.values(l)) mkdirSync(d, { recursive: true });
     mkdirSync(join(l.lower, 'dir'));
     writeFileSync(join(l.lower, 'file'), LOWER_FILE);
@@ -73,7 +76,10 @@ describe('Net Lab 5 — OverlayFS: copy-up, whiteouts, opaque directories (the l
     const ops = [
       `echo ${SECTION('ns')}; readlink /proc/self/ns/mnt`,
       `echo ${SECTION('mountinfo')}; cat /proc/self/mountinfo`,
+      `echo ${SECTION('statfs')}; stat -f -c %T ${M}`,
+      `echo ${SECTION('host')}; cat /proc/${process.pid}/mountinfo 2>/dev/null || echo unreadable`,
       `printf '${APPENDED.trimEnd()}\\n' >> ${M}/file`,
+      `echo ${SECTION('upnow')}; stat -c %s ${l.upper}/file 2>&1`,
       `rm -f ${M}/gone`,
       `rm -rf ${M}/dir; mkdir ${M}/dir; echo new > ${M}/dir/new`,
       `echo ${SECTION('ls')}; ls -A ${M}`,
@@ -89,15 +95,23 @@ describe('Net Lab 5 — OverlayFS: copy-up, whiteouts, opaque directories (the l
   it('mounts the overlay in a mount namespace of its own: the command sees an overlay at merged with these layers, the host never does', () => {
     const inside = mounts(section(result.stdout, 'mountinfo')).find((m) => m.point === l.merged);
     const ns = section(result.stdout, 'ns').trim();
-    expect({ fstype: inside?.fstype, lower: inside?.options.includes(`lowerdir=${l.lower}`), upper: inside?.options.includes(`upperdir=${l.upper}`) },
-      `the command's /proc/self/mountinfo entry for ${l.merged}: ${inside ? JSON.stringify(inside) : '(none)'}\n${out()}`)
-      .toEqual({ fstype: 'overlay', lower: true, upper: true });
+    const opts = new Map((inside?.options ?? '').split(',').map((kv) => [kv.split('=')[0]!, kv.slice(kv.indexOf('=') + 1)] as const));
+    expect({ fstype: inside?.fstype, lowerdir: opts.get('lowerdir'), upperdir: opts.get('upperdir'), workdir: opts.get('workdir'), statfs: section(result.stdout, 'statfs').trim() },
+      `the command's /proc/self/mountinfo entry for ${l.merged}: ${inside ? JSON.stringify(inside) : '(none)'}; stat -f of ${l.merged} inside: ${section(result.stdout, 'statfs').trim() || '(nothing)'}\n${out()}`)
+      .toEqual({ fstype: 'overlay', lowerdir: l.lower, upperdir: l.upper, workdir: l.work, statfs: 'overlayfs' });
+    // While the command runs, the host's table (the spec's own process's mountinfo, read from inside) has no mount at merged.
+    const hostDuring = section(result.stdout, 'host');
+    const leakedDuring = hostDuring.trim() !== 'unreadable' && mounts(hostDuring).some((m) => m.point === l.merged);
+    expect(leakedDuring, `/proc/${process.pid}/mountinfo (the host's namespace) read by the command while it ran shows a mount at ${l.merged}: ` +
+      'the overlay was mounted in the host namespace (and taken down before the spec looked)').toBe(false);
     expect({ ownNamespace: ns !== '' && ns !== hostMntNs, leftInHost: hostMountsAfter.some((m) => m.point === l.merged) },
       `mount namespace of the command: ${ns || '(not printed)'}, the host's: ${hostMntNs}; host mount table after the script: ${hostMountsAfter.filter((m) => m.point.startsWith(l.merged)).map((m) => `${m.point} ${m.fstype}`).join(', ') || 'no mount at merged'}`)
       .toEqual({ ownNamespace: true, leftInHost: false });
   });
 
   it('copies a file up on write: upper holds the whole file (64 KiB from lower plus the appended line), lower is untouched', () => {
+    const upNow = section(result.stdout, 'upnow').trim();
+    expect(upNow, `stat -c %s ${l.upper}/file right after the append, inside the command (the copy-up happens on the write, not afterwards)`).toBe(String(LOWER_FILE.length + APPENDED.length));
     const up = join(l.upper, 'file');
     const got = existsSync(up) ? readFileSync(up) : undefined;
     const want = Buffer.concat([LOWER_FILE, Buffer.from(APPENDED)]);
