@@ -8,7 +8,7 @@
  * that inode in a private tracefs instance filtered by inode. Only the lab's own file is evicted;
  * the machine-wide drop_caches is never touched. The file size is random.
  */
-import { statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -21,6 +21,7 @@ import { adapted, requires } from '../../../helpers/harness/requires.js';
 import { makeTempDir } from '../../../helpers/harness/resources.js';
 import { makeTraceInstance, type TraceInstance } from '../../../helpers/kernel/tracefs.js';
 import { continueToStop } from '../stops.js';
+import { readStat } from '../../../helpers/kernel/procfs.js';
 
 const PAGE = 4096;
 /** Random size per run: 4–32 MiB plus a partial page, so an off-by-one at the end shows. */
@@ -30,6 +31,7 @@ const STOP_MS = 20_000;
 
 let program = '';
 let file = '';
+let canary = '';
 
 /** Resident pages of `path` as the kernel reports them (fincore: cachestat(2) or mincore(2)). */
 async function resident(path: string): Promise<number> {
@@ -45,8 +47,15 @@ interface Step {
   readonly deletedByOthers: number;
   readonly ms: number;
   readonly sample: string[];
+  /** Pages of the file added by a task that is not the program or one of its live threads (a tool it ran: cat, dd). */
+  readonly addedByOthers: number;
+  /** Pages of the canary (a file the program never opens) that the program dropped: a machine-wide eviction. */
+  readonly canaryDeletedBySelf: number;
+  /** What the program itself read since the last stop: bytes through read(2)-like calls (rchar) and page faults. */
+  readonly rchar: number;
+  readonly faults: number;
 }
-interface Walk { readonly prog: Background; readonly steps: Step[]; readonly stuck?: string; readonly before: number }
+interface Walk { readonly prog: Background; readonly steps: Step[]; readonly stuck?: string; readonly before: number; readonly canaryBefore: number }
 
 let walked: Promise<Walk> | undefined;
 
@@ -59,23 +68,42 @@ const DELETE = 'filemap/mm_filemap_delete_from_page_cache';
  * filtered by inode, not by pid, so that eviction by memory reclaim (kswapd,
  * another task) shows as evidence too.
  */
-function pageEvents(trace: TraceInstance, dev: string, ino: string, pid: number): { added: number; deleted: number; deletedByOthers: number; sample: string[] } {
+function pageEvents(trace: TraceInstance, dev: string, ino: string, canaryIno: string, pid: number) {
   const { events, lines } = trace.read();
   let added = 0;
+  let addedByOthers = 0;
   let deleted = 0;
   let deletedByOthers = 0;
+  let canaryDeletedBySelf = 0;
   const sample: string[] = [];
+  // The program and its live threads (a reader thread adds pages in its own context).
+  const own = (tid: number) => tid === pid || existsSync(`/proc/${pid}/task/${tid}`);
   for (const e of events) {
     const m = e.body.match(/^dev (\d+:\d+) ino ([0-9a-f]+) .*order=(\d+)/);
-    if (!m || m[1] !== dev || m[2] !== ino) continue;
+    if (!m || m[1] !== dev) continue;
+    const pages = 2 ** Number(m[3]);
+    if (m[2] === canaryIno) {
+      if (e.event === 'mm_filemap_delete_from_page_cache' && own(e.pid)) canaryDeletedBySelf += pages;
+      continue;
+    }
+    if (m[2] !== ino) continue;
     if (e.event === 'mm_filemap_add_to_page_cache') {
-      added += 2 ** Number(m[3]);
+      added += pages;
+      if (!own(e.pid)) addedByOthers += pages;
       if (sample.length < 2) sample.push(lines.find((l) => l.includes(e.body)) ?? e.body);
-    } else if (e.pid === pid) deleted += 2 ** Number(m[3]);
-    else deletedByOthers += 2 ** Number(m[3]);
+    } else if (own(e.pid)) deleted += pages;
+    else deletedByOthers += pages;
   }
   writeFileSync(join(trace.dir, 'trace'), '');
-  return { added, deleted, deletedByOthers, sample };
+  return { added, addedByOthers, deleted, deletedByOthers, canaryDeletedBySelf, sample };
+}
+
+/** The program's own reading so far: rchar of /proc/<pid>/io and its page faults (an mmap reader faults instead of reading). */
+function reading(pid: number): { rchar: number; faults: number } {
+  let rchar = 0;
+  try { rchar = Number(/^rchar:\s*(\d+)/m.exec(readFileSync(`/proc/${pid}/io`, 'utf8'))?.[1] ?? 0); } catch { /* gone */ }
+  const st = readStat(pid);
+  return { rchar, faults: st ? st.minflt + st.majflt : 0 };
 }
 
 function walk(): Promise<Walk> {
@@ -83,27 +111,44 @@ function walk(): Promise<Walk> {
     const st = statSync(file);
     const dev = `${Math.floor(st.dev / 256) & 0xfff}:${(st.dev & 0xff) | ((st.dev >> 12) & 0xfff00)}`;
     const ino = st.ino.toString(16);
+    const canaryIno = statSync(canary).ino.toString(16);
     const before = await resident(file);
+    const canaryBefore = await resident(canary);
     const trace = makeTraceInstance([ADD, DELETE], { tag: 'pc', enable: false, bufferKb: 8192 });
     const prog = startBackground(program, [file], { timeoutMs: 120_000 });
     const steps: Step[] = [];
-    if (!trace) return { prog, steps, before, stuck: 'no tracefs instance with the filemap tracepoints' };
-    for (const ev of [ADD, DELETE]) writeFileSync(join(trace.dir, 'events', ev, 'filter'), `i_ino == 0x${ino}`);
+    if (!trace) return { prog, steps, before, canaryBefore, stuck: 'no tracefs instance with the filemap tracepoints' };
+    for (const ev of [ADD, DELETE]) writeFileSync(join(trace.dir, 'events', ev, 'filter'), `i_ino == 0x${ino} || i_ino == 0x${canaryIno}`);
     trace.setEnabled(true);
+    let last = reading(prog.pid);
     for (let n = 1; n <= 3; n++) {
       const t0 = performance.now();
       const stuck = await continueToStop(prog.pid, n, n === 1, STOP_MS, () => prog.output());
       const ms = performance.now() - t0;
-      if (stuck) { await trace.release(); return { prog, steps, before, stuck }; }
-      const { added, deleted, deletedByOthers, sample } = pageEvents(trace, dev, ino, prog.pid);
-      steps.push({ resident: await resident(file), added, deleted, deletedByOthers, ms, sample });
+      if (stuck) { await trace.release(); return { prog, steps, before, canaryBefore, stuck }; }
+      const ev = pageEvents(trace, dev, ino, canaryIno, prog.pid);
+      const now = reading(prog.pid);
+      steps.push({ resident: await resident(file), ...ev, ms, rchar: now.rchar - last.rchar, faults: now.faults - last.faults });
+      last = now;
     }
     await trace.release();
     try { process.kill(prog.pid, 'SIGCONT'); } catch { /* gone */ }
     await prog.exited;
-    return { prog, steps, before };
+    return { prog, steps, before, canaryBefore };
   })();
   return walked;
+}
+
+/**
+ * The program read the file itself: its rchar grew by the file's size (read(2), pread(2), readv(2)…) or it took page
+ * faults for it (a reader that maps the file: at least one per 16 pages, the fault-around window), and no other task
+ * (a cat or dd it ran) added the pages. readahead(2) or posix_fadvise(WILLNEED) fill the cache without reading a byte.
+ */
+function expectRead(s: Step, what: string): void {
+  expect({ readTheFile: s.rchar >= SIZE || s.faults >= Math.floor(PAGES / 16), pagesAddedByOtherTasks: s.addedByOthers },
+    `${what}: the program's rchar (/proc/<pid>/io) grew by ${s.rchar} bytes (file: ${SIZE}) and its page faults by ${s.faults} (file: ${PAGES} pages); ` +
+    `pages of the file added by other tasks: ${s.addedByOthers}. Read the file's bytes in the program itself.`)
+    .toEqual({ readTheFile: true, pagesAddedByOtherTasks: 0 });
 }
 
 function reached(w: Walk, n: number): Step {
@@ -116,9 +161,13 @@ describe('Process Lab 4 — the page cache (页面缓存)', () => {
 
   beforeAll(async () => {
     program = (await buildProgram({ src: labSource('process/04-pagecache/pcache.c') })).path;
-    file = join(await makeTempDir('pcache'), 'data.bin');
+    const dir = await makeTempDir('pcache');
+    file = join(dir, 'data.bin');
     // Written (so cached) and synced (so clean: DONTNEED may drop it) before the program starts.
     writeFileSync(file, randomBytes(SIZE), { flush: true });
+    // A file the program never opens, cached too: a program that empties every cache drops it as well.
+    canary = join(dir, 'canary.bin');
+    writeFileSync(canary, randomBytes(256 * PAGE), { flush: true });
   });
 
   it('posix_fadvise(DONTNEED) on the file evicts it: fincore shows every page cached before and none at stop 1', async () => {
@@ -126,6 +175,8 @@ describe('Process Lab 4 — the page cache (页面缓存)', () => {
     const s1 = reached(w, 1);
     expect({ before: w.before, afterEvict: s1.resident }, `fincore of ${file} (${PAGES} pages, ${SIZE} bytes) before the program and at stop 1`)
       .toEqual({ before: PAGES, afterEvict: 0 });
+    expect(s1.canaryDeletedBySelf, `the program dropped ${s1.canaryDeletedBySelf} pages of ${canary}, a file it never opened (mm_filemap_delete_from_page_cache in its context; ` +
+      `${w.canaryBefore} of its pages were cached before): evict the lab's file only (posix_fadvise(2) on it), never every process's cache (/proc/sys/vm/drop_caches)`).toBe(0);
   });
 
   it('the cold read brings every page back: mm_filemap_add_to_page_cache events for the inode add up to the file\'s pages, and fincore shows them all', async (ctx) => {
@@ -138,6 +189,7 @@ describe('Process Lab 4 — the page cache (页面缓存)', () => {
     expect({ missingFromAdds: Math.max(0, PAGES - s2.added), addedBeyondReclaim: Math.max(0, s2.added - PAGES - reclaimed), notResident: Math.max(0, PAGES - s2.resident - reclaimed) },
       `between stop 1 and stop 2: ${s2.added} pages added to the page cache for this inode (sum of 2^order over the events; deleted by the program ${s2.deleted}, by others ${reclaimed}) and ${s2.resident} resident (fincore); the file has ${PAGES} pages. Sample:\n  ${s2.sample.join('\n  ') || '(no event for the inode)'}`)
       .toEqual({ missingFromAdds: 0, addedBeyondReclaim: 0, notResident: 0 });
+    expectRead(s2, 'the cold read');
   });
 
   it('the warm read adds no page to the cache (every page was already there; only pages memory reclaim took away may come back), and the program evicts nothing more', async (ctx) => {
@@ -154,5 +206,6 @@ describe('Process Lab 4 — the page cache (页面缓存)', () => {
       `the cold read had added ${s2.added}; times cold ${s2.ms.toFixed(0)} ms, warm ${s3.ms.toFixed(0)} ms`;
     expect({ addedBeyondReclaim: Math.max(0, s3.added - reclaimed), evictedByProgram: s3.deleted, missing: Math.max(0, PAGES - s3.resident - reclaimed) }, evidence)
       .toEqual({ addedBeyondReclaim: 0, evictedByProgram: 0, missing: 0 });
+    expectRead(s3, 'the warm read');
   });
 });
