@@ -27,6 +27,13 @@ describe.skipIf(!root)('extend/03-cgroup-psi against wrong and correct programs'
       catches: /names the one cgroup2 path \(hierarchy 0\)/ },
     { file: 'psiwatch_polls_total.c', source: PSIWATCH, other: CGWHERE, what: 'polls "some total" instead of holding a trigger',
       catches: /psiwatch holds a PSI trigger/ },
+    // A helper playing the clever student wrote these; all three passed the spec of 2026-12-04 (the trigger's arguments were fixed).
+    { file: 'clever_psiwatch_hardcode.c', source: PSIWATCH, other: CGWHERE, what: 'ignores <stall> and <window>: always "some 50000 2000000"',
+      catches: /psiwatch asked for a stall the squeeze never reaches/ },
+    { file: 'clever_psiwatch_sysfile.c', source: PSIWATCH, other: CGWHERE, what: 'holds the cgroup trigger for show, takes its events from /proc/pressure/memory',
+      catches: /psiwatch reports stall events while the workload is squeezed/ },
+    { file: 'clever_psiwatch_tagname.c', source: PSIWATCH, other: CGWHERE, what: 'never waits: prints events when the cgroup\'s name says it is the squeezed run',
+      catches: /psiwatch reports stall events while the workload is squeezed/ },
   ];
 
   it.for(wrong)('$file ($what) fails the spec on an assertion', async ({ file, source, other, catches }, ctx) => {

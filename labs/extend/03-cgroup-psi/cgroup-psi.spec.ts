@@ -18,7 +18,7 @@
  * psiwatch's descriptor holds a trigger; the events it reports are checked
  * against the totals sampled meanwhile.
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomInt } from 'node:crypto';
 import { mkdirSync, readFileSync, realpathSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -47,9 +47,14 @@ const V1_PLACED = ['cpu', 'cpuacct', 'memory'];
 const LIMIT_BYTES = 32 * 1024 * 1024;
 const FILE_MIB = 256;
 const WORKLOAD_SECONDS = 5;
-/** The trigger: "some 50000 2000000" — 50 ms of stall within 2 s. A 2 s window needs no CAP_SYS_RESOURCE. */
-const STALL_US = 50_000;
+/**
+ * The trigger: "some <stall> 2000000" — 30–70 ms of stall (random per run) within 2 s. A 2 s window needs no
+ * CAP_SYS_RESOURCE. A third run asks for a stall the squeeze never reaches (1.5 s within 2 s; measured: at most
+ * ~0.3 s per 2 s here): a watcher that ignores its arguments, or counts on its own, reports events there.
+ */
+const STALL_US = (3 + randomInt(0, 5)) * 10_000;
 const WINDOW_US = 2_000_000;
+const UNREACHABLE_US = 1_500_000;
 /** psiwatch runs past the workload by more than a window, so a late event is still seen. */
 const WATCH_SECONDS = WORKLOAD_SECONDS + 4;
 /** Measured here: 440–550 ms of stall in 4–5 s squeezed, 0 without the limit. */
@@ -209,24 +214,30 @@ describe('Lab 3 — cgroup hierarchies and pressure stall information (cgroup �
       /** What the kernel said about each descriptor psiwatch (or a child) had open on the file, while the workload ran. */
       readonly triggers: { pid: number; fd: number; writable: boolean; trigger: boolean; answer: string }[];
       readonly openFilesSeen: string;
+      /** Pressure files other than the cgroup's that psiwatch held while the workload ran. */
+      readonly otherPressure: string[];
+      /** The stall threshold psiwatch was given (µs). */
+      readonly stallUs: number;
       /** CLOCK_MONOTONIC times of the events psiwatch printed. */
       readonly events: number[];
       readonly start: number;
       readonly end: number;
     }
-    const runs: Partial<Record<'squeezed' | 'control', PressureRun>> = {};
+    const runs: Partial<Record<'squeezed' | 'control' | 'unreachable', PressureRun>> = {};
 
     /** The workload: join every cgroup directory, then re-read the file until the time is up. */
     const WORKLOAD = 'f=$1; s=$2; shift 2; for d in "$@"; do echo $$ > "$d/cgroup.procs" || exit 1; done; ' +
       'end=$(($(date +%s) + s)); while [ "$(date +%s)" -lt "$end" ]; do cat "$f" > /dev/null; done';
 
-    async function pressureRun(kind: 'squeezed' | 'control'): Promise<PressureRun> {
-      const cg = await pressureCgroup(kind === 'squeezed' ? 'psq' : 'pct', kind === 'squeezed' ? LIMIT_BYTES : undefined);
+    async function pressureRun(kind: 'squeezed' | 'control' | 'unreachable'): Promise<PressureRun> {
+      // Tags that do not say which run is which (a watcher must not read its answer from the cgroup's name).
+      const cg = await pressureCgroup(`p${randomBytes(2).toString('hex')}`, kind === 'control' ? undefined : LIMIT_BYTES);
+      const stallUs = kind === 'unreachable' ? UNREACHABLE_US : STALL_US;
       // A cold start: the file's pages out of the page cache.
       await run('dd', [`if=${bigFile}`, 'iflag=nocache', 'count=0', 'status=none'], { timeoutMs: 20_000 });
       const before = readPressure(cg.pressureFile);
       const start = monotonicSeconds();
-      const watcher = startBackground(psiwatch, [cg.pressureFile, String(STALL_US), String(WINDOW_US), String(WATCH_SECONDS)], { timeoutMs: 60_000 });
+      const watcher = startBackground(psiwatch, [cg.pressureFile, String(stallUs), String(WINDOW_US), String(WATCH_SECONDS)], { timeoutMs: 60_000 });
       const family = () => [watcher.pid, ...descendants(listProcesses(), watcher.pid).map((p) => p.pid)];
       // Wait (bounded) until psiwatch has the file open, then a little for its write.
       for (let i = 0; i < 40 && !family().some((p) => openFiles(p).some((f) => f.target === cg.pressureFile)); i++) await new Promise((r) => setTimeout(r, 50));
@@ -236,6 +247,8 @@ describe('Lab 3 — cgroup hierarchies and pressure stall information (cgroup �
       const workloadP = run('sh', ['-c', WORKLOAD, 'workload', bigFile, String(WORKLOAD_SECONDS), ...cg.dirs], { timeoutMs: 60_000, reject: false });
       await new Promise((r) => setTimeout(r, 1000));
       const triggers = (await Promise.all(family().map(async (pid) => (await triggersOn(pid, cg.pressureFile)).map((t) => ({ pid, ...t }))))).flat();
+      // Other pressure files held meanwhile (the system-wide /proc/pressure/*, another cgroup's): events must come from this one.
+      const otherPressure = family().flatMap((pid) => openFiles(pid).filter((f) => /(^\/proc\/pressure\/|\.pressure$)/.test(f.target) && f.target !== cg.pressureFile).map((f) => `pid ${pid} fd ${f.fd} -> ${f.target}`));
       const openFilesSeen = family().map((p) => `pid ${p}:\n${describeOpenFiles(p)}`).join('\n');
       const workload = await workloadP;
       const w = await watcher.exited;
@@ -243,7 +256,7 @@ describe('Lab 3 — cgroup hierarchies and pressure stall information (cgroup �
       const end = monotonicSeconds();
       const after = readPressure(cg.pressureFile);
       const events = w.stdout.split('\n').flatMap((l) => (l.match(/\d+\.\d+/g) ?? []).map(Number).filter((t) => t >= start - 1 && t <= end + 1).slice(0, 1));
-      return { how: cg.how, file: cg.pressureFile, observed: cg.observeFile, before, after, samples, workload, watcher: w, triggers, openFilesSeen, events, start, end };
+      return { how: cg.how, file: cg.pressureFile, observed: cg.observeFile, before, after, samples, workload, watcher: w, triggers, openFilesSeen, otherPressure, stallUs, events, start, end };
     }
 
     beforeAll(async () => {
@@ -252,7 +265,8 @@ describe('Lab 3 — cgroup hierarchies and pressure stall information (cgroup �
       await run('dd', ['if=/dev/urandom', `of=${bigFile}`, 'bs=1M', `count=${FILE_MIB}`, 'conv=fsync', 'status=none'], { timeoutMs: 120_000 });
       runs.squeezed = await pressureRun('squeezed');
       runs.control = await pressureRun('control');
-    }, 180_000);
+      runs.unreachable = await pressureRun('unreachable');
+    }, 240_000);
 
     const grew = (r: PressureRun) => r.after.some.total - r.before.some.total;
     const describeRun = (r: PressureRun) => `${r.how}\n${r.file}: some total ${r.before.some.total} -> ${r.after.some.total} µs ` +
@@ -281,15 +295,26 @@ describe('Lab 3 — cgroup hierarchies and pressure stall information (cgroup �
         .toBeGreaterThanOrEqual(1);
     });
 
-    it(`psiwatch reports stall events while the workload is squeezed, each when the kernel's some total had grown by the threshold (${STALL_US / 1000} ms) within about a window`, (ctx) => {
+    it('psiwatch reports stall events while the workload is squeezed, each when the kernel\'s some total had grown by the threshold it was given (30–70 ms, random) within about a window', (ctx) => {
       const r = runs.squeezed!;
       recordMetric(ctx, { name: 'trigger events while squeezed', value: r.events.length, unit: 'events', group: 'PSI' });
       const slack = WINDOW_US / 1e6 + 2.5;
       const check = r.events.map((t) => ({ at: +(t - r.start).toFixed(2), grewUs: growthAround(r.samples, t - slack, t + 0.5) }));
       const evidence = `events (s after psiwatch started) and the growth of some total in [t − ${slack} s, t + 0.5 s]: ${JSON.stringify(check)}\n` +
         `samples of ${r.observed} (s, some µs): ${r.samples.map((s) => `${(s.t - r.start).toFixed(1)}:${s.some}`).join(' ')}\n${describeRun(r)}`;
-      expect(r.events.length, `psiwatch must print one line per event with its CLOCK_MONOTONIC time (seconds, with a decimal point).\n${evidence}`).toBeGreaterThanOrEqual(1);
-      expect(check.filter((c) => c.grewUs < STALL_US * 0.8), `each event must follow real stall.\n${evidence}`).toEqual([]);
+      expect(r.events.length, `psiwatch (threshold ${r.stallUs} µs) must print one line per event with its CLOCK_MONOTONIC time (seconds, with a decimal point).\n${evidence}`).toBeGreaterThanOrEqual(1);
+      expect(check.filter((c) => c.grewUs < r.stallUs * 0.8), `each event must follow real stall of the threshold it was given (${r.stallUs} µs).\n${evidence}`).toEqual([]);
+      expect(r.otherPressure, `psiwatch held other pressure files while it watched ${r.file}: its events must come from the trigger on that file`).toEqual([]);
+    });
+
+    it(`psiwatch asked for a stall the squeeze never reaches (${UNREACHABLE_US / 1000} ms within ${WINDOW_US / 1e6} s), holding its trigger, reports no event under the same squeeze`, (ctx) => {
+      const r = runs.unreachable!;
+      recordMetric(ctx, { name: 'trigger events, unreachable threshold', value: r.events.length, unit: 'events', group: 'PSI' });
+      const evidence = `descriptors of psiwatch on ${r.file} and the kernel's answer: ${JSON.stringify(r.triggers)}\n` +
+        `samples of ${r.observed} (s, some µs): ${r.samples.map((x) => `${(x.t - r.start).toFixed(1)}:${x.some}`).join(' ')}\n${describeRun(r)}`;
+      expect({ triggerHeld: r.triggers.some((t) => t.trigger), events: r.events.map((t) => +(t - r.start).toFixed(2)), otherPressureFiles: r.otherPressure },
+        `the kernel fires a trigger only when its threshold is crossed: pass <stall> and <window> to it as given.\n${evidence}`)
+        .toEqual({ triggerHeld: true, events: [], otherPressureFiles: [] });
     });
 
     it('psiwatch, holding its trigger on the unlimited cgroup\'s memory.pressure, reports no event while the same workload runs without the limit', (ctx) => {
