@@ -17,6 +17,11 @@ describe.skipIf(!root)('Net Lab 3 fixtures', { timeout: 4 * 60_000 }, () => {
     ['wrong-off-by-one.bt', 'a vector table shifted by one'],
     ['wrong-proc-totals.bt', 'printing /proc/softirqs totals instead of counting'],
     ['wrong-this-cpu.bt', 'counting CPU 0 only'],
+    // A helper playing the clever student wrote these; all four passed the spec of 2026-12-04 (the flood was always 5000 pings).
+    ['clever-exit.bt', 'counting irq:softirq_exit'],
+    ['clever-napi.bt', 'counting NET_RX from napi:napi_poll'],
+    ['clever-netifrx-half.bt', 'NET_RX as half the net:netif_rx packets'],
+    ['clever-const5000.bt', 'NET_RX as the flood size when netif_rx saw many packets'],
   ])('%s (%s) fails the agreement with /proc/softirqs', async (file) => {
     const res = await runWith(file);
     expect([...res.tests].find(([t]) => t.startsWith(AGREES))?.[1].status, summary(res)).toBe('failed');
