@@ -25,8 +25,6 @@ const HUGE_PAGES = MIB / 2;
 const STOP_MS = 10_000;
 /** minflt counts the program's other faults too (raise, the stack): a few. */
 const MINFLT_SLACK = 32;
-/** VmSize may grow by a little more than the region between stops 1 and 2 (stdio's buffer on a first printf): 1 MiB at most. */
-const VMSIZE_SLACK_KB = 1024;
 
 let program = '';
 /** The harness preload that takes the kernel's automatic 2 MiB placement away (c/process/03-thp/misalign.c). */
@@ -120,10 +118,8 @@ describe('Process Lab 3 — transparent huge pages (大页)', () => {
     expect({ aligned: v.start % BigInt(HUGE) === 0n, mib: Number(v.end - v.start) / 2 ** 20 },
       `VMA advised MADV_HUGEPAGE: ${formatVma(v)} (VmFlags ${v.vmFlags.join(' ')}). The program runs with a preload (misalign.so) that, like kernels before 6.7, ` +
       `does not place a large anonymous mapping on a 2 MiB boundary by itself: align the region yourself`).toEqual({ aligned: true, mib: MIB });
-    // Nothing else mapped on the way: the parts of a larger mapping that the region does not use are unmapped again.
-    const grewKb = w.vmSizeKb.length === 2 ? w.vmSizeKb[1]! - w.vmSizeKb[0]! : NaN;
-    expect(grewKb, `VmSize (/proc/${w.prog.pid}/status) grew by ${grewKb} kB from stop 1 to stop 2 for a ${MIB} MiB region: ` +
-      'unmap what the region does not use of a larger mapping').toBeLessThanOrEqual(MIB * 1024 + VMSIZE_SLACK_KB);
+    // What a larger mapping had around the region may stay mapped (posix_memalign keeps it too): untouched, it costs no memory.
+    recordMetric(ctx, { name: 'VmSize growth stop 1 → 2', value: w.vmSizeKb.length === 2 ? w.vmSizeKb[1]! - w.vmSizeKb[0]! : NaN, unit: `kB (region: ${MIB * 1024})`, group: 'huge pages' });
     recordMetric(ctx, { name: 'region', value: MIB, unit: 'MiB', group: 'huge pages' });
   });
 
