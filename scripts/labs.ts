@@ -18,7 +18,7 @@ import { probeAll, type Capabilities, type CapabilityId } from '../helpers/harne
 import { mergeReports, type LabResult, type LabsReport } from '../helpers/course/report-model.js';
 import { readReport, reportDir, writeReport } from '../helpers/course/report-store.js';
 import { courseOrder, listLabs, type LabInfo } from '../helpers/course/labs.js';
-import { sourcesBanner } from '../helpers/course/sources.js';
+import { sourcesBanner, defaultSourcesLabel } from '../helpers/course/sources.js';
 import { REFERENCE_SRC, REPO_ROOT } from '../helpers/harness/paths.js';
 import { gradeCommand } from '../helpers/course/classroom.js';
 
@@ -276,7 +276,7 @@ async function runLab(args: readonly string[]): Promise<number> {
     console.error(`LAB_SRC=${labSrc} does not exist. Make your workspace first: npm run starter -- ${labSrc}`);
     return 2;
   }
-  console.log(`[lab] ${chosen.map((l) => `${l.id} (${l.title.en} · ${l.title.zh})`).join(', ')} against ${labSrc ? `LAB_SRC=${labSrc}` : 'the reference c/'}`);
+  console.log(`[lab] ${chosen.map((l) => `${l.id} (${l.title.en} · ${l.title.zh})`).join(', ')} against ${labSrc ? `LAB_SRC=${labSrc}` : defaultSourcesLabel()}`);
   // The sudo trap: a workspace exists but LAB_SRC did not reach us. Say so before anything else runs.
   for (const line of sourcesBanner(labs, { ...process.env, ...(labSrc ? { LAB_SRC: labSrc } : {}) }).slice(1)) console.log(line);
   env.LABS_SOURCES_ANNOUNCED = '1';

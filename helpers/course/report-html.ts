@@ -171,7 +171,7 @@ export function renderHtml(report: LabsReport): string {
 <title>Kernel labs — ${esc(report.runResult)} (${s.passed}/${s.labs} passed)</title><style>${CSS}</style></head>
 <body data-run-result="${esc(report.runResult)}">
 <h1>Kernel labs — results</h1>
-<p class="muted">${esc(report.generatedAt)} · ${esc(report.host.hostname)} · kernel ${esc(report.host.kernel)} · sources: ${report.host.labSrc ? `<code>${esc(report.host.labSrc)}</code> (LAB_SRC)` : 'reference <code>c/</code>'}${report.host.strict ? ' · LABS_STRICT=1' : ''}</p>
+<p class="muted">${esc(report.generatedAt)} · ${esc(report.host.hostname)} · kernel ${esc(report.host.kernel)} · sources: ${report.host.labSrc ? `<code>${esc(report.host.labSrc)}</code> (LAB_SRC)` : esc(report.host.defaultSources ?? 'the reference c/')}${report.host.strict ? ' · LABS_STRICT=1' : ''}</p>
 ${thisRunLine(report)}
 <div class="summary" id="summary"><span class="chip">course total: ${s.labs} labs</span><span class="chip">ran now: ${s.ranThisRun}</span><span class="chip">✔ passed ${s.passed}</span><span class="chip">✘ failed ${s.failed}</span><span class="chip">◐ partly skipped ${s.partial}</span><span class="chip">⊘ skipped ${s.skipped}</span><span class="chip">· not run ${s.notRun}</span><span class="chip">adapted ${s.adapted}</span></div>
 ${overview}

@@ -103,6 +103,8 @@ export interface LabsReport {
     readonly kernel: string;
     /** The student workspace the specs ran against, or null for the reference c/. */
     readonly labSrc: string | null;
+    /** What the sources are when labSrc is null: the reference c/, or the student's own files in an edition. */
+    readonly defaultSources?: string;
     readonly strict: boolean;
     readonly capabilities?: readonly CapabilitySummary[];
   };
@@ -337,6 +339,7 @@ export function buildReport(modules: readonly TestModuleLike[], opts: BuildOptio
       hostname: opts.host?.hostname ?? hostname(),
       kernel: opts.host?.kernel ?? release(),
       labSrc,
+      defaultSources: defaultSourcesLabel(),
       strict: opts.host?.strict ?? process.env.LABS_STRICT === '1',
       ...(opts.host?.capabilities ? { capabilities: opts.host.capabilities } : {}),
     },
