@@ -68,7 +68,9 @@ export interface SocketLife {
 export function socketLives(changes: readonly StateChange[]): SocketLife[] {
   const open = new Map<string, StateChange[]>();
   const done: StateChange[][] = [];
-  for (const c of changes) {
+  // bpftrace prints each CPU's events in turn, so lines can come out of time order: follow them by their timestamps
+  // (a stable sort: events with the same timestamp keep the order they were printed in).
+  for (const c of [...changes].sort((a, b) => a.us - b.us)) {
     const starts = c.from === 'CLOSE' || (c.from === 'LISTEN' && c.to === 'SYN_RECV');
     const cur = open.get(c.sk);
     if (cur && starts) { done.push(cur); open.delete(c.sk); }

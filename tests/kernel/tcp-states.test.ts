@@ -14,6 +14,13 @@ describe('tcp-states', () => {
     expect(stateName('TCP_FIN_WAIT_1')).toBe('FIN_WAIT1');
   });
 
+  it('follows the timestamps, not the print order: bpftrace prints each CPU\'s events in turn, so lines can come out of order', () => {
+    const lines = fixture('tcpstates-run.txt').split('\n').filter((l) => l.trim());
+    const shuffled = [...lines].reverse();
+    const paths = (ls: string[]) => socketLives(parseStateChanges(ls)).map((l) => `${l.local.port}>${l.remote.port} ${l.states.join(' ')}`);
+    expect(paths(shuffled)).toEqual(paths(lines));
+  });
+
   it('splits a recorded run into socket lives, even when the kernel reuses a socket address', () => {
     const lives = socketLives(parseStateChanges(fixture('tcpstates-run.txt').split('\n')));
     const paths = lives.map((l) => `${l.local.port}>${l.remote.port} ${l.states.join(' ')}`);

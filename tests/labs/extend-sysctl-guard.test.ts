@@ -28,6 +28,8 @@ describe.skipIf(!root)('extend/02-sysctl-guard against wrong and correct guards'
     { file: 'clever_substr.c', what: 'refuses every name with "forward" in it', catches: /writing other sysctls succeeds/ },
     { file: 'clever_changeonly.c', what: 'refuses only writes that change the value', catches: /a write to net\.ipv4\.ip_forward fails with EPERM/ },
     { file: 'clever_nonatomic.c', what: 'counts without an atomic add on a shared map', catches: /counter map denied_writes .* counts exactly the refused writes/ },
+    { file: 'clever_only_0_1_values.c', what: 'refuses only the values "0" and "1"', catches: /a write to net\.ipv4\.ip_forward fails with EPERM/ },
+    { file: 'clever_only_sysctl_tool.c', what: 'refuses only writers named sysctl', catches: /a write to net\.ipv4\.ip_forward fails with EPERM/ },
   ];
 
   it.for(wrong)('$file ($what) fails the spec on an assertion', async ({ file, catches }, ctx) => {

@@ -38,6 +38,9 @@ describe.skipIf(!root)('Net Lab 5 fixtures', { timeout: 3 * 60_000 }, () => {
     ['clever-hostmount.sh', 'mounts in the host namespace and unmounts before the spec looks'],
     ['clever-siblings.sh', 'ignores the layer arguments and uses lower, upper and work next to merged'],
     ['clever-shadowupper.sh', 'mounts with other upper and work directories and copies into upper afterwards'],
+    ['clever-prefab-upper.sh', 'fabricates the copy-up, the whiteout and the opaque dir in upper before mounting'],
+    ['clever-shared-propagation.sh', 'unshare --propagation shared: the mount would leak back on a host whose / is shared'],
+    ['clever-status-swallowed.sh', 'exits 0 whatever the command did'],
   ] as const)('%s (%s) fails the mount test', async ([file]) => {
     const res = await runWith(file);
     expect(failed(res), summary(res)).toEqual(expect.arrayContaining(['mounts the overlay']));

@@ -79,10 +79,14 @@ describe('Lab 2 — a sysctl guard with cgroup-BPF (sysctl 参数防篡改)', ()
     const after = await nsValue(GUARDED);
     // Writing the value it already has is a write too: the guard refuses writes, not changes.
     const same = await inCgroup(['-w', `${GUARDED}=${before}`]);
-    expect({ failed: r.exitCode !== 0, eperm: /Operation not permitted/.test(r.stderr), value: after, sameValueRefused: same.exitCode !== 0 && /Operation not permitted/.test(same.stderr) },
+    // Any value, any writer: "2" (the kernel takes any non-zero as on), written by a shell rather than sysctl(8).
+    const shell = await runInCgroup(cg.path, 'ip', ['netns', 'exec', ns.name, 'sh', '-c', `echo 2 > ${procPath(GUARDED)}`], { reject: false });
+    const afterShell = await nsValue(GUARDED);
+    expect({ failed: r.exitCode !== 0, eperm: /Operation not permitted/.test(r.stderr), value: after, sameValueRefused: same.exitCode !== 0 && /Operation not permitted/.test(same.stderr),
+      shellWriteRefused: shell.exitCode !== 0, valueAfterShell: afterShell },
       `sysctl -w ${GUARDED}=${flip(before)} in cgroup ${cg.path}, netns ${ns.name}: ${show(r)}\n${procPath(GUARDED)}: ${before} -> ${after}\n` +
-      `sysctl -w ${GUARDED}=${before} (its current value): ${show(same)}`)
-      .toEqual({ failed: true, eperm: true, value: before, sameValueRefused: true });
+      `sysctl -w ${GUARDED}=${before} (its current value): ${show(same)}\nsh -c 'echo 2 > ${procPath(GUARDED)}': ${show(shell)}; value then ${afterShell}`)
+      .toEqual({ failed: true, eperm: true, value: before, sameValueRefused: true, shellWriteRefused: true, valueAfterShell: before });
   });
 
   it(`in the guarded cgroup reading ${GUARDED} works and writing other sysctls succeeds (${OTHER}, and names that share a prefix, the length or a word with it)`, async (ctx) => {

@@ -26,14 +26,18 @@ const APPENDED = 'appended through the merged view\n';
 interface Layers { lower: string; upper: string; work: string; merged: string }
 
 /** Mount points in a mountinfo text, with their fs type. */
-function mounts(mountinfo: string): { point: string; fstype: string; options: string }[] {
+function mounts(mountinfo: string): { point: string; fstype: string; options: string; propagation: string }[] {
   return mountinfo.split('\n').flatMap((l) => {
     const [pre, post] = l.split(' - ');
     if (!pre || !post) return [];
     const [fstype, , options] = post.split(' ');
-    return [{ point: pre.split(' ')[4]!, fstype: fstype!, options: options ?? '' }];
+    // Fields 7… of the part before " - " are the optional fields: shared:N, master:N, propagate_from:N (none: private).
+    return [{ point: pre.split(' ')[4]!, fstype: fstype!, options: options ?? '', propagation: pre.split(' ').slice(6).join(' ') }];
   });
 }
+
+/** The status the command ends with (random per run): the script must pass it on, as unshare(1) does. */
+const COMMAND_STATUS = 3 + Math.floor(Math.random() * 100);
 
 const SECTION = (name: string) => `=====${name}=====`;
 
@@ -74,6 +78,7 @@ describe('Net Lab 5 — OverlayFS: copy-up, whiteouts, opaque directories (the l
     hostMntNs = readlinkSync('/proc/self/ns/mnt');
     const M = l.merged;
     const ops = [
+      `echo ${SECTION('upper0')}; ls -A ${l.upper}`,
       `echo ${SECTION('ns')}; readlink /proc/self/ns/mnt`,
       `echo ${SECTION('mountinfo')}; cat /proc/self/mountinfo`,
       `echo ${SECTION('statfs')}; stat -f -c %T ${M}`,
@@ -85,6 +90,7 @@ describe('Net Lab 5 — OverlayFS: copy-up, whiteouts, opaque directories (the l
       `echo ${SECTION('ls')}; ls -A ${M}`,
       `echo ${SECTION('lsdir')}; ls -A ${M}/dir`,
       `echo ${SECTION('end')}`,
+      `exit ${COMMAND_STATUS}`,
     ].join('; ');
     result = await run(labSource('net/05-overlayfs/overlay.sh'), [l.lower, l.upper, l.work, l.merged, 'sh', '-c', ops], { reject: false, timeoutMs: 30_000 });
     hostMountsAfter = mounts(readFileSync('/proc/self/mountinfo', 'utf8'));
@@ -96,6 +102,10 @@ describe('Net Lab 5 — OverlayFS: copy-up, whiteouts, opaque directories (the l
     const inside = mounts(section(result.stdout, 'mountinfo')).find((m) => m.point === l.merged);
     const ns = section(result.stdout, 'ns').trim();
     const opts = new Map((inside?.options ?? '').split(',').map((kv) => [kv.split('=')[0]!, kv.slice(kv.indexOf('=') + 1)] as const));
+    expect({ exit: result.exitCode, upperAtStart: section(result.stdout, 'upper0').trim(), propagation: inside?.propagation ?? '(no mount)' },
+      `the command exits ${COMMAND_STATUS}, and overlay.sh must exit with it; upper is empty when the command starts (ls -A ${l.upper}); ` +
+      `the mount at merged has no propagation tag (shared:N or master:N in the optional fields of mountinfo): a private mount namespace\n${out()}`)
+      .toEqual({ exit: COMMAND_STATUS, upperAtStart: '', propagation: '' });
     expect({ fstype: inside?.fstype, lowerdir: opts.get('lowerdir'), upperdir: opts.get('upperdir'), workdir: opts.get('workdir'), statfs: section(result.stdout, 'statfs').trim() },
       `the command's /proc/self/mountinfo entry for ${l.merged}: ${inside ? JSON.stringify(inside) : '(none)'}; stat -f of ${l.merged} inside: ${section(result.stdout, 'statfs').trim() || '(nothing)'}\n${out()}`)
       .toEqual({ fstype: 'overlay', lowerdir: l.lower, upperdir: l.upper, workdir: l.work, statfs: 'overlayfs' });

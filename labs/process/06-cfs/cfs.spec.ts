@@ -57,6 +57,8 @@ const OTHER_RUN_S = 1;
  * ends up to a second early or late; a program that ignores <seconds> is off by far more in one of the two runs.
  */
 const DURATION_SLACK_MS = 1_100;
+/** A hog may be made to wait a handful of times (page faults on first touch, the tracer's start); a cooperative hand-off sleeps hundreds of times. */
+const MAX_VOLUNTARY = 10;
 
 let program = '';
 
@@ -94,6 +96,10 @@ interface Run {
   readonly ranMs?: number;
   /** A second, short run on another CPU (where there is one): the CPU its hogs were allowed. */
   readonly other?: { readonly cpu: number; readonly affinity: string[]; readonly ranMs: number };
+  /** Over the measured windows: the parent's CPU time (ms), each hog's voluntary context switches, hogs missing from the spec's cgroup.procs. */
+  readonly parentCpuMs: number;
+  readonly voluntary: number[];
+  readonly notInCgroup: string[];
 }
 
 let measured: Promise<Run> | undefined;
@@ -109,7 +115,7 @@ function measure(): Promise<Run> {
     const join = cg.dirs.map((d) => `echo $$ > ${d}/cgroup.procs`).join(' && ');
     const prog = startBackground('sh', ['-c', `${join} && exec "$0" "$@"`, program, String(CPU), String(NICE), String(seconds)], { timeoutMs: 60_000 });
     const load = loadavg;
-    const base = { prog, seconds, exes: [] as string[], policies: [] as number[], cgroupVersion: cg.version, affinity: [] as string[], windows: [] as Run['windows'], weights: [0, 0] as [number, number], nices: [0, 0] as [number, number], switches: 0, switchSample: [] as string[] };
+    const base = { prog, seconds, parentCpuMs: 0, voluntary: [] as number[], notInCgroup: [] as string[], exes: [] as string[], policies: [] as number[], cgroupVersion: cg.version, affinity: [] as string[], windows: [] as Run['windows'], weights: [0, 0] as [number, number], nices: [0, 0] as [number, number], switches: 0, switchSample: [] as string[] };
     let kids: ProcStat[] = [];
     const deadline = Date.now() + 5_000;
     while (Date.now() < deadline && (kids = listProcesses().filter((p) => p.ppid === prog.pid && p.state !== 'Z')).length < 2) await sleep(20);
@@ -123,6 +129,8 @@ function measure(): Promise<Run> {
     const trace = makeTraceInstance(['sched/sched_switch'], { tag: 'cfs', enable: false, bufferKb: 8192 });
     if (trace) { writeFileSync(trace.pidFile, pids.join(' ')); trace.setEnabled(true); }
     const windows: Run['windows'] = [];
+    const parent0 = cpuMs(prog.pid);
+    const vol0 = pids.map(voluntarySwitches);
     let prev = pids.map(sample);
     for (let w = 0; w < WINDOWS; w++) {
       await sleep(WINDOW_MS);
@@ -131,6 +139,10 @@ function measure(): Promise<Run> {
       windows.push({ dSum: [cur[0]!.sum - prev[0]!.sum, cur[1]!.sum - prev[1]!.sum], dVr: [cur[0]!.vruntime - prev[0]!.vruntime, cur[1]!.vruntime - prev[1]!.vruntime] });
       prev = cur;
     }
+    const parentCpuMs = cpuMs(prog.pid) - parent0;
+    const voluntary = pids.map((p, i) => voluntarySwitches(p) - vol0[i]!);
+    // The hogs stay where the spec put the program: in its cgroup itself (cgroup.procs), not in cgroups of their own.
+    const notInCgroup = cg.dirs.flatMap((d) => { let procs: string[] = []; try { procs = readFileSync(`${d}/cgroup.procs`, 'utf8').split('\n'); } catch { /* gone */ } return pids.filter((p) => !procs.includes(String(p))).map((p) => `${p} not in ${d}/cgroup.procs`); });
     let switches = 0;
     const switchSample: string[] = [];
     if (trace) {
@@ -147,7 +159,7 @@ function measure(): Promise<Run> {
     await prog.exited;
     const ranMs = Date.now() - started;
     const other = await otherCpuRun();
-    return { ...base, exes, policies, ranMs, ...(other ? { other } : {}), kids, affinity, windows, weights: [last[0]?.weight ?? 0, last[1]?.weight ?? 0], nices: [last[0]?.nice ?? 99, last[1]?.nice ?? 99], switches, switchSample, load: load(),
+    return { ...base, exes, policies, ranMs, parentCpuMs, voluntary, notInCgroup, ...(other ? { other } : {}), kids, affinity, windows, weights: [last[0]?.weight ?? 0, last[1]?.weight ?? 0], nices: [last[0]?.nice ?? 99, last[1]?.nice ?? 99], switches, switchSample, load: load(),
       stuck: windows.length < WINDOWS ? `a hog ended before ${WINDOWS} windows of ${WINDOW_MS} ms were measured` : trace ? undefined : 'no tracefs instance for sched:sched_switch' };
   })();
   return measured;
@@ -167,6 +179,17 @@ async function otherCpuRun(): Promise<Run['other']> {
   const affinity = kids.sort((a, b) => a.pid - b.pid).map((k) => readStatus(k.pid)?.fields.get('Cpus_allowed_list') ?? '(gone)');
   await prog.exited;
   return { cpu, affinity, ranMs: Date.now() - t0 };
+}
+
+/** utime + stime of a process in ms (/proc/<pid>/stat, clock ticks of 10 ms). */
+function cpuMs(pid: number): number {
+  const st = readStat(pid);
+  return st ? (st.utime + st.stime) * 10 : NaN;
+}
+
+/** voluntary_ctxt_switches of /proc/<pid>/status: times the task gave up the CPU by sleeping (a hog never does). */
+function voluntarySwitches(pid: number): number {
+  return Number(readStatus(pid)?.fields.get('voluntary_ctxt_switches') ?? NaN);
 }
 
 function loadavg(): string {
@@ -196,6 +219,12 @@ describe('Process Lab 6 — CFS: CPU time by weight (进程调度)', () => {
     const self = realpathSync(program);
     expect({ exe: r.exes, policy: r.policies }, `/proc/<pid>/exe and the policy line of /proc/<pid>/sched of the hogs ${r.kids.map((k) => k.pid).join(', ')}: ` +
       `the hogs are cfs_pair's forked children (${self}), which set their CPU and nice themselves, at SCHED_OTHER (0)`).toEqual({ exe: [self, self], policy: [0, 0] });
+    // The scheduler must do the splitting: hogs that never sleep, in the cgroup the spec made, and a parent that waits.
+    const windowsMs = WINDOWS * WINDOW_MS;
+    expect({ hogsSleptTimes: r.voluntary.map((v) => (v <= MAX_VOLUNTARY ? 'never' : v)), notInCgroup: r.notInCgroup, parentBusy: r.parentCpuMs > windowsMs * 0.1 },
+      `over the ${windowsMs} ms measured: voluntary_ctxt_switches of the hogs grew by ${r.voluntary.join(' and ')} (a hog spins and never waits; ` +
+      `the CPU is taken from it only by preemption), the parent cfs_pair used ${r.parentCpuMs} ms of CPU (it waits for its children), ${r.notInCgroup.join('; ') || 'both hogs in the cgroup the program was started in'}`)
+      .toEqual({ hogsSleptTimes: ['never', 'never'], notInCgroup: [], parentBusy: false });
     if (r.other) {
       expect(r.other.affinity, `a second, short run, cfs_pair ${r.other.cpu} ${NICE} ${OTHER_RUN_S}: the hogs' Cpus_allowed_list must follow <cpu>`).toEqual([String(r.other.cpu), String(r.other.cpu)]);
       expect(r.other.ranMs, `the second run, cfs_pair ${r.other.cpu} ${NICE} ${OTHER_RUN_S}, ran ${r.other.ranMs} ms: the hogs spin for <seconds>, whatever it is`).toBeLessThanOrEqual(OTHER_RUN_S * 1000 + DURATION_SLACK_MS);

@@ -27,6 +27,10 @@ const WRONG = [
   { file: 'clever-hardsecs.c', fails: /^both hogs are pinned to the one CPU/, says: /cfs_pair \d \d [\d.]+,? ran \d+ ms/ },
   { file: 'clever-taskset.c', fails: /^both hogs are pinned to the one CPU/, says: /the hogs are cfs_pair's forked children/ },
   { file: 'clever-batch.c', fails: /^both hogs are pinned to the one CPU/, says: /at SCHED_OTHER \(0\)/ },
+  // Round 2 (after the spec above): the scheduler must do the splitting.
+  { file: 'clever-cooperative-table.c', fails: /^both hogs are pinned to the one CPU/, says: /voluntary_ctxt_switches of the hogs grew by/ },
+  { file: 'clever-group-shares.c', fails: /^both hogs are pinned to the one CPU/, says: /not in \S+\/cgroup\.procs/ },
+  { file: 'clever-spinning-parent.c', fails: /^both hogs are pinned to the one CPU/, says: /the parent cfs_pair used \d+ ms of CPU/ },
 ] as const;
 
 const runs = new Map<string, ReturnType<typeof runSpecWith>>();
