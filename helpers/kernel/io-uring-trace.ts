@@ -15,7 +15,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LabError } from '../harness/errors.js';
 import { run, type RunResult, type RunOptions } from '../harness/exec.js';
-import { makeTraceInstance, parseTraceLine, tracepointExists } from './tracefs.js';
+import { makeTraceInstance, ofProcess, parseTraceLine, tracepointExists } from './tracefs.js';
 
 /** The submission tracepoint of this kernel ("io_uring/io_uring_submit_req", or "…_submit_sqe" before 5.19); undefined without one. */
 export function submitTracepoint(): string | undefined {
@@ -90,13 +90,13 @@ export function followRequests(lines: readonly string[], pid: number): RequestTr
     const ev = parseTraceLine(line);
     if (ev && (ev.event === 'sys_io_uring_enter' || ev.event === 'sys_enter_io_uring_enter')) {
       sawEnterEvent = true;
-      if (ev.pid === pid) enters++;
+      if (ofProcess(ev, pid)) enters++;
       continue;
     }
     const ring = ev && RING.exec(ev.body)?.[1];
     if (!ev || !ring) continue;
     if (ev.event === 'io_uring_create') {
-      if (ev.pid === pid) rings.add(ring);
+      if (ofProcess(ev, pid)) rings.add(ring);
       continue;
     }
     if (!rings.has(ring)) continue;
@@ -154,14 +154,14 @@ export async function traceIoUringRequests(
   if (options.enters && !withEnters) throw new LabError(`tracefs has no ${enter} tracepoint (CONFIG_FTRACE_SYSCALLS): io_uring_enter calls cannot be counted`, { code: 'E_CAPABILITY' });
   const overflow = tracepointExists(CQE_OVERFLOW) ? [CQE_OVERFLOW] : [];
   const inst = submit && makeTraceInstance(['io_uring/io_uring_create', submit, 'io_uring/io_uring_complete', ...overflow, 'io_uring/io_uring_link'],
-    { tag: 'iour', clock: 'global', bufferKb: options.bufferKb ?? 16_384 });
+    { tag: 'iour', clock: 'global', bufferKb: options.bufferKb ?? 16_384, recordTgid: true });
   if (!inst) throw new LabError('tracefs has no instances or no io_uring tracepoints (io_uring_create, io_uring_submit_req/_sqe, io_uring_complete, io_uring_link)', { code: 'E_CAPABILITY' });
   try {
-    // The syscall tracepoint fires for every process: a filter on the pid keeps the buffer for the program's calls.
-    // The shell sets it to its own pid, then becomes the program (exec keeps the pid).
+    // The syscall tracepoint fires for every process: the recorded thread group (record-tgid) picks the program's
+    // calls from any of its threads. The shell enables it, then becomes the program (exec keeps the pid).
     const enterDir = join(inst.dir, 'events', enter);
     const result = withEnters
-      ? await run('sh', ['-c', `echo "common_pid == $$" > ${enterDir}/filter && echo 1 > ${enterDir}/enable && exec "$0" "$@"`, prog, ...args],
+      ? await run('sh', ['-c', `echo 1 > ${enterDir}/enable && exec "$0" "$@"`, prog, ...args],
         { timeoutMs: options.timeoutMs ?? 120_000, cwd: options.cwd, reject: false })
       : await run(prog, args, { timeoutMs: options.timeoutMs ?? 120_000, cwd: options.cwd, reject: false });
     if (withEnters) writeFileSync(join(enterDir, 'enable'), '0');

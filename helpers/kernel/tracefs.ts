@@ -19,6 +19,8 @@ export function tracepointExists(event: string): boolean {
 
 export interface TraceEvent {
   readonly pid: number;
+  /** The thread group (process) of `pid`, when the instance records it (options/record-tgid); "-------" (unknown) gives undefined. */
+  readonly tgid?: number;
   readonly event: string;
   readonly body: string;
   /** The timestamp column as a number: seconds, or with trace_clock "counter" the counter's value. */
@@ -31,8 +33,15 @@ export interface TraceEvent {
  * `event` is the syscall's name (`sys_getppid`) and `body` its argument list.
  */
 export function parseTraceLine(line: string): TraceEvent | undefined {
-  const m = line.match(/^\s*(.+)-(\d+)\s+\[\d+\]\s+\S+\s+([\d.]+):\s+(\w+)(?::\s?(.*)|(\(.*\)(?: -> .*)?))$/);
-  return m ? { pid: Number(m[2]), ts: Number(m[3]), event: m[4]!, body: m[5] ?? m[6]! } : undefined;
+  const m = line.match(/^\s*(.+)-(\d+)\s+(?:\(\s*(\d+|-+)\)\s+)?\[\d+\]\s+\S+\s+([\d.]+):\s+(\w+)(?::\s?(.*)|(\(.*\)(?: -> .*)?))$/);
+  if (!m) return undefined;
+  const tgid = m[3] && /^\d+$/.test(m[3]) ? { tgid: Number(m[3]) } : {};
+  return { pid: Number(m[2]), ...tgid, ts: Number(m[4]), event: m[5]!, body: m[6] ?? m[7]! };
+}
+
+/** Does the event belong to process `pid` (its thread group, where the line says; else the task itself)? */
+export function ofProcess(e: TraceEvent, pid: number): boolean {
+  return (e.tgid ?? e.pid) === pid;
 }
 
 export interface TraceInstance {
@@ -64,6 +73,11 @@ export interface TraceInstanceOptions {
   readonly clock?: 'local' | 'global' | 'mono' | 'counter';
   /** Enable the events right away. Default true. */
   readonly enable?: boolean;
+  /**
+   * Record each event's thread group too (options/record-tgid), so that a process is judged as a whole: the
+   * events of all its threads (a vCPU thread, a worker) carry its pid as `tgid`. Default false.
+   */
+  readonly recordTgid?: boolean;
 }
 
 /**
@@ -84,6 +98,7 @@ export function makeTraceInstance(events: readonly string[], options: TraceInsta
   }, `rmdir ${dir}`);
   if (options.bufferKb) writeFileSync(join(dir, 'buffer_size_kb'), String(options.bufferKb));
   if (options.clock) writeFileSync(join(dir, 'trace_clock'), options.clock);
+  if (options.recordTgid) writeFileSync(join(dir, 'options', 'record-tgid'), '1');
   if (options.enable ?? true) setEnabled(true);
   return {
     dir,

@@ -16,6 +16,12 @@ describe('tracefs', () => {
     expect(parseTraceLine('        udp_peer-3126    [001] b....    4711: net_dev_queue: dev= skbaddr=ff11000100882900 len=98'))
       .toMatchObject({ pid: 3126, ts: 4711, event: 'net_dev_queue' }); // trace_clock "counter"
     expect(parseTraceLine('# tracer: nop')).toBeUndefined();
+    // options/record-tgid adds the thread group after the task (recorded on this host); "-------" when unknown.
+    expect(parseTraceLine('           sleep-22177   (  22177) [001] .....  5562.024436: sched_process_exit: comm=sleep pid=22177 prio=120 group_dead=true'))
+      .toEqual({ pid: 22177, tgid: 22177, ts: 5562.024436, event: 'sched_process_exit', body: 'comm=sleep pid=22177 prio=120 group_dead=true' });
+    expect(parseTraceLine('      kvm_io-9650   (-------) [000] .....  542.775749: kvm_pio: pio_write at 0xe9 size 1 count 1 val 0x48 '))
+      .toMatchObject({ pid: 9650, ts: 542.775749, event: 'kvm_pio' });
+    expect(parseTraceLine('      kvm_io-9650   (-------) [000] .....  542.775749: kvm_pio: x')?.tgid).toBeUndefined();
   });
 
   it('answers undefined for a tracepoint the kernel lacks', () => {

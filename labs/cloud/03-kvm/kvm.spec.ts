@@ -17,7 +17,7 @@ import { labSource, REFERENCE_SRC } from '../../../helpers/harness/paths.js';
 import { makeTempDir } from '../../../helpers/harness/resources.js';
 import { recordMetric } from '../../../helpers/harness/metrics.js';
 import { adapted, need, requires } from '../../../helpers/harness/requires.js';
-import { makeTraceInstance, type TraceInstance } from '../../../helpers/kernel/tracefs.js';
+import { makeTraceInstance, ofProcess, type TraceInstance } from '../../../helpers/kernel/tracefs.js';
 
 const KVM_EXIT_IO = 2;
 const KVM_EXIT_HLT = 5;
@@ -56,14 +56,15 @@ function show(r: RunResult): string {
 
 /** A private trace of the kvm tracepoints, or an announced adaptation when the host has none. */
 async function traceOrAdapt(ctx: TestContext, events: string[]): Promise<TraceInstance | undefined> {
-  const t = makeTraceInstance(events.map((e) => `kvm/${e}`), { tag: 'kvm', bufferKb: 4096 });
+  const t = makeTraceInstance(events.map((e) => `kvm/${e}`), { tag: 'kvm', bufferKb: 4096, recordTgid: true });
   if (!t) await adapted(ctx, `tracefs lacks kvm:${events.join('/kvm:')}: the exit reasons are checked from the VMM's own output only`);
   return t;
 }
 
 function userspaceExits(trace: TraceInstance, pid: number): { reasons: number[]; lost: boolean } {
   const { events, lost } = trace.read();
-  const reasons = events.filter((e) => e.pid === pid && e.event === 'kvm_userspace_exit')
+  // The vCPU may run in any thread of the VMM: its process is what counts.
+  const reasons = events.filter((e) => ofProcess(e, pid) && e.event === 'kvm_userspace_exit')
     .map((e) => Number(e.body.match(/\((\d+)\)/)?.[1] ?? -1));
   return { reasons, lost };
 }
@@ -127,7 +128,7 @@ describe('Lab 3 — the smallest VMM (深入 KVM)', () => {
       return;
     }
     const { events } = trace.read();
-    const pio = events.filter((e) => e.pid === r.pid && e.event === 'kvm_pio');
+    const pio = events.filter((e) => ofProcess(e, r.pid) && e.event === 'kvm_pio');
     const guestWrote = pio.map((e) => e.body.match(/pio_write at 0xe9 size 1 count 1 val 0x([0-9a-f]+)/)?.[1]).map((h) => (h ? String.fromCharCode(parseInt(h, 16)) : '?')).join('');
     const evidence = `kvm:kvm_pio events of pid ${r.pid} (${pio.length}; first: ${pio.slice(0, 3).map((e) => e.body).join(' | ') || 'none'}) spell "${guestWrote}"\n${show(r)}`;
     expect(guestWrote, `the guest writes its text to port 0xe9, one OUT per byte: load the image at GUEST_ENTRY and run it. ${evidence}`).toBe(message);

@@ -8,6 +8,7 @@
  * thp_fault_alloc in /proc/vmstat. The size is random per run.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { beforeAll, describe, expect, it, type TestContext } from 'vitest';
 import { buildProgram } from '../../../helpers/harness/compile.js';
 import { startBackground, type Background } from '../../../helpers/harness/exec.js';
@@ -15,7 +16,7 @@ import { recordMetric } from '../../../helpers/harness/metrics.js';
 import { labSource, REFERENCE_SRC } from '../../../helpers/harness/paths.js';
 import { requires, skipOrFail } from '../../../helpers/harness/requires.js';
 import { makeTraceInstance, type TraceEvent } from '../../../helpers/kernel/tracefs.js';
-import { formatVma, readMaps, readStat, readStatus, type ProcStat, type Vma } from '../../../helpers/kernel/procfs.js';
+import { formatVma, listTasks, readMaps, readStat, readStatus, type ProcStat, type Vma } from '../../../helpers/kernel/procfs.js';
 import { continueToStop } from '../stops.js';
 
 const HUGE = 2 * 1024 * 1024;
@@ -71,7 +72,9 @@ function walk(): Promise<Walk> {
     stats.push(readStat(pid)!);
     const trace = makeTraceInstance(['exceptions/page_fault_user'], { tag: 'thp', enable: false, bufferKb: 4096 });
     if (!trace) return { ...empty, hgVmas, vma, stuck: 'no tracefs instance with exceptions:page_fault_user' };
-    writeFileSync(trace.pidFile, String(pid));
+    // The process, not one thread: every task of it now and (event-fork) any it starts while it writes.
+    writeFileSync(trace.pidFile, listTasks(pid).join(' ') || String(pid));
+    writeFileSync(join(trace.dir, 'options', 'event-fork'), '1');
     const alloc0 = vmstat('thp_fault_alloc');
     const fallback0 = vmstat('thp_fault_fallback');
     trace.setEnabled(true);
@@ -86,7 +89,7 @@ function walk(): Promise<Walk> {
     if (st) stats.push(st);
     try { process.kill(pid, 'SIGCONT'); } catch { /* gone */ }
     await Promise.race([prog.exited, new Promise((r) => setTimeout(r, 5_000))]);
-    return { prog, stuck, vma, after, hgVmas, stats, faults: rec.events.filter((e) => e.pid === pid), faultLines: rec.lines, thpAlloc, thpFallback, vmSizeKb: empty.vmSizeKb };
+    return { prog, stuck, vma, after, hgVmas, stats, faults: rec.events.filter((e) => e.event === 'page_fault_user'), faultLines: rec.lines, thpAlloc, thpFallback, vmSizeKb: empty.vmSizeKb };
   })();
   return walked;
 }
@@ -107,7 +110,7 @@ describe('Process Lab 3 — transparent huge pages (大页)', () => {
   requires('root', 'cc', 'tracefs');
 
   beforeAll(async () => {
-    program = (await buildProgram({ src: labSource('process/03-thp/thp.c') })).path;
+    program = (await buildProgram({ src: labSource('process/03-thp/thp.c'), ldlibs: ['-lpthread'] })).path;
     misalign = (await buildProgram({ src: `${REFERENCE_SRC}/process/03-thp/misalign.c`, cflags: ['-shared', '-fPIC'], name: 'misalign.so' })).path;
   });
 

@@ -41,4 +41,10 @@ describe.skipIf(!asRoot)('Process Lab 3 fixtures', () => {
     expect(notPassed, [...out.failure.values()].filter(Boolean).join('\n---\n') + out.fileMessage).toEqual([]);
     expect(out.status.size).toBe(3);
   });
+
+  it('a correct program that writes the region from a worker thread passes every test: the kernel records the process, not one thread', { timeout: 180_000 }, async () => {
+    const out = await runOnce('correct-worker-thread.c');
+    const notPassed = [...out.status].filter(([, s]) => s !== 'passed');
+    expect(notPassed, [...out.failure.values()].filter(Boolean).join('\n---\n') + out.fileMessage).toEqual([]);
+  });
 });
