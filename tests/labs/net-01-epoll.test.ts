@@ -37,6 +37,11 @@ describe.skipIf(!root)('Net Lab 1 fixtures', { timeout: 8 * 60_000 }, () => {
     expect(statusOf(res, 'watches every connection')?.status, summary(res)).toBe('failed');
   });
 
+  it('a server whose worker thread echoes with poll(2) behind an unused epoll instance (by a helper playing the clever student) fails the epoll test: the process\'s CPU and syscalls count, all threads', async () => {
+    const res = await runWith('clever-poll-worker.c', 'echoes every byte|watches every connection');
+    expect(statusOf(res, 'watches every connection')?.status, summary(res)).toBe('failed');
+  });
+
   it('a level-triggered server (one read per event, EPOLL_CTL_MOD to EPOLLOUT on a short write) passes every test', async () => {
     const res = await runWith('ok-level-triggered.c');
     expect([...res.tests.values()].map((v) => v.status), summary(res)).toEqual(['passed', 'passed', 'passed']);

@@ -23,6 +23,7 @@ import { epollInstances, triggerMode } from '../../../helpers/kernel/epoll.js';
 import { createNetns, type Netns } from '../../../helpers/kernel/netns.js';
 import { parseSs } from '../../../helpers/kernel/tcp-states.js';
 import { makeTraceInstance } from '../../../helpers/kernel/tracefs.js';
+import { listTasks, readStat } from '../../../helpers/kernel/procfs.js';
 
 const EPOLL_PORT = 7100;
 const POLL_PORT = 7200;
@@ -37,18 +38,17 @@ const MIN_EXCHANGES = 100;
 const BUSY_BUDGET_US = 1_000_000;
 
 /**
- * CPU time of a process: utime + stime from /proc/<pid>/stat (fields 14 and
- * 15, clock ticks) and the scheduler's sum_exec_runtime from
- * /proc/<pid>/schedstat (ns). A small local reader: a /proc/<pid> parser
- * module is being written elsewhere (helpers/kernel/procfs.ts).
+ * CPU time of a process, all its threads: utime + stime from /proc/<pid>/stat (the thread group's, clock ticks) and
+ * the scheduler's sum_exec_runtime summed over /proc/<pid>/task/<tid>/schedstat (ns; /proc/<pid>/schedstat is the
+ * main thread's alone, and a server may do its work in another thread).
  */
 function cpuTime(pid: number): { ticks: number; ns: number | undefined } {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  // Fields after the command name (which may hold spaces and parentheses): state is field 3.
-  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const ticks = Number(rest[14 - 3]) + Number(rest[15 - 3]);
-  let ns: number | undefined;
-  try { ns = Number(readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[0]); } catch { ns = undefined; }
+  const st = readStat(pid);
+  const ticks = st ? st.utime + st.stime : NaN;
+  let ns: number | undefined = 0;
+  for (const tid of listTasks(pid)) {
+    try { ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]); } catch { ns = undefined; break; }
+  }
   return { ticks, ns };
 }
 
@@ -96,7 +96,9 @@ async function measure(ns: Netns, loader: string, server: Background, port: numb
   const mode = triggerMode(epoll.flatMap((e) => e.watches));
   const trace = makeTraceInstance(['raw_syscalls/sys_enter'], { enable: false, bufferKb: 8192, tag: 'sys' });
   if (!trace) throw new Error('tracefs instance with raw_syscalls/sys_enter unavailable');
-  writeFileSync(trace.pidFile, String(server.pid));
+  // Every thread of the server, and any it starts meanwhile: the process's system calls, not its main thread's.
+  writeFileSync(trace.pidFile, listTasks(server.pid).join(' ') || String(server.pid));
+  writeFileSync(join(trace.dir, 'options', 'event-fork'), '1');
   trace.setEnabled(true);
   const before = cpuTime(server.pid);
   process.kill(load.pid, 'SIGUSR1');
@@ -110,7 +112,7 @@ async function measure(ns: Netns, loader: string, server: Background, port: numb
   const ns_ = before.ns !== undefined && after.ns !== undefined ? after.ns - before.ns : (after.ticks - before.ticks) * (1e9 / CLK_TCK);
   return {
     idle, exchanges, nsPerEvent: ns_ / exchanges, ticks: after.ticks - before.ticks,
-    syscallsPerEvent: events.filter((e) => e.pid === server.pid).length / exchanges, syscallsLost: lost,
+    syscallsPerEvent: events.length / exchanges, syscallsLost: lost,
     epollWatches: watches, mode, wallUs: Number(done[2]),
   };
 }

@@ -260,8 +260,8 @@ describe('Process Lab 2 — virtual memory and page faults (虚拟内存与缺�
     const evidence = w.memfd.map((m) => `${formatVma(m.vma)} → ${m.entry.present ? `PFN ${hex(m.entry.pfn)}` : 'not present'}`).join('\n  ') || '(no /memfd: VMA)';
     expect(twice, `expected two VMAs of the same memfd (same inode) in /proc/${w.prog.pid}/maps at stop 4:\n  ${evidence}`).toBeDefined();
     const [a, b] = twice!;
-    expect({ shared: a!.vma.perms[3], present: [a!.entry.present, b!.entry.present], samePfn: a!.entry.pfn === b!.entry.pfn && a!.entry.pfn !== 0n },
-      `expected both mappings MAP_SHARED (perms …s), both touched, one frame; got perms ${a!.vma.perms}/${b!.vma.perms}, PFNs ${pfnList([a!.entry, b!.entry])}:\n  ${evidence}`).toEqual({ shared: 's', present: [true, true], samePfn: true });
+    expect({ shared: `${a!.vma.perms[3]}${b!.vma.perms[3]}`, present: [a!.entry.present, b!.entry.present], samePfn: a!.entry.pfn === b!.entry.pfn && a!.entry.pfn !== 0n },
+      `expected both mappings MAP_SHARED (perms …s), both touched, one frame; got perms ${a!.vma.perms}/${b!.vma.perms}, PFNs ${pfnList([a!.entry, b!.entry])}:\n  ${evidence}`).toEqual({ shared: 'ss', present: [true, true], samePfn: true });
   });
 
   it('after fork the child shares the parent\'s frame until it writes; then its page gets a new PFN (copy on write) while the parent keeps its own and an unwritten page stays shared', async () => {
