@@ -5,7 +5,8 @@
  *   npm run edition -- update <dir>              bring its specs, helpers and guides up to date
  *
  * An edition holds the specs, helpers, guides (labs/…/README.md), scripts and
- * the workflow of this repository, and in c/ the starters (`writeStarter`):
+ * the workflow of this repository (each lab's hints.md and answers.md gzip'd:
+ * `npm run lab -- hint|answers` shows them), and in c/ the starters (`writeStarter`):
  * no LAB:BEGIN region, no git history, no unit test or fixture (tests/ holds
  * correct programs as fixtures), no instructor docs (docs/AUTHORING.md shows a
  * region with its answer). Its `npm test` runs the labs against its own c/.
@@ -18,6 +19,7 @@ import { dirname, join, relative, resolve, sep } from 'node:path';
 import { MANIFEST_PATH, readManifest, sha256, type Manifest } from '../helpers/course/classroom.js';
 import { REPO_ROOT } from '../helpers/harness/paths.js';
 import { writeStarter } from './starter.js';
+import { fold } from '../helpers/course/reveal.js';
 
 export interface EditionFile {
   readonly data: Buffer;
@@ -32,6 +34,8 @@ const SHIPPED = ['labs/', 'helpers/', 'scripts/', '.ci/run', 'tsconfig.json', 'v
 /** …except these: the instructor's tools (they read the reference c/ or do what a lab asks) and the workflow's template. */
 const NOT_SHIPPED = ['scripts/starter.ts', 'scripts/edition.ts', 'scripts/classroom/', 'scripts/bench/'];
 const WORKFLOW_TEMPLATE = 'scripts/classroom/grade.yml';
+/** Shipped folded (helpers/course/reveal.ts). */
+const FOLDED = /^labs\/(?:.+\/)?(?:hints|answers)\.md$/;
 const WORKFLOW_PATH = '.github/workflows/grade.yml';
 
 /** The course's files: git's tracked and untracked-but-not-ignored files, else a walk. */
@@ -56,7 +60,9 @@ export function studentPackageJson(text: string): string {
   const pkg = JSON.parse(text) as { scripts: Record<string, string>; [k: string]: unknown };
   const scripts = { ...pkg.scripts };
   scripts.test = 'node scripts/require-root.mjs && vitest run --project labs';
-  for (const k of ['test:unit', 'starter', 'edition']) delete scripts[k];
+  for (const k of ['test:unit', 'edition']) delete scripts[k];
+  // The guides' workspace (npm run starter -- ~/my-labs) becomes a link to c/ (scripts/edition-starter.ts).
+  scripts.starter = 'tsx scripts/edition-starter.ts';
   return `${JSON.stringify({ ...pkg, scripts }, null, 2)}\n`;
 }
 
@@ -93,9 +99,14 @@ ${courseTable(courseReadme)}
 Each lab's guide is the \`README.md\` next to its spec (\`labs/<area>/<lab>/README.md\`); the files you edit are
 its \`sources\` in \`lab.json\`, under \`c/\`.
 
-> **Your workspace is this repository's \`c/\`.** Where a guide says to make a workspace with
-> \`npm run starter -- ~/labs\` and to run \`sudo LAB_SRC=~/labs npm test …\`, edit the file in \`c/\` instead and
-> leave \`LAB_SRC\` out (\`sudo npm test -- labs/io_uring/01-fio\`): CI grades \`c/\`, nothing else.
+> **Your workspace is this repository's \`c/\`**: CI grades \`c/\`, nothing else. The guides were written for a
+> workspace \`~/my-labs\`: run \`npm run starter -- ~/my-labs\` once here, and \`~/my-labs\` becomes a link to \`c/\`,
+> so that every command of every guide (\`cd ~/my-labs/…\`, \`sudo LAB_SRC=~/my-labs npm run lab -- …\`) works as
+> written, on the files CI grades. Without the link, edit the files in \`c/\` and leave \`LAB_SRC\` out
+> (\`sudo npm run lab -- io_uring/01-fio\`).
+>
+> Stuck? \`npm run lab -- hint <lab>\` shows the lab's next hint (the report counts them). The answers to each
+> guide's questions: \`npm run lab -- answers <lab>\`, once the lab passes on your machine.
 
 ## Grading
 
@@ -122,6 +133,8 @@ export function buildEdition(root = REPO_ROOT, now = new Date()): Edition {
   for (const f of courseFiles(root)) {
     if (!isShipped(f)) continue;
     const abs = join(root, f);
+    // A lab's further hints and model answers are folded (gzip'd): shown by `npm run lab -- hint|answers`, not by a grep.
+    if (FOLDED.test(f)) { put(`${f}.gz`, fold(readFileSync(abs))); continue; }
     put(f, readFileSync(abs), statSync(abs).mode & 0o777);
   }
   put('package.json', studentPackageJson(readFileSync(join(root, 'package.json'), 'utf8')));

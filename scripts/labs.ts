@@ -6,19 +6,22 @@
  *   sudo npm run lab -- <name> --watch   …and run it again whenever its sources (c/… or LAB_SRC) or its spec change
  *   npm run labs -- merge <labs.json…> [-o <dir>]   one report from several (CI shards)
  *   npm run labs -- grade <dir>… [--run]             points per lab of several student editions (helpers/course/classroom.ts)
+ *   npm run lab -- hint <name> [--again]  the lab's next hint, recorded in the sources' .hints-used.json (helpers/course/reveal.ts)
+ *   npm run lab -- answers <name>         the model answers to the guide's questions, once the lab has passed here
  *
  * Anything else after <name> goes to vitest (e.g. `-t "drops every"`).
  * Remember that sudo drops environment variables: `sudo LAB_SRC=~/my-labs npm run lab -- <name>`.
  */
 import { spawn } from 'node:child_process';
 import { constants, homedir } from 'node:os';
-import { existsSync, readFileSync, watch, type FSWatcher } from 'node:fs';
+import { chownSync, existsSync, readFileSync, watch, type FSWatcher } from 'node:fs';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { probeAll, type Capabilities, type CapabilityId } from '../helpers/harness/capabilities.js';
 import { mergeReports, type LabResult, type LabsReport } from '../helpers/course/report-model.js';
 import { readReport, reportDir, writeReport } from '../helpers/course/report-store.js';
 import { courseOrder, listLabs, type LabInfo } from '../helpers/course/labs.js';
-import { sourcesBanner, defaultSourcesLabel } from '../helpers/course/sources.js';
+import { sourcesBanner, defaultSourcesLabel, findWorkspaces, isStudentEdition } from '../helpers/course/sources.js';
+import { answersGate, HINTS_RECORD, nextHint, readSections } from '../helpers/course/reveal.js';
 import { REFERENCE_SRC, REPO_ROOT } from '../helpers/harness/paths.js';
 import { gradeCommand } from '../helpers/course/classroom.js';
 
@@ -232,6 +235,8 @@ const USAGE = `usage:
   sudo npm run lab -- <name> [--watch]       run one lab (an id like ebpf/01-bpftrace, or any part of an id or title)
   npm run labs -- merge <labs.json>… [-o <dir>]   merge reports (e.g. from CI shards)
   npm run labs -- grade <dir>… [--run]       points per lab of student editions (their reports/labs.json)
+  npm run lab -- hint <name> [--again]       the lab's next hint (recorded; --again shows those you had, not counted)
+  npm run lab -- answers <name>              the answers to the guide's questions, once the lab has passed here
   (sudo drops environment variables: put them after it, e.g. sudo LAB_SRC=~/my-labs npm run lab -- <name>)`;
 
 async function list(args: readonly string[]): Promise<number> {
@@ -249,7 +254,75 @@ async function list(args: readonly string[]): Promise<number> {
   return 0;
 }
 
+/** The one lab a query names, or an error message. */
+function oneLab(query: string | undefined, labs: readonly LabInfo[]): LabInfo | string {
+  if (!query) return `${USAGE}\n\nlabs: ${labs.map((l) => l.id).join(', ')}`;
+  const chosen = matchLabs(query, labs);
+  if (chosen.length === 1) return chosen[0]!;
+  if (!chosen.length) return `No lab matches "${query}". The labs are:\n${labs.map((l) => `  ${l.id}  ${l.title.en} · ${l.title.zh}`).join('\n')}`;
+  return `"${query}" names ${chosen.length} labs (${chosen.map((l) => l.id).join(', ')}): name one.`;
+}
+
+/**
+ * The student's sources for the hint record and the answers' gate: LAB_SRC, c/ in an edition,
+ * else the one workspace found where npm run starter puts them.
+ */
+function studentSources(): { root: string; labSrc: string | null } | string {
+  const labSrc = absoluteLabSrc();
+  if (labSrc) return existsSync(labSrc) ? { root: labSrc, labSrc } : `LAB_SRC=${labSrc} does not exist. Make your workspace first: npm run starter -- ${labSrc}`;
+  if (isStudentEdition()) return { root: REFERENCE_SRC, labSrc: null };
+  const found = findWorkspaces(listLabs());
+  if (found.length === 1) return { root: found[0]!, labSrc: found[0]! };
+  return found.length
+    ? `Several workspaces (${found.join(', ')}): say which, e.g. LAB_SRC=${found[0]} npm run lab -- …`
+    : 'Hints and answers belong to your workspace, and none was found: make one (npm run starter -- ~/my-labs) and name it, e.g. LAB_SRC=~/my-labs npm run lab -- hint <lab>.';
+}
+
+function hint(args: readonly string[]): number {
+  const lab = oneLab(args.find((a) => !a.startsWith('-')), listLabs());
+  if (typeof lab === 'string') { console.error(lab); return 2; }
+  const src = studentSources();
+  if (typeof src === 'string') { console.error(src); return 2; }
+  const step = nextHint(lab.id, src.root, { again: args.includes('--again') });
+  const cost = lab.hintCost ?? 0;
+  const show = (n: number, h: { title: string; body: string }) => console.log(`\n── Hint ${n} of ${step.total} for ${lab.id}: ${h.title}\n\n${h.body}\n`);
+  if (!step.total) { console.log(`${lab.id} has no further hints: its guide's steps, the TODOs and the man pages they name are the way in. A failing test's message says what the kernel showed.`); return 0; }
+  if (step.hint) {
+    show(step.number!, step.hint);
+    const record = join(src.root, HINTS_RECORD);
+    // Written as the student when run through sudo, so that the next hint works without it.
+    const uid = Number(process.env.SUDO_UID), gid = Number(process.env.SUDO_GID);
+    if (process.getuid?.() === 0 && uid > 0) { try { chownSync(record, uid, Number.isInteger(gid) ? gid : uid); } catch { /* not ours to fix */ } }
+    console.log(`Recorded in ${record} (${step.number} of ${step.total} hints used for this lab; ${cost ? `each costs ${cost} point${cost === 1 ? '' : 's'}` : 'hints cost no points here'}; the report shows them).`
+      + (step.number! < step.total ? ` The next one: npm run lab -- hint ${lab.id}` : ''));
+    return 0;
+  }
+  if (args.includes('--again')) {
+    if (!step.earlier.length) { console.log(`No hint of ${lab.id} shown yet: npm run lab -- hint ${lab.id}`); return 0; }
+    step.earlier.forEach((h, i) => show(i + 1, h));
+    return 0;
+  }
+  console.log(`You have seen all ${step.total} hint${step.total === 1 ? '' : 's'} of ${lab.id}: npm run lab -- hint ${lab.id} --again shows them again (not counted).`);
+  return 0;
+}
+
+function answers(args: readonly string[]): number {
+  const lab = oneLab(args.find((a) => !a.startsWith('-')), listLabs());
+  if (typeof lab === 'string') { console.error(lab); return 2; }
+  const src = studentSources();
+  if (typeof src === 'string') { console.error(src); return 2; }
+  const all = readSections(lab.id, 'answers');
+  if (!all.length) { console.log(`${lab.id}'s guide has no questions with model answers.`); return 0; }
+  const gate = answersGate(lab, readReport(join(reportDir(), 'labs.json')), src.labSrc);
+  if (!gate.open) { console.log(gate.why); return 1; }
+  console.log(`Answers to the questions of ${lab.id} (${lab.title.en} · ${lab.title.zh}) — compare them with yours:`);
+  for (const a of all) console.log(`\n── ${a.title}\n\n${a.body}`);
+  return 0;
+}
+
 async function runLab(args: readonly string[]): Promise<number> {
+  if (args[0] === 'hint' || args[0] === 'hints') return hint(args.slice(1));
+  if (args[0] === 'answers' || args[0] === 'answer') return answers(args.slice(1));
   // `npm run lab x --watch` (without `--`) hands --watch to npm, which passes it on as npm_config_watch.
   const watchMode = args.includes('--watch') || args.includes('-w') || process.env.npm_config_watch === 'true';
   const rest = args.filter((a) => a !== '--watch' && a !== '-w');
@@ -332,6 +405,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     case 'run': return runLab(args);
     case 'merge': return merge(args);
     case 'grade': return gradeCommand(args, listLabs());
+    case 'hint': case 'hints': return hint(args);
+    case 'answers': case 'answer': return answers(args);
     case '-h': case '--help': case 'help': console.log(USAGE); return 0;
     default:
       // `npm run labs -- <name>` runs it, like `npm run lab -- <name>`.

@@ -35,6 +35,16 @@ export interface LabScore {
   readonly zeroed?: string;
   /** The run was strict (LABS_STRICT=1): skips were failures. */
   readonly strict: boolean;
+  /** Hints shown for this lab (helpers/course/reveal.ts), when any. */
+  readonly hints?: number;
+  /** Points they cost (hints × lab.json's hintCost), already taken off `earned`. */
+  readonly hintPoints?: number;
+}
+
+/** Hints used for a lab, and what each costs (lab.json "hintCost", default 0). */
+export interface HintUse {
+  readonly used: number;
+  readonly cost: number;
 }
 
 /**
@@ -68,30 +78,38 @@ export function checkPointsSpec(spec: unknown): string[] {
 }
 
 /** The score of one lab's result; undefined for a lab that did not run. */
-export function scoreLab(lab: Pick<LabReport, 'result' | 'tests' | 'errors'>, spec: PointsSpec | undefined, strict: boolean): LabScore | undefined {
+export function scoreLab(lab: Pick<LabReport, 'result' | 'tests' | 'errors'>, spec: PointsSpec | undefined, strict: boolean, hints?: HintUse): LabScore | undefined {
   if (lab.result === 'not run') return undefined;
   const sum = (tests: readonly TestReport[]) => tests.reduce((s, t) => s + pointsFor(t.name, spec), 0);
   const by = (state: TestReport['state']) => lab.tests.filter((t) => t.state === state);
   const passed = by('passed'), failed = by('failed'), skipped = by('skipped');
   const zeroed = lab.errors.length ? `${lab.errors.length} error(s) outside the tests` : undefined;
+  const used = hints && hints.used > 0 ? hints.used : 0;
+  const hintPoints = used * Math.max(0, hints?.cost ?? 0);
   return {
-    earned: zeroed ? 0 : sum(passed),
+    earned: zeroed ? 0 : Math.max(0, sum(passed) - hintPoints),
     total: sum(lab.tests),
     failedPoints: sum(failed),
     skippedPoints: sum(skipped),
     tests: { passed: passed.length, failed: failed.length, skipped: skipped.length },
     ...(zeroed ? { zeroed } : {}),
     strict,
+    ...(used ? { hints: used, ...(hintPoints ? { hintPoints } : {}) } : {}),
   };
 }
 
 type Scored = LabReport & { readonly score?: LabScore };
 
-/** The report with a `score` on every lab that ran (a lab's points come from its lab.json). */
-export function scoreReport(report: LabsReport, labs: readonly Pick<LabInfo, 'id' | 'points'>[]): LabsReport {
+/**
+ * The report with a `score` on every lab that ran (a lab's points come from its lab.json;
+ * `hints`: hints shown per lab id, from the student's .hints-used.json).
+ */
+export function scoreReport(report: LabsReport, labs: readonly Pick<LabInfo, 'id' | 'points' | 'hintCost'>[], hints: ReadonlyMap<string, number> = new Map()): LabsReport {
   const points = new Map(labs.map((l) => [l.id, l.points]));
+  const cost = new Map(labs.map((l) => [l.id, l.hintCost ?? 0]));
   const withScore = (l: LabReport): LabReport => {
-    const score = scoreLab(l, points.get(l.id), report.host.strict);
+    const used = hints.get(l.id) ?? 0;
+    const score = scoreLab(l, points.get(l.id), report.host.strict, used ? { used, cost: cost.get(l.id) ?? 0 } : undefined);
     const { score: _old, ...rest } = l as Scored;
     return (score ? { ...rest, score } : rest) as LabReport;
   };
@@ -120,6 +138,7 @@ const fmt = (n: number) => (Number.isInteger(n) ? String(n) : n.toFixed(2).repla
 export function formatScore(s: LabScore): string {
   const extra = [
     s.skippedPoints ? `${fmt(s.skippedPoints)} skipped` : '',
+    s.hints ? `${s.hints} hint${s.hints === 1 ? '' : 's'}${s.hintPoints ? `: −${fmt(s.hintPoints)}` : ''}` : '',
     s.zeroed ? `0: ${s.zeroed}` : '',
   ].filter(Boolean).join(', ');
   return `${fmt(s.earned)}/${fmt(s.total)}${extra ? ` (${extra})` : ''}`;
@@ -190,6 +209,8 @@ export interface LmsLine {
   readonly total: number;
   readonly skippedPoints: number;
   readonly strict: boolean;
+  /** Hints the student asked for (npm run lab -- hint). */
+  readonly hints: number;
   readonly ranAt?: string;
   readonly repository?: string;
   readonly revision?: string;
@@ -201,6 +222,7 @@ export function lmsLines(report: LabsReport, meta: { readonly repository?: strin
   return report.labs.filter((l) => l.score).map((l) => JSON.stringify({
     lab: l.id, title: l.title.en, result: l.result,
     earned: l.score!.earned, total: l.score!.total, skippedPoints: l.score!.skippedPoints, strict: l.score!.strict,
+    hints: l.score!.hints ?? 0,
     ...(l.ranAt ? { ranAt: l.ranAt } : {}),
     ...(meta.repository ? { repository: meta.repository } : {}),
     ...(meta.revision ? { revision: meta.revision } : {}),
@@ -227,7 +249,7 @@ export function gradeTable(students: readonly StudentReport[], labs: readonly Pi
     const byId = new Map(s.report.labs.map((l) => [l.id, l]));
     const cells = labs.map((l) => {
       const sc = byId.get(l.id)?.score;
-      return sc ? `${fmt(sc.earned)}/${fmt(sc.total)}${sc.skippedPoints ? '*' : ''}` : '–';
+      return sc ? `${fmt(sc.earned)}/${fmt(sc.total)}${sc.skippedPoints ? '*' : ''}${sc.hints ? ` h${sc.hints}` : ''}` : '–';
     });
     const c = courseScore(s.report);
     return [s.name, ...cells, `${fmt(c.earned)}/${fmt(c.total)}`, s.report.host.strict ? 'yes' : 'NO',
@@ -235,5 +257,5 @@ export function gradeTable(students: readonly StudentReport[], labs: readonly Pi
   });
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (r: readonly string[]) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd();
-  return [line(header), ...rows.map(line), '', '–: not run   *: some points skipped (host lacked a capability)   ?: no report'].join('\n');
+  return [line(header), ...rows.map(line), '', '–: not run   *: some points skipped (host lacked a capability)   hN: N hints used   ?: no report'].join('\n');
 }

@@ -27,6 +27,8 @@ export interface LabInfo {
   readonly seconds?: number;
   /** Points per test: {"<test name or prefix>": n}; others are worth 1 (helpers/course/grading.ts). */
   readonly points?: Readonly<Record<string, number>>;
+  /** Points each hint shown costs (`npm run lab -- hint`, helpers/course/reveal.ts); default 0. */
+  readonly hintCost?: number;
 }
 
 function findLabJson(dir: string): string[] {

@@ -36,6 +36,19 @@ const PALETTE = ['#3b6fd8', '#e07b24', '#2e9e5b', '#b0439c', '#c9a227', '#2aa1b3
 
 const slug = (s: string) => s.replace(/[^A-Za-z0-9_-]+/g, '-');
 
+/**
+ * Fonts with Chinese glyphs, as a stock desktop has them: Noto CJK (Ubuntu, Debian's
+ * fonts-noto-cjk), WenQuanYi and Droid Sans Fallback (older Debian/Ubuntu), PingFang
+ * (macOS), Microsoft YaHei (Windows). Without any, the titles fall back to boxes.
+ */
+export const CJK_FONTS = '"Noto Sans CJK SC","Noto Sans SC","Source Han Sans SC","WenQuanYi Micro Hei","WenQuanYi Zen Hei","Droid Sans Fallback","PingFang SC","Microsoft YaHei"';
+
+/** Values that span two orders of magnitude or more are drawn on a log scale (else the small bars vanish). */
+export function useLogScale(values: readonly number[]): boolean {
+  const pos = values.filter((v) => Number.isFinite(v) && v > 0);
+  return pos.length >= 2 && pos.length === values.filter((v) => Number.isFinite(v)).length && Math.max(...pos) / Math.min(...pos) >= 100;
+}
+
 /** A horizontal bar chart of same-unit figures, as inline SVG. */
 export function barChart(title: string, unit: string, items: ReadonlyArray<{ readonly label: string; readonly value: number }>): string {
   const labelW = 260;
@@ -46,8 +59,12 @@ export function barChart(title: string, unit: string, items: ReadonlyArray<{ rea
   const width = labelW + barW + valueW;
   const height = top + rowH * items.length + 8;
   const max = Math.max(0, ...items.map((i) => (Number.isFinite(i.value) ? i.value : 0)));
+  const log = useLogScale(items.map((i) => i.value));
+  // On a log scale the smallest value gets a tenth of the width, the largest all of it.
+  const min = log ? Math.min(...items.map((i) => i.value)) : 0;
+  const frac = (v: number) => (log ? Math.log10((v / min) * 10) / Math.log10((max / min) * 10) : v / max);
   const rows = items.map((it, i) => {
-    const w = max > 0 && Number.isFinite(it.value) && it.value > 0 ? Math.max(1, (it.value / max) * barW) : 0;
+    const w = max > 0 && Number.isFinite(it.value) && it.value > 0 ? Math.max(1, frac(it.value) * barW) : 0;
     const y = top + i * rowH;
     const label = it.label.length > 38 ? `${it.label.slice(0, 37)}…` : it.label;
     return `<g class="bar"><title>${esc(it.label)}: ${esc(formatValue(it.value))} ${esc(unit)}</title>`
@@ -56,7 +73,7 @@ export function barChart(title: string, unit: string, items: ReadonlyArray<{ rea
       + `<text x="${(labelW + w + 6).toFixed(1)}" y="${y + 17}" class="v">${esc(formatValue(it.value))} ${esc(unit)}</text></g>`;
   });
   return `<svg class="chart" role="img" aria-label="${esc(title)} (${esc(unit)})" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}">`
-    + `<text x="0" y="16" class="ct">${esc(title)} — ${esc(unit)}</text>${rows.join('')}</svg>`;
+    + `<text x="0" y="16" class="ct">${esc(title)} — ${esc(unit)}${log ? ' (log scale)' : ''}</text>${rows.join('')}</svg>`;
 }
 
 function metricsSection(lab: LabReport): string {
@@ -69,8 +86,12 @@ function metricsSection(lab: LabReport): string {
     groups.set(g, [...(groups.get(g) ?? []), m]);
   }
   const parts = [...groups].map(([group, ms]) => {
-    const table = `<table class="metrics"><thead><tr><th>figure</th><th class="num">value</th><th>unit</th><th>measured by</th></tr></thead><tbody>`
-      + ms.map((m) => `<tr><td>${esc(m.name)}</td><td class="num">${esc(formatValue(m.value))}</td><td>${esc(m.unit)}</td><td class="muted">${esc(m.test)}</td></tr>`).join('')
+    // Which test measured: said once under the group when one test measured all of it, else per row, shortened.
+    const tests = uniq(ms.map((m) => m.test));
+    const byOne = tests.length === 1;
+    const short = (t: string) => (t.length > 60 ? `${t.slice(0, 59)}…` : t);
+    const table = `${byOne ? `<p class="muted by">measured by: ${esc(tests[0]!)}</p>` : ''}<table class="metrics"><thead><tr><th>figure</th><th class="num">value</th><th>unit</th>${byOne ? '' : '<th>measured by</th>'}</tr></thead><tbody>`
+      + ms.map((m) => `<tr><td>${esc(m.name)}</td><td class="num">${esc(formatValue(m.value))}</td><td>${esc(m.unit)}</td>${byOne ? '' : `<td class="muted" title="${esc(m.test)}">${esc(short(m.test))}</td>`}</tr>`).join('')
       + '</tbody></table>';
     const units = uniq(ms.map((m) => m.unit));
     const charts = units
@@ -125,7 +146,7 @@ function labSection(lab: LabReport): string {
 const CSS = `
 :root{color-scheme:light dark;--fg:#1d2330;--muted:#667085;--bg:#fff;--card:#f6f7f9;--line:#d9dde3;--ok:#1f8a4c;--bad:#c62f2f;--skip:#8a6d00;--adapt:#2a62b8}
 @media (prefers-color-scheme:dark){:root{--fg:#e4e7ec;--muted:#98a2b3;--bg:#14171c;--card:#1d2128;--line:#343a45;--ok:#4cc27d;--bad:#f06a6a;--skip:#d9b42c;--adapt:#6ea1f0}}
-*{box-sizing:border-box}body{margin:0 auto;max-width:1100px;padding:24px;font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"Noto Sans","Noto Sans CJK SC",sans-serif;color:var(--fg);background:var(--bg)}
+*{box-sizing:border-box}body{margin:0 auto;max-width:1100px;padding:24px;font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"Noto Sans",${CJK_FONTS},sans-serif;color:var(--fg);background:var(--bg)}
 h1{margin:0 0 4px}h2{font-size:20px;margin:0 0 4px}h3{margin:18px 0 6px;font-size:16px}h4{margin:12px 0 6px;font-size:14px}
 code,pre{font:13px/1.4 ui-monospace,"DejaVu Sans Mono",Menlo,monospace}pre{white-space:pre-wrap;word-break:break-word;background:var(--card);border:1px solid var(--line);padding:8px;border-radius:6px;margin:6px 0;overflow:auto;max-height:420px}
 .muted{color:var(--muted)}.zh{color:var(--muted);font-weight:normal}
@@ -137,7 +158,7 @@ section.r-passed{border-left-color:var(--ok)}section.r-failed{border-left-color:
 .box{border-radius:6px;padding:6px 10px;margin:8px 0;background:var(--card)}.box ul{margin:4px 0 0;padding-left:20px}.box.adapt{border-left:4px solid var(--adapt)}.box.skip{border-left:4px solid var(--skip)}.box.fail{border-left:4px solid var(--bad)}
 .tests .st{width:24px;font-weight:700}.t-passed .st{color:var(--ok)}.t-failed .st{color:var(--bad)}.t-skipped .st{color:var(--skip)}
 div.skip{color:var(--skip);font-size:13px}div.adapt{color:var(--adapt);font-size:13px}details.failure summary{cursor:pointer;color:var(--bad);font-size:13px}
-svg.chart{display:block;max-width:100%;height:auto;margin:6px 0}svg.chart text{font:12px system-ui,sans-serif;fill:var(--fg)}svg.chart .ct{font-weight:600}svg.chart .v{fill:var(--muted)}
+svg.chart{display:block;max-width:100%;height:auto;margin:6px 0}svg.chart text{font:12px system-ui,"Noto Sans",${CJK_FONTS},sans-serif;fill:var(--fg)}svg.chart .ct{font-weight:600}svg.chart .v{fill:var(--muted)}
 .overview td:first-child{white-space:nowrap}a{color:var(--adapt)}
 `;
 

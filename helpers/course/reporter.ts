@@ -16,7 +16,8 @@ import { join, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Reporter, TestModule } from 'vitest/node';
 import { listLabs, type LabInfo } from './labs.js';
-import { REPO_ROOT, STATE_DIR } from '../harness/paths.js';
+import { REPO_ROOT, STATE_DIR, sourceRoot } from '../harness/paths.js';
+import { hintsUsed } from './reveal.js';
 import { buildReport, closingLines, type CapabilitySummary, type ErrorLike, type LabsReport, type TestModuleLike } from './report-model.js';
 import { sourcesBanner } from './sources.js';
 import { lockReportDir, readReport, reportDir, writeReport } from './report-store.js';
@@ -101,7 +102,7 @@ export default class LabReporter implements Reporter {
     const report = scoreReport(buildReport(mods as unknown as TestModuleLike[], {
       labs, root, runResult: reason, unhandledErrors, previous,
       ...(this.capabilities ? { host: { capabilities: this.capabilities } } : {}),
-    }), labs);
+    }), labs, hintsUsed(sourceRoot()));
     try {
       const { html } = writeReport(report, dir);
       if (this.opts.announce !== false) {

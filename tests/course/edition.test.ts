@@ -7,12 +7,15 @@
  * points, in reports/labs.json, the JUnit properties and the CI summary.
  */
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { checkTree, MANIFEST_PATH, readManifest, readStudent, sha256, type Manifest } from '../../helpers/course/classroom.js';
 import { findRegions } from '../../helpers/course/markers.js';
+import { namedPaths, shellBlocks } from '../../helpers/course/guide-commands.js';
+import { HINTS_RECORD } from '../../helpers/course/reveal.js';
 import type { LabsReport } from '../../helpers/course/report-model.js';
 import { run } from '../../helpers/harness/exec.js';
 import { REFERENCE_SRC, REPO_ROOT } from '../../helpers/harness/paths.js';
@@ -63,6 +66,20 @@ describe('npm run edition -- student <dir>', () => {
     expect(leaks.map((l) => `${l.file}:${l.line}: ${l.text} (solution at ${l.from})`)).toEqual([]);
   });
 
+  it("folds each lab's hints and model answers: no guide or plain file of the edition shows them, `npm run lab -- hint|answers` does", () => {
+    const paths = [...edition.keys()];
+    expect(paths.filter((p) => /\/(hints|answers)\.md$/.test(p))).toEqual([]);
+    const folded = paths.filter((p) => /\/(hints|answers)\.md\.gz$/.test(p));
+    expect(folded).toContain('labs/process/05-strace/answers.md.gz');
+    for (const p of folded) expect(gunzipSync(edition.get(p)!.data).toString('utf8')).toBe(readFileSync(join(REPO_ROOT, p.replace(/\.gz$/, '')), 'utf8'));
+    const guides = paths.filter((p) => p.endsWith('README.md'));
+    for (const g of guides) expect(text(g), g).not.toMatch(/<summary>Answer|Second hint|If you are stuck/);
+    // One model answer, verbatim, searched for in every text file of the edition.
+    const answer = 'the kernel\'s entry code (`syscall_trace_enter`/`syscall_exit_work`)';
+    expect(readFileSync(join(REPO_ROOT, 'labs/process/05-strace/answers.md'), 'utf8')).toContain(answer);
+    expect(paths.filter((p) => !edition.get(p)!.data.includes(0) && text(p).includes(answer))).toEqual([]);
+  });
+
   it('the leak check has teeth: a reference source or a fixture copy slipped into an edition is found', () => {
     const leaky: Edition = new Map(edition);
     leaky.set('tests/fixtures/00-environment/correct/sysinfo.c', { data: readFileSync(join(REFERENCE_SRC, '00-environment/sysinfo.c')), mode: 0o644 });
@@ -74,7 +91,7 @@ describe('npm run edition -- student <dir>', () => {
   it("runs the labs only, against its own c/: package.json's test script, no LAB_SRC", () => {
     const pkg = JSON.parse(text('package.json')) as { scripts: Record<string, string> };
     expect(pkg.scripts.test).toBe('node scripts/require-root.mjs && vitest run --project labs');
-    expect(Object.keys(pkg.scripts)).not.toContain('starter');
+    expect(pkg.scripts.starter, 'the guides\' `npm run starter -- ~/my-labs` links ~/my-labs to c/').toBe('tsx scripts/edition-starter.ts');
     expect(Object.keys(pkg.scripts)).not.toContain('edition');
     expect(pkg.scripts.setup).toBe('bash scripts/setup.sh');
   });
@@ -258,4 +275,38 @@ describe("the instructor's path on Lab 0 (docs/CLASSROOM.md)", () => {
     }
     expect(readFileSync(join(dir, 'reports/labs.html'), 'utf8')).toContain('<td class="num score">8/8</td>');
   });
+
+  it("the student's path: `npm run starter -- ~/my-labs` links the guides' workspace to c/, every path the guides name is there, hints are recorded in c/, answers come after the pass", () => {
+    const home = tempDir();
+    const link = join(home, 'my-labs');
+    const tsx = (args: string[], env: Record<string, string> = {}) => spawnSync(join(dir, 'node_modules/.bin/tsx'), args, {
+      cwd: dir, encoding: 'utf8', env: { ...process.env, LAB_SRC: '', INIT_CWD: dir, ...env },
+    });
+    const made = tsx(['scripts/edition-starter.ts', link]);
+    expect(made.status, made.stderr).toBe(0);
+    expect(realpathSync(link)).toBe(realpathSync(join(dir, 'c')));
+    expect(tsx(['scripts/edition-starter.ts', link]).stdout).toContain('already links');
+    // Every workspace path of every guide, through the link (as tests/course/guides.test.ts checks a starter workspace).
+    const missing: string[] = [];
+    for (const g of [...edition.keys()].filter((p) => /^labs\/.*README\.md$/.test(p))) {
+      for (const block of shellBlocks(text(g))) {
+        for (const p of namedPaths(block)) if (p.kind === 'workspace' && !existsSync(join(link, p.rel))) missing.push(`${g}:${p.line}: ${p.token}`);
+      }
+    }
+    expect(missing).toEqual([]);
+    // A hint, from the folded file, recorded in c/ (what the student commits).
+    const h = tsx(['scripts/labs.ts', 'hint', 'process/05-strace'], { LAB_SRC: link });
+    expect(h.status, h.stderr).toBe(0);
+    expect(h.stdout).toMatch(/Hint 1 of \d+ for process\/05-strace/);
+    expect(JSON.parse(readFileSync(join(dir, 'c', HINTS_RECORD), 'utf8'))['process/05-strace'].shown).toBe(1);
+    // Lab 0 passed in the test above (against c/): its answers open, with or without the link; 4.5's stay closed.
+    const a = tsx(['scripts/labs.ts', 'answers', '00-environment']);
+    expect(a.status, a.stdout + a.stderr).toBe(0);
+    expect(a.stdout).toContain('CONFIG_IKCONFIG_PROC');
+    expect(tsx(['scripts/labs.ts', 'answers', '00-environment'], { LAB_SRC: link }).status).toBe(0);
+    const closed = tsx(['scripts/labs.ts', 'answers', 'process/05-strace']);
+    expect(closed.status).toBe(1);
+    expect(closed.stdout).toMatch(/has not run on this machine yet/);
+  });
 });
+

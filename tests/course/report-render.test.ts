@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildReport } from '../../helpers/course/report-model.js';
-import { renderHtml } from '../../helpers/course/report-html.js';
+import { renderHtml, useLogScale } from '../../helpers/course/report-html.js';
 import { KPROBE_ADAPTATION, KVM_SKIP, LABS, MODULES } from '../fixtures/lab-reporter/fake-run.js';
 
 const CHROMIUM_FIX = `chromium not found${process.env.CHROMIUM ? ` (CHROMIUM=${process.env.CHROMIUM} is not executable)` : ''}. Fix: sudo apt install chromium   (or set CHROMIUM=/path/to/chrome)`;
@@ -139,10 +139,14 @@ describe('reports/labs.html rendered in headless Chromium', () => {
     for (const c of probe.charts) {
       expect(c.width, `${c.label} is too small`).toBeGreaterThan(400);
       const max = Math.max(...c.bars.map((b) => b.value));
+      const min = Math.min(...c.bars.map((b) => b.value));
       const longest = Math.max(...c.bars.map((b) => b.width));
+      // Figures two orders of magnitude apart are drawn on a log scale (the smallest a tenth of the longest).
+      const log = useLogScale(c.bars.map((b) => b.value));
+      const expected = (v: number) => (log ? Math.log10((v / min) * 10) / Math.log10((max / min) * 10) : v / max);
       for (const b of c.bars) {
         // Bars under 1 px are drawn 1 px wide so that they stay visible.
-        expect(Math.abs(b.width / longest - b.value / max), `${c.label}: bar for ${b.value} is ${b.width}px of ${longest}px`).toBeLessThan(0.01 + 1 / longest);
+        expect(Math.abs(b.width / longest - expected(b.value)), `${c.label}: bar for ${b.value} is ${b.width}px of ${longest}px${log ? ' (log scale)' : ''}`).toBeLessThan(0.01 + 1 / longest);
       }
     }
     const syscalls = probe.charts.find((c) => c.label.startsWith('syscalls'))!;
@@ -163,5 +167,22 @@ describe('reports/labs.html rendered in headless Chromium', () => {
 
   itRendered('fits the window: no horizontal scrolling at 1280 px', () => {
     expect(probe.scrollWidth).toBeLessThanOrEqual(probe.innerWidth);
+  });
+});
+
+describe('bar charts whose figures span orders of magnitude (issue 28)', () => {
+  it('are drawn on a log scale, said in the title, so the small bars stay visible', async () => {
+    const { barChart, useLogScale } = await import('../../helpers/course/report-html.js');
+    expect(useLogScale([1, 50])).toBe(false);
+    expect(useLogScale([0.4, 1200])).toBe(true);
+    expect(useLogScale([0, 1200]), 'a zero has no place on a log scale').toBe(false);
+    const widths = (svg: string) => [...svg.matchAll(/<rect [^>]*width="([\d.]+)"/g)].map((m) => Number(m[1]));
+    const log = barChart('CPU', '%', [{ label: 'epoll', value: 0.5 }, { label: 'poll', value: 95 }]);
+    expect(log).toContain('(log scale)');
+    const [small, large] = widths(log);
+    expect(small! / large!).toBeGreaterThan(0.2);
+    const linear = barChart('CPU', '%', [{ label: 'a', value: 40 }, { label: 'b', value: 80 }]);
+    expect(linear).not.toContain('log scale');
+    expect(widths(linear)[0]! / widths(linear)[1]!).toBeCloseTo(0.5, 2);
   });
 });
