@@ -3,7 +3,7 @@
  * sysinfo: Lab 0's first C program. It asks the kernel who it is and where it
  * runs, through three system calls, and prints one machine-readable line:
  *
- *     release=<uname(2) release> pid=<getpid(2)> ppid=<getppid(2)> raw_pid=<syscall(SYS_getpid)>
+ *     release=<kernel release> pid=<its PID> ppid=<its parent's PID> raw_pid=<its PID, from the raw system call>
  *
  * Build: gcc -O2 -Wall -o sysinfo sysinfo.c
  * Run:   ./sysinfo
@@ -25,7 +25,7 @@ int main(void)
 	memset(&uts, 0, sizeof(uts));
 	strcpy(uts.release, "?");
 
-	// LAB:BEGIN fill uts with uname(2), pid with getpid(2), ppid with getppid(2), and raw_pid with syscall(SYS_getpid) — the same call without the libc wrapper; on a failing uname print "uname failed: <strerror>" to stderr and return 1
+	// LAB:BEGIN ask the kernel, through system calls made here and now: uts gets its identification (uname(2)), pid this process's ID and ppid its parent's (getpid(2)), and raw_pid the same PID again from the same system call made without its libc wrapper (syscall(2); the numbers are in <sys/syscall.h>). If the identification call fails, print "uname failed: <the reason for errno>" to stderr and return 1.
 	if (uname(&uts) < 0) {
 		fprintf(stderr, "uname failed: %s\n", strerror(errno));
 		return 1;

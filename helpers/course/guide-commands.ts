@@ -53,7 +53,8 @@ export function codeSnippets(md: string): { line: number; text: string }[] {
 
 /** A command that runs lab specs (and so must test the student's workspace). */
 export function isSpecRun(cmd: string): boolean {
-  return /\bnpm (run )?test\b|\bnpx vitest\b|\bnpm run lab\b|\bvitest run\b/.test(cmd) && !/--project unit/.test(cmd);
+  return /\bnpm (run )?test\b|\bnpx vitest\b|\bnpm run lab\b|\bvitest run\b/.test(cmd) && !/--project unit/.test(cmd)
+    && !/\bnpm run lab -- (hints?|answers?)\b/.test(cmd); // hints and answers run no spec
 }
 
 /** Strip a shell comment and a leading prompt (`$ `, `# ` stays a comment). */

@@ -23,7 +23,7 @@ if [ ! -e "$ROOTFS/bin/sh" ] || [ ! -d "$ROOTFS/proc" ]; then
 	exit 2
 fi
 
-# LAB:BEGIN Start "$ROOTFS"/bin/sh as PID 1 of a new PID namespace with its own mount namespace (unshare(1): the seed's flags, plus the extra ones in "$@"), with /proc of that PID namespace mounted inside the root (the seed's bare --mount-proc would mount it outside the chroot: see unshare(1) on --mount-proc and --root), the shell's root changed to "$ROOTFS" (chroot(1)); exec, so that no shell of ours stays in between.
+# LAB:BEGIN Start "$ROOTFS"/bin/sh as PID 1 of a new PID namespace in a new mount namespace (plus the extra unshare flags in "$@"), its root changed to "$ROOTFS", with a /proc of that PID namespace mounted inside that root rather than on the host's /proc (unshare(1) on --mount-proc; chroot(1)); no shell of this script may stay in between.
 exec unshare --fork --pid --mount --mount-proc="$ROOTFS/proc" "$@" -- chroot "$ROOTFS" /bin/sh
 # LAB:STARTER
 # exec chroot "$ROOTFS" /bin/sh

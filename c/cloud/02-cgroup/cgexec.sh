@@ -1,10 +1,10 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
 #
-# cgexec.sh: run a command inside cgroups (Lab 2, 资源铁笼) — what the seed
-# does with `echo $PID | sudo tee /sys/fs/cgroup/my-slice/cgroup.procs`,
-# for a command that has not started yet: this shell moves itself into each
-# cgroup, then becomes the command (exec keeps the PID and the membership).
+# cgexec.sh: run a command inside cgroups (Lab 2, 资源铁笼) — the seed's
+# cgroup.procs step, for a command that has not started yet: the command runs
+# with this script's PID and is a member of every given cgroup from its first
+# instruction.
 #
 # Usage: sudo sh cgexec.sh <cgroup dir>... -- <command> [args...]
 #   cgroup v2: one directory, e.g. /sys/fs/cgroup/my-slice
@@ -28,7 +28,7 @@ fi
 shift
 
 for dir in $DIRS; do
-	# LAB:BEGIN Join the cgroup: a process moves itself (or another) into a cgroup by writing a PID into that cgroup's cgroup.procs (Documentation/admin-guide/cgroup-v2.rst, "Processes"; v1: cgroups.rst). This shell joins; the command it execs next keeps the membership.
+	# LAB:BEGIN Join the cgroup $dir: this shell itself must become a member, so that the command it execs next is in the cgroup from its first instruction (Documentation/admin-guide/cgroup-v2.rst, "Processes"; v1: Documentation/admin-guide/cgroup-v1/cgroups.rst).
 	echo $$ > "$dir/cgroup.procs"
 	# LAB:STARTER
 	# :

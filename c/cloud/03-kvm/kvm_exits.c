@@ -61,7 +61,7 @@ int main(int argc, char **argv)
 		goto cleanup;
 
 	t0 = now_ns();
-	// LAB:BEGIN The run loop of a VMM: KVM_RUN returns at every exit the kernel hands to user space (api.rst 4.10 and 5). Each OUT to COUNT_PORT is one exit to count before running the vCPU again; the guest's HLT ends the loop; any other exit is reported with report_exit() (goto cleanup), and a failing KVM_RUN prints "KVM_RUN failed: <strerror(errno)>" (goto cleanup).
+	// LAB:BEGIN The run loop of a VMM: run the guest until it halts, counting in `exits` each OUT to COUNT_PORT the kernel hands back (api.rst 4.10, KVM_RUN; 5, struct kvm_run). Any other exit: report_exit() and goto cleanup; a failing KVM_RUN prints "KVM_RUN failed: <the reason for errno>" and goes to cleanup.
 	for (;;) {
 		if (ioctl(v.vcpu, KVM_RUN, 0) < 0) {
 			fprintf(stderr, "KVM_RUN failed: %s\n", strerror(errno));

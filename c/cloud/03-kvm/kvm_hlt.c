@@ -41,7 +41,7 @@ int main(void)
 	v.mem[GUEST_ENTRY] = HLT_OPCODE;
 	// LAB:END
 
-	// LAB:BEGIN 6. Run the vCPU (api.rst 4.10, KVM_RUN on the vCPU fd; on failure print "KVM_RUN failed: <strerror(errno)>" and goto cleanup). The call returns when the guest does something the kernel hands back to this VMM; why is in the shared struct kvm_run: keep it in exit_reason.
+	// LAB:BEGIN 6. Run the vCPU (api.rst 4.10, KVM_RUN on the vCPU fd; on failure print "KVM_RUN failed: <the reason for errno>" and goto cleanup). The call returns when the guest does something the kernel hands back to this VMM; why is in the shared struct kvm_run: keep it in exit_reason.
 	if (ioctl(v.vcpu, KVM_RUN, 0) < 0) {
 		fprintf(stderr, "KVM_RUN failed: %s\n", strerror(errno));
 		goto cleanup;

@@ -78,7 +78,7 @@ int main(int argc, char **argv)
 			goto cleanup;
 		}
 		io_exits++;
-		// LAB:BEGIN Be the device. KVM_EXIT_IO describes the access in the io member of struct kvm_run (api.rst 5, "KVM_EXIT_IO"): its direction, port, size and count, and where in the shared kvm_run page the data is. Accept only an OUT to DEBUG_PORT (anything else: report_exit() and goto cleanup) and append the bytes it carries to out[] (out_len, never more than OUT_MAX).
+		// LAB:BEGIN Be the device: accept only an OUT to DEBUG_PORT (anything else: report_exit() and goto cleanup) and append the bytes it carries to out[] (out_len, never more than OUT_MAX). How the kernel describes the access, and where in the shared kvm_run page it left the data, is in api.rst 5, "KVM_EXIT_IO".
 		if (v.run->io.direction != KVM_EXIT_IO_OUT || v.run->io.port != DEBUG_PORT) {
 			report_exit(v.run);
 			goto cleanup;

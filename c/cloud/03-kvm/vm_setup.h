@@ -5,7 +5,7 @@
  * bytes of guest memory at guest physical 0, one vCPU whose struct kvm_run is
  * mapped into this process, in real mode at `entry`.
  *
- * vm_init returns 0; or prints "<ioctl> failed: <strerror(errno)>" on stderr
+ * vm_init returns 0; or prints "<ioctl> failed: <the reason for errno>" on stderr
  * and returns -1 (EXIT_SKIP when /dev/kvm is absent). The caller calls
  * vm_destroy() in both cases.
  *
@@ -46,7 +46,7 @@ static inline int vm_init(struct vm *v, uint64_t entry)
 		return -1;
 	}
 
-	// LAB:BEGIN 2. A VM and its memory. The VM is a file descriptor you get from the /dev/kvm fd (api.rst 4.2, KVM_CREATE_VM). Guest RAM is ordinary memory of this process: GUEST_MEM_SIZE bytes, shared and anonymous (mmap(2)) in v->mem, which the VM then sees at guest physical address 0 as memory slot 0 (api.rst 4.35). Each failing call prints "<ioctl name> failed: <strerror(errno)>" and returns -1.
+	// LAB:BEGIN 2. A VM and its memory. The VM is a file descriptor you get from the /dev/kvm fd (api.rst 4.2, KVM_CREATE_VM). Guest RAM is ordinary memory of this process, GUEST_MEM_SIZE bytes in v->mem (mmap(2)), which the VM then sees at guest physical address 0 as memory slot 0 (api.rst 4.35). Each failing step prints "<ioctl name> failed: <the reason for errno>" and returns -1.
 	v->vm = ioctl(v->kvm, KVM_CREATE_VM, 0);
 	if (v->vm < 0) {
 		fprintf(stderr, "KVM_CREATE_VM failed: %s\n", strerror(errno));
@@ -70,7 +70,7 @@ static inline int vm_init(struct vm *v, uint64_t entry)
 	// v->vm = ioctl(v->kvm, KVM_CREATE_VM, 0);
 	// LAB:END
 
-	// LAB:BEGIN 4. A vCPU. It is a file descriptor you get from the VM fd (api.rst 4.7). Its struct kvm_run, where KVM_RUN reports why the guest stopped, is shared with the kernel: map it from the vCPU fd (mmap(2), MAP_SHARED) into v->run, v->run_size bytes as the /dev/kvm fd tells you (api.rst 4.5).
+	// LAB:BEGIN 4. A vCPU. It is a file descriptor you get from the VM fd (api.rst 4.7). Its struct kvm_run, where KVM_RUN reports why the guest stopped, is shared with the kernel: map it from the vCPU fd into v->run (mmap(2)); how many bytes (v->run_size) the /dev/kvm fd tells you (api.rst 4.5).
 	v->vcpu = ioctl(v->vm, KVM_CREATE_VCPU, 0);
 	if (v->vcpu < 0) {
 		fprintf(stderr, "KVM_CREATE_VCPU failed: %s\n", strerror(errno));
@@ -89,7 +89,7 @@ static inline int vm_init(struct vm *v, uint64_t entry)
 	}
 	// LAB:END
 
-	// LAB:BEGIN 5. Real mode at `entry`. A new vCPU starts like a PC at reset, in real mode with its code segment at the top of the first MiB; the guest here lives at the bottom. Read the special registers (api.rst 4.13), give the code segment base 0 and selector 0 (the data segments already are), write them back (4.14); then set the general registers (4.12): the instruction pointer to `entry` and rflags to 0x2 (bit 1 is reserved and reads as 1).
+	// LAB:BEGIN 5. Real mode at `entry`. A new vCPU starts like a PC at reset: real mode, its code segment near the top of the first MiB, while this guest's code is at the bottom. Make the first instruction it runs the one at guest physical `entry` (in real mode an address is code segment base + instruction pointer; the data segments already start at 0): the code segment is among the special registers (api.rst 4.13, 4.14), the instruction pointer and rflags among the general ones (4.12; rflags bit 1 is reserved and must be 1). The spec expects the special registers set before the general ones.
 	if (ioctl(v->vcpu, KVM_GET_SREGS, &sregs) < 0) {
 		fprintf(stderr, "KVM_GET_SREGS failed: %s\n", strerror(errno));
 		return -1;

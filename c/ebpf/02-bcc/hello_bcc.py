@@ -3,8 +3,8 @@
 #
 # hello_bcc.py: the seed's first BCC program. A few lines of C, compiled by
 # BCC at start-up, run every time a process calls clone(2) and write
-# "Hello, clone!" with bpf_trace_printk; Python reads them back from the
-# kernel's trace_pipe.
+# "Hello, clone!" into the kernel's trace buffer; Python reads the lines back
+# from trace_pipe.
 #
 # Run: sudo /usr/bin/python3 hello_bcc.py [--duration SECONDS]
 # Output: READY mode=<kprobe|tracepoint> attached=<attach points> discarded_stale_bytes=<n>

@@ -33,7 +33,7 @@ int hello(void *ctx)
 {
 	struct event e = {};
 
-	// LAB:BEGIN fill e with the calling process's id (the process, i.e. the thread group, not the thread: see how the pid/tgid helper of man 7 bpf-helpers packs both) and its command name (the helper that copies current->comm, all of it), then hand e to the events ring buffer (bcc's reference guide: BPF_RINGBUF_OUTPUT and its methods)
+	// LAB:BEGIN fill e with the calling process's ID (the thread group's, not the thread's: man 7 bpf-helpers says how one helper returns both) and its whole command name, then send e through the events ring buffer (bcc's reference guide, BPF_RINGBUF_OUTPUT)
 	e.pid = bpf_get_current_pid_tgid() >> 32;
 	bpf_get_current_comm(&e.comm, sizeof(e.comm));
 	events.ringbuf_output(&e, sizeof(e), 0);

@@ -70,7 +70,7 @@ int main(int argc, char **argv)
 	 * the next send(2) on a connected socket fail with ECONNREFUSED.
 	 */
 	start = now_ns();
-	// LAB:BEGIN send `count` datagrams of `len` bytes from payload to dst with sendto(2); count successes in `sent` and failures in `errors` (keep going after a failure)
+	// LAB:BEGIN send `count` datagrams of `len` bytes of payload to dst on this unconnected socket (sendto(2)); each datagram the kernel accepted whole counts in `sent`, any other outcome in `errors`, and a failure does not end the run
 	for (long i = 0; i < count; i++) {
 		if (sendto(fd, payload, len, 0, (struct sockaddr *)&dst, sizeof(dst)) == (ssize_t)len)
 			sent++;

@@ -30,7 +30,7 @@ int xdp_count(struct xdp_md *ctx)
 	__u32 action = VERDICT;
 	__u64 *count;
 
-	// LAB:BEGIN look up the xdp_stats slot of `action` and add 1 to it atomically (several CPUs may receive at once)
+	// LAB:BEGIN count this packet in the xdp_stats slot of `action`, so that bpftool map dump shows how many packets the program saw; several CPUs may run it at once, and the verifier rejects any use of a map value the lookup may not have found (man 7 bpf-helpers, the map helpers)
 	count = bpf_map_lookup_elem(&xdp_stats, &action);
 	/* The verifier insists: a lookup may return NULL. */
 	if (count)

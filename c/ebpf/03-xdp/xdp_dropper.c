@@ -14,7 +14,7 @@
 SEC("xdp")
 int xdp_drop_all(struct xdp_md *ctx)
 {
-	// LAB:BEGIN return the XDP action that drops every packet
+	// LAB:BEGIN return the verdict that drops every packet (the actions are the enum xdp_action of <linux/bpf.h>)
 	return XDP_DROP;
 	// LAB:STARTER
 	// return XDP_PASS;

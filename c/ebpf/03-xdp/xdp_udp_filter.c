@@ -52,7 +52,7 @@ int xdp_udp_filter(struct xdp_md *ctx)
 	if ((void *)(ip + 1) > data_end)
 		return count(XDP_PASS);
 
-	// LAB:BEGIN pass ICMP; for UDP find the header after the IP header (ihl is in 32-bit words), bounds-check it, and drop when the destination port is DROP_PORT
+	// LAB:BEGIN drop IPv4 UDP datagrams to DROP_PORT and pass everything else, each verdict counted like the ones above: the UDP header follows an IPv4 header of variable length (its length field counts 32-bit words: include/uapi/linux/ip.h), ports are in network byte order, and every read of the packet needs the bounds check described above
 	if (ip->protocol != IPPROTO_UDP)
 		return count(XDP_PASS);
 	if (ip->ihl < 5)

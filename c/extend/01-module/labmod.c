@@ -26,7 +26,7 @@ static char *who = "world";
 static int times = 1;
 static struct proc_dir_entry *proc_entry;
 
-// LAB:BEGIN declare `who` (a string, charp) and `times` (an int) as module parameters readable by everyone in sysfs (0444), with a description each (module_param, MODULE_PARM_DESC)
+// LAB:BEGIN make `who` (a string) and `times` (an int) module parameters: settable on the insmod command line, shown read-only to everyone under /sys/module/labmod/parameters/, each with a description that modinfo prints (include/linux/moduleparam.h)
 module_param(who, charp, 0444);
 MODULE_PARM_DESC(who, "whom /proc/" PROC_NAME " greets");
 module_param(times, int, 0444);
@@ -36,7 +36,7 @@ MODULE_PARM_DESC(times, "how many lines /proc/" PROC_NAME " shows");
 /* Called by the seq_file code each time someone reads /proc/labmod. */
 static int labmod_show(struct seq_file *m, void *v)
 {
-	// LAB:BEGIN write `times` lines "hello, <who>" into the seq_file (seq_printf)
+	// LAB:BEGIN produce the file's content: `times` lines, each "hello, <who>" (the seq_file interface: Documentation/filesystems/seq_file.rst)
 	int i;
 
 	for (i = 0; i < times; i++)
@@ -47,7 +47,7 @@ static int labmod_show(struct seq_file *m, void *v)
 
 static int __init labmod_init(void)
 {
-	// LAB:BEGIN create /proc/labmod (proc_create_single with labmod_show; NULL means failure: return -ENOMEM) and log one line naming who and times (pr_info)
+	// LAB:BEGIN create /proc/labmod, readable by everyone, with labmod_show producing its content (include/linux/proc_fs.h: a file with a single show function needs no file operations of its own); if that fails, fail the load with -ENOMEM. Then log one kernel line naming who and times (include/linux/printk.h)
 	proc_entry = proc_create_single(PROC_NAME, 0444, NULL, labmod_show);
 	if (!proc_entry)
 		return -ENOMEM;
@@ -58,7 +58,7 @@ static int __init labmod_init(void)
 
 static void __exit labmod_exit(void)
 {
-	// LAB:BEGIN remove /proc/labmod (proc_remove) and log one line that says the module is unloading
+	// LAB:BEGIN remove /proc/labmod (include/linux/proc_fs.h) and log one kernel line saying that the module is unloading
 	proc_remove(proc_entry);
 	pr_info(PROC_NAME ": unloaded\n");
 	// LAB:END

@@ -36,7 +36,7 @@ static __always_inline int is_guarded(struct bpf_sysctl *ctx)
 	char name[NAME_BUF] = {};
 	long len;
 
-	// LAB:BEGIN fetch the full name of the sysctl ("net/ipv4/…", flags 0) with bpf_sysctl_get_name() and compare it with want; it returns the length without the NUL, or -E2BIG when the buffer is too small
+	// LAB:BEGIN return 1 only when the sysctl being accessed is GUARDED, compared by its full name ("net/ipv4/…"), not only its last component: the helper that gives a cgroup/sysctl program the name, and what it returns, are in man 7 bpf-helpers and Documentation/bpf/prog_cgroup_sysctl.rst. The verifier accepts only loops whose bound it can see
 	len = bpf_sysctl_get_name(ctx, name, sizeof(name), 0);
 	if (len != sizeof(want) - 1)
 		return 0;
@@ -56,7 +56,7 @@ int guard_sysctl(struct bpf_sysctl *ctx)
 	__u32 key = 0;
 	__u64 *count;
 
-	// LAB:BEGIN allow reads (ctx->write is 0) and writes to other sysctls; for a write to GUARDED add 1 to denied_writes[0] and refuse it
+	// LAB:BEGIN the verdict of the header: reads, and writes to other sysctls, proceed; a write to GUARDED is refused and counted in denied_writes (key 0), correctly even when several processes write at once. Whether this access is a write is in struct bpf_sysctl (include/uapi/linux/bpf.h)
 	if (!ctx->write || !is_guarded(ctx))
 		return 1;
 	count = bpf_map_lookup_elem(&denied_writes, &key);

@@ -9,8 +9,8 @@
  * "name=systemd" for a named hierarchy without controllers) and the line
  * "0::<path>" for the unified (cgroup v2) hierarchy. /proc/cgroups says which
  * hierarchy id each controller is bound to (0: none of v1). Each hierarchy is
- * a mount of the cgroup (v1) or cgroup2 file system, found in
- * /proc/self/mountinfo: the super options of a v1 mount list its controllers.
+ * a mount of the cgroup (v1) or cgroup2 file system, listed in
+ * /proc/self/mountinfo (proc(5), cgroups(7)).
  *
  * For each hierarchy the process is in, print one line: the hierarchy id,
  * its controllers ("-" for cgroup2), the path inside the hierarchy and the
@@ -74,7 +74,7 @@ static int find_mount(const char *controllers, char *out, size_t outlen)
 			continue;
 		if (strcmp(root, "/") != 0)
 			continue;
-		// LAB:BEGIN match the hierarchy: cgroup2 for the unified line, else a cgroup mount whose super options name every controller
+		// LAB:BEGIN set found to 1 exactly when this mount is the hierarchy asked for: the unified one when controllers is empty, else the v1 hierarchy those controllers are bound to. What in a mountinfo line tells you that: proc(5) (/proc/pid/mountinfo) and cgroups(7)
 		if (controllers[0] == '\0') {
 			found = strcmp(fstype, "cgroup2") == 0;
 		} else if (strcmp(fstype, "cgroup") == 0) {
@@ -113,7 +113,7 @@ static int read_proc_cgroup(const char *pid, struct hierarchy *h, int max)
 		char *c1, *c2;
 
 		line[strcspn(line, "\n")] = '\0';
-		// LAB:BEGIN split "<id>:<controllers>:<path>" (the path may itself contain ':'; controllers may be empty)
+		// LAB:BEGIN fill h[n] (id, controllers, path) from one line "<id>:<controllers>:<path>" and count it in n; the path may itself contain ':', and the controllers may be empty (cgroups(7), /proc/pid/cgroup)
 		c1 = strchr(line, ':');
 		if (!c1)
 			continue;

@@ -5,15 +5,16 @@
  *   psiwatch <pressure file> <stall µs> <window µs> <seconds>
  *
  * <pressure file> is a cgroup's memory.pressure (or /proc/pressure/memory).
- * Writing "some <stall µs> <window µs>" to it, on a file descriptor kept
- * open, makes a trigger: the kernel wakes poll(2) with POLLPRI whenever the
- * time in which some task of the group was stalled on memory reached
- * <stall µs> within one <window µs> (at most one event per window). POLLERR
- * means the group went away. Closing the descriptor removes the trigger.
+ * While it runs, the program holds the trigger "some <stall µs> <window µs>"
+ * on it: the kernel then reports an event whenever some task of the group
+ * was stalled on memory for <stall µs> within one <window µs> (at most one
+ * event per window). The trigger goes away with the program.
  *
- * Prints one line per event with the CLOCK_MONOTONIC time in seconds,
+ * Prints "watching <file>: <trigger>", then one line per event with the
+ * CLOCK_MONOTONIC time in seconds,
  *   event 1 at 12345.678901
- * and ends after <seconds>.
+ * and after <seconds> "events=<n>", exit status 0. If the group goes away,
+ * it says so on stderr and exits 1.
  *
  * Build: gcc -O2 -Wall -o psiwatch psiwatch.c
  */
@@ -49,7 +50,7 @@ int main(int argc, char **argv)
 	snprintf(trigger, sizeof(trigger), "some %s %s", argv[2], argv[3]);
 	deadline = now() + atof(argv[4]);
 
-	// LAB:BEGIN open the pressure file for writing, write the trigger (with its NUL), keep the descriptor
+	// LAB:BEGIN register `trigger` on the pressure file as a PSI trigger and keep it for the whole run (Documentation/accounting/psi.rst, "Userspace monitor usage": how a trigger is made and how long it lives; the kernel takes the string whole, terminating NUL included). On failure print what failed on which file and why, then goto cleanup
 	/* 1. The trigger: the write must reach the kernel as one string. */
 	fd = open(argv[1], O_RDWR | O_NONBLOCK);
 	if (fd < 0) {
@@ -68,7 +69,7 @@ int main(int argc, char **argv)
 
 	/* 2. Wait for events until the deadline. */
 	while (now() < deadline) {
-		// LAB:BEGIN poll the descriptor for POLLPRI until the deadline; print one line per event, stop on POLLERR
+		// LAB:BEGIN wait, without burning CPU, for the trigger's events until the deadline and print the event line described at the top for each (the time from now()); psi.rst and poll(2) say how the kernel signals an event and that the group is gone (then say so on stderr and goto cleanup)
 		struct pollfd pfd = { .fd = fd, .events = POLLPRI };
 		int left_ms = (int)((deadline - now()) * 1000) + 1;
 		int n = poll(&pfd, 1, left_ms);

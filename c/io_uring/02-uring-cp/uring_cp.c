@@ -1,10 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * uring_cp: Lab 2's naive file copy with io_uring. One block at a time:
- * get an SQE, prepare a read, submit, wait for its CQE, then prepare the
- * write of what was read, submit, wait — until the read returns 0 (EOF).
- * Short reads and short writes are handled; a failed request (a negative
- * cqe->res) ends the copy with "<op> <file> failed: <strerror(-res)>".
+ * uring_cp: Lab 2's naive file copy with io_uring: <src> to <dst> (created
+ * or truncated), byte for byte, through io_uring read and write requests
+ * only, one request in flight at a time. Short reads and short writes are
+ * handled; a failed request ends the copy with "<op> <file> failed: <reason>".
  *
  * Build: gcc -O2 -Wall -o uring_cp uring_cp.c -luring
  * Run:   ./uring_cp <src> <dst>
@@ -85,7 +84,7 @@ int main(int argc, char **argv)
 		struct io_uring_sqe *sqe;
 		int res = 0;
 
-		// LAB:BEGIN One block, the naive way: describe a read of up to BS bytes at the file offset reached so far in a submission queue entry, hand it to the kernel and wait for its completion (io_uring_prep_read(3); submit_and_reap above does the waiting). The completion's res is the byte count, 0 at the end of the file, or -errno (report "read <src> failed: <reason>" and goto cleanup). Then write what arrived at the same offset the same way; a write may be short: continue until the whole block is out. Keep `copied` (and `blocks`) up to date.
+		// LAB:BEGIN One block, the naive way, with one request in flight at a time: read up to BS bytes at the offset reached so far and write what arrived to the same offset of dst, both as io_uring requests (io_uring_prep_read(3), io_uring_prep_write(3); submit_and_reap above waits for the one completion). A completion's res is the byte count or -errno: report "<read|write> <file> failed: <reason>" and goto cleanup; a read of 0 is the end of the file; a write may be short. Keep `copied` and `blocks` up to date.
 		sqe = io_uring_get_sqe(&ring);
 		if (!sqe) {
 			fprintf(stderr, "io_uring_get_sqe failed: submission queue full\n");

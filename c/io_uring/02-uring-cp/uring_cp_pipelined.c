@@ -1,12 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * uring_cp_pipelined: Lab 2's answer to "how do reads and writes overlap?".
- * NJOBS blocks are in flight at once, each with its own buffer. Every block
- * is a small state machine: read it (rpos bytes read so far), write what was
- * read (wpos bytes written so far), and when the block is fully written take
- * the next block of the file. Completions arrive in any order; cqe->user_data
- * says which block and which operation finished. Short reads and writes are
- * continued from where they stopped.
+ * NJOBS blocks are in flight at once, each with its own buffer (struct job
+ * keeps how far the block has been read and written). Completions arrive in
+ * any order; cqe->user_data says which block and which operation finished.
+ * Short reads and writes are continued from where they stopped.
  *
  * Build: gcc -O2 -Wall -o uring_cp_pipelined uring_cp_pipelined.c -luring
  *        (-DNJOBS=n -DBS=bytes change the pipeline; -DDIRECT_IO bypasses the
@@ -118,7 +116,7 @@ static int on_cqe(struct copy *c, struct io_uring_cqe *cqe)
 	int op = cqe->user_data & 1;
 	int res = cqe->res;
 
-	// LAB:BEGIN The block's state machine, one completion at a time. A block is read (rpos bytes so far) and written (wpos bytes so far) in any number of pieces, because reads and writes may be short. After a read: an error or an early end of the file is reported naming the source; new bytes are queued for writing. After a write: an error names the destination; then whatever is missing goes out next (more writing, more reading), or, when the block is all written, it counts in c->copied and the job takes the next block. The helpers above queue each kind of request.
+	// LAB:BEGIN Advance this completion's block (j, op, res). Reads and writes may complete short or fail, in any order across blocks; when a block is done, each of its bytes was read once and written once at its own offset, c->copied counts it, and the job takes the next block. On an error, an early end of the source included, print "<read|write> <file> failed: <reason>" and return -1. The helpers above queue each kind of request.
 	if (op == OP_READ) {
 		if (res < 0) {
 			fprintf(stderr, "read %s failed: %s\n", c->src, strerror(-res));

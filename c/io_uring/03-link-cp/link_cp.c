@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * link_cp: Lab 3's copy with linked SQEs. For each block a read SQE carrying
- * IOSQE_IO_LINK is followed by the write of the same buffer: the kernel starts
- * the write only after the read has completed in full. NCHAINS such chains go
+ * link_cp: Lab 3's copy with linked SQEs. For each block the read and the
+ * write of the same buffer form a linked chain: the kernel starts the write
+ * only after the read has completed in full. NCHAINS such chains go
  * to the kernel in one io_uring_enter(2), and the program waits for all their
  * completions in that same call — one system call per NCHAINS blocks instead
  * of two per block.
@@ -11,7 +11,7 @@
  * write's CQE has -ECANCELED. The block then continues without a link: the
  * bytes already read are written, and the rest is read and written by a new
  * chain. A short write is continued the same way. Any other negative res ends
- * the copy with "<op> <file> failed: <strerror(-res)>".
+ * the copy with "<op> <file> failed: <reason>".
  *
  * Build: gcc -O2 -Wall -o link_cp link_cp.c -luring
  * Run:   ./link_cp <src> <dst>
@@ -87,7 +87,7 @@ static int issue(struct copy *c, struct job *j)
 	wsqe = rsqe ? get_sqe(c, j, OP_WRITE) : NULL;
 	if (!wsqe)
 		return -1;
-	// LAB:BEGIN One chain: rsqe reads the n bytes of the block not read yet (from j->off + j->rpos, into the block's buffer at the same position) and wsqe writes those same bytes to the same place of the destination. Link them so that the kernel starts the write only when the read has completed in full (IOSQE_IO_LINK in io_uring_enter(2); io_uring_sqe_set_flags(3)).
+	// LAB:BEGIN One chain for the n bytes of the block not read yet: rsqe reads them from the source into the block's buffer at their own position, wsqe writes the same bytes to the same offset of the destination, and the two are linked so that the kernel starts the write only once the read has completed in full (io_uring_enter(2), "IOSQE_IO_LINK"; io_uring_sqe_set_flags(3)).
 	io_uring_prep_read(rsqe, c->in_fd, j->buf + j->rpos, n, j->off + j->rpos);
 	io_uring_sqe_set_flags(rsqe, IOSQE_IO_LINK);
 	io_uring_prep_write(wsqe, c->out_fd, j->buf + j->rpos, n, j->off + j->rpos);

@@ -15,8 +15,8 @@
 #   KL_RELEASE=<uname -r>
 #   the output of each program in /lab, in name order
 #   KL_DONE
-# and then end the machine with "reboot -f" (never exit: PID 1 exiting
-# panics the kernel).
+# and then end the machine at once, which under -no-reboot ends QEMU (never
+# exit: PID 1 exiting panics the kernel).
 
 /bin/busybox --install -s /bin
 export PATH=/bin
@@ -24,7 +24,7 @@ mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev 2>/dev/null
 
-# LAB:BEGIN tell the console that this script is PID 1 and which kernel release runs it (the KL_INIT pid=… and KL_RELEASE=… lines above, from the shell and from uname), run every program the harness put in /lab, print KL_DONE, then end the machine at once without PID 1 ever exiting (busybox reboot, forced; man 2 reboot)
+# LAB:BEGIN print the KL_INIT and KL_RELEASE lines described above (the PID this shell has, the release of the running kernel), run every program the harness put in /lab, print KL_DONE, then end the machine at once: PID 1 must never exit (busybox's reboot, forced; man 2 reboot)
 echo "KL_INIT pid=$$"
 echo "KL_RELEASE=$(uname -r)"
 for p in /lab/*; do

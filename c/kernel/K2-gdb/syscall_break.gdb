@@ -17,7 +17,7 @@
 #                  -ex 'target remote 127.0.0.1:PORT' -x syscall_break.gdb
 #
 # Must print, when the breakpoint stops:
-#   KL_HIT pc=<$pc> nr=<$rsi> orig_ax=<regs->orig_ax> dx=<regs->dx>
+#   KL_HIT pc=<$pc> nr=<the number register> orig_ax=<regs->orig_ax> dx=<regs->dx>
 # each value in hex (0x…) or decimal, fields separated by single spaces.
 
 # LAB:BEGIN stop the kernel at *$entry only for the call numbered $nr (a breakpoint the CPU checks, not one written into memory, with a condition on the register that carries the number: gdb manual, Breakpoints and Break Conditions), let the guest run to it, then print the KL_HIT line above from the registers and from the pt_regs %rdi points to

@@ -1,17 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * epoll_echo: a single-threaded TCP echo server on epoll(7), EDGE-TRIGGERED
- * (EPOLLET): every byte a client sends comes back to it, however many clients
- * are connected and however slowly they read.
+ * epoll_echo: a single-threaded TCP echo server on epoll(7): every byte a
+ * client sends comes back to it, in order, however many clients are connected
+ * and however slowly they read; a client that reads slowly must not stall
+ * the others.
  *
  * Build: gcc -O2 -Wall -o epoll_echo epoll_echo.c
  * Run:   epoll_echo <port>        (listens on 0.0.0.0:<port>, runs until killed)
  *
- * Edge-triggered means the kernel reports readiness once per change: after
- * EPOLLIN the server must read until read() fails with EAGAIN, or the bytes
- * left in the socket never produce another event. A write may take fewer
- * bytes than asked (the client's receive window is full): the rest waits for
- * EPOLLOUT, and reading from that client pauses meanwhile (back-pressure).
+ * Trigger mode of the connections (say here which one yours uses; the spec
+ * reads it from /proc/<pid>/fdinfo): edge-triggered. The listener is
+ * edge-triggered either way.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -48,7 +47,7 @@ static int service(struct conn *c)
 {
 	ssize_t n;
 
-	// LAB:BEGIN edge-triggered echo: repeat { write back what is pending; read more } until a call fails with EAGAIN (return 0: the next edge brings us back) or read() returns 0 (peer closed: return -1). Keep unwritten bytes in c->buf (c->off, c->len). See epoll(7) "edge-triggered", read(2), write(2).
+	// LAB:BEGIN echo: send back every byte this client sent, in order, correctly for the trigger mode the connection is registered with (epoll(7): level- versus edge-triggered, and when the kernel will not report the same data again); bytes the client is not ready to take wait in c->buf (c->off, c->len) while the other clients go on. Return 0 to keep the connection, -1 when the peer has closed it or on an error.
 	for (;;) {
 		/* First flush what is pending: a short write leaves the rest for EPOLLOUT. */
 		while (c->len > 0) {
@@ -107,7 +106,7 @@ static void accept_all(int epfd, int lfd)
 			continue;
 		}
 		c->fd = fd;
-		// LAB:BEGIN watch the new connection: readable and writable, edge-triggered, with c as the event's data (epoll_ctl(2), struct epoll_event)
+		// LAB:BEGIN register the new connection with the epoll instance so that the kernel reports it when there is something to read and when a pending echo can be written, and so that its events lead back to c (epoll_ctl(2), struct epoll_event; the trigger mode is yours to choose, see the header). On failure report it and drop the connection
 		ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
 		ev.data.ptr = c;
 		if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev)) {

@@ -23,7 +23,7 @@ fi
 if [ "${OVERLAY_STAGE:-}" = inner ]; then
 	lower=$1 upper=$2 work=$3 merged=$4
 	shift 4
-	# LAB:BEGIN mount an overlay file system at $merged: lower layer $lower, upper layer $upper, work dir $work (mount(8) -t overlay, the lowerdir/upperdir/workdir options; Documentation/filesystems/overlayfs.rst)
+	# LAB:BEGIN mount the union of $lower (read-only) and $upper (writable, with $work as OverlayFS's scratch directory) at $merged: the file system type and its options are in Documentation/filesystems/overlayfs.rst and mount(8)
 	mount -t overlay overlay -o "lowerdir=$lower,upperdir=$upper,workdir=$work" "$merged"
 	# LAB:STARTER
 	# mkdir -p "$merged"
@@ -32,7 +32,7 @@ if [ "${OVERLAY_STAGE:-}" = inner ]; then
 fi
 
 # First stage: re-run this script in a new mount namespace whose mounts stay private.
-# LAB:BEGIN start the second stage (OVERLAY_STAGE=inner) in a new mount namespace with private propagation, so the mount is never seen outside (unshare(1) -m, --propagation)
+# LAB:BEGIN run this script again as the second stage (OVERLAY_STAGE=inner, the same arguments) in a new mount namespace whose mounts never propagate to the namespace it came from (unshare(1); mount_namespaces(7), "Shared subtrees"); the command's exit status must become this script's
 OVERLAY_STAGE=inner exec unshare -m --propagation private "$0" "$@"
 # LAB:STARTER
 # OVERLAY_STAGE=inner exec "$0" "$@"

@@ -14,8 +14,9 @@
  *   VFS_WRITE_ENTER  fentry on vfs_write        bytes = count
  *   WRITE_ITER       fentry on the fs's write_iter  bytes = iov_iter count
  *   VFS_WRITE_EXIT   fexit on vfs_write         bytes = return value
- * The write_iter program's SEC("fentry") names no function: the loader points
- * it at the file system's write_iter (bpf_program__set_attach_target).
+ * The write_iter program's section names its attach type but no function:
+ * the loader points it at the file system's write_iter
+ * (bpf_program__set_attach_target).
  *
  * Build: clang -O2 -g -Wall -target bpf -D__TARGET_ARCH_x86 -I<dir of vmlinux.h> -c vfs_chain.bpf.c -o vfs_chain.bpf.o
  *        (vmlinux.h: bpftool btf dump file /sys/kernel/btf/vmlinux format c)
@@ -54,7 +55,7 @@ static __always_inline void report(__u32 step, __u64 ino, __s64 bytes)
 	bpf_ringbuf_submit(e, 0);
 }
 
-// LAB:BEGIN three programs: fentry on vfs_write (VFS_WRITE_ENTER, count), a bare SEC("fentry") on the file system's write_iter (WRITE_ITER, the iov_iter's count), fexit on vfs_write (VFS_WRITE_EXIT, its return value); each reports only when the file's inode number (file->f_inode->i_ino, or iocb->ki_filp for write_iter) is target_ino
+// LAB:BEGIN three programs, one per step of the table above, each reporting the bytes it names: at the entry and at the exit of vfs_write, and at the entry of the file system's write_iter from a section that names no function (the loader completes it; libbpf's program types: Documentation/bpf/libbpf/program_types.rst). Each reports only for the file whose inode number is target_ino, found from the traced function's own arguments, typed from BTF (vmlinux.h)
 SEC("fentry/vfs_write")
 int BPF_PROG(vfs_write_enter, struct file *file, const char *buf, size_t count, loff_t *pos)
 {

@@ -43,7 +43,7 @@ static void *block_forever(void *arg)
 /* J: the job's leader, a process of 1 + THREADS tasks. */
 static void job_leader(void)
 {
-	// LAB:BEGIN threads: start THREADS more threads in this process (pthread_create(3)), each blocking forever; /proc/<pid>/task then lists one task per thread, all with this process's Tgid
+	// LAB:BEGIN threads: make this process run THREADS more threads besides its own, each blocking forever (block_forever above can be a thread's start routine; pthreads(7), pthread_create(3)); /proc/<pid>/task then lists 1 + THREADS tasks, all with this process's Tgid
 	pthread_t thread;
 	int i, err;
 
@@ -63,7 +63,7 @@ static void session_leader(void)
 {
 	pid_t job, member;
 
-	// LAB:BEGIN session: become the leader of a new session (setsid(2)): the kernel sets this process's session id and process group id to its pid, and the new session has no controlling terminal
+	// LAB:BEGIN session: make this process the leader of a new session (credentials(7), setsid(2)): afterwards its session ID and process group ID both equal its PID, and it has no controlling terminal (tty_nr 0 in /proc/<pid>/stat)
 	if (setsid() < 0)
 		die("setsid");
 	// LAB:END
@@ -78,12 +78,12 @@ static void session_leader(void)
 		die("fork");
 	if (member == 0)
 		block_forever(NULL);
-	// LAB:BEGIN group: make J and M one process group, "the job": J's process group id is its own pid and M joins it (setpgid(2); a parent may move its children until they exec)
+	// LAB:BEGIN group: make J and M one process group, "the job", led by J: J's process group ID is its own PID and M's is J's (credentials(7), setpgid(2)); J and M already run concurrently with this code, so the result must not depend on which of them gets there first
 	if (setpgid(job, job) < 0 || setpgid(member, job) < 0)
 		die("setpgid");
 	// LAB:END
 
-	// LAB:BEGIN zombie: fork a child Z that exits at once; leave it a zombie (state Z) until SIGUSR1 arrives, then reap it (sigprocmask(2) and sigwait(3), waitpid(2)); SIGUSR1's default action would kill this process
+	// LAB:BEGIN zombie: create a child Z that exits at once and stays a zombie (state Z) until SIGUSR1 reaches this process, then reap it; SIGUSR1's default action would kill this process, and the signal may arrive before this code is ready for it (signal(7), "Signal mask and pending signals"; sigwait(3); wait(2))
 	sigset_t usr1;
 	pid_t zombie;
 	int sig;

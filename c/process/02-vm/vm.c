@@ -53,7 +53,7 @@ int main(int argc, char **argv)
 	stop_here();						/* 1 */
 
 	/* 2. Reserve virtual memory: a new VMA, no physical page yet. */
-	// LAB:BEGIN map: map <pages> pages of anonymous, private, readable and writable memory (mmap(2)); the kernel only creates a VMA, RSS does not move
+	// LAB:BEGIN map: reserve <pages> pages of memory that no file backs, private to this process, readable and writable (mmap(2)); at stop 2 the kernel has only created a VMA of exactly that size (rw-p in maps) and RssAnon has not moved
 	anon = mmap(NULL, pages * page_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (anon == MAP_FAILED) {
 		fprintf(stderr, "mmap failed: %s\n", strerror(errno));
@@ -77,7 +77,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "memfd_create/ftruncate failed: %s\n", strerror(errno));
 		goto cleanup;
 	}
-	// LAB:BEGIN shared: map the memfd's page twice (two mmap(2) calls of the same fd), write through the first mapping, read through the second: both page-table entries then point to the page cache's one page
+	// LAB:BEGIN shared: give this process two virtual addresses for the memfd's one page, both mappings shared with the file rather than private copies (mmap(2)); write through one and read through the other, so that at stop 4 both page-table entries are present and point to the page cache's one frame
 	shared1 = mmap(NULL, page_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	shared2 = mmap(NULL, page_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (shared1 == MAP_FAILED || shared2 == MAP_FAILED) {

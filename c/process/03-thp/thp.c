@@ -8,7 +8,7 @@
  *
  *   stop 1  nothing mapped yet
  *   stop 2  a region of <MiB> MiB (a multiple of 2) that starts on a 2 MiB
- *           boundary, advised MADV_HUGEPAGE, not touched
+ *           boundary, marked for huge pages (VmFlags hg), not touched
  *   stop 3  every 4 KiB page of it written once; then the program exits
  *
  * With THP "madvise" (this host) or "always", each first write into a 2 MiB
@@ -42,7 +42,7 @@ int main(int argc, char **argv)
 	}
 	raise(SIGSTOP);						/* 1 */
 
-	// LAB:BEGIN map: get <len> bytes of anonymous memory starting on a 2 MiB boundary (mmap(2) len + 2 MiB, round the address up, munmap(2) the unused head and tail) and ask for huge pages on it (madvise(2) MADV_HUGEPAGE) before touching it
+	// LAB:BEGIN map: get <len> bytes of anonymous memory that start on a 2 MiB boundary (mmap(2) promises only page alignment, and the spec makes it hand out unaligned addresses) and ask for transparent huge pages on them before anything touches them (madvise(2); Documentation/admin-guide/mm/transhuge.rst); at stop 2 the VMA marked hg in smaps is exactly <len> bytes and 2 MiB-aligned
 	char *raw = mmap(NULL, len + HUGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	size_t head;
 

@@ -30,7 +30,7 @@ static char buf[BS];
 /* Read the file from start to end; 0 on success. */
 static int read_all(int fd)
 {
-	// LAB:BEGIN read: read the whole file from offset 0 to its end through the page cache (pread(2) or read(2) in blocks until it returns 0); every page then is in the cache
+	// LAB:BEGIN read: read the whole file, from its first byte to its end, through the page cache (pread(2) or read(2): what their return value says at the end of the file); afterwards every page of the file is cached. On an error, print it and return -1
 	off_t off = 0;
 	ssize_t n;
 
@@ -60,7 +60,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	/* 1. Evict this file's pages. */
-	// LAB:BEGIN evict: drop this file's clean pages from the page cache (posix_fadvise(2) POSIX_FADV_DONTNEED over the whole file; dirty pages would first need fdatasync(2))
+	// LAB:BEGIN evict: drop this file's pages, and only this file's, from the page cache by advising the kernel about how this file's data will be used (posix_fadvise(2)); at stop 1 fincore shows none of it resident. Dirty pages would have to be written back first (fdatasync(2))
 	int err = posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
 
 	if (err) {

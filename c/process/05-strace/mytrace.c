@@ -77,7 +77,7 @@ int main(int argc, char **argv)
 	}
 
 	/* 2. Options, then run to the first system call. */
-	// LAB:BEGIN options: set the tracing options (PTRACE_SETOPTIONS): syscall stops distinguishable from SIGTRAP (TRACESYSGOOD), new processes and threads traced automatically (TRACEFORK, TRACEVFORK, TRACECLONE), exec reported as an event, and the tracees killed if the tracer dies (EXITKILL)
+	// LAB:BEGIN options: make the kernel trace the whole command, not just this child: every process and thread it creates is traced from its start, syscall-stops can be told apart from a real SIGTRAP, and no tracee outlives this tracer; which options do that is under PTRACE_SETOPTIONS in ptrace(2). On failure report it, kill the child and return 1
 	if (ptrace(PTRACE_SETOPTIONS, child, NULL, PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK |
 		   PTRACE_O_TRACECLONE | PTRACE_O_TRACEEXEC | PTRACE_O_EXITKILL) < 0) {
 		fprintf(stderr, "ptrace(PTRACE_SETOPTIONS) failed: %s\n", strerror(errno));
@@ -98,7 +98,7 @@ int main(int argc, char **argv)
 		}
 		if (!WIFSTOPPED(status))
 			continue;
-		// LAB:BEGIN count: at a syscall stop (WSTOPSIG == SIGTRAP | 0x80), ask the kernel which stop it is and which call (PTRACE_GET_SYSCALL_INFO: entry or exit, nr) and count each call once; event stops (status >> 16: fork, clone, exec) and the SIGSTOP of a new tracee are not signals to deliver, any other stop is a signal the tracee must still receive
+		// LAB:BEGIN count: at a syscall-stop, ask the kernel whether the tracee is entering or leaving a system call and which one (ptrace(2), "Syscall-stops" and PTRACE_GET_SYSCALL_INFO), and count each call once in counts[] by its number. Any other stop: decide from ptrace(2) ("Signal-delivery-stop", "PTRACE_EVENT stops", the initial stop of a new tracee) whether it carries a signal the tracee must still receive, and if so put it in sig
 		if (WSTOPSIG(status) == (SIGTRAP | 0x80)) {
 			struct ptrace_syscall_info info;
 

@@ -38,7 +38,7 @@ static void hog(int cpu, int nice, double seconds)
 {
 	double end;
 
-	// LAB:BEGIN pin: restrict this process to the one CPU <cpu> (sched_setaffinity(2) with a cpu_set_t holding only it), so that both hogs compete on one run queue
+	// LAB:BEGIN pin: allow this process to run only on CPU <cpu> (CPU affinity: sched_setaffinity(2), CPU_SET(3)), so that both hogs compete on one run queue; ps then shows PSR <cpu> for both
 	cpu_set_t set;
 
 	CPU_ZERO(&set);
