@@ -89,8 +89,9 @@ export function scoreLab(lab: Pick<LabReport, 'result' | 'tests' | 'errors'>, sp
   return {
     earned: zeroed ? 0 : Math.max(0, sum(passed) - hintPoints),
     total: sum(lab.tests),
-    failedPoints: sum(failed),
-    skippedPoints: sum(skipped),
+    // An error outside the tests (a build that failed in beforeAll) is why its tests were skipped: not the host.
+    failedPoints: zeroed ? sum(failed) + sum(skipped) : sum(failed),
+    skippedPoints: zeroed ? 0 : sum(skipped),
     tests: { passed: passed.length, failed: failed.length, skipped: skipped.length },
     ...(zeroed ? { zeroed } : {}),
     strict,
@@ -174,6 +175,12 @@ export function markdownSummary(report: LabsReport, opts: SummaryOptions = {}): 
   const out: string[] = [];
   const c = courseScore(report);
   out.push(`## Kernel labs: ${fmt(c.earned)}/${fmt(c.total)} points${opts.revision ? ` (${mdCell(opts.revision)})` : ''}`, '');
+  if (report.tampering) {
+    const t = report.tampering;
+    out.push('> [!CAUTION]', `> **Tampering**: the course changed while it was graded (found after \`${mdCell(t.after)}\`, ${t.count} file(s)); every lab from there on failed and scores 0.`);
+    for (const c of t.changes.slice(0, 10)) out.push(`> - ${mdCell(c)}`);
+    out.push('');
+  }
   const tampered = [...(opts.changedOutsideC ?? []), ...(opts.missing ?? [])];
   if (tampered.length) {
     out.push(`> [!WARNING]`, `> This push changes what is graded: ${tampered.length} file(s) outside \`c/\` differ from the edition's manifest.`);
@@ -253,7 +260,7 @@ export function gradeTable(students: readonly StudentReport[], labs: readonly Pi
     });
     const c = courseScore(s.report);
     return [s.name, ...cells, `${fmt(c.earned)}/${fmt(c.total)}`, s.report.host.strict ? 'yes' : 'NO',
-      s.changedOutsideC?.length ? `${s.changedOutsideC.length} changed` : ''];
+      [s.changedOutsideC?.length ? `${s.changedOutsideC.length} changed` : '', s.report.tampering ? 'TAMPERED' : ''].filter(Boolean).join(', ')];
   });
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (r: readonly string[]) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd();

@@ -133,6 +133,8 @@ export interface LabsReport {
     readonly partial: number;
   };
   readonly labs: readonly LabReport[];
+  /** The course changed while it was graded (helpers/course/tamper.ts): every lab from `after` on failed. */
+  readonly tampering?: { readonly after: string; readonly changes: readonly string[]; readonly count: number };
   /** Spec files of the labs project that no lab.json names. */
   readonly unmapped: readonly LabReport[];
   readonly unhandledErrors: readonly string[];
@@ -161,7 +163,11 @@ export interface TestModuleLike {
   readonly moduleId: string;
   readonly project: { readonly name: string };
   errors(): ReadonlyArray<ErrorLike>;
-  readonly children: { allTests(): Iterable<TestCaseLike> };
+  readonly children: {
+    allTests(): Iterable<TestCaseLike>;
+    /** Suites, whose errors are those of their hooks (a failed beforeAll: a build error, a verifier rejection). */
+    allSuites?(): Iterable<{ errors(): ReadonlyArray<ErrorLike> }>;
+  };
   diagnostic(): { readonly duration: number };
 }
 
@@ -262,7 +268,10 @@ function moduleReport(mod: TestModuleLike, lab: Omit<LabReport, 'result' | 'adap
     failed: tests.filter((t) => t.state === 'failed').length,
     skipped: tests.filter((t) => t.state === 'skipped').length,
   };
-  const errors = mod.errors().map(errorText);
+  // A failed beforeAll leaves the tests skipped and its error on the suite: a lab whose student program did not
+  // build failed (it is not a skip: under LABS_STRICT=1 that would be counted against the host).
+  const suiteErrors = [...(mod.children.allSuites?.() ?? [])].flatMap((s) => s.errors());
+  const errors = uniq([...mod.errors(), ...suiteErrors].map(errorText));
   const adaptations = uniq(tests.flatMap((t) => t.adaptations));
   return {
     ...lab,
@@ -402,6 +411,10 @@ export function closingLines(report: LabsReport): string[] {
   const run = report.thisRun;
   const sources = (src: string | null | undefined) => (src ? `LAB_SRC=${src}` : defaultSourcesLabel());
   const lines: string[] = [];
+  if (report.tampering) {
+    const t = report.tampering;
+    lines.push(`TAMPERING: the course changed while it was graded (found after ${t.after}; ${t.count} file(s): ${t.changes.slice(0, 3).join('; ')}${t.count > 3 ? '; …' : ''}): every lab from there on failed and scores 0`);
+  }
   if (run && run.labs.length) {
     const each = run.labs.map((l) => `${l.id} ${l.result}`).join(', ');
     lines.push(`this run, against ${sources(run.labSrc)}: ${each} (${run.passed} passed, ${run.failed} failed${run.partial ? `, ${run.partial} partly skipped` : ''}${run.skipped ? `, ${run.skipped} skipped` : ''})`);

@@ -18,6 +18,7 @@ import type { Reporter, TestModule } from 'vitest/node';
 import { listLabs, type LabInfo } from './labs.js';
 import { REPO_ROOT, STATE_DIR, sourceRoot } from '../harness/paths.js';
 import { hintsUsed } from './reveal.js';
+import { TamperWatch, tamperingMessage } from './tamper.js';
 import { buildReport, closingLines, type CapabilitySummary, type ErrorLike, type LabsReport, type TestModuleLike } from './report-model.js';
 import { sourcesBanner } from './sources.js';
 import { lockReportDir, readReport, reportDir, writeReport } from './report-store.js';
@@ -54,9 +55,28 @@ function loadCachedCapabilities(): CapabilitySummary[] | undefined {
   }
 }
 
+/** Every lab of this run from the tampered file on fails with the tampering said first (it then scores 0). */
+function taint(report: LabsReport, watch: TamperWatch): LabsReport {
+  const t = watch.tampering;
+  if (!t) return report;
+  const msg = tamperingMessage(t);
+  const labs = report.labs.map((l) => (watch.tainted.has(l.spec) && !l.fromEarlierRun
+    ? { ...l, result: 'failed' as const, errors: [msg, ...l.errors] } : l));
+  const n = (r: string) => labs.filter((l) => l.result === r).length;
+  return {
+    ...report, tampering: t, runResult: 'failed', labs,
+    summary: { ...report.summary, passed: n('passed'), failed: n('failed'), partial: n('partial'), skipped: n('skipped') },
+    ...(report.thisRun ? { thisRun: { ...report.thisRun, labs: report.thisRun.labs.map((x) => ({ ...x, result: labs.find((l) => l.id === x.id)?.result ?? x.result })) } } : {}),
+  };
+}
+
 export default class LabReporter implements Reporter {
   private readonly opts: LabReporterOptions;
   private capabilities: CapabilitySummary[] | undefined;
+  /** The course's fingerprint, taken before any lab ran (helpers/course/tamper.ts). */
+  private watch: TamperWatch | undefined;
+  private lastSpec: string | undefined;
+  private watchClosed = false;
 
   constructor(opts: LabReporterOptions = {}) {
     this.opts = opts;
@@ -64,17 +84,35 @@ export default class LabReporter implements Reporter {
 
   /** The first line of the run: which sources the lab specs test (and the sudo trap, loudly). */
   onInit(vitest: { readonly projects?: ReadonlyArray<{ readonly name: string }> }): void {
-    if (process.env.LABS_SOURCES_ANNOUNCED === '1') return; // npm run lab said it already
     const project = this.opts.project ?? 'labs';
     if (vitest.projects && !vitest.projects.some((p) => p.name === project)) return; // a unit-only run
+    if (process.env.LABS_REPORT !== 'off') {
+      try { this.watch = new TamperWatch(this.opts.root ?? REPO_ROOT); } catch (e) { console.error(`[lab-reporter] cannot fingerprint the course: ${(e as Error).message}`); }
+    }
+    if (process.env.LABS_SOURCES_ANNOUNCED === '1') return; // npm run lab said it already
     try {
       for (const line of sourcesBanner(listLabs(this.opts.labsRoot))) console.log(line);
     } catch { /* no labs to describe */ }
   }
 
-  onTestModuleStart(): void {
+  /** After each lab file: has the course changed since the run began? */
+  onTestModuleEnd(mod: { readonly moduleId: string; readonly project: { readonly name: string } }): void {
+    if (!this.watch || this.watchClosed || mod.project.name !== (this.opts.project ?? 'labs')) return;
+    this.lastSpec = relative(this.opts.root ?? REPO_ROOT, mod.moduleId);
+    const had = this.watch.tampering;
+    const t = this.watch.check(this.lastSpec);
+    if (t && !had) console.error(`\n[kernel-labs] ${tamperingMessage(t)}\n`);
+  }
+
+  onTestModuleStart(mod?: { readonly project: { readonly name: string } }): void {
     // The global setup has probed the host by now; its cache file lives while the run does.
     this.capabilities ??= loadCachedCapabilities();
+    // The labs are done (they run first) when another project's file starts: a last look, then the
+    // unit tests (which write editions and fixtures of their own) are not watched.
+    if (mod && mod.project.name !== (this.opts.project ?? 'labs') && this.watch && !this.watchClosed) {
+      if (this.lastSpec) this.watch.check(this.lastSpec);
+      this.watchClosed = true;
+    }
   }
 
   onTestRunEnd(testModules: ReadonlyArray<TestModule>, unhandledErrors: ReadonlyArray<ErrorLike>, reason: LabsReport['runResult']): void {
@@ -99,10 +137,14 @@ export default class LabReporter implements Reporter {
     try { release = lockReportDir(dir); } catch (e) { console.error(`[lab-reporter] ${(e as Error).message}; writing without the lock`); }
     try {
     const previous = this.opts.keepEarlier === false ? undefined : readReport(join(dir, 'labs.json'));
-    const report = scoreReport(buildReport(mods as unknown as TestModuleLike[], {
+    // A change after the last lab file (a process it left behind) taints that file too.
+    if (this.watch && this.lastSpec && !this.watchClosed) this.watch.check(this.lastSpec);
+    const built = buildReport(mods as unknown as TestModuleLike[], {
       labs, root, runResult: reason, unhandledErrors, previous,
       ...(this.capabilities ? { host: { capabilities: this.capabilities } } : {}),
-    }), labs, hintsUsed(sourceRoot()));
+    });
+    const report = scoreReport(this.watch ? taint(built, this.watch) : built, labs, hintsUsed(sourceRoot()));
+    if (report.tampering) process.exitCode = 1;
     try {
       const { html } = writeReport(report, dir);
       if (this.opts.announce !== false) {

@@ -122,7 +122,8 @@ async function compile(compiler: string, opts: BuildOptions, args: readonly stri
       const loc = firstDiagnosticLocation(diagnostics);
       const facts = { command, file: loc?.file ?? src, line: loc?.line, diagnostics };
       try { await writeFile(failedMark, JSON.stringify({ ...facts, test: currentTestName() })); } catch { /* no state dir */ }
-      throw new CompileError(facts, e);
+      // No cause: the facts are the compiler's message, said once (the command's error would repeat it twice more).
+      throw new CompileError(facts);
     }
     throw e;
   }

@@ -147,20 +147,20 @@ export interface CompileFacts {
 }
 
 export class CompileError extends LabError implements CompileFacts {
-  readonly command: string;
-  readonly file: string;
-  readonly line?: number;
-  readonly diagnostics: string;
+  declare readonly command: string;
+  declare readonly file: string;
+  declare readonly line?: number;
+  declare readonly diagnostics: string;
   constructor(facts: CompileFacts, cause?: unknown, shownIn?: string) {
     const where = facts.line ? `${facts.file}:${facts.line}` : facts.file;
     const body = shownIn === undefined ? tail(facts.diagnostics, 40)
       : `(the same source failed to compile in '${shownIn}'; its diagnostics are shown there, once per build)\n${facts.diagnostics.split('\n').find((l) => /error:/.test(l)) ?? ''}`;
     super(`Compile failed at ${where}: ${facts.command}\n${body}`, { code: 'E_COMPILE', cause });
     this.name = 'CompileError';
-    this.command = facts.command;
-    this.file = facts.file;
-    this.line = facts.line;
-    this.diagnostics = facts.diagnostics;
+    // Not enumerable: a failure prints the message (which holds the diagnostics) once, not again as "Serialized Error".
+    for (const [k, v] of Object.entries({ command: facts.command, file: facts.file, line: facts.line, diagnostics: facts.diagnostics })) {
+      Object.defineProperty(this, k, { value: v, enumerable: false });
+    }
   }
 }
 

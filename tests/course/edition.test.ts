@@ -205,7 +205,7 @@ describe('npm run edition -- update <dir>', () => {
 // ---------------------------------------------------------------------------
 // docs/CLASSROOM.md end to end on Lab 0 (seconds): the edition's own vitest.
 
-interface Graded { readonly report: LabsReport; readonly junit: string; readonly summary: string; readonly stdout: string }
+interface Graded { readonly report: LabsReport; readonly junit: string; readonly summary: string; readonly stdout: string; readonly stderr: string }
 
 describe("the instructor's path on Lab 0 (docs/CLASSROOM.md)", () => {
   let dir = '';
@@ -233,6 +233,7 @@ describe("the instructor's path on Lab 0 (docs/CLASSROOM.md)", () => {
       junit: readFileSync(join(dir, 'reports/junit.xml'), 'utf8'),
       summary: readFileSync(out, 'utf8'),
       stdout: r.stdout,
+      stderr: r.stderr,
     };
   }
 
@@ -307,6 +308,26 @@ describe("the instructor's path on Lab 0 (docs/CLASSROOM.md)", () => {
     const closed = tsx(['scripts/labs.ts', 'answers', 'process/05-strace']);
     expect(closed.status).toBe(1);
     expect(closed.stdout).toMatch(/has not run on this machine yet/);
+  });
+
+  it('a Lab 0 program that rewrites a later spec while it is graded (#29): Lab 0 fails with "tampering", scores 0, and the summary says so first', async (ctx) => {
+    if (process.getuid?.() !== 0) ctx.skip('the labs run as root: sudo npm run test:unit');
+    const target = join(dir, 'labs/ebpf/01-bpftrace/bpftrace.spec.ts');
+    expect(existsSync(target)).toBe(true);
+    // The reference program, plus one line that turns the later spec into a shim whose tests run nothing.
+    const reference = readFileSync(join(REFERENCE_SRC, '00-environment/sysinfo.c'), 'utf8');
+    const evil = reference.replace(/int main\(void\)\n\{/, `int main(void)\n{\n\t{ FILE *f = fopen(${JSON.stringify(target)}, "a"); if (f) { fputs("\\n// it = it.skip\\n", f); fclose(f); } }`);
+    expect(evil).not.toBe(reference);
+    writeFileSync(join(dir, 'c/00-environment/sysinfo.c'), evil);
+    const g = await grade(ctx.signal);
+    expect(readFileSync(target, 'utf8'), 'the program did rewrite the spec').toContain('it = it.skip');
+    const lab = lab0(g);
+    expect(lab.result, g.stdout.slice(-2000)).toBe('failed');
+    expect(lab.errors[0]).toMatch(/^tampering: the course changed while it was graded \(found after labs\/00-environment\/environment\.spec\.ts\): changed: labs\/ebpf\/01-bpftrace\/bpftrace\.spec\.ts/);
+    expect(lab.score?.earned).toBe(0);
+    expect(g.report.tampering?.changes).toContain('changed: labs/ebpf/01-bpftrace/bpftrace.spec.ts');
+    expect(g.summary.split('\n').slice(0, 4).join('\n')).toMatch(/## Kernel labs: 0\/8 points\n\n> \[!CAUTION\]\n> \*\*Tampering\*\*/);
+    expect(g.stdout + g.stderr).toMatch(/TAMPERING: the course changed/);
   });
 });
 

@@ -142,3 +142,27 @@ describe('lab.json points tables', () => {
     }
   });
 });
+
+describe('a student program that does not build (issue 29: strict grading)', () => {
+  it('fails its lab (the beforeAll error is the lab\'s), scores 0, and its skipped tests count as failed, not as the host\'s skips', async () => {
+    const { buildReport } = await import('../../helpers/course/report-model.js');
+    const skippedTest = (name: string) => ({
+      name, fullName: `Lab > ${name}`, meta: () => ({}), result: () => ({ state: 'skipped' as const }), annotations: () => [], diagnostic: () => undefined,
+    });
+    const mod = {
+      moduleId: join(REPO_ROOT, 'labs/x/01-y/y.spec.ts'), project: { name: 'labs' }, errors: () => [],
+      children: {
+        allTests: () => [skippedTest('counts the calls'), skippedTest('follows children')],
+        allSuites: () => [{ errors: () => [{ name: 'CompileError', message: 'Compile failed at y.c:3: gcc …\ny.c:3:9: error: expected expression' }] }],
+      },
+      diagnostic: () => ({ duration: 12 }),
+    };
+    const labs = [{ id: 'x/01-y', area: 'x', order: 1, title: { zh: 'y', en: 'Y' }, spec: 'labs/x/01-y/y.spec.ts', sources: ['x/01-y/y.c'], requires: [] }];
+    const r = scoreReport(buildReport([mod], { labs, root: REPO_ROOT, host: { strict: true, labSrc: null } }), labs);
+    const l = r.labs.find((x) => x.id === 'x/01-y')!;
+    expect(l.result).toBe('failed');
+    expect(l.errors[0]).toMatch(/^Compile failed at y\.c:3/);
+    expect(l.score).toMatchObject({ earned: 0, total: 2, failedPoints: 2, skippedPoints: 0 });
+    expect(formatScore(l.score!)).toBe('0/2 (0: 1 error(s) outside the tests)');
+  });
+});
