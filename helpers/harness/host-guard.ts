@@ -2,8 +2,9 @@
  * The host guard: what a lab must leave exactly as it found it, read before
  * and after each spec file, so that a student's script (or a lab) that writes
  * a host sysctl, makes or changes a cgroup outside the lab's `kl-…` ones,
- * changes the hostname, or adds, removes or changes an interface of the
- * host's network namespace fails the lab with the change named and the
+ * changes the hostname, adds, removes or changes an interface, an address or
+ * a route of the host's network namespace, changes the nftables ruleset or one
+ * of the system files listed in ETC_FILES, fails the lab with the change named and the
  * command that undoes it. Nothing is undone automatically: the guard cannot
  * know that the change was not made by the machine's own work meanwhile.
  *
@@ -11,6 +12,7 @@
  * cgroup, mount); labs work in namespaces and cgroups of their own.
  */
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -57,6 +59,19 @@ const CGROUP_KNOBS = [
   'pids.max', 'io.max', 'io.weight', 'freezer.state',
 ];
 
+/**
+ * System files a program running as root could change to outlast the lab or
+ * reach beyond it (accounts, privileges, name resolution, boot-time and
+ * scheduled jobs, preloaded libraries), and directories whose entries do the
+ * same. Compared by content; `/etc/resolv.conf` and other files the machine's
+ * own services rewrite are not listed.
+ */
+export const ETC_FILES: readonly string[] = [
+  'passwd', 'shadow', 'group', 'gshadow', 'sudoers', 'hosts', 'fstab', 'crontab', 'ld.so.preload', 'ld.so.conf',
+  'environment', 'profile', 'bash.bashrc', 'modules', 'rc.local', 'ssh/sshd_config', 'security/limits.conf', 'sysctl.conf',
+];
+export const ETC_DIRS: readonly string[] = ['sudoers.d', 'cron.d', 'cron.hourly', 'cron.daily', 'profile.d', 'sysctl.d', 'modules-load.d', 'modprobe.d', 'ld.so.conf.d', 'systemd/system', 'udev/rules.d'];
+
 export interface HostLink {
   readonly mtu: number;
   readonly up: boolean;
@@ -83,6 +98,14 @@ export interface HostSnapshot {
   readonly bpffsPins: ReadonlyMap<string, readonly string[]>;
   /** The host mount namespace's mounts ("<mount point> <fstype>"), but the lab's own (kl-…) and those the machine's own services make. */
   readonly mounts: ReadonlySet<string>;
+  /** Addresses of the host network namespace's interfaces (not kl-…): "<if> <family> <address>/<prefix>"; undefined without `ip`. */
+  readonly addresses?: ReadonlySet<string>;
+  /** Routes of every table of the host network namespace (not via kl-… interfaces); undefined without `ip`. */
+  readonly routes?: ReadonlySet<string>;
+  /** The nftables ruleset as `nft list ruleset` prints it; undefined without nft. */
+  readonly nftRuleset?: string;
+  /** ETC_FILES and the entries of ETC_DIRS → sha256 of the content ("absent" for a missing file). */
+  readonly etc: ReadonlyMap<string, string>;
 }
 
 export interface HostGuardOptions {
@@ -95,6 +118,70 @@ export interface HostGuardOptions {
   readonly hostname?: string;
   /** `bpftool -j cgroup show <dir>` output per cgroup2 root (a unit test); default: run it. */
   readonly cgroupBpfJson?: (dir: string) => string | undefined;
+  /** `ip -j addr show` output (a unit test); default: run it. */
+  readonly ipAddrJson?: string;
+  /** `ip -j route show table all` and the same with -6, concatenated as two JSON arrays on two lines (a unit test). */
+  readonly ipRouteJson?: string;
+  /** `nft list ruleset` output (a unit test); default: run it. */
+  readonly nftRuleset?: string;
+  /** Where ETC_FILES live (a fake tree in a unit test). Default /etc. */
+  readonly etcRoot?: string;
+}
+
+function tool(cmd: string, args: readonly string[]): string | undefined {
+  try {
+    return execFileSync(cmd, args, { encoding: 'utf8', timeout: 10_000, stdio: ['ignore', 'pipe', 'ignore'] });
+  } catch {
+    return undefined;
+  }
+}
+
+/** "<if> <family> <address>/<prefix>" for each address of `ip -j addr show` output, but on kl-… interfaces. */
+export function parseIpAddrs(json: string): Set<string> {
+  const out = new Set<string>();
+  let rows: unknown;
+  try { rows = JSON.parse(json); } catch { return out; }
+  if (!Array.isArray(rows)) return out;
+  for (const row of rows as { ifname?: string; addr_info?: { family?: string; local?: string; prefixlen?: number }[] }[]) {
+    if (!row.ifname || row.ifname.startsWith(LAB_PREFIX)) continue;
+    for (const a of row.addr_info ?? []) if (a.local) out.add(`${row.ifname} ${a.family ?? '?'} ${a.local}/${a.prefixlen ?? '?'}`);
+  }
+  return out;
+}
+
+/** One string per route of `ip -j route` output (one JSON array per line), but those through kl-… interfaces. */
+export function parseIpRoutes(text: string): Set<string> {
+  const out = new Set<string>();
+  for (const line of text.split('\n')) {
+    let rows: unknown;
+    try { rows = JSON.parse(line); } catch { continue; }
+    if (!Array.isArray(rows)) continue;
+    for (const r of rows as Record<string, unknown>[]) {
+      const dev = String(r.dev ?? '');
+      if (dev.startsWith(LAB_PREFIX)) continue;
+      out.add([`table ${String(r.table ?? 'main')}`, String(r.type ?? 'unicast'), String(r.dst ?? '?'), r.gateway ? `via ${String(r.gateway)}` : '', dev ? `dev ${dev}` : '', r.metric !== undefined ? `metric ${String(r.metric)}` : '']
+        .filter(Boolean).join(' '));
+    }
+  }
+  return out;
+}
+
+const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex').slice(0, 16);
+
+function readEtc(root: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const f of ETC_FILES) {
+    try { out.set(f, sha(readFileSync(join(root, f)))); } catch { out.set(f, 'absent'); }
+  }
+  for (const d of ETC_DIRS) {
+    let names: string[] = [];
+    try { names = readdirSync(join(root, d)).sort(); } catch { continue; }
+    for (const n of names) {
+      const rel = `${d}/${n}`;
+      try { out.set(rel, statSync(join(root, rel)).isFile() ? sha(readFileSync(join(root, rel))) : 'dir'); } catch { out.set(rel, 'unreadable'); }
+    }
+  }
+  return out;
 }
 
 function readTrimmed(path: string): string | undefined {
@@ -210,7 +297,17 @@ export function snapshotHost(opts: HostGuardOptions = {}): HostSnapshot {
     try { bpffsPins.set(mp, readdirSync(mp).filter((n) => !n.startsWith(LAB_PREFIX)).sort()); } catch { /* unreadable */ }
   }
   const mounts = new Set(entries.filter((e) => !SERVICE_MOUNTS.some((re) => re.test(e.mountPoint))).map((e) => `${e.mountPoint} ${e.fsType}`));
-  return { hostname: opts.hostname ?? hostname(), sysctls, links: readLinks(opts), cgroupDirs, cgroupKnobs, cgroupBpf, bpffsPins, mounts };
+  const addrJson = opts.ipAddrJson ?? tool('ip', ['-j', 'addr', 'show']);
+  const routeText = opts.ipRouteJson ?? [tool('ip', ['-j', 'route', 'show', 'table', 'all']), tool('ip', ['-j', '-6', 'route', 'show', 'table', 'all'])]
+    .map((t) => (t ?? '').replace(/\n/g, ' ')).join('\n');
+  const nftRuleset = opts.nftRuleset ?? tool('nft', ['list', 'ruleset']);
+  return {
+    hostname: opts.hostname ?? hostname(), sysctls, links: readLinks(opts), cgroupDirs, cgroupKnobs, cgroupBpf, bpffsPins, mounts,
+    ...(addrJson !== undefined ? { addresses: parseIpAddrs(addrJson) } : {}),
+    ...(routeText.trim() ? { routes: parseIpRoutes(routeText) } : {}),
+    ...(nftRuleset !== undefined ? { nftRuleset } : {}),
+    etc: readEtc(opts.etcRoot ?? '/etc'),
+  };
 }
 
 /** One difference: what changed, and the command that puts it back. */
@@ -281,6 +378,31 @@ export function hostChanges(before: HostSnapshot, after: HostSnapshot): HostChan
     if (!now) continue;
     for (const n of now) if (!was.includes(n)) out.push({ what: `${join(mp, n)} was pinned in the host's bpffs (a pin keeps its program, map or link alive after the lab)`, undo: `rm -r ${q(join(mp, n))}` });
   }
+  if (before.addresses && after.addresses) {
+    for (const a of after.addresses) if (!before.addresses.has(a)) { const [dev, , addr] = a.split(' '); out.push({ what: `address ${addr} added to ${dev} of the host's network namespace`, undo: `ip addr del ${addr} dev ${q(dev ?? '')}` }); }
+    for (const a of before.addresses) if (!after.addresses.has(a)) { const [dev, , addr] = a.split(' '); out.push({ what: `address ${addr} of ${dev} of the host's network namespace is gone`, undo: `ip addr add ${addr} dev ${q(dev ?? '')}` }); }
+  }
+  if (before.routes && after.routes) {
+    // "table T TYPE DST rest…" → "[TYPE ]DST table T rest…", as `ip route` takes it.
+    const ipRoute = (r: string) => { const [, t, type, dst, ...rest] = r.split(' '); return [type === 'unicast' ? '' : type, dst, `table ${t}`, ...rest].filter(Boolean).join(' '); };
+    for (const r of after.routes) if (!before.routes.has(r)) out.push({ what: `route added in the host's network namespace: ${r}`, undo: `ip route del ${ipRoute(r)}` });
+    for (const r of before.routes) if (!after.routes.has(r)) out.push({ what: `route of the host's network namespace is gone: ${r}`, undo: `ip route add ${ipRoute(r)}` });
+  }
+  if (before.nftRuleset !== undefined && after.nftRuleset !== undefined && before.nftRuleset !== after.nftRuleset) {
+    const tables = (t: string) => new Set([...t.matchAll(/^table (\S+) (\S+)/gm)].map((m) => `${m[1]} ${m[2]}`));
+    const was = tables(before.nftRuleset), now = tables(after.nftRuleset);
+    const added = [...now].filter((t) => !was.has(t));
+    out.push({
+      what: `the host's nftables ruleset changed${added.length ? ` (table${added.length > 1 ? 's' : ''} ${added.join(', ')} added)` : ''}: compare \`nft list ruleset\``,
+      undo: added.length ? added.map((t) => `nft delete table ${t}`).join('; ') : '(put the ruleset back: nft -f <the saved ruleset>)',
+    });
+  }
+  for (const [f, was] of before.etc) {
+    const now = after.etc.get(f);
+    if (now === undefined) { out.push({ what: `/etc/${f} is gone`, undo: `(restore /etc/${f})` }); continue; }
+    if (now !== was) out.push({ what: was === 'absent' ? `/etc/${f} was created` : now === 'absent' ? `/etc/${f} was removed` : `/etc/${f} was changed`, undo: was === 'absent' ? `rm ${q(`/etc/${f}`)}` : `(restore /etc/${f} from a backup or its package: dpkg -S /etc/${f})` });
+  }
+  for (const f of after.etc.keys()) if (!before.etc.has(f)) out.push({ what: `/etc/${f} was created`, undo: `rm -r ${q(`/etc/${f}`)}` });
   return out;
 }
 

@@ -34,8 +34,20 @@ function fakeHost() {
   const mountinfo = `30 25 0:26 / ${cg} rw,nosuid - cgroup cgroup rw,memory\n41 31 0:38 / ${unified} rw,relatime - cgroup2 cgroup2 rw\n50 23 0:40 / ${bpffs} rw,relatime - bpf bpf rw,mode=700\n`;
   let attached = '';
   let extraMounts = '';
-  const snap = (ipLinkJson = links(), host = 'lab-host') => snapshotHost({ sysctlRoot: sys, mountinfo: mountinfo + extraMounts, ipLinkJson, hostname: host, cgroupBpfJson: () => attached });
-  return { sys, cg, unified, bpffs, snap, attach: (json: string) => { attached = json; }, mount: (line: string) => { extraMounts += `${line}\n`; } };
+  const etc = join(dir, 'etc');
+  mkdirSync(join(etc, 'cron.d'), { recursive: true });
+  writeFileSync(join(etc, 'passwd'), 'root:x:0:0:root:/root:/bin/bash\n');
+  writeFileSync(join(etc, 'cron.d', 'e2scrub_all'), '30 3 * * 0 root true\n');
+  const net = {
+    addrs: [{ ifname: 'lo', addr_info: [{ family: 'inet', local: '127.0.0.1', prefixlen: 8 }] }, { ifname: 'eth0', addr_info: [{ family: 'inet', local: '192.0.2.2', prefixlen: 24 }] }] as unknown[],
+    routes: [{ dst: 'default', gateway: '192.0.2.1', dev: 'eth0' }, { type: 'local', dst: '127.0.0.1', dev: 'lo', table: 'local' }] as unknown[],
+    nft: '',
+  };
+  const snap = (ipLinkJson = links(), host = 'lab-host') => snapshotHost({
+    sysctlRoot: sys, mountinfo: mountinfo + extraMounts, ipLinkJson, hostname: host, cgroupBpfJson: () => attached,
+    ipAddrJson: JSON.stringify(net.addrs), ipRouteJson: `${JSON.stringify(net.routes)}\n[]`, nftRuleset: net.nft, etcRoot: etc,
+  });
+  return { sys, cg, unified, bpffs, etc, net, snap, attach: (json: string) => { attached = json; }, mount: (line: string) => { extraMounts += `${line}\n`; } };
 }
 
 describe('host guard', () => {
@@ -122,4 +134,27 @@ describe('host guard', () => {
     expect(a.cgroupDirs.size).toBeGreaterThan(0);
     expect(hostChanges(a, b)).toEqual([]);
   });
+
+  it('names an address or a route added to the host\'s network namespace, an nftables table, and a changed or new system file in /etc (#29)', () => {
+    const h = fakeHost();
+    const before = h.snap();
+    h.net.addrs.push({ ifname: 'lo', addr_info: [{ family: 'inet', local: '10.9.9.9', prefixlen: 32 }] });
+    h.net.addrs.push({ ifname: 'kl-abc-v0', addr_info: [{ family: 'inet', local: '10.200.0.1', prefixlen: 24 }] });
+    h.net.routes.push({ dst: '203.0.113.0/24', gateway: '192.0.2.1', dev: 'eth0' }, { dst: '10.200.0.0/24', dev: 'kl-abc-v0' });
+    h.net.nft = 'table inet student {\n\tchain input {\n\t}\n}\n';
+    writeFileSync(join(h.etc, 'passwd'), 'root:x:0:0:root:/root:/bin/bash\nbackdoor:x:0:0::/:/bin/sh\n');
+    writeFileSync(join(h.etc, 'cron.d', 'survivor'), '* * * * * root /tmp/x\n');
+    const changes = hostChanges(before, h.snap());
+    expect(changes.map((c) => c.what)).toEqual([
+      'address 10.9.9.9/32 added to lo of the host\'s network namespace',
+      'route added in the host\'s network namespace: table main unicast 203.0.113.0/24 via 192.0.2.1 dev eth0',
+      'the host\'s nftables ruleset changed (table inet student added): compare `nft list ruleset`',
+      '/etc/passwd was changed',
+      '/etc/cron.d/survivor was created',
+    ]);
+    expect(changes.map((c) => c.undo).slice(0, 3)).toEqual([
+      'ip addr del 10.9.9.9/32 dev lo', 'ip route del 203.0.113.0/24 table main via 192.0.2.1 dev eth0', 'nft delete table inet student',
+    ]);
+  });
 });
+
