@@ -161,6 +161,11 @@ export async function gradeCommand(args: readonly string[], labs: readonly { rea
   if (args.includes('--run')) {
     if (process.getuid?.() !== 0) { console.error('grade --run runs the labs: run it as root (sudo).'); return 1; }
     for (const d of dirs) {
+      // Check first, run after: the student's code runs as root, and a push that changes what is graded is not run.
+      const m = trusted ?? readManifest(resolve(d));
+      const changed = m ? outsideC(checkTree(resolve(d), m)) : [];
+      if (!m) { console.log(`[grade] not running ${d}: it has no edition manifest to check it against (pass --manifest <the edition's .classroom/manifest.json>)`); continue; }
+      if (changed.length) { console.log(`[grade] not running ${d}: it changes what is graded (${changed.slice(0, 5).join(', ')}${changed.length > 5 ? ', …' : ''}); its last report, if any, is shown flagged`); continue; }
       console.log(`[grade] running the labs of ${d}`);
       await runStudentLabs(resolve(d));
     }

@@ -149,6 +149,25 @@ describe('a push checked against the manifest', () => {
   });
 });
 
+describe('npm run labs -- grade <dir> --run (#29)', () => {
+  it('checks a repository against the manifest before it runs its code: a push that changes what is graded is not run', async (ctx) => {
+    if (process.getuid?.() !== 0) ctx.skip('grade --run needs root');
+    const dir = tempDir();
+    writeEdition(dir, edition);
+    writeFileSync(join(dir, 'labs/00-environment/environment.spec.ts'), 'it("passes", () => {});\n');
+    const log = vi.spyOn(console, 'log').mockImplementation(() => {});
+    try {
+      // Had it run, the missing node_modules would have thrown.
+      await labsMain(['grade', dir, '--run']);
+      const out = log.mock.calls.map((c) => String(c[0])).join('\n');
+      expect(out).toContain(`[grade] not running ${dir}: it changes what is graded (labs/00-environment/environment.spec.ts)`);
+      expect(out).not.toContain('[grade] running the labs');
+    } finally {
+      log.mockRestore();
+    }
+  });
+});
+
 describe("the instructor's copy of the manifest", () => {
   it('still flags a changed spec when the student rewrote the manifest in the repository to match it', () => {
     const dir = tempDir();
