@@ -34,6 +34,20 @@ const SHIPPED = ['labs/', 'helpers/', 'scripts/', '.ci/run', 'tsconfig.json', 'v
 /** …except these: the instructor's tools (they read the reference c/ or do what a lab asks) and the workflow's template. */
 const NOT_SHIPPED = ['scripts/starter.ts', 'scripts/edition.ts', 'scripts/classroom/', 'scripts/bench/'];
 const WORKFLOW_TEMPLATE = 'scripts/classroom/grade.yml';
+/**
+ * c/.gitignore of an edition: the guides build programs where the sources are (`gcc -o uring_cp …` in the
+ * lab's directory); those are not the student's work and must not be pushed. Sources, notes and the hint
+ * record are.
+ */
+export const C_GITIGNORE = `# Only sources are your work: what the guides' commands build here (gcc -o <program>, clang -o x.o) is not pushed.
+# Add an exception (!<name>) for another file of yours that should be.
+*
+!*/
+${['c', 'h', 'sh', 'bt', 'py', 'fio', 'gdb', 'tbl', 'md', 'txt'].map((e) => `!*.${e}`).join('\n')}
+!.gitignore
+!.hints-used.json
+`;
+
 /** Shipped folded (helpers/course/reveal.ts). */
 const FOLDED = /^labs\/(?:.+\/)?(?:hints|answers)\.md$/;
 const WORKFLOW_PATH = '.github/workflows/grade.yml';
@@ -150,6 +164,7 @@ export function buildEdition(root = REPO_ROOT, now = new Date()): Edition {
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
+  put('c/.gitignore', C_GITIGNORE);
   const commit = gitCommit(root);
   return sealEdition(out, { ...(commit ? { commit } : {}), builtAt: now.toISOString() });
 }

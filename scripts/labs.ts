@@ -21,7 +21,8 @@ import { mergeReports, type LabResult, type LabsReport } from '../helpers/course
 import { readReport, reportDir, writeReport } from '../helpers/course/report-store.js';
 import { courseOrder, listLabs, type LabInfo } from '../helpers/course/labs.js';
 import { sourcesBanner, defaultSourcesLabel, findWorkspaces, isStudentEdition } from '../helpers/course/sources.js';
-import { answersGate, HINTS_RECORD, nextHint, readSections } from '../helpers/course/reveal.js';
+import { answersGate, HINTS_RECORD, nextHint, passedAgainst, readSections } from '../helpers/course/reveal.js';
+import { createInterface } from 'node:readline/promises';
 import { REFERENCE_SRC, REPO_ROOT } from '../helpers/harness/paths.js';
 import { gradeCommand } from '../helpers/course/classroom.js';
 
@@ -278,12 +279,23 @@ function studentSources(): { root: string; labSrc: string | null } | string {
     : 'Hints and answers belong to your workspace, and none was found: make one (npm run starter -- ~/my-labs) and name it, e.g. LAB_SRC=~/my-labs npm run lab -- hint <lab>.';
 }
 
-function hint(args: readonly string[]): number {
+async function hint(args: readonly string[]): Promise<number> {
   const lab = oneLab(args.find((a) => !a.startsWith('-')), listLabs());
   if (typeof lab === 'string') { console.error(lab); return 2; }
   const src = studentSources();
   if (typeof src === 'string') { console.error(src); return 2; }
-  const step = nextHint(lab.id, src.root, { again: args.includes('--again') });
+  const again = args.includes('--again');
+  // A hint is recorded once shown: at a terminal, ask first (--yes skips the question).
+  if (!again && process.stdin.isTTY && !args.includes('--yes')) {
+    const peek = nextHint(lab.id, src.root, { again: true });
+    if (peek.earlier.length < peek.total) {
+      const rl = createInterface({ input: process.stdin, output: process.stdout });
+      const answer = await rl.question(`Show hint ${peek.earlier.length + 1} of ${peek.total} for ${lab.id}? It is recorded, and the report shows hints used. [y/N] `);
+      rl.close();
+      if (!/^y(es)?$/i.test(answer.trim())) { console.log('No hint shown, nothing recorded.'); return 0; }
+    }
+  }
+  const step = nextHint(lab.id, src.root, { again });
   const cost = lab.hintCost ?? 0;
   const show = (n: number, h: { title: string; body: string }) => console.log(`\n── Hint ${n} of ${step.total} for ${lab.id}: ${h.title}\n\n${h.body}\n`);
   if (!step.total) { console.log(`${lab.id} has no further hints: its guide's steps, the TODOs and the man pages they name are the way in. A failing test's message says what the kernel showed.`); return 0; }
@@ -313,7 +325,9 @@ function answers(args: readonly string[]): number {
   if (typeof src === 'string') { console.error(src); return 2; }
   const all = readSections(lab.id, 'answers');
   if (!all.length) { console.log(`${lab.id}'s guide has no questions with model answers.`); return 0; }
-  const gate = answersGate(lab, readReport(join(reportDir(), 'labs.json')), src.labSrc);
+  // Passed against these sources once (reports/passed.json), whatever ran since; else the last report says why not.
+  const passedAt = passedAgainst(lab.id, src.root, reportDir());
+  const gate = passedAt ? { open: true as const } : answersGate(lab, readReport(join(reportDir(), 'labs.json')), src.labSrc);
   if (!gate.open) { console.log(gate.why); return 1; }
   console.log(`Answers to the questions of ${lab.id} (${lab.title.en} · ${lab.title.zh}) — compare them with yours:`);
   for (const a of all) console.log(`\n── ${a.title}\n\n${a.body}`);

@@ -17,7 +17,7 @@ import { pathToFileURL } from 'node:url';
 import type { Reporter, TestModule } from 'vitest/node';
 import { listLabs, type LabInfo } from './labs.js';
 import { REPO_ROOT, STATE_DIR, sourceRoot } from '../harness/paths.js';
-import { hintsUsed } from './reveal.js';
+import { hintsUsed, recordPasses } from './reveal.js';
 import { TamperWatch, tamperingMessage } from './tamper.js';
 import { buildReport, closingLines, type CapabilitySummary, type ErrorLike, type LabsReport, type TestModuleLike } from './report-model.js';
 import { sourcesBanner } from './sources.js';
@@ -147,6 +147,7 @@ export default class LabReporter implements Reporter {
     if (report.tampering) process.exitCode = 1;
     try {
       const { html } = writeReport(report, dir);
+      recordPasses(report, sourceRoot(), dir);
       if (this.opts.announce !== false) {
         for (const line of scoreLines(report)) console.log(line);
         const shown = relative(process.cwd(), html);

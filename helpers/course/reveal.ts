@@ -151,6 +151,46 @@ export function sameSources(a: string | null, b: string | null, cDir = REFERENCE
   return real(a) === real(b);
 }
 
+// ---------------------------------------------------------------------------
+// Passes per source directory: a run against another directory (a broken copy to try something)
+// must not take back the answers the student's own sources earned.
+
+export const PASSES_FILE = 'passed.json';
+
+type Passes = Record<string, Record<string, string>>;
+
+function readPasses(reportDir: string): Passes {
+  try {
+    const raw = JSON.parse(readFileSync(join(reportDir, PASSES_FILE), 'utf8')) as unknown;
+    return typeof raw === 'object' && raw !== null && !Array.isArray(raw) ? raw as Passes : {};
+  } catch {
+    return {};
+  }
+}
+
+const realOrSelf = (p: string) => { try { return realpathSync(p); } catch { return p; } };
+
+/** Record the labs a run passed (nothing failed, no error) against `sourceRoot`, in reports/passed.json. */
+export function recordPasses(report: Pick<LabsReportLike, 'labs'>, sourceRoot: string, reportDir: string): void {
+  const passes = readPasses(reportDir);
+  const key = realOrSelf(sourceRoot);
+  const mine = { ...(passes[key] ?? {}) };
+  let changed = false;
+  for (const l of report.labs as LabsReportLike['labs']) {
+    if ((l as { fromEarlierRun?: boolean }).fromEarlierRun || !l.ranAt) continue;
+    const failing = l.tests.some((t) => t.state === 'failed') || l.errors.length > 0;
+    if (!failing && (l.result === 'passed' || l.result === 'partial') && l.tests.some((t) => t.state === 'passed')) { mine[l.id] = l.ranAt; changed = true; }
+  }
+  if (!changed) return;
+  passes[key] = mine;
+  try { writeFileSync(join(reportDir, PASSES_FILE), `${JSON.stringify(passes, null, 2)}\n`); } catch { /* a read-only report dir: the report still gates */ }
+}
+
+/** When the lab passed against these sources (from reports/passed.json), if it ever did. */
+export function passedAgainst(labId: string, sourceRoot: string, reportDir: string): string | undefined {
+  return readPasses(reportDir)[realOrSelf(sourceRoot)]?.[labId];
+}
+
 interface LabsReportLike {
   readonly labs: readonly {
     readonly id: string;

@@ -57,6 +57,14 @@ describe('npm run edition -- student <dir>', () => {
     for (const f of r.stdout.split('\n').filter(Boolean)) expect(cFiles, `${f} has no starter in the edition`).toContain(f);
     for (const f of cFiles) expect(findRegions(text(f), f), `${f} still has a marked region`).toEqual([]);
     expect(text('c/00-environment/sysinfo.c')).toContain('TODO:');
+    // What the guides build next to the sources is not pushed; every source of the course is.
+    const dir = tempDir();
+    writeEdition(dir, edition);
+    expect(spawnSync('git', ['init', '-q', dir]).status).toBe(0);
+    writeFileSync(join(dir, 'c/io_uring/02-uring-cp/uring_cp'), 'ELF');
+    writeFileSync(join(dir, 'c/ebpf/03-xdp/xdp_dropper.o'), 'ELF');
+    const ignored = spawnSync('git', ['-C', dir, 'check-ignore', '--no-index', 'c/io_uring/02-uring-cp/uring_cp', 'c/ebpf/03-xdp/xdp_dropper.o', ...cFiles], { encoding: 'utf8' });
+    expect(ignored.stdout.trim().split('\n')).toEqual(['c/io_uring/02-uring-cp/uring_cp', 'c/ebpf/03-xdp/xdp_dropper.o']);
   });
 
   it('contains no line of marked solution text in any file', () => {

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { listLabs } from '../../helpers/course/labs.js';
-import { answersGate, fold, HINTS_RECORD, hintsUsed, nextHint, parseSections, readSections } from '../../helpers/course/reveal.js';
+import { answersGate, fold, HINTS_RECORD, hintsUsed, nextHint, parseSections, passedAgainst, readSections, recordPasses } from '../../helpers/course/reveal.js';
 import { formatScore, gradeTable, scoreLab, scoreReport } from '../../helpers/course/grading.js';
 import type { LabReport, LabsReport, TestReport } from '../../helpers/course/report-model.js';
 import { REPO_ROOT } from '../../helpers/harness/paths.js';
@@ -83,6 +83,20 @@ describe('answers after the work', () => {
     expect(!reference.open && reference.why).toMatch(/last ran against c\/, not LAB_SRC=\/home\/s\/labs/);
     const broken = answersGate({ id: 'a/01-x' }, labResult('partial', [t('works', 'skipped')], null, ['beforeAll failed']), null);
     expect(broken.open).toBe(false);
+  });
+});
+
+describe('passes per source directory', () => {
+  it('a pass against the student\'s sources keeps the answers open after a run against a broken copy; a failed or earlier result records nothing', () => {
+    const reports = tempDir();
+    const mine = tempDir();
+    const broken = tempDir();
+    recordPasses(labResult('passed', [t('works', 'passed')], mine), mine, reports);
+    recordPasses(labResult('failed', [t('works', 'failed')], broken), broken, reports);
+    expect(passedAgainst('a/01-x', mine, reports)).toBe('2026-12-04T10:00:00.000Z');
+    expect(passedAgainst('a/01-x', broken, reports)).toBeUndefined();
+    recordPasses({ labs: [{ ...labResult('passed', [t('works', 'passed')]).labs[0]!, fromEarlierRun: true } as never] }, broken, reports);
+    expect(passedAgainst('a/01-x', broken, reports)).toBeUndefined();
   });
 });
 
