@@ -115,3 +115,52 @@ export function makeTraceInstance(events: readonly string[], options: TraceInsta
     release,
   };
 }
+
+/** One system call recorded by its syscalls:sys_enter_<name> and sys_exit_<name> events. */
+export interface TracedSyscall {
+  /** The task (thread) that made it. */
+  readonly pid: number;
+  /** Its thread group, when the instance records it (options/record-tgid). */
+  readonly tgid?: number;
+  /** "mmap", "ptrace", "wait4"… (the event name without "sys_"). */
+  readonly name: string;
+  /** The entry's arguments by name ("addr", "len"…), as printed (hex). */
+  readonly args: ReadonlyMap<string, bigint>;
+  /** Timestamp of the entry. */
+  readonly ts: number;
+  /** The return value (signed: -3 is -ESRCH) and when it came back; undefined when the exit was not recorded (the task still in the call, or it never returns). */
+  readonly ret?: bigint;
+  readonly exitTs?: number;
+}
+
+/**
+ * The system calls in a trace's lines (pure): each `sys_<name>(a: 0x1, b: 2)` entry paired with the next
+ * `sys_<name> -> 0x…` exit of the same task (a task is in one call at a time). Only `names` when given. The
+ * kernel prints the return value as unsigned hex: 0xfffffffffffffffd is -3.
+ */
+export function pairSyscalls(lines: readonly string[], names?: readonly string[]): TracedSyscall[] {
+  const out: { pid: number; tgid?: number; name: string; args: Map<string, bigint>; ts: number; ret?: bigint; exitTs?: number }[] = [];
+  const open = new Map<number, number>();
+  const wanted = names ? new Set(names) : undefined;
+  for (const line of lines) {
+    const exit = line.match(/^\s*.+-(\d+)\s+(?:\(\s*(?:\d+|-+)\)\s+)?\[\d+\]\s+\S+\s+([\d.]+):\s+sys_(\w+) -> (0x[0-9a-f]+)$/);
+    if (exit) {
+      const at = open.get(Number(exit[1]));
+      if (at !== undefined && out[at]!.name === exit[3]) {
+        out[at]!.ret = BigInt.asIntN(64, BigInt(exit[4]!));
+        out[at]!.exitTs = Number(exit[2]);
+        open.delete(Number(exit[1]));
+      }
+      continue;
+    }
+    const ev = parseTraceLine(line);
+    if (!ev || !ev.event.startsWith('sys_') || !ev.body.startsWith('(')) continue;
+    const name = ev.event.slice(4);
+    if (wanted && !wanted.has(name)) continue;
+    const args = new Map<string, bigint>();
+    for (const m of ev.body.matchAll(/(\w+): (?:0x)?([0-9a-f]+)/g)) args.set(m[1]!, BigInt(`0x${m[2]}`));
+    open.set(ev.pid, out.length);
+    out.push({ pid: ev.pid, ...(ev.tgid === undefined ? {} : { tgid: ev.tgid }), name, args, ts: ev.ts });
+  }
+  return out;
+}

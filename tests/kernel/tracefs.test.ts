@@ -47,3 +47,20 @@ describe('tracefs', () => {
     expect(existsSync(inst.dir)).toBe(false);
   });
 });
+
+describe('pairSyscalls', () => {
+  it('pairs each sys_enter line with the same task\'s next exit of that call, signed, and keeps only the names asked for', async () => {
+    const { pairSyscalls } = await import('../../helpers/kernel/tracefs.js');
+    const lines = [
+      '         mytrace-1234    (   1234) [001] .....   100.000100: sys_ptrace(request: 18, pid: 4d2, addr: 0, data: 0)',
+      '             cat-1234    (   1234) [000] .....   100.000105: sys_openat(dfd: ffffff9c, filename: 7ffd, flags: 0, mode: 0)',
+      '         mytrace-1234    (   1234) [001] .....   100.000150: sys_ptrace -> 0xfffffffffffffffd',
+      '         mytrace-1234    (   1234) [001] .....   100.000200: sys_ptrace(request: 18, pid: 4d3, addr: 0, data: 0)',
+    ];
+    const calls = pairSyscalls(lines, ['ptrace']);
+    expect(calls.map((c) => [c.name, c.args.get('pid'), c.ret, c.tgid])).toEqual([
+      ['ptrace', 0x4d2n, -3n, 1234],
+      ['ptrace', 0x4d3n, undefined, 1234],
+    ]);
+  });
+});

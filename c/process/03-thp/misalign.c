@@ -12,11 +12,17 @@
  * program that aligns by itself (map more, trim the ends) gets its aligned
  * region all the same.
  *
+ * The spec chooses the hints: with KL_MISALIGN_BASE=<hex, 2 MiB-aligned> the
+ * k-th such mmap (k = 0, 1, …) asks for KL_MISALIGN_BASE + k GiB + 4 KiB, so
+ * that the spec can tell, from the mmap calls the kernel records, an address
+ * the kernel (or this preload) chose from one the program chose itself.
+ *
  * Build: gcc -O2 -shared -fPIC -o misalign.so misalign.c
  * Use:   LD_PRELOAD=./misalign.so ./thp 16
  */
 #define _GNU_SOURCE
 #include <stdint.h>
+#include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/syscall.h>
@@ -29,15 +35,23 @@ static void *raw_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t
 	return (void *)syscall(SYS_mmap, addr, len, prot, flags, fd, off);
 }
 
+static unsigned long calls;
+
 void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
 	if (!addr && (flags & MAP_ANONYMOUS) && !(flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) && len >= HUGE) {
+		const char *base = getenv("KL_MISALIGN_BASE");
+		unsigned long k = __atomic_fetch_add(&calls, 1, __ATOMIC_RELAXED);
 		uint32_t r = 0;
 
-		if (getrandom(&r, sizeof(r), 0) != sizeof(r))
-			r = (uint32_t)getpid();
-		/* 0x7e00_0000_0000 + a random 2 MiB slot in 256 GiB, + 4 KiB: below the stack, above everything else. */
-		addr = (void *)(0x7e0000000000UL + (r % (1U << 17)) * HUGE + 4096);
+		if (base && *base) {
+			addr = (void *)(strtoul(base, NULL, 16) + (k % 64) * (1UL << 30) + 4096);
+		} else {
+			if (getrandom(&r, sizeof(r), 0) != sizeof(r))
+				r = (uint32_t)getpid();
+			/* 0x7e00_0000_0000 + a random 2 MiB slot in 256 GiB, + 4 KiB: below the stack, above everything else. */
+			addr = (void *)(0x7e0000000000UL + (r % (1U << 17)) * HUGE + 4096);
+		}
 	}
 	return raw_mmap(addr, len, prot, flags, fd, off);
 }

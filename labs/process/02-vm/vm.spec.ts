@@ -5,6 +5,10 @@
  * about it: the VMAs in /proc/<pid>/maps, minflt in /proc/<pid>/stat, RssAnon
  * in /proc/<pid>/status, the exceptions:page_fault_user events of that pid in a
  * private tracefs instance, and physical frame numbers in /proc/<pid>/pagemap.
+ * After the fork the kernel's record says who made the child's new frame (its
+ * page faults and address-space calls between stops 5 and 6: a copy-on-write
+ * fault, not a page mapped over the old one) and whether the parent reaped the
+ * child (its wait4/waitid results, sched_process_exit of both).
  * The page count is chosen at random per run, so no answer can be hard-coded.
  */
 import { writeFileSync } from 'node:fs';
@@ -17,7 +21,7 @@ import { startBackground, type Background } from '../../../helpers/harness/exec.
 import { recordMetric } from '../../../helpers/harness/metrics.js';
 import { labSource } from '../../../helpers/harness/paths.js';
 import { requires } from '../../../helpers/harness/requires.js';
-import { makeTraceInstance, type TraceEvent } from '../../../helpers/kernel/tracefs.js';
+import { makeTraceInstance, ofProcess, pairSyscalls, type TraceEvent, type TracedSyscall } from '../../../helpers/kernel/tracefs.js';
 import {
   formatStat, formatVma, listProcesses, listTasks, readMaps, readPagemap, readStat, readStatus, type PagemapEntry, type ProcStat, type Vma,
 } from '../../../helpers/kernel/procfs.js';
@@ -41,6 +45,28 @@ const SPLIT_RSS_LAG_KB = (() => { const [maj = 0, min = 0] = release().split('.'
 
 let vmProgram = '';
 
+/**
+ * x86-64 system calls that can put another page (or nothing) where a page of the region was: a child that
+ * maps a new page over page 0 (MAP_FIXED), drops it (munmap, madvise DONTNEED) or moves one there (mremap)
+ * and then writes has a new frame that is not a copy. With the range each call covers, from its arguments.
+ */
+const ADDRESS_SPACE_CALLS: Readonly<Record<number, { name: string; range?: (a: readonly bigint[]) => [bigint, bigint][] }>> = {
+  9: { name: 'mmap', range: (a) => [[a[0]!, a[1]!]] },
+  10: { name: 'mprotect', range: (a) => [[a[0]!, a[1]!]] },
+  11: { name: 'munmap', range: (a) => [[a[0]!, a[1]!]] },
+  25: { name: 'mremap', range: (a) => [[a[0]!, a[1]!], ...((a[3]! & 2n) === 2n ? [[a[4]!, a[2]!] as [bigint, bigint]] : [])] },
+  28: { name: 'madvise', range: (a) => [[a[0]!, a[1]!]] },
+  30: { name: 'shmat', range: (a) => [[a[1]!, 1n << 40n]] },
+  216: { name: 'remap_file_pages', range: (a) => [[a[0]!, a[1]!]] },
+  237: { name: 'mbind', range: (a) => [[a[0]!, a[1]!]] },
+  323: { name: 'userfaultfd' },
+  329: { name: 'pkey_mprotect', range: (a) => [[a[0]!, a[1]!]] },
+  440: { name: 'process_madvise' },
+};
+/** What the kernel recorded from stop 4 on, for parent and child (event-fork): faults, the calls above, the waits, the exits. */
+const POST_FORK_EVENTS = ['exceptions/page_fault_user', 'exceptions/page_fault_kernel', 'raw_syscalls/sys_enter', 'syscalls/sys_enter_wait4', 'syscalls/sys_exit_wait4',
+  'syscalls/sys_enter_waitid', 'syscalls/sys_exit_waitid', 'sched/sched_process_exit'];
+
 /** What the kernel showed at one stop. */
 interface Stop {
   readonly stat: ProcStat;
@@ -60,8 +86,16 @@ interface Walk {
   readonly faultLines: string[];
   readonly pfns: PagemapEntry[];
   readonly memfd: { vma: Vma; entry: PagemapEntry }[];
-  /** pagemap of the anonymous range's pages 0 and 1 in parent and child, before and after the child's write. */
-  readonly cow?: { child: number; before: { parent: PagemapEntry[]; child: PagemapEntry[] }; after?: { parent: PagemapEntry[]; child: PagemapEntry[] } };
+  /** pagemap of every page of the anonymous range in parent and child, at stop 5 (before the child's write) and stop 6 (after). */
+  readonly cow?: {
+    child: number;
+    before: { parent: PagemapEntry[]; child: PagemapEntry[] };
+    after?: { parent: PagemapEntry[]; child: PagemapEntry[] };
+    /** The child's recorded events between its stops 5 and 6 (page faults, address-space calls). */
+    window?: TraceEvent[];
+  };
+  /** Everything recorded from stop 4 to the end: the waits of the parent, the exits of both. */
+  readonly post?: { events: TraceEvent[]; calls: TracedSyscall[] };
   readonly exit?: string;
 }
 
@@ -120,7 +154,8 @@ function walk(): Promise<Walk> {
     let memfd: Walk['memfd'] = [];
     let range: Walk['range'];
     let cow: Walk['cow'];
-    const result = (stuck?: string): Walk => ({ prog, stops, stuck, range, faults, faultLines, pfns, memfd, cow });
+    let exit: string | undefined;
+    const result = (stuck?: string): Walk => ({ prog, stops, stuck, range, faults, faultLines, pfns, memfd, cow, ...(exit ? { exit } : {}) });
     const reach = async (n: number): Promise<string | undefined> => {
       const since = stops.length ? switches(pid) : -1;
       if (stops.length) process.kill(pid, 'SIGCONT');
@@ -154,20 +189,41 @@ function walk(): Promise<Walk> {
     if (range) pfns = readPagemap(pid, range.start, Number((range.end - range.start) / BigInt(PAGE)));
     if ((stuck = await reach(4))) return result(stuck);
     memfd = stops[3]!.maps.filter((v) => v.path.startsWith('/memfd:')).map((vma) => ({ vma, entry: readPagemap(pid, vma.start, 1)[0]! }));
-    // After stop 4: fork. The child stops (5) before writing and (6) after.
+    // After stop 4: fork. The child stops (5) before writing and (6) after. From here on the kernel records, for
+    // the parent and (event-fork) the child, page faults, calls that change the address space, waits and exits.
+    const post = makeTraceInstance(POST_FORK_EVENTS, { tag: 'cow', enable: false, bufferKb: 4096, recordTgid: true, clock: 'mono' });
+    if (!post) return result(`tracefs instances or one of ${POST_FORK_EVENTS.join(', ')} missing`);
+    writeFileSync(join(post.dir, 'events', 'raw_syscalls', 'sys_enter', 'filter'), Object.keys(ADDRESS_SPACE_CALLS).map((nr) => `id == ${nr}`).join(' || '));
+    writeFileSync(post.pidFile, listTasks(pid).join(' ') || String(pid));
+    writeFileSync(join(post.dir, 'options', 'event-fork'), '1');
+    post.setEnabled(true);
+    const finish = async (stuck?: string): Promise<Walk> => {
+      post.setEnabled(false);
+      const rec = post.read();
+      await post.release();
+      return { ...result(stuck), post: { events: rec.events, calls: pairSyscalls(rec.lines, ['wait4', 'waitid']) } };
+    };
     process.kill(pid, 'SIGCONT');
     const deadline = Date.now() + STOP_MS;
     let child: ProcStat | undefined;
     while (Date.now() < deadline && !(child = listProcesses().find((p) => p.ppid === pid && p.state === 'T'))) await sleep(10);
-    if (!child) return result(`no child of ${pid} stopped itself within ${STOP_MS} ms after stop 4 (fork, then SIGSTOP in the child)`);
-    const pair = (p: number) => (range ? readPagemap(p, range.start, 2) : []);
-    cow = { child: child.pid, before: { parent: pair(pid), child: pair(child.pid) } };
+    if (!child) return finish(`no child of ${pid} stopped itself within ${STOP_MS} ms after stop 4 (fork, then SIGSTOP in the child)`);
+    const all = (p: number) => (range ? readPagemap(p, range.start, Number((range.end - range.start) / BigInt(PAGE))) : []);
+    const ofChild = () => post.read().events.filter((e) => ofProcess(e, child!.pid));
+    cow = { child: child.pid, before: { parent: all(pid), child: all(child.pid) } };
+    // The child is stopped: what it did up to stop 5 is all in the buffer, and all of it comes before what it does next.
+    const upTo5 = ofChild();
     const since = switches(child.pid);
     process.kill(child.pid, 'SIGCONT');
-    if (await nextStop(child.pid, since)) cow.after = { parent: pair(pid), child: pair(child.pid) };
+    if (await nextStop(child.pid, since)) {
+      cow.after = { parent: all(pid), child: all(child.pid) };
+      const upTo6 = ofChild();
+      cow.window = upTo6.slice(upTo5.length);
+    }
     try { process.kill(child.pid, 'SIGCONT'); } catch { /* gone */ }
     const r = await Promise.race([prog.exited, sleep(STOP_MS).then(() => undefined)]);
-    return { ...result(cow.after ? undefined : `the child ${child.pid} did not stop again after its write`), exit: r ? `exit ${r.signal ?? r.exitCode}` : 'still running' };
+    exit = r ? `exit ${r.signal ?? r.exitCode}` : 'still running';
+    return finish(cow.after ? undefined : `the child ${child.pid} did not stop again after its write`);
   })();
   return walked;
 }
@@ -264,28 +320,73 @@ describe('Process Lab 2 — virtual memory and page faults (虚拟内存与缺�
       `expected both mappings MAP_SHARED (perms …s), both touched, one frame; got perms ${a!.vma.perms}/${b!.vma.perms}, PFNs ${pfnList([a!.entry, b!.entry])}:\n  ${evidence}`).toEqual({ shared: 'ss', present: [true, true], samePfn: true });
   });
 
-  it('after fork the child shares the parent\'s frame until it writes; then its page gets a new PFN (copy on write) while the parent keeps its own and an unwritten page stays shared', async () => {
+  it('after fork the child shares the parent\'s frames until it writes; its write to page 0 is a copy-on-write fault (a write to the present, write-protected page) that gives it a new PFN, while the parent keeps every frame and every other page stays shared', async () => {
     const w = await walk();
-    expectRange(w);
+    const r = expectRange(w);
     expect(w.cow, w.stuck ?? 'no child').toBeDefined();
-    const { before, after, child } = w.cow!;
-    const show = (s: { parent: PagemapEntry[]; child: PagemapEntry[] }) => `parent ${w.prog.pid}: ${pfnList(s.parent)}; child ${child}: ${pfnList(s.child)}`;
+    const { before, after, child, window } = w.cow!;
+    const show = (s: { parent: PagemapEntry[]; child: PagemapEntry[] }) => `parent ${w.prog.pid}: ${pfnList(s.parent.slice(0, 3))}…; child ${child}: ${pfnList(s.child.slice(0, 3))}…`;
     expect(before.child[0]?.present && before.child[0].pfn === before.parent[0]?.pfn && before.parent[0].pfn !== 0n,
-      `before the child's write, page 0 must be one frame in both (pages 0, 1): ${show(before)}`).toBe(true);
+      `before the child's write (stop 5), page 0 must be one frame in both (pages 0–2): ${show(before)}`).toBe(true);
     expect(after, w.stuck).toBeDefined();
     const a = after!;
+    const pages = (l: readonly number[]) => `${l.length} (pages ${l.slice(0, 8).join(', ')}${l.length > 8 ? ', …' : ''})`;
+    const idx = a.child.map((_, i) => i);
+    const parentMoved = idx.filter((i) => a.parent[i]!.pfn !== before.parent[i]!.pfn);
+    const unshared = idx.slice(1).filter((i) => !(a.child[i]!.present && a.child[i]!.pfn === a.parent[i]!.pfn && a.parent[i]!.pfn !== 0n));
     const facts = {
       childPage0Moved: a.child[0]!.present && a.child[0]!.pfn !== before.parent[0]!.pfn,
-      parentPage0Kept: a.parent[0]!.pfn === before.parent[0]!.pfn,
-      page1StillShared: a.child[1]!.pfn === a.parent[1]!.pfn && a.parent[1]!.pfn !== 0n,
+      parentFramesKept: parentMoved.length === 0,
+      otherPagesStillShared: unshared.length === 0,
     };
-    expect(facts, `pagemap of pages 0 and 1 — before the write: ${show(before)}; after: ${show(a)}`)
-      .toEqual({ childPage0Moved: true, parentPage0Kept: true, page1StillShared: true });
+    expect(facts, `pagemap of the ${a.child.length} pages at stop 5 (before the child's write): ${show(before)}; at stop 6: ${show(a)}; ` +
+      `parent pages whose frame changed: ${pages(parentMoved)}; child pages 1… no longer the parent's frame: ${pages(unshared)} (the child writes page 0 only)`)
+      .toEqual({ childPage0Moved: true, parentFramesKept: true, otherPagesStillShared: true });
+    // Who made the new frame: the kernel's copy on write is one fault, a write to page 0 while it is present and
+    // write-protected (error_code bits 0 and 1: 0x7 from user mode). A fresh page mapped over it faults "not present"
+    // (0x6); a page replaced by mmap/munmap/madvise/mremap shows as that call.
+    const addr = (e: TraceEvent) => BigInt(e.body.match(/address=(0x[0-9a-f]+)/)?.[1] ?? '0');
+    const faults = (window ?? []).filter((e) => e.event.startsWith('page_fault_') && addr(e) >= r.start && addr(e) < r.end);
+    const code = (e: TraceEvent) => Number(e.body.match(/error_code=(0x[0-9a-f]+)/)?.[1] ?? 0);
+    const calls = (window ?? []).filter((e) => e.event === 'sys_enter').map((e) => {
+      const m = e.body.match(/^NR (\d+) \(([^)]*)\)/);
+      const args = (m?.[2] ?? '').split(',').map((x) => BigInt(`0x${x.trim() || '0'}`));
+      const known = ADDRESS_SPACE_CALLS[Number(m?.[1])];
+      const ranges = known?.range ? known.range(args) : undefined;
+      const touches = !ranges || ranges.some(([s, len]) => s < r.end && r.start < s + (len || 1n));
+      return { text: `${known?.name ?? `syscall ${m?.[1]}`}(${args.slice(0, 4).map((x) => hex(x)).join(', ')}…)`, touches };
+    }).filter((c) => c.touches);
+    const page0 = r.start / BigInt(PAGE);
+    const shown = faults.slice(0, 6).map((e) => `${e.event}: ${e.body}`).join('\n  ') || '(none)';
+    expect({
+      cowFaultsOnPage0: faults.filter((e) => addr(e) / BigInt(PAGE) === page0 && (code(e) & 3) === 3).length > 0,
+      faultsNotACopy: faults.filter((e) => (code(e) & 3) !== 3).length,
+      faultsOffPage0: faults.filter((e) => addr(e) / BigInt(PAGE) !== page0).length,
+      callsOverTheRegion: calls.map((c) => c.text),
+    }, `the child ${child}'s page faults in ${hex(r.start)}-${hex(r.end)} between its stops 5 and 6 (exceptions:page_fault_user/kernel, filtered to the child):\n  ${shown}\n` +
+      `its calls over the region in that time: ${calls.map((c) => c.text).join('; ') || 'none'}\n` +
+      `expected the copy-on-write fault: a write to page 0 while it is present and write-protected (error_code & 3 = 3, e.g. 0x7), no fault of another kind ` +
+      `(error_code 0x6 = the page was not present: a new page, not a copy of the parent's) and no mmap/munmap/mprotect/madvise/mremap over the region — ` +
+      `the kernel copies the page when the child writes to the memory fork() shared; write to it, do not replace it`)
+      .toEqual({ cowFaultsOnPage0: true, faultsNotACopy: 0, faultsOffPage0: 0, callsOverTheRegion: [] });
   });
 
-  it('the program ends by itself (exit 0) once the child has exited', async (ctx) => {
+  it('the parent waits for its child (the kernel shows a wait4/waitid of the parent that reaped it) and then ends by itself (exit 0)', async (ctx) => {
     afterCorrectness(ctx, ['after fork the child shares'], 'ending cleanly');
     const w = await walk();
     expect(w.exit, w.stuck ?? '').toBe('exit 0');
+    const child = w.cow!.child;
+    const post = w.post!;
+    const exits = post.events.filter((e) => e.event === 'sched_process_exit');
+    const childExit = exits.find((e) => e.pid === child);
+    const parentExit = exits.find((e) => e.pid === w.prog.pid);
+    const waits = post.calls.filter((c) => (c.tgid ?? c.pid) === w.prog.pid);
+    // wait4 returns the pid it reaped; waitid returns 0 (the pid is in its siginfo): one that came back after the child's exit.
+    const reaped = waits.find((c) => (c.name === 'wait4' && c.ret === BigInt(child)) || (c.name === 'waitid' && c.ret === 0n && childExit && (c.exitTs ?? 0) >= childExit.ts));
+    const t = (e?: TraceEvent) => (e ? `${e.ts.toFixed(6)} s` : 'not seen');
+    const waitList = waits.map((c) => `${c.name}(${[...c.args.values()].slice(0, 2).map((v) => BigInt.asIntN(64, v).toString()).join(', ')}…) = ${c.ret ?? '(no return)'}`).join('; ') || 'none';
+    expect(Boolean(reaped), `the kernel's record of parent ${w.prog.pid} and child ${child}: the child exited at ${t(childExit)}, the parent at ${t(parentExit)}; ` +
+      `the parent's wait4/waitid calls: ${waitList}. A parent that exits (or sleeps and exits) without waiting leaves its child a zombie for init or a subreaper to reap: ` +
+      `wait for the child (waitpid(2)) before returning`).toBe(true);
   });
 });

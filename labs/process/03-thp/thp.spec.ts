@@ -5,9 +5,13 @@
  * and after (labs/process/stops.ts). The kernel's evidence: the VMA's VmFlags
  * and AnonHugePages in /proc/<pid>/smaps, the exceptions:page_fault_user
  * events in that VMA (one per 2 MiB instead of one per 4 KiB), minflt, and
- * thp_fault_alloc in /proc/vmstat. The size is random per run.
+ * thp_fault_alloc in /proc/vmstat; and who chose the region's address: the
+ * mmap(2) calls between stops 1 and 2 (syscalls:sys_enter_mmap/sys_exit_mmap)
+ * must show it inside memory the kernel placed, at its first 2 MiB boundary.
+ * The size and the preload's hints are random per run.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
+import { release } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it, type TestContext } from 'vitest';
 import { buildProgram } from '../../../helpers/harness/compile.js';
@@ -15,7 +19,7 @@ import { startBackground, type Background } from '../../../helpers/harness/exec.
 import { recordMetric } from '../../../helpers/harness/metrics.js';
 import { labSource, REFERENCE_SRC } from '../../../helpers/harness/paths.js';
 import { requires, skipOrFail } from '../../../helpers/harness/requires.js';
-import { makeTraceInstance, type TraceEvent } from '../../../helpers/kernel/tracefs.js';
+import { makeTraceInstance, pairSyscalls, type TraceEvent, type TracedSyscall } from '../../../helpers/kernel/tracefs.js';
 import { formatVma, listTasks, readMaps, readStat, readStatus, type ProcStat, type Vma } from '../../../helpers/kernel/procfs.js';
 import { continueToStop } from '../stops.js';
 
@@ -30,6 +34,14 @@ const MINFLT_SLACK = 32;
 let program = '';
 /** The harness preload that takes the kernel's automatic 2 MiB placement away (c/process/03-thp/misalign.c). */
 let misalign = '';
+/**
+ * Where the preload asks the kernel to put a large anonymous mmap(NULL, …): the k-th at BASE + k GiB + 4 KiB
+ * (KL_MISALIGN_BASE), BASE random per run in 0x7e00_0000_0000 + 0…192 GiB, 2 MiB-aligned.
+ */
+const MISALIGN_BASE = 0x7e0000000000n + BigInt(Math.floor(Math.random() * 192 * 512)) * BigInt(HUGE);
+const preloadHints = new Set(Array.from({ length: 64 }, (_, k) => MISALIGN_BASE + BigInt(k) * (1n << 30n) + 4096n));
+/** MAP_FIXED, MAP_FIXED_NOREPLACE: the address is the program's, not the kernel's. */
+const FIXED_FLAGS = 0x10n | 0x100000n;
 
 const vmstat = (key: string) => Number(readFileSync('/proc/vmstat', 'utf8').match(new RegExp(`^${key} (\\d+)$`, 'm'))?.[1] ?? NaN);
 const thpMode = () => readFileSync('/sys/kernel/mm/transparent_hugepage/enabled', 'utf8').match(/\[(\w+)\]/)?.[1] ?? '?';
@@ -49,13 +61,15 @@ interface Walk {
   readonly thpFallback: number;
   /** VmSize at stops 1 and 2 (kB). */
   readonly vmSizeKb: number[];
+  /** The mmap(2) calls of the process between stops 1 and 2 (syscalls:sys_enter_mmap/sys_exit_mmap), when traced. */
+  readonly mmaps?: TracedSyscall[];
 }
 
 let walked: Promise<Walk> | undefined;
 
 function walk(): Promise<Walk> {
   walked ??= (async () => {
-    const prog = startBackground(program, [String(MIB)], { timeoutMs: 60_000, env: { LD_PRELOAD: misalign } });
+    const prog = startBackground(program, [String(MIB)], { timeoutMs: 60_000, env: { LD_PRELOAD: misalign, KL_MISALIGN_BASE: MISALIGN_BASE.toString(16) } });
     const pid = prog.pid;
     const out = () => prog.output();
     const stats: ProcStat[] = [];
@@ -64,14 +78,24 @@ function walk(): Promise<Walk> {
     let stuck = await continueToStop(pid, 1, true, STOP_MS, out);
     if (stuck) return { ...empty, stuck };
     empty.vmSizeKb.push(vmSize());
-    if ((stuck = await continueToStop(pid, 2, false, STOP_MS, out))) return { ...empty, stuck };
+    // Stop 1 → 2, traced: which mmap(2) calls made the region, and who chose their addresses.
+    const calls = makeTraceInstance(['syscalls/sys_enter_mmap', 'syscalls/sys_exit_mmap'], { tag: 'mmap', enable: false, recordTgid: true });
+    if (!calls) return { ...empty, stuck: 'no tracefs instance with syscalls:sys_enter_mmap/sys_exit_mmap' };
+    writeFileSync(calls.pidFile, listTasks(pid).join(' ') || String(pid));
+    writeFileSync(join(calls.dir, 'options', 'event-fork'), '1');
+    calls.setEnabled(true);
+    stuck = await continueToStop(pid, 2, false, STOP_MS, out);
+    calls.setEnabled(false);
+    const mmaps = pairSyscalls(calls.read().lines, ['mmap']).filter((c) => (c.tgid ?? c.pid) === pid || listTasks(pid).includes(c.pid));
+    await calls.release();
+    if (stuck) return { ...empty, mmaps, stuck };
     empty.vmSizeKb.push(vmSize());
     const smaps2 = readMaps(pid, true) ?? [];
     const hgVmas = smaps2.filter((v) => v.vmFlags.includes('hg'));
     const vma = hgVmas.sort((a, b) => Number(b.end - b.start - (a.end - a.start)))[0];
     stats.push(readStat(pid)!);
     const trace = makeTraceInstance(['exceptions/page_fault_user'], { tag: 'thp', enable: false, bufferKb: 4096 });
-    if (!trace) return { ...empty, hgVmas, vma, stuck: 'no tracefs instance with exceptions:page_fault_user' };
+    if (!trace) return { ...empty, hgVmas, vma, mmaps, stuck: 'no tracefs instance with exceptions:page_fault_user' };
     // The process, not one thread: every task of it now and (event-fork) any it starts while it writes.
     writeFileSync(trace.pidFile, listTasks(pid).join(' ') || String(pid));
     writeFileSync(join(trace.dir, 'options', 'event-fork'), '1');
@@ -89,7 +113,7 @@ function walk(): Promise<Walk> {
     if (st) stats.push(st);
     try { process.kill(pid, 'SIGCONT'); } catch { /* gone */ }
     await Promise.race([prog.exited, new Promise((r) => setTimeout(r, 5_000))]);
-    return { prog, stuck, vma, after, hgVmas, stats, faults: rec.events.filter((e) => e.event === 'page_fault_user'), faultLines: rec.lines, thpAlloc, thpFallback, vmSizeKb: empty.vmSizeKb };
+    return { prog, stuck, vma, after, hgVmas, stats, faults: rec.events.filter((e) => e.event === 'page_fault_user'), faultLines: rec.lines, thpAlloc, thpFallback, vmSizeKb: empty.vmSizeKb, mmaps };
   })();
   return walked;
 }
@@ -114,13 +138,31 @@ describe('Process Lab 3 — transparent huge pages (大页)', () => {
     misalign = (await buildProgram({ src: `${REFERENCE_SRC}/process/03-thp/misalign.c`, cflags: ['-shared', '-fPIC'], name: 'misalign.so' })).path;
   });
 
-  it('the region is M MiB (M random, 8–64), starts on a 2 MiB boundary and is advised MADV_HUGEPAGE (VmFlags hg in smaps)', async (ctx) => {
+  it('the region is M MiB (M random, 8–64), starts on the first 2 MiB boundary of memory whose address the kernel chose (not one the program picked), and is advised MADV_HUGEPAGE (VmFlags hg in smaps)', async (ctx) => {
     needThp(ctx);
     const w = await walk();
     const v = expectVma(w);
     expect({ aligned: v.start % BigInt(HUGE) === 0n, mib: Number(v.end - v.start) / 2 ** 20 },
       `VMA advised MADV_HUGEPAGE: ${formatVma(v)} (VmFlags ${v.vmFlags.join(' ')}). The program runs with a preload (misalign.so) that, like kernels before 6.7, ` +
       `does not place a large anonymous mapping on a 2 MiB boundary by itself: align the region yourself`).toEqual({ aligned: true, mib: MIB });
+    // Who chose the address: the region must lie in what an mmap without an address of the program's own returned
+    // (NULL, or the preload's random hint), at its first 2 MiB boundary. A constant address (MAP_FIXED, or a hint
+    // the kernel honours because that range happens to be free) is a hard-coded answer.
+    const mmaps = w.mmaps ?? [];
+    const arg = (c: TracedSyscall, k: string) => c.args.get(k) ?? 0n;
+    const kernelChose = (c: TracedSyscall) => (arg(c, 'flags') & FIXED_FLAGS) === 0n && (arg(c, 'addr') === 0n || preloadHints.has(arg(c, 'addr')));
+    const ok = mmaps.filter((c) => c.ret !== undefined && c.ret >= 0n && kernelChose(c)).some((c) => c.ret! <= v.start && v.end <= c.ret! + arg(c, 'len') && v.start - c.ret! <= BigInt(HUGE));
+    // An mmap(NULL) of exactly the region that the preload never saw (syscall(2) straight to the kernel): the 6.7+
+    // kernel placed it on a 2 MiB boundary by itself, older kernels do not — the program aligned nothing.
+    const unaligned = mmaps.find((c) => arg(c, 'addr') === 0n && c.ret === v.start && arg(c, 'len') === v.end - v.start);
+    expect(Boolean(unaligned), `the region ${hex(v.start)}-${hex(v.end)} is one mmap(NULL, ${MIB} MiB) exactly, which this ${release()} kernel placed on a 2 MiB boundary by itself ` +
+      `(kernels before 6.7 do not; the spec's preload, which makes mmap hand out unaligned addresses as they do, did not see this call: syscall(2) straight to the kernel?). ` +
+      `Map more than M MiB and align inside what comes back`).toBe(false);
+    const flagNames = (f: bigint) => [[0x10n, 'MAP_FIXED'], [0x100000n, 'MAP_FIXED_NOREPLACE'], [0x20n, 'MAP_ANONYMOUS']].filter(([b]) => (f & (b as bigint)) !== 0n).map(([, n]) => n).join('|');
+    const list = mmaps.map((c) => `mmap(${hex(arg(c, 'addr'))}${preloadHints.has(arg(c, 'addr')) ? ' (the preload\'s hint)' : ''}, ${Number(arg(c, 'len')) / 2 ** 20} MiB, ${flagNames(arg(c, 'flags')) || hex(arg(c, 'flags'))}) = ${c.ret === undefined ? '?' : c.ret < 0n ? c.ret : hex(c.ret)}`);
+    expect(ok, `the region ${hex(v.start)}-${hex(v.end)} is not the first 2 MiB boundary inside memory whose address the kernel chose; the process's mmap(2) calls between stops 1 and 2 ` +
+      `(syscalls:sys_enter_mmap/sys_exit_mmap):\n  ${list.join('\n  ') || '(none)'}\nAsk mmap for more than M MiB without an address (NULL) and align inside what it returns: ` +
+      `an address of your own (MAP_FIXED or a hint) is a hard-coded answer, right only where that range happens to be free`).toBe(true);
     // What a larger mapping had around the region may stay mapped (posix_memalign keeps it too): untouched, it costs no memory.
     recordMetric(ctx, { name: 'VmSize growth stop 1 → 2', value: w.vmSizeKb.length === 2 ? w.vmSizeKb[1]! - w.vmSizeKb[0]! : NaN, unit: `kB (region: ${MIB * 1024})`, group: 'huge pages' });
     recordMetric(ctx, { name: 'region', value: MIB, unit: 'MiB', group: 'huge pages' });

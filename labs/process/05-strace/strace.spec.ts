@@ -4,7 +4,11 @@
  * command and of every process and thread it starts, by name, with
  * ptrace(PTRACE_SYSCALL). The reference is the kernel as strace sees it:
  * `strace -c -f` on the same command, with the same input and output. The
- * commands' sizes are random per run, so no count can be hard-coded.
+ * commands' sizes are random per run, so no count can be hard-coded. The
+ * kernel also says who traced: every task of the command resumed by successful
+ * ptrace(2) calls of mytrace's own process (syscalls:sys_enter/exit_ptrace,
+ * request, target and result), and mytrace's exit after all of theirs
+ * (sched:sched_process_exit).
  */
 import { writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -18,9 +22,17 @@ import { labSource, REFERENCE_SRC } from '../../../helpers/harness/paths.js';
 import { requires } from '../../../helpers/harness/requires.js';
 import { makeTempDir } from '../../../helpers/harness/resources.js';
 import { countSyscalls, type SyscallSummary } from '../../../helpers/kernel/syscalls.js';
-import { makeTraceInstance } from '../../../helpers/kernel/tracefs.js';
+import { makeTraceInstance, pairSyscalls, type TraceEvent } from '../../../helpers/kernel/tracefs.js';
 
-const PTRACE_ENTER = 'syscalls/sys_enter_ptrace';
+/**
+ * What the kernel records of the run under mytrace (its own process and, event-fork, everything below it): each
+ * ptrace(2) call with its request, target and result, each fork/clone, each execve, each task's exit.
+ */
+const TRACER_EVENTS = ['syscalls/sys_enter_ptrace', 'syscalls/sys_exit_ptrace', 'sched/sched_process_fork', 'sched/sched_process_exec', 'sched/sched_process_exit'];
+/** ptrace requests that resume a stopped tracee: PTRACE_CONT, PTRACE_SINGLESTEP, PTRACE_SYSCALL, PTRACE_SYSEMU(_SINGLESTEP). */
+const RESUME_REQUESTS = new Set([7n, 9n, 24n, 31n, 32n]);
+/** …and those that let it go on otherwise: PTRACE_DETACH, PTRACE_LISTEN. */
+const RELEASE_REQUESTS = new Set([17n, 0x4208n]);
 
 /**
  * strace -c counts a call when it returns; these never return to the caller, so
@@ -60,23 +72,82 @@ interface Comparison {
   readonly onlyStrace: string[];
   readonly exitCode: number | undefined;
   readonly stderr: string;
-  /** ptrace(2) calls made by mytrace's own process (syscalls:sys_enter_ptrace filtered to its pid), when watched. */
-  readonly ptraceCalls?: number;
+  /** What the kernel showed of mytrace as the tracer, when watched. */
+  readonly tracer?: TracerEvidence;
 }
+
+/** The kernel's record of one run under mytrace. */
+interface TracerEvidence {
+  /** mytrace's pid (its execve in the trace). */
+  readonly pid?: number;
+  /** The task that execve'd the command (below mytrace), and every task it and its descendants created: tid → comm. */
+  readonly command: ReadonlyMap<number, string>;
+  /** ptrace(2) calls of mytrace's own process: all, failed, and successful resumes per target task. */
+  readonly calls: number;
+  readonly failed: number;
+  readonly failedSample: string[];
+  readonly resumes: ReadonlyMap<number, number>;
+  readonly released: ReadonlySet<number>;
+  /** Command tasks whose exit the kernel recorded after mytrace's own, or never while watched (seconds after mytrace's exit, or NaN). */
+  readonly outlived: { pid: number; comm: string; after: number }[];
+}
+
+const REQUEST_NAMES: Record<string, string> = { 0: 'TRACEME', 1: 'PEEKTEXT', 2: 'PEEKDATA', 3: 'PEEKUSER', 7: 'CONT', 8: 'KILL', 9: 'SINGLESTEP', 12: 'GETREGS', 16: 'ATTACH', 17: 'DETACH', 24: 'SYSCALL', 0x4200: 'SETOPTIONS', 0x4206: 'SEIZE', 0x420e: 'GET_SYSCALL_INFO' };
+const ERRNO: Record<string, string> = { '-1': 'EPERM', '-3': 'ESRCH', '-5': 'EIO', '-14': 'EFAULT', '-22': 'EINVAL' };
+
+/** Read the run's record (pure): who mytrace is, which tasks ran the command, what mytrace's ptrace calls did to them, and when each ended. */
+function tracerEvidence(events: readonly TraceEvent[], lines: readonly string[], tracerPath: string, file: string): TracerEvidence {
+  const execs = events.filter((e) => e.event === 'sched_process_exec').map((e) => ({ e, m: e.body.match(/^filename=(.*) pid=(\d+) old_pid=(\d+)$/) }));
+  const pid = Number(execs.find((x) => x.m?.[1] === tracerPath)?.m?.[2] ?? NaN);
+  const command = new Map<number, string>();
+  const root = execs.find((x) => x.m?.[1] === file && Number(x.m[2]) !== pid);
+  if (root) command.set(Number(root.m![2]), file.split('/').pop()!);
+  // Forks and clones in the order the kernel recorded them: a task joins the command when its parent is in it.
+  for (const e of events) {
+    const f = e.event === 'sched_process_fork' ? e.body.match(/pid=(\d+) child_comm=(.*) child_pid=(\d+)$/) : undefined;
+    if (f && command.has(Number(f[1]))) command.set(Number(f[3]), f[2]!);
+    const x = e.event === 'sched_process_exec' ? e.body.match(/^filename=(.*) pid=(\d+) old_pid=(\d+)$/) : undefined;
+    if (x && command.has(Number(x[3]))) command.set(Number(x[2]), x[1]!.split('/').pop()!);
+  }
+  const mine = pairSyscalls(lines, ['ptrace']).filter((c) => (c.tgid ?? c.pid) === pid);
+  const resumes = new Map<number, number>();
+  const released = new Set<number>();
+  const failedCalls = mine.filter((c) => c.ret !== undefined && c.ret < 0n);
+  for (const c of mine.filter((c) => c.ret === 0n)) {
+    const req = c.args.get('request') ?? -1n;
+    const target = Number(c.args.get('pid') ?? 0n);
+    if (RESUME_REQUESTS.has(req)) resumes.set(target, (resumes.get(target) ?? 0) + 1);
+    if (RESUME_REQUESTS.has(req) || RELEASE_REQUESTS.has(req)) released.add(target);
+  }
+  const exits = new Map(events.filter((e) => e.event === 'sched_process_exit').map((e) => [e.pid, e.ts]));
+  const tracerExit = exits.get(pid);
+  const outlived = [...command].flatMap(([t, comm]) => {
+    const at = exits.get(t);
+    return tracerExit !== undefined && (at === undefined || at > tracerExit) ? [{ pid: t, comm, after: at === undefined ? NaN : at - tracerExit }] : [];
+  });
+  const failedSample = failedCalls.slice(0, 3).map((c) => {
+    const req = c.args.get('request') ?? -1n;
+    return `ptrace(PTRACE_${REQUEST_NAMES[req.toString()] ?? `0x${req.toString(16)}`}, ${c.args.get('pid')}) = ${ERRNO[String(c.ret)] ?? c.ret}`;
+  });
+  return { ...(Number.isFinite(pid) ? { pid } : {}), command, calls: mine.length, failed: failedCalls.length, failedSample, resumes, released, outlived };
+}
+
 
 /** Run `file args` under mytrace and under strace -c -f (same stdin, stdout to a pipe, same cwd: dash calls getcwd when $PWD is not the cwd) and compare. */
 async function compare(file: string, args: readonly string[], options: { readonly watchTracer?: boolean } = { watchTracer: true }): Promise<Comparison> {
   const out = join(dir, `mytrace-${Date.now()}-${Math.random().toString(16).slice(2, 8)}.txt`);
-  // Who does the tracing: the kernel records every ptrace(2) call of mytrace's own pid (not of any child it starts).
-  const trace = options.watchTracer ? makeTraceInstance([PTRACE_ENTER], { tag: 'ptr', enable: false, bufferKb: 8192 }) : undefined;
-  if (options.watchTracer && !trace) throw new Error(`no tracefs instance with ${PTRACE_ENTER}`);
+  // Who does the tracing: the kernel records mytrace's process and everything below it (event-fork) from its first instruction.
+  const trace = options.watchTracer ? makeTraceInstance(TRACER_EVENTS, { tag: 'ptr', enable: false, bufferKb: 8192, recordTgid: true, clock: 'mono' }) : undefined;
+  if (options.watchTracer && !trace) throw new Error(`no tracefs instance with ${TRACER_EVENTS.join(', ')}`);
+  if (trace) writeFileSync(join(trace.dir, 'options', 'event-fork'), '1');
   const mineRun = trace
-    ? await run('sh', ['-c', `echo $$ > ${trace.pidFile} && echo 1 > ${trace.enableFile(PTRACE_ENTER)} && exec "$0" "$@"`, mytrace, '-o', out, file, ...args], { timeoutMs: 60_000, reject: false })
+    ? await run('sh', ['-c', `echo $$ > ${trace.pidFile} && for f in ${TRACER_EVENTS.map((e) => trace.enableFile(e)).join(' ')}; do echo 1 > $f; done && exec "$0" "$@"`, mytrace, '-o', out, file, ...args], { timeoutMs: 60_000, reject: false })
     : await run(mytrace, ['-o', out, file, ...args], { timeoutMs: 60_000, reject: false });
-  let ptraceCalls: number | undefined;
+  let tracer: TracerEvidence | undefined;
   if (trace) {
     trace.setEnabled(false);
-    ptraceCalls = trace.read().events.filter((e) => e.pid === mineRun.pid && e.event === 'sys_ptrace').length;
+    const rec = trace.read();
+    tracer = tracerEvidence(rec.events, rec.lines, mytrace, file);
     await trace.release();
   }
   const mine = parseCounts(await readFile(out, 'utf8').catch(() => ''));
@@ -92,7 +163,7 @@ async function compare(file: string, args: readonly string[], options: { readonl
     if (b && !a) onlyStrace.push(n);
     if (a !== b && (!TIMING.has(n) || !a || !b)) differences.push(`${n}: mytrace ${a}, strace ${b}`);
   }
-  return { mine, strace: summary, differences, onlyMine, onlyStrace, exitCode: mineRun.exitCode, stderr: mineRun.stderr.slice(-600), ...(ptraceCalls === undefined ? {} : { ptraceCalls }) };
+  return { mine, strace: summary, differences, onlyMine, onlyStrace, exitCode: mineRun.exitCode, stderr: mineRun.stderr.slice(-600), ...(tracer ? { tracer } : {}) };
 }
 
 function table(c: Comparison): string {
@@ -107,10 +178,30 @@ function expectSame(c: Comparison, what: string): void {
     `the same system call names as strace -c -f for ${what} (exit and exit_group aside): only in mytrace: ${c.onlyMine.join(' ') || 'none'}; only in strace: ${c.onlyStrace.join(' ') || 'none'}\n${table(c)}`)
     .toEqual({ onlyInMytrace: [], onlyInStrace: [] });
   expect(c.differences, `the same count as strace -c -f for every deterministic call of ${what} (timing-dependent: ${[...TIMING].join(' ')}): ${c.differences.join('; ')}\n${table(c)}`).toEqual([]);
-  // Each system call stops the tracee twice (entry and exit) and each stop is resumed by a ptrace(2) call of the tracer.
+  expectTracer(c, what);
+}
+
+/**
+ * The kernel's view of who traced the command: every task of it (the task that execve'd it and all it created) was
+ * resumed by a successful ptrace(2) call of mytrace's own process — at least once per system call mytrace reports,
+ * since every call stops its task twice — and mytrace ended only after all of them had.
+ */
+function expectTracer(c: Comparison, what: string): void {
+  const t = c.tracer!;
+  const tasks = [...t.command].map(([pid, comm]) => `${pid} (${comm})`);
   const calls = [...c.mine.values()].reduce((a, b) => a + b, 0);
-  expect(c.ptraceCalls, `syscalls:sys_enter_ptrace events of mytrace's own pid: ${c.ptraceCalls} for the ${calls} system calls it reports for ${what} — ` +
-    `mytrace itself must be the tracer (ptrace(2) from its own process), not a tool it runs.\n${table(c)}`).toBeGreaterThanOrEqual(calls);
+  const resumed = [...t.command.keys()].reduce((a, p) => a + (t.resumes.get(p) ?? 0), 0);
+  const untouched = [...t.command].filter(([p]) => !t.released.has(p)).map(([p, comm]) => `${p} (${comm})`);
+  const ptraceLine = `mytrace (pid ${t.pid ?? '?'}) made ${t.calls} ptrace(2) calls, ${t.failed} failed${t.failedSample.length ? ` (${t.failedSample.join('; ')}${t.failed > 3 ? '; …' : ''})` : ''}; ` +
+    `successful resumes (PTRACE_SYSCALL, _CONT…) of the command's tasks: ${resumed}`;
+  expect(t.command.size, `the kernel saw no execve of the command below mytrace for ${what} (sched:sched_process_exec)`).toBeGreaterThan(0);
+  const late = t.outlived.map((o) => `${o.pid} (${o.comm}) ${Number.isNaN(o.after) ? 'had not ended' : `ended ${(o.after * 1000).toFixed(0)} ms after mytrace`}`);
+  expect(late, `mytrace ended while tasks of ${what} it traces were still running (sched:sched_process_exit): ${late.join(', ')}. ` +
+    `It must run until the command and every process and thread it started have ended (waitpid(2) reports none left), then write the table.\n${table(c)}`).toEqual([]);
+  expect(untouched, `tasks of ${what} that no successful ptrace(2) call of mytrace's own process ever resumed — someone else traced them, or nobody: ${untouched.slice(0, 8).join(', ')}` +
+    `${untouched.length > 8 ? ', …' : ''} (of ${tasks.length}). ${ptraceLine}. mytrace itself must trace every process and thread of the command, not a tool it runs.\n${table(c)}`).toEqual([]);
+  expect(resumed, `${ptraceLine}, for the ${calls} system calls it reports for ${what}: each call stops its task at entry and at exit, and each stop must be resumed by mytrace ` +
+    `(calls on other processes, or that fail, do not count).\n${table(c)}`).toBeGreaterThanOrEqual(calls);
 }
 
 const rand = (lo: number, hi: number) => lo + Math.floor(Math.random() * (hi - lo + 1));
@@ -151,12 +242,15 @@ describe('Process Lab 5 — your own strace (系统调用)', () => {
     recordMetric(ctx, { name: 'threads traced', value: t, unit: 'threads', group: 'syscalls' });
   });
 
-  it('exits with the traced command\'s exit status (random), also when a child of the command ends after it with another status', async (ctx) => {
+  it('exits with the traced command\'s exit status (random), also when a child of the command ends after it with another status: that child is traced to its end (its calls counted, mytrace ends after it)', async (ctx) => {
     afterCorrectness(ctx, ['counts the system calls of one process'], "passing on the traced command's exit status");
     const status = rand(4, 120);
     const later = (status % 100) + 121;
     const script = `(sleep 0.3; exit ${later}) & exit ${status}`;
     const c = await compare('/bin/sh', ['-c', script]);
     expect(c.exitCode, `mytrace -o … /bin/sh -c '${script}': the command (the first tracee) exits ${status}; its child, traced too (-f), exits ${later} after it\n${table(c)}`).toBe(status);
+    // The child that outlives the command is traced to its end: mytrace ends after it, and its calls are in the table.
+    expectTracer(c, `sh -c '${script}'`);
+    expectSame(c, `sh -c '${script}'`);
   });
 });

@@ -22,6 +22,16 @@ const WRONG = [
   { file: 'wrong-second-mapping-private.c', fails: /^two mappings of one memfd page/, says: /got perms rw-p\/rw-s|got perms rw-s\/rw-p/ },
   // A helper playing the clever student: the private mapping comes first, so only one of the two was checked (2026-12-04).
   { file: 'clever-private-second-map.c', fails: /^two mappings of one memfd page/, says: /expected both mappings MAP_SHARED/ },
+  // Issue #27: attackers who read the spec for what it did not check; each passed the spec of that day.
+  // A new page mapped over page 0 (MAP_FIXED) in the child: new PFN, parent kept, page 1 shared — but no copy on write.
+  { file: 'wrong-cow-map-fixed.c', fails: /^after fork the child shares/, says: /error_code=0x6\n[\s\S]*its calls over the region in that time: mmap\(0x[0-9a-f]+, 0x1000, / },
+  // The same with the zero page populated read-only and made writable: the one write fault is then 0x7, the calls give it away.
+  { file: 'clever-cow-populate-mprotect.c', fails: /^after fork the child shares/, says: /its calls over the region in that time: mmap\([^;]*\); mprotect\(/ },
+  { file: 'wrong-cow-child-writes-all.c', fails: /^after fork the child shares/, says: /child pages 1… no longer the parent's frame: \d+ \(pages 1, 2, / },
+  // Only pages 0 and 1 were compared: a child that writes every page but page 1 passed.
+  { file: 'clever-cow-writes-all-but-second.c', fails: /^after fork the child shares/, says: /child pages 1… no longer the parent's frame: \d+ \(pages 2, 3, / },
+  // exit 0 after a sleep, never a waitpid: the child is left a zombie for init.
+  { file: 'wrong-parent-no-wait.c', fails: /^the parent waits for its child/, says: /the parent's wait4\/waitid calls: none/ },
 ] as const;
 
 const runs = new Map<string, ReturnType<typeof runSpecWith>>();
@@ -45,6 +55,13 @@ describe.skipIf(!asRoot)('Process Lab 2 fixtures', () => {
 
   it('a correct program that writes its pages from a worker thread (last page first) passes every test: the kernel records the process, not one thread', { timeout: 180_000 }, async () => {
     const out = await runOnce('correct-worker-thread-touch.c');
+    const notPassed = [...out.status].filter(([, s]) => s !== 'passed');
+    expect(notPassed, [...out.failure.values()].filter(Boolean).join('\n---\n') + out.fileMessage).toEqual([]);
+    expect(out.status.size).toBe(7);
+  });
+
+  it('a correct program whose child writes page 0 from a thread of its own and whose parent waits with waitid(2) (returns 0, not the pid) passes every test', { timeout: 180_000 }, async () => {
+    const out = await runOnce('correct-cow-thread-waitid.c');
     const notPassed = [...out.status].filter(([, s]) => s !== 'passed');
     expect(notPassed, [...out.failure.values()].filter(Boolean).join('\n---\n') + out.fileMessage).toEqual([]);
     expect(out.status.size).toBe(7);

@@ -21,6 +21,12 @@ const WRONG = [
   // A helper playing the clever student wrote these; both passed the spec of 2026-12-04 on this 6.18 host.
   { file: 'clever-noalign.c', fails: /^the region is M MiB/, says: /align the region yourself/ },
   { file: 'clever-rounddown.c', fails: /^the region is M MiB/, says: /align the region yourself|expected a VMA with VmFlags "hg"/ },
+  // Issue #27: hard-coded addresses, each passed the spec of that day; the kernel's record of the mmap calls shows whose address it was.
+  { file: 'wrong-fixed-address.c', fails: /^the region is M MiB/, says: /\n  mmap\(0x600000000000, \d+ MiB, MAP_FIXED\|MAP_ANONYMOUS\) = 0x600000000000\nAsk mmap/ },
+  { file: 'clever-fixed-hint.c', fails: /^the region is M MiB/, says: /\n  mmap\(0x600000000000, \d+ MiB, MAP_ANONYMOUS\) = 0x600000000000\nAsk mmap/ },
+  { file: 'clever-huge-reserve.c', fails: /^the region is M MiB/, says: /\(the preload's hint\), \d+ MiB, MAP_ANONYMOUS\) = 0x[0-9a-f]+\n  mmap\(0x600000000000, \d+ MiB, MAP_FIXED\|MAP_ANONYMOUS\)/ },
+  // No alignment at all, past the preload (syscall(2)): the 6.7+ kernel aligned the exact-size mapping itself.
+  { file: 'clever-raw-syscall-noalign.c', fails: /^the region is M MiB/, says: /is one mmap\(NULL, \d+ MiB\) exactly, which this .* kernel placed on a 2 MiB boundary by itself/ },
 ] as const;
 
 const runs = new Map<string, ReturnType<typeof runSpecWith>>();
@@ -37,6 +43,13 @@ describe.skipIf(!asRoot)('Process Lab 3 fixtures', () => {
 
   it('a correct program in another style (posix_memalign with 2 MiB alignment) passes every test', { timeout: 180_000 }, async () => {
     const out = await runOnce('correct-posix-memalign.c');
+    const notPassed = [...out.status].filter(([, s]) => s !== 'passed');
+    expect(notPassed, [...out.failure.values()].filter(Boolean).join('\n---\n') + out.fileMessage).toEqual([]);
+    expect(out.status.size).toBe(3);
+  });
+
+  it('a correct program that reserves M + 2 MiB (PROT_NONE) and maps the region MAP_FIXED at the first 2 MiB boundary inside it passes every test', { timeout: 180_000 }, async () => {
+    const out = await runOnce('correct-reserve-then-fixed.c');
     const notPassed = [...out.status].filter(([, s]) => s !== 'passed');
     expect(notPassed, [...out.failure.values()].filter(Boolean).join('\n---\n') + out.fileMessage).toEqual([]);
     expect(out.status.size).toBe(3);
