@@ -17,7 +17,8 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { afterCorrectness } from '../../../helpers/harness/gates.js';
 import { buildProgram } from '../../../helpers/harness/compile.js';
-import { startBackground, type Background } from '../../../helpers/harness/exec.js';
+import { run, startBackground, type Background } from '../../../helpers/harness/exec.js';
+import { makeTempDir } from '../../../helpers/harness/resources.js';
 import { recordMetric } from '../../../helpers/harness/metrics.js';
 import { labSource } from '../../../helpers/harness/paths.js';
 import { requires } from '../../../helpers/harness/requires.js';
@@ -44,6 +45,30 @@ const RSS_SLACK_KB = 16;
 const SPLIT_RSS_LAG_KB = (() => { const [maj = 0, min = 0] = release().split('.').map(Number); return maj < 6 || (maj === 6 && min < 2) ? 63 * 4 : 0; })();
 
 let vmProgram = '';
+/**
+ * The device of a real memfd's mapping in /proc/<pid>/maps on this host (the kernel's internal shmem mount, major 0:
+ * "00:01" here), read from a memfd the spec makes itself in beforeAll; a file elsewhere named /memfd:… shows its disk.
+ */
+let memfdDev = '';
+const MEMFD_PROBE = `#define _GNU_SOURCE
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+int main(void)
+{
+	char line[512];
+	int fd = memfd_create("kl-probe", 0);
+	FILE *f;
+	if (fd < 0 || ftruncate(fd, 4096) || mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0) == MAP_FAILED)
+		return 1;
+	f = fopen("/proc/self/maps", "r");
+	while (f && fgets(line, sizeof(line), f))
+		if (strstr(line, "/memfd:kl-probe"))
+			fputs(line, stdout);
+	return 0;
+}
+`;
 
 /**
  * x86-64 system calls that can put another page (or nothing) where a page of the region was: a child that
@@ -86,6 +111,8 @@ interface Walk {
   readonly faultLines: string[];
   readonly pfns: PagemapEntry[];
   readonly memfd: { vma: Vma; entry: PagemapEntry }[];
+  /** The process's page_fault_user events between stops 3 and 4 (the memfd step), when traced. */
+  readonly memfdFaults?: TraceEvent[];
   /** pagemap of every page of the anonymous range in parent and child, at stop 5 (before the child's write) and stop 6 (after). */
   readonly cow?: {
     child: number;
@@ -152,10 +179,11 @@ function walk(): Promise<Walk> {
     let faultLines: string[] = [];
     let pfns: PagemapEntry[] = [];
     let memfd: Walk['memfd'] = [];
+    let memfdFaults: TraceEvent[] | undefined;
     let range: Walk['range'];
     let cow: Walk['cow'];
     let exit: string | undefined;
-    const result = (stuck?: string): Walk => ({ prog, stops, stuck, range, faults, faultLines, pfns, memfd, cow, ...(exit ? { exit } : {}) });
+    const result = (stuck?: string): Walk => ({ prog, stops, stuck, range, faults, faultLines, pfns, memfd, memfdFaults, cow, ...(exit ? { exit } : {}) });
     const reach = async (n: number): Promise<string | undefined> => {
       const since = stops.length ? switches(pid) : -1;
       if (stops.length) process.kill(pid, 'SIGCONT');
@@ -172,7 +200,9 @@ function walk(): Promise<Walk> {
     const ranges = newAnonRanges(stops[0]!.maps, stops[1]!.maps);
     range = ranges.sort((a, b) => Number(b.end - b.start - (a.end - a.start)))[0];
     // Stop 2 → 3: the touch, traced.
-    const trace = makeTraceInstance(['exceptions/page_fault_user'], { tag: 'pf', enable: false, bufferKb: 4096 });
+    // recordTgid: a clone(CLONE_VM) child without CLONE_THREAD shares the address space but is another process; event-fork
+    // follows it too, so each event says whose thread group it was and the tests count the program's own only.
+    const trace = makeTraceInstance(['exceptions/page_fault_user'], { tag: 'pf', enable: false, bufferKb: 4096, recordTgid: true });
     if (!trace) return result('tracefs instances or exceptions:page_fault_user missing');
     // The process, not one thread: every task of its thread group now, and (event-fork) any thread it starts
     // during the touch — a design that writes its pages from a worker thread is judged like any other.
@@ -183,11 +213,21 @@ function walk(): Promise<Walk> {
     trace.setEnabled(false);
     const rec = trace.read();
     faultLines = rec.lines;
-    faults = rec.events.filter((e) => e.event === 'page_fault_user'); // the instance records only the process's tasks
+    faults = rec.events.filter((e) => e.event === 'page_fault_user'); // the process's tasks and (event-fork) what they started: tgid tells them apart
     await trace.release();
     if (stuck) return result(stuck);
     if (range) pfns = readPagemap(pid, range.start, Number((range.end - range.start) / BigInt(PAGE)));
-    if ((stuck = await reach(4))) return result(stuck);
+    // Stop 3 → 4: the memfd step, traced: the two mappings' page-table entries must come from the program's accesses (faults).
+    const mtrace = makeTraceInstance(['exceptions/page_fault_user'], { tag: 'mfd', enable: false, bufferKb: 1024, recordTgid: true });
+    if (!mtrace) return result('tracefs instances or exceptions:page_fault_user missing');
+    writeFileSync(mtrace.pidFile, listTasks(pid).join(' ') || String(pid));
+    writeFileSync(join(mtrace.dir, 'options', 'event-fork'), '1');
+    mtrace.setEnabled(true);
+    stuck = await reach(4);
+    mtrace.setEnabled(false);
+    memfdFaults = mtrace.read().events.filter((e) => e.event === 'page_fault_user' && ofProcess(e, pid));
+    await mtrace.release();
+    if (stuck) return result(stuck);
     memfd = stops[3]!.maps.filter((v) => v.path.startsWith('/memfd:')).map((vma) => ({ vma, entry: readPagemap(pid, vma.start, 1)[0]! }));
     // After stop 4: fork. The child stops (5) before writing and (6) after. From here on the kernel records, for
     // the parent and (event-fork) the child, page faults, calls that change the address space, waits and exits.
@@ -248,6 +288,10 @@ describe('Process Lab 2 — virtual memory and page faults (虚拟内存与缺�
 
   beforeAll(async () => {
     vmProgram = (await buildProgram({ src: labSource('process/02-vm/vm.c'), ldlibs: ['-lpthread'] })).path;
+    const dir = await makeTempDir('memfd-probe');
+    writeFileSync(join(dir, 'memfd_probe.c'), MEMFD_PROBE);
+    const probe = (await buildProgram({ src: join(dir, 'memfd_probe.c') })).path;
+    memfdDev = (await run(probe, [], { timeoutMs: 10_000 })).stdout.trim().split(/\s+/)[3] ?? '';
   });
 
   it('mmap of N pages (N random, 64–447) adds a VMA of exactly N pages (anonymous, rw-p) to /proc/<pid>/maps, and RSS does not grow before the pages are touched', async (ctx) => {
@@ -267,14 +311,26 @@ describe('Process Lab 2 — virtual memory and page faults (虚拟内存与缺�
     const r = expectRange(w);
     reached(w, 3);
     const addr = (e: TraceEvent) => BigInt(e.body.match(/address=(0x[0-9a-f]+)/)?.[1] ?? '0');
-    const inside = w.faults.filter((e) => { const a = addr(e); return a >= r.start && a < r.end; });
+    const pid = w.prog.pid;
+    const own = w.faults.filter((e) => ofProcess(e, pid));
+    const inRange = (e: TraceEvent) => { const a = addr(e); return a >= r.start && a < r.end; };
+    const inside = own.filter(inRange);
+    const foreign = w.faults.filter((e) => !ofProcess(e, pid) && inRange(e));
     const pagesHit = new Set(inside.map((e) => addr(e) / BigInt(PAGE)));
     const writes = inside.filter((e) => (Number(e.body.match(/error_code=(0x[0-9a-f]+)/)?.[1] ?? 0) & 2) === 2);
     const sample = `trace sample:\n  ${w.faultLines.slice(0, 3).join('\n  ')}`;
     expect({ events: inside.length, pages: pagesHit.size, writes: writes.length },
       `expected ${PAGES} page_fault_user events (one per page, all writes) of process ${w.prog.pid} (any of its threads) between stop 2 and stop 3 in ${hex(r.start)}-${hex(r.end)}; ` +
-      `got ${inside.length} there (${pagesHit.size} pages, ${writes.length} writes; ${w.faults.length} in all). ${sample}`)
+      `got ${inside.length} there (${pagesHit.size} pages, ${writes.length} writes; ${own.length} in all). ${sample}` +
+      (foreign.length ? `\n${foreign.length} faults in the range came from other processes (tgid ${[...new Set(foreign.map((e) => e.tgid))].join(', ')}): a clone(2) child that ` +
+        `shares the address space (CLONE_VM without CLONE_THREAD) is another process with a minflt of its own, not a thread of this one; write the pages from this process (any of its threads)` : ''))
       .toEqual({ events: PAGES, pages: PAGES, writes: PAGES });
+    // Every fault of the process in that time: the N writes and the few of raise(SIGSTOP). Reads of other memory add
+    // minor faults too (the zero page), so minflt alone could be padded to N without a single fault in the region.
+    const elsewhere = own.filter((e) => !inRange(e));
+    expect(own.length, `process ${pid} took ${own.length} page_fault_user events between stop 2 and stop 3, ${elsewhere.length} of them outside ${hex(r.start)}-${hex(r.end)} ` +
+      `(first: ${elsewhere.slice(0, 3).map((e) => e.body).join('; ') || 'none'}); expected ${PAGES} in the region and at most ${MINFLT_SLACK} elsewhere: touch the region's pages, nothing else`)
+      .toBeLessThanOrEqual(PAGES + MINFLT_SLACK);
     const minflt = w.stops[2]!.stat.minflt - w.stops[1]!.stat.minflt;
     expect(minflt, `minflt (field 10 of /proc/${w.prog.pid}/stat): ${w.stops[1]!.stat.minflt} at stop 2, ${w.stops[2]!.stat.minflt} at stop 3; expected ${PAGES}..${PAGES + MINFLT_SLACK}`)
       .toBeGreaterThanOrEqual(PAGES);
@@ -316,6 +372,17 @@ describe('Process Lab 2 — virtual memory and page faults (虚拟内存与缺�
     const evidence = w.memfd.map((m) => `${formatVma(m.vma)} → ${m.entry.present ? `PFN ${hex(m.entry.pfn)}` : 'not present'}`).join('\n  ') || '(no /memfd: VMA)';
     expect(twice, `expected two VMAs of the same memfd (same inode) in /proc/${w.prog.pid}/maps at stop 4:\n  ${evidence}`).toBeDefined();
     const [a, b] = twice!;
+    // A real memfd lives on the kernel's internal shmem mount (major 0 in maps): a disk file named /memfd:… does not.
+    expect({ devices: [a!.vma.dev, b!.vma.dev] }, `a memfd's mappings show the device of the kernel's internal shmem mount (${memfdDev || '?'} on this host, ` +
+      `read from a memfd the spec made itself); these two show ${a!.vma.dev} and ${b!.vma.dev}: that is a file on a mounted filesystem named like a memfd, ` +
+      `not memory from memfd_create(2). Keep the memfd_create call and map its descriptor:\n  ${evidence}`).toEqual({ devices: [memfdDev, memfdDev] });
+    // Both page-table entries come from the program's own accesses (a write through one, a read through the other): a page
+    // fault in each mapping between stops 3 and 4, not entries filled in advance by MAP_POPULATE.
+    const faultIn = (v: Vma) => (w.memfdFaults ?? []).filter((e) => { const x = BigInt(e.body.match(/address=(0x[0-9a-f]+)/)?.[1] ?? '0'); return x >= v.start && x < v.end; }).length;
+    expect({ faultsInFirst: faultIn(a!.vma) > 0, faultsInSecond: faultIn(b!.vma) > 0 },
+      `page_fault_user events of process ${w.prog.pid} between stops 3 and 4: ${faultIn(a!.vma)} in ${formatVma(a!.vma)}, ${faultIn(b!.vma)} in ${formatVma(b!.vma)} ` +
+      `(${w.memfdFaults?.length ?? 'not traced'} in all). Write through one mapping and read through the other: each first access is a fault that maps the page ` +
+      `in that mapping (MAP_POPULATE fills the page tables in advance, so no access of the program shows)`).toEqual({ faultsInFirst: true, faultsInSecond: true });
     expect({ shared: `${a!.vma.perms[3]}${b!.vma.perms[3]}`, present: [a!.entry.present, b!.entry.present], samePfn: a!.entry.pfn === b!.entry.pfn && a!.entry.pfn !== 0n },
       `expected both mappings MAP_SHARED (perms …s), both touched, one frame; got perms ${a!.vma.perms}/${b!.vma.perms}, PFNs ${pfnList([a!.entry, b!.entry])}:\n  ${evidence}`).toEqual({ shared: 'ss', present: [true, true], samePfn: true });
   });

@@ -33,6 +33,13 @@ const TRACER_EVENTS = ['syscalls/sys_enter_ptrace', 'syscalls/sys_exit_ptrace', 
 const RESUME_REQUESTS = new Set([7n, 9n, 24n, 31n, 32n]);
 /** …and those that let it go on otherwise: PTRACE_DETACH, PTRACE_LISTEN. */
 const RELEASE_REQUESTS = new Set([17n, 0x4208n]);
+/**
+ * Requests that read which system call a stopped tracee is in: PTRACE_PEEKUSER (orig_rax), PTRACE_GETREGS,
+ * PTRACE_GETREGSET, PTRACE_GET_SYSCALL_INFO. A tracer that counts calls asks one of them at least once per call.
+ */
+const READ_REQUESTS = new Set([3n, 12n, 0x4204n, 0x420en]);
+/** Programs that trace or count system calls themselves: run below mytrace, they do its work. */
+const TRACING_TOOLS = new Set(['strace', 'ltrace', 'perf', 'bpftrace', 'trace-cmd', 'sysdig']);
 
 /**
  * strace -c counts a call when it returns; these never return to the caller, so
@@ -88,6 +95,11 @@ interface TracerEvidence {
   readonly failedSample: string[];
   readonly resumes: ReadonlyMap<number, number>;
   readonly released: ReadonlySet<number>;
+  /** Successful ptrace(2) calls of mytrace that read a command task's registers or syscall info (READ_REQUESTS). */
+  readonly reads: number;
+  /** Programs started below mytrace outside the command's tree ("pid file"), and processes there that called ptrace(2). */
+  readonly outside: { pid: number; file: string }[];
+  readonly otherTracers: { pid: number; calls: number }[];
   /** Command tasks whose exit the kernel recorded after mytrace's own, or never while watched (seconds after mytrace's exit, or NaN). */
   readonly outlived: { pid: number; comm: string; after: number }[];
 }
@@ -109,7 +121,14 @@ function tracerEvidence(events: readonly TraceEvent[], lines: readonly string[],
     const x = e.event === 'sched_process_exec' ? e.body.match(/^filename=(.*) pid=(\d+) old_pid=(\d+)$/) : undefined;
     if (x && command.has(Number(x[3]))) command.set(Number(x[2]), x[1]!.split('/').pop()!);
   }
-  const mine = pairSyscalls(lines, ['ptrace']).filter((c) => (c.tgid ?? c.pid) === pid);
+  const all = pairSyscalls(lines, ['ptrace']);
+  const mine = all.filter((c) => (c.tgid ?? c.pid) === pid);
+  let reads = 0;
+  for (const c of mine) if (c.ret !== undefined && c.ret >= 0n && READ_REQUESTS.has(c.args.get('request') ?? -1n) && command.has(Number(c.args.get('pid') ?? 0n))) reads++;
+  const outside = execs.filter((x) => x.m && Number(x.m[2]) !== pid && !command.has(Number(x.m[2]))).map((x) => ({ pid: Number(x.m![2]), file: x.m![1]! }));
+  const others = new Map<number, number>();
+  for (const c of all) { const g = c.tgid ?? c.pid; if (g !== pid && !command.has(c.pid)) others.set(g, (others.get(g) ?? 0) + 1); }
+  const otherTracers = [...others].map(([p, calls]) => ({ pid: p, calls }));
   const resumes = new Map<number, number>();
   const released = new Set<number>();
   const failedCalls = mine.filter((c) => c.ret !== undefined && c.ret < 0n);
@@ -129,7 +148,7 @@ function tracerEvidence(events: readonly TraceEvent[], lines: readonly string[],
     const req = c.args.get('request') ?? -1n;
     return `ptrace(PTRACE_${REQUEST_NAMES[req.toString()] ?? `0x${req.toString(16)}`}, ${c.args.get('pid')}) = ${ERRNO[String(c.ret)] ?? c.ret}`;
   });
-  return { ...(Number.isFinite(pid) ? { pid } : {}), command, calls: mine.length, failed: failedCalls.length, failedSample, resumes, released, outlived };
+  return { ...(Number.isFinite(pid) ? { pid } : {}), command, calls: mine.length, failed: failedCalls.length, failedSample, resumes, released, outlived, reads, outside, otherTracers };
 }
 
 
@@ -202,6 +221,26 @@ function expectTracer(c: Comparison, what: string): void {
     `${untouched.length > 8 ? ', …' : ''} (of ${tasks.length}). ${ptraceLine}. mytrace itself must trace every process and thread of the command, not a tool it runs.\n${table(c)}`).toEqual([]);
   expect(resumed, `${ptraceLine}, for the ${calls} system calls it reports for ${what}: each call stops its task at entry and at exit, and each stop must be resumed by mytrace ` +
     `(calls on other processes, or that fail, do not count).\n${table(c)}`).toBeGreaterThanOrEqual(calls);
+  // Resuming is not counting: at a syscall-stop the tracer must ask the kernel which call it is.
+  expect(t.reads, `${ptraceLine}; successful ptrace(2) calls of mytrace that read which system call a task of the command is in ` +
+    `(PTRACE_GET_SYSCALL_INFO, PTRACE_GETREGS, PTRACE_GETREGSET, PTRACE_PEEKUSER): ${t.reads}, for the ${calls} system calls it reports for ${what}. ` +
+    `Each counted call must come from a syscall-stop where mytrace asked the kernel which call it was; counts read elsewhere (another tracer, tracefs, a second run) are not mytrace's.\n${table(c)}`)
+    .toBeGreaterThanOrEqual(calls);
+  // Nothing else below mytrace traces or reruns the command: a tracing tool it starts, or a second copy of the command's programs.
+  const base = (f: string) => f.split('/').pop()!;
+  const need = new Map<string, number>();
+  for (const comm of t.command.values()) need.set(base(comm), (need.get(base(comm)) ?? 0) + 1);
+  const have = new Map<string, number>();
+  for (const o of t.outside) have.set(base(o.file), (have.get(base(o.file)) ?? 0) + 1);
+  const rootFile = [...t.command.values()][0];
+  const rerun = need.size > 0 && [...need].every(([f]) => (have.get(f) ?? 0) >= 1) && rootFile !== undefined && (have.get(base(rootFile)) ?? 0) >= 1;
+  const tools = t.outside.filter((o) => TRACING_TOOLS.has(base(o.file)));
+  const outsideList = t.outside.map((o) => `${o.pid} ${o.file}`).join(', ') || 'none';
+  expect({ tracingTools: tools.map((o) => base(o.file)), secondCopyOfTheCommand: rerun, otherProcessesCallingPtrace: t.otherTracers.map((o) => `${o.pid} (${o.calls} calls)`) },
+    `programs mytrace (pid ${t.pid ?? '?'}) started outside the command's tree for ${what} (sched:sched_process_exec): ${outsideList}; processes below mytrace other than mytrace ` +
+    `that called ptrace(2): ${t.otherTracers.map((o) => `${o.pid} (${o.calls} calls)`).join(', ') || 'none'}. mytrace must count the command it runs by tracing it itself: ` +
+    `no strace or other tracer below it, no second run of the command whose calls it reports instead.\n${table(c)}`)
+    .toEqual({ tracingTools: [], secondCopyOfTheCommand: false, otherProcessesCallingPtrace: [] });
 }
 
 const rand = (lo: number, hi: number) => lo + Math.floor(Math.random() * (hi - lo + 1));

@@ -32,6 +32,13 @@ const WRONG = [
   { file: 'clever-cow-writes-all-but-second.c', fails: /^after fork the child shares/, says: /child pages 1… no longer the parent's frame: \d+ \(pages 2, 3, / },
   // exit 0 after a sleep, never a waitpid: the child is left a zombie for init.
   { file: 'wrong-parent-no-wait.c', fails: /^the parent waits for its child/, says: /the parent's wait4\/waitid calls: none/ },
+  // Attackers who read only the spec and guide (2026-12-04), each passed the spec of that day:
+  // a disk file named /memfd:vm-lab, MAP_POPULATE'd twice: its device is the disk's, not the kernel's shmem mount, and no access faulted.
+  { file: 'clever-fake-memfd.c', fails: /^two mappings of one memfd page/, says: /a memfd's mappings show the device of the kernel's internal shmem mount \(00:[0-9a-f]+ on this host.*\); these two show (?!00:)/ },
+  // A real memfd, MAP_POPULATE'd twice and never accessed: no page fault of the program in either mapping.
+  { file: 'clever-memfd-populate.c', fails: /^two mappings of one memfd page/, says: /page_fault_user events of process \d+ between stops 3 and 4: 0 in [\s\S]*, 0 in [\s\S]*MAP_POPULATE fills the page tables in advance/ },
+  // clone(CLONE_VM) without CLONE_THREAD writes the pages: another process; N reads of a pad elsewhere made minflt N.
+  { file: 'clever-clone-sibling.c', fails: /^writing each page once takes exactly one page fault/, says: /got 0 there [\s\S]*faults in the range came from other processes \(tgid \d+\): a clone\(2\) child/ },
 ] as const;
 
 const runs = new Map<string, ReturnType<typeof runSpecWith>>();

@@ -26,7 +26,12 @@ const WRONG = [
   { file: 'clever-fixed-hint.c', fails: /^the region is M MiB/, says: /\n  mmap\(0x600000000000, \d+ MiB, MAP_ANONYMOUS\) = 0x600000000000\nAsk mmap/ },
   { file: 'clever-huge-reserve.c', fails: /^the region is M MiB/, says: /\(the preload's hint\), \d+ MiB, MAP_ANONYMOUS\) = 0x[0-9a-f]+\n  mmap\(0x600000000000, \d+ MiB, MAP_FIXED\|MAP_ANONYMOUS\)/ },
   // No alignment at all, past the preload (syscall(2)): the 6.7+ kernel aligned the exact-size mapping itself.
-  { file: 'clever-raw-syscall-noalign.c', fails: /^the region is M MiB/, says: /is one mmap\(NULL, \d+ MiB\) exactly, which this .* kernel placed on a 2 MiB boundary by itself/ },
+  { file: 'clever-raw-syscall-noalign.c', fails: /^the region is M MiB/, says: /lies in mmap\(NULL, \d+ MiB\) = 0x[0-9a-f]+, a mapping this .* kernel placed on a 2 MiB boundary by itself/ },
+  // Attackers who read only the spec and guide (2026-12-04), each passed the spec of that day:
+  // the preload misaligned by exactly 4 KiB, so adding 2 MiB - 4 KiB aligned; now it misaligns by 1–511 pages, random per run.
+  { file: 'clever-hard4k.c', fails: /^the region is M MiB/, says: /align the region yourself/ },
+  // mmap(NULL, M + 2 MiB) past the preload: not exactly M, but still a 2 MiB multiple the 6.7+ kernel aligned by itself.
+  { file: 'clever-kernelalign.c', fails: /^the region is M MiB/, says: /lies in mmap\(NULL, \d+ MiB\) = 0x[0-9a-f]+, a mapping this .* kernel placed on a 2 MiB boundary by itself: .*kernels before 6\.7 \(Debian 12/ },
 ] as const;
 
 const runs = new Map<string, ReturnType<typeof runSpecWith>>();

@@ -30,6 +30,12 @@ const WRONG = [
   { file: 'wrong-stops-at-command-exit.c', fails: /^exits with the traced command's exit status/, says: /mytrace ended while tasks of sh -c .* it traces were still running \(sched:sched_process_exit\): \d+ \(sh\) (ended \d+ ms after mytrace|had not ended)/ },
   // Resumes every stop with signal 0: the shell's SIGCHLD handler never runs.
   { file: 'wrong-swallows-signals.c', fails: /^follows the children of a shell/, says: /only in strace: rt_sigreturn/ },
+  // Attackers who read only the spec and guide (2026-12-04), each passed the spec of that day: the ptrace loop resumes every stop
+  // and never asks which call it is; the counts come from a tracefs instance of mytrace's own, or from strace on a second run.
+  { file: 'clever-own-tracefs.c', fails: /^counts the system calls of one process/, says: /that read which system call a task of the command is in \(PTRACE_GET_SYSCALL_INFO, .*\): 0, for the \d+ system calls/ },
+  { file: 'clever-strace-rerun.c', fails: /^counts the system calls of one process/, says: /that read which system call a task of the command is in \(PTRACE_GET_SYSCALL_INFO, .*\): 0, for the \d+ system calls/ },
+  // The same, reading the syscall info it then ignores: the kernel shows strace and a second cat started below mytrace.
+  { file: 'clever-strace-rerun-reads.c', fails: /^counts the system calls of one process/, says: /programs mytrace \(pid \d+\) started outside the command's tree for cat .*: \d+ \/usr\/bin\/strace, \d+ \/bin\/cat/ },
 ] as const;
 
 const runs = new Map<string, ReturnType<typeof runSpecWith>>();
