@@ -15,6 +15,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -133,6 +134,12 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	addr.sin_port = htons(atoi(argv[1]));
+	/*
+	 * A client may leave before it has read its echo: writing to it then
+	 * fails with EPIPE, and the kernel also sends SIGPIPE, whose default
+	 * action would end the whole server (signal(7)). Handle the error instead.
+	 */
+	signal(SIGPIPE, SIG_IGN);
 
 	/* A non-blocking listening socket. */
 	lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
