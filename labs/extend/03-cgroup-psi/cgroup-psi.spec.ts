@@ -24,11 +24,13 @@ import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { cgroupV1Controllers, parseCgroupMounts, probeCgroups } from '../../../helpers/harness/capabilities.js';
 import { buildProgram } from '../../../helpers/harness/compile.js';
+import { afterCorrectness } from '../../../helpers/harness/gates.js';
 import { destroyCgroup } from '../../../helpers/harness/destroy.js';
 import { run, startBackground, waitUntil, type RunResult } from '../../../helpers/harness/exec.js';
 import { labSource } from '../../../helpers/harness/paths.js';
 import { recordMetric } from '../../../helpers/harness/metrics.js';
 import { adapted, requires, unmet } from '../../../helpers/harness/requires.js';
+import type { CapabilityId } from '../../../helpers/harness/capabilities.js';
 import { defer, makeTempDir } from '../../../helpers/harness/resources.js';
 import { uniqueName } from '../../../helpers/harness/run-state.js';
 import { cgroup2Root } from '../../../helpers/kernel/cgroup-bpf.js';
@@ -38,6 +40,10 @@ import {
   describeOpenFiles, growthAround, monotonicSeconds, openFiles, pressureCgroup, readPressure, samplePressure, triggersOn,
   type Pressure, type PressureSample,
 } from '../../../helpers/kernel/psi.js';
+import { firingsOf, matchEvents, pinTriggerIterator, sampleTriggers, triggersHeld, unreadEvents, type TriggerSample } from './trigger-state.js';
+
+/** What the lab needs; the BPF toolchain reads psiwatch's trigger from the kernel (psi-triggers.bpf.c). */
+const NEEDS: CapabilityId[] = ['root', 'cc', 'cgroup', 'psi', 'btf', 'clang-bpf', 'libbpf', 'bpftool'];
 
 const CGROUP_BASE = '/sys/fs/cgroup';
 /** v1 hierarchies the lab may move a process into (pids and freezer hold it for the sandbox). */
@@ -49,12 +55,15 @@ const FILE_MIB = 256;
 const WORKLOAD_SECONDS = 5;
 /**
  * The trigger: "some <stall> 2000000" — 30–70 ms of stall (random per run) within 2 s. A 2 s window needs no
- * CAP_SYS_RESOURCE. A third run asks for a stall the squeeze never reaches (1.5 s within 2 s; measured: at most
- * ~0.3 s per 2 s here): a watcher that ignores its arguments, or counts on its own, reports events there.
+ * CAP_SYS_RESOURCE. A third run asks for a stall the squeeze never reaches (1.5 s within 4 s; measured: at most
+ * ~0.3 s per 2 s here): a watcher that ignores its arguments, or counts on its own, reports events there, and the
+ * kernel's copy of its trigger (psi-triggers.bpf.c) shows any other numbers than those given.
  */
 const STALL_US = (3 + randomInt(0, 5)) * 10_000;
 const WINDOW_US = 2_000_000;
 const UNREACHABLE_US = 1_500_000;
+/** The third run's window: 4 s (a multiple of 2 s needs no CAP_SYS_RESOURCE either), so a watcher that writes "2000000" whatever it is given shows. */
+const UNREACHABLE_WINDOW_US = 4_000_000;
 /** psiwatch runs past the workload by more than a window, so a late event is still seen. */
 const WATCH_SECONDS = WORKLOAD_SECONDS + 4;
 /** Measured here: 440–550 ms of stall in 4–5 s squeezed, 0 without the limit. */
@@ -88,7 +97,7 @@ function lineFor(output: string, e: Entry): string | undefined {
 }
 
 describe('Lab 3 — cgroup hierarchies and pressure stall information (cgroup 架构; PSI)', () => {
-  requires('root', 'cc', 'cgroup', 'psi');
+  requires(...NEEDS);
 
   let cgwhere = '';
   let psiwatch = '';
@@ -96,7 +105,7 @@ describe('Lab 3 — cgroup hierarchies and pressure stall information (cgroup �
   let bigFile = '';
 
   beforeAll(async () => {
-    if (await unmet(['root', 'cc', 'cgroup', 'psi'])) return;
+    if (await unmet(NEEDS)) return;
     cgwhere = (await buildProgram({ src: labSource('extend/03-cgroup-psi/cgwhere.c') })).path;
     psiwatch = (await buildProgram({ src: labSource('extend/03-cgroup-psi/psiwatch.c') })).path;
     tmp = await makeTempDir('psi');
@@ -110,7 +119,7 @@ describe('Lab 3 — cgroup hierarchies and pressure stall information (cgroup �
     const placed: { path: string; dir: string; what: string }[] = [];
 
     beforeAll(async () => {
-      if (await unmet(['root', 'cc', 'cgroup', 'psi'])) return;
+      if (await unmet(NEEDS)) return;
       const sleeper = startBackground('sleep', ['120'], { timeoutMs: 180_000 });
       target = sleeper.pid;
       // The sandbox's shell joins its cgroups, then execs sleep: place the process only after that.
@@ -218,12 +227,17 @@ describe('Lab 3 — cgroup hierarchies and pressure stall information (cgroup �
       readonly otherPressure: string[];
       /** The stall threshold psiwatch was given (µs). */
       readonly stallUs: number;
+      /** The window psiwatch was given (µs). */
+      readonly windowUs: number;
       /** CLOCK_MONOTONIC times of the events psiwatch printed. */
       readonly events: number[];
       readonly start: number;
       readonly end: number;
+      /** The iterator's readings of psiwatch's pressure files (struct psi_trigger), every 200 ms while it ran. */
+      readonly triggerSamples: TriggerSample[];
     }
     const runs: Partial<Record<'squeezed' | 'control' | 'unreachable', PressureRun>> = {};
+    let triggerPin = '';
 
     /** The workload: join every cgroup directory, then re-read the file until the time is up. */
     const WORKLOAD = 'f=$1; s=$2; shift 2; for d in "$@"; do echo $$ > "$d/cgroup.procs" || exit 1; done; ' +
@@ -233,12 +247,14 @@ describe('Lab 3 — cgroup hierarchies and pressure stall information (cgroup �
       // Tags that do not say which run is which (a watcher must not read its answer from the cgroup's name).
       const cg = await pressureCgroup(`p${randomBytes(2).toString('hex')}`, kind === 'control' ? undefined : LIMIT_BYTES);
       const stallUs = kind === 'unreachable' ? UNREACHABLE_US : STALL_US;
+      const windowUs = kind === 'unreachable' ? UNREACHABLE_WINDOW_US : WINDOW_US;
       // A cold start: the file's pages out of the page cache.
       await run('dd', [`if=${bigFile}`, 'iflag=nocache', 'count=0', 'status=none'], { timeoutMs: 20_000 });
       const before = readPressure(cg.pressureFile);
       const start = monotonicSeconds();
-      const watcher = startBackground(psiwatch, [cg.pressureFile, String(stallUs), String(WINDOW_US), String(WATCH_SECONDS)], { timeoutMs: 60_000 });
+      const watcher = startBackground(psiwatch, [cg.pressureFile, String(stallUs), String(windowUs), String(WATCH_SECONDS)], { timeoutMs: 60_000 });
       const family = () => [watcher.pid, ...descendants(listProcesses(), watcher.pid).map((p) => p.pid)];
+      const triggerSampler = sampleTriggers(triggerPin, family, 200);
       // Wait (bounded) until psiwatch has the file open, then a little for its write.
       for (let i = 0; i < 40 && !family().some((p) => openFiles(p).some((f) => f.target === cg.pressureFile)); i++) await new Promise((r) => setTimeout(r, 50));
       await new Promise((r) => setTimeout(r, 300));
@@ -252,16 +268,18 @@ describe('Lab 3 — cgroup hierarchies and pressure stall information (cgroup �
       const openFilesSeen = family().map((p) => `pid ${p}:\n${describeOpenFiles(p)}`).join('\n');
       const workload = await workloadP;
       const w = await watcher.exited;
+      const triggerSamples = triggerSampler.stop();
       const samples = sampler.stop();
       const end = monotonicSeconds();
       const after = readPressure(cg.pressureFile);
       const events = w.stdout.split('\n').flatMap((l) => (l.match(/\d+\.\d+/g) ?? []).map(Number).filter((t) => t >= start - 1 && t <= end + 1).slice(0, 1));
-      return { how: cg.how, file: cg.pressureFile, observed: cg.observeFile, before, after, samples, workload, watcher: w, triggers, openFilesSeen, otherPressure, stallUs, events, start, end };
+      return { how: cg.how, file: cg.pressureFile, observed: cg.observeFile, before, after, samples, workload, watcher: w, triggers, openFilesSeen, otherPressure, stallUs, windowUs, events, start, end, triggerSamples };
     }
 
     beforeAll(async () => {
-      if (await unmet(['root', 'cc', 'cgroup', 'psi'])) return;
+      if (await unmet(NEEDS)) return;
       bigFile = join(tmp, 'big');
+      triggerPin = await pinTriggerIterator();
       await run('dd', ['if=/dev/urandom', `of=${bigFile}`, 'bs=1M', `count=${FILE_MIB}`, 'conv=fsync', 'status=none'], { timeoutMs: 120_000 });
       runs.squeezed = await pressureRun('squeezed');
       runs.control = await pressureRun('control');
@@ -295,6 +313,51 @@ describe('Lab 3 — cgroup hierarchies and pressure stall information (cgroup �
         .toBeGreaterThanOrEqual(1);
     });
 
+    /** The triggers psiwatch held on the run's file, as the kernel keeps them, and how it names them. */
+    const held = (r: PressureRun) => triggersHeld(r.triggerSamples, r.file);
+    const asked = (r: PressureRun) => `some ${r.stallUs} ${r.windowUs}`;
+    const described = (r: PressureRun) => held(r).map((t) => `pid ${t.pid} fd ${t.fd}: "${t.state} ${t.thresholdUs} ${t.windowUs}"`).join('; ') || 'none seen';
+    const RUN_KINDS = ['squeezed', 'control', 'unreachable'] as const;
+
+    it('psiwatch\'s trigger is the one it was asked for: the kernel holds "some <stall> <window>" with the arguments as given, in each of the three runs', () => {
+      const got: Record<string, string[]> = {};
+      const want: Record<string, string[]> = {};
+      for (const k of RUN_KINDS) {
+        const r = runs[k]!;
+        got[k] = [...new Set(held(r).map((t) => `${t.state} ${t.thresholdUs} ${t.windowUs}`))];
+        want[k] = [asked(r)];
+      }
+      const evidence = RUN_KINDS.map((k) => `${k}: psiwatch ${runs[k]!.file} ${runs[k]!.stallUs} ${runs[k]!.windowUs} ${WATCH_SECONDS}; its triggers on that file: ${described(runs[k]!)}`).join('\n');
+      expect(got, 'every trigger psiwatch holds on the file, as the kernel keeps it (struct psi_trigger: state, threshold µs, window µs; read by the lab\'s ' +
+        'BPF iterator over psiwatch\'s open files every 200 ms), must be "some <stall> <window>" with the arguments it was given: "some" counts the time ' +
+        `at least one task stalled ("full": all of them at once), and a trigger with other numbers (or a second one) fires at other times.\n${evidence}`).toEqual(want);
+    });
+
+    it('psiwatch prints one event per firing of its trigger, as it fires, and leaves no event unread (the trigger\'s last firing and pending event, read from the kernel every 200 ms)', (ctx) => {
+      afterCorrectness(ctx, ['psiwatch\'s trigger is the one it was asked for'], 'events against the firings of the trigger psiwatch holds');
+      const problems: string[] = [];
+      const lines: string[] = [];
+      for (const k of RUN_KINDS) {
+        const r = runs[k]!;
+        const mine = held(r).filter((t) => `${t.state} ${t.thresholdUs} ${t.windowUs}` === asked(r));
+        const addrs = new Set(mine.map((t) => t.addr));
+        const seen = r.triggerSamples.filter((s) => s.held.some((h) => h.trigger && addrs.has(h.trigger.addr)));
+        const end = seen.length ? seen[seen.length - 1]!.t : r.start;
+        const { firings, gaps } = firingsOf(r.triggerSamples, addrs, r.start);
+        const m = matchEvents(firings, r.events, end, gaps);
+        const unread = unreadEvents(r.triggerSamples, addrs);
+        const rel = (t: number) => (t - r.start).toFixed(2);
+        if (k === 'squeezed') recordMetric(ctx, { name: 'trigger firings while squeezed (kernel)', value: firings.length, unit: 'firings', group: 'PSI' });
+        lines.push(`${k}: firings (s after psiwatch started, between the samples that show it) ${firings.map((f) => `${rel(f.after)}–${rel(f.by)}`).join(', ') || 'none'}; ` +
+          `events printed at ${r.events.map(rel).join(', ') || 'none'}`);
+        for (const f of m.missed) problems.push(`${k}: the kernel fired psiwatch's trigger between ${rel(f.after)} and ${rel(f.by)} s and psiwatch printed no event for it within 1 s`);
+        for (const e of m.unexplained) problems.push(`${k}: psiwatch printed an event at ${rel(e)} s when its trigger had not fired`);
+        for (const u of unread) problems.push(`${k}: the kernel's event of psiwatch's trigger waited unread from ${rel(u.since)} s to ${rel(u.still)} s (nobody polled the descriptor that holds it)`);
+      }
+      expect(problems, 'psiwatch must wait on the descriptor that holds its trigger (poll(2) POLLPRI, or epoll) for every event until the time is up, and print each ' +
+        `as it comes: one line per firing, none without one.\n${problems.join('\n')}\n${lines.join('\n')}`).toEqual([]);
+    });
+
     it('psiwatch reports stall events while the workload is squeezed, each when the kernel\'s some total had grown by the threshold it was given (30–70 ms, random) within about a window', (ctx) => {
       const r = runs.squeezed!;
       recordMetric(ctx, { name: 'trigger events while squeezed', value: r.events.length, unit: 'events', group: 'PSI' });
@@ -307,7 +370,7 @@ describe('Lab 3 — cgroup hierarchies and pressure stall information (cgroup �
       expect(r.otherPressure, `psiwatch held other pressure files while it watched ${r.file}: its events must come from the trigger on that file`).toEqual([]);
     });
 
-    it(`psiwatch asked for a stall the squeeze never reaches (${UNREACHABLE_US / 1000} ms within ${WINDOW_US / 1e6} s), holding its trigger, reports no event under the same squeeze`, (ctx) => {
+    it(`psiwatch asked for a stall the squeeze never reaches (${UNREACHABLE_US / 1000} ms within ${UNREACHABLE_WINDOW_US / 1e6} s), holding its trigger, reports no event under the same squeeze`, (ctx) => {
       const r = runs.unreachable!;
       recordMetric(ctx, { name: 'trigger events, unreachable threshold', value: r.events.length, unit: 'events', group: 'PSI' });
       const evidence = `descriptors of psiwatch on ${r.file} and the kernel's answer: ${JSON.stringify(r.triggers)}\n` +

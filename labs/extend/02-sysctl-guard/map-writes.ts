@@ -1,0 +1,191 @@
+/**
+ * Which instructions of a loaded BPF program write into one map's values, and how (pure).
+ *
+ * Input: `bpftool prog dump xlated id <id>` — the kernel's own copy of the program after the verifier
+ * (array lookups inlined: `r1 = map[id:N]`, `r1 += 312`, …, `r0 += r1`). A forward data-flow pass over its
+ * control-flow graph follows, per register and per 8-byte stack slot, which maps' memory it may point into:
+ * a pointer is born from `rX = map[id:N]` (a map's address, a global's value) or from a helper lookup on
+ * such a map, and travels through moves, additions, spills and fills, and bpf-to-bpf calls (arguments in,
+ * r0 out). Every store then says whose memory it writes: a plain store (`*(u64 *)(r0 +0) = r1`, a
+ * read-modify-write that loses concurrent updates), an atomic add (`lock *(u64 *)(r0 +0) += r1`,
+ * `atomic64_fetch_add`, a compare-and-exchange), or a helper given a pointer into the map
+ * (`bpf_map_update_elem` on it, or any helper that fills a buffer there).
+ *
+ * Over-approximates (a pointer that may point into the map on some path counts as pointing into it), so a
+ * program judged free of plain stores has none on any path.
+ */
+
+export interface MapWrite {
+  /** The instruction's index in the dump. */
+  readonly at: number;
+  /** The dump's line, e.g. "72: (db) lock *(u64 *)(r0 +0) += r1". */
+  readonly line: string;
+  readonly kind: 'atomic-add' | 'plain' | 'helper';
+}
+
+interface Insn { readonly at: number; readonly op: number; readonly text: string; readonly line: string }
+
+/** The instructions of an xlated dump (source and label lines dropped). */
+export function parseXlated(dump: string): Insn[] {
+  const out: Insn[] = [];
+  for (const raw of dump.split('\n')) {
+    const m = raw.match(/^\s*(\d+):\s+\(([0-9a-f]{2})\)\s+(.*)$/);
+    if (m) out.push({ at: Number(m[1]), op: parseInt(m[2]!, 16), text: m[3]!.trim(), line: raw.trim() });
+  }
+  return out;
+}
+
+type Tags = ReadonlySet<number>;
+const NONE: Tags = new Set();
+
+interface State { readonly regs: readonly Tags[]; readonly slots: ReadonlyMap<number, Tags> }
+
+const union = (a: Tags, b: Tags): Tags => (b.size === 0 ? a : a.size === 0 ? b : new Set([...a, ...b]));
+const subset = (a: Tags, b: Tags) => [...a].every((x) => b.has(x));
+
+function joinState(a: State | undefined, b: State): { state: State; changed: boolean } {
+  if (!a) return { state: b, changed: true };
+  let changed = false;
+  const regs = a.regs.map((t, i) => { const u = union(t, b.regs[i]!); if (!subset(u, t)) changed = true; return u; });
+  const slots = new Map(a.slots);
+  for (const [k, v] of b.slots) {
+    const old = slots.get(k) ?? NONE;
+    const u = union(old, v);
+    if (!subset(u, old)) changed = true;
+    slots.set(k, u);
+  }
+  return { state: { regs, slots }, changed };
+}
+
+const MEM = /\((?:u8|u16|u32|u64)\s*\*\)\s*\(r(\d+)\s*([+-]\s*\d+)?\)/;
+
+/**
+ * Every instruction that may write into the values of map `mapId`, as the data flow of the whole program
+ * (every subprogram) shows it.
+ */
+export function writesToMap(dump: string, mapId: number): MapWrite[] {
+  const insns = parseXlated(dump);
+  const pos = new Map(insns.map((x, i) => [x.at, i]));
+  const entries = new Set<number>([insns[0]?.at ?? 0]);
+  for (const x of insns) {
+    const c = x.text.match(/^call pc([+-]\d+)/);
+    if (c) entries.add(x.at + 1 + Number(c[1]));
+  }
+  const sortedEntries = [...entries].sort((a, b) => a - b);
+  const subprogOf = (at: number) => sortedEntries.filter((e) => e <= at).pop() ?? 0;
+  const returns = new Map<number, Tags>();
+  const writes = new Map<string, MapWrite & { maps: Tags }>();
+
+  const record = (x: Insn, kind: MapWrite['kind'], maps: Tags) => {
+    if (!maps.size) return;
+    const key = `${x.at}:${kind}`;
+    const old = writes.get(key);
+    writes.set(key, { at: x.at, line: x.line, kind, maps: old ? union(old.maps, maps) : maps });
+  };
+
+  for (let round = 0; round < 20; round++) {
+    const before = JSON.stringify([...returns].map(([k, v]) => [k, [...v].sort()]));
+    const states = new Map<number, State>();
+    const work: number[] = [];
+    const flow = (at: number, s: State) => {
+      const i = pos.get(at);
+      if (i === undefined) return;
+      const { state, changed } = joinState(states.get(i), s);
+      if (changed) { states.set(i, state); work.push(i); }
+    };
+    const emptyRegs = () => Array.from({ length: 11 }, () => NONE);
+    for (const e of sortedEntries) flow(e, { regs: emptyRegs(), slots: new Map() });
+    while (work.length) {
+      const i = work.pop()!;
+      const x = insns[i]!;
+      const s = states.get(i)!;
+      const regs = [...s.regs];
+      const slots = new Map(s.slots);
+      const next = insns[i + 1]?.at ?? x.at + 1;
+      const cls = x.op & 0x07;
+      const t = x.text;
+      const reg = (name: string | undefined) => (name && /^r\d+$/.test(name) ? regs[Number(name.slice(1))] ?? NONE : NONE);
+      const mem = t.match(MEM);
+      const base = mem ? Number(mem[1]) : -1;
+      const off = mem?.[2] ? Number(mem[2].replace(/\s+/g, '')) : 0;
+      let successors: number[] = [next];
+
+      if (cls === 0x00 && x.op === 0x18) {
+        // ld_imm64: a map's address or a global's value makes a pointer into that map.
+        const m = t.match(/^r(\d+) = map\[id:(\d+)\]/);
+        const d = t.match(/^r(\d+) =/);
+        if (d) regs[Number(d[1])] = m ? new Set([Number(m[2])]) : NONE;
+        successors = [insns[i + 1]?.at ?? x.at + 2];
+      } else if (cls === 0x04 || cls === 0x07) {
+        const m = t.match(/^([rw])(\d+) (\S+) (.*)$/);
+        if (m) {
+          const dst = Number(m[2]);
+          const wide = m[1] === 'r' && cls === 0x07;
+          const src = m[4]!.trim();
+          if (!wide) regs[dst] = NONE;
+          else if (m[3] === '=') regs[dst] = /^r\d+$/.test(src) ? reg(src) : NONE;
+          else if (m[3] === '+=' || m[3] === '-=') regs[dst] = union(regs[dst]!, reg(src));
+          // Other ALU on a pointer (the verifier allows few): keep what it may point into.
+        }
+      } else if (cls === 0x01) {
+        const d = t.match(/^r(\d+) =/);
+        if (d) regs[Number(d[1])] = base === 10 && /\(u64 \*\)/.test(t) ? slots.get(off) ?? NONE : NONE;
+      } else if (cls === 0x02) {
+        if (base === 10) slots.delete(off);
+        else if (base >= 0) record(x, 'plain', regs[base] ?? NONE);
+      } else if (cls === 0x03) {
+        const mode = x.op & 0xe0;
+        if (mode === 0xc0) {
+          // Atomics: an add (lock … +=, fetch_add) or a compare-and-exchange loop counts atomically;
+          // store_release is a plain store; and/or/xor/xchg are no increments (ignored here).
+          const target = regs[base] ?? NONE;
+          if (/store_release/.test(t)) record(x, 'plain', target);
+          else if (/\+=|fetch_add|cmpxchg/.test(t)) record(x, 'atomic-add', target);
+          const d = t.match(/^r(\d+) =/);
+          if (d) regs[Number(d[1])] = NONE;
+          else if (/cmpxchg/.test(t)) regs[0] = NONE;
+        } else if (base === 10) {
+          const src = t.match(/=\s*(r\d+)\s*$/)?.[1];
+          if (/\(u64 \*\)/.test(t) && src) slots.set(off, reg(src)); else slots.delete(off);
+        } else if (base >= 0) {
+          record(x, 'plain', regs[base] ?? NONE);
+        }
+      } else if (cls === 0x05 || cls === 0x06) {
+        const code = x.op & 0xf0;
+        const jump = t.match(/goto(?:l)? pc([+-]\d+)/);
+        if (code === 0x90) {
+          // exit: what this subprogram returns.
+          const sub = subprogOf(x.at);
+          returns.set(sub, union(returns.get(sub) ?? NONE, regs[0]!));
+          successors = [];
+        } else if (code === 0x80) {
+          const local = t.match(/^call pc([+-]\d+)/);
+          if (local) {
+            const callee = x.at + 1 + Number(local[1]);
+            flow(callee, { regs: regs.map((r, k) => (k >= 1 && k <= 5 ? r : NONE)), slots: new Map() });
+            regs[0] = returns.get(callee) ?? NONE;
+          } else {
+            const name = t.replace(/^call\s+/, '').replace(/#.*$/, '');
+            const args = [1, 2, 3, 4, 5].map((k) => regs[k]!);
+            if (/lookup/.test(name)) regs[0] = args[0]!;
+            else {
+              if (/update_elem|delete_elem/.test(name)) record(x, 'helper', args[0]!);
+              // Any other helper handed a pointer into a map's value may fill it (bpf_probe_read_kernel, …).
+              if (!/update_elem|delete_elem|spin_lock|spin_unlock/.test(name)) record(x, 'helper', args.reduce(union, NONE));
+              regs[0] = NONE;
+            }
+          }
+          for (const k of [1, 2, 3, 4, 5]) regs[k] = NONE;
+        } else if (jump) {
+          const target = x.at + 1 + Number(jump[1]);
+          successors = code === 0x00 ? [target] : [next, target];
+        }
+      }
+      for (const n of successors) flow(n, { regs, slots });
+    }
+    const after = JSON.stringify([...returns].map(([k, v]) => [k, [...v].sort()]));
+    if (after === before) break;
+  }
+  return [...writes.values()].filter((w) => w.maps.has(mapId)).sort((a, b) => a.at - b.at)
+    .map(({ at, line, kind }) => ({ at, line, kind }));
+}
