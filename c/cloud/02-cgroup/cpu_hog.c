@@ -43,7 +43,7 @@ int main(int argc, char **argv)
 	fflush(stdout);
 
 	start = now_ms(CLOCK_MONOTONIC);
-	// LAB:BEGIN Burn CPU for `seconds` of wall time (measured with now_ms, a monotonic clock) without ever sleeping or blocking: the scheduler must always find this thread runnable. Count the iterations in spins.
+	// LAB:BEGIN Keep this thread runnable for `seconds` of wall time (use now_ms, a monotonic clock), so that only the cgroup's CPU limit decides how much CPU it gets: anything that sleeps or blocks hides the limit. Count the iterations in spins.
 	while (now_ms(CLOCK_MONOTONIC) - start < seconds * 1e3)
 		spins++;
 	// LAB:STARTER

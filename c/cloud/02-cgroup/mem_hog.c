@@ -40,7 +40,7 @@ int main(int argc, char **argv)
 			fprintf(stderr, "malloc failed after %lu MiB: %s\n", done, strerror(errno));
 			return 1;
 		}
-		// LAB:BEGIN Make the kernel charge the chunk: malloc only reserves address space; a page gets a frame (and counts in the cgroup's memory usage) when it is first written (demand paging, see mmap(2) and the cgroup memory controller's documentation). Every page of the chunk must be charged.
+		// LAB:BEGIN Make the kernel charge every page of the chunk to the cgroup. What does malloc give you, and when does a page of it get a frame the memory controller counts? (mmap(2), Documentation/admin-guide/mm/concepts.rst, the memory controller documentation). The peak usage the spec reads must grow by the whole chunk.
 		for (unsigned long off = 0; off < MIB; off += (unsigned long)page)
 			chunk[off] = 1;
 		// LAB:STARTER

@@ -84,7 +84,7 @@ int main(int argc, char **argv)
 		struct io_uring_sqe *sqe;
 		int res = 0;
 
-		// LAB:BEGIN One block, the naive way, with one request in flight at a time: read up to BS bytes at the offset reached so far and write what arrived to the same offset of dst, both as io_uring requests (io_uring_prep_read(3), io_uring_prep_write(3); submit_and_reap above waits for the one completion). A completion's res is the byte count or -errno: report "<read|write> <file> failed: <reason>" and goto cleanup; a read of 0 is the end of the file; a write may be short. Keep `copied` and `blocks` up to date.
+		// LAB:BEGIN One block, the naive way: with io_uring requests and only one in flight at a time (io_uring_prep_read(3), io_uring_prep_write(3), and the helper above that submits and waits), move the next part of src to the same place in dst. The file must arrive byte for byte whatever a completion says: read what res means for a read and for a write in io_uring_enter(2) ("CQE"). A res that is -errno: report "<read|write> <file> failed: <reason>" and goto cleanup. Keep `copied` and `blocks` up to date.
 		sqe = io_uring_get_sqe(&ring);
 		if (!sqe) {
 			fprintf(stderr, "io_uring_get_sqe failed: submission queue full\n");
