@@ -306,6 +306,20 @@ function summarize(labs: readonly LabReport[], ranThisRun: number): LabsReport['
   };
 }
 
+/**
+ * The report of a run during which the course changed (helpers/course/tamper.ts): every lab of this run whose
+ * spec is in `tainted` failed, with the tampering said first among its errors (it then scores 0). Pure.
+ */
+export function markTampered(report: LabsReport, tampering: NonNullable<LabsReport['tampering']>, tainted: ReadonlySet<string>, message: string): LabsReport {
+  const labs = report.labs.map((l) => (tainted.has(l.spec) && !l.fromEarlierRun ? { ...l, result: 'failed' as const, errors: [message, ...l.errors] } : l));
+  const ran = labs.filter((l) => report.thisRun?.labs.some((x) => x.id === l.id));
+  return {
+    ...report, tampering, runResult: 'failed', labs,
+    summary: summarize(labs, report.summary.ranThisRun),
+    ...(report.thisRun ? { thisRun: thisRunOf(ran, report.thisRun.labSrc) } : {}),
+  };
+}
+
 function thisRunOf(ran: readonly LabReport[], labSrc: string | null): NonNullable<LabsReport['thisRun']> {
   const n = (r: LabResult) => ran.filter((l) => l.result === r).length;
   return { labs: courseOrder(ran).map((l) => ({ id: l.id, result: l.result })), labSrc, passed: n('passed'), failed: n('failed'), skipped: n('skipped'), partial: n('partial') };

@@ -19,7 +19,7 @@ import { listLabs, type LabInfo } from './labs.js';
 import { REPO_ROOT, STATE_DIR, sourceRoot } from '../harness/paths.js';
 import { hintsUsed, recordPasses } from './reveal.js';
 import { TamperWatch, tamperingMessage } from './tamper.js';
-import { buildReport, closingLines, type CapabilitySummary, type ErrorLike, type LabsReport, type TestModuleLike } from './report-model.js';
+import { buildReport, closingLines, markTampered, type CapabilitySummary, type ErrorLike, type LabsReport, type TestModuleLike } from './report-model.js';
 import { sourcesBanner } from './sources.js';
 import { lockReportDir, readReport, reportDir, writeReport } from './report-store.js';
 import { scoreLines, scoreReport } from './grading.js';
@@ -58,16 +58,7 @@ function loadCachedCapabilities(): CapabilitySummary[] | undefined {
 /** Every lab of this run from the tampered file on fails with the tampering said first (it then scores 0). */
 function taint(report: LabsReport, watch: TamperWatch): LabsReport {
   const t = watch.tampering;
-  if (!t) return report;
-  const msg = tamperingMessage(t);
-  const labs = report.labs.map((l) => (watch.tainted.has(l.spec) && !l.fromEarlierRun
-    ? { ...l, result: 'failed' as const, errors: [msg, ...l.errors] } : l));
-  const n = (r: string) => labs.filter((l) => l.result === r).length;
-  return {
-    ...report, tampering: t, runResult: 'failed', labs,
-    summary: { ...report.summary, passed: n('passed'), failed: n('failed'), partial: n('partial'), skipped: n('skipped') },
-    ...(report.thisRun ? { thisRun: { ...report.thisRun, labs: report.thisRun.labs.map((x) => ({ ...x, result: labs.find((l) => l.id === x.id)?.result ?? x.result })) } } : {}),
-  };
+  return t ? markTampered(report, t, watch.tainted, tamperingMessage(t)) : report;
 }
 
 export default class LabReporter implements Reporter {

@@ -145,10 +145,11 @@ export function answersGate(
   return { open: false, why: `${lab.id} has not passed yet (last run ${r.ranAt ?? ''}) — ${what}\nThe answers come once it passes: ${run}` };
 }
 
+const realOrSelf = (p: string) => { try { return realpathSync(p); } catch { return p; } };
+
 /** Two source roots (null: c/) are the same directory (an edition's ~/my-labs is a link to its c/). */
 export function sameSources(a: string | null, b: string | null, cDir = REFERENCE_SRC): boolean {
-  const real = (p: string | null) => { const d = p ?? cDir; try { return realpathSync(d); } catch { return d; } };
-  return real(a) === real(b);
+  return realOrSelf(a ?? cDir) === realOrSelf(b ?? cDir);
 }
 
 // ---------------------------------------------------------------------------
@@ -167,8 +168,6 @@ function readPasses(reportDir: string): Passes {
     return {};
   }
 }
-
-const realOrSelf = (p: string) => { try { return realpathSync(p); } catch { return p; } };
 
 /** Record the labs a run passed (nothing failed, no error) against `sourceRoot`, in reports/passed.json. */
 export function recordPasses(report: Pick<LabsReportLike, 'labs'>, sourceRoot: string, reportDir: string): void {

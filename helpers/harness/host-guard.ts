@@ -228,11 +228,8 @@ export function parseIpLinks(json: string): Map<string, HostLink> {
 
 function readLinks(opts: HostGuardOptions): Map<string, HostLink> | undefined {
   if (opts.ipLinkJson !== undefined) return parseIpLinks(opts.ipLinkJson);
-  try {
-    return parseIpLinks(execFileSync('ip', ['-j', '-d', 'link', 'show'], { encoding: 'utf8', timeout: 10_000, stdio: ['ignore', 'pipe', 'ignore'] }));
-  } catch {
-    return undefined;
-  }
+  const json = tool('ip', ['-j', '-d', 'link', 'show']);
+  return json === undefined ? undefined : parseIpLinks(json);
 }
 
 /** Mount point (octal escapes decoded) and fs type of each /proc/self/mountinfo line. */
@@ -254,11 +251,7 @@ export function parseCgroupBpf(json: string): string[] {
 }
 
 function bpftoolCgroupShow(dir: string): string | undefined {
-  try {
-    return execFileSync('bpftool', ['-j', 'cgroup', 'show', dir], { encoding: 'utf8', timeout: 10_000, stdio: ['ignore', 'pipe', 'ignore'] });
-  } catch {
-    return undefined;
-  }
+  return tool('bpftool', ['-j', 'cgroup', 'show', dir]);
 }
 
 /** Read what the guard compares. ~1300 sysctl files and one `ip` call: tens of milliseconds. */

@@ -74,4 +74,26 @@ describe('the course fingerprint', () => {
     expect(closingLines(report)[0]).toMatch(/^TAMPERING: /);
     expect(gradeTable([{ name: 's', report }], [])).toMatch(/TAMPERED/);
   });
+
+  it('markTampered fails the tainted labs of this run and recounts the summary and this run, earlier results untouched', async () => {
+    const { markTampered } = await import('../../helpers/course/report-model.js');
+    const lab = (id: string, extra: object = {}) => ({
+      id, area: 'a', order: 1, title: { zh: id, en: id }, spec: `labs/${id}/x.spec.ts`, result: 'passed' as const, adapted: false,
+      counts: { passed: 1, failed: 0, skipped: 0 }, adaptations: [], skipReasons: [], errors: [], tests: [], metrics: [], ...extra,
+    });
+    const report: LabsReport = {
+      schema: 1, generatedAt: '', runResult: 'passed', host: { hostname: 'h', kernel: 'k', labSrc: null, strict: true },
+      summary: { labs: 3, ranThisRun: 2, passed: 3, failed: 0, skipped: 0, partial: 0, notRun: 0, adapted: 0 },
+      thisRun: { labs: [{ id: 'a/1', result: 'passed' }, { id: 'a/2', result: 'passed' }], labSrc: null, passed: 2, failed: 0, skipped: 0, partial: 0 },
+      labs: [lab('a/1'), lab('a/2'), lab('a/3', { fromEarlierRun: true })], unmapped: [], unhandledErrors: [],
+    };
+    const t = { after: 'labs/a/2/x.spec.ts', changes: ['changed: labs/a/1/x.spec.ts'], count: 1 };
+    const r = markTampered(report, t, new Set(['labs/a/2/x.spec.ts', 'labs/a/3/x.spec.ts']), 'tampering: …');
+    expect(r.labs.map((l) => l.result)).toEqual(['passed', 'failed', 'passed']);
+    expect(r.labs[1]!.errors).toEqual(['tampering: …']);
+    expect(r.summary).toMatchObject({ passed: 2, failed: 1, ranThisRun: 2 });
+    expect(r.thisRun).toMatchObject({ passed: 1, failed: 1 });
+    expect(r.runResult).toBe('failed');
+  });
 });
+
