@@ -10,7 +10,7 @@ import { listLabs, type LabInfo } from '../helpers/course/labs.js';
 import { findLeftovers } from '../helpers/harness/reaper.js';
 import { runIsLive } from '../helpers/harness/run-state.js';
 import { sandboxBackend } from '../helpers/harness/sandbox.js';
-import { guestKernelFacts, guestKernelLine } from '../helpers/kernel/guest-pass.js';
+import { guestKernelFacts, guestKernelLine } from '../helpers/course/guest-pass.js';
 import { debianKernel } from '../helpers/kernel/qemu.js';
 
 export interface DoctorLine {

@@ -13,9 +13,9 @@
  * Remember that sudo drops environment variables: `sudo LAB_SRC=~/my-labs npm run lab -- <name>`.
  */
 import { spawn } from 'node:child_process';
-import { constants, homedir } from 'node:os';
-import { chownSync, existsSync, readFileSync, watch, type FSWatcher } from 'node:fs';
-import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import { constants } from 'node:os';
+import { chownSync, existsSync, watch, type FSWatcher } from 'node:fs';
+import { basename, dirname, join, relative, resolve } from 'node:path';
 import { probeAll, type Capabilities, type CapabilityId } from '../helpers/harness/capabilities.js';
 import { mergeReports, type LabResult, type LabsReport } from '../helpers/course/report-model.js';
 import { readReport, reportDir, writeReport } from '../helpers/course/report-store.js';
@@ -23,7 +23,7 @@ import { courseOrder, listLabs, type LabInfo } from '../helpers/course/labs.js';
 import { sourcesBanner, defaultSourcesLabel, findWorkspaces, isStudentEdition } from '../helpers/course/sources.js';
 import { answersGate, HINTS_RECORD, nextHint, passedAgainst, readSections } from '../helpers/course/reveal.js';
 import { createInterface } from 'node:readline/promises';
-import { REFERENCE_SRC, REPO_ROOT } from '../helpers/harness/paths.js';
+import { pinStudentSources, REFERENCE_SRC, REPO_ROOT, studentSources } from '../helpers/harness/paths.js';
 import { gradeCommand } from '../helpers/course/classroom.js';
 
 // ---------------------------------------------------------------------------
@@ -203,26 +203,6 @@ function vitestBin(): string {
   return join(REPO_ROOT, 'node_modules', '.bin', 'vitest');
 }
 
-/** LAB_SRC as an absolute path, relative paths taken from where npm was started. */
-export function absoluteLabSrc(v = process.env.LAB_SRC, env: NodeJS.ProcessEnv = process.env): string | undefined {
-  if (!v) return undefined;
-  // A shell that left "~" alone (sh, or quotes): the home of the user who ran sudo.
-  if (v === '~' || v.startsWith('~/')) return join(invokingHome(env), v.slice(1));
-  return isAbsolute(v) ? v : resolve(env.INIT_CWD ?? process.cwd(), v);
-}
-
-function invokingHome(env: NodeJS.ProcessEnv): string {
-  const user = env.SUDO_USER;
-  if (user) {
-    try {
-      const entry = readFileSync('/etc/passwd', 'utf8').split('\n').find((l) => l.startsWith(`${user}:`));
-      const home = entry?.split(':')[5];
-      if (home) return home;
-    } catch { /* fall through */ }
-  }
-  return homedir();
-}
-
 function runVitest(specs: readonly string[], forward: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
   return new Promise((resolveRun, reject) => {
     const child = spawn(vitestBin(), ['run', '--project', 'labs', ...specs, ...forward], { cwd: REPO_ROOT, stdio: 'inherit', env });
@@ -268,8 +248,8 @@ function oneLab(query: string | undefined, labs: readonly LabInfo[]): LabInfo | 
  * The student's sources for the hint record and the answers' gate: LAB_SRC, c/ in an edition,
  * else the one workspace found where npm run starter puts them.
  */
-function studentSources(): { root: string; labSrc: string | null } | string {
-  const labSrc = absoluteLabSrc();
+function workspaceSources(): { root: string; labSrc: string | null } | string {
+  const labSrc = studentSources();
   if (labSrc) return existsSync(labSrc) ? { root: labSrc, labSrc } : `LAB_SRC=${labSrc} does not exist. Make your workspace first: npm run starter -- ${labSrc}`;
   if (isStudentEdition()) return { root: REFERENCE_SRC, labSrc: null };
   const found = findWorkspaces(listLabs());
@@ -282,7 +262,7 @@ function studentSources(): { root: string; labSrc: string | null } | string {
 async function hint(args: readonly string[]): Promise<number> {
   const lab = oneLab(args.find((a) => !a.startsWith('-')), listLabs());
   if (typeof lab === 'string') { console.error(lab); return 2; }
-  const src = studentSources();
+  const src = workspaceSources();
   if (typeof src === 'string') { console.error(src); return 2; }
   const again = args.includes('--again');
   // A hint is recorded once shown: at a terminal, ask first (--yes skips the question).
@@ -321,7 +301,7 @@ async function hint(args: readonly string[]): Promise<number> {
 function answers(args: readonly string[]): number {
   const lab = oneLab(args.find((a) => !a.startsWith('-')), listLabs());
   if (typeof lab === 'string') { console.error(lab); return 2; }
-  const src = studentSources();
+  const src = workspaceSources();
   if (typeof src === 'string') { console.error(src); return 2; }
   const all = readSections(lab.id, 'answers');
   if (!all.length) { console.log(`${lab.id}'s guide has no questions with model answers.`); return 0; }
@@ -353,11 +333,13 @@ async function runLab(args: readonly string[]): Promise<number> {
     return 2;
   }
   if (process.getuid?.() !== 0) {
-    console.error(`The kernel labs must run as root. Run: sudo ${process.env.LAB_SRC ? `LAB_SRC=${absoluteLabSrc()} ` : ''}npm run lab -- ${args.join(' ')}`);
+    const given = studentSources();
+    console.error(`The kernel labs must run as root. Run: sudo ${given ? `LAB_SRC=${given} ` : ''}npm run lab -- ${args.join(' ')}`);
     return 1;
   }
-  const labSrc = absoluteLabSrc();
-  const env: NodeJS.ProcessEnv = { ...process.env, ...(labSrc ? { LAB_SRC: labSrc } : {}) };
+  // Resolved once, here; vitest and its workers get the absolute path (whatever their working directory).
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  const labSrc = pinStudentSources(env);
   const srcRoot = labSrc ?? REFERENCE_SRC;
   if (labSrc && !existsSync(labSrc)) {
     console.error(`LAB_SRC=${labSrc} does not exist. Make your workspace first: npm run starter -- ${labSrc}`);
@@ -365,7 +347,7 @@ async function runLab(args: readonly string[]): Promise<number> {
   }
   console.log(`[lab] ${chosen.map((l) => `${l.id} (${l.title.en} · ${l.title.zh})`).join(', ')} against ${labSrc ? `LAB_SRC=${labSrc}` : defaultSourcesLabel()}`);
   // The sudo trap: a workspace exists but LAB_SRC did not reach us. Say so before anything else runs.
-  for (const line of sourcesBanner(labs, { ...process.env, ...(labSrc ? { LAB_SRC: labSrc } : {}) }).slice(1)) console.log(line);
+  for (const line of sourcesBanner(labs, env).slice(1)) console.log(line);
   env.LABS_SOURCES_ANNOUNCED = '1';
   const specs = chosen.map((l) => l.spec);
   const code = await runVitest(specs, forward, env);

@@ -19,7 +19,7 @@ import { gzipSync } from 'node:zlib';
 import { spawn } from 'node:child_process';
 import { createConnection } from 'node:net';
 import { killGroup, run } from '../helpers/harness/exec.js';
-import { REPO_ROOT } from '../helpers/harness/paths.js';
+import { REPO_ROOT, studentSources } from '../helpers/harness/paths.js';
 import { makeTempDir, releaseAll } from '../helpers/harness/resources.js';
 import { reapRun, reapStaleRuns } from '../helpers/harness/reaper.js';
 import { recordProcessGroup, runIsLive, startRun } from '../helpers/harness/run-state.js';
@@ -27,8 +27,8 @@ import { listLabs } from '../helpers/course/labs.js';
 import { readReport, reportDir, writeReport } from '../helpers/course/report-store.js';
 import { attachGuest, failedPassJunit, tagJunit } from '../helpers/course/guest-report.js';
 import { debianKernel } from '../helpers/kernel/qemu.js';
-import { BUSYBOX, newcArchive, type CpioEntry } from '../helpers/kernel/initramfs.js';
-import { guestModuleFiles, lastLines, parseConsole, passInitScript, passQemuArgs, selectGuestLabs, stageOf, WARM_UP, type Share } from '../helpers/kernel/guest-pass.js';
+import { BUSYBOX, initramfsEntries, newcArchive } from '../helpers/kernel/initramfs.js';
+import { guestModuleFiles, lastLines, parseConsole, passInitScript, passQemuArgs, selectGuestLabs, stageOf, WARM_UP, type Share } from '../helpers/course/guest-pass.js';
 
 interface Args { filters: string[]; timeoutS: number; memoryMb: number; cpus: number; scratchGb: number; exec?: string }
 
@@ -139,6 +139,8 @@ async function main(): Promise<number> {
   ];
 
   const modules = mods.files.map((f) => `/modules/${basename(f)}`);
+  // The student's sources, resolved here (the guest's processes start elsewhere): an absolute path.
+  const labSrc = studentSources();
   const env: Record<string, string> = {
     PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
     HOME: '/root', LANG: 'C.UTF-8', TERM: 'dumb',
@@ -151,7 +153,7 @@ async function main(): Promise<number> {
     // Programs under TCG run several times slower: every command bound of the harness stretches (helpers/harness/exec.ts).
     LABS_TIMEOUT_SCALE: process.env.LABS_GUEST_TIMEOUT_SCALE ?? '4',
     ...(process.env.CI ? { CI: process.env.CI } : {}),
-    ...(process.env.LAB_SRC ? { LAB_SRC: resolve(process.env.LAB_SRC) } : {}),
+    ...(labSrc ? { LAB_SRC: labSrc } : {}),
   };
   const vitest = join(REPO_ROOT, 'node_modules', 'vitest', 'vitest.mjs');
   const init = passInitScript({
@@ -162,15 +164,11 @@ async function main(): Promise<number> {
   const attempt = async (timeoutS: number) => {
     const dir = await makeTempDir('guest');
     const initrd = join(dir, 'initramfs.cpio.gz');
-    const entries: CpioEntry[] = [
-      ...['bin', 'dev', 'proc', 'sys', 'tmp', 'modules'].map((d): CpioEntry => ({ kind: 'dir', path: d })),
-      { kind: 'chardev', path: 'dev/console', major: 5, minor: 1 },
-      { kind: 'chardev', path: 'dev/null', major: 1, minor: 3, mode: 0o666 },
-      { kind: 'file', path: 'bin/busybox', data: readFileSync(BUSYBOX), mode: 0o755 },
-      { kind: 'symlink', path: 'bin/sh', target: 'busybox' },
-      { kind: 'file', path: 'init', data: init, mode: 0o755 },
-      ...mods.files.map((f): CpioEntry => ({ kind: 'file', path: `modules/${basename(f)}`, data: readFileSync(f), mode: 0o644 })),
-    ];
+    // The usual initramfs (busybox, /dev/console, /dev/null) with the pass's /init and the guest kernel's modules.
+    const entries = initramfsEntries({
+      init,
+      files: mods.files.map((f) => ({ path: `modules/${basename(f)}`, data: readFileSync(f), mode: 0o644 })),
+    });
     await writeFile(initrd, gzipSync(newcArchive(entries), { level: 1 }));
     // The guest's /tmp: a sparse ext4 image in the temp dir (removed with it; the reaper removes it after a kill -9).
     const scratch = join(dir, 'tmp.ext4');

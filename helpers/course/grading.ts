@@ -14,32 +14,14 @@
  * LMS reads, and the instructor's table over several student repositories.
  */
 import type { LabInfo } from './labs.js';
-import type { LabReport, LabsReport, TestReport } from './report-model.js';
+import type { LabReport, LabScore, LabsReport, TestReport } from './report-schema.js';
+
+export type { LabScore } from './report-schema.js';
 
 /** What a test is worth when lab.json does not say. */
 export const DEFAULT_POINTS = 1;
 
 export type PointsSpec = Readonly<Record<string, number>>;
-
-export interface LabScore {
-  /** Points earned: the passed tests' points (0 when the lab had an error outside its tests). */
-  readonly earned: number;
-  /** Points of every test the run knew of. */
-  readonly total: number;
-  /** Points lost to failed tests. */
-  readonly failedPoints: number;
-  /** Points not earned because the host lacked something (skipped tests). */
-  readonly skippedPoints: number;
-  readonly tests: { readonly passed: number; readonly failed: number; readonly skipped: number };
-  /** Why the lab earned 0 whatever its tests did (errors outside the tests). */
-  readonly zeroed?: string;
-  /** The run was strict (LABS_STRICT=1): skips were failures. */
-  readonly strict: boolean;
-  /** Hints shown for this lab (helpers/course/reveal.ts), when any. */
-  readonly hints?: number;
-  /** Points they cost (hints × lab.json's hintCost), already taken off `earned`. */
-  readonly hintPoints?: number;
-}
 
 /** Hints used for a lab, and what each costs (lab.json "hintCost", default 0). */
 export interface HintUse {

@@ -12,7 +12,7 @@ export interface GuestSkip { readonly id: string; readonly reason: string }
 
 /** The host report (or an empty one) with each lab's guest result attached. */
 export function attachGuest(host: LabsReport | undefined, guest: LabsReport, skipped: readonly GuestSkip[], labs: readonly LabInfo[], now = new Date()): LabsReport {
-  const base = host ?? buildReport([], { labs, now, host: { kernel: 'none', hostname: 'none', labSrc: guest.host.labSrc, strict: guest.host.strict } });
+  const base = host ?? buildReport([], { labs, now, host: { kernel: 'none', hostname: 'none', labSrc: guest.host.labSrc, strict: guest.host.strict, ...(guest.host.defaultSources !== undefined ? { defaultSources: guest.host.defaultSources } : {}) } });
   const guestLabs = new Map(guest.labs.map((l) => [l.id, l]));
   const skips = new Map(skipped.map((s) => [s.id, s.reason]));
   const hostKernel = host?.host.kernel;

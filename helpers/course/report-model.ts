@@ -1,175 +1,17 @@
 /**
- * The results report's data model (reports/labs.json): what one run of the
- * labs project says per lab (its result, each test's state, failure message
- * and site, skip reasons, adaptations, figures), built from vitest's test
- * modules, and merged with earlier runs so the report shows the whole course.
- * Labs that a run did not touch keep their last result, marked as such.
+ * The results report (reports/labs.json) built from vitest's test modules,
+ * and merged with earlier runs so the report shows the whole course. Labs
+ * that a run did not touch keep their last result, marked as such. Pure: the
+ * caller says which host, sources and strictness the run had (the reporter
+ * reads them from the environment). The schema is report-schema.ts (its types
+ * are re-exported here), the run's closing lines report-console.ts.
  */
-import { hostname, release } from 'node:os';
 import { relative, resolve } from 'node:path';
 import { courseOrder, type LabInfo } from './labs.js';
-import { defaultSourcesLabel } from './sources.js';
-import type { Metric } from '../harness/metrics.js';
 import { REPO_ROOT } from '../harness/paths.js';
-import type { LabScore } from './grading.js';
+import type { ErrorLike, LabReport, LabResult, LabsReport, NotMeasured, TestCaseLike, TestModuleLike, TestReport } from './report-schema.js';
 
-// ---------------------------------------------------------------------------
-// The report's shape (reports/labs.json)
-
-export type TestState = 'passed' | 'failed' | 'skipped' | 'pending';
-export type LabResult = 'passed' | 'failed' | 'skipped' | 'partial' | 'not run';
-
-export interface TestReport {
-  readonly name: string;
-  readonly fullName: string;
-  readonly state: TestState;
-  readonly durationMs?: number;
-  /** The assertion message (and diff) of a failed test, without colours. */
-  readonly failure?: string;
-  /** Where the failure was raised in the spec, e.g. "labs/ebpf/01-x/x.spec.ts:42:7". */
-  readonly failedAt?: string;
-  readonly skipReason?: string;
-  readonly adaptations: readonly string[];
-  /** Figures of a passed test only: a failed test's figures describe a wrong program and are withheld. */
-  readonly metrics: readonly Metric[];
-  /** Names of the figures a failed test recorded and the report withholds. */
-  readonly withheld?: readonly string[];
-}
-
-/** A test that measures but failed: its figures are not in the report, and why. */
-export interface NotMeasured {
-  readonly test: string;
-  /** The figures it had recorded before failing (none when it failed before measuring). */
-  readonly figures: readonly string[];
-  /** The first line of its failure, e.g. "uring_cp (timed): the copy was wrong: …". */
-  readonly reason: string;
-}
-
-export interface LabMetric extends Metric {
-  /** The test that measured it. */
-  readonly test: string;
-}
-
-export interface LabReport {
-  readonly id: string;
-  readonly area: string;
-  readonly order: number;
-  readonly title: { readonly zh: string; readonly en: string };
-  readonly spec: string;
-  readonly result: LabResult;
-  /** True when the host changed the lab (see adaptations). */
-  readonly adapted: boolean;
-  /** When the result was produced (ISO time); absent for "not run". */
-  readonly ranAt?: string;
-  /** The sources this result was produced from: a LAB_SRC workspace, or null for the reference c/. */
-  readonly labSrc?: string | null;
-  /** The result comes from an earlier run's labs.json, not this run. */
-  readonly fromEarlierRun?: boolean;
-  readonly durationMs?: number;
-  readonly counts: { readonly passed: number; readonly failed: number; readonly skipped: number };
-  readonly adaptations: readonly string[];
-  readonly skipReasons: readonly string[];
-  /** Errors outside any test (collection errors, a failed beforeAll). */
-  readonly errors: readonly string[];
-  readonly tests: readonly TestReport[];
-  readonly metrics: readonly LabMetric[];
-  /** Points earned of the lab's total (helpers/course/grading.ts); absent when the lab did not run. */
-  readonly score?: LabScore;
-  /** Failed tests that measure (they recorded figures, or their name says they record some): "not measured". */
-  readonly notMeasured?: readonly NotMeasured[];
-  /** The kernel release this result was produced on (set when results of several kernels are merged). */
-  readonly kernel?: string;
-  /** Where it ran: this machine, or the guest pass (npm run test:guest). */
-  readonly ranOn?: 'host' | 'guest';
-  /** The guest pass's result for this lab, kept beside the host's (helpers/course/guest-report.ts). */
-  readonly guest?: LabReport;
-}
-
-export interface CapabilitySummary {
-  readonly id: string;
-  readonly title: string;
-  readonly ok: boolean;
-  readonly detail: string;
-  readonly fix: string;
-}
-
-export interface LabsReport {
-  readonly schema: 1;
-  readonly generatedAt: string;
-  /** vitest's verdict on this run. */
-  readonly runResult: 'passed' | 'failed' | 'interrupted';
-  readonly host: {
-    readonly hostname: string;
-    readonly kernel: string;
-    /** The student workspace the specs ran against, or null for the reference c/. */
-    readonly labSrc: string | null;
-    /** What the sources are when labSrc is null: the reference c/, or the student's own files in an edition. */
-    readonly defaultSources?: string;
-    readonly strict: boolean;
-    readonly capabilities?: readonly CapabilitySummary[];
-  };
-  readonly summary: {
-    readonly labs: number;
-    readonly ranThisRun: number;
-    readonly passed: number;
-    readonly failed: number;
-    readonly skipped: number;
-    readonly partial: number;
-    readonly notRun: number;
-    readonly adapted: number;
-  };
-  /**
-   * This run alone (never earlier runs, never another run writing the same
-   * report at the same time): which labs it ran, against which sources, and
-   * their results. `summary` is the course total.
-   */
-  readonly thisRun?: {
-    readonly labs: readonly { readonly id: string; readonly result: LabResult }[];
-    /** The sources they ran against: a LAB_SRC workspace, or null for the reference c/. */
-    readonly labSrc: string | null;
-    readonly passed: number;
-    readonly failed: number;
-    readonly skipped: number;
-    readonly partial: number;
-  };
-  readonly labs: readonly LabReport[];
-  /** The course changed while it was graded (helpers/course/tamper.ts): every lab from `after` on failed. */
-  readonly tampering?: { readonly after: string; readonly changes: readonly string[]; readonly count: number };
-  /** Spec files of the labs project that no lab.json names. */
-  readonly unmapped: readonly LabReport[];
-  readonly unhandledErrors: readonly string[];
-}
-
-// ---------------------------------------------------------------------------
-// What the reporter reads from vitest (structural, so tests can feed fakes)
-
-export interface ErrorLike {
-  readonly message?: string;
-  readonly stack?: string;
-  readonly diff?: string;
-  readonly name?: string;
-}
-
-export interface TestCaseLike {
-  readonly name: string;
-  readonly fullName: string;
-  meta(): { metrics?: Metric[]; adaptations?: string[]; skipReason?: string };
-  result(): { readonly state: TestState; readonly errors?: ReadonlyArray<ErrorLike>; readonly note?: string };
-  annotations(): ReadonlyArray<{ readonly message: string; readonly type: string }>;
-  diagnostic(): { readonly duration: number } | undefined;
-}
-
-export interface TestModuleLike {
-  readonly moduleId: string;
-  readonly project: { readonly name: string };
-  errors(): ReadonlyArray<ErrorLike>;
-  readonly children: {
-    allTests(): Iterable<TestCaseLike>;
-    /** Suites, whose errors are those of their hooks (a failed beforeAll: a build error, a verifier rejection). */
-    allSuites?(): Iterable<{ errors(): ReadonlyArray<ErrorLike> }>;
-  };
-  diagnostic(): { readonly duration: number };
-}
+export type * from './report-schema.js';
 
 export interface BuildOptions {
   readonly labs: readonly LabInfo[];
@@ -179,13 +21,13 @@ export interface BuildOptions {
   readonly unhandledErrors?: ReadonlyArray<ErrorLike>;
   readonly previous?: LabsReport;
   readonly now?: Date;
+  /**
+   * The host, sources and strictness of the run (the reporter reads them from the environment: runHost() in
+   * reporter.ts). What is not given: hostname and kernel "unknown", labSrc null (c/), not strict.
+   */
   readonly host?: Partial<LabsReport['host']>;
 }
 
-// ---------------------------------------------------------------------------
-// Course order
-
-/** Areas in the seed's order (the kernel build/QEMU/GDB labs last); others after, by name. */
 // ---------------------------------------------------------------------------
 // Building the report
 
@@ -325,11 +167,11 @@ function thisRunOf(ran: readonly LabReport[], labSrc: string | null): NonNullabl
   return { labs: courseOrder(ran).map((l) => ({ id: l.id, result: l.result })), labSrc, passed: n('passed'), failed: n('failed'), skipped: n('skipped'), partial: n('partial') };
 }
 
-/** Turn the modules of one run into the report (pure: no file access). */
+/** Turn the modules of one run into the report (pure: no file access, no environment). */
 export function buildReport(modules: readonly TestModuleLike[], opts: BuildOptions): LabsReport {
   const root = opts.root ?? REPO_ROOT;
   const now = (opts.now ?? new Date()).toISOString();
-  const labSrc = opts.host?.labSrc !== undefined ? opts.host.labSrc : (process.env.LAB_SRC ? resolve(process.env.LAB_SRC) : null);
+  const labSrc = opts.host?.labSrc ?? null;
   const bySpec = new Map(opts.labs.map((l) => [resolve(root, l.spec), l]));
   const ran = new Map<string, LabReport>();
   const unmapped: LabReport[] = [];
@@ -359,11 +201,11 @@ export function buildReport(modules: readonly TestModuleLike[], opts: BuildOptio
     generatedAt: now,
     runResult: opts.runResult ?? (labs.some((l) => l.result === 'failed' && !l.fromEarlierRun) ? 'failed' : 'passed'),
     host: {
-      hostname: opts.host?.hostname ?? hostname(),
-      kernel: opts.host?.kernel ?? release(),
+      hostname: opts.host?.hostname ?? 'unknown',
+      kernel: opts.host?.kernel ?? 'unknown',
       labSrc,
-      defaultSources: defaultSourcesLabel(),
-      strict: opts.host?.strict ?? process.env.LABS_STRICT === '1',
+      ...(opts.host?.defaultSources !== undefined ? { defaultSources: opts.host.defaultSources } : {}),
+      strict: opts.host?.strict ?? false,
       ...(opts.host?.capabilities ? { capabilities: opts.host.capabilities } : {}),
     },
     summary: summarize(labs, ran.size),
@@ -412,35 +254,4 @@ export function mergeReports(reports: readonly LabsReport[], now = new Date()): 
     unmapped: reports.flatMap((r) => r.unmapped),
     unhandledErrors: reports.flatMap((r) => r.unhandledErrors),
   };
-}
-
-
-/**
- * The lines a run ends with: this run (its labs, its sources, its results:
- * never another run's, even one writing the same report at the same time),
- * then the course total, with the labs that come from earlier runs counted
- * apart. Pure.
- */
-export function closingLines(report: LabsReport): string[] {
-  const run = report.thisRun;
-  const sources = (src: string | null | undefined) => (src ? `LAB_SRC=${src}` : defaultSourcesLabel());
-  const lines: string[] = [];
-  if (report.tampering) {
-    const t = report.tampering;
-    lines.push(`TAMPERING: the course changed while it was graded (found after ${t.after}; ${t.count} file(s): ${t.changes.slice(0, 3).join('; ')}${t.count > 3 ? '; …' : ''}): every lab from there on failed and scores 0`);
-  }
-  if (run && run.labs.length) {
-    const each = run.labs.map((l) => `${l.id} ${l.result}`).join(', ');
-    lines.push(`this run, against ${sources(run.labSrc)}: ${each} (${run.passed} passed, ${run.failed} failed${run.partial ? `, ${run.partial} partly skipped` : ''}${run.skipped ? `, ${run.skipped} skipped` : ''})`);
-  } else {
-    lines.push('this run: no lab spec ran');
-  }
-  const s = report.summary;
-  const earlier = report.labs.filter((l) => l.fromEarlierRun);
-  const srcs = [...new Set(earlier.map((l) => sources(l.labSrc)))];
-  lines.push(`course total: ${s.passed} passed, ${s.failed} failed, ${s.partial} partly skipped, ${s.skipped} skipped, ${s.notRun} not run of ${s.labs} labs; ` +
-    (earlier.length ? `${earlier.length} of these results are from earlier runs (marked "earlier run" in the report; against ${srcs.join(', ')})` : 'none from earlier runs'));
-  const withheld = report.labs.filter((l) => !l.fromEarlierRun && (l.notMeasured?.length ?? 0) > 0);
-  for (const l of withheld) for (const n of l.notMeasured!) lines.push(`${l.id}: not measured (${n.test}): ${n.reason}`);
-  return lines;
 }

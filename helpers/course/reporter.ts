@@ -12,15 +12,17 @@
  * LABS_REPORT=off writes nothing (nested runs, e.g. the starter check).
  */
 import { readFileSync } from 'node:fs';
+import { hostname, release } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Reporter, TestModule } from 'vitest/node';
 import { listLabs, type LabInfo } from './labs.js';
-import { REPO_ROOT, STATE_DIR, sourceRoot } from '../harness/paths.js';
+import { pinStudentSources, REPO_ROOT, STATE_DIR, sourceRoot, studentSources } from '../harness/paths.js';
 import { hintsUsed, recordPasses } from './reveal.js';
 import { TamperWatch, tamperingMessage } from './tamper.js';
-import { buildReport, closingLines, markTampered, type CapabilitySummary, type ErrorLike, type LabsReport, type TestModuleLike } from './report-model.js';
-import { sourcesBanner } from './sources.js';
+import { buildReport, markTampered, type CapabilitySummary, type ErrorLike, type LabsReport, type TestModuleLike } from './report-model.js';
+import { closingLines } from './report-console.js';
+import { defaultSourcesLabel, sourcesBanner } from './sources.js';
 import { lockReportDir, readReport, reportDir, writeReport } from './report-store.js';
 import { scoreLines, scoreReport } from './grading.js';
 
@@ -55,6 +57,17 @@ function loadCachedCapabilities(): CapabilitySummary[] | undefined {
   }
 }
 
+/** What the report says of the run's host and sources: read here, from the environment (buildReport is pure). */
+export function runHost(env: NodeJS.ProcessEnv = process.env): LabsReport['host'] {
+  return {
+    hostname: hostname(),
+    kernel: release(),
+    labSrc: studentSources(env) ?? null,
+    defaultSources: defaultSourcesLabel(),
+    strict: env.LABS_STRICT === '1',
+  };
+}
+
 /** Every lab of this run from the tampered file on fails with the tampering said first (it then scores 0). */
 function taint(report: LabsReport, watch: TamperWatch): LabsReport {
   const t = watch.tampering;
@@ -75,6 +88,8 @@ export default class LabReporter implements Reporter {
 
   /** The first line of the run: which sources the lab specs test (and the sudo trap, loudly). */
   onInit(vitest: { readonly projects?: ReadonlyArray<{ readonly name: string }> }): void {
+    // LAB_SRC resolved once, in the main process: the workers started after this read the same absolute path.
+    pinStudentSources();
     const project = this.opts.project ?? 'labs';
     if (vitest.projects && !vitest.projects.some((p) => p.name === project)) return; // a unit-only run
     if (process.env.LABS_REPORT !== 'off') {
@@ -132,7 +147,7 @@ export default class LabReporter implements Reporter {
     if (this.watch && this.lastSpec && !this.watchClosed) this.watch.check(this.lastSpec);
     const built = buildReport(mods as unknown as TestModuleLike[], {
       labs, root, runResult: reason, unhandledErrors, previous,
-      ...(this.capabilities ? { host: { capabilities: this.capabilities } } : {}),
+      host: { ...runHost(), ...(this.capabilities ? { capabilities: this.capabilities } : {}) },
     });
     const report = scoreReport(this.watch ? taint(built, this.watch) : built, labs, hintsUsed(sourceRoot()));
     if (report.tampering) process.exitCode = 1;

@@ -5,10 +5,9 @@
  * when a workspace is found where `npm run starter` puts one but LAB_SRC is
  * unset.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { homedir } from 'node:os';
-import { isAbsolute, join, resolve } from 'node:path';
-import { REPO_ROOT } from '../harness/paths.js';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { invokingHome, REPO_ROOT, studentSources } from '../harness/paths.js';
 import type { LabInfo } from './labs.js';
 
 /** A student edition (npm run edition) carries its manifest: there c/ holds the student's own files. */
@@ -23,18 +22,6 @@ export function defaultSourcesLabel(root = REPO_ROOT, exists: (p: string) => boo
 
 /** Where students make their workspace (`npm run starter -- ~/labs`), under the invoking user's home. */
 export const WORKSPACE_NAMES = ['labs', 'my-labs', 'kernel-labs', 'lab-workspace', 'workspace'] as const;
-
-/** The home of the user who ran sudo (or this user's). */
-export function invokingHome(env: NodeJS.ProcessEnv = process.env): string {
-  const user = env.SUDO_USER;
-  if (user && user !== 'root') {
-    try {
-      const home = readFileSync('/etc/passwd', 'utf8').split('\n').find((l) => l.startsWith(`${user}:`))?.split(':')[5];
-      if (home) return home;
-    } catch { /* fall through */ }
-  }
-  return env.HOME || homedir();
-}
 
 /** A directory holding at least two lab sources (relative to c/) looks like a student workspace. */
 export function looksLikeWorkspace(dir: string, labs: readonly LabInfo[], exists: (p: string) => boolean = existsSync): boolean {
@@ -56,11 +43,8 @@ export function findWorkspaces(labs: readonly LabInfo[], env: NodeJS.ProcessEnv 
  * when LAB_SRC is unset but a workspace looks present.
  */
 export function sourcesBanner(labs: readonly LabInfo[], env: NodeJS.ProcessEnv = process.env, exists: (p: string) => boolean = existsSync): string[] {
-  const src = env.LAB_SRC;
-  if (src) {
-    const abs = isAbsolute(src) ? src : resolve(env.INIT_CWD ?? process.cwd(), src);
-    return [`[kernel-labs] sources: your workspace LAB_SRC=${abs}`];
-  }
+  const abs = studentSources(env);
+  if (abs) return [`[kernel-labs] sources: your workspace LAB_SRC=${abs}`];
   if (isStudentEdition(REPO_ROOT, exists)) return ['[kernel-labs] sources: your files in c/ (a student edition: c/ is your work, and what CI grades)'];
   const lines = ['[kernel-labs] sources: the reference solutions in c/ (LAB_SRC is not set)'];
   const found = findWorkspaces(labs, env, exists);

@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { fingerprint, fingerprintDiff, TamperWatch, tamperingMessage } from '../../helpers/course/tamper.js';
 import { markdownSummary, gradeTable } from '../../helpers/course/grading.js';
-import { closingLines, type LabsReport } from '../../helpers/course/report-model.js';
+import type { LabsReport } from '../../helpers/course/report-model.js';
+import { closingLines } from '../../helpers/course/report-console.js';
 
 const dirs: string[] = [];
 afterAll(() => { for (const d of dirs) rmSync(d, { recursive: true, force: true }); });

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { GUEST_MODULES, guestKernelLine, lastLines, parseConsole, passInitScript, passQemuArgs, selectGuestLabs, shq } from '../../helpers/kernel/guest-pass.js';
+import { GUEST_MODULES, guestKernelLine, lastLines, parseConsole, passInitScript, passQemuArgs, selectGuestLabs, shq } from '../../helpers/course/guest-pass.js';
 import { forbiddenAdaptation } from '../../helpers/harness/requires.js';
 import { scaledTimeout } from '../../helpers/harness/exec.js';
 import { listLabs } from '../../helpers/course/labs.js';

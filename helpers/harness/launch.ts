@@ -1,0 +1,151 @@
+/**
+ * Starting a program, the part run() and startBackground() share: the
+ * options and result types, the start itself (own process group, sandbox
+ * cgroup of the run, recorded for the reaper, the fork-loop watchdog), and
+ * the one place a RunResult is built from how the program ended.
+ */
+import { execa, type ResultPromise } from 'execa';
+import { CommandError, formatCommand, type CommandFacts } from './errors.js';
+import { watchForkLoop } from './fork-watchdog.js';
+import { refuseHungProgram } from './hung.js';
+import { KILL_GRACE_MS } from './process-group.js';
+import { findExecutable } from './programs.js';
+import { recordProcessGroup } from './run-state.js';
+import { makeSandbox, sandboxEnabled, type Sandbox, type SandboxLimits } from './sandbox.js';
+
+export interface RunOptions {
+  /** Kill the process group after this many ms. Default 30 000. */
+  readonly timeoutMs?: number;
+  /** Grace between SIGTERM and SIGKILL. Default 2 000. */
+  readonly killGraceMs?: number;
+  /** Throw on a non-zero exit. Default true. */
+  readonly reject?: boolean;
+  readonly cwd?: string;
+  /** Extra environment, merged over process.env. */
+  readonly env?: Readonly<Record<string, string>>;
+  /** Text written to stdin (stdin is otherwise ignored). */
+  readonly input?: string;
+  /** Kill the process group when this aborts (pass the test's `ctx.signal`: a test timeout then kills it too). */
+  readonly signal?: AbortSignal;
+  /** Raise (or lower) the sandbox's memory and pids limits for this command; `false` runs it outside any sandbox. */
+  readonly limits?: SandboxLimits | false;
+  /** After this command hangs, fail later runs of the same program at once. Default true. */
+  readonly failFast?: boolean;
+}
+
+export const RUN_DEFAULTS = {
+  timeoutMs: 30_000,
+  killGraceMs: KILL_GRACE_MS,
+  reject: true,
+} as const;
+
+/** Why a process ended. */
+export type EndReason = 'exited' | 'signaled' | 'timed-out' | 'aborted' | 'limit';
+
+export interface RunResult extends CommandFacts {
+  readonly pid: number;
+  readonly exitCode: number;
+  readonly signal?: string;
+  readonly timedOut: boolean;
+  /** Why it ended: its own exit, a signal, the time bound, an abort, or a sandbox limit. */
+  readonly reason: EndReason;
+  /** The sandbox limit it hit, with the figure ("pids: 512 reached"). */
+  readonly limit?: string;
+  /** The program itself had exited (this many ms after the start) but descendants kept its output open. */
+  readonly leaderExitedMs?: number;
+  /** The sandbox cgroup it ran in (kl-<run>-sb…), removed by now; undefined without a sandbox. */
+  readonly sandbox?: string;
+}
+
+let sandboxWarned = false;
+
+export interface Launched {
+  readonly child: ResultPromise;
+  readonly pid: number;
+  readonly command: string;
+  readonly started: number;
+  readonly sandbox?: Sandbox;
+  /** When the program itself exited (before its output closed), ms after the start. */
+  leaderExitedMs?: number;
+  /** leaderExitedMs as it was when the time bound fired (undefined: the program itself was still running). */
+  leaderAtTimeout?: number;
+  /** A limit the watchdog enforced (the fork-loop case: pids.max refused forks for a second on end). */
+  watchdogLimit?: string;
+  stopWatch(): void;
+}
+
+/** Start `file` in its own process group (and sandbox): throws when it cannot start or hung earlier. */
+export function launch(file: string, args: readonly string[], options: RunOptions): Launched {
+  const command = formatCommand(file, args);
+  const env = options.env ? { ...process.env, ...options.env } : process.env;
+  if (!findExecutable(file, env, options.cwd)) {
+    throw new CommandError({ command, cwd: options.cwd ?? process.cwd(), stdout: '', stderr: `${file}: no such executable (ENOENT)`, durationMs: 0 },
+      { headline: `Command could not start: ${command}` });
+  }
+  if (options.failFast ?? true) refuseHungProgram(file, args, command);
+  let sandbox: Sandbox | undefined;
+  if (options.limits !== false && sandboxEnabled()) {
+    try {
+      sandbox = makeSandbox(options.limits || {});
+    } catch (e) {
+      if (!sandboxWarned) console.warn(`[kernel-labs] no sandbox cgroup (${(e as Error).message}): programs run with process-group cleanup only`);
+      sandboxWarned = true;
+    }
+  }
+  const argv = sandbox ? sandbox.wrap(file, args) : { file, args: [...args] };
+  const started = Date.now();
+  const child = execa(argv.file, argv.args, {
+    cwd: options.cwd,
+    env,
+    extendEnv: false,
+    input: options.input,
+    stdin: options.input === undefined ? 'ignore' : undefined,
+    detached: true, // own process group, so a timeout can kill the whole tree
+    cleanup: true,
+    reject: false,
+    stripFinalNewline: false,
+    encoding: 'utf8',
+    maxBuffer: 256 * 1024 * 1024,
+  });
+  const pid = child.pid ?? -1;
+  if (pid > 0) recordProcessGroup(pid, command);
+  const launched: Launched = { child, pid, command, started, sandbox, stopWatch: () => {} };
+  child.once('exit', () => { launched.leaderExitedMs = Date.now() - started; });
+  if (sandbox && sandbox.limits.pids > 0) {
+    launched.stopWatch = watchForkLoop(sandbox, pid, (limit) => { launched.watchdogLimit = limit; });
+  }
+  return launched;
+}
+
+export interface Ending {
+  readonly result: Awaited<ResultPromise>;
+  readonly stdout: string;
+  readonly stderr: string;
+  readonly timedOut: boolean;
+  readonly aborted: boolean;
+}
+
+/** The one place a RunResult is built: exit facts, why it ended, the limit hit (then releases the sandbox). */
+export function finish(l: Launched, cwd: string | undefined, e: Ending): RunResult {
+  l.stopWatch();
+  const limit = l.watchdogLimit ?? l.sandbox?.limitHit();
+  l.sandbox?.destroy(); // kills whatever the program left running, setsid()ed or not
+  const signal = e.result.signal ?? undefined;
+  const exitCode = typeof e.result.exitCode === 'number' ? e.result.exitCode : -1;
+  const reason: EndReason = e.timedOut ? 'timed-out' : e.aborted ? 'aborted' : limit && (signal === 'SIGKILL' || exitCode !== 0) ? 'limit' : signal ? 'signaled' : 'exited';
+  return {
+    command: l.command,
+    cwd: cwd ?? process.cwd(),
+    pid: l.pid,
+    exitCode,
+    signal,
+    stdout: e.stdout,
+    stderr: e.stderr,
+    durationMs: Date.now() - l.started,
+    timedOut: e.timedOut,
+    reason,
+    limit: reason === 'limit' ? limit : undefined,
+    leaderExitedMs: e.timedOut ? l.leaderAtTimeout : undefined,
+    sandbox: l.sandbox?.name,
+  };
+}
