@@ -6,10 +6,10 @@
  * with the compiler's diagnostics and the first file:line it names.
  */
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { appendFileSync, existsSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { expect } from 'vitest';
-import { basename, dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, relative, resolve } from 'node:path';
 import { CompileError, CommandError, type CompileFacts } from './errors.js';
 import { runDir } from './run-state.js';
 import { run } from './exec.js';
@@ -69,11 +69,19 @@ export async function sourceClosure(src: string, seen = new Set<string>()): Prom
   return files;
 }
 
-export async function cacheKey(parts: { compiler: string; version: string; args: readonly string[]; files: Map<string, string> }): Promise<string> {
+/**
+ * The cache key of a build: compiler, its version, the arguments and the
+ * files' contents. Files are named by their path relative to `root` (the
+ * source's directory; their base name without one), never by an absolute
+ * path, so the same sources in two workspaces (a student's checkout, each
+ * teeth run's fresh temp copy) share one cache entry.
+ */
+export async function cacheKey(parts: { compiler: string; version: string; args: readonly string[]; files: Map<string, string>; root?: string }): Promise<string> {
   const h = createHash('sha256');
   h.update(`${parts.compiler}\0${parts.version}\0${parts.args.join('\0')}\0`);
-  for (const [path, text] of [...parts.files].sort(([a], [b]) => a.localeCompare(b))) {
-    h.update(`${basename(path)}\0${text}\0`);
+  const name = (path: string) => (parts.root ? relative(parts.root, path) : basename(path));
+  for (const [path, text] of [...parts.files].map(([p, t]) => [name(p), t] as const).sort(([a], [b]) => a.localeCompare(b))) {
+    h.update(`${path}\0${text}\0`);
   }
   return h.digest('hex').slice(0, 24);
 }
@@ -85,6 +93,19 @@ export function firstDiagnosticLocation(diagnostics: string): { file: string; li
   return m ? { file: m[1]!, line: Number(m[2]) } : undefined;
 }
 
+/**
+ * `LABS_BUILD_LOG=1` prints `[build] cached|compiled <source> (<key>)` for every
+ * build; `LABS_BUILD_LOG=<file>` appends those lines to the file (to count
+ * what a run compiled).
+ */
+export function logBuild(what: 'cached' | 'compiled', src: string, key: string): void {
+  const to = process.env.LABS_BUILD_LOG;
+  if (!to || to === '0') return;
+  const line = `[build] ${what} ${src} (${key})`;
+  if (to === '1') console.log(line);
+  else try { appendFileSync(to, `${line}\n`); } catch { /* a log, not a build step */ }
+}
+
 function currentTestName(): string {
   try { return expect.getState().currentTestName ?? '(setup)'; } catch { return '(setup)'; }
 }
@@ -93,13 +114,18 @@ async function compile(compiler: string, opts: BuildOptions, args: readonly stri
   const src = resolve(opts.src);
   const files = await sourceClosure(src);
   const version = await compilerVersion(compiler);
-  const key = await cacheKey({ compiler, version, args, files });
+  // Libraries are part of what is built (a static link copies them in); only when there are some, so other keys stay as they were.
+  const keyArgs = opts.ldlibs?.length ? [...args, '__LDLIBS__', ...opts.ldlibs] : args;
+  const key = await cacheKey({ compiler, version, args: keyArgs, files, root: dirname(src) });
   const dir = join(CACHE_DIR, 'build', key);
   const out = join(dir, outName);
   const fullArgs = [...args.slice(0, -1), '-o', out, src, ...(opts.ldlibs ?? [])];
   const command = [compiler, ...fullArgs].join(' ');
   builtFrom.set(out, src);
-  if (existsSync(out) && (await stat(out)).size > 0) return { path: out, cached: true, command };
+  if (existsSync(out) && (await stat(out)).size > 0) {
+    logBuild('cached', src, key);
+    return { path: out, cached: true, command };
+  }
   // Diagnostics once per build: a source that failed in this run fails again at once, pointing at the first report.
   const failedMark = join(runDir(), `compile-failed-${key}.json`);
   if (existsSync(failedMark)) {
@@ -128,6 +154,7 @@ async function compile(compiler: string, opts: BuildOptions, args: readonly stri
     throw e;
   }
   await rename(tmpOut, out);
+  logBuild('compiled', src, key);
   return { path: out, cached: false, command };
 }
 

@@ -21,8 +21,9 @@ import { cpus } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CompileError, LabError } from '../harness/errors.js';
+import { logBuild } from '../harness/compile.js';
 import { run, startBackground } from '../harness/exec.js';
-import { CACHE_DIR, REFERENCE_SRC } from '../harness/paths.js';
+import { CACHE_DIR, sourceRoot } from '../harness/paths.js';
 
 export const KERNEL_TARBALL = process.env.LABS_KERNEL_TARBALL ?? '/usr/src/linux-source-6.1.tar.xz';
 export const KBUILD_DIR = join(CACHE_DIR, 'kbuild');
@@ -288,13 +289,14 @@ async function makeConfig(log: (l: string) => void): Promise<void> {
 export async function buildKernel(opts: BuildKernelOptions = {}): Promise<KernelBuild> {
   const log = opts.log ?? ((l: string) => console.log(l));
   const started = Date.now();
-  const srcRoot = opts.srcRoot ?? (process.env.LAB_SRC ? resolve(process.env.LAB_SRC) : REFERENCE_SRC);
+  const srcRoot = opts.srcRoot ?? sourceRoot();
   const files = studentFiles(srcRoot);
   const syscalls = parseSyscallTable(files['kernel/syscall_64.tbl']!);
   const key = kbuildKey({ config: KCONFIG, files });
   const hit = cachedBuild(key);
   if (hit) {
     log(`[kbuild] cached kernel ${key} (${hit.release}) in ${hit.dir}`);
+    logBuild('cached', join(srcRoot, 'kernel/K3-syscall'), key);
     return { ...hit, cached: true, seconds: (Date.now() - started) / 1000 };
   }
   return withLock(log, async () => {
@@ -353,6 +355,7 @@ export async function buildKernel(opts: BuildKernelOptions = {}): Promise<Kernel
     await rename(tmp, dir);
     pruneOutputs(KEEP_OUTPUTS);
     log(`[kbuild] built ${release} in ${seconds.toFixed(0)} s (${steps} steps) → ${dir}`);
+    logBuild('compiled', join(srcRoot, 'kernel/K3-syscall'), key);
     const built = cachedBuild(key)!;
     return { ...built, cached: false, seconds };
   });

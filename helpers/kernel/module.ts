@@ -21,6 +21,7 @@ import { copyFile, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promis
 import { release } from 'node:os';
 import { basename, join } from 'node:path';
 import { CompileError, CommandError, LabError } from '../harness/errors.js';
+import { logBuild } from '../harness/compile.js';
 import { run } from '../harness/exec.js';
 import { CACHE_DIR } from '../harness/paths.js';
 import { runInGuest, type GuestRunResult } from './guest.js';
@@ -75,7 +76,10 @@ export async function buildModule(opts: { readonly src: string; readonly name: s
   const dir = join(CACHE_DIR, 'modules', key);
   const ko = join(dir, `${opts.name}.ko`);
   const command = `make -C ${opts.buildDir} M=${dir} ${vars.join(' ')} modules`.replace(/\s+/g, ' ');
-  if (existsSync(ko)) return { path: ko, name: opts.name, cached: true, command };
+  if (existsSync(ko)) {
+    logBuild('cached', opts.src, key);
+    return { path: ko, name: opts.name, cached: true, command };
+  }
   const work = `${dir}.tmp-${process.pid}`;
   await rm(work, { recursive: true, force: true });
   await mkdir(work, { recursive: true });
@@ -93,6 +97,7 @@ export async function buildModule(opts: { readonly src: string; readonly name: s
   }
   await rm(dir, { recursive: true, force: true });
   await rename(work, dir);
+  logBuild('compiled', opts.src, key);
   return { path: ko, name: opts.name, cached: false, command };
 }
 
