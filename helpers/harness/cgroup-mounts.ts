@@ -4,6 +4,7 @@
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { parseMountinfo } from './mountinfo.js';
 
 /** One cgroup mount from /proc/self/mountinfo: v1 (with its controllers) or v2. */
 export interface CgroupMount {
@@ -19,22 +20,14 @@ export interface CgroupMount {
 
 /**
  * The cgroup mounts in a mountinfo text (as runc and the kernel selftests
- * find them): fields after " - " are fstype, source, super options; v1 super
- * options list the controllers. Octal escapes (\040) in mount points decoded.
+ * find them, from parseMountinfo): v1 super options list the controllers.
  */
 export function parseCgroupMounts(mountinfo: string): CgroupMount[] {
   const out: CgroupMount[] = [];
-  for (const line of mountinfo.split('\n')) {
-    const sep = line.indexOf(' - ');
-    if (sep < 0) continue;
-    const pre = line.slice(0, sep).split(' ');
-    const [fstype, , superOpts = ''] = line.slice(sep + 3).split(' ');
-    const unescape = (f: string) => f.replace(/\\(\d{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
-    const mountPoint = unescape(pre[4] ?? '');
-    const root = unescape(pre[3] ?? '/');
-    if (fstype === 'cgroup2') out.push({ mountPoint, version: 2, controllers: [], root });
-    else if (fstype === 'cgroup') {
-      const opts = superOpts.split(',');
+  for (const { fsType, superOptions, mountPoint, root } of parseMountinfo(mountinfo)) {
+    if (fsType === 'cgroup2') out.push({ mountPoint, version: 2, controllers: [], root });
+    else if (fsType === 'cgroup') {
+      const opts = superOptions.split(',');
       const controllers = opts.filter((o) => o !== 'rw' && o !== 'ro' && !o.includes('='));
       const name = opts.find((o) => o.startsWith('name='))?.slice('name='.length);
       out.push({ mountPoint, version: 1, controllers, ...(name ? { name } : {}), root });

@@ -9,6 +9,9 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, readlinkSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { pidsIn } from './cgroup-files.js';
+import { readMountinfo } from './mountinfo.js';
+import { readStat } from './proc-stat.js';
 
 export interface Destroyed {
   readonly gone: boolean;
@@ -41,7 +44,8 @@ function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     // a zombie still answers kill(0): it is dead for our purposes
-    return !/^\S+ \(.*\) Z/s.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+    const st = readStat(pid);
+    return st !== undefined && st.state !== 'Z';
   } catch {
     return false;
   }
@@ -73,17 +77,12 @@ function onlyZombies(pgid: number): boolean {
   try { names = readdirSync('/proc').filter((n) => /^\d+$/.test(n)); } catch { return false; }
   for (const n of names) {
     try {
-      const stat = readFileSync(`/proc/${n}/stat`, 'utf8');
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(f[2]) === pgid && f[0] !== 'Z') return false;
+      const st = readStat(Number(n));
+      if (st && st.pgrp === pgid && st.state !== 'Z') return false;
     } catch { /* gone */ }
   }
   return true;
 }
-
-export const pidsIn = (dir: string): number[] => {
-  try { return readFileSync(join(dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number); } catch { return []; }
-};
 
 const isDir = (p: string) => { try { return statSync(p).isDirectory(); } catch { return false; } };
 const subdirs = (dir: string) => { try { return readdirSync(dir).map((n) => join(dir, n)).filter(isDir); } catch { return []; } };
@@ -161,10 +160,7 @@ export function destroyLink(name: string, netns?: string): Destroyed {
 }
 
 function mounted(path: string): boolean {
-  try {
-    return readFileSync('/proc/self/mountinfo', 'utf8').split('\n')
-      .some((l) => (l.split(' ')[4] ?? '').replace(/\\(\d{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))) === path);
-  } catch { return false; }
+  return readMountinfo().some((m) => m.mountPoint === path);
 }
 
 /** Processes whose cwd, root or an open file lies under `path` (for a busy mount's report). */
@@ -212,11 +208,9 @@ export function destroyBpffsPin(path: string): Destroyed {
 /** Remove a temp directory, unmounting anything mounted inside it first (deepest first). */
 export function destroyTempDir(path: string): Destroyed {
   if (!existsSync(path)) return GONE;
-  let mounts: string[] = [];
-  try {
-    mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4] ?? '')
-      .filter((m) => m === path || m.startsWith(`${path}/`)).sort((a, b) => b.length - a.length);
-  } catch { /* no mountinfo */ }
+  // Mount points decoded (\040 → space): the paths umount and the comparison need.
+  const mounts = readMountinfo().map((m) => m.mountPoint)
+    .filter((m) => m === path || m.startsWith(`${path}/`)).sort((a, b) => b.length - a.length);
   for (const m of mounts) {
     const d = destroyMount(m);
     if (!d.gone) return { gone: false, reason: `a mount inside it stays: ${d.reason}` };

@@ -17,9 +17,9 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { parseCgroupMounts } from './cgroup-mounts.js';
-
-/** The lab's own objects (cgroups, interfaces) carry this prefix: they are the lab's to change. */
-const LAB_PREFIX = 'kl-';
+import { parseMountinfo } from './mountinfo.js';
+// The lab's own objects (cgroups, interfaces) carry this prefix ("kl-"): they are the lab's to change.
+import { RESOURCE_PREFIX as LAB_PREFIX } from './run-state.js';
 
 /**
  * Writable sysctls the kernel itself changes: the last pid handed out, the
@@ -232,15 +232,6 @@ function readLinks(opts: HostGuardOptions): Map<string, HostLink> | undefined {
   return json === undefined ? undefined : parseIpLinks(json);
 }
 
-/** Mount point (octal escapes decoded) and fs type of each /proc/self/mountinfo line. */
-function mountEntries(mountinfo: string): { readonly mountPoint: string; readonly fsType: string }[] {
-  return mountinfo.split('\n').flatMap((line) => {
-    const sep = line.indexOf(' - ');
-    const mountPoint = sep < 0 ? '' : (line.slice(0, sep).split(' ')[4] ?? '').replace(/\\(\d{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
-    return mountPoint ? [{ mountPoint, fsType: line.slice(sep + 3).split(' ')[0] ?? '?' }] : [];
-  });
-}
-
 /** Programs attached to one cgroup, from `bpftool -j cgroup show <dir>` (empty output: none). */
 export function parseCgroupBpf(json: string): string[] {
   if (!json.trim()) return [];
@@ -283,7 +274,7 @@ export function snapshotHost(opts: HostGuardOptions = {}): HostSnapshot {
     const out = (opts.cgroupBpfJson ?? bpftoolCgroupShow)(m.mountPoint);
     if (out !== undefined) cgroupBpf.set(m.mountPoint, parseCgroupBpf(out));
   }
-  const entries = mountEntries(mountinfo).filter((e) => !e.mountPoint.includes(`/${LAB_PREFIX}`));
+  const entries = parseMountinfo(mountinfo).filter((e) => e.mountPoint && !e.mountPoint.includes(`/${LAB_PREFIX}`));
   const bpffsPins = new Map<string, string[]>();
   for (const { mountPoint: mp } of entries.filter((e) => e.fsType === 'bpf')) {
     if (bpffsPins.has(mp)) continue;

@@ -5,8 +5,11 @@
  * tracepoint instead of a kprobe, cgroup v1 files instead of v2) are recorded
  * on the test so the output and the report say how the host changed the lab.
  */
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { beforeEach, type TestContext } from 'vitest';
-import { capabilities, type CapabilityId, type Capabilities } from './capabilities.js';
+import { capabilities, CAPABILITY_IDS, type CapabilityId, type Capabilities } from './capabilities.js';
 import { LabError } from './errors.js';
 import './metrics.js';
 
@@ -35,6 +38,22 @@ export function requires(...ids: CapabilityId[]): void {
     const reason = await unmet(ids);
     if (reason) skipOrFail(ctx, reason);
   });
+}
+
+/**
+ * The capabilities a lab needs, from the `requires` of the lab.json beside the
+ * spec (`labRequires(import.meta.url)`): lab.json is the only copy of the list,
+ * so the registry, the report and the spec's skips cannot disagree.
+ */
+export function labRequires(specUrl: string): CapabilityId[] {
+  const file = join(dirname(fileURLToPath(specUrl)), 'lab.json');
+  const ids = (JSON.parse(readFileSync(file, 'utf8')) as { requires?: unknown }).requires ?? [];
+  const known = CAPABILITY_IDS as readonly string[];
+  const bad = Array.isArray(ids) ? ids.filter((id) => typeof id !== 'string' || !known.includes(id)) : [ids];
+  if (!Array.isArray(ids) || bad.length) {
+    throw new LabError(`${file}: "requires" must list capability ids (${known.join(', ')}); not ${bad.map((b) => JSON.stringify(b)).join(', ')}`, { code: 'E_CAPABILITY' });
+  }
+  return ids as CapabilityId[];
 }
 
 /** Inside a test: skip (or fail) it unless these hold. */

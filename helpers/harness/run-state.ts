@@ -8,6 +8,7 @@ import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path';
 import { STATE_DIR } from './paths.js';
 import { LabError } from './errors.js';
+import { readStat } from './proc-stat.js';
 
 export const RESOURCE_PREFIX = 'kl-';
 /** Linux IFNAMSIZ is 16 including the NUL. */
@@ -76,10 +77,8 @@ export function uniqueName(tag: string, maxLength = 64): string {
 /** Start time of a process in clock ticks since boot (field 22 of /proc/pid/stat), or undefined if gone. */
 export function processStartTime(pid: number): string | undefined {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // comm may contain spaces and parentheses: split after the last ')'.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return fields[19];
+    // As printed (not a Number: the owner file compares the text).
+    return readStat(pid)?.rest[19];
   } catch {
     return undefined;
   }

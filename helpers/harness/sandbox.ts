@@ -24,7 +24,8 @@ import { existsSync, mkdirSync, readFileSync, rmdirSync, statfsSync, writeFileSy
 import { totalmem } from 'node:os';
 import { join } from 'node:path';
 import { v1ControllerDir } from './cgroup-mounts.js';
-import { destroyCgroup, killCgroupMembers, pidsIn, type Destroyed } from './destroy.js';
+import { parseKeyed, pidsIn } from './cgroup-files.js';
+import { destroyCgroup, killCgroupMembers, type Destroyed } from './destroy.js';
 import { uniqueName } from './run-state.js';
 
 export interface SandboxLimits {
@@ -92,7 +93,7 @@ const JOIN_SCRIPT = 'while [ "$1" != -- ]; do echo $$ > "$1" || { echo "kl-sandb
 const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find(existsSync);
 
 const readOr = (p: string, fallback = '') => { try { return readFileSync(p, 'utf8'); } catch { return fallback; } };
-const keyed = (text: string, key: string) => Number(text.match(new RegExp(`^${key}\\s+(\\d+)`, 'm'))?.[1] ?? 0);
+const keyed = (text: string, key: string) => parseKeyed(text)[key] ?? 0;
 
 interface Backend {
   readonly version: 1 | 2;

@@ -24,33 +24,18 @@
 import { formatRejection, rememberRejection, rejectedBefore, verifierLog } from './bpf-verifier.js';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { pidsIn } from '../harness/cgroup-files.js';
 import { buildProgram } from '../harness/compile.js';
 import { LabError } from '../harness/errors.js';
 import { run, startBackground, waitUntil, type RunOptions, type RunResult } from '../harness/exec.js';
+import { parseMountinfo, type MountInfoEntry } from '../harness/mountinfo.js';
 import { REFERENCE_SRC } from '../harness/paths.js';
 import { defer, makeTempDir } from '../harness/resources.js';
 import { uniqueName } from '../harness/run-state.js';
 
-/** One line of /proc/self/mountinfo, the fields the lab needs. */
-export interface MountEntry {
-  readonly mountPoint: string;
-  readonly fsType: string;
-  readonly root: string;
-}
-
-/** Parse /proc/<pid>/mountinfo (pure): mount point, file system type, root within it. */
-export function parseMountinfo(text: string): MountEntry[] {
-  const out: MountEntry[] = [];
-  for (const line of text.split('\n')) {
-    if (!line.trim()) continue;
-    const [left, right] = line.split(' - ');
-    if (!left || !right) continue;
-    const f = left.split(' ');
-    const unescape = (s: string) => s.replace(/\\(\d{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
-    out.push({ root: unescape(f[3] ?? ''), mountPoint: unescape(f[4] ?? ''), fsType: right.split(' ')[0] ?? '' });
-  }
-  return out;
-}
+/** One line of /proc/self/mountinfo (the harness's one parser). */
+export type MountEntry = MountInfoEntry;
+export { parseMountinfo };
 
 /** The first cgroup2 mount of the whole hierarchy (root "/"), if any (pure). */
 export function findCgroup2Mount(mountinfo: string): string | undefined {
@@ -70,10 +55,6 @@ export async function cgroup2Root(): Promise<{ readonly path: string; readonly h
   defer(`cgroup2 mount ${dir}`, () => run('umount', [dir], { reject: false, timeoutMs: 10_000 }));
   return { path: dir, how: `no cgroup2 mount on the host: mounted one at ${dir}` };
 }
-
-const pidsIn = (dir: string): number[] => {
-  try { return readFileSync(join(dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number); } catch { return []; }
-};
 
 /** Kill the members of a cgroup (processes the lab put there) and remove it, child cgroups first. Idempotent. */
 export async function removeCgroupDir(dir: string): Promise<void> {

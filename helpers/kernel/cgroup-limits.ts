@@ -10,15 +10,33 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CGROUP_BASE, v1Hierarchies } from './cgroup.js';
 
+/** One line of /proc/<pid>/cgroup: "4:memory:/x", "1:cpu,cpuacct:/x", "9:name=systemd:/", "0::/x" (cgroups(7)). */
+export interface ProcCgroupEntry {
+  /** Hierarchy id (as in /proc/cgroups); 0 for the unified (v2) hierarchy. */
+  readonly id: number;
+  /** v1: the controllers bound to the hierarchy ("name=systemd" kept as printed); empty for v2. */
+  readonly controllers: readonly string[];
+  /** The cgroup's path inside the hierarchy. */
+  readonly path: string;
+  /** The line as the kernel printed it. */
+  readonly raw: string;
+}
+
+/** /proc/<pid>/cgroup as entries, one per line (pure): the one parser of the file. */
+export function parseProcCgroupEntries(text: string): ProcCgroupEntry[] {
+  return text.split('\n').flatMap((raw) => {
+    const m = raw.match(/^(\d+):([^:]*):(.*)$/);
+    return m ? [{ id: Number(m[1]), controllers: m[2]!.split(',').filter(Boolean), path: m[3]!, raw }] : [];
+  });
+}
+
 /** /proc/<pid>/cgroup parsed: the v2 path ("0::/x") and the v1 path of each controller ("4:memory:/x", "1:cpu,cpuacct:/x"). */
 export function parseProcCgroup(text: string): { v2?: string; v1: Record<string, string> } {
   const v1: Record<string, string> = {};
   let v2: string | undefined;
-  for (const line of text.split('\n')) {
-    const m = line.match(/^(\d+):([^:]*):(.*)$/);
-    if (!m) continue;
-    if (m[1] === '0' && m[2] === '') v2 = m[3];
-    else for (const c of m[2]!.split(',')) if (c) v1[c] = m[3]!;
+  for (const e of parseProcCgroupEntries(text)) {
+    if (e.id === 0 && e.controllers.length === 0) v2 = e.path;
+    else for (const c of e.controllers) v1[c] = e.path;
   }
   return { v2, v1 };
 }

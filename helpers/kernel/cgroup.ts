@@ -21,6 +21,7 @@
 import { existsSync, mkdirSync, readFileSync, realpathSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { probeCgroups, v1ControllerDir } from '../harness/capabilities.js';
+import { parseKeyed, pidsIn } from '../harness/cgroup-files.js';
 import { destroyCgroup } from '../harness/destroy.js';
 import { LabError } from '../harness/errors.js';
 import { defer } from '../harness/resources.js';
@@ -74,15 +75,8 @@ export interface CgroupOptions {
 
 const DEFAULTS = { tag: 'cg', base: CGROUP_BASE, autoRemove: true } as const;
 
-/** `key value` lines (cpu.stat, memory.events, memory.oom_control) as numbers. */
-export function parseKeyed(text: string): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const line of text.split('\n')) {
-    const [k, v] = line.trim().split(/\s+/);
-    if (k && v !== undefined && /^-?\d+$/.test(v)) out[k] = Number(v);
-  }
-  return out;
-}
+/** `key value` lines (cpu.stat, memory.events, memory.oom_control) as numbers: the harness's one parser. */
+export { parseKeyed };
 
 /**
  * The kernel cgroup selftests' `values_close(a, b, err)`:
@@ -105,7 +99,6 @@ export function expectedUsageUsec(durationUsec: number, quotaUs: number, periodU
 
 const read = (p: string) => readFileSync(p, 'utf8');
 const readOr = (p: string, fallback: string) => { try { return read(p); } catch { return fallback; } };
-const pidsIn = (dir: string) => readOr(join(dir, 'cgroup.procs'), '').split('\n').filter(Boolean).map(Number);
 
 function writeControl(dir: string, file: string, value: string): void {
   try {

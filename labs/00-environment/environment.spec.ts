@@ -12,7 +12,7 @@ import { capabilities, type CapabilityId } from '../../helpers/harness/capabilit
 import { buildProgram } from '../../helpers/harness/compile.js';
 import { run } from '../../helpers/harness/exec.js';
 import { labSource } from '../../helpers/harness/paths.js';
-import { need, requires } from '../../helpers/harness/requires.js';
+import { labRequires, need, requires } from '../../helpers/harness/requires.js';
 import { makeTempDir } from '../../helpers/harness/resources.js';
 
 /** Capabilities every lab of the course stands on. */
@@ -61,7 +61,7 @@ function parseStraceSysinfo(trace: string): { uname: string[]; getpid: number[];
 }
 
 describe('Lab 0 — preparing the environment (通用准备工作)', () => {
-  requires('root', 'cc');
+  requires(...labRequires(import.meta.url));
 
   it('control: runs as root, as the labs need', () => {
     expect(process.getuid?.(), 'the labs load BPF programs and make namespaces: run with sudo').toBe(0);

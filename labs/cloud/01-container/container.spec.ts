@@ -12,11 +12,11 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { run, type RunResult } from '../../../helpers/harness/exec.js';
-import { nsInode } from '../../../helpers/kernel/namespaces.js';
+import { nsInode } from './namespaces.js';
 import { labSource } from '../../../helpers/harness/paths.js';
-import { requires, skipOrFail, adapted } from '../../../helpers/harness/requires.js';
+import { adapted, labRequires, requires, skipOrFail } from '../../../helpers/harness/requires.js';
 import { makeTempDir } from '../../../helpers/harness/resources.js';
-import { makeRootfs, type Rootfs } from '../../../helpers/kernel/rootfs.js';
+import { makeRootfs, type Rootfs } from './rootfs.js';
 import { uniqueName } from '../../../helpers/harness/run-state.js';
 
 /** The unprivileged uid/gid the user-namespace experiment runs as ("nobody" on Debian and Ubuntu). */
@@ -84,7 +84,7 @@ async function container(flags: readonly string[], commands: readonly string[], 
 }
 
 describe('Lab 1 — a container by hand with unshare and chroot (手动造轮)', () => {
-  requires('root', 'unshare', 'busybox');
+  requires(...labRequires(import.meta.url));
 
   beforeAll(async () => {
     rootfs = await makeRootfs();

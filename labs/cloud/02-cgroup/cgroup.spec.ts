@@ -12,11 +12,12 @@ import { makeTempDir } from '../../../helpers/harness/resources.js';
 import { beforeAll, describe, expect, it, type TestContext } from 'vitest';
 import { makeCgroup, expectedUsageUsec, valuesClose, type Cgroup } from '../../../helpers/kernel/cgroup.js';
 import { capabilities } from '../../../helpers/harness/capabilities.js';
+import { parseCgroupProcs } from '../../../helpers/harness/cgroup-files.js';
 import { buildProgram } from '../../../helpers/harness/compile.js';
 import { run, startBackground, type RunResult } from '../../../helpers/harness/exec.js';
 import { labSource } from '../../../helpers/harness/paths.js';
 import { recordMetric } from '../../../helpers/harness/metrics.js';
-import { adapted, requires } from '../../../helpers/harness/requires.js';
+import { adapted, labRequires, requires } from '../../../helpers/harness/requires.js';
 import { describeLimits, limitsOf, type LimitsInForce } from '../../../helpers/kernel/cgroup-limits.js';
 
 const QUOTA_US = 10_000;
@@ -62,7 +63,7 @@ async function seedCgroup(ctx: TestContext, tag: string): Promise<{ cg: Cgroup; 
 function membership(cg: Cgroup, pid: number): { inAll: boolean; evidence: string } {
   let procFile = '(gone)';
   try { procFile = readFileSync(`/proc/${pid}/cgroup`, 'utf8').trim(); } catch { /* exited */ }
-  const inAll = cg.dirs.every((d) => readFileSync(`${d}/cgroup.procs`, 'utf8').split('\n').includes(String(pid)));
+  const inAll = cg.dirs.every((d) => parseCgroupProcs(readFileSync(`${d}/cgroup.procs`, 'utf8')).includes(pid));
   return { inAll, evidence: `/proc/${pid}/cgroup:\n${procFile}\ncgroup dirs: ${cg.dirs.join(' ')}` };
 }
 
@@ -95,7 +96,7 @@ function expectSeedLimits(cg: Cgroup, pid: number, l: LimitsInForce | undefined,
 }
 
 describe('Lab 2 — cgroup limits (资源铁笼)', () => {
-  requires('root', 'cc', 'cgroup');
+  requires(...labRequires(import.meta.url));
 
   let tmp = '';
   beforeAll(async () => {

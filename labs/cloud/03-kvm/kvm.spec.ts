@@ -16,7 +16,7 @@ import { run, type RunResult } from '../../../helpers/harness/exec.js';
 import { labSource, REFERENCE_SRC } from '../../../helpers/harness/paths.js';
 import { makeTempDir } from '../../../helpers/harness/resources.js';
 import { recordMetric } from '../../../helpers/harness/metrics.js';
-import { adapted, need, requires } from '../../../helpers/harness/requires.js';
+import { adapted, labRequires, need, requires } from '../../../helpers/harness/requires.js';
 import { makeTraceInstance, ofProcess, type TraceInstance } from '../../../helpers/kernel/tracefs.js';
 
 const KVM_EXIT_IO = 2;
@@ -70,7 +70,7 @@ function userspaceExits(trace: TraceInstance, pid: number): { reasons: number[];
 }
 
 describe('Lab 3 — the smallest VMM (深入 KVM)', () => {
-  requires('root', 'cc', 'kvm');
+  requires(...labRequires(import.meta.url));
 
   it('KVM_RUN returns with exit_reason KVM_EXIT_HLT once the guest executes its one HLT byte', async (ctx) => {
     const bin = await build('kvm_hlt');

@@ -11,7 +11,7 @@ import { listProbes, lostEvents, startBpftrace } from '../../../helpers/kernel/b
 import { run, startBackground } from '../../../helpers/harness/exec.js';
 import { labSource } from '../../../helpers/harness/paths.js';
 import { recordMetric } from '../../../helpers/harness/metrics.js';
-import { adapted, requires } from '../../../helpers/harness/requires.js';
+import { adapted, labRequires, requires } from '../../../helpers/harness/requires.js';
 import { makeTempDir } from '../../../helpers/harness/resources.js';
 import { uniqueName } from '../../../helpers/harness/run-state.js';
 
@@ -27,7 +27,7 @@ function opensOf(lines: readonly string[], pid: number): { comm: string; path: s
 }
 
 describe('Lab 1 — bpftrace one-liners (初窥门径)', () => {
-  requires('root', 'bpftrace', 'tracefs');
+  requires(...labRequires(import.meta.url));
 
   it('prints the path of every openat(2): cat /etc/hosts and a file named at random, and ls /tmp, show up under their own PID and command name', async () => {
     // A path nobody can know in advance: only a script that prints what openat(2) received can show it.

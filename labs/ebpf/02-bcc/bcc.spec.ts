@@ -11,7 +11,7 @@ import { hooksClone, perfAttachments, progInfo, type PerfAttachment } from '../.
 import { run, startBackground, waitUntil, type Background } from '../../../helpers/harness/exec.js';
 import { labSource } from '../../../helpers/harness/paths.js';
 import { recordMetric } from '../../../helpers/harness/metrics.js';
-import { adapted, requires } from '../../../helpers/harness/requires.js';
+import { adapted, labRequires, requires } from '../../../helpers/harness/requires.js';
 import { makeTempDir } from '../../../helpers/harness/resources.js';
 
 /** BCC lives in the system Python (python3-bpfcc), not in a pyenv/venv python3 on PATH. */
@@ -64,7 +64,7 @@ async function renamedShell(): Promise<string> {
 }
 
 describe('Lab 2 — BCC with Python (登堂入室)', () => {
-  requires('root', 'bcc', 'tracefs', 'bpftool');
+  requires(...labRequires(import.meta.url));
 
   it('prints "Hello, clone!" through bpf_trace_printk when new processes are created', async (ctx) => {
     const { bg } = await startBcc(ctx, 'ebpf/02-bcc/hello_bcc.py');

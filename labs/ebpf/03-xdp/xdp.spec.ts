@@ -14,7 +14,7 @@ import { DROP_PORT, describeStats, measureDropRates, sendUdp, xdpStats, type Met
 import { buildGenerator, measureReceiveCost, type MethodSummary } from './receive-cost.js';
 import { labSource } from '../../../helpers/harness/paths.js';
 import { recordMetric } from '../../../helpers/harness/metrics.js';
-import { adapted, need, requires, unmet } from '../../../helpers/harness/requires.js';
+import { adapted, labRequires, need, requires, unmet } from '../../../helpers/harness/requires.js';
 import { makeTraceInstance } from '../../../helpers/kernel/tracefs.js';
 
 const OTHER_PORT = 7778;
@@ -38,7 +38,7 @@ async function udpSnmp(end: VethEnd): Promise<Record<string, number>> {
 }
 
 describe('Lab 3 — XDP packet filter with libbpf (炉火纯青)', () => {
-  requires('root', 'clang-bpf', 'libbpf', 'iproute2', 'ping', 'bpftool', 'tracefs');
+  requires(...labRequires(import.meta.url));
 
   let net: TwoHosts;
   beforeAll(async () => {

@@ -16,7 +16,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { afterCorrectness } from '../../../helpers/harness/gates.js';
 import { REFERENCE_SRC, labSource } from '../../../helpers/harness/paths.js';
 import { recordMetric } from '../../../helpers/harness/metrics.js';
-import { adapted, requires, unmet } from '../../../helpers/harness/requires.js';
+import { adapted, labRequires, requires, unmet } from '../../../helpers/harness/requires.js';
 import { makeTempDir } from '../../../helpers/harness/resources.js';
 import { buildModule, loadedOnHost, moduleTarget, parseProcModules, runModuleScript, stripTimestamp, vermagicOf, withVermagicChanged,
   type ModuleScriptResult, type ModuleTarget } from '../../../helpers/kernel/module.js';
@@ -55,7 +55,7 @@ const exitOf = (section = '') => Number(section.match(/exit=(\d+)/)?.[1] ?? NaN)
 const lines = (section = '') => section.split('\n').map(stripTimestamp).filter((l) => l.trim());
 
 describe('Lab 1 — a loadable kernel module with a parameter and a /proc file (内核模块)', () => {
-  requires('qemu', 'busybox');
+  requires(...labRequires(import.meta.url));
 
   let target: ModuleTarget;
   let result: ModuleScriptResult;

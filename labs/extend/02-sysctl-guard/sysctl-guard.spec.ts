@@ -15,7 +15,7 @@ import { buildBpfObject } from '../../../helpers/harness/compile.js';
 import { run, type RunResult } from '../../../helpers/harness/exec.js';
 import { labSource } from '../../../helpers/harness/paths.js';
 import { recordMetric } from '../../../helpers/harness/metrics.js';
-import { requires, unmet } from '../../../helpers/harness/requires.js';
+import { labRequires, requires, unmet } from '../../../helpers/harness/requires.js';
 import { progMapByName, progXlated, readCounters } from '../../../helpers/kernel/bpftool.js';
 import { attachToCgroup, cgroupAttachments, makeCgroup2Child, runInCgroup } from '../../../helpers/kernel/cgroup-bpf.js';
 import { createNetns, type Netns } from '../../../helpers/kernel/netns.js';
@@ -37,7 +37,7 @@ const COUNTER_MAP = 'denied_writes';
 const procPath = (key: string) => `/proc/sys/${key.replace(/\./g, '/')}`;
 
 describe('Lab 2 — a sysctl guard with cgroup-BPF (sysctl 参数防篡改)', () => {
-  requires('root', 'clang-bpf', 'libbpf', 'bpftool', 'iproute2');
+  requires(...labRequires(import.meta.url));
 
   let ns: Netns;
   let cg: { path: string; how: string };

@@ -10,7 +10,7 @@
  * kernel's /proc/<pid>/cgroup, /proc/cgroups, the mounts and cgroup.procs.
  *
  * Part 2: a workload re-reads a file twice the size of a memory limit
- * (helpers/kernel/psi.ts pressureCgroup: memory.high on v2; on a v1 host the
+ * (psi.ts pressureCgroup: memory.high on v2; on a v1 host the
  * v1 memory limit, and the stall read from the same tasks' kl- child of the
  * controller-less cgroup2 tree) while the student's psiwatch holds a PSI
  * trigger on that memory.pressure. The kernel's totals prove the squeeze
@@ -23,27 +23,28 @@ import { mkdirSync, readFileSync, realpathSync, statSync, writeFileSync } from '
 import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { cgroupV1Controllers, parseCgroupMounts, probeCgroups } from '../../../helpers/harness/capabilities.js';
+import { parseCgroupProcs } from '../../../helpers/harness/cgroup-files.js';
 import { buildProgram } from '../../../helpers/harness/compile.js';
 import { afterCorrectness } from '../../../helpers/harness/gates.js';
 import { destroyCgroup } from '../../../helpers/harness/destroy.js';
 import { run, startBackground, waitUntil, type RunResult } from '../../../helpers/harness/exec.js';
 import { labSource } from '../../../helpers/harness/paths.js';
 import { recordMetric } from '../../../helpers/harness/metrics.js';
-import { adapted, requires, unmet } from '../../../helpers/harness/requires.js';
+import { adapted, labRequires, requires, unmet } from '../../../helpers/harness/requires.js';
 import type { CapabilityId } from '../../../helpers/harness/capabilities.js';
 import { defer, makeTempDir } from '../../../helpers/harness/resources.js';
 import { uniqueName } from '../../../helpers/harness/run-state.js';
 import { cgroup2Root } from '../../../helpers/kernel/cgroup-bpf.js';
-import { parseProcCgroup } from '../../../helpers/kernel/cgroup-limits.js';
+import { parseProcCgroupEntries, type ProcCgroupEntry } from '../../../helpers/kernel/cgroup-limits.js';
 import { descendants, listProcesses } from '../../../helpers/kernel/procfs.js';
 import {
   describeOpenFiles, growthAround, monotonicSeconds, openFiles, pressureCgroup, readPressure, samplePressure, triggersOn,
   type Pressure, type PressureSample,
-} from '../../../helpers/kernel/psi.js';
+} from './psi.js';
 import { firingsOf, matchEvents, pinTriggerIterator, sampleTriggers, triggersHeld, unreadEvents, type TriggerSample } from './trigger-state.js';
 
 /** What the lab needs; the BPF toolchain reads psiwatch's trigger from the kernel (psi-triggers.bpf.c). */
-const NEEDS: CapabilityId[] = ['root', 'cc', 'cgroup', 'psi', 'btf', 'clang-bpf', 'libbpf', 'bpftool'];
+const NEEDS: CapabilityId[] = labRequires(import.meta.url);
 
 const CGROUP_BASE = '/sys/fs/cgroup';
 /** v1 hierarchies the lab may move a process into (pids and freezer hold it for the sandbox). */
@@ -77,18 +78,8 @@ const tokens = (line: string) => line.split(/[\s,:=;|()[\]{}"'<>]+/).filter(Bool
 /** Directory candidates: split on blanks and "=" only (a merged v1 mount is /sys/fs/cgroup/cpu,cpuacct). */
 const pathTokens = (line: string) => line.split(/[\s=;|()[\]{}"'<>]+/).filter((t) => t.startsWith('/')).map((t) => t.replace(/[,:.]+$/, ''));
 
-interface Entry { readonly id: number; readonly controllers: string[]; readonly path: string; readonly raw: string }
-
-/** /proc/<pid>/cgroup as entries (the kernel's truth the tool is judged against). */
-function procCgroupEntries(text: string): Entry[] {
-  return text.split('\n').filter(Boolean).map((raw) => {
-    const m = raw.match(/^(\d+):([^:]*):(.*)$/);
-    return { id: Number(m?.[1] ?? -1), controllers: (m?.[2] ?? '').split(',').filter(Boolean), path: m?.[3] ?? '', raw };
-  }).filter((e) => e.id >= 0);
-}
-
 /** The output line that names this hierarchy: its id, every controller and its path, each as a token. */
-function lineFor(output: string, e: Entry): string | undefined {
+function lineFor(output: string, e: ProcCgroupEntry): string | undefined {
   return output.split('\n').find((line) => {
     const t = tokens(line);
     const ctl = e.controllers.every((c) => t.includes(c) || (c.startsWith('name=') && t.includes(c.slice(5))));
@@ -155,7 +146,7 @@ describe('Lab 3 â€” cgroup hierarchies and pressure stall information (cgroup æž
       `the lab's cgroups: ${placed.map((p) => `${p.what}: ${p.path}`).join('; ')}`;
 
     it('names, for each v1 hierarchy the process is in, its hierarchy id, its controllers and its path (the random kl- cgroups the lab made)', async (ctx) => {
-      const v1 = procCgroupEntries(kernelView).filter((e) => e.id !== 0);
+      const v1 = parseProcCgroupEntries(kernelView).filter((e) => e.id !== 0);
       if (!v1.length) return void (await adapted(ctx, 'cgroup v2 only: no v1 hierarchies to name'));
       await adapted(ctx, 'cgroup v1 controllers: one line per v1 hierarchy, the process placed in cpu, cpuacct and memory');
       const missing = v1.filter((e) => !lineFor(answer.stdout, e)).map((e) => e.raw);
@@ -166,7 +157,7 @@ describe('Lab 3 â€” cgroup hierarchies and pressure stall information (cgroup æž
     });
 
     it('names the one cgroup2 path (hierarchy 0) the lab put the process in', () => {
-      const v2 = procCgroupEntries(kernelView).find((e) => e.id === 0 && e.controllers.length === 0);
+      const v2 = parseProcCgroupEntries(kernelView).find((e) => e.id === 0 && e.controllers.length === 0);
       const ours = placed.find((p) => p.what.startsWith('cgroup2'));
       expect(v2?.path, `the kernel's 0:: line must be the lab's cgroup2 cgroup.\n${evidence()}`).toBe(ours?.path);
       expect(lineFor(answer.stdout, v2!), `an output line must name hierarchy 0 with the path ${v2?.path}.\n${evidence()}`).toBeDefined();
@@ -176,7 +167,7 @@ describe('Lab 3 â€” cgroup hierarchies and pressure stall information (cgroup æž
       const table = readFileSync('/proc/cgroups', 'utf8').split('\n').filter((l) => /^\w/.test(l) && !l.startsWith('#')).map((l) => l.split(/\s+/));
       const bound = (id: number) => table.filter((f) => Number(f[1]) === id && f[3] === '1').map((f) => f[0]!).sort();
       const wrong: string[] = [];
-      for (const e of procCgroupEntries(kernelView).filter((x) => x.id !== 0 && !x.controllers.some((c) => c.startsWith('name=')))) {
+      for (const e of parseProcCgroupEntries(kernelView).filter((x) => x.id !== 0 && !x.controllers.some((c) => c.startsWith('name=')))) {
         const line = lineFor(answer.stdout, e);
         if (!line) { wrong.push(`${e.raw}: no line`); continue; }
         const named = tokens(line).filter((t) => table.some((f) => f[0] === t)).sort();
@@ -187,11 +178,11 @@ describe('Lab 3 â€” cgroup hierarchies and pressure stall information (cgroup æž
 
     it('names for each hierarchy the directory that holds the process: on that hierarchy\'s mount, with the pid in its cgroup.procs', () => {
       const mounts = parseCgroupMounts(readFileSync('/proc/self/mountinfo', 'utf8')).filter((m) => m.root === '/');
-      const ofHierarchy = (e: Entry) => mounts.filter((m) => (e.id === 0 ? m.version === 2
+      const ofHierarchy = (e: ProcCgroupEntry) => mounts.filter((m) => (e.id === 0 ? m.version === 2
         : m.version === 1 && (e.controllers[0]?.startsWith('name=') ? m.name === e.controllers[0].slice(5)
           : [...m.controllers].sort().join(',') === [...e.controllers].sort().join(','))));
       const problems: string[] = [];
-      for (const e of procCgroupEntries(kernelView)) {
+      for (const e of parseProcCgroupEntries(kernelView)) {
         const ms = ofHierarchy(e);
         if (!ms.length) continue; // not mounted in this mount namespace: no directory to name
         const line = lineFor(answer.stdout, e);
@@ -201,7 +192,7 @@ describe('Lab 3 â€” cgroup hierarchies and pressure stall information (cgroup æž
           let real = '';
           try { real = realpathSync(d); if (!statSync(real).isDirectory()) return false; } catch { return false; }
           const onMount = ms.some((m) => real === resolve(m.mountPoint, `.${e.path}`));
-          const listed = readFileSync(join(real, 'cgroup.procs'), 'utf8').split('\n').includes(String(target));
+          const listed = parseCgroupProcs(readFileSync(join(real, 'cgroup.procs'), 'utf8')).includes(target);
           return onMount && listed;
         });
         if (!ok) problems.push(`${e.raw}: named ${dirs.join(' ') || 'no directory'}; expected ${ms.map((m) => resolve(m.mountPoint, `.${e.path}`)).join(' or ')}`);

@@ -8,7 +8,7 @@
  * (a firing is at most once per window: 2 s here, so no firing is missed between samples), and the
  * event flag says whether psiwatch consumed the event (a poll on the file clears it at once).
  * The pure parts (parseTriggerLines, firingsOf, matchEvents, unreadEvents) have unit tests in
- * tests/labs/extend-cgroup-psi.test.ts.
+ * tests/lab-units/extend/03-cgroup-psi/cgroup-psi-trigger-state.test.ts.
  */
 import { readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
@@ -17,7 +17,7 @@ import { destroyBpffsPin } from '../../../helpers/harness/destroy.js';
 import { run } from '../../../helpers/harness/exec.js';
 import { defer } from '../../../helpers/harness/resources.js';
 import { uniqueName } from '../../../helpers/harness/run-state.js';
-import { monotonicSeconds } from '../../../helpers/kernel/psi.js';
+import { monotonicSeconds } from './psi.js';
 
 /** One trigger as the kernel keeps it. Times in ns, threshold and window in µs (as written to the file). */
 export interface KernelTrigger {

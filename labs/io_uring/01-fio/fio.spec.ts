@@ -13,7 +13,7 @@ import { median, runFio, shareAtDepth, type FioJob, type FioJobFile, type FioJob
 import { labSource } from '../../../helpers/harness/paths.js';
 import { run } from '../../../helpers/harness/exec.js';
 import { recordMetric } from '../../../helpers/harness/metrics.js';
-import { need, requires, skipOrFail } from '../../../helpers/harness/requires.js';
+import { labRequires, need, requires, skipOrFail } from '../../../helpers/harness/requires.js';
 import { makeTempDir } from '../../../helpers/harness/resources.js';
 import { parseStraceSummary, straceCountArgs } from '../../../helpers/kernel/syscalls.js';
 
@@ -44,7 +44,7 @@ function describeRun(engine: string, j: FioJobResult): string {
 }
 
 describe('io_uring Lab 1 — fio: libaio vs io_uring (牛刀小试)', () => {
-  requires('root', 'fio', 'io_uring');
+  requires(...labRequires(import.meta.url));
   let dir = '';
   let file = '';
 

@@ -13,7 +13,7 @@ import { buildProgram } from '../../../helpers/harness/compile.js';
 import { describeRequests, readRequests, traceIoUringRequests } from '../../../helpers/kernel/io-uring-trace.js';
 import { labSource } from '../../../helpers/harness/paths.js';
 import { recordMetric } from '../../../helpers/harness/metrics.js';
-import { need, requires } from '../../../helpers/harness/requires.js';
+import { labRequires, need, requires } from '../../../helpers/harness/requires.js';
 import { makeTempDir } from '../../../helpers/harness/resources.js';
 import { copyProgramSource, type CopyProgram, BIG_SIZE, BLOCK, copyMatrix, dropPageCache, expectBytesThroughRing, expectErrorsReported, expectSameContent, makeSources, mibPerSec, runCopy } from '../copy-check.js';
 
@@ -24,7 +24,7 @@ const MAX_PIPELINE_BLOCK = 4 * 1024 * 1024;
 const build = (name: CopyProgram) => buildProgram({ src: copyProgramSource(name), ldlibs: ['-luring'] }).then((b) => b.path);
 
 describe('io_uring Lab 2 — copying a file with liburing (登堂入室)', () => {
-  requires('root', 'cc', 'liburing', 'io_uring');
+  requires(...labRequires(import.meta.url));
   let dir = '';
   let files = new Map<number, string>();
 

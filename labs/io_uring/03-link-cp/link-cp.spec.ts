@@ -11,7 +11,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { buildProgram } from '../../../helpers/harness/compile.js';
 import { labSource } from '../../../helpers/harness/paths.js';
 import { recordMetric } from '../../../helpers/harness/metrics.js';
-import { need, requires } from '../../../helpers/harness/requires.js';
+import { labRequires, need, requires } from '../../../helpers/harness/requires.js';
 import { makeTempDir } from '../../../helpers/harness/resources.js';
 import { describeRequests, readRequests, traceIoUringRequests } from '../../../helpers/kernel/io-uring-trace.js';
 import { copyProgramSource, type CopyProgram, BIG_SIZE, BLOCK, copyMatrix, expectBytesThroughRing, expectErrorsReported, expectSameContent, makeSources } from '../copy-check.js';
@@ -29,7 +29,7 @@ const LINKED_SHARE = 0.9;
 const build = (name: CopyProgram) => buildProgram({ src: copyProgramSource(name), ldlibs: ['-luring'] }).then((b) => b.path);
 
 describe('io_uring Lab 3 — linked SQEs (融会贯通)', () => {
-  requires('root', 'cc', 'liburing', 'io_uring');
+  requires(...labRequires(import.meta.url));
   let dir = '';
   let files = new Map<number, string>();
 

@@ -14,13 +14,13 @@ import { labSource, REFERENCE_SRC } from '../../../helpers/harness/paths.js';
 import { boot, debianKernel, qemuProcesses, type BootResult } from '../../../helpers/kernel/qemu.js';
 import { recordMetric } from '../../../helpers/harness/metrics.js';
 import { capabilities } from '../../../helpers/harness/capabilities.js';
-import { adapted, requires } from '../../../helpers/harness/requires.js';
+import { adapted, labRequires, requires } from '../../../helpers/harness/requires.js';
 
 /** Wall-clock bound of one boot (TCG takes ~10–15 s here, KVM ~1–2 s). */
 const BOOT_TIMEOUT_MS = 90_000;
 
 describe('K1 — boot a kernel in QEMU (用 QEMU 启动内核)', () => {
-  requires('qemu', 'busybox', 'cc');
+  requires(...labRequires(import.meta.url));
 
   let result: BootResult;
   let release: string;

@@ -15,13 +15,13 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildProgram } from '../../../helpers/harness/compile.js';
 import { waitUntil } from '../../../helpers/harness/exec.js';
-import { freePort, gdbBatch, parseHits } from '../../../helpers/kernel/gdb.js';
+import { freePort, gdbBatch, parseHits } from './gdb.js';
 import { buildInitramfs, initScript } from '../../../helpers/kernel/initramfs.js';
 import { systemMapAddress } from '../../../helpers/kernel/kbuild.js';
 import { CACHE_DIR, labSource, REFERENCE_SRC } from '../../../helpers/harness/paths.js';
 import { boot, debianKernel, hostKvmVerdict, qemuProcesses, startQemu, type BootResult } from '../../../helpers/kernel/qemu.js';
 import { recordMetric } from '../../../helpers/harness/metrics.js';
-import { adapted, requires } from '../../../helpers/harness/requires.js';
+import { adapted, labRequires, requires } from '../../../helpers/harness/requires.js';
 
 const NR_GETCPU = 309;
 /** The trigger's third argument, chosen at random per run: only a real stop in that call can read it from regs->dx. */
@@ -73,7 +73,7 @@ function num(v: string | undefined): bigint | undefined {
 }
 
 describe('K2 — debug the kernel with GDB (用 GDB 调试内核)', () => {
-  requires('qemu', 'gdb', 'busybox', 'cc');
+  requires(...labRequires(import.meta.url));
 
   let t: Target;
   let gdbOut = '';

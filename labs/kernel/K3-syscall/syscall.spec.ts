@@ -15,7 +15,7 @@ import { buildKernel, parseSyscallTable, systemMapAddress, type KernelBuild } fr
 import { labSource, REFERENCE_SRC, sourceRoot } from '../../../helpers/harness/paths.js';
 import { boot, type BootResult } from '../../../helpers/kernel/qemu.js';
 import { recordMetric } from '../../../helpers/harness/metrics.js';
-import { adapted, requires } from '../../../helpers/harness/requires.js';
+import { adapted, labRequires, requires } from '../../../helpers/harness/requires.js';
 
 const DEFAULT_NR = 451;
 const EINVAL = 22;
@@ -42,7 +42,7 @@ function kernelLines(result: BootResult): string[] {
 }
 
 describe('K3 — build a kernel and add a system call (编译内核并添加系统调用)', () => {
-  requires('qemu', 'busybox', 'cc');
+  requires(...labRequires(import.meta.url));
 
   let build: KernelBuild;
   let result: BootResult;

@@ -24,10 +24,10 @@ import { buildProgram } from '../../../helpers/harness/compile.js';
 import { type Background } from '../../../helpers/harness/exec.js';
 import { recordMetric } from '../../../helpers/harness/metrics.js';
 import { labSource, REFERENCE_SRC } from '../../../helpers/harness/paths.js';
-import { requires } from '../../../helpers/harness/requires.js';
-import { epollInstances, triggerMode } from '../../../helpers/kernel/epoll.js';
+import { labRequires, requires } from '../../../helpers/harness/requires.js';
+import { epollInstances, triggerMode } from './epoll.js';
 import { createNetns, type Netns } from '../../../helpers/kernel/netns.js';
-import { parseSs } from '../../../helpers/kernel/tcp-states.js';
+import { parseSs } from '../tcp-states.js';
 import { makeTraceInstance } from '../../../helpers/kernel/tracefs.js';
 import { descendants, listProcesses, listTasks, readStat, readStatus } from '../../../helpers/kernel/procfs.js';
 
@@ -200,7 +200,7 @@ function table(samples: readonly Sample[]): string {
 }
 
 describe('Net Lab 1 — an epoll echo server, and why epoll exists', () => {
-  requires('root', 'cc', 'tracefs', 'iproute2');
+  requires(...labRequires(import.meta.url));
   let ns: Netns;
   let bins: { epoll: string; poll: string; loader: string; edge: string };
   let stallRun: Promise<StallRun> | undefined;

@@ -12,7 +12,7 @@
  * kernel's own SYN retransmission timeout). Ports and addresses are random in
  * each run, so no answer can be written in advance. `ss -tan` is read in the
  * namespaces while it happens. The tests then read the trace as socket lives
- * (helpers/kernel/tcp-states.ts).
+ * (labs/net/tcp-states.ts).
  */
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -21,10 +21,10 @@ import { buildProgram } from '../../../helpers/harness/compile.js';
 import { waitUntil, type Background } from '../../../helpers/harness/exec.js';
 import { recordMetric } from '../../../helpers/harness/metrics.js';
 import { labSource, REFERENCE_SRC } from '../../../helpers/harness/paths.js';
-import { adapted, requires } from '../../../helpers/harness/requires.js';
+import { adapted, labRequires, requires } from '../../../helpers/harness/requires.js';
 import { lostEvents, startBpftrace, type BpftraceSession } from '../../../helpers/kernel/bpftrace.js';
 import { twoHosts, type Netns, type TwoHosts } from '../../../helpers/kernel/netns.js';
-import { parseSs, parseStateChanges, socketLives, timeBetween, type SocketLife, type SsSocket, type StateChange } from '../../../helpers/kernel/tcp-states.js';
+import { parseSs, parseStateChanges, socketLives, timeBetween, type SocketLife, type SsSocket, type StateChange } from '../tcp-states.js';
 
 const randomInt = (lo: number, hi: number) => lo + Math.floor(Math.random() * (hi - lo + 1));
 /**
@@ -135,7 +135,7 @@ function evidence(run: Run, what: string): string {
 }
 
 describe('Net Lab 2 — the three-way handshake and TCP states (sock:inet_sock_set_state)', () => {
-  requires('root', 'cc', 'bpftrace', 'iproute2', 'nftables');
+  requires(...labRequires(import.meta.url));
   let r: Run;
 
   beforeAll(async () => {

@@ -24,12 +24,12 @@ import { buildProgram } from '../../../helpers/harness/compile.js';
 import { run } from '../../../helpers/harness/exec.js';
 import { recordMetric } from '../../../helpers/harness/metrics.js';
 import { labSource } from '../../../helpers/harness/paths.js';
-import { adapted, requires } from '../../../helpers/harness/requires.js';
+import { adapted, labRequires, requires } from '../../../helpers/harness/requires.js';
 import { makeTempDir } from '../../../helpers/harness/resources.js';
 import { startBpftrace } from '../../../helpers/kernel/bpftrace.js';
 import { perfAttachments, progInfo } from '../../../helpers/kernel/bpftool.js';
 import { twoHosts, type TwoHosts } from '../../../helpers/kernel/netns.js';
-import { parseSoftirqCounts, parseSoftirqs, softirqDelta, SOFTIRQ_VECTORS } from '../../../helpers/kernel/softirqs.js';
+import { parseSoftirqCounts, parseSoftirqs, softirqDelta, SOFTIRQ_VECTORS } from './softirqs.js';
 
 /** The flood: ping -f, 3000–6000 echo requests (random) of 1000 bytes (one NET_RX each way per round trip, measured ~1 per request). */
 const FLOOD_PINGS = 3000 + randomInt(0, 3001);
@@ -129,7 +129,7 @@ function table(w: Window): string {
 const ACTIVE = 20;
 
 describe('Net Lab 3 — softirqs per vector (irq:softirq_entry vs /proc/softirqs)', () => {
-  requires('root', 'bpftrace', 'iproute2', 'ping', 'cc');
+  requires(...labRequires(import.meta.url));
   let hosts: TwoHosts;
   let idle: Window;
   let flood: Window;

@@ -15,8 +15,9 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildProgram } from '../../../helpers/harness/compile.js';
 import { run, type RunResult } from '../../../helpers/harness/exec.js';
+import { parseMountinfo } from '../../../helpers/harness/mountinfo.js';
 import { labSource, REFERENCE_SRC } from '../../../helpers/harness/paths.js';
-import { requires } from '../../../helpers/harness/requires.js';
+import { labRequires, requires } from '../../../helpers/harness/requires.js';
 import { defer, makeTempDir } from '../../../helpers/harness/resources.js';
 
 /** 64 KiB + 7 bytes of a pattern: a copy-up must carry all of it, not just the appended line. */
@@ -27,13 +28,8 @@ interface Layers { lower: string; upper: string; work: string; merged: string }
 
 /** Mount points in a mountinfo text, with their fs type. */
 function mounts(mountinfo: string): { point: string; fstype: string; options: string; propagation: string }[] {
-  return mountinfo.split('\n').flatMap((l) => {
-    const [pre, post] = l.split(' - ');
-    if (!pre || !post) return [];
-    const [fstype, , options] = post.split(' ');
-    // Fields 7… of the part before " - " are the optional fields: shared:N, master:N, propagate_from:N (none: private).
-    return [{ point: pre.split(' ')[4]!, fstype: fstype!, options: options ?? '', propagation: pre.split(' ').slice(6).join(' ') }];
-  });
+  // The optional fields are the propagation: shared:N, master:N, propagate_from:N (none: private).
+  return parseMountinfo(mountinfo).map((m) => ({ point: m.mountPoint, fstype: m.fsType, options: m.superOptions, propagation: m.optionalFields.join(' ') }));
 }
 
 /** The status the command ends with (random per run): the script must pass it on, as unshare(1) does. */
@@ -50,7 +46,7 @@ function section(out: string, name: string): string {
 }
 
 describe('Net Lab 5 — OverlayFS: copy-up, whiteouts, opaque directories (the layers under a container)', () => {
-  requires('root', 'cc', 'unshare');
+  requires(...labRequires(import.meta.url));
   let l: Layers;
   let result: RunResult;
   let xattrGet = '';

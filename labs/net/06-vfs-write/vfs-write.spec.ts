@@ -25,14 +25,14 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { buildBpfObject, buildProgram } from '../../../helpers/harness/compile.js';
 import { REFERENCE_SRC, labSource } from '../../../helpers/harness/paths.js';
 import { recordMetric } from '../../../helpers/harness/metrics.js';
-import { adapted, requires, unmet } from '../../../helpers/harness/requires.js';
+import { adapted, labRequires, requires, unmet } from '../../../helpers/harness/requires.js';
 import { runInGuest, type GuestRunResult } from '../../../helpers/kernel/guest.js';
 import { dynamicProgramFiles } from '../../../helpers/kernel/initramfs.js';
 import { parseSections } from '../../../helpers/kernel/module.js';
 import { expectedChain, ofPid, parseChain, parseLinks, parseWriteCalls, showChain,
-  type ChainRecord, type TracingLink, type WriteCall } from '../../../helpers/kernel/vfs-chain.js';
+  type ChainRecord, type TracingLink, type WriteCall } from './vfs-chain.js';
 
-const NEEDS = ['clang-bpf', 'libbpf', 'bpftool', 'btf', 'qemu', 'busybox'] as const;
+const NEEDS = labRequires(import.meta.url);
 /** The writer's fds (c/net/vfs_writer.c) and the number of writes its child adds. */
 const LAB_FD = 7;
 const DECOY_FD = 8;

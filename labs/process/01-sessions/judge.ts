@@ -1,6 +1,6 @@
 /**
  * Process Lab 1's verdict on the orphaned-group test, from the kernel's record
- * (pure: unit-tested in tests/labs/process/01-sessions-judge.test.ts).
+ * (pure: unit-tested in tests/lab-units/process/01-sessions/sessions-judge.test.ts).
  *
  * POSIX (and kernel/exit.c's kill_orphaned_pgrp()): when an exit orphans a
  * process group — no member has a parent in the same session but another
@@ -10,8 +10,8 @@
  * only once the last of them has its new parent, so the signals come from the
  * exiting leader's context, with si_code SI_KERNEL (128).
  */
-import type { GeneratedSignal } from '../../../helpers/kernel/signals.js';
-import { formatGenerated } from '../../../helpers/kernel/signals.js';
+import type { GeneratedSignal } from './signals.js';
+import { formatGenerated } from './signals.js';
 
 export const SIGHUP = 1;
 export const SIGCONT = 18;

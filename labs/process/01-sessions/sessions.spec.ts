@@ -15,10 +15,10 @@ import { buildProgram } from '../../../helpers/harness/compile.js';
 import { startBackground, type Background } from '../../../helpers/harness/exec.js';
 import { recordMetric } from '../../../helpers/harness/metrics.js';
 import { labSource, REFERENCE_SRC } from '../../../helpers/harness/paths.js';
-import { adapted, requires } from '../../../helpers/harness/requires.js';
+import { adapted, labRequires, requires } from '../../../helpers/harness/requires.js';
 import { defer } from '../../../helpers/harness/resources.js';
 import { recordProcessGroup } from '../../../helpers/harness/run-state.js';
-import { parseSignalGenerate, SIGNAL_GENERATE, type GeneratedSignal } from '../../../helpers/kernel/signals.js';
+import { parseSignalGenerate, SIGNAL_GENERATE, type GeneratedSignal } from './signals.js';
 import { makeTraceInstance } from '../../../helpers/kernel/tracefs.js';
 import { descendants, formatStat, listProcesses, listTasks, readStat, readStatus, type ProcStat } from '../../../helpers/kernel/procfs.js';
 import { judgeOrphanedGroup, SIGCONT, SIGHUP } from './judge.js';
@@ -115,7 +115,7 @@ function expectZombie(tree: Tree, sub: Background): ProcStat {
 }
 
 describe('Process Lab 1 — sessions, process groups, threads and tasks (会话、进程组、线程与任务)', () => {
-  requires('root', 'cc', 'tracefs');
+  requires(...labRequires(import.meta.url));
 
   beforeAll(async () => {
     sessions = (await buildProgram({ src: labSource('process/01-sessions/sessions.c'), ldlibs: ['-lpthread'] })).path;

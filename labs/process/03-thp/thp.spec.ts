@@ -18,7 +18,7 @@ import { buildProgram } from '../../../helpers/harness/compile.js';
 import { startBackground, type Background } from '../../../helpers/harness/exec.js';
 import { recordMetric } from '../../../helpers/harness/metrics.js';
 import { labSource, REFERENCE_SRC } from '../../../helpers/harness/paths.js';
-import { requires, skipOrFail } from '../../../helpers/harness/requires.js';
+import { labRequires, requires, skipOrFail } from '../../../helpers/harness/requires.js';
 import { makeTraceInstance, pairSyscalls, type TraceEvent, type TracedSyscall } from '../../../helpers/kernel/tracefs.js';
 import { formatVma, listTasks, readMaps, readStat, readStatus, type ProcStat, type Vma } from '../../../helpers/kernel/procfs.js';
 import { continueToStop } from '../stops.js';
@@ -134,7 +134,7 @@ function expectVma(w: Walk): Vma {
 }
 
 describe('Process Lab 3 — transparent huge pages (大页)', () => {
-  requires('root', 'cc', 'tracefs');
+  requires(...labRequires(import.meta.url));
 
   beforeAll(async () => {
     program = (await buildProgram({ src: labSource('process/03-thp/thp.c'), ldlibs: ['-lpthread'] })).path;

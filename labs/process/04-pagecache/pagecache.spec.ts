@@ -17,7 +17,7 @@ import { buildProgram } from '../../../helpers/harness/compile.js';
 import { run, startBackground, type Background } from '../../../helpers/harness/exec.js';
 import { recordMetric } from '../../../helpers/harness/metrics.js';
 import { labSource } from '../../../helpers/harness/paths.js';
-import { adapted, requires } from '../../../helpers/harness/requires.js';
+import { adapted, labRequires, requires } from '../../../helpers/harness/requires.js';
 import { makeTempDir } from '../../../helpers/harness/resources.js';
 import { makeTraceInstance, type TraceInstance } from '../../../helpers/kernel/tracefs.js';
 import { continueToStop } from '../stops.js';
@@ -162,7 +162,7 @@ function reached(w: Walk, n: number): Step {
 }
 
 describe('Process Lab 4 — the page cache (页面缓存)', () => {
-  requires('root', 'cc', 'tracefs');
+  requires(...labRequires(import.meta.url));
 
   beforeAll(async () => {
     program = (await buildProgram({ src: labSource('process/04-pagecache/pcache.c') })).path;

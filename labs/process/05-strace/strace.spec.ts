@@ -19,7 +19,7 @@ import { buildProgram } from '../../../helpers/harness/compile.js';
 import { run } from '../../../helpers/harness/exec.js';
 import { recordMetric } from '../../../helpers/harness/metrics.js';
 import { labSource, REFERENCE_SRC } from '../../../helpers/harness/paths.js';
-import { requires } from '../../../helpers/harness/requires.js';
+import { labRequires, requires } from '../../../helpers/harness/requires.js';
 import { makeTempDir } from '../../../helpers/harness/resources.js';
 import { countSyscalls, type SyscallSummary } from '../../../helpers/kernel/syscalls.js';
 import { makeTraceInstance, pairSyscalls, type TraceEvent } from '../../../helpers/kernel/tracefs.js';
@@ -246,7 +246,7 @@ function expectTracer(c: Comparison, what: string): void {
 const rand = (lo: number, hi: number) => lo + Math.floor(Math.random() * (hi - lo + 1));
 
 describe('Process Lab 5 — your own strace (系统调用)', () => {
-  requires('root', 'cc', 'strace', 'tracefs');
+  requires(...labRequires(import.meta.url));
 
   beforeAll(async () => {
     mytrace = (await buildProgram({ src: labSource('process/05-strace/mytrace.c') })).path;

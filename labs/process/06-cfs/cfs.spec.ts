@@ -13,11 +13,12 @@ import { readFileSync, readlinkSync, realpathSync, writeFileSync } from 'node:fs
 import { availableParallelism } from 'node:os';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { afterCorrectness } from '../../../helpers/harness/gates.js';
+import { pidsIn } from '../../../helpers/harness/cgroup-files.js';
 import { buildProgram } from '../../../helpers/harness/compile.js';
 import { startBackground, type Background } from '../../../helpers/harness/exec.js';
 import { recordMetric } from '../../../helpers/harness/metrics.js';
 import { labSource } from '../../../helpers/harness/paths.js';
-import { adapted, requires } from '../../../helpers/harness/requires.js';
+import { adapted, labRequires, requires } from '../../../helpers/harness/requires.js';
 import { makeCgroup } from '../../../helpers/kernel/cgroup.js';
 import { makeTraceInstance } from '../../../helpers/kernel/tracefs.js';
 import { formatStat, listProcesses, readSched, readStat, readStatus, type ProcStat } from '../../../helpers/kernel/procfs.js';
@@ -142,7 +143,7 @@ function measure(): Promise<Run> {
     const parentCpuMs = cpuMs(prog.pid) - parent0;
     const voluntary = pids.map((p, i) => voluntarySwitches(p) - vol0[i]!);
     // The hogs stay where the spec put the program: in its cgroup itself (cgroup.procs), not in cgroups of their own.
-    const notInCgroup = cg.dirs.flatMap((d) => { let procs: string[] = []; try { procs = readFileSync(`${d}/cgroup.procs`, 'utf8').split('\n'); } catch { /* gone */ } return pids.filter((p) => !procs.includes(String(p))).map((p) => `${p} not in ${d}/cgroup.procs`); });
+    const notInCgroup = cg.dirs.flatMap((d) => { const procs = pidsIn(d); return pids.filter((p) => !procs.includes(p)).map((p) => `${p} not in ${d}/cgroup.procs`); });
     let switches = 0;
     const switchSample: string[] = [];
     if (trace) {
@@ -202,7 +203,7 @@ function show(r: Run): string {
 }
 
 describe('Process Lab 6 — CFS: CPU time by weight (进程调度)', () => {
-  requires('root', 'cc', 'cgroup', 'tracefs');
+  requires(...labRequires(import.meta.url));
 
   beforeAll(async () => {
     program = (await buildProgram({ src: labSource('process/06-cfs/cfs_pair.c') })).path;

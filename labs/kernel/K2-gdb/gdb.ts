@@ -7,8 +7,8 @@
 import { createServer } from 'node:net';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { run, type RunResult } from '../harness/exec.js';
-import { makeTempDir } from '../harness/resources.js';
+import { run, type RunResult } from '../../../helpers/harness/exec.js';
+import { makeTempDir } from '../../../helpers/harness/resources.js';
 
 /** A TCP port on 127.0.0.1 that was free a moment ago (the kernel picks it). */
 export function freePort(): Promise<number> {

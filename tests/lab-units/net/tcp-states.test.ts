@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseSs, parseStateChange, parseStateChanges, socketLives, ssStateName, stateName, timeBetween } from '../../helpers/kernel/tcp-states.js';
+import { parseSs, parseStateChange, parseStateChanges, socketLives, ssStateName, stateName, timeBetween } from '../../../labs/net/tcp-states.js';
 
-const fixture = (name: string) => readFileSync(join(import.meta.dirname, '../fixtures/net', name), 'utf8');
+const fixture = (name: string) => readFileSync(join(import.meta.dirname, '../../fixtures/net', name), 'utf8');
 
 describe('tcp-states', () => {
   it('parses one tracer line and ignores bpftrace noise', () => {

@@ -1,11 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { EPOLLET, EPOLLIN, epollInstances, parseEpollFdinfo, triggerMode } from '../../helpers/kernel/epoll.js';
+import { EPOLLET, EPOLLIN, epollInstances, parseEpollFdinfo, triggerMode } from '../../../../labs/net/01-epoll/epoll.js';
 
 describe('epoll fdinfo', () => {
   it('parses the watched fds and masks of a recorded edge-triggered server (3 connections and the listener)', () => {
-    const w = parseEpollFdinfo(readFileSync(join(import.meta.dirname, '../fixtures/net/epoll-fdinfo-et.txt'), 'utf8'));
+    const w = parseEpollFdinfo(readFileSync(join(import.meta.dirname, '../../../fixtures/net/epoll-fdinfo-et.txt'), 'utf8'));
     expect(w.map((x) => x.fd).sort()).toEqual([3, 5, 6, 7]);
     expect(w.every((x) => (x.events & EPOLLET) !== 0 && (x.events & EPOLLIN) !== 0)).toBe(true);
     expect(triggerMode(w)).toBe('edge-triggered');

@@ -8,9 +8,9 @@
  */
 import { chmodSync, copyFileSync, existsSync, mkdirSync, openSync, readSync, closeSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { LabError } from '../harness/errors.js';
-import { run } from '../harness/exec.js';
-import { makeTempDir } from '../harness/resources.js';
+import { LabError } from '../../../helpers/harness/errors.js';
+import { run } from '../../../helpers/harness/exec.js';
+import { makeTempDir } from '../../../helpers/harness/resources.js';
 
 export const ALPINE_TARBALL_ENV = 'LABS_ALPINE_TARBALL';
 export const BUSYBOX_CANDIDATES = ['/bin/busybox', '/usr/bin/busybox', '/usr/lib/initramfs-tools/bin/busybox'] as const;

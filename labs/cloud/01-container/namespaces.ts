@@ -4,7 +4,7 @@
  * the inodes are equal (runc's integration tests compare them the same way).
  */
 import { readlinkSync } from 'node:fs';
-import { LabError } from '../harness/errors.js';
+import { LabError } from '../../../helpers/harness/errors.js';
 
 export const NAMESPACE_TYPES = ['cgroup', 'ipc', 'mnt', 'net', 'pid', 'time', 'user', 'uts'] as const;
 export type NamespaceType = (typeof NAMESPACE_TYPES)[number];

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { nsInode, nsLinksIn, parseNsLink } from '../../helpers/kernel/namespaces.js';
+import { nsInode, nsLinksIn, parseNsLink } from '../../../../labs/cloud/01-container/namespaces.js';
 
 describe('namespaces helper', () => {
   it('parses readlink /proc/<pid>/ns/<type> text', () => {

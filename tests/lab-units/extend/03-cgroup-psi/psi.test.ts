@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseCgroupMounts } from '../../helpers/harness/cgroup-mounts.js';
-import { growthAround, parsePressure } from '../../helpers/kernel/psi.js';
+import { parseCgroupMounts } from '../../../../helpers/harness/cgroup-mounts.js';
+import { growthAround, parsePressure } from '../../../../labs/extend/03-cgroup-psi/psi.js';
 
-const fixture = (name: string) => readFileSync(join(import.meta.dirname, '../fixtures/extend/03-cgroup-psi', name), 'utf8');
+const fixture = (name: string) => readFileSync(join(import.meta.dirname, '../../../fixtures/extend/03-cgroup-psi', name), 'utf8');
 
 describe('pressure files (PSI)', () => {
   it('parses a cgroup\'s memory.pressure recorded here while squeezed: some and full, averages and total µs', () => {
@@ -34,7 +34,7 @@ describe('pressure files (PSI)', () => {
 
 describe('cgroup mounts: named hierarchies and roots', () => {
   it('keeps the name of a named v1 hierarchy and the root of each mount', () => {
-    const m = parseCgroupMounts(readFileSync(join(import.meta.dirname, '../fixtures/extend/mountinfo-hybrid.txt'), 'utf8'));
+    const m = parseCgroupMounts(readFileSync(join(import.meta.dirname, '../../../fixtures/extend/mountinfo-hybrid.txt'), 'utf8'));
     expect(m.find((x) => x.name === 'systemd')).toMatchObject({ version: 1, controllers: [], root: '/' });
     expect(m.filter((x) => x.version === 2).map((x) => x.root)).toContain('/');
     expect(parseCgroupMounts('50 31 0:32 /kl-1/x /mnt/m rw - cgroup cgroup rw,memory')[0]).toMatchObject({ root: '/kl-1/x', controllers: ['memory'] });

@@ -17,7 +17,7 @@
  * so an address alone does not name a datagram: the length does, when every
  * datagram the lab sends has its own (the spec chooses them so).
  */
-import type { TraceEvent } from './tracefs.js';
+import type { TraceEvent } from '../../../helpers/kernel/tracefs.js';
 
 /** The net tracepoints a datagram passes on a veth pair, in the kernel's order. */
 export const NET_POINTS = ['net_dev_queue', 'netif_rx', 'net_dev_xmit', 'netif_receive_skb'] as const;

@@ -25,14 +25,14 @@
  */
 import { existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { probeCgroups } from '../harness/capabilities.js';
-import { buildProgram } from '../harness/compile.js';
-import { LabError } from '../harness/errors.js';
-import { run } from '../harness/exec.js';
-import { REFERENCE_SRC } from '../harness/paths.js';
-import { makeCgroup2Child } from './cgroup-bpf.js';
-import { CGROUP_BASE, makeCgroup } from './cgroup.js';
-import { listProcesses } from './procfs.js';
+import { probeCgroups } from '../../../helpers/harness/capabilities.js';
+import { buildProgram } from '../../../helpers/harness/compile.js';
+import { LabError } from '../../../helpers/harness/errors.js';
+import { run } from '../../../helpers/harness/exec.js';
+import { REFERENCE_SRC } from '../../../helpers/harness/paths.js';
+import { makeCgroup2Child } from '../../../helpers/kernel/cgroup-bpf.js';
+import { CGROUP_BASE, makeCgroup } from '../../../helpers/kernel/cgroup.js';
+import { listProcesses } from '../../../helpers/kernel/procfs.js';
 
 /** One line of a pressure file. */
 export interface PressureLine {

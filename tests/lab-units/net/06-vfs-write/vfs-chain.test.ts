@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { expectedChain, ofPid, parseChain, parseLinks, parseWriteCalls } from '../../helpers/kernel/vfs-chain.js';
-import { parseLdd } from '../../helpers/kernel/initramfs.js';
+import { expectedChain, ofPid, parseChain, parseLinks, parseWriteCalls } from '../../../../labs/net/06-vfs-write/vfs-chain.js';
+import { parseLdd } from '../../../../helpers/kernel/initramfs.js';
 
-const trace = readFileSync(join(import.meta.dirname, '../fixtures/net/vfs-write-trace.txt'), 'utf8');
+const trace = readFileSync(join(import.meta.dirname, '../../../fixtures/net/vfs-write-trace.txt'), 'utf8');
 
 describe('vfs-chain', () => {
   it('pairs sys_enter_write with sys_exit_write per pid, results signed (a recorded guest trace; its last call edited into a failing one)', () => {

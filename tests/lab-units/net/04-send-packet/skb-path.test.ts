@@ -1,11 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { classifyLines, datagramPaths, deviceRecords, parseNetEvent, parseTracerLine, skbKey } from '../../helpers/kernel/skb-path.js';
-import { parseTraceLine } from '../../helpers/kernel/tracefs.js';
+import { classifyLines, datagramPaths, deviceRecords, parseNetEvent, parseTracerLine, skbKey } from '../../../../labs/net/04-send-packet/skb-path.js';
+import { parseTraceLine } from '../../../../helpers/kernel/tracefs.js';
 
 // A recorded run of the instance (hash-ptr off), edited in one place: the answer's skb reuses the first datagram's address, as the kernel does.
-const record = readFileSync(join(import.meta.dirname, '../fixtures/net/skb-path-trace.txt'), 'utf8')
+const record = readFileSync(join(import.meta.dirname, '../../../fixtures/net/skb-path-trace.txt'), 'utf8')
   .split('\n').filter((l) => l && !l.startsWith('#')).flatMap((l, i) => { const e = parseTraceLine(l); return (e && parseNetEvent(e, i)) ?? []; });
 const [A, B] = ['kl-b8ab22-aaz1', 'kl-b8ab22-bbz1'];
 const sent = [
@@ -27,7 +27,7 @@ describe('skb-path', () => {
 
   it('merges one record per device (trace_clock counter) into the same paths, even when the kernel prints an empty dev= (Debian 6.1.192)', () => {
     // The fixture's events as two instances would record them: filtered to one device each, a shared counter as the clock, the name printed empty.
-    const lines = readFileSync(join(import.meta.dirname, '../fixtures/net/skb-path-trace.txt'), 'utf8').split('\n').filter((l) => l && !l.startsWith('#'));
+    const lines = readFileSync(join(import.meta.dirname, '../../../fixtures/net/skb-path-trace.txt'), 'utf8').split('\n').filter((l) => l && !l.startsWith('#'));
     const perDev = [A, B].map((dev) => ({
       dev,
       events: lines.flatMap((l, i) => (l.includes(`dev=${dev} `) ? [parseTraceLine(l.replace(/\d+\.\d+:/, `${1000 + i}:`).replace(`dev=${dev} `, 'dev= '))!] : [])),

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { appletLinks, findStaticBusybox, isStaticElf, makeRootfs } from '../../helpers/kernel/rootfs.js';
+import { appletLinks, findStaticBusybox, isStaticElf, makeRootfs } from '../../../../labs/cloud/01-container/rootfs.js';
 
 describe('rootfs helper', () => {
   it('tells a static ELF from a dynamic one by PT_INTERP', () => {

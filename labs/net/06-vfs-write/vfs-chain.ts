@@ -6,7 +6,7 @@
  * tracefs instance, paired per pid in order), and the links a kernel lists
  * with their targets (c/net/bpf_links.c: `link=… prog=… name=… attach=… target=…`).
  */
-import { parseTraceLine } from './tracefs.js';
+import { parseTraceLine } from '../../../helpers/kernel/tracefs.js';
 
 export type VfsStep = 'vfs_write' | 'write_iter' | 'vfs_write_ret';
 export interface ChainRecord { readonly step: VfsStep; readonly pid: number; readonly ino: number; readonly bytes: number }

@@ -1,0 +1,58 @@
+/** Net Lab 4's verdicts (labs/net/04-send-packet/judge.ts) on a made-up run: a correct tracer, a wrong length, a stray decoy, a wrong order. */
+import { describe, expect, it } from 'vitest';
+import type { Run } from '../../../../labs/net/04-send-packet/experiment.js';
+import { expectedLen, followed, kernelRecord, lengths, strays } from '../../../../labs/net/04-send-packet/judge.js';
+import { classifyLines, NET_POINTS, parseTracerLine, type DatagramPath, type NetEvent } from '../../../../labs/net/04-send-packet/skb-path.js';
+
+const [A, B] = ['kl-x-a', 'kl-x-b'];
+const PORT = 12345;
+
+function path(label: string, payload: number, skb: string, first: number, from = A, to = B): DatagramPath {
+  const d = { label, from, to, payload };
+  const events: Partial<Record<(typeof NET_POINTS)[number], NetEvent>> = {};
+  NET_POINTS.forEach((point, i) => { events[point] = { point, dev: point === 'net_dev_queue' || point === 'net_dev_xmit' ? from : to, skb, len: expectedLen(d, point), index: first + i }; });
+  return { datagram: d, events };
+}
+
+const decoy = path('decoy to port 12346', 300, 'ffff888100000100', 0);
+const target = path(`the lab's datagram to port ${PORT}`, 200, 'ffff888100000200', 4);
+
+function run(output: string[], paths = [decoy, target]): Run {
+  const parsed = output.flatMap((l, i) => parseTracerLine(l, i, [A, B]) ?? []);
+  return { target: paths[1]!, paths, record: paths.flatMap((p) => Object.values(p.events)), recordLost: false, output, lines: classifyLines(parsed, paths), lost: 0 };
+}
+const line = (point: string, dev: string, skb: string, len: number) => `${point} dev=${dev} skb=0x${skb} len=${len}`;
+const correct = [
+  line('net_dev_queue', A, target.events.net_dev_queue!.skb, 242),
+  line('net_dev_xmit', A, target.events.net_dev_queue!.skb, 242),
+  line('netif_receive_skb', B, target.events.net_dev_queue!.skb, 228),
+];
+
+describe('Net Lab 4 judge', () => {
+  it('the kernel record: lengths and order hold for well-formed paths', () => {
+    for (const p of kernelRecord(run(correct))) {
+      for (const l of p.lengths) expect(l.len).toBe(l.expected);
+      expect(p.order().order).toEqual(p.order().sorted);
+    }
+  });
+
+  it('a correct tracer: nothing missing, in order, right lengths, no strays', () => {
+    const r = run(correct);
+    expect(followed(r, PORT).missing).toEqual([]);
+    expect(followed(r, PORT).order().at).toEqual([0, 1, 2]);
+    expect(lengths(r, PORT)).toMatchObject({ lines: 3, wrong: [] });
+    expect(strays(r, PORT)).toMatchObject({ lines: 3, stray: [] });
+  });
+
+  it('a missing receive, the wrong order, a wrong length and a decoy are each named', () => {
+    expect(followed(run(correct.slice(0, 2)), PORT).missing).toEqual(['netif_receive_skb']);
+    const swapped = run([correct[1]!, correct[0]!, correct[2]!]);
+    const o = followed(swapped, PORT).order();
+    expect(o.at).not.toEqual(o.sorted);
+    expect(o.message).toMatch(/queue -> xmit -> receive/);
+    const short = run([correct[0]!.replace('len=242', 'len=200'), ...correct.slice(1)]);
+    expect(lengths(short, PORT).wrong).toEqual([expect.stringMatching(/len 200, but the kernel's net_dev_queue reported len=242 = 200 \+ 8 \+ 20 \+ 14/)]);
+    const withDecoy = run([line('net_dev_queue', A, decoy.events.net_dev_queue!.skb, 342), ...correct]);
+    expect(strays(withDecoy, PORT).stray).toEqual([expect.stringMatching(/decoy to port 12346 \(300 bytes\)/)]);
+  });
+});
