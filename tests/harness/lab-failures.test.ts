@@ -4,6 +4,7 @@
  * nested run's teardown would report a LEAK). The figures are the sandbox
  * table of the README's "Safety" section.
  */
+import { existsSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runSpecNested } from '../labs/nested-run.js';
@@ -44,5 +45,17 @@ describe.skipIf(!root)('a lab on the worst student programs', () => {
     expect(messages(r), r.fileMessage).toMatch(/timed out after 30000 ms; its process group was killed: \S*kvm_hlt/);
     expect(r.run.stderr).not.toMatch(/LEAK/);
     expect(Date.now() - t0).toBeLessThan(120_000);
+  });
+  it('a cgexec.sh that does its job but also makes a cgroup of its own at the top of the host\'s hierarchy passes its tests and fails the lab, naming the directory and the command that removes it', LONG, async ({ signal }) => {
+    // The fixture's own directory (a fixed name it makes), removed here whatever happens.
+    const made = ['/sys/fs/cgroup/memory/student-scratch-guard', '/sys/fs/cgroup/student-scratch-guard'];
+    try {
+      const r = await runSpecNested('labs/cloud/02-cgroup/cgroup.spec.ts', { replace: { 'cloud/02-cgroup/cgexec.sh': join(FIX, 'cgexec-host-cgroup.sh') }, only: 'is charged', signal });
+      const ran = r.tests.filter((t) => t.status !== 'skipped' && t.status !== 'pending');
+      expect(ran.map((t) => t.status), messages(r) || r.fileMessage).toEqual(['passed']);
+      expect(r.fileMessage).toMatch(/changed the host[^]*cgroup \/sys\/fs\/cgroup\/(memory\/)?student-scratch-guard was made outside the lab's kl-… groups\n\s+undo: rmdir \/sys\/fs\/cgroup\/(memory\/)?student-scratch-guard/);
+    } finally {
+      for (const d of made) if (existsSync(d)) rmdirSync(d);
+    }
   });
 });

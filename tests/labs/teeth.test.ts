@@ -1,0 +1,85 @@
+/**
+ * Teeth: every wrong program fails its lab on the test that names its mistake,
+ * with a message that says why; every correct variant, written in another
+ * style than the reference, passes every test. One runner for all of them
+ * (tests/labs/fixtures.ts has the format). Root only, like the specs.
+ *
+ * TEETH=<lab id or its start> runs one lab's (or one area's) fixtures,
+ * e.g. TEETH=net/01-epoll npx vitest run --project unit tests/labs/teeth.test.ts
+ */
+import { describe, expect, it } from 'vitest';
+import { run } from '../../helpers/harness/exec.js';
+import { REPO_ROOT } from '../../helpers/harness/paths.js';
+import { loadFixtures, selector, titleOf, untilPattern, type Fixture } from './fixtures.js';
+import { HARNESS_FAILURE, runSpecNested, type NestedTestResult } from './nested-run.js';
+
+const all = loadFixtures();
+const only = process.env.TEETH;
+const chosen = only ? all.filter((f) => f.lab.startsWith(only)) : all;
+const root = process.getuid?.() === 0;
+
+/** The spec's tests in order, listed once per spec (vitest list: collects, runs nothing). */
+const listings = new Map<string, Promise<string[]>>();
+function listTests(spec: string): Promise<string[]> {
+  if (!listings.has(spec)) {
+    listings.set(spec, run('npx', ['vitest', 'list', '--project', 'labs', spec, '--json'], {
+      cwd: REPO_ROOT, env: { LABS_JUNIT: '', LABS_REPORT: 'off', LABS_STRICT: '1', CI: 'true' }, timeoutMs: 120_000,
+    }).then((r) => (JSON.parse(r.stdout) as { name: string }[]).map((t) => t.name)));
+  }
+  return listings.get(spec)!;
+}
+
+const summary = (tests: readonly NestedTestResult[]) => tests
+  .filter((t) => t.status !== 'skipped' && t.status !== 'pending')
+  .map((t) => `${t.status}: ${t.title}${t.failureMessages.length ? `\n    ${t.failureMessages[0]!.split('\n').slice(0, 4).join('\n    ')}` : ''}`)
+  .join('\n');
+
+async function check(f: Fixture, signal: AbortSignal): Promise<string> {
+  const listed = await listTests(f.spec);
+  const pattern = f.expect === 'fail' ? untilPattern(f, listed) : undefined;
+  const r = await runSpecNested(f.spec, { base: f.base, replace: f.replaces, only: pattern, timeoutMs: 15 * 60_000, signal });
+  expect(r.fileMessage, `${f.name}: the spec file failed to run`).not.toMatch(HARNESS_FAILURE);
+  const tests = r.tests;
+  const lines = summary(tests) || r.fileMessage;
+  if (f.expect === 'pass') {
+    expect(tests.filter((t) => t.status !== 'passed').map((t) => `${t.status}: ${t.title}`), `${f.name} is correct (${f.why}) but:\n${lines}`).toEqual([]);
+    expect(tests.length, `${f.name}: the spec lists ${listed.length} tests`).toBe(listed.length);
+    return `passed all ${tests.length} tests`;
+  }
+  const failed = tests.filter((t) => t.status === 'failed');
+  expect(failed.length, `${f.name} (${f.why}) PASSED every test it ran:\n${lines}`).toBeGreaterThan(0);
+  for (const t of failed) expect(t.failureMessages.join('\n'), `${f.name}: "${t.title}" failed for a harness reason`).not.toMatch(HARNESS_FAILURE);
+  const said: string[] = [];
+  for (const want of f.failing) {
+    const re = selector(want.test);
+    const hit = failed.find((t) => re.test(t.title));
+    expect(hit, `${f.name} must fail "${want.test}":\n${lines}`).toBeDefined();
+    if (want.message) expect(hit!.failureMessages.join('\n'), `${f.name}: "${hit!.title}" must say why`).toMatch(selector(`/${want.message}/`));
+    said.push(`${hit!.title}: ${hit!.failureMessages[0]?.split('\n')[0] ?? ''}`);
+  }
+  for (const sel of f.passes) {
+    const re = selector(sel);
+    const bad = tests.filter((t) => re.test(titleOf(t.title)) && t.status !== 'passed');
+    expect(bad.map((t) => `${t.status}: ${t.title}`), `${f.name} must still pass "${sel}":\n${lines}`).toEqual([]);
+    expect(tests.some((t) => re.test(t.title)), `${f.name}: "${sel}" matched no test`).toBe(true);
+  }
+  return `failed as expected: ${said.join(' | ')}`;
+}
+
+describe('wrong programs fail their lab, correct variants pass it', () => {
+  it('has fixtures, each well-formed (tests/labs/fixtures.ts)', () => {
+    expect(all.length).toBeGreaterThan(0);
+    if (only) expect(chosen.length, `TEETH=${only} matches no lab with fixtures`).toBeGreaterThan(0);
+  });
+
+  for (const lab of [...new Set(chosen.map((f) => f.lab))]) {
+    describe.skipIf(!root && process.env.LABS_STRICT !== '1')(lab, () => {
+      for (const f of chosen.filter((x) => x.lab === lab)) {
+        it(f.title, { timeout: 16 * 60_000 }, async (ctx) => {
+          if (!root) throw new Error('the teeth run lab specs and need root');
+          console.log(`[teeth] ${f.lab}/${f.name}: ${await check(f, ctx.signal)}`);
+        });
+      }
+    });
+  }
+});
