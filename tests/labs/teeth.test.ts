@@ -7,6 +7,9 @@
  * TEETH=<lab id or its start> runs one lab's (or one area's) fixtures,
  * e.g. TEETH=net/01-epoll npx vitest run --project unit tests/labs/teeth.test.ts
  */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { run } from '../../helpers/harness/exec.js';
 import { REPO_ROOT } from '../../helpers/harness/paths.js';
@@ -22,9 +25,13 @@ const root = process.getuid?.() === 0;
 const listings = new Map<string, Promise<string[]>>();
 function listTests(spec: string): Promise<string[]> {
   if (!listings.has(spec)) {
-    listings.set(spec, run('npx', ['vitest', 'list', '--project', 'labs', spec, '--json'], {
+    // To a file, not stdout: the global setup may print there first (e.g. what it reaped of an earlier run).
+    const dir = mkdtempSync(join(tmpdir(), 'teeth-list-'));
+    const out = join(dir, 'list.json');
+    listings.set(spec, run('npx', ['vitest', 'list', '--project', 'labs', spec, `--json=${out}`], {
       cwd: REPO_ROOT, env: { LABS_JUNIT: '', LABS_REPORT: 'off', LABS_STRICT: '1', CI: 'true' }, timeoutMs: 120_000,
-    }).then((r) => (JSON.parse(r.stdout) as { name: string }[]).map((t) => t.name)));
+    }).then(() => (JSON.parse(readFileSync(out, 'utf8')) as { name: string }[]).map((t) => t.name))
+      .finally(() => rmSync(dir, { recursive: true, force: true })));
   }
   return listings.get(spec)!;
 }
