@@ -14,6 +14,8 @@
  *     "passes": ["<title part or /regex/>"],
  *                                  (tests that must still pass: the controls, the part the program gets right)
  *     "files": { "<file here>": "<source path relative to c/>" },
+ *                                  ("<file here>" may be a path relative to this folder, e.g. another
+ *                                  fixture's file or ../../../../../c/<file>: no copy of a program the tree holds)
  *                                  (default: each file here replaces the lab source of the same name)
  *     "base": "reference" | "starter"   (what the lab's other sources are; default the reference)
  *   }
