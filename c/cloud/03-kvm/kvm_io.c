@@ -65,24 +65,19 @@ int main(int argc, char **argv)
 	if (arm_watchdog(WATCHDOG_SECONDS) < 0)
 		goto cleanup;
 
-	/* Run until the guest halts; every OUT comes back here first. */
+	// LAB:BEGIN The VMM's run loop and its device. Run the guest (vm_run) until it halts. Every OUT the guest makes comes back here first: accept only an OUT to DEBUG_PORT (any other exit: report_exit() and goto cleanup), count it in io_exits and append the bytes it carries to out[] (out_len, never more than OUT_MAX). How the kernel describes the access, and where in the shared kvm_run page it left the data, is in api.rst 5, "KVM_EXIT_IO".
 	for (;;) {
-		if (ioctl(v.vcpu, KVM_RUN, 0) < 0) {
-			fprintf(stderr, "KVM_RUN failed: %s\n", strerror(errno));
+		int why = vm_run(&v);
+
+		if (why < 0)
 			goto cleanup;
-		}
-		if (v.run->exit_reason == KVM_EXIT_HLT)
+		if (why == KVM_EXIT_HLT)
 			break;
-		if (v.run->exit_reason != KVM_EXIT_IO) {
+		if (why != KVM_EXIT_IO || v.run->io.direction != KVM_EXIT_IO_OUT || v.run->io.port != DEBUG_PORT) {
 			report_exit(v.run);
 			goto cleanup;
 		}
 		io_exits++;
-		// LAB:BEGIN Be the device: accept only an OUT to DEBUG_PORT (anything else: report_exit() and goto cleanup) and append the bytes it carries to out[] (out_len, never more than OUT_MAX). How the kernel describes the access, and where in the shared kvm_run page it left the data, is in api.rst 5, "KVM_EXIT_IO".
-		if (v.run->io.direction != KVM_EXIT_IO_OUT || v.run->io.port != DEBUG_PORT) {
-			report_exit(v.run);
-			goto cleanup;
-		}
 		{
 			const uint8_t *data = (const uint8_t *)v.run + v.run->io.data_offset;
 			size_t n = (size_t)v.run->io.size * v.run->io.count;
@@ -92,8 +87,8 @@ int main(int argc, char **argv)
 			memcpy(out + out_len, data, n);
 			out_len += n;
 		}
-		// LAB:END
 	}
+	// LAB:END
 	out[out_len] = '\0';
 	printf("exit_reason=%s io_exits=%lu port=0x%x text=%s\n", exit_reason_name(v.run->exit_reason),
 	       io_exits, DEBUG_PORT, out);

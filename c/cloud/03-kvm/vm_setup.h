@@ -1,13 +1,17 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * vm_setup.h: the set-up every VMM of Lab 3 needs (you write it once; kvm_hlt,
- * kvm_io and kvm_exits all call vm_init): /dev/kvm, a VM with GUEST_MEM_SIZE
+ * kvm_io and kvm_exits all call vm_init and vm_run): /dev/kvm, a VM with GUEST_MEM_SIZE
  * bytes of guest memory at guest physical 0, one vCPU whose struct kvm_run is
  * mapped into this process, in real mode at `entry`.
  *
  * vm_init returns 0; or prints "<ioctl> failed: <the reason for errno>" on stderr
  * and returns -1 (EXIT_SKIP when /dev/kvm is absent). The caller calls
  * vm_destroy() in both cases.
+ *
+ * vm_run runs the vCPU until the guest does something the kernel hands back
+ * to this VMM (a VM exit to user space) and returns why: the exit reason
+ * (KVM_EXIT_*), or -1 after printing "KVM_RUN failed: <the reason for errno>".
  *
  * Read: Documentation/virt/kvm/api.rst (4.2 KVM_GET_API_VERSION and on),
  * <linux/kvm.h>, ioctl(2), mmap(2).
@@ -109,6 +113,20 @@ static inline int vm_init(struct vm *v, uint64_t entry)
 	}
 	// LAB:END
 	return 0;
+}
+
+static inline int vm_run(struct vm *v)
+{
+	// LAB:BEGIN 6. Run the vCPU (api.rst 4.10, KVM_RUN on the vCPU fd; on failure print "KVM_RUN failed: <the reason for errno>" and return -1). The call returns when the guest does something the kernel hands back to this VMM; why is in the shared struct kvm_run: return it.
+	if (ioctl(v->vcpu, KVM_RUN, 0) < 0) {
+		fprintf(stderr, "KVM_RUN failed: %s\n", strerror(errno));
+		return -1;
+	}
+	return (int)v->run->exit_reason;
+	// LAB:STARTER
+	// (void)v;
+	// return KVM_EXIT_UNKNOWN;
+	// LAB:END
 }
 
 #endif /* LAB_VM_SETUP_H */

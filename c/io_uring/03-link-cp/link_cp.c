@@ -128,6 +128,7 @@ static int on_cqe(struct copy *c, struct io_uring_cqe *cqe)
 
 	j->pending--;
 	c->inflight--;
+	// LAB:BEGIN Account for this completion (op, res) in the block's read and write positions; res is what the kernel did (io_uring_enter(2), "IOSQE_IO_LINK": what becomes of the rest of a chain when a request in it fails or comes up short, and which res the skipped request then completes with; c->cancelled counts those). A read that failed or found the source ended early, and a write that failed or wrote nothing, print "<read|write> <file> failed: <reason>" and return -1. Once the job has no request left in flight, move it on with the helpers above: a block written in full counts in c->copied and the job takes the next block.
 	if (op == OP_READ) {
 		if (res < 0) {
 			fprintf(stderr, "read %s failed: %s\n", c->src, strerror(-res));
@@ -157,6 +158,10 @@ static int on_cqe(struct copy *c, struct io_uring_cqe *cqe)
 		return start_block(c, j);
 	}
 	return issue(c, j);
+	// LAB:STARTER
+	// fprintf(stderr, "%s completion (res %d): not handled yet (on_cqe)\n", op == OP_READ ? "read" : "write", res);
+	// return -1;
+	// LAB:END
 }
 
 int main(int argc, char **argv)
