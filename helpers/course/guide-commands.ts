@@ -112,3 +112,39 @@ export function namedPaths(block: ShellBlock): NamedPath[] {
   });
   return out;
 }
+
+/** A command of a guide that builds the student's program (a compiler, or the header a BPF build includes). */
+export interface BuildCommand {
+  readonly line: number;
+  /** The directory it runs in, relative to the workspace: the block's `cd ~/my-labs/…`, else the lab's folder. */
+  readonly cwd: string;
+  /** As written (comment and prompt stripped), one command of the line. */
+  readonly command: string;
+}
+
+const BUILD_WORD = /^(gcc|cc|clang)\s|^bpftool btf dump\s/;
+
+/**
+ * The build commands of a shell block (issue 28: the guides' commands work as
+ * written in an edition): gcc/cc/clang, and `bpftool btf dump` (a BPF build's
+ * vmlinux.h). A block without `cd` builds in the lab's own folder of the
+ * workspace, where the guides say the programs build; after a `cd` outside
+ * the workspace (a kernel tree) nothing is a student build. `make` is the
+ * kernel's build (K3, the module lab), which the specs run themselves.
+ */
+export function buildCommands(block: ShellBlock, labId: string): BuildCommand[] {
+  const out: BuildCommand[] = [];
+  let cwd: string | undefined = labId;
+  block.lines.forEach((raw, i) => {
+    for (const part of command(raw).split(/&&|;/).map((p) => p.trim().replace(/^sudo\s+/, ''))) {
+      const cd = part.match(/^cd\s+(\S+)$/);
+      if (cd) {
+        const home = cd[1]!.match(/^~\/my-labs(?:\/(.*?))?\/?$/);
+        cwd = home ? (home[1] ?? '') : undefined;
+        continue;
+      }
+      if (cwd !== undefined && BUILD_WORD.test(part + ' ')) out.push({ line: block.line + 1 + i, cwd, command: part });
+    }
+  });
+  return out;
+}

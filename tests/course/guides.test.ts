@@ -7,7 +7,9 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } 
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { codeSnippets, isSpecRun, namedPaths, RUN_COMMAND, shellBlocks, WORKSPACE } from '../../helpers/course/guide-commands.js';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, symlinkSync } from 'node:fs';
+import { buildCommands, codeSnippets, isSpecRun, namedPaths, RUN_COMMAND, shellBlocks, WORKSPACE } from '../../helpers/course/guide-commands.js';
 import { listLabs } from '../../helpers/course/labs.js';
 import { REPO_ROOT } from '../../helpers/harness/paths.js';
 import { matchLabs } from '../../scripts/labs.js';
@@ -21,6 +23,13 @@ describe('guide commands (the rules)', () => {
     const [block] = shellBlocks(['x', '```sh', 'gcc -o a c/ebpf/03-xdp/a.c', 'cd ~/my-labs/ebpf/03-xdp && clang -c b.c', 'cd /tmp && cc kernel/x.c', 'cat ~/labs/x', '```'].join('\n'));
     expect(namedPaths(block!).map((p) => [p.kind, p.rel])).toEqual([
       ['reference', 'ebpf/03-xdp/a.c'], ['workspace', 'ebpf/03-xdp'], ['workspace', 'ebpf/03-xdp/b.c'], ['other-workspace', '~/labs/x'],
+    ]);
+  });
+
+  it('finds the build commands of a block and the directory each runs in', () => {
+    const [block] = shellBlocks(['```sh', 'gcc -O2 -o a a.c && ./a', 'cd ~/my-labs/ebpf/03-xdp && clang -c b.c # note', 'sudo bpftool btf dump file x format c > /tmp/v.h', 'cd /tmp && cc x.c', '```'].join('\n'));
+    expect(buildCommands(block!, 'process/02-vm').map((b) => [b.cwd, b.command])).toEqual([
+      ['process/02-vm', 'gcc -O2 -o a a.c'], ['ebpf/03-xdp', 'clang -c b.c'], ['ebpf/03-xdp', 'bpftool btf dump file x format c > /tmp/v.h'],
     ]);
   });
 
@@ -80,5 +89,31 @@ describe('lab guides work when pasted in the student workspace (issue 12)', () =
         .filter((v) => v !== '' && !/(^|\/)my-labs$/.test(v) && !/^[$<…]/.test(v)) // the name, its expansion, or a placeholder
         .map((v) => `${relative(REPO_ROOT, f)}:${i + 1}: LAB_SRC=${v}`)));
     expect(bad, bad.join('\n')).toEqual([]);
+  });
+});
+
+describe("every build command of a guide builds the starter as written (#28: the guides' commands work in an edition)", () => {
+  let home = '';
+  let scratch = '';
+  beforeAll(() => {
+    home = mkdtempSync(join(tmpdir(), 'guide-build-'));
+    scratch = join(home, 'tmp');
+    mkdirSync(scratch);
+    writeStarter(join(home, 'workspace'));
+    symlinkSync(join(home, 'workspace'), join(home, 'my-labs')); // as `npm run starter -- ~/my-labs` does in an edition
+  });
+  afterAll(() => rmSync(home, { recursive: true, force: true }));
+
+  const builds = labs.flatMap((lab) => shellBlocks(readFileSync(guideOf(lab.spec), 'utf8')).flatMap((b) => buildCommands(b, lab.id)).map((b) => ({ id: lab.id, ...b })));
+
+  it('the guides have build commands to check', () => {
+    expect(builds.length).toBeGreaterThanOrEqual(20);
+  });
+
+  it.each(builds)('$id README.md:$line: `$command` builds in ~/my-labs/$cwd', ({ cwd, command }) => {
+    // ~ is a home whose my-labs is the starter workspace; /tmp is a private scratch directory.
+    const cmd = command.replace(/(^|[\s=I])\/tmp(?=\/|\s|$)/g, `$1${scratch}`).replace(/~\//g, `${home}/`);
+    const r = spawnSync('sh', ['-c', cmd], { cwd: join(home, 'my-labs', cwd), env: { ...process.env, HOME: home }, encoding: 'utf8', timeout: 120_000 });
+    expect(r.status, `\`${command}\` in ~/my-labs/${cwd} of a starter workspace exited ${r.status ?? r.signal}:\n${(r.stderr || r.stdout).slice(-2000)}`).toBe(0);
   });
 });
