@@ -159,7 +159,7 @@ export function markdownSummary(report: LabsReport, opts: SummaryOptions = {}): 
   out.push(`## Kernel labs: ${fmt(c.earned)}/${fmt(c.total)} points${opts.revision ? ` (${mdCell(opts.revision)})` : ''}`, '');
   if (report.tampering) {
     const t = report.tampering;
-    out.push('> [!CAUTION]', `> **Tampering**: the course changed while it was graded (found after \`${mdCell(t.after)}\`, ${t.count} file(s)); every lab from there on failed and scores 0.`);
+    out.push('> [!CAUTION]', `> **Tampering**: ${t.what ?? 'the course changed while it was graded'} (found after \`${mdCell(t.after)}\`, ${t.count} ${t.what ? 'finding(s)' : 'file(s)'}); every lab from there on failed and scores 0.`);
     for (const c of t.changes.slice(0, 10)) out.push(`> - ${mdCell(c)}`);
     out.push('');
   }

@@ -17,7 +17,7 @@ export function closingLines(report: LabsReport): string[] {
   const lines: string[] = [];
   if (report.tampering) {
     const t = report.tampering;
-    lines.push(`TAMPERING: the course changed while it was graded (found after ${t.after}; ${t.count} file(s): ${t.changes.slice(0, 3).join('; ')}${t.count > 3 ? '; …' : ''}): every lab from there on failed and scores 0`);
+    lines.push(`TAMPERING: ${t.what ?? 'the course changed while it was graded'} (found after ${t.after}; ${t.count} ${t.what ? 'finding(s)' : 'file(s)'}: ${t.changes.slice(0, 3).join('; ')}${t.count > 3 ? '; …' : ''}): every lab from there on failed and scores 0`);
   }
   if (run && run.labs.length) {
     const each = run.labs.map((l) => `${l.id} ${l.result}`).join(', ');

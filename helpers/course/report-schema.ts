@@ -128,8 +128,11 @@ export interface LabsReport {
     readonly partial: number;
   };
   readonly labs: readonly LabReport[];
-  /** The course changed while it was graded (helpers/course/tamper.ts): every lab from `after` on failed. */
-  readonly tampering?: { readonly after: string; readonly changes: readonly string[]; readonly count: number };
+  /**
+   * The course changed while it was graded, or a process of the run outlived its lab (`what`;
+   * helpers/course/tamper.ts, survivors.ts): every lab from `after` on failed.
+   */
+  readonly tampering?: { readonly after: string; readonly what?: string; readonly changes: readonly string[]; readonly count: number };
   /** Spec files of the labs project that no lab.json names. */
   readonly unmapped: readonly LabReport[];
   readonly unhandledErrors: readonly string[];

@@ -19,6 +19,7 @@ import type { Reporter, TestModule } from 'vitest/node';
 import { listLabs, type LabInfo } from './labs.js';
 import { pinStudentSources, REPO_ROOT, STATE_DIR, sourceRoot, studentSources } from '../harness/paths.js';
 import { hintsUsed, recordPasses } from './reveal.js';
+import { describeSurvivor, killRunSurvivors } from './survivors.js';
 import { TamperWatch, tamperingMessage } from './tamper.js';
 import { buildReport, markTampered, type CapabilitySummary, type ErrorLike, type LabsReport, type TestModuleLike } from './report-model.js';
 import { closingLines } from './report-console.js';
@@ -105,8 +106,19 @@ export default class LabReporter implements Reporter {
   onTestModuleEnd(mod: { readonly moduleId: string; readonly project: { readonly name: string } }): void {
     if (!this.watch || this.watchClosed || mod.project.name !== (this.opts.project ?? 'labs')) return;
     this.lastSpec = relative(this.opts.root ?? REPO_ROOT, mod.moduleId);
+    this.look(this.lastSpec);
+  }
+
+  /** After a lab file (or the last one): has the course changed, and did a process of the run escape it? */
+  private look(spec: string): void {
+    if (!this.watch) return;
     const had = this.watch.tampering;
-    const t = this.watch.check(this.lastSpec);
+    let t = this.watch.check(spec);
+    const run = process.env.LABS_RUN_ID;
+    if (run) {
+      const escaped = killRunSurvivors(run, { main: process.pid });
+      if (escaped.length) t = this.watch.flag(spec, 'a process of the run outlived its lab', escaped.map(describeSurvivor));
+    }
     if (t && !had) console.error(`\n[kernel-labs] ${tamperingMessage(t)}\n`);
   }
 
@@ -116,7 +128,7 @@ export default class LabReporter implements Reporter {
     // The labs are done (they run first) when another project's file starts: a last look, then the
     // unit tests (which write editions and fixtures of their own) are not watched.
     if (mod && mod.project.name !== (this.opts.project ?? 'labs') && this.watch && !this.watchClosed) {
-      if (this.lastSpec) this.watch.check(this.lastSpec);
+      if (this.lastSpec) this.look(this.lastSpec);
       this.watchClosed = true;
     }
   }
@@ -144,7 +156,7 @@ export default class LabReporter implements Reporter {
     try {
     const previous = this.opts.keepEarlier === false ? undefined : readReport(join(dir, 'labs.json'));
     // A change after the last lab file (a process it left behind) taints that file too.
-    if (this.watch && this.lastSpec && !this.watchClosed) this.watch.check(this.lastSpec);
+    if (this.watch && this.lastSpec && !this.watchClosed) this.look(this.lastSpec);
     const built = buildReport(mods as unknown as TestModuleLike[], {
       labs, root, runResult: reason, unhandledErrors, previous,
       host: { ...runHost(), ...(this.capabilities ? { capabilities: this.capabilities } : {}) },

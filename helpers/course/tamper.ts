@@ -70,18 +70,24 @@ export function fingerprintDiff(before: Fingerprint, after: Fingerprint): string
 }
 
 export interface Tampering {
-  /** The spec during (or after) which the course changed. */
+  /** The spec during (or after) which the course changed, or a process escaped. */
   readonly after: string;
+  /** What was found, when it is not a change of the course's files: e.g. "a process of the run outlived its lab". */
+  readonly what?: string;
   /** The first differences found (at most 20). */
   readonly changes: readonly string[];
   /** How many differences in all. */
   readonly count: number;
 }
 
+/** What a tampering finding is, in words: the course's files changed, or what `what` says. */
+export const tamperingWhat = (t: Pick<Tampering, 'what'>): string => t.what ?? 'the course changed while it was graded';
+
 /** The message a tampered lab fails with. */
 export function tamperingMessage(t: Tampering): string {
-  return `tampering: the course changed while it was graded (found after ${t.after}): ${t.changes.slice(0, 5).join('; ')}`
-    + `${t.count > 5 ? `; and ${t.count - 5} more` : ''}. Every lab from there on scores 0: your program must change nothing outside its own files.`;
+  const rule = t.what ? 'your program must not leave its lab\'s sandbox (the harness killed what it left)' : 'your program must change nothing outside its own files';
+  return `tampering: ${tamperingWhat(t)} (found after ${t.after}): ${t.changes.slice(0, 5).join('; ')}`
+    + `${t.count > 5 ? `; and ${t.count - 5} more` : ''}. Every lab from there on scores 0: ${rule}.`;
 }
 
 /**
@@ -98,6 +104,13 @@ export class TamperWatch {
   }
 
   get tampering(): Tampering | undefined {
+    return this.found;
+  }
+
+  /** Record a finding made by other means (a survivor) after `spec`, unless the course was already found changed. */
+  flag(spec: string, what: string, changes: readonly string[]): Tampering | undefined {
+    if (!this.found && changes.length) this.found = { after: spec, what, changes: changes.slice(0, 20), count: changes.length };
+    if (this.found) this.tainted.add(spec);
     return this.found;
   }
 

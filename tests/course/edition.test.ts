@@ -356,5 +356,46 @@ describe("the instructor's path on Lab 0 (docs/CLASSROOM.md)", () => {
     expect(g.summary.split('\n').slice(0, 4).join('\n')).toMatch(/## Kernel labs: 0\/8 points\n\n> \[!CAUTION\]\n> \*\*Tampering\*\*/);
     expect(g.stdout + g.stderr).toMatch(/TAMPERING: the course changed/);
   });
+
+  it('a Lab 0 program that leaves a process outside its sandbox (#29: a new session that moves itself to the parent cgroups): found after Lab 0, killed, Lab 0 scores 0', async (ctx) => {
+    if (process.getuid?.() !== 0) ctx.skip('the labs run as root: sudo npm run test:unit');
+    const reference = readFileSync(join(REFERENCE_SRC, '00-environment/sysinfo.c'), 'utf8');
+    // The reference, plus a double fork whose grandchild starts a session, writes its pid into the parent of each kl- cgroup
+    // it is in, lets go of the harness's pipes, and waits: neither the process group nor the sandbox's kill reaches it.
+    const escape = [
+      '\tif (fork() == 0) {',
+      '\t\tif (fork() == 0) {',
+      '\t\t\tchar l[512], path[1024]; FILE *f = fopen("/proc/self/cgroup", "r");',
+      '\t\t\tsetsid();',
+      '\t\t\twhile (f && fgets(l, sizeof l, f)) {',
+      '\t\t\t\tchar *c1 = strchr(l, \':\'), *c2 = c1 ? strchr(c1 + 1, \':\') : NULL, *s;',
+      '\t\t\t\tif (!c2 || !strstr(c2, "/kl-")) continue;',
+      '\t\t\t\tl[strcspn(l, "\\n")] = 0; *c2 = 0; s = strrchr(c2 + 1, \'/\'); *s = 0;',
+      '\t\t\t\tsnprintf(path, sizeof path, "/sys/fs/cgroup%s%s%s/cgroup.procs", c1[1] ? "/" : "", c1 + 1, c2 + 1);',
+      '\t\t\t\tFILE *o = fopen(path, "w"); if (o) { fprintf(o, "%d\\n", getpid()); fclose(o); }',
+      '\t\t\t}',
+      '\t\t\tif (f) fclose(f);',
+      '\t\t\tfreopen("/dev/null", "r", stdin); freopen("/dev/null", "w", stdout); freopen("/dev/null", "w", stderr);',
+      '\t\t\tsleep(120); _exit(0);',
+      '\t\t}',
+      '\t\t_exit(0);',
+      '\t}',
+      '\twait(NULL);',
+    ].join('\n');
+    const evil = reference.replace('#include <unistd.h>', '#include <unistd.h>\n#include <sys/wait.h>').replace(/int main\(void\)\n\{/, `int main(void)\n{\n${escape}`);
+    expect(evil).not.toBe(reference);
+    writeFileSync(join(dir, 'c/00-environment/sysinfo.c'), evil);
+    const g = await grade(ctx.signal);
+    const lab = lab0(g);
+    expect(lab.result, g.stdout.slice(-2000)).toBe('failed');
+    expect(lab.errors[0], g.stderr.slice(-2000)).toMatch(/^tampering: a process of the run outlived its lab \(found after labs\/00-environment\/environment\.spec\.ts\): pid \d+ \(sysinfo\) still alive after its lab, outside the lab's sandbox/);
+    expect(lab.score?.earned).toBe(0);
+    expect(g.summary.split('\n').slice(0, 4).join('\n')).toMatch(/## Kernel labs: 0\/8 points\n\n> \[!CAUTION\]\n> \*\*Tampering\*\*: a process of the run outlived its lab/);
+    // Killed by the run: no process of it is left.
+    const left = (g.report.tampering?.changes ?? []).map((c) => Number(c.match(/^pid (\d+)/)?.[1])).filter((pid) => {
+      try { return !/\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8')); } catch { return false; }
+    });
+    expect(left, 'the escaped processes were killed').toEqual([]);
+  });
 });
 
