@@ -132,7 +132,7 @@ export function answersGate(
 ): AnswersGate {
   const r = report?.labs.find((l) => l.id === lab.id);
   const run = `sudo ${labSrc ? `LAB_SRC=${labSrc} ` : ''}npm run lab -- ${lab.id}`;
-  if (!r || r.result === 'not run') return { open: false, why: `${lab.id} has not run on this machine yet: run it (${run}) and make it pass.` };
+  if (!r || r.result === 'not run') return { open: false, why: `no run of ${lab.id} is recorded on this machine (reports/labs.json; a run with LABS_REPORT=off records nothing): run it (${run}) and make it pass.` };
   if (!sameSources(r.labSrc ?? null, labSrc, cDir)) {
     return { open: false, why: `${lab.id} last ran against ${r.labSrc ? `LAB_SRC=${r.labSrc}` : 'c/'}, not ${labSrc ? `LAB_SRC=${labSrc}` : 'c/'}: run it against your own sources (${run}).` };
   }

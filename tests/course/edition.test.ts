@@ -334,7 +334,7 @@ describe("the instructor's path on Lab 0 (docs/CLASSROOM.md)", () => {
     expect(tsx(['scripts/labs.ts', 'answers', '00-environment'], { LAB_SRC: link }).status).toBe(0);
     const closed = tsx(['scripts/labs.ts', 'answers', 'process/05-strace']);
     expect(closed.status).toBe(1);
-    expect(closed.stdout).toMatch(/has not run on this machine yet/);
+    expect(closed.stdout).toMatch(/no run of process\/05-strace is recorded on this machine/);
   });
 
   it('a Lab 0 program that rewrites a later spec while it is graded (#29): Lab 0 fails with "tampering", scores 0, and the summary says so first', async (ctx) => {

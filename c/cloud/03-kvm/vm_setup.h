@@ -70,8 +70,6 @@ static inline int vm_init(struct vm *v, uint64_t entry)
 		fprintf(stderr, "KVM_SET_USER_MEMORY_REGION failed: %s\n", strerror(errno));
 		return -1;
 	}
-	// LAB:STARTER
-	// v->vm = ioctl(v->kvm, KVM_CREATE_VM, 0);
 	// LAB:END
 
 	// LAB:BEGIN 4. A vCPU. It is a file descriptor you get from the VM fd (api.rst 4.7). Its struct kvm_run, where KVM_RUN reports why the guest stopped, is shared with the kernel: map it from the vCPU fd into v->run (mmap(2)); how many bytes (v->run_size) the /dev/kvm fd tells you (api.rst 4.5).

@@ -5,6 +5,7 @@
  * XDP attachment lives inside them and goes away with them.
  */
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { afterCorrectness } from '../../../helpers/harness/gates.js';
 import { buildBpfObject, buildProgram } from '../../../helpers/harness/compile.js';
@@ -12,12 +13,14 @@ import { run } from '../../../helpers/harness/exec.js';
 import { attachXdp, detachXdp, ping, twoHosts, xdpAttachment, type TwoHosts, type VethEnd } from '../../../helpers/kernel/netns.js';
 import { DROP_PORT, describeStats, measureDropRates, sendUdp, xdpStats, type MethodResult } from './drop-rates.js';
 import { buildGenerator, measureReceiveCost, type MethodSummary } from './receive-cost.js';
-import { labSource } from '../../../helpers/harness/paths.js';
+import { labSource, REFERENCE_SRC } from '../../../helpers/harness/paths.js';
 import { recordMetric } from '../../../helpers/harness/metrics.js';
 import { adapted, labRequires, need, requires, unmet } from '../../../helpers/harness/requires.js';
 import { makeTraceInstance } from '../../../helpers/kernel/tracefs.js';
 
 const OTHER_PORT = 7778;
+/** Datagrams with IPv4 options, to each port. */
+const OPTION_PACKETS = 50;
 /** Datagrams per counting step; per rate measurement (bench uses more). */
 const COUNT_PACKETS = 1000;
 const RATE_PACKETS = 20_000;
@@ -28,14 +31,15 @@ const COST_SECONDS = 0.25;
 /** XDP must cost the receiving CPU at most half of what nftables costs per packet (measured here in six runs: 1/5.6 to 1/8). */
 const COST_MARGIN = 2;
 
-/** The receiving namespace's UDP counters from /proc/net/snmp (InDatagrams, NoPorts, …). */
-async function udpSnmp(end: VethEnd): Promise<Record<string, number>> {
+/** A namespace's counters of one protocol from /proc/net/snmp (Udp: InDatagrams, NoPorts, …; Tcp: OutRsts, …). */
+async function snmpOf(end: VethEnd, proto: 'Udp' | 'Tcp'): Promise<Record<string, number>> {
   const text = (await end.ns.exec('cat', ['/proc/net/snmp'])).stdout;
-  const [head, values] = text.split('\n').filter((l) => l.startsWith('Udp:'));
+  const [head, values] = text.split('\n').filter((l) => l.startsWith(`${proto}:`));
   const names = head!.split(/\s+/).slice(1);
   const nums = values!.split(/\s+/).slice(1).map(Number);
   return Object.fromEntries(names.map((n, i) => [n, nums[i] ?? 0]));
 }
+const udpSnmp = (end: VethEnd) => snmpOf(end, 'Udp');
 
 describe('Lab 3 — XDP packet filter with libbpf (炉火纯青)', () => {
   requires(...labRequires(import.meta.url));
@@ -98,10 +102,11 @@ describe('Lab 3 — XDP packet filter with libbpf (炉火纯青)', () => {
       .toEqual({ sent: COUNT_PACKETS, XDP_ABORTED: 0, XDP_DROP: COUNT_PACKETS, XDP_PASS: 0, XDP_TX: 0, XDP_REDIRECT: 0 });
   });
 
-  it(`passes ICMP and drops only UDP to port ${DROP_PORT} (xdp_udp_filter, checked with real traffic and /proc/net/snmp)`, async () => {
-    const [obj, sender] = await Promise.all([
+  it(`passes ICMP and TCP and drops only UDP to port ${DROP_PORT}, wherever its IPv4 header ends (xdp_udp_filter, checked with real traffic and /proc/net/snmp)`, async () => {
+    const [obj, sender, probe] = await Promise.all([
       buildBpfObject({ src: labSource('ebpf/03-xdp/xdp_udp_filter.c') }),
       buildProgram({ src: labSource('ebpf/03-xdp/udp_sender.c') }),
+      buildProgram({ src: join(REFERENCE_SRC, 'ebpf/ip_probe.c') }),
     ]);
     const { left, right } = net;
     await attachXdp(right, obj.path);
@@ -112,16 +117,37 @@ describe('Lab 3 — XDP packet filter with libbpf (炉火纯青)', () => {
     const s1 = await udpSnmp(right);
     const passed = await sendUdp(sender.path, left, right, OTHER_PORT, 100);
     const s2 = await udpSnmp(right);
+    // IPv4 options (IHL 6): the UDP header starts 24 bytes in, and the 4 bytes at 20 are NOPs (a "port" 257).
+    const optDropped = await left.ns.exec(probe.path, ['udp-options', right.ip, String(DROP_PORT), String(OPTION_PACKETS)], { reject: false, timeoutMs: 30_000 });
+    const s3 = await udpSnmp(right);
+    const optPassed = await left.ns.exec(probe.path, ['udp-options', right.ip, String(OTHER_PORT), String(OPTION_PACKETS)], { reject: false, timeoutMs: 30_000 });
+    const s4 = await udpSnmp(right);
+    // A TCP SYN to the same port carries it at the same offset: it must reach TCP, which answers with a RST.
+    const t0 = await snmpOf(right, 'Tcp');
+    const tcp = await left.ns.exec(probe.path, ['tcp', right.ip, String(DROP_PORT)], { reject: false, timeoutMs: 10_000 });
+    const t1 = await snmpOf(right, 'Tcp');
     const stats = await xdpStats(right);
     // Nothing listens in the receiving namespace: a datagram that reaches UDP counts as NoPorts.
     const evidence = `ping: ${pinged.summary}\nudp to ${DROP_PORT}: ${dropped.stdout}\nudp to ${OTHER_PORT}: ${passed.stdout}\n` +
-      `/proc/net/snmp Udp NoPorts: ${s0.NoPorts} -> ${s1.NoPorts} -> ${s2.NoPorts}\nxdp_stats: ${describeStats(stats)}`;
+      `udp with IP options (IHL 6) to ${DROP_PORT}: ${optDropped.stdout.trim()}; to ${OTHER_PORT}: ${optPassed.stdout.trim()}\n` +
+      `tcp connect to ${DROP_PORT}: ${tcp.stdout.trim()} (the receiver's Tcp OutRsts ${t0.OutRsts} -> ${t1.OutRsts})\n` +
+      `/proc/net/snmp Udp NoPorts: ${s0.NoPorts} -> ${s1.NoPorts} -> ${s2.NoPorts} -> ${s3.NoPorts} -> ${s4.NoPorts}; ` +
+      `datagrams that reached UDP: to ${DROP_PORT}: ${(s1.NoPorts ?? 0) - (s0.NoPorts ?? 0)}, to ${OTHER_PORT}: ${(s2.NoPorts ?? 0) - (s1.NoPorts ?? 0)}, ` +
+      `with IP options to ${DROP_PORT}: ${(s3.NoPorts ?? 0) - (s2.NoPorts ?? 0)}, with IP options to ${OTHER_PORT}: ${(s4.NoPorts ?? 0) - (s3.NoPorts ?? 0)}\nxdp_stats: ${describeStats(stats)}`;
     expect({
       pingReceived: pinged.received,
       reachedUdpFromDropPort: (s1.NoPorts ?? 0) - (s0.NoPorts ?? 0),
       reachedUdpFromOtherPort: (s2.NoPorts ?? 0) - (s1.NoPorts ?? 0),
+      reachedUdpWithOptionsFromDropPort: (s3.NoPorts ?? 0) - (s2.NoPorts ?? 0),
+      reachedUdpWithOptionsFromOtherPort: (s4.NoPorts ?? 0) - (s3.NoPorts ?? 0),
+      tcpSynReachedTcp: tcp.stdout.trim() === 'refused' && (t1.OutRsts ?? 0) > (t0.OutRsts ?? 0),
       xdpDrops: stats.XDP_DROP,
-    }, evidence).toEqual({ pingReceived: 2, reachedUdpFromDropPort: 0, reachedUdpFromOtherPort: 100, xdpDrops: COUNT_PACKETS });
+    }, `${evidence}\nA datagram to ${DROP_PORT} that reached UDP passed your filter; one to another port that did not reach it was dropped. ` +
+      'The UDP header starts where the IPv4 header ends (its length field, include/uapi/linux/ip.h), and only UDP has a UDP header.').toEqual({
+      pingReceived: 2, reachedUdpFromDropPort: 0, reachedUdpFromOtherPort: 100,
+      reachedUdpWithOptionsFromDropPort: 0, reachedUdpWithOptionsFromOtherPort: OPTION_PACKETS,
+      tcpSynReachedTcp: true, xdpDrops: COUNT_PACKETS + OPTION_PACKETS,
+    });
   });
 
   it('drops a UDP flood with XDP and with an nftables DROP rule on the same interface, and measures both rates', async (ctx) => {
