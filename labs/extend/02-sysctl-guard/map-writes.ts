@@ -6,8 +6,12 @@
  * control-flow graph follows, per register and per 8-byte stack slot, which maps' memory it may point into:
  * a pointer is born from `rX = map[id:N]` (a map's address, a global's value) or from a helper lookup on
  * such a map, and travels through moves, additions, spills and fills, and bpf-to-bpf calls (arguments in,
- * r0 out). Every store then says whose memory it writes: a plain store (`*(u64 *)(r0 +0) = r1`, a
- * read-modify-write that loses concurrent updates), an atomic add (`lock *(u64 *)(r0 +0) += r1`,
+ * r0 out). A callback a helper runs (`rX = subprog[+N]` handed to bpf_for_each_map_elem, bpf_loop, a timer…) is
+ * entered with what the helper's arguments may point into (bpf_for_each_map_elem's callback gets a pointer into
+ * the map's value). A pointer stored through anything but the frame pointer (a slot of the caller's stack whose
+ * address a subprogram or callback got) is not followed slot by slot: every 8-byte load through such a pointer may
+ * return any pointer the program ever stored. Every store then says whose memory it writes: a plain store
+ * (`*(u64 *)(r0 +0) = r1`, a read-modify-write that loses concurrent updates), an atomic add (`lock *(u64 *)(r0 +0) += r1`,
  * `atomic64_fetch_add`, a compare-and-exchange), or a helper given a pointer into the map
  * (`bpf_map_update_elem` on it, or any helper that fills a buffer there).
  *
@@ -35,6 +39,7 @@ export function parseXlated(dump: string): Insn[] {
   return out;
 }
 
+/** What a value may point into: map ids (≥ 0), and -(entry + 1) for the address of a subprogram (a callback). */
 type Tags = ReadonlySet<number>;
 const NONE: Tags = new Set();
 
@@ -68,12 +73,16 @@ export function writesToMap(dump: string, mapId: number): MapWrite[] {
   const pos = new Map(insns.map((x, i) => [x.at, i]));
   const entries = new Set<number>([insns[0]?.at ?? 0]);
   for (const x of insns) {
-    const c = x.text.match(/^call pc([+-]\d+)/);
+    const c = x.text.match(/^call pc([+-]\d+)/) ?? x.text.match(/^r\d+ = subprog\[([+-]\d+)\]/);
     if (c) entries.add(x.at + 1 + Number(c[1]));
   }
   const sortedEntries = [...entries].sort((a, b) => a - b);
   const subprogOf = (at: number) => sortedEntries.filter((e) => e <= at).pop() ?? 0;
   const returns = new Map<number, Tags>();
+  /** Every pointer the program stores with an 8-byte store (any base), and those stored other than through r10. */
+  let stored: Tags = NONE;
+  let storedAside: Tags = NONE;
+  const maps = (t: Tags): Tags => new Set([...t].filter((x) => x >= 0));
   const writes = new Map<string, MapWrite & { maps: Tags }>();
 
   const record = (x: Insn, kind: MapWrite['kind'], maps: Tags) => {
@@ -84,7 +93,7 @@ export function writesToMap(dump: string, mapId: number): MapWrite[] {
   };
 
   for (let round = 0; round < 20; round++) {
-    const before = JSON.stringify([...returns].map(([k, v]) => [k, [...v].sort()]));
+    const before = JSON.stringify([[...returns].map(([k, v]) => [k, [...v].sort()]), [...stored].sort(), [...storedAside].sort()]);
     const states = new Map<number, State>();
     const work: number[] = [];
     const flow = (at: number, s: State) => {
@@ -113,8 +122,9 @@ export function writesToMap(dump: string, mapId: number): MapWrite[] {
       if (cls === 0x00 && x.op === 0x18) {
         // ld_imm64: a map's address or a global's value makes a pointer into that map.
         const m = t.match(/^r(\d+) = map\[id:(\d+)\]/);
+        const f = t.match(/^r(\d+) = subprog\[([+-]\d+)\]/);
         const d = t.match(/^r(\d+) =/);
-        if (d) regs[Number(d[1])] = m ? new Set([Number(m[2])]) : NONE;
+        if (d) regs[Number(d[1])] = m ? new Set([Number(m[2])]) : f ? new Set([-(x.at + 1 + Number(f[2]) + 1)]) : NONE;
         successors = [insns[i + 1]?.at ?? x.at + 2];
       } else if (cls === 0x04 || cls === 0x07) {
         const m = t.match(/^([rw])(\d+) (\S+) (.*)$/);
@@ -129,7 +139,10 @@ export function writesToMap(dump: string, mapId: number): MapWrite[] {
         }
       } else if (cls === 0x01) {
         const d = t.match(/^r(\d+) =/);
-        if (d) regs[Number(d[1])] = base === 10 && /\(u64 \*\)/.test(t) ? slots.get(off) ?? NONE : NONE;
+        const wide = /\(u64 \*\)/.test(t);
+        // A fill from this frame's slot; through any other pointer (a caller's slot, a callback's context), any
+        // pointer the program ever stored.
+        if (d) regs[Number(d[1])] = !wide ? NONE : base === 10 ? union(slots.get(off) ?? NONE, storedAside) : stored;
       } else if (cls === 0x02) {
         if (base === 10) slots.delete(off);
         else if (base >= 0) record(x, 'plain', regs[base] ?? NONE);
@@ -144,11 +157,16 @@ export function writesToMap(dump: string, mapId: number): MapWrite[] {
           const d = t.match(/^r(\d+) =/);
           if (d) regs[Number(d[1])] = NONE;
           else if (/cmpxchg/.test(t)) regs[0] = NONE;
-        } else if (base === 10) {
+        } else {
           const src = t.match(/=\s*(r\d+)\s*$/)?.[1];
-          if (/\(u64 \*\)/.test(t) && src) slots.set(off, reg(src)); else slots.delete(off);
-        } else if (base >= 0) {
-          record(x, 'plain', regs[base] ?? NONE);
+          const wide = /\(u64 \*\)/.test(t) && !!src;
+          if (wide) stored = union(stored, reg(src));
+          if (base === 10) {
+            if (wide) slots.set(off, reg(src)); else slots.delete(off);
+          } else if (base >= 0) {
+            if (wide) storedAside = union(storedAside, reg(src));
+            record(x, 'plain', maps(regs[base] ?? NONE));
+          }
         }
       } else if (cls === 0x05 || cls === 0x06) {
         const code = x.op & 0xf0;
@@ -167,11 +185,21 @@ export function writesToMap(dump: string, mapId: number): MapWrite[] {
           } else {
             const name = t.replace(/^call\s+/, '').replace(/#.*$/, '');
             const args = [1, 2, 3, 4, 5].map((k) => regs[k]!);
+            // A callback the helper runs: entered with whatever its arguments may point into (for
+            // bpf_for_each_map_elem, the map's value among them).
+            const all = args.reduce(union, NONE);
+            const reach = maps(all);
+            for (const cb of [...all].filter((v) => v < 0)) {
+              flow(-cb - 1, { regs: [NONE, reach, reach, reach, reach, reach, NONE, NONE, NONE, NONE, NONE], slots: new Map() });
+            }
             if (/lookup/.test(name)) regs[0] = args[0]!;
             else {
-              if (/update_elem|delete_elem/.test(name)) record(x, 'helper', args[0]!);
-              // Any other helper handed a pointer into a map's value may fill it (bpf_probe_read_kernel, …).
-              if (!/update_elem|delete_elem|spin_lock|spin_unlock/.test(name)) record(x, 'helper', args.reduce(union, NONE));
+              // (A helper that runs a callback writes nothing itself: the callback's own stores are followed.)
+              if (![...all].some((v) => v < 0)) {
+                if (/update_elem|delete_elem/.test(name)) record(x, 'helper', args[0]!);
+                // Any other helper handed a pointer into a map's value may fill it (bpf_probe_read_kernel, …).
+                if (!/update_elem|delete_elem|spin_lock|spin_unlock/.test(name)) record(x, 'helper', all);
+              }
               regs[0] = NONE;
             }
           }
@@ -183,7 +211,7 @@ export function writesToMap(dump: string, mapId: number): MapWrite[] {
       }
       for (const n of successors) flow(n, { regs, slots });
     }
-    const after = JSON.stringify([...returns].map(([k, v]) => [k, [...v].sort()]));
+    const after = JSON.stringify([[...returns].map(([k, v]) => [k, [...v].sort()]), [...stored].sort(), [...storedAside].sort()]);
     if (after === before) break;
   }
   return [...writes.values()].filter((w) => w.maps.has(mapId)).sort((a, b) => a.at - b.at)

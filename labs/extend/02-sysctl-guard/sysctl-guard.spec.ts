@@ -8,15 +8,17 @@
  * host's own values are read at the start and asserted unchanged at the end.
  */
 import { randomInt } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, symlinkSync } from 'node:fs';
+import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { afterCorrectness } from '../../../helpers/harness/gates.js';
 import { buildBpfObject } from '../../../helpers/harness/compile.js';
 import { run, type RunResult } from '../../../helpers/harness/exec.js';
 import { labSource } from '../../../helpers/harness/paths.js';
+import { makeTempDir } from '../../../helpers/harness/resources.js';
 import { recordMetric } from '../../../helpers/harness/metrics.js';
 import { labRequires, requires, unmet } from '../../../helpers/harness/requires.js';
-import { progMapByName, progXlated, readCounters } from '../../../helpers/kernel/bpftool.js';
+import { bytesToNumber, progMapByName, progXlated } from '../../../helpers/kernel/bpftool.js';
 import { attachToCgroup, cgroupAttachments, makeCgroup2Child, runInCgroup } from '../../../helpers/kernel/cgroup-bpf.js';
 import { createNetns, type Netns } from '../../../helpers/kernel/netns.js';
 import { writesToMap } from './map-writes.js';
@@ -34,7 +36,35 @@ const otherValue = (key: string, now: string) => (key === 'net.ipv4.ip_default_t
 /** How many sysctls of the namespace, picked at random each run, the guard must also let through (an allow-list of the names above fails them). */
 const RANDOM_OTHERS = 3;
 const COUNTER_MAP = 'denied_writes';
+/**
+ * The other writer of the guarded sysctl: a shell whose name (its comm, what bpf_get_current_comm() sees) is new
+ * each run, writing a value new each run (the kernel takes any integer for ip_forward): a guard that knows the
+ * writers or the values the spec uses refuses neither.
+ */
+const SHELL_NAME = `kl${Array.from({ length: 6 }, () => String.fromCharCode(97 + randomInt(0, 26))).join('')}`;
+const shellValue = () => String((randomInt(0, 2) ? 1 : -1) * randomInt(3, 1_000_000_000));
 const procPath = (key: string) => `/proc/sys/${key.replace(/\./g, '/')}`;
+
+type Bytes = readonly string[];
+interface DumpEntry {
+  readonly key: Bytes | number; readonly value?: Bytes | number; readonly values?: readonly { readonly value: Bytes | number }[];
+  readonly formatted?: { readonly key: number; readonly value?: number; readonly values?: readonly { readonly value: number }[] };
+}
+/**
+ * Key 0's count in `bpftool -j map dump` of an array or hash (one value) or of a per-CPU map (one value per CPU:
+ * the count is their sum), and the dump's text for messages.
+ */
+async function readCount(mapId: number): Promise<{ count: number; raw: string }> {
+  const raw = (await run('bpftool', ['-j', 'map', 'dump', 'id', String(mapId)], { timeoutMs: 15_000 })).stdout;
+  const num = (v: Bytes | number | undefined) => (Array.isArray(v) ? bytesToNumber(v) : Number(v ?? 0));
+  for (const e of JSON.parse(raw) as DumpEntry[]) {
+    const key = e.formatted ? e.formatted.key : num(e.key as Bytes | number);
+    if (key !== 0) continue;
+    const each = e.formatted?.values ?? e.values;
+    return { count: each ? each.reduce((a, c) => a + num(c.value), 0) : num(e.formatted?.value ?? e.value), raw };
+  }
+  return { count: 0, raw };
+}
 
 describe('Lab 2 — a sysctl guard with cgroup-BPF (sysctl 参数防篡改)', () => {
   requires(...labRequires(import.meta.url));
@@ -42,6 +72,7 @@ describe('Lab 2 — a sysctl guard with cgroup-BPF (sysctl 参数防篡改)', ()
   let ns: Netns;
   let cg: { path: string; how: string };
   let object: string;
+  let shell: string;
   const hostBefore: Record<string, string> = {};
 
   beforeAll(async () => {
@@ -50,6 +81,8 @@ describe('Lab 2 — a sysctl guard with cgroup-BPF (sysctl 参数防篡改)', ()
     ns = await createNetns({ tag: 'sg' });
     cg = await makeCgroup2Child('sg');
     object = (await buildBpfObject({ src: labSource('extend/02-sysctl-guard/sysctl_guard.c') })).path;
+    shell = join(await makeTempDir('sg'), SHELL_NAME);
+    symlinkSync('/bin/sh', shell);
   });
 
   /** The namespace's value of `key`, read by a process outside the guarded cgroup. */
@@ -69,6 +102,11 @@ describe('Lab 2 — a sysctl guard with cgroup-BPF (sysctl 参数防篡改)', ()
   const inCgroup = (args: string[]): Promise<RunResult> => runInCgroup(cg.path, 'ip', ['netns', 'exec', ns.name, 'sysctl', ...args], { reject: false });
   /** `sysctl` run inside the lab namespace from outside the cgroup. */
   const outside = (args: string[]): Promise<RunResult> => ns.exec('sysctl', args, { reject: false, timeoutMs: 10_000 });
+  /** `echo <value> > /proc/sys/…` by the shell called SHELL_NAME, inside the lab namespace and the guarded cgroup. */
+  const shellWrite = async (value: string): Promise<{ r: RunResult; said: string }> => {
+    const r = await runInCgroup(cg.path, 'ip', ['netns', 'exec', ns.name, shell, '-c', `echo ${value} > ${procPath(GUARDED)}`], { reject: false });
+    return { r, said: `${SHELL_NAME} -c 'echo ${value} > ${procPath(GUARDED)}' (a shell called ${SHELL_NAME}, a value new each run): ${show(r)}` };
+  };
   const show = (r: RunResult) => `exit ${r.exitCode}: ${(r.stderr + r.stdout).trim()}`;
   const flip = (v: string) => (v === '0' ? '1' : '0');
 
@@ -94,13 +132,14 @@ describe('Lab 2 — a sysctl guard with cgroup-BPF (sysctl 参数防篡改)', ()
     const after = await nsValue(GUARDED);
     // Writing the value it already has is a write too: the guard refuses writes, not changes.
     const same = await inCgroup(['-w', `${GUARDED}=${before}`]);
-    // Any value, any writer: "2" (the kernel takes any non-zero as on), written by a shell rather than sysctl(8).
-    const shell = await runInCgroup(cg.path, 'ip', ['netns', 'exec', ns.name, 'sh', '-c', `echo 2 > ${procPath(GUARDED)}`], { reject: false });
+    // Any value, any writer: a random integer (the kernel takes any), written by a shell with a random name.
+    const sh = await shellWrite(shellValue());
     const afterShell = await nsValue(GUARDED);
     expect({ failed: r.exitCode !== 0, eperm: /Operation not permitted/.test(r.stderr), value: after, sameValueRefused: same.exitCode !== 0 && /Operation not permitted/.test(same.stderr),
-      shellWriteRefused: shell.exitCode !== 0, valueAfterShell: afterShell },
+      shellWriteRefused: sh.r.exitCode !== 0, valueAfterShell: afterShell },
       `sysctl -w ${GUARDED}=${flip(before)} in cgroup ${cg.path}, netns ${ns.name}: ${show(r)}\n${procPath(GUARDED)}: ${before} -> ${after}\n` +
-      `sysctl -w ${GUARDED}=${before} (its current value): ${show(same)}\nsh -c 'echo 2 > ${procPath(GUARDED)}': ${show(shell)}; value then ${afterShell}`)
+      `sysctl -w ${GUARDED}=${before} (its current value): ${show(same)}\n${sh.said}; value then ${afterShell}\n` +
+      'the guard must refuse every write to it from the cgroup, whoever writes and whatever the value')
       .toEqual({ failed: true, eperm: true, value: before, sameValueRefused: true, shellWriteRefused: true, valueAfterShell: before });
   });
 
@@ -146,23 +185,20 @@ describe('Lab 2 — a sysctl guard with cgroup-BPF (sysctl 参数防篡改)', ()
     const map = await progMapByName(prog.progId, COUNTER_MAP);
     const denied = 2 + randomInt(0, 3);
     const log: string[] = [];
-    // Refused writes of every kind the guard refuses: another value, the value it has, and "2" written by a shell.
+    // Refused writes of every kind the guard refuses: another value, the value it has, and any value written by a shell.
     const kinds = ['other value', 'same value', 'shell'].sort(() => Math.random() - 0.5);
     for (let i = 0; i < denied; i++) {
       const now = await nsValue(GUARDED);
       const kind = kinds[i % kinds.length]!;
-      const r = kind === 'shell'
-        ? await runInCgroup(cg.path, 'ip', ['netns', 'exec', ns.name, 'sh', '-c', `echo 2 > ${procPath(GUARDED)}`], { reject: false })
-        : await inCgroup(['-w', `${GUARDED}=${kind === 'same value' ? now : flip(now)}`]);
-      log.push(`write ${GUARDED} (${kind}): ${show(r)}`);
+      if (kind === 'shell') log.push(`write ${GUARDED} (${kind}): ${(await shellWrite(shellValue())).said}`);
+      else log.push(`write ${GUARDED} (${kind}): ${show(await inCgroup(['-w', `${GUARDED}=${kind === 'same value' ? now : flip(now)}`]))}`);
       const read = await inCgroup(['-n', GUARDED]);
       log.push(`read ${GUARDED}: ${show(read)}`);
       const other = await inCgroup(['-w', `${OTHER}=${64 + i}`]);
       log.push(`write ${OTHER}: ${show(other)}`);
     }
     await outside(['-w', `${GUARDED}=${flip(await nsValue(GUARDED))}`]);
-    const counters = await readCounters(map.id);
-    const counted = counters.get(0) ?? 0;
+    const { count: counted, raw: dump } = await readCount(map.id);
     recordMetric(ctx, { name: 'denied writes counted by the guard', value: counted, unit: 'writes', group: 'sysctl guard' });
     // Two CPUs refuse writes at once: a plain array or hash map needs an atomic add, or increments are lost.
     // (A per-CPU map needs none.) The kernel's copy of the program says which it does: every instruction that may
@@ -184,7 +220,7 @@ describe('Lab 2 — a sysctl guard with cgroup-BPF (sysctl 参数防篡改)', ()
         `${xlated.split('\n').filter((l) => !/^\s*;/.test(l)).slice(0, 120).join('\n')}`)
         .toEqual({ atomicAdds: true, otherWrites: [] });
     }
-    expect(counted, `bpftool map dump id ${map.id} (${COUNTER_MAP} of prog ${prog.progId}): ${JSON.stringify(Object.fromEntries(counters))}\n` +
+    expect(counted, `bpftool map dump id ${map.id} (${COUNTER_MAP} of prog ${prog.progId}, a ${map.type} map${shared ? '' : ': the sum over CPUs'}): ${dump.replace(/\s+/g, ' ').slice(0, 400)}\n` +
       `after ${denied} refused writes, ${denied} reads and ${denied} allowed writes in the cgroup, 1 write outside:\n${log.join('\n')}`).toBe(denied);
   });
 
