@@ -22,9 +22,15 @@ import { buildModule, loadedOnHost, moduleTarget, parseProcModules, runModuleScr
   type ModuleScriptResult, type ModuleTarget } from '../../../helpers/kernel/module.js';
 
 const NAME = 'labmod';
-/** Random parameters, so that a module that ignores them cannot pass. */
-const WHO = `kl${Math.random().toString(16).slice(2, 8)}`;
-const TIMES = 2 + Math.floor(Math.random() * 4);
+/**
+ * Random parameters, so that a module that ignores them cannot pass: a name
+ * of 17 to 40 characters (no room in a small fixed buffer) and 6 to 9 lines
+ * (more than a module that stops at a small fixed count gives).
+ */
+const WHO = `kl${Array.from({ length: 15 + Math.floor(Math.random() * 24) }, () => 'abcdefghijklmnopqrstuvwxyz0123456789'[Math.floor(Math.random() * 36)]).join('')}`;
+const TIMES = 6 + Math.floor(Math.random() * 4);
+/** The second read of /proc/labmod asks for this many bytes per read(2), so the file must serve reads that resume at an offset. */
+const SMALL_READ = 5 + Math.floor(Math.random() * 9);
 
 /**
  * The steps, in busybox sh. `new_log <tag>` prints the kernel log lines added
@@ -39,6 +45,8 @@ log_mark
 echo "KL_SECTION insmod"; insmod $LAB/${NAME}.ko who=${WHO} times=${TIMES} 2>&1; echo "exit=$?"
 new_log log_init
 echo "KL_SECTION proc"; cat /proc/${NAME} 2>&1
+echo "KL_SECTION procsmall"; dd if=/proc/${NAME} bs=${SMALL_READ} 2>/dev/null; echo "exit=$?"
+echo "KL_SECTION modes"; stat -c '%a %n' /proc/${NAME} /sys/module/${NAME}/parameters/* 2>&1
 echo "KL_SECTION params"; for f in /sys/module/${NAME}/parameters/*; do echo "$(basename $f)=$(cat $f)"; done 2>&1
 echo "KL_SECTION lsmod"; grep "^${NAME} " /proc/modules
 echo "KL_SECTION rmmod"; rmmod ${NAME} 2>&1; echo "exit=$?"
@@ -53,6 +61,9 @@ echo "KL_SECTION left"; grep -E "^(${NAME}|mod_unresolved) " /proc/modules; true
 
 const exitOf = (section = '') => Number(section.match(/exit=(\d+)/)?.[1] ?? NaN);
 const lines = (section = '') => section.split('\n').map(stripTimestamp).filter((l) => l.trim());
+/** `stat -c '%a %n'` lines: path → permission bits. */
+const modesOf = (section = ''): Record<string, number> =>
+  Object.fromEntries(section.split('\n').flatMap((l) => { const m = l.match(/^([0-7]{3,4}) (\/\S+)$/); return m ? [[m[2]!, parseInt(m[1]!, 8)]] : []; }));
 
 describe('Lab 1 — a loadable kernel module with a parameter and a /proc file (内核模块)', () => {
   requires(...labRequires(import.meta.url));
@@ -97,19 +108,26 @@ describe('Lab 1 — a loadable kernel module with a parameter and a /proc file (
       .toEqual({ insmodExit: 0, initLine: true });
   });
 
-  it(`/proc/${NAME} reflects the parameters: ${'`times`'} lines, each greeting ${'`who`'}`, () => {
+  it(`/proc/${NAME} reflects the parameters: ${'`times`'} lines, each greeting ${'`who`'}, the same in small reads, readable by everyone`, () => {
     const proc = lines(result.sections.proc);
-    expect({ lines: proc.length, greetingWho: proc.filter((l) => l.includes(WHO)).length },
-      `cat /proc/${NAME} after insmod who=${WHO} times=${TIMES}:\n${result.sections.proc || '(empty)'}\n${evidence}`)
-      .toEqual({ lines: TIMES, greetingWho: TIMES });
+    const small = (result.sections.procsmall ?? '').replace(/\n?exit=\d+\s*$/, '');
+    const mode = modesOf(result.sections.modes)[`/proc/${NAME}`];
+    expect({ lines: proc.length, greetingWho: proc.filter((l) => l.includes(WHO)).length, smallReadsSame: small === (result.sections.proc ?? ''), readableByAll: mode !== undefined && (mode & 0o444) === 0o444 },
+      `cat /proc/${NAME} after insmod who=${WHO} times=${TIMES}:\n${result.sections.proc || '(empty)'}\n` +
+      `dd if=/proc/${NAME} bs=${SMALL_READ} (read(2) calls of ${SMALL_READ} bytes, each going on from the offset the last one reached):\n${small || '(empty)'}\n` +
+      `mode of /proc/${NAME}: ${mode === undefined ? '(no file)' : mode.toString(8)} (readable by everyone: r--r--r-- at least)\n${evidence}`)
+      .toEqual({ lines: TIMES, greetingWho: TIMES, smallReadsSame: true, readableByAll: true });
   });
 
   it(`/sys/module/${NAME}/parameters/ shows who and times, and /proc/modules (lsmod) lists the module as Live`, () => {
     const params = Object.fromEntries(lines(result.sections.params).map((l) => l.split('=') as [string, string]));
     const mod = parseProcModules(result.sections.lsmod ?? '')[0];
-    expect({ who: params.who, times: params.times, lsmod: mod?.name, state: mod?.state },
-      `/sys/module/${NAME}/parameters/:\n${result.sections.params}\n/proc/modules: ${result.sections.lsmod || '(no line)'}\n${evidence}`)
-      .toEqual({ who: WHO, times: String(TIMES), lsmod: NAME, state: 'Live' });
+    const modes = modesOf(result.sections.modes);
+    const modeOf = (p: string) => modes[`/sys/module/${NAME}/parameters/${p}`]?.toString(8) ?? '(no file)';
+    expect({ who: params.who, times: params.times, whoMode: modeOf('who'), timesMode: modeOf('times'), lsmod: mod?.name, state: mod?.state },
+      `/sys/module/${NAME}/parameters/:\n${result.sections.params}\nmode of each file (read-only to everyone: 444):\n${result.sections.modes ?? ''}\n` +
+      `/proc/modules: ${result.sections.lsmod || '(no line)'}\n${evidence}`)
+      .toEqual({ who: WHO, times: String(TIMES), whoMode: '444', timesMode: '444', lsmod: NAME, state: 'Live' });
   });
 
   it(`rmmod ${NAME} succeeds, exit logs a line, and /proc/${NAME} and /sys/module/${NAME} are gone`, (ctx) => {

@@ -62,17 +62,21 @@ export function parseLinks(text: string): TracingLink[] {
   return out;
 }
 
+/** -EBADF: vfs_write's answer for a file not open for writing, given before it calls the file system. */
+export const EBADF = 9;
+
 /**
  * What a correct chain holds for these write(2) calls to the lab's file
  * (pure): per write, in the writing process's order, vfs_write with the
  * syscall's count, the file system's write_iter with the same count (the
  * iov_iter built from the one buffer), vfs_write's return with the
- * syscall's result.
+ * syscall's result. A write that returned -EBADF (the file open read-only)
+ * never reached the file system: vfs_write and its return only.
  */
 export function expectedChain(calls: readonly WriteCall[], ino: number): ChainRecord[] {
   return calls.flatMap((c) => [
     { step: 'vfs_write' as const, pid: c.pid, ino, bytes: c.count },
-    { step: 'write_iter' as const, pid: c.pid, ino, bytes: c.count },
+    ...(c.ret === -EBADF ? [] : [{ step: 'write_iter' as const, pid: c.pid, ino, bytes: c.count }]),
     { step: 'vfs_write_ret' as const, pid: c.pid, ino, bytes: c.ret ?? NaN },
   ]);
 }

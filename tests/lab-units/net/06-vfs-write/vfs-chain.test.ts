@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { expectedChain, ofPid, parseChain, parseLinks, parseWriteCalls } from '../../../../labs/net/06-vfs-write/vfs-chain.js';
+import { EBADF, expectedChain, ofPid, parseChain, parseLinks, parseWriteCalls } from '../../../../labs/net/06-vfs-write/vfs-chain.js';
 import { parseLdd } from '../../../../helpers/kernel/initramfs.js';
 
 const trace = readFileSync(join(import.meta.dirname, '../../../fixtures/net/vfs-write-trace.txt'), 'utf8');
@@ -27,6 +27,12 @@ describe('vfs-chain', () => {
     const calls = parseWriteCalls(trace).filter((c) => c.fd === 7);
     expect(ofPid(expectedChain(calls, 2), 111).map((r) => `${r.step} ${r.bytes}`))
       .toEqual(['vfs_write 2623', 'write_iter 2623', 'vfs_write_ret 1741', 'vfs_write 11013', 'write_iter 11013', 'vfs_write_ret 11013']);
+  });
+
+  it('leaves write_iter out of a write that vfs_write refused with -EBADF (a read-only fd: the file system is never called)', () => {
+    const calls = [{ pid: 7, comm: 'kl_vfs_ro', fd: 1, count: 3, ret: -EBADF }, { pid: 8, comm: 'kl_vfs_child', fd: 7, count: 10, ret: 10 }];
+    expect(expectedChain(calls, 5).map((r) => `${r.pid} ${r.step} ${r.bytes}`))
+      .toEqual(['7 vfs_write 3', '7 vfs_write_ret -9', '8 vfs_write 10', '8 write_iter 10', '8 vfs_write_ret 10']);
   });
 
   it('parses bpf_links lines', () => {
