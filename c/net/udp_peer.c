@@ -5,17 +5,23 @@
  * and lengths that the kernel can be watched on.
  *
  * Build: gcc -O2 -Wall -o udp_peer udp_peer.c
- * Run:   udp_peer recv <count> <reply_len> <port> [<port>…]   (receiver's namespace)
- *        udp_peer send <ip> <gap_ms> <port>:<len> [<port>:<len>…] (sender's namespace)
+ * Run:   udp_peer recv <count> <reply_len> <port>[/lite] [<port>[/lite]…]   (receiver's namespace)
+ *        udp_peer send <ip> <gap_ms> <port>:<len>[:opt<n>|:lite|:to<ip>] […] (sender's namespace)
  *
- * recv: bind one UDP socket per port, print "listening", then receive
- * <count> datagrams in all (poll), printing "got <port> <len>" for each.
- * A datagram to the first port is answered with <reply_len> bytes from that
- * port (0: no answer). Gives up after RECV_TIMEOUT_MS without a datagram.
- * send: from one socket, send each datagram (<len> random bytes to
+ * recv: bind one UDP socket per port (a UDP-Lite socket for <port>/lite),
+ * print "listening", then receive <count> datagrams in all (poll), printing
+ * "got <port> <len>" for each. A datagram to the first port is answered with
+ * <reply_len> bytes from that port (0: no answer). Gives up after
+ * RECV_TIMEOUT_MS without a datagram.
+ * send: from one UDP socket, send each datagram (<len> random bytes to
  * <ip>:<port>) in the order given, <gap_ms> apart, printing
  * "sent <port> <len> sport=<source port>"; then wait <gap_ms> once more
- * (answers land in the open socket) and close.
+ * (answers land in the open socket) and close. ":opt<n>" sends that one
+ * with <n> bytes (a multiple of 4, at most 40) of IP options (NOPs, set
+ * with IP_OPTIONS for this datagram only: its IPv4 header is 20 + <n>
+ * bytes); ":lite" sends it from a second socket, a UDP-Lite one (IPv4
+ * protocol 136, the same header layout as UDP); ":to<ip>" sends it to
+ * that address instead of <ip>.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -27,6 +33,10 @@
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#ifndef IPPROTO_UDPLITE
+#define IPPROTO_UDPLITE 136
+#endif
 
 #define MAX_PORTS 16
 #define MAX_LEN 1400
@@ -48,8 +58,9 @@ static int recv_all(int count, int reply_len, int nports, char **ports)
 	/* One bound socket per port. */
 	for (i = 0; i < nports; i++) {
 		struct sockaddr_in addr = { .sin_family = AF_INET, .sin_port = htons(atoi(ports[i])) };
+		const char *slash = strchr(ports[i], '/');
 
-		pfd[i].fd = socket(AF_INET, SOCK_DGRAM, 0);
+		pfd[i].fd = socket(AF_INET, SOCK_DGRAM, slash && strcmp(slash, "/lite") == 0 ? IPPROTO_UDPLITE : 0);
 		pfd[i].events = POLLIN;
 		if (pfd[i].fd < 0 || bind(pfd[i].fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
 			fprintf(stderr, "socket/bind port %s failed: %s\n", ports[i], strerror(errno));
@@ -101,7 +112,7 @@ static int send_all(const char *ip, int gap_ms, int n, char **specs)
 	struct sockaddr_in to = { .sin_family = AF_INET }, me;
 	socklen_t mlen = sizeof(me);
 	char buf[MAX_LEN];
-	int i, fd, ret = 1;
+	int i, fd, lite = -1, ret = 1;
 
 	if (inet_pton(AF_INET, ip, &to.sin_addr) != 1) {
 		fprintf(stderr, "not an IPv4 address: %s\n", ip);
@@ -114,32 +125,60 @@ static int send_all(const char *ip, int gap_ms, int n, char **specs)
 	}
 	/* Each datagram in order, gap_ms apart: the kernel sees them one at a time. */
 	for (i = 0; i < n; i++) {
-		int port, len;
+		int port, len, opt = 0, s = fd;
+		char flag[24] = "";
+		struct sockaddr_in dst = to;
+		unsigned char nops[40];
 
-		if (sscanf(specs[i], "%d:%d", &port, &len) != 2 || len < 0 || len > MAX_LEN) {
-			fprintf(stderr, "bad datagram %s (want <port>:<len>, len 0..%d)\n", specs[i], MAX_LEN);
+		if (sscanf(specs[i], "%d:%d:%23s", &port, &len, flag) < 2 || len < 0 || len > MAX_LEN ||
+		    (flag[0] && strcmp(flag, "lite") != 0 &&
+		     !(strncmp(flag, "to", 2) == 0 && inet_pton(AF_INET, flag + 2, &dst.sin_addr) == 1) &&
+		     (sscanf(flag, "opt%d", &opt) != 1 || opt <= 0 || opt > 40 || opt % 4))) {
+			fprintf(stderr, "bad datagram %s (want <port>:<len>[:opt<n>|:lite|:to<ip>], len 0..%d, n 4..40 by 4)\n", specs[i], MAX_LEN);
 			goto cleanup;
 		}
 		if (getrandom(buf, len, 0) != len) {
 			fprintf(stderr, "getrandom failed: %s\n", strerror(errno));
 			goto cleanup;
 		}
-		to.sin_port = htons(port);
-		if (sendto(fd, buf, len, 0, (struct sockaddr *)&to, sizeof(to)) != len) {
+		if (strcmp(flag, "lite") == 0) {
+			if (lite < 0)
+				lite = socket(AF_INET, SOCK_DGRAM, IPPROTO_UDPLITE);
+			if (lite < 0) {
+				fprintf(stderr, "UDP-Lite socket failed: %s\n", strerror(errno));
+				goto cleanup;
+			}
+			s = lite;
+		}
+		/* IP options for this datagram only: NOPs (RFC 791 type 1), which every hop keeps as they are. */
+		memset(nops, 1, sizeof(nops));
+		if (opt && setsockopt(fd, IPPROTO_IP, IP_OPTIONS, nops, opt) < 0) {
+			fprintf(stderr, "setsockopt IP_OPTIONS failed: %s\n", strerror(errno));
+			goto cleanup;
+		}
+		dst.sin_port = htons(port);
+		if (sendto(s, buf, len, 0, (struct sockaddr *)&dst, sizeof(dst)) != len) {
 			fprintf(stderr, "sendto failed: %s\n", strerror(errno));
 			goto cleanup;
 		}
-		if (getsockname(fd, (struct sockaddr *)&me, &mlen) < 0) {
+		if (opt && setsockopt(fd, IPPROTO_IP, IP_OPTIONS, NULL, 0) < 0) {
+			fprintf(stderr, "setsockopt IP_OPTIONS (clear) failed: %s\n", strerror(errno));
+			goto cleanup;
+		}
+		mlen = sizeof(me);
+		if (getsockname(s, (struct sockaddr *)&me, &mlen) < 0) {
 			fprintf(stderr, "getsockname failed: %s\n", strerror(errno));
 			goto cleanup;
 		}
-		printf("sent %d %d sport=%d\n", port, len, ntohs(me.sin_port));
+		printf("sent %d %d sport=%d%s%s\n", port, len, ntohs(me.sin_port), flag[0] ? " " : "", flag);
 		fflush(stdout);
 		usleep(gap_ms * 1000);
 	}
 	usleep(gap_ms * 1000);
 	ret = 0;
 cleanup:
+	if (lite >= 0)
+		close(lite);
 	close(fd);
 	return ret;
 }
@@ -150,7 +189,7 @@ int main(int argc, char **argv)
 		return recv_all(atoi(argv[2]), atoi(argv[3]), argc - 4, argv + 4);
 	if (argc >= 5 && strcmp(argv[1], "send") == 0)
 		return send_all(argv[2], atoi(argv[3]), argc - 4, argv + 4);
-	fprintf(stderr, "usage: udp_peer recv <count> <reply_len> <port>…\n"
-			"       udp_peer send <ip> <gap_ms> <port>:<len>…\n");
+	fprintf(stderr, "usage: udp_peer recv <count> <reply_len> <port>[/lite]…\n"
+			"       udp_peer send <ip> <gap_ms> <port>:<len>[:opt<n>|:lite|:to<ip>]…\n");
 	return 2;
 }

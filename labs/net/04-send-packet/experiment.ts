@@ -3,12 +3,16 @@
  * student's tracer (sendpath.bt, run with the lab's port as $1) and the
  * kernel's own record of the same tracepoints in private tracefs instances,
  * one per veth end (skb addresses unhashed, filtered to that device, ordered
- * by one shared counter). It sends the lab's datagram (a random port, a random
- * payload length) among decoys on other ports, the receiver answers it from
- * the lab's port (a decoy the other way), and returns the evidence: the
- * kernel's path of every datagram and the tracer's lines, each classified
- * against the event it claims to be (skb-path.ts). No verdicts here: judge.ts
- * and the spec decide.
+ * by one shared counter). It sends the lab's two datagrams (a random port,
+ * random payload lengths; the second with IP options, so its UDP header is
+ * not 20 bytes after the IP header's start) among decoys: other ports, a
+ * UDP-Lite datagram to the lab's port (IPv4 protocol 136, the same header
+ * layout), one of the same length as the second lab's datagram, and a tail
+ * of decoys that the slab hands the lab's freed skb addresses to. The
+ * receiver answers each lab's datagram from the lab's port (a decoy the other
+ * way). It returns the evidence: the kernel's path of every datagram and the
+ * tracer's lines, each classified against the event it claims to be
+ * (skb-path.ts). No verdicts here: judge.ts and the spec decide.
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -24,21 +28,35 @@ import {
 } from './skb-path.js';
 
 /**
- * The lab's port (random: a stale run or a hard-coded port cannot answer); the decoys go to the next two.
- * Below the ephemeral range (32768–60999 in a new namespace), so the sender's own source port is never one of them.
+ * The lab's port (random: a stale run or a hard-coded port cannot answer); the UDP decoys go to the next two.
+ * Below the ephemeral range (32768–60999 in a new namespace), so the sender's own source port is never one of them
+ * (nor PORT + 256, a decoy with the same low byte).
  */
 export const PORT = 10_000 + Math.floor(Math.random() * 20_000);
 /** Milliseconds between two datagrams: each one's path is over long before the next is sent. */
 const GAP_MS = 30;
+/**
+ * Decoys after the lab's datagrams, in rounds of TAIL, TAIL_GAP_MS apart, until the kernel's record shows a lab's
+ * skb address handed to a later skb (at most MAX_ROUNDS rounds). Measured here: UDP's freed skbs go through a per-CPU
+ * cache before the slab, so an address comes back after tens of allocations or not for a while (one round of 60
+ * reused one in 3 runs out of 4).
+ */
+const TAIL = 20;
+const TAIL_GAP_MS = 2;
+const MAX_ROUNDS = 5;
+/** An address on the lab's wire that no host has: the peer's stack (forwarding off) drops a datagram to it without an answer, and the sending CPU's slab hands its skb to the very next one (measured: the next allocation but one when an ICMP error came between, every time). */
+const NO_HOST = '10.199.4.3';
 const EVENTS = ['net/net_dev_queue', 'net/netif_rx', 'net/net_dev_xmit', 'net/netif_receive_skb'];
 /** The tracer's output counts as complete once unchanged for this long (bpftrace only drains what the kernel already recorded). */
 const QUIET_MS = 200;
 
 /** The evidence: the kernel's record, the paths cut from it, the tracer's lines. */
 export interface Run {
-  /** The lab's datagram's path in the kernel's record. */
+  /** The lab's datagrams' paths in the kernel's record: the plain one, then the one with IP options. */
+  readonly targets: DatagramPath[];
+  /** The first (no IP options). */
   readonly target: DatagramPath;
-  /** Every datagram's path, in the order sent: decoy, the lab's, decoy, decoy, the answer. */
+  /** Every datagram's path: those from the sender's end in the order sent, then the answers. */
   readonly paths: DatagramPath[];
   readonly record: NetEvent[];
   readonly recordLost: boolean;
@@ -50,7 +68,7 @@ export interface Run {
   readonly lost: number;
 }
 
-/** Distinct random payload lengths in [64, 1200], none 100 (the README's example): every datagram's skb is told apart by its length. */
+/** Distinct random payload lengths in [64, 1200], none 100 (the README's example): every datagram's skb is told apart by its length (but the one decoy the spec makes as long as a lab's datagram). */
 function payloads(n: number): number[] {
   const out = new Set<number>();
   while (out.size < n) {
@@ -77,11 +95,36 @@ export async function sendThroughTracer(): Promise<Run> {
   // Static neighbours and no IPv6: the lab's veths carry only the datagrams below (no ARP, no router solicitations).
   const hosts = await twoHosts({ staticNeighbours: true, disableIpv6: true, ips: ['10.199.4.1', '10.199.4.2'] });
   const [left, right] = [hosts.left.ifname, hosts.right.ifname];
-  const [pa, pt, pb, pc, pr] = payloads(5) as [number, number, number, number, number];
-  const fwd = (port: number, payload: number) => ({ port, label: port === PORT ? `the lab's datagram to port ${port}` : `decoy to port ${port}`, from: left, to: right, payload });
-  // Decoys on other ports before and after the lab's datagram, and the receiver's answer from the lab's port the other way.
-  const sent = [fwd(PORT + 1, pa), fwd(PORT, pt), fwd(PORT + 2, pb), fwd(PORT + 1, pc)];
-  const reply: Datagram = { label: `the answer from port ${PORT} (the other way)`, from: right, to: left, payload: pr };
+  // The sender reaches NO_HOST through the peer's MAC address, without ARP; the peer never forwards it (a forwarded
+  // datagram would go back out its veth after an ARP request: no drop, and packets the record does not expect).
+  await hosts.left.ns.exec('ip', ['neigh', 'replace', NO_HOST, 'lladdr', hosts.right.mac, 'dev', left, 'nud', 'permanent'], { timeoutMs: 10_000 });
+  await hosts.right.ns.exec('sysctl', ['-q', '-w', 'net.ipv4.ip_forward=0'], { timeoutMs: 10_000 });
+  const p = payloads(9 + TAIL * MAX_ROUNDS);
+  // IP options of the second lab's datagram and of one decoy: 4..40 bytes, by 4 (an IHL of 6..15).
+  const optLen = () => 4 * (1 + Math.floor(Math.random() * 10));
+  const [o1, o2] = [optLen(), optLen()];
+  type Send = Datagram & { readonly spec: string; readonly dropped?: boolean };
+  const udp = (port: number, payload: number, ipOptions?: number): Send => ({
+    label: `${port === PORT ? 'the lab\'s datagram' : 'decoy'} to port ${port}${ipOptions ? ` with ${ipOptions} bytes of IP options` : ''}`,
+    lab: port === PORT, from: left, to: right, payload, ipOptions, spec: `${port}:${payload}${ipOptions ? `:opt${ipOptions}` : ''}`,
+  });
+  const sent: Send[] = [
+    udp(PORT + 1, p[0]!),
+    udp(PORT, p[1]!),
+    udp(PORT + 2, p[2]!),
+    { label: `UDP-Lite decoy to port ${PORT} (IPv4 protocol 136, not 17)`, from: left, to: right, payload: p[3]!, spec: `${PORT}:${p[3]}:lite` },
+    udp(PORT, p[4]!, o1),
+    // As long as the lab's datagram before it at every tracepoint (its options' bytes in the payload), another port.
+    { ...udp(PORT + 1, p[4]! + o1), label: `decoy to port ${PORT + 1}, as long as the lab's datagram with IP options` },
+    udp(PORT + 2, p[5]!, o2),
+    // The same low byte as the lab's port (a tracer comparing one byte of it).
+    udp(PORT + 256, p[6]!),
+  ];
+  // A lab's datagram the peer drops (no host at its address) opens the tail: the next skbs get its address.
+  const dropped: Send = { ...udp(PORT, p[8]!), label: `the lab's datagram to port ${PORT} at ${NO_HOST} (no host there: the peer's stack drops it)`, spec: `${PORT}:${p[8]}:to${NO_HOST}`, dropped: true };
+  const tailOf = (round: number) => [...(round === 0 ? [dropped] : []), ...p.slice(9 + round * TAIL, 9 + (round + 1) * TAIL).map((n, i) => udp(PORT + 1 + (i % 2), n))];
+  // The receiver answers each lab's datagram it gets from the lab's port, the other way.
+  const replies: Datagram[] = sent.filter((d) => d.lab).map((d, i) => ({ label: `the answer to the lab's datagram ${i === 0 ? '' : 'with IP options '}(from port ${PORT}, the other way)`, from: right, to: left, payload: p[7]! }));
 
   // One instance per veth end, filtered to it (the device of an event is its instance's: see deviceRecords()),
   // real skb addresses (as bpftrace's %p prints them), one shared counter as the clock.
@@ -102,28 +145,46 @@ export async function sendThroughTracer(): Promise<Run> {
 
   const bt = await startBpftrace(labSource('net/04-send-packet/sendpath.bt'), { ready: new RegExp(`\\b${PORT}\\b`), scriptArgs: [String(PORT)] });
   trace.setEnabled(true);
-  const receiver = hosts.right.ns.background(peer, ['recv', String(sent.length), String(pr), String(PORT), String(PORT + 1), String(PORT + 2)], { timeoutMs: 60_000 });
-  await receiver.waitFor(/^listening$/, `udp_peer to bind ports ${PORT}..${PORT + 2}`, 20_000);
-  const send = await hosts.left.ns.exec(peer, ['send', hosts.right.ip, String(GAP_MS), ...sent.map((d) => `${d.port}:${d.payload}`)], { timeoutMs: 30_000 });
-  const got = await receiver.exited;
+  // Both ends on one CPU: the receiver frees each skb where the next one is allocated, so the slab reuses addresses soon.
+  const receiver = hosts.right.ns.background('taskset', ['-c', '0', peer, 'recv', String(sent.length + TAIL * MAX_ROUNDS), String(p[7]), String(PORT), String(PORT + 1), String(PORT + 2), String(PORT + 256), `${PORT}/lite`], { timeoutMs: 60_000 });
+  await receiver.waitFor(/^listening$/, `udp_peer to bind ports ${PORT}..${PORT + 2}, ${PORT + 256} and UDP-Lite ${PORT}`, 20_000);
+  const sender = (gap: number, list: readonly Send[]) => hosts.left.ns.exec('taskset', ['-c', '0', peer, 'send', hosts.right.ip, String(gap), ...list.map((d) => d.spec)], { timeoutMs: 30_000 });
+  let sendOut = (await sender(GAP_MS, sent)).stdout;
+  const tail: Send[] = [];
+  // The lab's datagrams are the left end's queue events at their places in `sent`; has a later skb got one's address?
+  const reused = () => {
+    const queued = trace.read().record.filter((e) => e.point === 'net_dev_queue');
+    const mine = [...sent, ...tail].flatMap((d, i) => (d.lab ? queued.filter((e) => e.dev === left)[i] ?? [] : []));
+    return queued.some((e) => mine.some((t) => t.skb === e.skb && t.index < e.index));
+  };
+  for (let round = 0; round < MAX_ROUNDS && (round === 0 || !reused()); round++) {
+    const more = tailOf(round);
+    tail.push(...more);
+    sendOut += (await sender(TAIL_GAP_MS, more)).stdout;
+  }
+  const send = { stdout: sendOut };
+  // The receiver was told the most it could get: stop it once it has everything that was sent.
+  const total = [...sent, ...tail].filter((d) => !d.dropped).length;
+  await waitUntil('the receiver to get every datagram', () => receiver.stdout().split('\n').filter((l) => l.startsWith('got ')).length, (n) => n >= total, { timeoutMs: 5_000, intervalMs: 25 }).catch(() => undefined);
+  const got = await receiver.stop();
   trace.setEnabled(false);
   const rec = trace.read();
   const record = rec.record;
   let paths: DatagramPath[];
   try {
-    paths = datagramPaths(record, [...sent, reply]);
+    paths = datagramPaths(record, [...sent, ...tail].map(({ spec: _, ...d }) => d).concat(replies));
   } catch (e) {
     throw new Error(`${(e as Error).message}\nsender: ${send.stdout}\nreceiver: ${got.stdout}${got.stderr}\nkernel record:\n${record.map(describeEvent).join('\n')}`);
   }
-  const target = paths[1]!;
-  const skb = target.events.net_dev_queue!.skb;
-  // Wait for the tracer's line of the last event of the path (or give up after 3 s: a wrong tracer may never print it),
-  // then for the rest of its output: every event is in the kernel's record already, the tracer has only to print what
-  // it caught (the decoys after the lab's datagram, the answer) — its output stops growing.
+  const targets = paths.filter((x) => x.datagram.lab);
+  const skb = targets.at(-1)!.events.net_dev_queue!.skb;
+  // Wait for the tracer's line of the last event of the last lab's datagram (or give up after 3 s: a wrong tracer may
+  // never print it), then for the rest of its output: every event is in the kernel's record already, the tracer has
+  // only to print what it caught (the decoys after the lab's datagrams, the answers) — its output stops growing.
   await bt.settle((l) => l.some((x) => /netif_receive_skb/.test(x) && x.toLowerCase().includes(skb)), 3_000);
   await quiet(bt, 2_000);
   await bt.stop();
   const all = bt.lines().filter((l) => !/^Attaching \d+ probe/.test(l));
   const parsed = all.flatMap((l, i) => parseTracerLine(l, i, [left, right]) ?? []);
-  return { target, paths, record, recordLost: rec.lost, output: all, lines: classifyLines(parsed, paths), lost: lostEvents(bt.process.output()) };
+  return { targets, target: targets[0]!, paths, record, recordLost: rec.lost, output: all, lines: classifyLines(parsed, paths), lost: lostEvents(bt.process.output()) };
 }

@@ -15,23 +15,31 @@ export const REQUIRED: readonly NetPoint[] = ['net_dev_queue', 'net_dev_xmit', '
 
 /** The skb's length at `point`: the sender's device sees the whole frame; the peer's eth_type_trans() (in veth's __dev_forward_skb) pulls the Ethernet header before netif_rx. */
 export function expectedLen(d: Datagram, point: NetPoint): number {
-  return d.payload + UDP + IPV4 + (point === 'net_dev_queue' || point === 'net_dev_xmit' ? ETH : 0);
+  return d.payload + UDP + IPV4 + (d.ipOptions ?? 0) + (point === 'net_dev_queue' || point === 'net_dev_xmit' ? ETH : 0);
+}
+
+/** "payload + 8 + 20 (+ options) (+ 14)" for messages. */
+export function lenSum(d: Datagram, point: NetPoint): string {
+  return `${d.payload} + ${UDP} + ${IPV4}${d.ipOptions ? ` + ${d.ipOptions} (IP options)` : ''}${point === 'net_dev_queue' || point === 'net_dev_xmit' ? ` + ${ETH}` : ''}`;
 }
 
 export function kernelPath(p: DatagramPath): string {
   return NET_POINTS.map((pt) => `  ${describeEvent(p.events[pt])}`).join('\n');
 }
 
-/** A failure's message: what is wrong, the lab's datagram, the kernel's path and the tracer's first lines. */
+/** A failure's message: what is wrong, the lab's datagrams, the kernel's paths and the tracer's first lines. */
 export function evidence(r: Run, port: number, what: string): string {
-  const d = r.target.datagram;
-  return `${what}\nthe lab's datagram: ${d.payload} bytes of payload to port ${port}, ${d.from} -> ${d.to}; the kernel recorded:\n${kernelPath(r.target)}\n`
-    + `your tracer printed ${r.output.length} lines${r.lost ? ` (bpftrace lost ${r.lost} events)` : ''}; first lines:\n${r.output.slice(0, 12).join('\n') || '(none)'}`;
+  const lab = r.targets.map((p) => {
+    const d = p.datagram;
+    return `${d.label}: ${d.payload} bytes of payload${d.ipOptions ? `, an IPv4 header of ${IPV4 + d.ipOptions} bytes (IHL ${(IPV4 + d.ipOptions) / 4})` : ''}, ${d.from} -> ${d.to}; the kernel recorded:\n${kernelPath(p)}`;
+  });
+  return `${what}\nthe lab's datagrams to port ${port}:\n${lab.join('\n')}\n`
+    + `your tracer printed ${r.output.length} lines${r.lost ? ` (bpftrace lost ${r.lost} events)` : ''}; first lines:\n${r.output.slice(0, 16).join('\n') || '(none)'}`;
 }
 
-/** The tracer's lines that are events of the lab's datagram (at `point`). */
-export function targetLines(r: Run, point?: NetPoint): Classified[] {
-  return r.lines.filter((c) => c.path === r.target && (point === undefined || c.line.point === point));
+/** The tracer's lines that are events of one of the lab's datagrams (or of `target`), at `point`. */
+export function targetLines(r: Run, point?: NetPoint, target?: DatagramPath): Classified[] {
+  return r.lines.filter((c) => c.path !== undefined && (target ? c.path === target : r.targets.includes(c.path)) && (point === undefined || c.line.point === point));
 }
 
 /** The kernel's own record, datagram by datagram: each event's length and their order (the control). */
@@ -47,29 +55,35 @@ export function kernelRecord(r: Run) {
   }));
 }
 
-/** The tracer's lines for the lab's datagram: which required tracepoints have none, then their order. */
+/** The tracer's lines for each lab's datagram: which required tracepoints have none, then their order. */
 export function followed(r: Run, port: number) {
-  const first = (pt: NetPoint) => targetLines(r, pt).find((c) => c.line.dev !== undefined);
-  const missing = REQUIRED.filter((pt) => !first(pt));
-  const near = missing.map((pt) => {
-    const e = r.target.events[pt]!;
+  const first = (t: DatagramPath, pt: NetPoint) => targetLines(r, pt, t).find((c) => c.line.dev !== undefined);
+  const missing = r.targets.flatMap((t) => REQUIRED.filter((pt) => !first(t, pt)).map((pt) => ({ t, pt })));
+  const near = missing.map(({ t, pt }) => {
+    const e = t.events[pt]!;
     const same = r.output.filter((l) => l.toLowerCase().includes(e.skb) && l.includes(pt));
-    return `no line of yours is ${describeEvent(e)}${same.length ? ` (lines with that tracepoint and address: ${same.join(' | ')}; they must name the device ${e.dev})` : ''}`;
+    const ihl = t.datagram.ipOptions ? ` (its IPv4 header is ${IPV4 + t.datagram.ipOptions} bytes: the UDP header starts after the IP options)` : '';
+    return `${t.datagram.label}: no line of yours is ${describeEvent(e)}${ihl}${same.length ? ` (lines with that tracepoint and address: ${same.join(' | ')}; they must name the device ${e.dev})` : ''}`;
   });
   return {
-    missing,
+    missing: missing.map(({ t, pt }) => `${t.datagram.label}: ${pt}`),
     missingMessage: evidence(r, port, near.join('\n')),
     // Read once nothing is missing.
     order: () => {
-      const at = REQUIRED.map((pt) => first(pt)!.line.index);
-      const rx = first('netif_rx');
+      const each = r.targets.map((t) => {
+        const at = REQUIRED.map((pt) => first(t, pt)!.line.index);
+        const rx = first(t, 'netif_rx');
+        return { t, at, sorted: [...at].sort((a, b) => a - b), rxBetween: !rx || (rx.line.index > at[0]! && rx.line.index < at[2]!), rx };
+      });
+      const wrong = each.filter((x) => x.at.some((v, i) => v !== x.sorted[i]));
+      const rxWrong = each.filter((x) => !x.rxBetween);
       return {
-        at,
-        sorted: [...at].sort((a, b) => a - b),
-        message: evidence(r, port, `your lines for the datagram come in the order ${REQUIRED.map((pt, i) => `${pt} (line ${at[i]! + 1})`).join(', ')}; the kernel passed them queue -> xmit -> receive`),
-        rx: rx && {
-          between: rx.line.index > at[0]! && rx.line.index < at[2]!,
-          message: evidence(r, port, `your netif_rx line (line ${rx.line.index + 1}) must come between net_dev_queue and netif_receive_skb, as in the kernel`),
+        at: each.map((x) => x.at),
+        sorted: each.map((x) => x.sorted),
+        message: evidence(r, port, wrong.map((x) => `your lines for ${x.t.datagram.label} come in the order ${REQUIRED.map((pt, i) => `${pt} (line ${x.at[i]! + 1})`).join(', ')}; the kernel passed them queue -> xmit -> receive`).join('\n')),
+        rx: {
+          between: rxWrong.length === 0,
+          message: evidence(r, port, rxWrong.map((x) => `your netif_rx line for ${x.t.datagram.label} (line ${x.rx!.line.index + 1}) must come between its net_dev_queue and netif_receive_skb, as in the kernel`).join('\n')),
         },
       };
     },
@@ -79,7 +93,7 @@ export function followed(r: Run, port: number) {
 /** The lengths the tracer printed for the lab's datagram against the kernel's. */
 export function lengths(r: Run, port: number) {
   const mine = targetLines(r);
-  const wrong = mine.filter((c) => c.line.len !== c.event!.len).map((c) => `line ${c.line.index + 1} "${c.line.line}": ${c.line.len === undefined ? 'no length (len=N)' : `len ${c.line.len}`}, but the kernel's ${c.line.point} reported len=${c.event!.len} = ${r.target.datagram.payload} + ${UDP} + ${IPV4}${c.event!.len === expectedLen(r.target.datagram, 'net_dev_queue') ? ` + ${ETH}` : ''}`);
+  const wrong = mine.filter((c) => c.line.len !== c.event!.len).map((c) => `line ${c.line.index + 1} "${c.line.line}": ${c.line.len === undefined ? 'no length (len=N)' : `len ${c.line.len}`}, but the kernel's ${c.line.point} reported len=${c.event!.len} = ${lenSum(c.path!.datagram, c.line.point)}`);
   return {
     lines: mine.length,
     noneMessage: evidence(r, port, 'none of your lines is an event of the lab\'s datagram: no length to judge'),
@@ -90,11 +104,11 @@ export function lengths(r: Run, port: number) {
 
 /** The tracer's event lines that are not the lab's datagram. */
 export function strays(r: Run, port: number) {
-  const stray = r.lines.filter((c) => c.path !== r.target).map((c) => `line ${c.line.index + 1} "${c.line.line}": ${c.path ? `${c.path.datagram.label} (${c.path.datagram.payload} bytes)` : c.line.skb ? 'not an event of the lab\'s datagram on the lab\'s devices' : 'no skb address'}`);
+  const stray = r.lines.filter((c) => !c.path || !r.targets.includes(c.path)).map((c) => `line ${c.line.index + 1} "${c.line.line}": ${c.path ? `${c.path.datagram.label} (${c.path.datagram.payload} bytes), the kernel's ${describeEvent(c.event)}${c.path.events.net_dev_queue && r.targets.some((t) => t.events.net_dev_queue!.skb === c.path!.events.net_dev_queue!.skb && t.events.net_dev_queue!.index < c.path!.events.net_dev_queue!.index) ? ' — an address a lab\'s datagram had before: the slab reused it' : ''}` : c.line.skb ? 'not an event of the lab\'s datagrams on the lab\'s devices' : 'no skb address'}`);
   return {
     lines: targetLines(r).length,
-    noneMessage: evidence(r, port, 'none of your lines is an event of the lab\'s datagram'),
+    noneMessage: evidence(r, port, 'none of your lines is an event of the lab\'s datagrams'),
     stray,
-    strayMessage: evidence(r, port, `${stray.length} of your event lines are not the lab's datagram:\n${stray.slice(0, 15).join('\n')}`),
+    strayMessage: evidence(r, port, `${stray.length} of your event lines are not the lab's datagrams (UDP, IPv4 protocol 17, to port ${port}):\n${stray.slice(0, 15).join('\n')}`),
   };
 }

@@ -4,9 +4,11 @@
  * The student's bpftrace script (c/net/04-send-packet/sendpath.bt, run with
  * the lab's port as $1) prints one line per net tracepoint the datagram's
  * skb passes. The spec sends, between two lab namespaces joined by a veth
- * pair, that datagram (a random port, a random payload length) among decoys
- * on other ports, and the receiver answers it from the lab's port (a decoy
- * the other way). The kernel is the judge: the spec records the same
+ * pair, two such datagrams (a random port, random payload lengths, the second
+ * with IP options) among decoys: other ports, UDP-Lite to the lab's port, one
+ * as long as a lab's datagram, and a tail that reuses the lab's skb
+ * addresses; the receiver answers each from the lab's port (a decoy the
+ * other way). The kernel is the judge: the spec records the same
  * tracepoints in private tracefs instances, one per veth end (skb addresses
  * unhashed, filtered to that device, ordered by one shared counter), and
  * checks each of the script's lines against the event it claims to be.
@@ -41,7 +43,7 @@ describe('Net Lab 4 — sending a packet: one UDP datagram through net_dev_queue
     recordMetric(ctx, { name: 'len at netif_receive_skb', value: t.netif_receive_skb!.len, unit: 'B', group: 'the lab\'s datagram' });
   });
 
-  it('follows the lab\'s datagram: net_dev_queue and net_dev_xmit on the sender\'s veth, then netif_receive_skb on the peer, the same skb, in that order', () => {
+  it('follows the lab\'s datagrams, the one with IP options too: net_dev_queue and net_dev_xmit on the sender\'s veth, then netif_receive_skb on the peer, the same skb, in that order', () => {
     const f = judge.followed(r, PORT);
     expect(f.missing, f.missingMessage).toEqual([]);
     const o = f.order();
@@ -49,13 +51,13 @@ describe('Net Lab 4 — sending a packet: one UDP datagram through net_dev_queue
     if (o.rx) expect(o.rx.between, o.rx.message).toBe(true);
   });
 
-  it('reports each event\'s length as the kernel saw it: payload + 8 (UDP) + 20 (IPv4), + 14 (Ethernet) on the sender\'s side, before the peer pulled the Ethernet header', () => {
+  it('reports each event\'s length as the kernel saw it: payload + 8 (UDP) + 20 (IPv4) + the IP options, + 14 (Ethernet) on the sender\'s side, before the peer pulled the Ethernet header', () => {
     const l = judge.lengths(r, PORT);
     expect(l.lines, l.noneMessage).toBeGreaterThan(0);
     expect(l.wrong, l.wrongMessage).toEqual([]);
   });
 
-  it('prints only that datagram: the decoys to other ports, the answer coming back from the lab\'s port and other devices\' packets are absent', () => {
+  it('prints only the lab\'s datagrams: the decoys (other ports, UDP-Lite to the lab\'s port, one of the same length, later skbs at a reused address), the answers coming back from the lab\'s port and other devices\' packets are absent', () => {
     const s = judge.strays(r, PORT);
     expect(s.lines, s.noneMessage).toBeGreaterThan(0);
     expect(s.stray, s.strayMessage).toEqual([]);

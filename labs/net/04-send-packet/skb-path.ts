@@ -14,8 +14,10 @@
  *
  * The kernel reuses a freed skb's address for the next one at once (measured:
  * a unix-socket skb, then a lab datagram, at the same address within 10 ms),
- * so an address alone does not name a datagram: the length does, when every
- * datagram the lab sends has its own (the spec chooses them so).
+ * so an address alone does not name a datagram: the address and the length
+ * together do, and where two datagrams share both (the spec sends one decoy
+ * of the same length as a lab's datagram) their order does: the tracer's
+ * n-th line for one event key is the kernel's n-th event with that key.
  */
 import type { TraceEvent } from '../../../helpers/kernel/tracefs.js';
 
@@ -73,6 +75,10 @@ export interface Datagram {
   readonly from: string;
   readonly to: string;
   readonly payload: number;
+  /** Bytes of IP options after the 20-byte IPv4 header (absent: none). */
+  readonly ipOptions?: number;
+  /** One the tracer must follow (a UDP datagram to the lab's port), not a decoy. */
+  readonly lab?: boolean;
 }
 
 export interface DatagramPath {
@@ -144,22 +150,33 @@ export interface Classified {
 /**
  * Which datagram's event each line reports: the event at the line's
  * tracepoint with the line's skb address (and device, when the line names
- * one) and length. A line with the right tracepoint, address and device but
- * another length is taken for that event when exactly one datagram's event
- * fits (its length is judged separately); a line without an address is
- * nobody's.
+ * one) and length. When several datagrams' events fit (the slab reused the
+ * address, maybe for a datagram of the same length), lines are taken in
+ * order: each for the earliest fitting event no earlier line took. A line
+ * with the right tracepoint, address and device but another length is taken
+ * the same way for an event of that address (its length is judged
+ * separately); a line without an address is nobody's.
  */
 export function classifyLines(lines: readonly TracerLine[], paths: readonly DatagramPath[]): Classified[] {
+  const taken = new Set<NetEvent>();
+  const take = (line: TracerLine, f: { path: DatagramPath; event: NetEvent }): Classified => {
+    taken.add(f.event);
+    return { line, ...f };
+  };
   return lines.map((line) => {
     if (!line.skb) return { line };
     const fits = paths.flatMap((p) => {
       const e = p.events[line.point];
       return e && e.skb === line.skb && (line.dev === undefined || line.dev === e.dev) ? [{ path: p, event: e }] : [];
-    });
+    }).sort((a, b) => a.event.index - b.event.index);
     const exact = fits.filter((f) => f.event.len === line.len);
-    if (exact.length === 1) return { line, ...exact[0]! };
-    if (exact.length === 0 && fits.length === 1 && line.dev !== undefined) return { line, ...fits[0]! };
-    return { line };
+    const free = (l: typeof fits) => l.find((f) => !taken.has(f.event));
+    if (exact.length > 0) {
+      const f = free(exact) ?? (exact.length === 1 ? exact[0] : undefined);
+      return f ? take(line, f) : { line };
+    }
+    const f = line.dev !== undefined ? free(fits) : undefined;
+    return f ? take(line, f) : { line };
   });
 }
 

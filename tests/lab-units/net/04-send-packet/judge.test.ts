@@ -19,7 +19,7 @@ const target = path(`the lab's datagram to port ${PORT}`, 200, 'ffff888100000200
 
 function run(output: string[], paths = [decoy, target]): Run {
   const parsed = output.flatMap((l, i) => parseTracerLine(l, i, [A, B]) ?? []);
-  return { target: paths[1]!, paths, record: paths.flatMap((p) => Object.values(p.events)), recordLost: false, output, lines: classifyLines(parsed, paths), lost: 0 };
+  return { targets: [paths[1]!], target: paths[1]!, paths, record: paths.flatMap((p) => Object.values(p.events)), recordLost: false, output, lines: classifyLines(parsed, paths), lost: 0 };
 }
 const line = (point: string, dev: string, skb: string, len: number) => `${point} dev=${dev} skb=0x${skb} len=${len}`;
 const correct = [
@@ -39,13 +39,13 @@ describe('Net Lab 4 judge', () => {
   it('a correct tracer: nothing missing, in order, right lengths, no strays', () => {
     const r = run(correct);
     expect(followed(r, PORT).missing).toEqual([]);
-    expect(followed(r, PORT).order().at).toEqual([0, 1, 2]);
+    expect(followed(r, PORT).order().at).toEqual([[0, 1, 2]]);
     expect(lengths(r, PORT)).toMatchObject({ lines: 3, wrong: [] });
     expect(strays(r, PORT)).toMatchObject({ lines: 3, stray: [] });
   });
 
   it('a missing receive, the wrong order, a wrong length and a decoy are each named', () => {
-    expect(followed(run(correct.slice(0, 2)), PORT).missing).toEqual(['netif_receive_skb']);
+    expect(followed(run(correct.slice(0, 2)), PORT).missing).toEqual([`the lab's datagram to port ${PORT}: netif_receive_skb`]);
     const swapped = run([correct[1]!, correct[0]!, correct[2]!]);
     const o = followed(swapped, PORT).order();
     expect(o.at).not.toEqual(o.sorted);
@@ -54,5 +54,18 @@ describe('Net Lab 4 judge', () => {
     expect(lengths(short, PORT).wrong).toEqual([expect.stringMatching(/len 200, but the kernel's net_dev_queue reported len=242 = 200 \+ 8 \+ 20 \+ 14/)]);
     const withDecoy = run([line('net_dev_queue', A, decoy.events.net_dev_queue!.skb, 342), ...correct]);
     expect(strays(withDecoy, PORT).stray).toEqual([expect.stringMatching(/decoy to port 12346 \(300 bytes\)/)]);
+  });
+
+  it('IP options count in the length; a decoy of the same length at the same address is told apart by order', () => {
+    const opt = { ...path('opt', 158, 'ffff888100000300', 8), datagram: { label: 'opt', from: A, to: B, payload: 150, ipOptions: 8, lab: true } };
+    expect(expectedLen(opt.datagram, 'net_dev_queue')).toBe(150 + 8 + 20 + 8 + 14);
+    // The decoy after it: the same address (the slab reused it), the same length (its payload is longer by the options).
+    const same = path('decoy to port 12346, as long as', 158, 'ffff888100000300', 12);
+    const paths = [decoy, target, opt, same];
+    const lines = [...correct, line('net_dev_queue', A, 'ffff888100000300', 200), line('net_dev_xmit', A, 'ffff888100000300', 200), line('netif_receive_skb', B, 'ffff888100000300', 186), line('net_dev_xmit', A, 'ffff888100000300', 200)];
+    const r = { ...run(lines, paths), targets: [target, opt] };
+    expect(r.lines.map((c) => c.path?.datagram.label)).toEqual([target.datagram.label, target.datagram.label, target.datagram.label, 'opt', 'opt', 'opt', same.datagram.label]);
+    expect(followed(r, PORT).missing).toEqual([]);
+    expect(strays(r, PORT).stray).toEqual([expect.stringMatching(/line 7 .*decoy to port 12346, as long as .*the slab reused it/)]);
   });
 });
