@@ -217,3 +217,25 @@ export function writesToMap(dump: string, mapId: number): MapWrite[] {
   return [...writes.values()].filter((w) => w.maps.has(mapId)).sort((a, b) => a.at - b.at)
     .map(({ at, line, kind }) => ({ at, line, kind }));
 }
+
+/** A counter's writes, sorted: atomic adds, and the others with why each is not one (for assertion messages). */
+export interface CounterWrites {
+  readonly atomic: readonly string[];
+  readonly racy: readonly string[];
+  /** "atomic adds: …; other writes: …", one line each. */
+  readonly described: string;
+}
+
+/**
+ * How a program updates the counters in map `mapId` (a shared array or hash: every CPU may update it at
+ * once, so each write must be an atomic add; a per-CPU map needs none).
+ */
+export function counterWrites(dump: string, mapId: number): CounterWrites {
+  const writes = writesToMap(dump, mapId);
+  const atomic = writes.filter((w) => w.kind === 'atomic-add').map((w) => w.line);
+  const racy = writes.filter((w) => w.kind !== 'atomic-add').map((w) => `${w.line}${w.kind === 'helper' ? '  (a helper writes the value: a copy, not an add)' : '  (a plain store)'}`);
+  return {
+    atomic, racy,
+    described: `  atomic adds: ${atomic.length ? atomic.join('; ') : 'none'}\n  other writes: ${racy.length ? racy.join('; ') : 'none'}`,
+  };
+}

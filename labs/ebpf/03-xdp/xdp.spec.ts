@@ -17,6 +17,8 @@ import { labSource, REFERENCE_SRC } from '../../../helpers/harness/paths.js';
 import { recordMetric } from '../../../helpers/harness/metrics.js';
 import { adapted, labRequires, need, requires, unmet } from '../../../helpers/harness/requires.js';
 import { makeTraceInstance } from '../../../helpers/kernel/tracefs.js';
+import { progMapByName, progXlated } from '../../../helpers/kernel/bpftool.js';
+import { counterWrites } from '../../../helpers/kernel/bpf-map-writes.js';
 
 const OTHER_PORT = 7778;
 /** Datagrams with IPv4 options, to each port. */
@@ -100,6 +102,22 @@ describe('Lab 3 — XDP packet filter with libbpf (炉火纯青)', () => {
     const sentByKernel = (out1.OutDatagrams ?? 0) - (out0.OutDatagrams ?? 0);
     expect({ sent: sentByKernel, ...stats }, `your workspace files ebpf/03-xdp/xdp_counter.c and udp_sender.c; the sender's /proc/net/snmp Udp OutDatagrams grew by ${sentByKernel}; udp_sender: ${sent.stdout}\nxdp_stats read back with bpftool: ${describeStats(stats)}`)
       .toEqual({ sent: COUNT_PACKETS, XDP_ABORTED: 0, XDP_DROP: COUNT_PACKETS, XDP_PASS: 0, XDP_TX: 0, XDP_REDIRECT: 0 });
+  });
+
+  it('counts safely when several CPUs run it at once: the kernel\'s copy of xdp_counter (bpftool prog dump xlated) adds to xdp_stats only atomically, or keeps a slot per CPU', async () => {
+    const obj = await buildBpfObject({ src: labSource('ebpf/03-xdp/xdp_counter.c') });
+    const att = await attachXdp(net.right, obj.path);
+    const map = await progMapByName(att.progId, 'xdp_stats');
+    if (/percpu/.test(map.type)) return; // a slot per CPU: no two CPUs write the same counter
+    const xlated = await progXlated(att.progId);
+    const { atomic, racy, described } = counterWrites(xlated, map.id);
+    // This lab's flows reach one CPU at a time, so the count test above cannot see a lost update: the instructions can.
+    expect({ atomicAdds: atomic.length > 0, otherWrites: racy },
+      `your workspace file ebpf/03-xdp/xdp_counter.c: xdp_stats (map id ${map.id}) is a ${map.type} map, and on a NIC with several receive ` +
+      'queues every CPU runs the program at once: each write into a slot must be an atomic add ("lock *(u64 *)(rX +0) += rY" or ' +
+      `atomic64_fetch_add in bpftool prog dump xlated id ${att.progId}). A load, an add and a plain store lose counts when two CPUs do it at once.\n` +
+      `writes into xdp_stats's values (followed from map[id:${map.id}] through the lookup, registers and stack):\n${described}`)
+      .toEqual({ atomicAdds: true, otherWrites: [] });
   });
 
   it(`passes ICMP and TCP and drops only UDP to port ${DROP_PORT}, wherever its IPv4 header ends (xdp_udp_filter, checked with real traffic and /proc/net/snmp)`, async () => {

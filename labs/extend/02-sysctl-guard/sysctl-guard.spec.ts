@@ -21,7 +21,7 @@ import { labRequires, requires, unmet } from '../../../helpers/harness/requires.
 import { bytesToNumber, progMapByName, progXlated } from '../../../helpers/kernel/bpftool.js';
 import { attachToCgroup, cgroupAttachments, makeCgroup2Child, runInCgroup } from '../../../helpers/kernel/cgroup-bpf.js';
 import { createNetns, type Netns } from '../../../helpers/kernel/netns.js';
-import { writesToMap } from './map-writes.js';
+import { counterWrites } from '../../../helpers/kernel/bpf-map-writes.js';
 
 const GUARDED = 'net.ipv4.ip_forward';
 /**
@@ -207,11 +207,8 @@ describe('Lab 2 — a sysctl guard with cgroup-BPF (sysctl 参数防篡改)', ()
     const shared = !/percpu/.test(map.type);
     if (shared) {
       const xlated = await progXlated(prog.progId);
-      const writes = writesToMap(xlated, map.id);
-      const atomic = writes.filter((w) => w.kind === 'atomic-add').map((w) => w.line);
-      const racy = writes.filter((w) => w.kind !== 'atomic-add').map((w) => `${w.line}${w.kind === 'helper' ? '  (a helper writes the value: a copy, not an add)' : '  (a plain store)'}`);
-      const found = `writes into ${COUNTER_MAP}'s value (followed from map[id:${map.id}] through the lookup, registers and stack):\n` +
-        `  atomic adds: ${atomic.length ? atomic.join('; ') : 'none'}\n  other writes: ${racy.length ? racy.join('; ') : 'none'}`;
+      const { atomic, racy, described } = counterWrites(xlated, map.id);
+      const found = `writes into ${COUNTER_MAP}'s value (followed from map[id:${map.id}] through the lookup, registers and stack):\n${described}`;
       expect({ atomicAdds: atomic.length > 0, otherWrites: racy },
         `${COUNTER_MAP} (map id ${map.id}) is a ${map.type} map that every CPU updates at once: each write into its value must be an atomic add ` +
         `("lock *(u64 *)(rX +0) += rY" or atomic64_fetch_add in bpftool prog dump xlated id ${prog.progId}). ` +

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { writesToMap } from '../../../../labs/extend/02-sysctl-guard/map-writes.js';
+import { writesToMap } from '../../../../helpers/kernel/bpf-map-writes.js';
 
 const fixture = (name: string) => join(import.meta.dirname, '../../../fixtures/extend/02-sysctl-guard', name);
 
