@@ -34,9 +34,8 @@ export interface Survivor {
 export interface SurvivorScan {
   /** The vitest main process: its descendants are the run's live processes. */
   readonly main: number;
-  /** Processes that carry the run's id by design (the watchdog). */
+  /** Processes that carry the run's id by design and live apart from the main process (none today; for tests). */
   readonly keep?: readonly number[];
-  readonly proc?: string;
 }
 
 /** Does a NUL-separated environment block hold `LABS_RUN_ID=<id>`? */
@@ -50,17 +49,16 @@ function ppidOf(pid: number): number | undefined {
 
 /** The processes carrying `runId` that are neither the main process's descendants nor its ancestors. */
 export function runSurvivors(runId: string, scan: SurvivorScan): Survivor[] {
-  const proc = scan.proc ?? '/proc';
   const ancestors = new Set<number>();
   for (let p: number | undefined = scan.main; p && p > 1 && !ancestors.has(p); p = ppidOf(p)) ancestors.add(p);
   const keep = new Set(scan.keep ?? []);
   const out: Survivor[] = [];
-  for (const name of readdirSync(proc)) {
+  for (const name of readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) continue;
     const pid = Number(name);
     if (ancestors.has(pid) || keep.has(pid)) continue;
     let environ: string;
-    try { environ = readFileSync(`${proc}/${pid}/environ`, 'latin1'); } catch { continue; } // gone, or a kernel thread
+    try { environ = readFileSync(`/proc/${pid}/environ`, 'latin1'); } catch { continue; } // gone, or a kernel thread
     if (!carriesRun(environ, runId)) continue;
     // Part of the live run when the main process is among its ancestors.
     let live = false;
@@ -71,12 +69,12 @@ export function runSurvivors(runId: string, scan: SurvivorScan): Survivor[] {
     }
     if (live) continue;
     let cgroups = '';
-    try { cgroups = readFileSync(`${proc}/${pid}/cgroup`, 'utf8'); } catch { continue; }
+    try { cgroups = readFileSync(`/proc/${pid}/cgroup`, 'utf8'); } catch { continue; }
     if (cgroups.includes(`/${RESOURCE_PREFIX}${runId}-`)) continue; // the run's own cgroup: the harness kills it
     const stat = readStat(pid);
     if (!stat || stat.state === 'Z') continue; // a zombie does nothing
     let cmdline = '';
-    try { cmdline = readFileSync(`${proc}/${pid}/cmdline`, 'latin1').replace(/\0+$/, '').replace(/\0/g, ' ').slice(0, 200); } catch { /* gone */ }
+    try { cmdline = readFileSync(`/proc/${pid}/cmdline`, 'latin1').replace(/\0+$/, '').replace(/\0/g, ' ').slice(0, 200); } catch { /* gone */ }
     out.push({ pid, comm: stat.comm, cmdline });
   }
   return out;

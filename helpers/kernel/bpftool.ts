@@ -58,10 +58,13 @@ export async function progMapByName(progId: number, name: string): Promise<MapIn
   return found;
 }
 
-interface DumpEntry {
-  readonly key: readonly string[] | number;
-  readonly value: readonly string[] | number;
-  readonly formatted?: { readonly key: number; readonly value: number | string };
+type Bytes = readonly string[];
+export interface DumpEntry {
+  readonly key: Bytes | number;
+  /** One value; a per-CPU map has `values` instead, one per CPU. */
+  readonly value?: Bytes | number;
+  readonly values?: readonly { readonly value: Bytes | number }[];
+  readonly formatted?: { readonly key: number; readonly value?: number | string; readonly values?: readonly { readonly value: number }[] };
 }
 
 /** Little-endian hex bytes ("0x01", "0x00", …) as a number. */
@@ -71,17 +74,17 @@ export function bytesToNumber(bytes: readonly string[]): number {
   return Number(v);
 }
 
-/** Parse `bpftool -j map dump` of a u32 → u64 map into key → value. */
+/**
+ * Parse `bpftool -j map dump` of a u32 → u64 map into key → value. A per-CPU map (one value per CPU)
+ * counts the sum over its CPUs: a counter kept per CPU is that sum.
+ */
 export function parseCounterDump(entries: readonly DumpEntry[]): Map<number, number> {
+  const num = (v: Bytes | number | string | undefined) => (Array.isArray(v) ? bytesToNumber(v) : Number(v ?? 0));
   const out = new Map<number, number>();
   for (const e of entries) {
-    if (e.formatted && typeof e.formatted.value !== 'object') {
-      out.set(Number(e.formatted.key), Number(e.formatted.value));
-    } else if (Array.isArray(e.key) && Array.isArray(e.value)) {
-      out.set(bytesToNumber(e.key), bytesToNumber(e.value));
-    } else {
-      out.set(Number(e.key), Number(e.value));
-    }
+    const key = e.formatted ? Number(e.formatted.key) : num(e.key);
+    const each = e.formatted?.values ?? e.values;
+    out.set(key, each ? each.reduce((a, c) => a + num(c.value), 0) : num(e.formatted?.value ?? e.value));
   }
   return out;
 }

@@ -138,18 +138,32 @@ export interface TracedSyscall {
  * `sys_<name> -> 0x…` exit of the same task (a task is in one call at a time). Only `names` when given. The
  * kernel prints the return value as unsigned hex: 0xfffffffffffffffd is -3.
  */
+/** A `sys_<name> -> 0x…` exit line: the task, the time, the call and its return value (signed). */
+export function parseSyscallExit(line: string): { pid: number; tgid?: number; ts: number; name: string; ret: bigint } | undefined {
+  const m = line.match(/^\s*.+-(\d+)\s+(?:\(\s*(\d+|-+)\)\s+)?\[\d+\]\s+\S+\s+([\d.]+):\s+sys_(\w+) -> (0x[0-9a-f]+)\s*$/);
+  if (!m) return undefined;
+  return { pid: Number(m[1]), ...(m[2] && /^\d+$/.test(m[2]) ? { tgid: Number(m[2]) } : {}), ts: Number(m[3]), name: m[4]!, ret: BigInt.asIntN(64, BigInt(m[5]!)) };
+}
+
+/** The arguments of a `sys_<name>(a: 0x1, b: 2)` entry's body, by name (as unsigned 64-bit values). */
+export function syscallArgs(body: string): Map<string, bigint> {
+  const args = new Map<string, bigint>();
+  for (const m of body.matchAll(/(\w+): (?:0x)?([0-9a-f]+)/g)) args.set(m[1]!, BigInt(`0x${m[2]}`));
+  return args;
+}
+
 export function pairSyscalls(lines: readonly string[], names?: readonly string[]): TracedSyscall[] {
   const out: { pid: number; tgid?: number; name: string; args: Map<string, bigint>; ts: number; ret?: bigint; exitTs?: number }[] = [];
   const open = new Map<number, number>();
   const wanted = names ? new Set(names) : undefined;
   for (const line of lines) {
-    const exit = line.match(/^\s*.+-(\d+)\s+(?:\(\s*(?:\d+|-+)\)\s+)?\[\d+\]\s+\S+\s+([\d.]+):\s+sys_(\w+) -> (0x[0-9a-f]+)$/);
+    const exit = parseSyscallExit(line);
     if (exit) {
-      const at = open.get(Number(exit[1]));
-      if (at !== undefined && out[at]!.name === exit[3]) {
-        out[at]!.ret = BigInt.asIntN(64, BigInt(exit[4]!));
-        out[at]!.exitTs = Number(exit[2]);
-        open.delete(Number(exit[1]));
+      const at = open.get(exit.pid);
+      if (at !== undefined && out[at]!.name === exit.name) {
+        out[at]!.ret = exit.ret;
+        out[at]!.exitTs = exit.ts;
+        open.delete(exit.pid);
       }
       continue;
     }
@@ -157,8 +171,7 @@ export function pairSyscalls(lines: readonly string[], names?: readonly string[]
     if (!ev || !ev.event.startsWith('sys_') || !ev.body.startsWith('(')) continue;
     const name = ev.event.slice(4);
     if (wanted && !wanted.has(name)) continue;
-    const args = new Map<string, bigint>();
-    for (const m of ev.body.matchAll(/(\w+): (?:0x)?([0-9a-f]+)/g)) args.set(m[1]!, BigInt(`0x${m[2]}`));
+    const args = syscallArgs(ev.body);
     open.set(ev.pid, out.length);
     out.push({ pid: ev.pid, ...(ev.tgid === undefined ? {} : { tgid: ev.tgid }), name, args, ts: ev.ts });
   }

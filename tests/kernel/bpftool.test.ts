@@ -15,6 +15,13 @@ describe('bpftool map dump parsing', () => {
     const counters = parseCounterDump([{ key: ['0x01', '0x00', '0x00', '0x00'], value: ['0xe8', '0x03', '0', '0', '0', '0', '0', '0'] }]);
     expect(counters.get(1)).toBe(1000);
   });
+
+  it('sums a per-CPU map over its CPUs (the shape bpftool -j map dump printed for a percpu_array here)', () => {
+    const cpu = (n: string) => ['0x' + n, '0x00', '0x00', '0x00', '0x00', '0x00', '0x00', '0x00'];
+    const counters = parseCounterDump([{ key: ['0x01', '0x00', '0x00', '0x00'], values: [{ value: cpu('03') }, { value: cpu('04') }] }]);
+    expect(counters.get(1)).toBe(7);
+    expect(parseCounterDump([{ key: 0, values: [{ value: 2 }, { value: 5 }] }]).get(0)).toBe(7);
+  });
 });
 
 describe('bpftool perf show parsing', () => {

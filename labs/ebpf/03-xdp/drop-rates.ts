@@ -19,6 +19,15 @@ export function parseSender(stdout: string): SenderResult {
   return { sent: Number(m[1]), errors: Number(m[2]), elapsedNs: Number(m[3]), pps: Number(m[4]) };
 }
 
+/** A namespace's counters of one protocol from /proc/net/snmp (Udp: InDatagrams, NoPorts, …; Tcp: OutRsts, …). */
+export async function snmpOf(end: VethEnd, proto: 'Udp' | 'Tcp'): Promise<Record<string, number>> {
+  const text = (await end.ns.exec('cat', ['/proc/net/snmp'], { timeoutMs: 10_000 })).stdout;
+  const [head, values] = text.split('\n').filter((l) => l.startsWith(`${proto}:`));
+  const names = head!.split(/\s+/).slice(1);
+  const nums = values!.split(/\s+/).slice(1).map(Number);
+  return Object.fromEntries(names.map((n, i) => [n, nums[i] ?? 0]));
+}
+
 /** Send `count` UDP datagrams from `from` to `to`:`port` with the student's udp_sender. */
 export async function sendUdp(sender: string, from: VethEnd, to: VethEnd, port: number, count: number): Promise<SenderResult & { readonly stdout: string }> {
   const r = await from.ns.exec(sender, [to.ip, String(port), String(count)], { reject: false, timeoutMs: 120_000 });

@@ -37,7 +37,7 @@ import { run } from '../../../helpers/harness/exec.js';
 import { LabError } from '../../../helpers/harness/errors.js';
 import { REFERENCE_SRC } from '../../../helpers/harness/paths.js';
 import { attachXdp, detachXdp, type TwoHosts, type VethEnd, type XdpMode } from '../../../helpers/kernel/netns.js';
-import { DROP_PORT, describeStats, xdpStats } from './drop-rates.js';
+import { DROP_PORT, describeStats, snmpOf, xdpStats } from './drop-rates.js';
 
 export type ReceiveMethod = 'xdp' | 'xdpgeneric' | 'nft-ingress' | 'nft-prerouting' | 'nft-input' | 'none';
 
@@ -127,10 +127,7 @@ async function linkCounters(end: VethEnd): Promise<LinkCounters> {
 }
 
 async function udpNoPorts(end: VethEnd): Promise<number> {
-  const text = (await end.ns.exec('cat', ['/proc/net/snmp'], { timeoutMs: 10_000 })).stdout;
-  const [head, values] = text.split('\n').filter((l) => l.startsWith('Udp:'));
-  const i = head!.split(/\s+/).indexOf('NoPorts');
-  return Number(values!.split(/\s+/)[i] ?? 0);
+  return (await snmpOf(end, 'Udp')).NoPorts ?? 0;
 }
 
 const NFT_TABLE = 'kl_lab3_rx';

@@ -11,7 +11,7 @@ import { afterCorrectness } from '../../../helpers/harness/gates.js';
 import { buildBpfObject, buildProgram } from '../../../helpers/harness/compile.js';
 import { run } from '../../../helpers/harness/exec.js';
 import { attachXdp, detachXdp, ping, twoHosts, xdpAttachment, type TwoHosts, type VethEnd } from '../../../helpers/kernel/netns.js';
-import { DROP_PORT, describeStats, measureDropRates, sendUdp, xdpStats, type MethodResult } from './drop-rates.js';
+import { DROP_PORT, describeStats, measureDropRates, sendUdp, snmpOf, xdpStats, type MethodResult } from './drop-rates.js';
 import { buildGenerator, measureReceiveCost, type MethodSummary } from './receive-cost.js';
 import { labSource, REFERENCE_SRC } from '../../../helpers/harness/paths.js';
 import { recordMetric } from '../../../helpers/harness/metrics.js';
@@ -33,14 +33,6 @@ const COST_SECONDS = 0.25;
 /** XDP must cost the receiving CPU at most half of what nftables costs per packet (measured here in six runs: 1/5.6 to 1/8). */
 const COST_MARGIN = 2;
 
-/** A namespace's counters of one protocol from /proc/net/snmp (Udp: InDatagrams, NoPorts, …; Tcp: OutRsts, …). */
-async function snmpOf(end: VethEnd, proto: 'Udp' | 'Tcp'): Promise<Record<string, number>> {
-  const text = (await end.ns.exec('cat', ['/proc/net/snmp'])).stdout;
-  const [head, values] = text.split('\n').filter((l) => l.startsWith(`${proto}:`));
-  const names = head!.split(/\s+/).slice(1);
-  const nums = values!.split(/\s+/).slice(1).map(Number);
-  return Object.fromEntries(names.map((n, i) => [n, nums[i] ?? 0]));
-}
 const udpSnmp = (end: VethEnd) => snmpOf(end, 'Udp');
 
 describe('Lab 3 — XDP packet filter with libbpf (炉火纯青)', () => {

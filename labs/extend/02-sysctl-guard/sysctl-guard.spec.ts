@@ -18,7 +18,7 @@ import { labSource } from '../../../helpers/harness/paths.js';
 import { makeTempDir } from '../../../helpers/harness/resources.js';
 import { recordMetric } from '../../../helpers/harness/metrics.js';
 import { labRequires, requires, unmet } from '../../../helpers/harness/requires.js';
-import { bytesToNumber, progMapByName, progXlated } from '../../../helpers/kernel/bpftool.js';
+import { parseCounterDump, progMapByName, progXlated, type DumpEntry } from '../../../helpers/kernel/bpftool.js';
 import { attachToCgroup, cgroupAttachments, makeCgroup2Child, runInCgroup } from '../../../helpers/kernel/cgroup-bpf.js';
 import { createNetns, type Netns } from '../../../helpers/kernel/netns.js';
 import { counterWrites } from '../../../helpers/kernel/bpf-map-writes.js';
@@ -45,25 +45,13 @@ const SHELL_NAME = `kl${Array.from({ length: 6 }, () => String.fromCharCode(97 +
 const shellValue = () => String((randomInt(0, 2) ? 1 : -1) * randomInt(3, 1_000_000_000));
 const procPath = (key: string) => `/proc/sys/${key.replace(/\./g, '/')}`;
 
-type Bytes = readonly string[];
-interface DumpEntry {
-  readonly key: Bytes | number; readonly value?: Bytes | number; readonly values?: readonly { readonly value: Bytes | number }[];
-  readonly formatted?: { readonly key: number; readonly value?: number; readonly values?: readonly { readonly value: number }[] };
-}
 /**
  * Key 0's count in `bpftool -j map dump` of an array or hash (one value) or of a per-CPU map (one value per CPU:
  * the count is their sum), and the dump's text for messages.
  */
 async function readCount(mapId: number): Promise<{ count: number; raw: string }> {
   const raw = (await run('bpftool', ['-j', 'map', 'dump', 'id', String(mapId)], { timeoutMs: 15_000 })).stdout;
-  const num = (v: Bytes | number | undefined) => (Array.isArray(v) ? bytesToNumber(v) : Number(v ?? 0));
-  for (const e of JSON.parse(raw) as DumpEntry[]) {
-    const key = e.formatted ? e.formatted.key : num(e.key as Bytes | number);
-    if (key !== 0) continue;
-    const each = e.formatted?.values ?? e.values;
-    return { count: each ? each.reduce((a, c) => a + num(c.value), 0) : num(e.formatted?.value ?? e.value), raw };
-  }
-  return { count: 0, raw };
+  return { count: parseCounterDump(JSON.parse(raw) as DumpEntry[]).get(0) ?? 0, raw };
 }
 
 describe('Lab 2 — a sysctl guard with cgroup-BPF (sysctl 参数防篡改)', () => {

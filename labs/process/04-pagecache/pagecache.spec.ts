@@ -26,7 +26,7 @@ import { recordMetric } from '../../../helpers/harness/metrics.js';
 import { labSource } from '../../../helpers/harness/paths.js';
 import { adapted, labRequires, requires } from '../../../helpers/harness/requires.js';
 import { makeTempDir } from '../../../helpers/harness/resources.js';
-import { makeTraceInstance, parseTraceLine, tracepointExists, type TraceInstance } from '../../../helpers/kernel/tracefs.js';
+import { makeTraceInstance, parseSyscallExit, parseTraceLine, syscallArgs, tracepointExists, type TraceInstance } from '../../../helpers/kernel/tracefs.js';
 import { continueToStop } from '../stops.js';
 import { listTasks, readMaps, readStat } from '../../../helpers/kernel/procfs.js';
 
@@ -219,13 +219,13 @@ function readCalls(trace: TraceInstance, pid: number, dev: string, ino: string, 
   const num = (c: Call, k: string) => Number(BigInt.asIntN(64, c.args.get(k) ?? -1n));
   let fileBytes = 0;
   for (const line of lines) {
-    const exit = /-(\d+)\s+\(\s*(\d+|-+)\)\s+\[\d+\]\s+\S+\s+[\d.]+:\s+sys_(\w+) -> (0x[0-9a-f]+)\s*$/.exec(line);
+    const exit = parseSyscallExit(line);
     if (exit) {
-      const e = { pid: Number(exit[1]), ...(/^\d+$/.test(exit[2]!) ? { tgid: Number(exit[2]) } : {}) };
+      const e = exit;
       const c = inCall.get(e.pid);
       inCall.delete(e.pid);
-      if (!own(e) || !c || c.name !== exit[3]) continue;
-      const ret = Number(BigInt.asIntN(64, BigInt(exit[4]!)));
+      if (!own(e) || !c || c.name !== exit.name) continue;
+      const ret = Number(exit.ret);
       if (c.name === 'openat') { if (ret >= 0) positions.fd.set(ret, 0); continue; }
       if (c.name === 'lseek') { if (ret >= 0) positions.fd.set(num(c, 'fd'), ret); continue; }
       if (ret === 0) eof.set(e.pid, (eof.get(e.pid) ?? 0) + 1);
@@ -248,9 +248,7 @@ function readCalls(trace: TraceInstance, pid: number, dev: string, ino: string, 
     const e = parseTraceLine(line);
     if (!e) continue;
     if (e.event.startsWith('sys_') && e.body.startsWith('(')) {
-      const args = new Map<string, bigint>();
-      for (const m of e.body.matchAll(/(\w+): (?:0x)?([0-9a-f]+)/g)) args.set(m[1]!, BigInt(`0x${m[2]}`));
-      inCall.set(e.pid, { name: e.event.slice(4), args });
+      inCall.set(e.pid, { name: e.event.slice(4), args: syscallArgs(e.body) });
       continue;
     }
     const c = inCall.get(e.pid);
