@@ -5,7 +5,17 @@
 #   2. npm ci (only when package-lock.json changed since the last install)
 #   3. tracefs (and debugfs) mounted when absent
 #   4. kernel headers for BCC under /lib/modules/$(uname -r)/{build,source}
+#   5. with --guest-kernels: Debian's 5.10 and 6.12 kernels into .cache/guest-kernels, for
+#      npm run test:guest -- --kernel <series> (a private apt configuration: the host's apt state is untouched)
 set -euo pipefail
+guest_kernels=0
+for arg in "$@"; do
+	case $arg in
+		--guest-kernels) guest_kernels=1 ;;
+		--) ;;
+		*) printf '[setup] unknown option %s (known: --guest-kernels)\n' "$arg" >&2; exit 2 ;;
+	esac
+done
 cd "$(dirname "$0")/.."
 
 say()  { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
@@ -118,6 +128,11 @@ else
 		say "no linux-headers-$release package exists: linked $mods/build -> $arch_dir"
 		say "                                           and $mods/source -> $common_dir (BCC uses these)"
 	fi
+fi
+
+# --- 5. guest kernels of other series (on request) --------------------------------
+if [ "$guest_kernels" = 1 ]; then
+	npx tsx scripts/guest-kernels.ts 5.10 6.12 || die "could not fetch the guest kernels (above)"
 fi
 
 say "done. Next: sudo npm test   (or: npm run doctor to see what this host can do)"

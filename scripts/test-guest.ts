@@ -9,14 +9,17 @@
  *
  * Options: --timeout <s> (whole pass, default 1200), --memory <MiB> (3584),
  * --cpus <n> (2), --exec '<shell command>' (run that in the guest instead of
- * the specs: `--exec 'npm run doctor'`). LABS_GUEST_KERNEL=<bzImage> picks another kernel, LABS_GUEST_CPU
+ * the specs: `--exec 'npm run doctor'`), --kernel <series> (5.10 or 6.12: Debian's kernel of that series,
+ * fetched once into .cache/guest-kernels by helpers/course/guest-kernels.ts without touching the host's
+ * apt state; its modules are shared into the guest at /lib/modules/<release>, its /boot over /boot;
+ * 6.1, the default, is the one in /boot). LABS_GUEST_KERNEL=<bzImage> picks another kernel, LABS_GUEST_CPU
  * another QEMU CPU model (default max), LABS_GUEST_ACCEL another -accel (default tcg,thread=multi).
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
-import { basename, join, resolve } from 'node:path';
-import { gzipSync } from 'node:zlib';
-import { spawn } from 'node:child_process';
+import { basename, dirname, join, resolve } from 'node:path';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import { execFileSync, spawn } from 'node:child_process';
 import { createConnection } from 'node:net';
 import { killGroup, run } from '../helpers/harness/exec.js';
 import { REPO_ROOT, studentSources } from '../helpers/harness/paths.js';
@@ -25,12 +28,13 @@ import { reapRun, reapStaleRuns } from '../helpers/harness/reaper.js';
 import { recordProcessGroup, runIsLive, startRun } from '../helpers/harness/run-state.js';
 import { listLabs } from '../helpers/course/labs.js';
 import { readReport, reportDir, writeReport } from '../helpers/course/report-store.js';
+import { fetchGuestKernel, type GuestKernel } from '../helpers/course/guest-kernels.js';
 import { attachGuest, failedPassJunit, tagJunit } from '../helpers/course/guest-report.js';
 import { debianKernel } from '../helpers/kernel/qemu.js';
 import { BUSYBOX, initramfsEntries, newcArchive } from '../helpers/kernel/initramfs.js';
 import { guestModuleFiles, lastLines, parseConsole, passInitScript, passQemuArgs, selectGuestLabs, stageOf, WARM_UP, type Share } from '../helpers/course/guest-pass.js';
 
-interface Args { filters: string[]; timeoutS: number; memoryMb: number; cpus: number; scratchGb: number; exec?: string }
+interface Args { filters: string[]; timeoutS: number; memoryMb: number; cpus: number; scratchGb: number; exec?: string; kernel?: string }
 
 export function parseArgs(argv: readonly string[]): Args {
   const a: Args = { filters: [], timeoutS: 1200, memoryMb: 3584, cpus: 2, scratchGb: 8 };
@@ -41,6 +45,7 @@ export function parseArgs(argv: readonly string[]): Args {
     else if (v === '--memory') a.memoryMb = num();
     else if (v === '--cpus') a.cpus = num();
     else if (v === '--exec') a.exec = argv[++i];
+    else if (v === '--kernel') { a.kernel = argv[++i]; if (!a.kernel) throw new Error('--kernel needs a series: 5.10, 6.1 or 6.12'); }
     else if (v !== '--') a.filters.push(v);
   }
   return a;
@@ -95,6 +100,17 @@ function spawnQemu(args: readonly string[], timeoutMs: number, monitor?: string)
 
 const say = (s: string) => console.log(`[guest] ${s}`);
 
+/** A module's name in the initramfs: unpacked (busybox's insmod takes plain ELF). */
+const moduleFileName = (f: string) => basename(f).replace(/\.(xz|zst|gz)$/, '');
+
+/** A module file's bytes, unpacked when the kernel's packaging compressed it (Debian 6.12: .ko.xz). */
+async function moduleBytes(f: string): Promise<Buffer> {
+  if (f.endsWith('.gz')) return gunzipSync(readFileSync(f));
+  const tool = f.endsWith('.xz') ? 'xz' : f.endsWith('.zst') ? 'zstd' : undefined;
+  if (!tool) return readFileSync(f);
+  return execFileSync(tool, ['-dc', f], { maxBuffer: 64 << 20 });
+}
+
 /** A second boot after a lockup only when this much of the bound is left (a whole pass takes ~8 min here). */
 const MIN_RETRY_S = 600;
 
@@ -103,12 +119,17 @@ async function main(): Promise<number> {
   const elapsed = () => `${((Date.now() - started) / 1000).toFixed(1)} s`;
   if (process.getuid?.() !== 0) { console.error('The guest pass runs as root (QEMU shares / read-only with the guest). Run: sudo npm run test:guest'); return 1; }
   const args = parseArgs(process.argv.slice(2));
-  const kernel = process.env.LABS_GUEST_KERNEL
+  // The kernel: another series fetched into the cache (--kernel 5.10|6.12), or the one in /boot (6.1).
+  let fetched: GuestKernel | undefined;
+  if (args.kernel && !debianKernel()?.release.startsWith(`${args.kernel}.`)) {
+    try { fetched = await fetchGuestKernel(args.kernel, say); } catch (e) { console.error(`[guest] ${(e as Error).message}`); return 1; }
+  }
+  const kernel = fetched ? { path: fetched.path, release: fetched.release } : process.env.LABS_GUEST_KERNEL
     ? { path: process.env.LABS_GUEST_KERNEL, release: basename(process.env.LABS_GUEST_KERNEL).replace(/^vmlinuz-/, '') }
     : debianKernel();
   if (!kernel) { console.error('no /boot/vmlinuz-*-amd64 — fix: sudo apt-get install linux-image-amd64 (or sudo npm run setup)'); return 1; }
-  const mods = guestModuleFiles(kernel.release);
-  if (mods.missing.length) { console.error(`modules of ${kernel.release} missing: ${mods.missing.join(', ')} — fix: sudo apt-get install --reinstall linux-image-${kernel.release}`); return 1; }
+  const mods = guestModuleFiles(kernel.release, fetched?.modulesRoot);
+  if (mods.missing.length) { console.error(`modules of ${kernel.release} missing: ${mods.missing.join(', ')} — fix: ${fetched ? `rm -r ${dirname(fetched.bootDir)} and run again` : `sudo apt-get install --reinstall linux-image-${kernel.release}`}`); return 1; }
   if (!existsSync(BUSYBOX)) { console.error(`${BUSYBOX} missing — fix: sudo apt-get install busybox-static`); return 1; }
 
   const runIdNow = startRun();
@@ -136,9 +157,14 @@ async function main(): Promise<number> {
   const shares: Share[] = [
     { tag: 'klreports', hostPath: guestReports, readonly: false },
     { tag: 'klcache', hostPath: guestCache, readonly: false },
+    // A fetched kernel's modules where its modprobe looks, its config where the probes look.
+    ...(fetched ? [
+      { tag: 'klmodules', hostPath: join(fetched.modulesRoot, fetched.release), guestPath: join('/lib/modules', fetched.release), readonly: true },
+      { tag: 'klboot', hostPath: fetched.bootDir, guestPath: '/boot', readonly: true },
+    ] : []),
   ];
 
-  const modules = mods.files.map((f) => `/modules/${basename(f)}`);
+  const modules = mods.files.map((f) => `/modules/${moduleFileName(f)}`);
   // The student's sources, resolved here (the guest's processes start elsewhere): an absolute path.
   const labSrc = studentSources();
   const env: Record<string, string> = {
@@ -167,7 +193,7 @@ async function main(): Promise<number> {
     // The usual initramfs (busybox, /dev/console, /dev/null) with the pass's /init and the guest kernel's modules.
     const entries = initramfsEntries({
       init,
-      files: mods.files.map((f) => ({ path: `modules/${basename(f)}`, data: readFileSync(f), mode: 0o644 })),
+      files: await Promise.all(mods.files.map(async (f) => ({ path: `modules/${moduleFileName(f)}`, data: await moduleBytes(f), mode: 0o644 }))),
     });
     await writeFile(initrd, gzipSync(newcArchive(entries), { level: 1 }));
     // The guest's /tmp: a sparse ext4 image in the temp dir (removed with it; the reaper removes it after a kill -9).

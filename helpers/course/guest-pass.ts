@@ -18,7 +18,7 @@
  * Everything here is pure (command lines, the /init script, console
  * markers, which labs the guest can run); scripts/test-guest.ts runs it.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** Modules the initramfs loads, in dependency order (paths under /lib/modules/<release>/kernel/). */
@@ -36,9 +36,53 @@ export const GUEST_MODULES: readonly string[] = [
   'fs/overlayfs/overlay.ko',
 ];
 
-/** The module files of a release, or the ones missing (with the package that has them). */
+/** What the initramfs needs before it can mount the host's root: virtio PCI, 9p over virtio, overlayfs (with their dependencies). */
+export const GUEST_MODULE_NAMES: readonly string[] = ['virtio_pci', '9pnet_virtio', '9p', 'overlay'];
+
+const modName = (path: string) => (path.split('/').pop() ?? '').replace(/\.ko(\.(xz|zst|gz))?$/, '').replace(/-/g, '_');
+
+/**
+ * The module files to load, in load order, for `wanted` (pure): each one's
+ * dependencies from modules.dep first (depth first), then itself; a module
+ * built into the kernel (modules.builtin) needs no file. `missing` names what
+ * neither has.
+ */
+export function moduleLoadOrder(modulesDep: string, modulesBuiltin: string, wanted: readonly string[]): { files: string[]; missing: string[] } {
+  const deps = new Map<string, { path: string; deps: string[] }>();
+  for (const line of modulesDep.split('\n')) {
+    const m = line.match(/^([^:]+):\s*(.*)$/);
+    if (m) deps.set(modName(m[1]!), { path: m[1]!, deps: m[2]!.split(/\s+/).filter(Boolean) });
+  }
+  const builtin = new Set(modulesBuiltin.split('\n').filter(Boolean).map(modName));
+  const files: string[] = [];
+  const missing: string[] = [];
+  const visit = (name: string) => {
+    const e = deps.get(name);
+    if (!e) { if (!builtin.has(name)) missing.push(name); return; }
+    if (files.includes(e.path)) return;
+    for (const d of e.deps) visit(modName(d));
+    if (!files.includes(e.path)) files.push(e.path);
+  };
+  for (const w of wanted) visit(w.replace(/-/g, '_'));
+  return { files, missing };
+}
+
+/**
+ * The module files of a release (absolute; compressed ones as they are: the
+ * pass unpacks them into the initramfs), or what is missing. From the
+ * release's modules.dep and modules.builtin where they exist (any kernel:
+ * Debian 6.12 builds virtio_pci in and compresses with xz), else the fixed
+ * list of Debian 6.1.
+ */
 export function guestModuleFiles(release: string, modulesRoot = '/lib/modules'): { files: string[]; missing: string[] } {
-  const files = GUEST_MODULES.map((m) => join(modulesRoot, release, 'kernel', m));
+  const dir = join(modulesRoot, release);
+  if (existsSync(join(dir, 'modules.dep'))) {
+    const read = (f: string) => { try { return readFileSync(join(dir, f), 'utf8'); } catch { return ''; } };
+    const r = moduleLoadOrder(read('modules.dep'), read('modules.builtin'), GUEST_MODULE_NAMES);
+    const files = r.files.map((f) => join(dir, f));
+    return { files, missing: [...r.missing.map((n) => join(dir, `${n}.ko`)), ...files.filter((f) => !existsSync(f))] };
+  }
+  const files = GUEST_MODULES.map((m) => join(dir, 'kernel', m));
   return { files, missing: files.filter((f) => !existsSync(f)) };
 }
 
@@ -48,6 +92,8 @@ export interface Share {
   readonly tag: string;
   readonly hostPath: string;
   readonly readonly: boolean;
+  /** Where the guest mounts it (made if absent); default: the same path as on the host. */
+  readonly guestPath?: string;
 }
 
 export interface PassOptions {
@@ -194,7 +240,7 @@ export function passInitScript(o: PassInitOptions): string {
     'mount -t tmpfs -o mode=755 tmpfs /upper',
     'mkdir -p /upper/data /upper/work',
     `mount -t overlay -o lowerdir=/host,upperdir=/upper/data,workdir=/upper/work overlay ${N} ${fail('overlay over the host root')}`,
-    ...o.shares.map((s) => `mount -t 9p -o ${s.readonly ? NINEP_RO : NINEP_RW} ${s.tag} ${N}${shq(s.hostPath)} ${fail(`mount of ${s.hostPath}`)}`),
+    ...o.shares.flatMap((s) => [...(s.guestPath ? [`mkdir -p ${N}${shq(s.guestPath)}`] : []), `mount -t 9p -o ${s.readonly ? NINEP_RO : NINEP_RW} ${s.tag} ${N}${shq(s.guestPath ?? s.hostPath)} ${fail(`mount of ${s.guestPath ?? s.hostPath}`)}`]),
     stage('switch-root'),
     `mount --move /proc ${N}/proc`,
     `mount --move /sys ${N}/sys`,

@@ -25,8 +25,12 @@ import { RESOURCE_PREFIX as LAB_PREFIX } from './run-state.js';
  * Writable sysctls the kernel itself changes: the last pid handed out, the
  * perf sample rate it lowers when perf interrupts take too long (eBPF labs),
  * the taint flags and hung-task warning budget it spends on a warning, the
- * random pool's state. Measured: over 20 s of a running suite only
- * kernel/ns_last_pid changed of the 1276 writable files here.
+ * random pool's state, and (kernels before 5.13 with CONFIG_SCHED_DEBUG, e.g.
+ * Debian's 5.10) the scheduler domains' balancing costs it updates on every
+ * idle balance. Measured: over 20 s of a running suite only
+ * kernel/ns_last_pid changed of the 1276 writable files here; in a 5.10
+ * guest, kernel/sched_domain/cpuN/domainM/max_newidle_lb_cost changed in
+ * every lab file.
  */
 const VOLATILE_SYSCTLS = [
   /^kernel\/ns_last_pid$/,
@@ -34,6 +38,7 @@ const VOLATILE_SYSCTLS = [
   /^kernel\/tainted$/,
   /^kernel\/hung_task_warnings$/,
   /^kernel\/random\//,
+  /^kernel\/sched_domain\/cpu\d+\/domain\d+\/max_newidle_lb_cost$/,
   /^fs\/binfmt_misc(\/|$)/, // (reading it would trigger systemd's automount)
   /^vm\/drop_caches$/,
   /^vm\/compact_memory$/,

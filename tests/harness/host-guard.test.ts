@@ -22,6 +22,9 @@ function fakeHost() {
   mkdirSync(join(sys, 'kernel'), { recursive: true });
   writeFileSync(join(sys, 'net/ipv4/ip_forward'), '0\n', { mode: 0o644 });
   writeFileSync(join(sys, 'kernel/ns_last_pid'), '100\n', { mode: 0o644 });
+  mkdirSync(join(sys, 'kernel/sched_domain/cpu0/domain0'), { recursive: true });
+  writeFileSync(join(sys, 'kernel/sched_domain/cpu0/domain0/max_newidle_lb_cost'), '6559448\n', { mode: 0o644 });
+  writeFileSync(join(sys, 'kernel/sched_domain/cpu0/domain0/busy_factor'), '16\n', { mode: 0o644 });
   writeFileSync(join(sys, 'kernel/osrelease'), '6.18\n', { mode: 0o444 });
   const cg = join(dir, 'memory');
   mkdirSync(join(cg, 'system.slice'), { recursive: true });
@@ -51,10 +54,11 @@ function fakeHost() {
 }
 
 describe('host guard', () => {
-  it('finds no change when nothing changed but the kernel\'s own counters (ns_last_pid), a lab\'s kl-… cgroups and interfaces', () => {
+  it('finds no change when nothing changed but the kernel\'s own counters (ns_last_pid, a 5.10 scheduler domain\'s balancing cost), a lab\'s kl-… cgroups and interfaces', () => {
     const h = fakeHost();
     const before = h.snap();
     writeFileSync(join(h.sys, 'kernel/ns_last_pid'), '4711\n');
+    writeFileSync(join(h.sys, 'kernel/sched_domain/cpu0/domain0/max_newidle_lb_cost'), '6039917\n');
     mkdirSync(join(h.cg, 'kl-abc123-cg2'));
     expect(hostChanges(before, h.snap(links(undefined, 'kl-abc-v0')))).toEqual([]);
   });
@@ -64,9 +68,13 @@ describe('host guard', () => {
     const before = h.snap();
     expect(before.sysctls.has('kernel/osrelease')).toBe(false);
     writeFileSync(join(h.sys, 'net/ipv4/ip_forward'), '1\n');
+    writeFileSync(join(h.sys, 'kernel/sched_domain/cpu0/domain0/busy_factor'), '32\n');
     const changes = hostChanges(before, h.snap());
-    expect(changes).toEqual([{ what: 'sysctl net.ipv4.ip_forward 0 -> 1', undo: 'sysctl -w net.ipv4.ip_forward=0' }]);
-    expect(hostChangeMessage('Lab x', changes)).toMatch(/^Lab x changed the host.*\n  sysctl net\.ipv4\.ip_forward 0 -> 1\n    undo: sysctl -w/);
+    expect(changes).toEqual([
+      { what: 'sysctl kernel.sched_domain.cpu0.domain0.busy_factor 16 -> 32', undo: 'sysctl -w kernel.sched_domain.cpu0.domain0.busy_factor=16' },
+      { what: 'sysctl net.ipv4.ip_forward 0 -> 1', undo: 'sysctl -w net.ipv4.ip_forward=0' },
+    ]);
+    expect(hostChangeMessage('Lab x', changes)).toMatch(/^Lab x changed the host.*\n  sysctl kernel\.sched_domain\.cpu0\.domain0\.busy_factor 16 -> 32\n    undo: sysctl -w .*\n  sysctl net\.ipv4\.ip_forward 0 -> 1\n    undo: sysctl -w/);
   });
 
   it('names a cgroup made at the top of a host hierarchy outside kl-…, and a host cgroup\'s changed limit', () => {
