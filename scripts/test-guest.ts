@@ -7,6 +7,10 @@
  * into reports/junit-guest.xml (or $LABS_JUNIT). Exits with the guest's
  * vitest status.
  *
+ * Each group of up to --per-boot <n> labs (default 4, about a minute of host time) boots a guest of its own
+ * with its own bound (groupBoundS), so an emulator hang costs one group: a guest that never reports its
+ * exit status is booted once more for the same group, and the retry is said in the closing lines.
+ *
  * Options: --timeout <s> (whole pass, default 1200), --memory <MiB> (3584),
  * --cpus <n> (2), --exec '<shell command>' (run that in the guest instead of
  * the specs: `--exec 'npm run doctor'`), --kernel <series> (5.10 or 6.12: Debian's kernel of that series,
@@ -29,21 +33,22 @@ import { recordProcessGroup, runIsLive, startRun } from '../helpers/harness/run-
 import { listLabs } from '../helpers/course/labs.js';
 import { readReport, reportDir, writeReport } from '../helpers/course/report-store.js';
 import { fetchGuestKernel, type GuestKernel } from '../helpers/course/guest-kernels.js';
-import { attachGuest, failedPassJunit, tagJunit } from '../helpers/course/guest-report.js';
+import { attachGuest, failedPassJunit, mergeJunit, tagJunit } from '../helpers/course/guest-report.js';
 import { debianKernel } from '../helpers/kernel/qemu.js';
 import { BUSYBOX, initramfsEntries, newcArchive } from '../helpers/kernel/initramfs.js';
-import { guestModuleFiles, lastLines, parseConsole, passInitScript, passQemuArgs, selectGuestLabs, stageOf, WARM_UP, type Share } from '../helpers/course/guest-pass.js';
+import { bootGroups, groupBoundS, guestModuleFiles, lastLines, parseConsole, passInitScript, passQemuArgs, selectGuestLabs, stageOf, WARM_UP, type PassLab, type Share } from '../helpers/course/guest-pass.js';
 
-interface Args { filters: string[]; timeoutS: number; memoryMb: number; cpus: number; scratchGb: number; exec?: string; kernel?: string }
+interface Args { filters: string[]; timeoutS: number; memoryMb: number; cpus: number; scratchGb: number; perBoot: number; exec?: string; kernel?: string }
 
 export function parseArgs(argv: readonly string[]): Args {
-  const a: Args = { filters: [], timeoutS: 1200, memoryMb: 3584, cpus: 2, scratchGb: 8 };
+  const a: Args = { filters: [], timeoutS: 1200, memoryMb: 3584, cpus: 2, scratchGb: 8, perBoot: 4 };
   for (let i = 0; i < argv.length; i++) {
     const v = argv[i]!;
     const num = () => { const n = Number(argv[++i]); if (!Number.isFinite(n) || n <= 0) throw new Error(`${v} needs a positive number`); return n; };
     if (v === '--timeout') a.timeoutS = num();
     else if (v === '--memory') a.memoryMb = num();
     else if (v === '--cpus') a.cpus = num();
+    else if (v === '--per-boot') a.perBoot = num();
     else if (v === '--exec') a.exec = argv[++i];
     else if (v === '--kernel') { a.kernel = argv[++i]; if (!a.kernel) throw new Error('--kernel needs a series: 5.10, 6.1 or 6.12'); }
     else if (v !== '--') a.filters.push(v);
@@ -111,8 +116,6 @@ async function moduleBytes(f: string): Promise<Buffer> {
   return execFileSync(tool, ['-dc', f], { maxBuffer: 64 << 20 });
 }
 
-/** A second boot after a lockup only when this much of the bound is left (a whole pass takes ~8 min here). */
-const MIN_RETRY_S = 600;
 
 async function main(): Promise<number> {
   const started = Date.now();
@@ -167,27 +170,28 @@ async function main(): Promise<number> {
   const modules = mods.files.map((f) => `/modules/${moduleFileName(f)}`);
   // The student's sources, resolved here (the guest's processes start elsewhere): an absolute path.
   const labSrc = studentSources();
-  const env: Record<string, string> = {
+  const envFor = (bootReports: string): Record<string, string> => ({
     PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
     HOME: '/root', LANG: 'C.UTF-8', TERM: 'dumb',
     LABS_GUEST: '1',
     LABS_STRICT: process.env.LABS_STRICT ?? '1',
     LABS_FORBID_ADAPTED: 'kprobes,cgroup-v1',
-    LABS_REPORT_DIR: guestReports,
-    LABS_JUNIT: join(guestReports, 'junit.xml'),
+    LABS_REPORT_DIR: bootReports,
+    LABS_JUNIT: join(bootReports, 'junit.xml'),
     LABS_CACHE_DIR: guestCache,
     // Programs under TCG run several times slower: every command bound of the harness stretches (helpers/harness/exec.ts).
     LABS_TIMEOUT_SCALE: process.env.LABS_GUEST_TIMEOUT_SCALE ?? '4',
     ...(process.env.CI ? { CI: process.env.CI } : {}),
     ...(labSrc ? { LAB_SRC: labSrc } : {}),
-  };
-  const vitest = join(REPO_ROOT, 'node_modules', 'vitest', 'vitest.mjs');
-  const init = passInitScript({
-    modules, shares, cwd: REPO_ROOT, env, warm: WARM_UP, scratchDevice: '/dev/vda',
-    command: args.exec ? ['sh', '-c', args.exec] : ['node', vitest, 'run', '--project', 'labs', '--testTimeout=720000', '--hookTimeout=720000', ...toRun.map((l) => l.spec)],
   });
-  // One boot of the guest running the pass; a second one only when the guest's kernel locked up (below).
-  const attempt = async (timeoutS: number) => {
+  const vitest = join(REPO_ROOT, 'node_modules', 'vitest', 'vitest.mjs');
+  // One boot of the guest running some labs' specs (or --exec's command), its reports in bootReports.
+  const attempt = async (timeoutS: number, specs: readonly string[], bootReports: string) => {
+    mkdirSync(bootReports, { recursive: true });
+    const init = passInitScript({
+      modules, shares, cwd: REPO_ROOT, env: envFor(bootReports), warm: WARM_UP, scratchDevice: '/dev/vda',
+      command: args.exec ? ['sh', '-c', args.exec] : ['node', vitest, 'run', '--project', 'labs', '--testTimeout=720000', '--hookTimeout=720000', ...specs],
+    });
     const dir = await makeTempDir('guest');
     const initrd = join(dir, 'initramfs.cpio.gz');
     // The usual initramfs (busybox, /dev/console, /dev/null) with the pass's /init and the guest kernel's modules.
@@ -239,65 +243,87 @@ async function main(): Promise<number> {
     pump();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    rmSync(dir, { recursive: true, force: true }); // the 8 GiB scratch image goes with each boot
     return { state: parseConsole(qemu.output()), result, interrupted, output: qemu.output() };
   };
 
   const deadline = started + args.timeoutS * 1000;
-  let a = await attempt(args.timeoutS);
-  // A guest kernel that locked up (softlockup_panic: its CPUs stopped scheduling for 60 s) says nothing about the
-  // labs: it is the emulator or this 6.1 kernel under it. One more boot, in what is left of the bound, with the
-  // first one's console kept above and its lockup named in the result line.
-  let retried: string | undefined;
   const left = () => (deadline - Date.now()) / 1000;
-  if (a.state.exitCode === undefined && a.state.lockup && !a.interrupted && left() >= MIN_RETRY_S && process.env.LABS_GUEST_RETRY !== '0') {
-    retried = a.state.lockup;
-    say(`the guest kernel locked up ("${a.state.lockup}"; its stack is above): booting it once more for the whole pass, ${Math.round(left())} s left of the bound`);
-    for (const f of readdirSync(guestReports)) rmSync(join(guestReports, f), { recursive: true, force: true });
-    a = await attempt(left());
+  // Each group of labs boots a guest of its own with its own bound: an emulator hang costs that group, not the pass.
+  const groups = args.exec ? [[] as PassLab[]] : bootGroups(toRun, args.perBoot);
+  if (groups.length > 1) say(`${groups.length} boots of up to ${args.perBoot} labs each, each with its own bound`);
+  let status = 0;
+  let merged = readReport(join(reports, 'labs.json'));
+  const junits: string[] = [];
+  const retries: string[] = [];
+  const failures: string[] = [];
+  for (const [i, group] of groups.entries()) {
+    if (left() < 60) {
+      failures.push(`${group.map((l) => l.id).join(', ')}: not run, the pass bound (${args.timeoutS} s) was spent`);
+      junits.push(failedPassJunit(`guest ${kernel.release}: ${group.map((l) => l.id).join(', ')}`, `not run: the pass bound (${args.timeoutS} s) was spent`, ''));
+      status ||= 1;
+      continue;
+    }
+    const bootReports = join(guestReports, `boot-${i + 1}`);
+    const bound = () => Math.min(left(), args.exec ? left() : groupBoundS(group));
+    if (groups.length > 1) say(`boot ${i + 1}/${groups.length}: ${group.map((l) => l.id).join(', ')}`);
+    let a = await attempt(bound(), group.map((l) => l.spec), bootReports);
+    // A guest that never reported its status (a lockup: softlockup_panic; or no progress until the bound) says
+    // nothing about the labs: it is the emulator or the kernel under it. One more boot of the same group, said.
+    if (a.state.exitCode === undefined && a.interrupted !== 'SIGINT' && a.interrupted !== 'SIGTERM' && left() >= 120 && process.env.LABS_GUEST_RETRY !== '0') {
+      const why = a.state.lockup ?? (a.result.timedOut ? `no exit status within its bound (${Math.round(bound())} s)` : a.interrupted ?? `QEMU ended (${a.result.signal ?? `code ${a.result.exitCode}`})`);
+      retries.push(`${group.map((l) => l.id).join(', ') || 'exec'}: ${why}`);
+      say(`the guest of boot ${i + 1} never reported an exit status (${why}; its console is above): booting it once more`);
+      rmSync(bootReports, { recursive: true, force: true });
+      a = await attempt(bound(), group.map((l) => l.spec), bootReports);
+    }
+    const { state, result, interrupted } = a;
+    let failedWhy: string | undefined;
+    if (state.exitCode === undefined) {
+      const why = interrupted ?? (state.lockup ? `the guest kernel locked up: ${state.lockup}` : result.timedOut ? `its bound (${Math.round(bound())} s)` : `QEMU ended (${result.signal ?? `code ${result.exitCode}`})`);
+      console.error(`\n[guest] FAILED: the guest never reported an exit status (${why}${state.failure ? `; /init: ${state.failure}` : ''}). Last console lines:\n${lastLines(a.output)}`);
+      if (result.places) console.error(`[guest] at the bound: ${result.places}`);
+      if (result.stderr.trim()) console.error(`[guest] QEMU said: ${result.stderr.trim().split('\n').slice(-5).join('\n')}`);
+      status = interrupted === 'SIGINT' ? 130 : status || 1;
+      failedWhy = `the guest never reported an exit status (${why})`;
+      failures.push(`${group.map((l) => l.id).join(', ') || 'exec'}: ${failedWhy}`);
+    } else if (state.exitCode !== 0) {
+      status ||= state.exitCode;
+    }
+    // Results back: the guest's labs.json beside the host's, its JUnit tagged with the kernel.
+    const guestReport = readReport(join(bootReports, 'labs.json'));
+    if (guestReport) {
+      merged = attachGuest(merged, guestReport, i === 0 ? skip.map((s) => ({ id: s.lab.id, reason: s.reason })) : [], labs);
+    } else if (state.exitCode !== undefined && !args.exec) {
+      say(`the guest of boot ${i + 1} wrote no labs.json`);
+      status ||= 1;
+    }
+    const junitIn = join(bootReports, 'junit.xml');
+    if (!args.exec && failedWhy !== undefined) junits.push(failedPassJunit(`guest ${kernel.release}: ${group.map((l) => l.id).join(', ')}`, failedWhy, lastLines(a.output)));
+    else if (existsSync(junitIn) && !args.exec) junits.push(tagJunit(readFileSync(junitIn, 'utf8'), `guest ${kernel.release}`));
+    if (interrupted === 'SIGINT' || interrupted === 'SIGTERM') break;
   }
-  const { state, result, interrupted } = a;
   await releaseAll();
   const leftovers = reapRun(runIdNow);
   if (leftovers.length) say(`released ${leftovers.length} leftovers: ${leftovers.map((l) => `${l.kind} ${l.name}`).join('; ')}`);
-
-  let status: number;
-  let failedWhy: string | undefined;
-  if (state.exitCode === undefined) {
-    const why = interrupted ?? (state.lockup ? `the guest kernel locked up: ${state.lockup}` : result.timedOut ? `the pass bound (${args.timeoutS} s)` : `QEMU ended (${result.signal ?? `code ${result.exitCode}`})`);
-    console.error(`\n[guest] FAILED: the guest never reported an exit status (${why}${state.failure ? `; /init: ${state.failure}` : ''}). Last console lines:\n${lastLines(a.output)}`);
-    if (result.places) console.error(`[guest] at the bound: ${result.places}`);
-    if (result.stderr.trim()) console.error(`[guest] QEMU said: ${result.stderr.trim().split('\n').slice(-5).join('\n')}`);
-    status = interrupted === 'SIGINT' ? 130 : 1;
-    failedWhy = `the guest never reported an exit status (${why})`;
-  } else {
-    status = state.exitCode;
-  }
-  if (retried) say(`this result is the second boot's: the first guest locked up (${retried})`);
-
-  // Results back: the guest's labs.json beside the host's, its JUnit tagged with the kernel.
-  const guestReport = readReport(join(guestReports, 'labs.json'));
-  if (guestReport) {
-    const merged = attachGuest(readReport(join(reports, 'labs.json')), guestReport, skip.map((s) => ({ id: s.lab.id, reason: s.reason })), labs);
+  if (merged && !args.exec) {
     const { html } = writeReport(merged, reports);
     say(`results merged into ${html} (host and guest side by side)`);
-  } else if (state.exitCode !== undefined && !args.exec) {
-    say('the guest wrote no labs.json');
-    if (status === 0) status = 1;
   }
-  const junitIn = join(guestReports, 'junit.xml');
-  const junitOut = process.env.LABS_JUNIT ? resolve(process.env.LABS_JUNIT) : join(reports, 'junit-guest.xml');
-  if (!args.exec && failedWhy !== undefined) {
-    // The guest's vitest never finished: its junit.xml is empty or partial. One failed case says what happened.
-    writeFileSync(junitOut, failedPassJunit(`guest ${kernel.release}`, failedWhy, lastLines(a.output)));
-    say(`JUnit: ${junitOut} (one failed case: the guest never reported an exit status)`);
-  } else if (existsSync(junitIn) && !args.exec) {
-    writeFileSync(junitOut, tagJunit(readFileSync(junitIn, 'utf8'), `guest ${kernel.release}`));
+  if (junits.length) {
+    const junitOut = process.env.LABS_JUNIT ? resolve(process.env.LABS_JUNIT) : join(reports, 'junit-guest.xml');
+    writeFileSync(junitOut, mergeJunit(junits));
     say(`JUnit: ${junitOut}`);
   }
-  // The guest's own report stays readable in reports/guest/; the per-pass directory goes.
-  for (const f of readdirSync(guestReports)) renameSync(join(guestReports, f), join(reports, 'guest', f));
+  for (const r of retries) say(`retried once: ${r}`);
+  for (const f of failures) say(`FAILED: ${f}`);
+  // The guest's own reports stay readable in reports/guest/boot-<n>/; the per-pass directory goes.
+  for (const f of readdirSync(guestReports)) {
+    rmSync(join(reports, 'guest', f), { recursive: true, force: true });
+    renameSync(join(guestReports, f), join(reports, 'guest', f));
+  }
   rmSync(guestReports, { recursive: true, force: true });
-  say(`wall time ${elapsed()} (boot to the new root: ${state.stages.find((s) => s.name === 'root-ready')?.uptime ?? '?'} s guest uptime); exit ${status}`);
+  say(`wall time ${elapsed()} (${groups.length} boot${groups.length > 1 ? 's' : ''}${retries.length ? `, ${retries.length} retried` : ''}); exit ${status}`);
   return status;
 }
 

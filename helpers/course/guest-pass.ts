@@ -291,6 +291,39 @@ export interface PassLab {
   readonly id: string;
   readonly spec: string;
   readonly requires: readonly string[];
+  /** Seconds the lab takes on the host (lab.json), for the boot groups and their bounds. */
+  readonly seconds?: number;
+}
+
+/** Host seconds assumed for a lab whose lab.json gives none. */
+const DEFAULT_LAB_S = 10;
+
+/**
+ * The labs in boots (pure): in course order, at most `perBoot` labs and about a
+ * minute of host time per boot (a lab longer than that boots alone), so that an
+ * emulator hang costs one group's bound, not the whole pass (issue #31).
+ */
+export function bootGroups<L extends PassLab>(labs: readonly L[], perBoot: number, hostSecondsPerBoot = 60): L[][] {
+  const groups: L[][] = [];
+  let cur: L[] = [];
+  let sum = 0;
+  for (const l of labs) {
+    const s = l.seconds ?? DEFAULT_LAB_S;
+    if (cur.length && (cur.length >= perBoot || sum + s > hostSecondsPerBoot)) { groups.push(cur); cur = []; sum = 0; }
+    cur.push(l);
+    sum += s;
+  }
+  if (cur.length) groups.push(cur);
+  return groups;
+}
+
+/**
+ * One boot's bound in seconds (pure): boot, warm-up and vitest's start (measured ~40 s; 240 s of margin for a
+ * loaded host) plus 15 × the labs' host seconds (TCG runs them 3–5 times slower here; a whole pass of 22 labs,
+ * 190 host seconds, took ~480 s in the guest).
+ */
+export function groupBoundS(labs: readonly PassLab[]): number {
+  return 240 + 15 * labs.reduce((a, l) => a + (l.seconds ?? DEFAULT_LAB_S), 0);
 }
 
 /** Capabilities whose labs do not run in the guest: TCG offers no KVM, and a QEMU inside TCG is far too slow. */
@@ -304,10 +337,10 @@ export const NOT_IN_GUEST: Readonly<Record<string, string>> = {
  * work like vitest's: a lab is selected when its id or spec path contains
  * one of them; no filters selects every lab.
  */
-export function selectGuestLabs(labs: readonly PassLab[], filters: readonly string[]): { run: PassLab[]; skip: { lab: PassLab; reason: string }[] } {
+export function selectGuestLabs<L extends PassLab>(labs: readonly L[], filters: readonly string[]): { run: L[]; skip: { lab: L; reason: string }[] } {
   const chosen = filters.length ? labs.filter((l) => filters.some((f) => l.id.includes(f) || l.spec.includes(f))) : [...labs];
-  const run: PassLab[] = [];
-  const skip: { lab: PassLab; reason: string }[] = [];
+  const run: L[] = [];
+  const skip: { lab: L; reason: string }[] = [];
   for (const lab of chosen) {
     const blocker = lab.requires.find((r) => r in NOT_IN_GUEST);
     if (blocker) skip.push({ lab, reason: NOT_IN_GUEST[blocker]! });

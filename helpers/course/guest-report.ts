@@ -74,3 +74,14 @@ export function failedPassJunit(tag: string, why: string, consoleTail: string): 
 </testsuites>
 `;
 }
+
+/** Several JUnit files (one per guest boot) as one: their <testsuite> elements under one <testsuites> with the totals. */
+export function mergeJunit(xmls: readonly string[]): string {
+  const suites = xmls.flatMap((x) => [...x.matchAll(/<testsuite\b[\s\S]*?<\/testsuite>|<testsuite\b[^>]*\/>/g)].map((m) => m[0]));
+  const total = (attr: string) => suites.reduce((a, s) => a + Number(s.match(new RegExp(`^<testsuite\\b[^>]*\\b${attr}="(\\d+)"`))?.[1] ?? 0), 0);
+  return `<?xml version="1.0" encoding="UTF-8" ?>
+<testsuites name="guest pass" tests="${total('tests')}" failures="${total('failures')}" errors="${total('errors')}">
+${suites.map((s) => `  ${s}`).join('\n')}
+</testsuites>
+`;
+}

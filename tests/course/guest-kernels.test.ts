@@ -8,7 +8,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { KERNEL_SERIES, pickImagePackage, privateAptOptions, sourcesList } from '../../helpers/course/guest-kernels.js';
-import { GUEST_MODULE_NAMES, moduleLoadOrder, passInitScript } from '../../helpers/course/guest-pass.js';
+import { bootGroups, groupBoundS, GUEST_MODULE_NAMES, moduleLoadOrder, passInitScript } from '../../helpers/course/guest-pass.js';
+import { failedPassJunit, mergeJunit } from '../../helpers/course/guest-report.js';
 import { REPO_ROOT } from '../../helpers/harness/paths.js';
 
 const fixture = (f: string) => readFileSync(join(REPO_ROOT, 'tests', 'fixtures', 'guest', f), 'utf8');
@@ -76,5 +77,29 @@ describe('guest pass: the modules the initramfs loads come from the kernel\'s ow
     const mount = init.findIndex((l) => /^mount -t 9p -o [^ ]*\bro\b[^ ]* klmodules \/newroot\/lib\/modules\/6\.12\.95\+deb12-amd64 /.test(l));
     expect(mk).toBeGreaterThan(0);
     expect(mount).toBeGreaterThan(mk);
+  });
+});
+
+describe('guest pass: one boot per group of labs, each with its own bound', () => {
+  const lab = (id: string, seconds?: number) => ({ id, spec: `labs/${id}/x.spec.ts`, requires: [], ...(seconds !== undefined ? { seconds } : {}) });
+
+  it('keeps course order, at most perBoot labs and about a minute of host time per boot; a long lab boots alone', () => {
+    const labs = [lab('a', 3), lab('b', 30), lab('c', 25), lab('d', 12), lab('e', 90), lab('f'), lab('g', 1)];
+    expect(bootGroups(labs, 4).map((g) => g.map((l) => l.id))).toEqual([['a', 'b', 'c'], ['d'], ['e'], ['f', 'g']]);
+    expect(bootGroups(labs, 2).map((g) => g.map((l) => l.id))).toEqual([['a', 'b'], ['c', 'd'], ['e'], ['f', 'g']]);
+    expect(bootGroups([], 4)).toEqual([]);
+  });
+
+  it('bounds a boot by its labs\' host seconds (15 each, 10 s assumed where lab.json gives none) plus 240 s', () => {
+    expect(groupBoundS([lab('a', 3), lab('b')])).toBe(240 + 15 * 13);
+  });
+
+  it('merges the boots\' JUnit files into one, totals summed', () => {
+    const one = '<?xml version="1.0"?>\n<testsuites name="vitest tests" tests="3" failures="1">\n<testsuite name="[guest 6.12] a" tests="3" failures="1" errors="0" skipped="0">\n<testcase name="x"/>\n</testsuite>\n</testsuites>';
+    const two = failedPassJunit('guest 6.12: b, c', 'the guest never reported an exit status (its bound (300 s))', 'tail');
+    const m = mergeJunit([one, two]);
+    expect(m).toMatch(/<testsuites name="guest pass" tests="4" failures="2" errors="0">/);
+    expect(m.match(/<testsuite\b/g)).toHaveLength(2);
+    expect(m).toContain('[guest 6.12: b, c] guest pass');
   });
 });
