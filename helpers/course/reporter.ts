@@ -20,6 +20,8 @@ import { listLabs, type LabInfo } from './labs.js';
 import { pinStudentSources, REPO_ROOT, STATE_DIR, sourceRoot, studentSources } from '../harness/paths.js';
 import { hintsUsed, recordPasses } from './reveal.js';
 import { describeSurvivor, killRunSurvivors } from './survivors.js';
+import { hostChanges, hostGuardEnabled, LAST_HOST_FILE, snapshotFromJson, snapshotHost, type HostSnapshot } from '../harness/host-guard.js';
+import { runDir } from '../harness/run-state.js';
 import { TamperWatch, tamperingMessage } from './tamper.js';
 import { buildReport, markTampered, type CapabilitySummary, type ErrorLike, type LabsReport, type TestModuleLike } from './report-model.js';
 import { closingLines } from './report-console.js';
@@ -109,8 +111,12 @@ export default class LabReporter implements Reporter {
     this.look(this.lastSpec);
   }
 
-  /** After a lab file (or the last one): has the course changed, and did a process of the run escape it? */
-  private look(spec: string): void {
+  /**
+   * After a lab file (or the last one): has the course changed, and did a process of the run escape it?
+   * After the last one also: is the host still as the last lab file's own check left it (a process left
+   * behind could change it after that check; helpers/harness/host-guard.ts)?
+   */
+  private look(spec: string, last = false): void {
     if (!this.watch) return;
     const had = this.watch.tampering;
     let t = this.watch.check(spec);
@@ -118,6 +124,12 @@ export default class LabReporter implements Reporter {
     if (run) {
       const escaped = killRunSurvivors(run, { main: process.pid });
       if (escaped.length) t = this.watch.flag(spec, 'a process of the run outlived its lab', escaped.map(describeSurvivor));
+      if (last && hostGuardEnabled()) {
+        let left: HostSnapshot | undefined;
+        try { left = snapshotFromJson(readFileSync(join(runDir(run), LAST_HOST_FILE), 'utf8')); } catch { /* no lab file got to its check */ }
+        const changes = left ? hostChanges(left, snapshotHost()) : [];
+        if (changes.length) t = this.watch.flag(spec, 'the host changed after the last lab file\'s own check', changes.map((c) => `${c.what} (undo: ${c.undo})`));
+      }
     }
     if (t && !had) console.error(`\n[kernel-labs] ${tamperingMessage(t)}\n`);
   }
@@ -128,7 +140,7 @@ export default class LabReporter implements Reporter {
     // The labs are done (they run first) when another project's file starts: a last look, then the
     // unit tests (which write editions and fixtures of their own) are not watched.
     if (mod && mod.project.name !== (this.opts.project ?? 'labs') && this.watch && !this.watchClosed) {
-      if (this.lastSpec) this.look(this.lastSpec);
+      if (this.lastSpec) this.look(this.lastSpec, true);
       this.watchClosed = true;
     }
   }
@@ -156,7 +168,7 @@ export default class LabReporter implements Reporter {
     try {
     const previous = this.opts.keepEarlier === false ? undefined : readReport(join(dir, 'labs.json'));
     // A change after the last lab file (a process it left behind) taints that file too.
-    if (this.watch && this.lastSpec && !this.watchClosed) this.look(this.lastSpec);
+    if (this.watch && this.lastSpec && !this.watchClosed) this.look(this.lastSpec, true);
     const built = buildReport(mods as unknown as TestModuleLike[], {
       labs, root, runResult: reason, unhandledErrors, previous,
       host: { ...runHost(), ...(this.capabilities ? { capabilities: this.capabilities } : {}) },

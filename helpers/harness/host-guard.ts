@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { parseCgroupMounts } from './cgroup-mounts.js';
 import { parseMountinfo } from './mountinfo.js';
 // The lab's own objects (cgroups, interfaces) carry this prefix ("kl-"): they are the lab's to change.
-import { RESOURCE_PREFIX as LAB_PREFIX } from './run-state.js';
+import { RESOURCE_PREFIX as LAB_PREFIX, runIsLive } from './run-state.js';
 
 /**
  * Writable sysctls the kernel itself changes: the last pid handed out, the
@@ -131,6 +131,19 @@ export interface HostGuardOptions {
   readonly nftRuleset?: string;
   /** Where ETC_FILES live (a fake tree in a unit test). Default /etc. */
   readonly etcRoot?: string;
+  /** Whether the run of a `kl-<run>-…` name is live (a unit test); default: run-state's runIsLive. */
+  readonly runIsLive?: (id: string) => boolean;
+}
+
+/**
+ * A mount of a live run of the labs: a path component named `kl-<run>-…`
+ * (a lab's temp dir, cgroup2 or bpffs mount) whose run is still going. A
+ * mount at some other path that merely contains "/kl-", or named for a run
+ * that is not live, is the host's: a program cannot hide a mount behind the
+ * prefix (issue #29).
+ */
+export function isLiveLabPath(path: string, live: (id: string) => boolean = runIsLive): boolean {
+  return path.split('/').some((c) => { const m = /^kl-([0-9a-z]+)-/.exec(c); return Boolean(m && live(m[1]!)); });
 }
 
 function tool(cmd: string, args: readonly string[]): string | undefined {
@@ -279,7 +292,7 @@ export function snapshotHost(opts: HostGuardOptions = {}): HostSnapshot {
     const out = (opts.cgroupBpfJson ?? bpftoolCgroupShow)(m.mountPoint);
     if (out !== undefined) cgroupBpf.set(m.mountPoint, parseCgroupBpf(out));
   }
-  const entries = parseMountinfo(mountinfo).filter((e) => e.mountPoint && !e.mountPoint.includes(`/${LAB_PREFIX}`));
+  const entries = parseMountinfo(mountinfo).filter((e) => e.mountPoint && !isLiveLabPath(e.mountPoint, opts.runIsLive));
   const bpffsPins = new Map<string, string[]>();
   for (const { mountPoint: mp } of entries.filter((e) => e.fsType === 'bpf')) {
     if (bpffsPins.has(mp)) continue;
@@ -348,7 +361,7 @@ export function hostChanges(before: HostSnapshot, after: HostSnapshot): HostChan
   for (const m of after.mounts) {
     if (!before.mounts.has(m)) {
       const [mp, type] = m.split(' ');
-      out.push({ what: `${type} mounted at ${mp} in the host's mount namespace (a lab mounts in a mount namespace of its own, or under its kl-… temp dir)`, undo: `umount ${q(mp ?? '')}` });
+      out.push({ what: `${type} mounted at ${mp} in the host's mount namespace (a lab mounts in a mount namespace of its own, or under its kl-<run>-… temp dir)`, undo: `umount ${q(mp ?? '')}` });
     }
   }
   for (const m of before.mounts) {
@@ -400,6 +413,28 @@ export function hostChangeMessage(where: string, changes: readonly HostChange[])
   return `${where} changed the host, which a lab must leave exactly as it found it (only its own kl-… namespaces, cgroups and mounts are its to change):\n` +
     changes.map((c) => `  ${c.what}\n    undo: ${c.undo}`).join('\n');
 }
+
+/**
+ * A snapshot as JSON text and back (Maps and Sets as entry arrays): the labs
+ * project's setup file leaves the host as the last lab file left it in the
+ * run's state directory, and the reporter (vitest's main process) compares
+ * once more after the last file, when a process left behind could have
+ * changed the host after the file's own check.
+ */
+export function snapshotToJson(s: HostSnapshot): string {
+  return JSON.stringify(s, (_k, v: unknown) => (v instanceof Map ? { $map: [...v] } : v instanceof Set ? { $set: [...v] } : v));
+}
+
+export function snapshotFromJson(text: string): HostSnapshot {
+  return JSON.parse(text, (_k, v: unknown) => {
+    if (v && typeof v === 'object' && '$map' in v) return new Map((v as { $map: [string, unknown][] }).$map);
+    if (v && typeof v === 'object' && '$set' in v) return new Set((v as { $set: unknown[] }).$set);
+    return v;
+  }) as HostSnapshot;
+}
+
+/** Where the setup file leaves the host as the last lab file left it (the run's state directory). */
+export const LAST_HOST_FILE = 'host-after-last-lab.json';
 
 /** LABS_HOST_GUARD=0 turns the guard off (a machine whose own work changes these while the labs run). */
 export function hostGuardEnabled(): boolean {

@@ -7,8 +7,11 @@
  * command (helpers/harness/host-guard.ts; LABS_HOST_GUARD=0 turns it off).
  */
 import { afterAll, beforeAll } from 'vitest';
-import { hostChangeMessage, hostChanges, hostGuardEnabled, snapshotHost, type HostSnapshot } from './host-guard.js';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { hostChangeMessage, hostChanges, hostGuardEnabled, LAST_HOST_FILE, snapshotHost, snapshotToJson, type HostSnapshot } from './host-guard.js';
 import { releaseAll } from './resources.js';
+import { runDir } from './run-state.js';
 
 let before: HostSnapshot | undefined;
 
@@ -19,6 +22,9 @@ beforeAll(() => {
 afterAll(async () => {
   await releaseAll();
   if (!before) return;
-  const changes = hostChanges(before, snapshotHost());
+  const after = snapshotHost();
+  // For the reporter's last look after the last lab file (helpers/course/reporter.ts).
+  try { writeFileSync(join(runDir(), LAST_HOST_FILE), snapshotToJson(after)); } catch { /* no run state dir (a unit test) */ }
+  const changes = hostChanges(before, after);
   if (changes.length) throw new Error(hostChangeMessage('This lab (its spec, or the student program it ran)', changes));
 });

@@ -49,6 +49,7 @@ function fakeHost() {
   const snap = (ipLinkJson = links(), host = 'lab-host') => snapshotHost({
     sysctlRoot: sys, mountinfo: mountinfo + extraMounts, ipLinkJson, hostname: host, cgroupBpfJson: () => attached,
     ipAddrJson: JSON.stringify(net.addrs), ipRouteJson: `${JSON.stringify(net.routes)}\n[]`, nftRuleset: net.nft, etcRoot: etc,
+    runIsLive: (id) => id === 'abc123',
   });
   return { sys, cg, unified, bpffs, etc, net, snap, attach: (json: string) => { attached = json; }, mount: (line: string) => { extraMounts += `${line}\n`; } };
 }
@@ -123,8 +124,20 @@ describe('host guard', () => {
     h.mount('91 23 0:50 / /tmp/kl-abc123-ovl-x/merged rw - overlay overlay rw,lowerdir=a');
     h.mount('92 23 7:3 / /snap/core22/1380 ro - squashfs /dev/loop3 ro');
     const changes = hostChanges(before, h.snap());
-    expect(changes.map((c) => c.what)).toEqual(['nsfs mounted at /root/keep-ns in the host\'s mount namespace (a lab mounts in a mount namespace of its own, or under its kl-… temp dir)']);
+    expect(changes.map((c) => c.what)).toEqual(['nsfs mounted at /root/keep-ns in the host\'s mount namespace (a lab mounts in a mount namespace of its own, or under its kl-<run>-… temp dir)']);
     expect(changes[0]!.undo).toBe('umount /root/keep-ns');
+  });
+
+  it('a mount is the lab\'s only under a kl-<run>-… name of a live run: /kl- elsewhere in the path, or a run that is over, is the host\'s', () => {
+    const h = fakeHost();
+    const before = h.snap();
+    h.mount('93 23 0:51 / /etc/kl-cache rw - tmpfs tmpfs rw');
+    h.mount('94 23 0:52 / /var/lib/kl-x/y rw - tmpfs tmpfs rw');
+    h.mount('95 23 0:53 / /tmp/kl-dead99-ovl/merged rw - tmpfs tmpfs rw');
+    h.mount('96 23 0:54 / /sys/fs/cgroup/kl-abc123-cg2 rw - cgroup2 cgroup2 rw');
+    expect(hostChanges(before, h.snap()).map((c) => c.what.split(' in the host')[0])).toEqual([
+      'tmpfs mounted at /etc/kl-cache', 'tmpfs mounted at /var/lib/kl-x/y', 'tmpfs mounted at /tmp/kl-dead99-ovl/merged',
+    ]);
   });
 
   it('reads the interfaces of `ip -j -d link show` (mtu, up, qdisc, XDP program id)', () => {
