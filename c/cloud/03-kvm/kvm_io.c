@@ -2,7 +2,8 @@
 /*
  * kvm_io: what happens when a guest does I/O (Lab 3, 思考). The VMM loads a
  * guest image (a file: real-mode code, loaded at GUEST_ENTRY) and runs it.
- * The guest writes its text to port 0xE9, one `out dx, al` per byte, then
+ * The guest writes its text to port 0xE9, one OUT per byte (outsb: the byte
+ * comes from guest memory), then four bytes of its time-stamp counter, then
  * halts. Each OUT leaves the guest (a VM exit) and, because no device in the
  * kernel claims the port, KVM_RUN returns to this VMM with KVM_EXIT_IO: this
  * program is the device. It prints what the guest wrote:

@@ -18,6 +18,11 @@
  * P from KL_MISALIGN_PAGES (1–511, random per run; random per call when
  * unset), so that no constant offset undoes it and the spec can tell, from the mmap calls the kernel records, an address
  * the kernel (or this preload) chose from one the program chose itself.
+ * Both are taken before main() and wiped from the environment (the strings
+ * too, so /proc/self/environ no longer shows them): a program that read how
+ * far the preload moves its mapping would shift by that instead of aligning.
+ * With KL_MISALIGN_PROGRAM=<path> only that executable takes them: a wrapper
+ * in front of it (the harness's sandbox: setpriv, sh) leaves them for it.
  *
  * Build: gcc -O2 -shared -fPIC -o misalign.so misalign.c
  * Use:   LD_PRELOAD=./misalign.so ./thp 16
@@ -25,6 +30,7 @@
 #define _GNU_SOURCE
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/syscall.h>
@@ -37,24 +43,55 @@ static void *raw_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t
 	return (void *)syscall(SYS_mmap, addr, len, prot, flags, fd, off);
 }
 
-static unsigned long calls;
+static unsigned long calls, hint_base, hint_pages;
+
+/* Take KL_MISALIGN_BASE and KL_MISALIGN_PAGES before main() and wipe them: the program never learns the offset. */
+static unsigned long take(const char *name, int hex)
+{
+	char *v = getenv(name);
+	unsigned long x = v && *v ? strtoul(v, NULL, hex ? 16 : 10) : 0;
+
+	if (v) {
+		for (char *c = v; *c; c++)
+			*c = '\0';
+		unsetenv(name);
+	}
+	return x;
+}
+
+__attribute__((constructor)) static void take_hints(void)
+{
+	const char *program = getenv("KL_MISALIGN_PROGRAM");
+	char exe[4096];
+	ssize_t n;
+
+	if (program && *program) {
+		n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+		if (n <= 0)
+			return;
+		exe[n] = '\0';
+		if (strcmp(exe, program))
+			return;		/* a wrapper: the hints are for the program it starts */
+	}
+	hint_base = take("KL_MISALIGN_BASE", 1);
+	hint_pages = take("KL_MISALIGN_PAGES", 0);
+	take("KL_MISALIGN_PROGRAM", 0);
+}
 
 void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
 	if (!addr && (flags & MAP_ANONYMOUS) && !(flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) && len >= HUGE) {
-		const char *base = getenv("KL_MISALIGN_BASE");
 		unsigned long k = __atomic_fetch_add(&calls, 1, __ATOMIC_RELAXED);
-		const char *pages = getenv("KL_MISALIGN_PAGES");
 		uint32_t r[2] = { 0, 0 };
 		unsigned long p;
 
 		if (getrandom(r, sizeof(r), 0) != sizeof(r))
 			r[0] = r[1] = (uint32_t)getpid();
-		p = pages && *pages ? strtoul(pages, NULL, 10) : 0;
+		p = hint_pages;
 		if (p < 1 || p > 511)
 			p = 1 + r[1] % 511;
-		if (base && *base) {
-			addr = (void *)(strtoul(base, NULL, 16) + (k % 64) * (1UL << 30) + p * 4096);
+		if (hint_base) {
+			addr = (void *)(hint_base + (k % 64) * (1UL << 30) + p * 4096);
 		} else {
 			/* 0x7e00_0000_0000 + a random 2 MiB slot in 256 GiB, + 1–511 pages: below the stack, above everything else. */
 			addr = (void *)(0x7e0000000000UL + (r[0] % (1U << 17)) * HUGE + p * 4096);

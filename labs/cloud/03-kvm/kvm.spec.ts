@@ -23,6 +23,8 @@ const KVM_EXIT_IO = 2;
 const KVM_EXIT_HLT = 5;
 /** Enough exits to time, few enough to stay well under a second even at ~15 µs per exit (PVM). */
 const EXIT_LOOPS = 20_000;
+/** What the guest of make_guest.sh writes after its text: four nibbles of its time-stamp counter as '@'..'O'. */
+const TSC_TAIL = /^[@-O]{4}$/;
 
 async function build(name: string): Promise<string> {
   return (await buildProgram({ src: labSource(`cloud/03-kvm/${name}.c`) })).path;
@@ -116,7 +118,9 @@ describe('Lab 3 — the smallest VMM (深入 KVM)', () => {
   it('hands the guest\'s OUTs to the VMM as KVM_EXIT_IO: the VMM outputs the text only the guest knows, the bytes kvm:kvm_pio saw, then the guest halts', async (ctx) => {
     const bin = await build('kvm_io');
     const dir = await makeTempDir('kvm-io');
-    // The text exists only inside the guest: the image holds it XOR a random key, which the guest's code undoes.
+    // The text exists only inside the guest: the image holds it XOR a random key, which the guest's code undoes. After it the
+    // guest writes four bytes of its time-stamp counter, read at run time: no file holds them. Each byte goes out with outsb
+    // from guest memory while AL holds its complement: the byte is in kvm_run's data, not in a register.
     const message = `kl ${randomBytes(6).toString('hex')} hello from the guest`;
     const image = await makeGuestImage(dir, message, randomInt(1, 256));
     expect(readFileSync(image).includes(Buffer.from(message)), 'the guest image must not hold the text in clear').toBe(false);
@@ -131,11 +135,15 @@ describe('Lab 3 — the smallest VMM (深入 KVM)', () => {
     const pio = events.filter((e) => ofProcess(e, r.pid) && e.event === 'kvm_pio');
     const guestWrote = pio.map((e) => e.body.match(/pio_write at 0xe9 size 1 count 1 val 0x([0-9a-f]+)/)?.[1]).map((h) => (h ? String.fromCharCode(parseInt(h, 16)) : '?')).join('');
     const evidence = `kvm:kvm_pio events of pid ${r.pid} (${pio.length}; first: ${pio.slice(0, 3).map((e) => e.body).join(' | ') || 'none'}) spell "${guestWrote}"\n${show(r)}`;
-    expect(guestWrote, `the guest writes its text to port 0xe9, one OUT per byte: load the image at GUEST_ENTRY and run it. ${evidence}`).toBe(message);
-    expect(r.stdout, `the VMM is the device on port 0xe9: its output must carry the bytes the guest wrote (kvm_pio), in order. ${evidence}`).toContain(guestWrote);
+    expect(guestWrote.slice(0, message.length), `the guest writes its text to port 0xe9, one OUT per byte: load the image at GUEST_ENTRY and run it. ${evidence}`).toBe(message);
+    expect(guestWrote.slice(message.length), `after its text the guest writes four bytes of its time-stamp counter ('@'..'O'), then halts: run it to its HLT. ${evidence}`).toMatch(TSC_TAIL);
+    expect(r.stdout, `the VMM is the device on port 0xe9: its output must carry the bytes the guest wrote (kvm_pio), in order, ` +
+      `the last four ("${guestWrote.slice(message.length)}", the guest's time-stamp counter at run time) included: they are in no file and in no register when the OUT exits ` +
+      `(the guest writes each byte with outsb from its memory, AL holds its complement), so a VMM that decodes the image or reads the guest's registers cannot know them — ` +
+      `take each byte from kvm_run at io.data_offset (io.size × io.count bytes) at its KVM_EXIT_IO. ${evidence}`).toContain(guestWrote);
     const { reasons } = userspaceExits(trace, r.pid);
-    expect(reasons, `kvm:kvm_userspace_exit reasons of pid ${r.pid}: one KVM_EXIT_IO (2) per byte, then KVM_EXIT_HLT (5)`)
-      .toEqual([...Array<number>(message.length).fill(KVM_EXIT_IO), KVM_EXIT_HLT]);
+    expect(reasons, `kvm:kvm_userspace_exit reasons of pid ${r.pid}: one KVM_EXIT_IO (2) per byte (${message.length} of the text, 4 of the counter), then KVM_EXIT_HLT (5)`)
+      .toEqual([...Array<number>(message.length + 4).fill(KVM_EXIT_IO), KVM_EXIT_HLT]);
   });
 
   it('counts one VM exit per guest OUT (N of N) and measures what an exit costs', async (ctx) => {

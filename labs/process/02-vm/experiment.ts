@@ -89,6 +89,8 @@ export interface Walk {
   /** pagemap of every page of the anonymous range in parent and child, at stop 5 (before the child's write) and stop 6 (after). */
   readonly cow?: {
     child: number;
+    /** The parent's other children when the spec found this one (processes whose parent it is). */
+    others?: number[];
     before: { parent: PagemapEntry[]; child: PagemapEntry[] };
     after?: { parent: PagemapEntry[]; child: PagemapEntry[] };
     /** The child's recorded events between its stops 5 and 6 (page faults, address-space calls). */
@@ -198,7 +200,7 @@ export async function walkVm(setup: VmSetup): Promise<Walk> {
   while (Date.now() < deadline && !(child = listProcesses().find((p) => p.ppid === pid && p.state === 'T'))) await sleep(10);
   if (!child) return finish(`no child of ${pid} stopped itself within ${STOP_MS} ms after stop 4 (fork, then SIGSTOP in the child)`);
   const ofChild = () => post.read().events.filter((e) => ofProcess(e, child!.pid));
-  cow = { child: child.pid, before: { parent: pages(pid), child: pages(child.pid) } };
+  cow = { child: child.pid, others: listProcesses().filter((p) => p.ppid === pid && p.pid !== child!.pid).map((p) => p.pid), before: { parent: pages(pid), child: pages(child.pid) } };
   // The child is stopped: what it did up to stop 5 is all in the buffer, and all of it comes before what it does next.
   const upTo5 = ofChild();
   if ((await continueToStop(child.pid, 6, false, STOP_MS, () => '')) === undefined) {

@@ -4,7 +4,7 @@
  * shows the evidence. Unit-tested on made-up walks in
  * tests/lab-units/process/02-vm/judge.test.ts.
  */
-import { ofProcess, type TraceEvent } from '../../../helpers/kernel/tracefs.js';
+import { ofProcess, type TraceEvent, type TracedSyscall } from '../../../helpers/kernel/tracefs.js';
 import { formatVma, type PagemapEntry, type Vma } from '../../../helpers/kernel/procfs.js';
 import type { Stop, Walk } from './experiment.js';
 
@@ -227,22 +227,61 @@ export function whoMadeTheFrame(w: Walk, r: Range) {
   };
 }
 
-/** Whether the parent reaped its child: a wait4 that returned the child's pid, or a waitid that returned 0 after the child's exit. */
+/** wait options (include/uapi/linux/wait.h) by name, for the messages. */
+const WAIT_FLAGS: [bigint, string][] = [[1n, 'WNOHANG'], [2n, 'WSTOPPED'], [4n, 'WEXITED'], [8n, 'WCONTINUED'], [0x1000000n, 'WNOWAIT'],
+  [0x20000000n, '__WNOTHREAD'], [0x40000000n, '__WALL'], [0x80000000n, '__WCLONE']];
+const WNOWAIT = 0x1000000n;
+const WEXITED = 4n;
+export const waitFlags = (o: bigint, wait4: boolean) =>
+  WAIT_FLAGS.filter(([b]) => (o & b) === b).map(([b, n]) => (wait4 && b === 2n ? 'WUNTRACED' : n)).join('|') || '0';
+
+/**
+ * Whether the parent reaped its child. wait4 returns the pid it reaped — or, with WUNTRACED, the pid of a child that
+ * only stopped: it counts when it came back after the child's exit. waitid returns 0 (the pid is in its siginfo), also
+ * with WNOHANG when nothing happened and with WNOWAIT, which reports the exit but leaves the zombie: it counts when it
+ * came back after the child's exit, asked for WEXITED without WNOWAIT, and named this child (P_PID child) — or any
+ * child (P_ALL, P_PGID, P_PIDFD) while this one was the parent's only child (another child could be the one reaped).
+ */
 export function reaping(w: Walk) {
   const child = w.cow!.child;
   const post = w.post!;
   const exits = post.events.filter((e) => e.event === 'sched_process_exit');
   const childExit = exits.find((e) => e.pid === child);
   const parentExit = exits.find((e) => e.pid === w.pid);
+  // Other children of the parent: seen when the spec found this one, or (event-fork) exiting since stop 4.
+  const others = [...new Set([...(w.cow!.others ?? []), ...exits.filter((e) => e.tgid !== undefined && e.tgid === e.pid && e.tgid !== w.pid && e.tgid !== child).map((e) => e.pid)])];
   const waits = post.calls.filter((c) => (c.tgid ?? c.pid) === w.pid);
-  // wait4 returns the pid it reaped; waitid returns 0 (the pid is in its siginfo): one that came back after the child's exit.
-  const reaped = waits.find((c) => (c.name === 'wait4' && c.ret === BigInt(child)) || (c.name === 'waitid' && c.ret === 0n && childExit && (c.exitTs ?? 0) >= childExit.ts));
+  const arg = (c: TracedSyscall, k: string) => c.args.get(k) ?? 0n;
+  const after = (c: TracedSyscall) => Boolean(childExit) && c.exitTs !== undefined && c.exitTs >= childExit!.ts;
+  const why = (c: TracedSyscall): string | undefined => {
+    if (c.ret === undefined) return 'it never returned';
+    if (c.name === 'wait4') {
+      if (c.ret !== BigInt(child)) return c.ret < 0n ? `it failed (${c.ret})` : `it returned another pid than the child ${child}`;
+      return after(c) ? undefined : `it returned before the child exited (${c.exitTs?.toFixed(6)} s): a stopped child's pid (WUNTRACED), not a reap`;
+    }
+    if (c.ret !== 0n) return `it failed (${c.ret})`;
+    const o = arg(c, 'options');
+    if ((o & WEXITED) === 0n) return 'without WEXITED it reports no exit and reaps nothing (0 with WNOHANG means "nothing yet")';
+    if ((o & WNOWAIT) !== 0n) return 'WNOWAIT reports the exit and leaves the child a zombie';
+    if (!after(c)) return `it returned before the child exited (${c.exitTs?.toFixed(6)} s)${(o & 1n) ? ': 0 with WNOHANG means "nothing yet"' : ''}`;
+    const which = arg(c, 'which');
+    if (which === 1n && arg(c, 'upid') !== BigInt(child)) return `P_PID ${arg(c, 'upid')} is another process than the child ${child}`;
+    if (which !== 1n && others.length) return `it waits for any child, and the parent has others (${others.join(', ')}): the one reaped need not be ${child}`;
+    return undefined;
+  };
+  const reaped = waits.find((c) => why(c) === undefined);
   const t = (e?: TraceEvent) => (e ? `${e.ts.toFixed(6)} s` : 'not seen');
-  const waitList = waits.map((c) => `${c.name}(${[...c.args.values()].slice(0, 2).map((v) => BigInt.asIntN(64, v).toString()).join(', ')}…) = ${c.ret ?? '(no return)'}`).join('; ') || 'none';
+  const show = (c: TracedSyscall) => {
+    const w4 = c.name === 'wait4';
+    const head = w4 ? `${BigInt.asIntN(64, arg(c, 'upid'))}` : `${arg(c, 'which')}, ${BigInt.asIntN(64, arg(c, 'upid'))}`;
+    const r = why(c);
+    return `${c.name}(${head}, ${waitFlags(arg(c, 'options'), w4)}) = ${c.ret ?? '(no return)'}${r ? ` (not a reap: ${r})` : ''}`;
+  };
+  const waitList = waits.map(show).join('; ') || 'none';
   return {
     reaped: Boolean(reaped),
     message: `the kernel's record of parent ${w.pid} and child ${child}: the child exited at ${t(childExit)}, the parent at ${t(parentExit)}; ` +
-      `the parent's wait4/waitid calls: ${waitList}. A parent that exits (or sleeps and exits) without waiting leaves its child a zombie for init or a subreaper to reap: ` +
-      `wait for the child (waitpid(2)) before returning`,
+      `the parent's wait4/waitid calls: ${waitList} (syscalls:sys_enter/sys_exit_wait4/waitid). A parent that exits (or sleeps and exits) without reaping leaves its child a zombie for init or a subreaper to reap: ` +
+      `wait for the child's exit (waitpid(child, &status, 0), or waitid(P_PID, child, &info, WEXITED)) before returning`,
   };
 }

@@ -50,13 +50,25 @@ describe('Process Lab 2 judge', () => {
       .toEqual({ cowFaultsOnPage0: false, faultsNotACopy: 1, faultsOffPage0: 0, callsOverTheRegion: ['mmap(0x10000, 0x1000, 0x3, 0x32…)'] });
   });
 
-  it('reaping: a wait4 that returned the child, or a waitid that returned 0 after its exit', () => {
+  it('reaping: a wait4 that returned the child after its exit, or a waitid(WEXITED, no WNOWAIT) of this child that returned 0 after its exit', () => {
     const exit: TraceEvent = { pid: 200, tgid: 200, event: 'sched_process_exit', body: 'comm=vm pid=200 prio=120', ts: 5 };
-    const call = (name: string, ret: bigint, exitTs: number): TracedSyscall => ({ pid: 100, tgid: 100, name, args: new Map(), ts: 4, ret, exitTs });
-    const w = (calls: TracedSyscall[]) => walk({ cow: { child: 200, before: { parent: [], child: [] } }, post: { events: [exit], calls } });
+    const call = (name: string, ret: bigint, exitTs: number, args: Record<string, bigint> = {}): TracedSyscall =>
+      ({ pid: 100, tgid: 100, name, args: new Map(Object.entries(name === 'waitid' ? { which: 1n, upid: 200n, options: 4n, ...args } : { upid: 200n, options: 0n, ...args })), ts: 4, ret, exitTs });
+    const w = (calls: TracedSyscall[], others?: number[]) => walk({ cow: { child: 200, others, before: { parent: [], child: [] } }, post: { events: [exit], calls } });
     expect(reaping(w([call('wait4', 200n, 6)])).reaped).toBe(true);
     expect(reaping(w([call('waitid', 0n, 6)])).reaped).toBe(true);
+    expect(reaping(w([call('waitid', 0n, 6, { which: 0n, upid: 0n })])).reaped).toBe(true);
     expect(reaping(w([call('waitid', 0n, 4)])).reaped).toBe(false);
+    // wait4(WUNTRACED) returns the pid of a child that only stopped
+    const untraced = reaping(w([call('wait4', 200n, 4, { options: 2n })]));
+    expect(untraced.reaped).toBe(false);
+    expect(untraced.message).toMatch(/wait4\(200, WUNTRACED\) = 200 \(not a reap: it returned before the child exited/);
+    // WNOWAIT leaves the zombie; WSTOPPED|WNOHANG reaps nothing
+    expect(reaping(w([call('waitid', 0n, 6, { options: 0x1000004n })])).message).toMatch(/waitid\(1, 200, WEXITED\|WNOWAIT\) = 0 \(not a reap: WNOWAIT/);
+    expect(reaping(w([call('waitid', 0n, 6, { options: 3n })])).reaped).toBe(false);
+    // another child reaped: by pid, or by P_ALL while the parent has others
+    expect(reaping(w([call('waitid', 0n, 6, { upid: 300n })])).message).toMatch(/P_PID 300 is another process/);
+    expect(reaping(w([call('waitid', 0n, 6, { which: 0n, upid: 0n })], [300])).message).toMatch(/the parent has others \(300\)/);
     expect(reaping(w([])).message).toMatch(/wait4\/waitid calls: none/);
   });
 });
