@@ -107,7 +107,8 @@ int main(int argc, char **argv)
 				counts[info.entry.nr]++;
 		} else if (status >> 16) {
 			/* PTRACE_EVENT_FORK/VFORK/CLONE/EXEC: nothing to deliver */
-		} else if (WSTOPSIG(status) != SIGSTOP && WSTOPSIG(status) != SIGTRAP) {
+		} else if (WSTOPSIG(status) != SIGSTOP) {
+			/* a signal-delivery-stop, SIGTRAP included: TRACESYSGOOD and TRACEEXEC leave no other SIGTRAP stop */
 			sig = WSTOPSIG(status);
 		}
 		// LAB:STARTER

@@ -36,7 +36,7 @@ import { defer, makeTempDir } from '../../../helpers/harness/resources.js';
 import { uniqueName } from '../../../helpers/harness/run-state.js';
 import { cgroup2Root } from '../../../helpers/kernel/cgroup-bpf.js';
 import { parseProcCgroupEntries, type ProcCgroupEntry } from '../../../helpers/kernel/cgroup-limits.js';
-import { descendants, listProcesses } from '../../../helpers/kernel/procfs.js';
+import { descendants, listProcesses, readStat } from '../../../helpers/kernel/procfs.js';
 import {
   describeOpenFiles, growthAround, monotonicSeconds, openFiles, pressureCgroup, readPressure, samplePressure, triggersOn,
   type Pressure, type PressureSample,
@@ -70,6 +70,8 @@ const WATCH_SECONDS = WORKLOAD_SECONDS + 4;
 /** Measured here: 440â€“550 ms of stall in 4â€“5 s squeezed, 0 without the limit. */
 const SQUEEZED_MIN_US = 100_000;
 const CONTROL_MAX_US = 20_000;
+/** A watcher blocks in poll(2): a share of one CPU above this, over its run, is a loop that never waits (the reference: ~0). */
+const WAIT_CPU_SHARE = 0.2;
 
 const show = (r: RunResult) => `${r.command} exited ${r.signal ?? r.exitCode} (${r.reason})\n--- stdout ---\n${r.stdout.trim()}\n--- stderr ---\n${r.stderr.trim().split('\n').slice(-6).join('\n')}`;
 
@@ -83,7 +85,8 @@ function lineFor(output: string, e: ProcCgroupEntry): string | undefined {
   return output.split('\n').find((line) => {
     const t = tokens(line);
     const ctl = e.controllers.every((c) => t.includes(c) || (c.startsWith('name=') && t.includes(c.slice(5))));
-    return t.includes(String(e.id)) && ctl && t.includes(e.path);
+    // The path as one word: the lab's cgroup names hold a ':' (a path may), which tokens() splits.
+    return t.includes(String(e.id)) && ctl && (t.includes(e.path) || pathTokens(line).includes(e.path));
   });
 }
 
@@ -108,6 +111,10 @@ describe('Lab 3 â€” cgroup hierarchies and pressure stall information (cgroup æž
     let answer: RunResult;
     /** The leaf cgroup the lab made in each hierarchy: its path inside the hierarchy and its directory. */
     const placed: { path: string; dir: string; what: string }[] = [];
+    /** The v1 hierarchies the lab moved in cgwhere's mount namespace: host mount point â†’ where cgwhere sees it. */
+    const moved: { host: string; ns: string; what: string }[] = [];
+    /** /proc/self/mountinfo in cgwhere's mount namespace, read just before it started. */
+    let nsMountinfo = '';
 
     beforeAll(async () => {
       if (await unmet(NEEDS)) return;
@@ -131,26 +138,40 @@ describe('Lab 3 â€” cgroup hierarchies and pressure stall information (cgroup æž
           const d = destroyCgroup([top]);
           if (!d.gone) throw new Error(`cgroup ${top} not removed: ${d.reason}`);
         }, `rmdir ${top}/* ${top}   (after killing the pids in their cgroup.procs)`);
-        const leaf = join(top, `x${randomBytes(3).toString('hex')}`);
+        // A ':' in the name: /proc/<pid>/cgroup then has a path with a ':' in it ("<id>:<controllers>:<path>" splits at the first two only).
+        const leaf = join(top, `x${randomBytes(2).toString('hex')}:${randomBytes(2).toString('hex')}`);
         mkdirSync(leaf);
         writeFileSync(join(leaf, 'cgroup.procs'), String(target));
         placed.push({ path: leaf.slice(r.dir.length), dir: leaf, what: r.what });
       }
       kernelView = readFileSync(`/proc/${target}/cgroup`, 'utf8');
-      answer = await run(cgwhere, [String(target)], { timeoutMs: 10_000, reject: false });
+      // cgwhere runs in a mount namespace of its own where the v1 hierarchies the process was placed in are mounted at random
+      // directories (bind, then the usual mount point unmounted; cpu last, after cpuacct and cpuset): where a hierarchy is
+      // mounted comes from the mount table (mount options), not from a host's usual layout or mount order.
+      for (const r of [...roots].reverse().filter((x) => x.what.startsWith('v1'))) {
+        const ns = join(tmp, `m${randomBytes(3).toString('hex')}`);
+        mkdirSync(ns);
+        moved.push({ host: r.dir, ns, what: r.what });
+      }
+      const nsInfo = join(tmp, `mountinfo-${randomBytes(3).toString('hex')}`);
+      const moves = moved.map((m) => `mount --bind '${m.host}' '${m.ns}' && umount -l '${m.host}' && `).join('');
+      answer = await run('unshare', ['-m', '--propagation', 'private', 'sh', '-c', `${moves}cat /proc/self/mountinfo > '${nsInfo}' && exec "$0" "$@"`, cgwhere, String(target)],
+        { timeoutMs: 10_000, reject: false });
+      try { nsMountinfo = readFileSync(nsInfo, 'utf8'); } catch { throw new Error(`no mount namespace for cgwhere: ${show(answer)}`); }
       const after = readFileSync(`/proc/${target}/cgroup`, 'utf8');
       if (after !== kernelView) throw new Error(`the process moved while cgwhere ran:\n${kernelView}\nthen\n${after}`);
     });
 
     const evidence = () => `cgwhere ${target}: ${show(answer)}\n/proc/${target}/cgroup (the kernel):\n${kernelView.trim()}\n` +
-      `the lab's cgroups: ${placed.map((p) => `${p.what}: ${p.path}`).join('; ')}`;
+      `the lab's cgroups: ${placed.map((p) => `${p.what}: ${p.path}`).join('; ')}\n` +
+      `moved in cgwhere's mount namespace: ${moved.map((m) => `${m.what} ${m.host} -> ${m.ns}`).join('; ') || 'none'}`;
 
     it('names, for each v1 hierarchy the process is in, its hierarchy id, its controllers and its path (the random kl- cgroups the lab made)', async (ctx) => {
       const v1 = parseProcCgroupEntries(kernelView).filter((e) => e.id !== 0);
       if (!v1.length) return void (await adapted(ctx, 'cgroup v2 only: no v1 hierarchies to name'));
       await adapted(ctx, 'cgroup v1 controllers: one line per v1 hierarchy, the process placed in cpu, cpuacct and memory');
       const missing = v1.filter((e) => !lineFor(answer.stdout, e)).map((e) => e.raw);
-      const ours = placed.filter((p) => p.what.startsWith('v1')).filter((p) => !tokens(answer.stdout).includes(p.path));
+      const ours = placed.filter((p) => p.what.startsWith('v1')).filter((p) => !tokens(answer.stdout).includes(p.path) && !pathTokens(answer.stdout).includes(p.path));
       expect({ missing, notNamed: ours.map((p) => `${p.what} ${p.path}`) },
         `every /proc/<pid>/cgroup line must have an output line with its id, controllers and path as words.\n${evidence()}`)
         .toEqual({ missing: [], notNamed: [] });
@@ -177,7 +198,10 @@ describe('Lab 3 â€” cgroup hierarchies and pressure stall information (cgroup æž
     });
 
     it('names for each hierarchy the directory that holds the process: on that hierarchy\'s mount, with the pid in its cgroup.procs', () => {
-      const mounts = parseCgroupMounts(readFileSync('/proc/self/mountinfo', 'utf8')).filter((m) => m.root === '/');
+      // The mounts as cgwhere saw them, in its own mount namespace (the lab moved the v1 hierarchies it placed the process in).
+      const mounts = parseCgroupMounts(nsMountinfo).filter((m) => m.root === '/');
+      const movedTo = (d: string) => moved.find((x) => d === x.ns || d.startsWith(`${x.ns}/`));
+      const movedFrom = (d: string) => moved.find((x) => d === x.host || d.startsWith(`${x.host}/`));
       const ofHierarchy = (e: ProcCgroupEntry) => mounts.filter((m) => (e.id === 0 ? m.version === 2
         : m.version === 1 && (e.controllers[0]?.startsWith('name=') ? m.name === e.controllers[0].slice(5)
           : [...m.controllers].sort().join(',') === [...e.controllers].sort().join(','))));
@@ -189,13 +213,21 @@ describe('Lab 3 â€” cgroup hierarchies and pressure stall information (cgroup æž
         if (!line) { problems.push(`${e.raw}: no line`); continue; }
         const dirs = pathTokens(line).filter((t) => t !== e.path);
         const ok = dirs.some((d) => {
+          // A directory under a moved mount is judged as cgwhere saw it, and read through the host's mount of the same hierarchy.
+          const there = movedTo(resolve(d));
           let real = '';
-          try { real = realpathSync(d); if (!statSync(real).isDirectory()) return false; } catch { return false; }
+          try { real = there ? resolve(d) : realpathSync(d); } catch { return false; }
+          if (!there && movedFrom(real)) return false; // not mounted there in cgwhere's namespace
+          const host = there ? there.host + real.slice(there.ns.length) : real;
+          try { if (!statSync(host).isDirectory()) return false; } catch { return false; }
           const onMount = ms.some((m) => real === resolve(m.mountPoint, `.${e.path}`));
-          const listed = parseCgroupProcs(readFileSync(join(real, 'cgroup.procs'), 'utf8')).includes(target);
+          if (!onMount) return false;
+          const listed = parseCgroupProcs(readFileSync(join(host, 'cgroup.procs'), 'utf8')).includes(target);
           return onMount && listed;
         });
-        if (!ok) problems.push(`${e.raw}: named ${dirs.join(' ') || 'no directory'}; expected ${ms.map((m) => resolve(m.mountPoint, `.${e.path}`)).join(' or ')}`);
+        const how = ms.map((m) => movedTo(m.mountPoint)).filter(Boolean).map((x) => ` (this hierarchy was moved in cgwhere's mount namespace: ${x!.host} is at ${x!.ns} there, ` +
+          'as its /proc/self/mountinfo says: find the mount by its file system type and options, not by its usual place or its order)');
+        if (!ok) problems.push(`${e.raw}: named ${dirs.join(' ') || 'no directory'}; expected ${ms.map((m) => resolve(m.mountPoint, `.${e.path}`)).join(' or ')}${how.join('')}`);
       }
       expect(problems, evidence()).toEqual([]);
     });
@@ -226,6 +258,9 @@ describe('Lab 3 â€” cgroup hierarchies and pressure stall information (cgroup æž
       readonly end: number;
       /** The iterator's readings of psiwatch's pressure files (struct psi_trigger), every 200 ms while it ran. */
       readonly triggerSamples: TriggerSample[];
+      /** psiwatch's CPU time (utime + stime of /proc/<pid>/stat, ms) when the workload ended, and how long it had run by then (s). */
+      readonly cpuMs: number;
+      readonly cpuOverS: number;
     }
     const runs: Partial<Record<'squeezed' | 'control' | 'unreachable', PressureRun>> = {};
     let triggerPin = '';
@@ -258,13 +293,17 @@ describe('Lab 3 â€” cgroup hierarchies and pressure stall information (cgroup æž
       const otherPressure = family().flatMap((pid) => openFiles(pid).filter((f) => /(^\/proc\/pressure\/|\.pressure$)/.test(f.target) && f.target !== cg.pressureFile).map((f) => `pid ${pid} fd ${f.fd} -> ${f.target}`));
       const openFilesSeen = family().map((p) => `pid ${p}:\n${describeOpenFiles(p)}`).join('\n');
       const workload = await workloadP;
+      // psiwatch still runs (WATCH_SECONDS outlasts the workload): its CPU time so far.
+      const st = readStat(watcher.pid);
+      const cpuMs = st ? (st.utime + st.stime) * 10 : NaN;
+      const cpuOverS = monotonicSeconds() - start;
       const w = await watcher.exited;
       const triggerSamples = triggerSampler.stop();
       const samples = sampler.stop();
       const end = monotonicSeconds();
       const after = readPressure(cg.pressureFile);
       const events = w.stdout.split('\n').flatMap((l) => (l.match(/\d+\.\d+/g) ?? []).map(Number).filter((t) => t >= start - 1 && t <= end + 1).slice(0, 1));
-      return { how: cg.how, file: cg.pressureFile, observed: cg.observeFile, before, after, samples, workload, watcher: w, triggers, openFilesSeen, otherPressure, stallUs, windowUs, events, start, end, triggerSamples };
+      return { how: cg.how, file: cg.pressureFile, observed: cg.observeFile, before, after, samples, workload, watcher: w, triggers, openFilesSeen, otherPressure, stallUs, windowUs, events, start, end, triggerSamples, cpuMs, cpuOverS };
     }
 
     beforeAll(async () => {
@@ -343,6 +382,8 @@ describe('Lab 3 â€” cgroup hierarchies and pressure stall information (cgroup æž
           `events printed at ${r.events.map(rel).join(', ') || 'none'}`);
         for (const f of m.missed) problems.push(`${k}: the kernel fired psiwatch's trigger between ${rel(f.after)} and ${rel(f.by)} s and psiwatch printed no event for it within 1 s`);
         for (const e of m.unexplained) problems.push(`${k}: psiwatch printed an event at ${rel(e)} s when its trigger had not fired`);
+        if (r.cpuMs > r.cpuOverS * 1000 * WAIT_CPU_SHARE) problems.push(`${k}: psiwatch used ${r.cpuMs} ms of CPU time (utime + stime, /proc/<pid>/stat) in its first ` +
+          `${r.cpuOverS.toFixed(1)} s: it asks again and again instead of sleeping until the kernel has an event (poll(2) with the time left as its timeout)`);
         for (const u of unread) problems.push(`${k}: the kernel's event of psiwatch's trigger waited unread from ${rel(u.since)} s to ${rel(u.still)} s (nobody polled the descriptor that holds it)`);
       }
       expect(problems, 'psiwatch must wait on the descriptor that holds its trigger (poll(2) POLLPRI, or epoll) for every event until the time is up, and print each ' +

@@ -10,6 +10,7 @@
  */
 import { randomInt } from 'node:crypto';
 import { readFileSync, readlinkSync, realpathSync, writeFileSync } from 'node:fs';
+import { join as pathJoin } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { afterCorrectness } from '../../../helpers/harness/gates.js';
@@ -92,6 +93,8 @@ interface Run {
   /** Per hog: the executable (/proc/<pid>/exe) and the scheduling policy (/proc/<pid>/sched). */
   readonly exes: string[];
   readonly policies: number[];
+  /** Programs other than cfs_pair that the program's processes exec'd ("pid file", sched:sched_process_exec). */
+  readonly exec: string[];
   /** The <seconds> argument and how long the program ran (ms). */
   readonly seconds: number;
   readonly ranMs?: number;
@@ -114,9 +117,13 @@ function measure(): Promise<Run> {
     const seconds = Number(((SETTLE_MS + WINDOWS * WINDOW_MS + 1_500) / 1000 + 0.5 + randomInt(0, 46) / 100).toFixed(2));
     const started = Date.now();
     const join = cg.dirs.map((d) => `echo $$ > ${d}/cgroup.procs`).join(' && ');
-    const prog = startBackground('sh', ['-c', `${join} && exec "$0" "$@"`, program, String(CPU), String(NICE), String(seconds)], { timeoutMs: 60_000 });
+    // Every program the pair's processes exec, from the first instruction (event-fork: the program and all it forks).
+    const execs = makeTraceInstance(['sched/sched_process_exec'], { tag: 'cfsx', enable: false });
+    if (execs) writeFileSync(pathJoin(execs.dir, 'options', 'event-fork'), '1');
+    const watch = execs ? `echo $$ > ${execs.pidFile} && echo 1 > ${execs.enableFile('sched/sched_process_exec')} && ` : '';
+    const prog = startBackground('sh', ['-c', `${join} && ${watch}exec "$0" "$@"`, program, String(CPU), String(NICE), String(seconds)], { timeoutMs: 60_000 });
     const load = loadavg;
-    const base = { prog, seconds, parentCpuMs: 0, voluntary: [] as number[], notInCgroup: [] as string[], exes: [] as string[], policies: [] as number[], cgroupVersion: cg.version, affinity: [] as string[], windows: [] as Run['windows'], weights: [0, 0] as [number, number], nices: [0, 0] as [number, number], switches: 0, switchSample: [] as string[] };
+    const base = { prog, seconds, exec: [] as string[], parentCpuMs: 0, voluntary: [] as number[], notInCgroup: [] as string[], exes: [] as string[], policies: [] as number[], cgroupVersion: cg.version, affinity: [] as string[], windows: [] as Run['windows'], weights: [0, 0] as [number, number], nices: [0, 0] as [number, number], switches: 0, switchSample: [] as string[] };
     let kids: ProcStat[] = [];
     const deadline = Date.now() + 5_000;
     while (Date.now() < deadline && (kids = listProcesses().filter((p) => p.ppid === prog.pid && p.state !== 'Z')).length < 2) await sleep(20);
@@ -159,8 +166,10 @@ function measure(): Promise<Run> {
     const last = prev as Sample[];
     await prog.exited;
     const ranMs = Date.now() - started;
+    const exec = execs ? otherPrograms(execs) : ['(no tracefs instance for sched:sched_process_exec)'];
+    await execs?.release();
     const other = await otherCpuRun();
-    return { ...base, exes, policies, ranMs, parentCpuMs, voluntary, notInCgroup, ...(other ? { other } : {}), kids, affinity, windows, weights: [last[0]?.weight ?? 0, last[1]?.weight ?? 0], nices: [last[0]?.nice ?? 99, last[1]?.nice ?? 99], switches, switchSample, load: load(),
+    return { ...base, exes, policies, ranMs, exec, parentCpuMs, voluntary, notInCgroup, ...(other ? { other } : {}), kids, affinity, windows, weights: [last[0]?.weight ?? 0, last[1]?.weight ?? 0], nices: [last[0]?.nice ?? 99, last[1]?.nice ?? 99], switches, switchSample, load: load(),
       stuck: windows.length < WINDOWS ? `a hog ended before ${WINDOWS} windows of ${WINDOW_MS} ms were measured` : trace ? undefined : 'no tracefs instance for sched:sched_switch' };
   })();
   return measured;
@@ -180,6 +189,21 @@ async function otherCpuRun(): Promise<Run['other']> {
   const affinity = kids.sort((a, b) => a.pid - b.pid).map((k) => readStatus(k.pid)?.fields.get('Cpus_allowed_list') ?? '(gone)');
   await prog.exited;
   return { cpu, affinity, ranMs: Date.now() - t0 };
+}
+
+/**
+ * sched:sched_process_exec of the program's tree ("filename=… pid=… old_pid=…"): every program run other than
+ * cfs_pair itself (the first exec is the spec's shell turning into cfs_pair). A hog that execs taskset or nice
+ * back into cfs_pair, or has a shell run taskset -p and renice -p on it, leaves its tools here.
+ */
+function otherPrograms(trace: NonNullable<ReturnType<typeof makeTraceInstance>>): string[] {
+  trace.setEnabled(false);
+  const self = realpathSync(program);
+  const real = (f: string) => { try { return realpathSync(f); } catch { return f; } };
+  return trace.read().events.filter((e) => e.event === 'sched_process_exec')
+    .map((e) => e.body.match(/^filename=(.*) pid=(\d+) old_pid=(\d+)$/))
+    .filter((m): m is RegExpMatchArray => Boolean(m) && real(m![1]!) !== self)
+    .map((m) => `${m[2]} ${m[1]}`);
 }
 
 /** utime + stime of a process in ms (/proc/<pid>/stat, clock ticks of 10 ms). */
@@ -220,6 +244,8 @@ describe('Process Lab 6 — CFS: CPU time by weight (进程调度)', () => {
     const self = realpathSync(program);
     expect({ exe: r.exes, policy: r.policies }, `/proc/<pid>/exe and the policy line of /proc/<pid>/sched of the hogs ${r.kids.map((k) => k.pid).join(', ')}: ` +
       `the hogs are cfs_pair's forked children (${self}), which set their CPU and nice themselves, at SCHED_OTHER (0)`).toEqual({ exe: [self, self], policy: [0, 0] });
+    expect(r.exec, `programs cfs_pair's processes exec'd (sched:sched_process_exec): ${r.exec.join(', ') || 'none'}. ` +
+      `Each hog sets its own CPU and nice with sched_setaffinity(2) and setpriority(2) (or nice(2)); taskset, nice, renice or a shell must not do it for them`).toEqual([]);
     // The scheduler must do the splitting: hogs that never sleep, in the cgroup the spec made, and a parent that waits.
     const windowsMs = WINDOWS * WINDOW_MS;
     expect({ hogsSleptTimes: r.voluntary.map((v) => (v <= MAX_VOLUNTARY ? 'never' : v)), notInCgroup: r.notInCgroup, parentBusy: r.parentCpuMs > windowsMs * 0.1 },
