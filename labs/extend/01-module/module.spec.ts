@@ -24,11 +24,13 @@ import { buildModule, loadedOnHost, moduleTarget, parseProcModules, runModuleScr
 const NAME = 'labmod';
 /**
  * Random parameters, so that a module that ignores them cannot pass: a name
- * of 17 to 40 characters (no room in a small fixed buffer) and 6 to 9 lines
- * (more than a module that stops at a small fixed count gives).
+ * of 100 to 700 characters (no room in a fixed buffer of 64 bytes, or of a
+ * few hundred: a charp parameter takes up to 1024, and the init line must fit
+ * one kernel log record of under 1000) and 11 to 30 lines (more than a module
+ * that stops at 10, or at another small fixed count, gives).
  */
-const WHO = `kl${Array.from({ length: 15 + Math.floor(Math.random() * 24) }, () => 'abcdefghijklmnopqrstuvwxyz0123456789'[Math.floor(Math.random() * 36)]).join('')}`;
-const TIMES = 6 + Math.floor(Math.random() * 4);
+const WHO = `kl${Array.from({ length: 98 + Math.floor(Math.random() * 601) }, () => 'abcdefghijklmnopqrstuvwxyz0123456789'[Math.floor(Math.random() * 36)]).join('')}`;
+const TIMES = 11 + Math.floor(Math.random() * 20);
 /** The second read of /proc/labmod asks for this many bytes per read(2), so the file must serve reads that resume at an offset. */
 const SMALL_READ = 5 + Math.floor(Math.random() * 9);
 

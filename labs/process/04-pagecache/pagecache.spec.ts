@@ -13,7 +13,9 @@
  * the pages of its mappings of the file it referenced since the last stop
  * (smaps Referenced after clear_refs), its rchar, the read calls that returned
  * 0 (syscalls:sys_exit_*), and task:task_newtask, which tells the processes
- * it started (a dd, a cat) from memory reclaim.
+ * it started (a dd, a cat) from memory reclaim. A mapping the kernel filled for
+ * it (madvise MADV_POPULATE_READ, mmap MAP_POPULATE, mlock: their syscalls
+ * and the map_pages/fault events inside them) is not read by the program.
  */
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
@@ -31,8 +33,11 @@ import { continueToStop } from '../stops.js';
 import { listTasks, readMaps, readStat } from '../../../helpers/kernel/procfs.js';
 
 const PAGE = 4096;
-/** Random size per run: 4–64 MiB plus a partial page, so an off-by-one at the end shows (and no fixed byte count fits every run). */
-const SIZE = (4 + Math.floor(Math.random() * 61)) * 1024 * 1024 + 1 + Math.floor(Math.random() * (PAGE - 1));
+/**
+ * Random size per run: 65–160 MiB plus a partial page, so an off-by-one at the end shows, no fixed byte count fits every
+ * run, and a reader that stops at 64 MiB (or at any fixed cap below 160 MiB, in most runs) whatever the file's size misses pages.
+ */
+const SIZE = (65 + Math.floor(Math.random() * 96)) * 1024 * 1024 + 1 + Math.floor(Math.random() * (PAGE - 1));
 const PAGES = Math.ceil(SIZE / PAGE);
 const STOP_MS = 20_000;
 
@@ -79,6 +84,9 @@ interface Step {
   /** Its read calls that returned 0 (end of file), most by one thread. */
   readonly eofReads: number;
   readonly eofReadsPerThread: number;
+  /** Its calls that had the kernel fill a mapping of the file (madvise MADV_POPULATE_*, mmap MAP_POPULATE, mlock…), as "madvise(MADV_POPULATE_READ) ×2", and the pages only they looked up. */
+  readonly populateCalls: string;
+  readonly populated: number;
 }
 interface Walk {
   readonly prog: Background; readonly steps: Step[]; readonly stuck?: string; readonly before: number; readonly canaryBefore: number;
@@ -98,6 +106,15 @@ const LOOKUPS = ['filemap/mm_filemap_get_pages', 'filemap/mm_filemap_map_pages',
 const READ_CALLS = ['read', 'pread64', 'readv', 'preadv', 'preadv2', 'sendfile64', 'splice', 'lseek', 'openat'];
 /** A reader thread sees the end of the file once per read (twice, with a short read before it); a fixed byte count reads on past it. */
 const EOF_READS_PER_THREAD = 2;
+/**
+ * The calls that have the kernel fill a mapping (get_user_pages: faults in kernel context, PTEs young, folios marked
+ * accessed) without the program reading a byte: madvise(MADV_POPULATE_READ/WRITE), mmap(MAP_POPULATE or MAP_LOCKED),
+ * mlock, mlock2, mlockall, remap_file_pages, mremap (of a locked mapping).
+ */
+const POPULATE_CALLS = ['madvise', 'mmap', 'mlock', 'mlock2', 'mlockall', 'remap_file_pages', 'mremap'];
+const MADV_POPULATE: Record<number, string> = { 22: 'MADV_POPULATE_READ', 23: 'MADV_POPULATE_WRITE' };
+const MAP_POPULATE = 0x8000n;
+const MAP_LOCKED = 0x2000n;
 
 /** The program's process tree as the trace shows it: the program, and every task forked from it or its descendants. */
 interface Tree { readonly pid: number; readonly tasks: Set<number>; readonly names: Map<number, string> }
@@ -158,9 +175,10 @@ function pageEvents(trace: TraceInstance, dev: string, ino: string, canaryIno: s
       for (let p = first; p <= last; p++) seen[p] = 1;
       continue;
     }
-    const m = e.body.match(/^dev (\d+:\d+) ino ([0-9a-f]+) .*order=(\d+)/);
+    // Kernels before folios (5.10) print no order: one page per event.
+    const m = e.body.match(/^dev (\d+:\d+) ino ([0-9a-f]+) (?:.* order=(\d+))?/);
     if (!m || m[1] !== dev) continue;
-    const pages = 2 ** Number(m[3]);
+    const pages = 2 ** Number(m[3] ?? 0);
     if (m[2] === canaryIno) {
       if (e.event === 'mm_filemap_delete_from_page_cache' && (own(e) || tool(e))) canaryDeletedBySelf += pages;
       continue;
@@ -210,12 +228,21 @@ function syncPositions(pid: number, positions: Positions): void {
  */
 function readCalls(trace: TraceInstance, pid: number, dev: string, ino: string, positions: Positions, seen: Uint8Array) {
   const { lines } = trace.read();
+  // Pages the program's read calls covered, that its threads faulted in outside a populate call, and that only a populate call looked up.
+  const byRead = new Uint8Array(PAGES);
+  const faulted = new Uint8Array(PAGES);
+  const populated = new Uint8Array(PAGES);
+  /** The address ranges its populate calls filled ([start, end); mlockall and remap_file_pages: everything), and the calls by name. */
+  const populates: { start: bigint; end: bigint }[] = [];
+  const populateCalls = new Map<string, number>();
+  let populateLookups = 0;
   const own = (e: { pid: number; tgid?: number }) => e.tgid === pid || e.pid === pid || (e.tgid === undefined && existsSync(`/proc/${pid}/task/${e.pid}`));
   /** first/last: the pages its get_pages events looked up; added: the range its readahead added. */
-  interface Call { name: string; args: Map<string, bigint>; first?: number; last?: number; added?: [number, number] }
+  interface Call { name: string; args: Map<string, bigint>; first?: number; last?: number; added?: [number, number]; populated?: boolean }
   const inCall = new Map<number, Call>();
   const eof = new Map<number, number>();
-  const mark = (first: number, last: number) => { for (let p = Math.max(0, first); p <= Math.min(last, PAGES - 1); p++) seen[p] = 1; };
+  const mark = (first: number, last: number) => { for (let p = Math.max(0, first); p <= Math.min(last, PAGES - 1); p++) seen[p] = byRead[p] = 1; };
+  const range = (into: Uint8Array, first: number, last: number) => { for (let p = Math.max(0, first); p <= Math.min(last, PAGES - 1); p++) into[p] = 1; };
   const num = (c: Call, k: string) => Number(BigInt.asIntN(64, c.args.get(k) ?? -1n));
   let fileBytes = 0;
   for (const line of lines) {
@@ -226,6 +253,21 @@ function readCalls(trace: TraceInstance, pid: number, dev: string, ino: string, 
       inCall.delete(e.pid);
       if (!own(e) || !c || c.name !== exit.name) continue;
       const ret = Number(exit.ret);
+      if (POPULATE_CALLS.includes(c.name)) {
+        if (exit.ret < 0n) continue;
+        const arg = (k: string) => c.args.get(k) ?? 0n;
+        const flags = arg('flags');
+        const what = c.name === 'madvise' ? MADV_POPULATE[Number(arg('behavior'))]
+          : c.name === 'mmap' ? [flags & MAP_POPULATE ? 'MAP_POPULATE' : '', flags & MAP_LOCKED ? 'MAP_LOCKED' : ''].filter(Boolean).join('|') || undefined
+            : c.name === 'mremap' ? (c.populated ? '' : undefined) : '';
+        if (what === undefined) continue;
+        const [start, len] = c.name === 'mmap' ? [BigInt.asUintN(64, exit.ret), arg('len')] : c.name === 'madvise' ? [arg('start'), arg('len_in')]
+          : c.name === 'mlock' || c.name === 'mlock2' ? [arg('start'), arg('len')] : [0n, 1n << 64n];
+        populates.push({ start, end: start + len });
+        const name = `${c.name}${what ? `(${what})` : ''}`;
+        populateCalls.set(name, (populateCalls.get(name) ?? 0) + 1);
+        continue;
+      }
       if (c.name === 'openat') { if (ret >= 0) positions.fd.set(ret, 0); continue; }
       if (c.name === 'lseek') { if (ret >= 0) positions.fd.set(num(c, 'fd'), ret); continue; }
       if (ret === 0) eof.set(e.pid, (eof.get(e.pid) ?? 0) + 1);
@@ -252,21 +294,35 @@ function readCalls(trace: TraceInstance, pid: number, dev: string, ino: string, 
       continue;
     }
     const c = inCall.get(e.pid);
+    // A mapping's look-ups: inside a populate call the kernel's (get_user_pages), elsewhere the program's own faults.
+    const f = (e.event === 'mm_filemap_map_pages' || e.event === 'mm_filemap_fault') && own(e) ? /^dev=(\d+:\d+) ino=([0-9a-f]+) ofs=(\d+)(?:-(\d+))?/.exec(e.body) : null;
+    if (f && f[1] === dev && f[2] === ino) {
+      const first = Math.floor(Number(f[3]) / PAGE);
+      const last = Math.floor(Number(f[4] ?? f[3]) / PAGE);
+      if (c && POPULATE_CALLS.includes(c.name)) { c.populated = true; populateLookups++; range(populated, first, last); } else range(faulted, first, last);
+      continue;
+    }
     if (!c) continue;
     // The file's pages this call looked up (get_pages) or brought in (add: its readahead).
     const g = /^dev=(\d+:\d+) ino=([0-9a-f]+) ofs=(\d+)-(\d+)/.exec(e.body);
-    const add = /^dev (\d+:\d+) ino ([0-9a-f]+) .*ofs=(\d+) order=(\d+)/.exec(e.body);
+    const add = /^dev (\d+:\d+) ino ([0-9a-f]+) .*ofs=(\d+)(?: order=(\d+))?/.exec(e.body);
     if (e.event === 'mm_filemap_get_pages' && g && g[1] === dev && g[2] === ino) {
       c.first = Math.min(c.first ?? Infinity, Math.floor(Number(g[3]) / PAGE));
       c.last = Math.max(c.last ?? 0, Math.floor(Number(g[4]) / PAGE));
     } else if (e.event === 'mm_filemap_add_to_page_cache' && add && add[1] === dev && add[2] === ino) {
       const first = Math.floor(Number(add[3]) / PAGE);
-      const last = first + 2 ** Number(add[4]) - 1;
+      const last = first + 2 ** Number(add[4] ?? 0) - 1;
       c.added = [Math.min(c.added?.[0] ?? first, first), Math.max(c.added?.[1] ?? last, last)];
     }
   }
   writeFileSync(join(trace.dir, 'trace'), '');
-  return { fileBytes, eofReads: [...eof.values()].reduce((a, b) => a + b, 0), eofReadsPerThread: Math.max(0, ...eof.values()) };
+  // A page that only a populate call looked up was not read by the program (the look-up events of the other instance marked it).
+  let populatedOnly = 0;
+  for (let p = 0; p < PAGES; p++) if (populated[p] && !faulted[p] && !byRead[p]) { seen[p] = 0; populatedOnly++; }
+  return {
+    fileBytes, eofReads: [...eof.values()].reduce((a, b) => a + b, 0), eofReadsPerThread: Math.max(0, ...eof.values()),
+    populates, populateLookups, populated: populatedOnly, populateCalls: [...populateCalls].map(([n, k]) => `${n} ×${k}`).join(', '),
+  };
 }
 
 /** The first runs of pages not in `seen`, as "0-31, 4096-4607". */
@@ -319,9 +375,10 @@ function walk(): Promise<Walk> {
     const lookUps = lookups.length === LOOKUPS.length;
     // The program's read calls, entry and exit, with its look-ups in between: only its tasks (set_event_pid), in global order.
     const calls = READ_CALLS.flatMap((c) => [`syscalls/sys_enter_${c}`, `syscalls/sys_exit_${c}`]).filter(tracepointExists);
-    const sys = lookUps ? makeTraceInstance([...calls, LOOKUPS[0]!, ADD], { tag: 'pcs', enable: false, bufferKb: 8192, recordTgid: true, clock: 'global' }) : undefined;
+    const populating = POPULATE_CALLS.flatMap((c) => [`syscalls/sys_enter_${c}`, `syscalls/sys_exit_${c}`]).filter(tracepointExists);
+    const sys = lookUps ? makeTraceInstance([...calls, ...populating, ...LOOKUPS, ADD], { tag: 'pcs', enable: false, bufferKb: 8192, recordTgid: true, clock: 'global' }) : undefined;
     if (sys) {
-      for (const ev of [LOOKUPS[0]!, ADD]) writeFileSync(join(sys.dir, 'events', ev, 'filter'), `i_ino == 0x${ino}`);
+      for (const ev of [...LOOKUPS, ADD]) writeFileSync(join(sys.dir, 'events', ev, 'filter'), `i_ino == 0x${ino}`);
       writeFileSync(join(sys.dir, 'options', 'event-fork'), '1');
       writeFileSync(sys.pidFile, String(prog.pid));
       sys.setEnabled(true);
@@ -335,17 +392,21 @@ function walk(): Promise<Walk> {
       const ms = performance.now() - t0;
       if (stuck) { await trace.release(); await sys?.release(); return { prog, steps, before, canaryBefore, stuck, lookUps: lookUps && !!sys }; }
       const ev = pageEvents(trace, dev, ino, canaryIno, tree);
-      const rc = sys ? readCalls(sys, prog.pid, dev, ino, positions, ev.seen) : { fileBytes: 0, eofReads: 0, eofReadsPerThread: 0 };
+      const rc = sys ? readCalls(sys, prog.pid, dev, ino, positions, ev.seen) : { fileBytes: 0, eofReads: 0, eofReadsPerThread: 0, populates: [], populateLookups: 0, populated: 0, populateCalls: '' };
       // Threads the program made before its first stop (event-fork follows those it makes later).
       if (sys && n === 1) writeFileSync(sys.pidFile, listTasks(prog.pid).join(' '));
       syncPositions(prog.pid, positions);
       const now = reading(prog.pid);
-      const mapped = (readMaps(prog.pid) ?? []).some((v) => v.inode === st.ino);
+      const vmas = (readMaps(prog.pid) ?? []).filter((v) => v.inode === st.ino);
+      const mapped = vmas.length > 0;
       // A read call marks the folios it copies from referenced, and smaps counts every page of a mapped folio so marked:
-      // a step with read calls on the file is judged by those calls, not by its mapping's Referenced.
-      const touched = touchedPages(prog.pid, st.ino, rc.fileBytes === 0 && ev.getPages === 0);
+      // a step with read calls on the file is judged by those calls, not by its mapping's Referenced. A populate call
+      // marks them too (and makes the PTEs young): a step that had the kernel fill its mapping of the file is not judged by it either.
+      const populatedMapping = rc.populateLookups > 0 || rc.populates.some((r) => vmas.some((v) => r.start < v.end && v.start < r.end));
+      const touched = touchedPages(prog.pid, st.ino, rc.fileBytes === 0 && ev.getPages === 0 && !populatedMapping);
       const { seen, ...pages } = ev;
-      steps.push({ resident: await resident(file), ...pages, lookedUp: seen.reduce((a, b) => a + b, 0), notLookedUp: holes(seen), ...rc, ms, rchar: now.rchar - last.rchar, faults: now.faults - last.faults, mapped, touched });
+      const { fileBytes, eofReads, eofReadsPerThread, populated, populateCalls } = rc;
+      steps.push({ resident: await resident(file), ...pages, lookedUp: seen.reduce((a, b) => a + b, 0), notLookedUp: holes(seen), fileBytes, eofReads, eofReadsPerThread, populated, populateCalls, ms, rchar: now.rchar - last.rchar, faults: now.faults - last.faults, mapped, touched });
       last = now;
     }
     await trace.release();
@@ -361,7 +422,8 @@ function walk(): Promise<Walk> {
  * The program read the whole file itself, through the page cache. The kernel's evidence: its own threads looked every
  * page of the file up in the cache (mm_filemap_get_pages for read(2), pread(2), readv(2), sendfile(2)…;
  * mm_filemap_map_pages and mm_filemap_fault for a mapping), or — a mapping kept from the cold read, read without
- * faults — referenced every page of its mapping since the last stop (smaps Referenced); the bytes reached it (rchar grew
+ * faults — referenced every page of its mapping since the last stop (smaps Referenced; not in a step where it had the
+ * kernel fill the mapping: madvise MADV_POPULATE_READ, mmap MAP_POPULATE, mlock); the bytes reached it (rchar grew
  * by the file's size, or it touched every mapped page); no read call of one thread returned 0 (end of file) more than
  * twice (a fixed byte count instead of the end of the file); and no other task (a cat or dd it ran) added the pages.
  * readahead(2) and posix_fadvise(WILLNEED) fill the cache without looking a page up for a read; O_DIRECT bypasses the
@@ -377,11 +439,13 @@ async function expectRead(ctx: TestContext, w: Walk, s: Step, what: string): Pro
     pagesAddedByOtherTasks: s.addedByOthers,
   }, `${what}: the program's own reads of the file through the page cache (its read calls that looked the file up, by offset and bytes returned; ` +
     `its threads' ${s.lookups} mm_filemap_get_pages/map_pages/fault events) covered ${s.lookedUp} of the file's ${PAGES} pages${s.notLookedUp ? ` (not: ${s.notLookedUp}…)` : ''}; ` +
-    `pages of its mappings of the file it referenced since the last stop (smaps Referenced, when it made no read call on the file): ${s.touched}${s.mapped ? '' : ' (no mapping of the file)'}; ` +
+    `pages of its mappings of the file it referenced since the last stop (smaps Referenced, when it made no read call on the file and had the kernel fill no mapping of it): ${s.touched}${s.mapped ? '' : ' (no mapping of the file)'}; ` +
+    `its calls that had the kernel fill a mapping of the file (syscalls:sys_enter_*/sys_exit_*, and the map_pages/fault events inside them, not reads by the program): ${s.populateCalls || 'none'}${s.populated ? `, ${s.populated} pages looked up only by them` : ''}; ` +
     `its read calls that looked the file up (syscalls:sys_enter_*/sys_exit_* around mm_filemap_get_pages) returned ${s.fileBytes} bytes, its rchar (/proc/<pid>/io) grew by ${s.rchar} (file: ${SIZE} bytes); ` +
     `its read calls returned 0 (end of file, sys_exit_* ret 0) ${s.eofReads} times, at most ${s.eofReadsPerThread} in one thread; ` +
     `pages of the file added by other tasks: ${s.addedByOthers}${s.tools ? ` (processes it started: ${s.tools})` : ''}. ` +
-    'Read every byte of the file in the program itself, through the page cache (read(2)/pread(2) without O_DIRECT, or a mapping it touches), from the first byte until a read returns 0.')
+    'Read every byte of the file in the program itself, through the page cache (read(2)/pread(2) without O_DIRECT, or a mapping whose pages it touches itself, ' +
+    'not one the kernel fills for it: madvise MADV_POPULATE_READ, MAP_POPULATE, mlock), from the first byte until a read returns 0.')
     .toEqual({ pagesNotReadThroughTheCache: 0, bytesReadFromTheFile: true, readsPastTheEnd: 0, pagesAddedByOtherTasks: 0 });
 }
 
