@@ -43,7 +43,7 @@ const CORRECTNESS = ['echoes every byte to 64 concurrent clients', 'keeps servin
  * Meanwhile another client does `rounds` round trips, and the server's CPU is read over `quietMs` in which its only
  * work is an echo nobody takes (measured here: 0 ms; a server spinning on EAGAIN: the whole window).
  */
-const STALL = { push: 16 * 1024 * 1024, maxTaken: 4 * 1024 * 1024, rounds: 50, quietMs: 250, maxCpuShare: 0.25 };
+const STALL = { push: 16 * 1024 * 1024, maxTaken: 4 * 1024 * 1024, rounds: 50, quietMs: 250, maxCpuShare: 0.25, maxWakeups: 25 };
 /** Clients that half-close: `clients` at once, `runs` times (each with its own random sizes and bytes). */
 const HALFCLOSE = { clients: 16, runs: 2 };
 /** Clients that leave without their echo, one after another (the reference without SIGPIPE ignored died in 5 runs of 5). */
@@ -66,18 +66,38 @@ function serverProcesses(pid: number): number[] {
  * group's, clock ticks) and the scheduler's sum_exec_runtime summed over /proc/<pid>/task/<tid>/schedstat (ns;
  * /proc/<pid>/schedstat is the main thread's alone, and a server may do its work in another thread or process).
  */
-function cpuTime(pid: number): { ticks: number; ns: number | undefined } {
+function cpuTime(pid: number): { ticks: number; ns: number | undefined; runs: number } {
   let ticks = 0;
   let ns: number | undefined = 0;
+  let runs = 0;
   for (const p of serverProcesses(pid)) {
     const st = readStat(p);
     ticks += st ? st.utime + st.stime : p === pid ? NaN : 0;
     for (const tid of listTasks(p)) {
-      try { ns! += Number(readFileSync(`/proc/${p}/task/${tid}/schedstat`, 'utf8').split(' ')[0]); } catch { if (p === pid) { ns = undefined; break; } }
+      try {
+        const f = readFileSync(`/proc/${p}/task/${tid}/schedstat`, 'utf8').split(' ');
+        ns! += Number(f[0]);
+        runs += Number(f[2]);
+      } catch { if (p === pid) { ns = undefined; break; } }
     }
     if (ns === undefined) break;
   }
-  return { ticks, ns };
+  return { ticks, ns, runs };
+}
+
+/** epoll_wait, epoll_pwait, epoll_pwait2 by number (raw_syscalls:sys_enter prints `NR <nr> (<fd>, …)`). */
+const EPOLL_WAIT_NRS: ReadonlySet<number> = new Set(process.arch === 'arm64' ? [22, 441] : [232, 281, 441]);
+
+/** The epoll_wait-family calls among sys_enter events, by the epoll fd they wait on. */
+function epollWaitsByFd(events: readonly { event: string; body: string }[]): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const e of events) {
+    const m = e.event === 'sys_enter' ? /^NR (\d+) \(([0-9a-f]+)/.exec(e.body) : null;
+    if (!m || !EPOLL_WAIT_NRS.has(Number(m[1]))) continue;
+    const fd = parseInt(m[2]!, 16);
+    out.set(fd, (out.get(fd) ?? 0) + 1);
+  }
+  return out;
 }
 
 const CLK_TCK = 100;
@@ -91,6 +111,9 @@ interface Sample {
   readonly syscallsPerEvent: number;
   readonly syscallsLost: boolean;
   readonly epollWatches: number;
+  /** epoll_wait calls per round trip on the instance(s) that watch the N + 1 connections, and on any other fd. */
+  readonly epollWaitsPerEvent: number;
+  readonly otherWaits: string;
   readonly mode: string;
   readonly wallUs: number;
 }
@@ -121,6 +144,7 @@ async function measure(ns: Netns, loader: string, server: Background, port: numb
     epoll = epollInstances(server.pid);
   }
   const watches = watching();
+  const watchingFds = new Set(epoll.filter((e) => e.watches.length >= idle + 1).map((e) => e.fd));
   const mode = triggerMode(epoll.flatMap((e) => e.watches));
   const trace = makeTraceInstance(['raw_syscalls/sys_enter'], { enable: false, bufferKb: 8192, tag: 'sys' });
   if (!trace) throw new Error('tracefs instance with raw_syscalls/sys_enter unavailable');
@@ -137,11 +161,14 @@ async function measure(ns: Netns, loader: string, server: Background, port: numb
   await trace.release();
   process.kill(load.pid, 'SIGUSR1');
   await load.exited;
+  const waits = epollWaitsByFd(events);
+  const onWatching = [...waits].filter(([fd]) => watchingFds.has(fd)).reduce((a, [, n]) => a + n, 0);
+  const otherWaits = [...waits].filter(([fd]) => !watchingFds.has(fd)).map(([fd, n]) => `${n} on fd ${fd}`).join(', ');
   const ns_ = before.ns !== undefined && after.ns !== undefined ? after.ns - before.ns : (after.ticks - before.ticks) * (1e9 / CLK_TCK);
   return {
     idle, exchanges, nsPerEvent: ns_ / exchanges, ticks: after.ticks - before.ticks,
     syscallsPerEvent: events.length / exchanges, syscallsLost: lost,
-    epollWatches: watches, mode, wallUs: Number(done[2]),
+    epollWatches: watches, epollWaitsPerEvent: onWatching / exchanges, otherWaits, mode, wallUs: Number(done[2]),
   };
 }
 
@@ -157,6 +184,8 @@ interface StallRun {
   /** CPU of the server (all threads and processes, schedstat ns) over the quiet window, and the window (ms). */
   readonly quietCpuMs: number;
   readonly quietMs: number;
+  /** Times the server's tasks were scheduled in (schedstat field 3, summed) over the quiet window: its wakeups. */
+  readonly quietRuns: number;
   /** VmRSS of the server (kB) once the client had stopped. */
   readonly rssKb: number | undefined;
   /** The client's report, the server's sockets (ss -tn) while the client read nothing, the server's output. */
@@ -188,7 +217,7 @@ async function runStall(ns: Netns, edge: string, serverBin: string, nofile: numb
   return {
     pushed: Number(stalled[1]), otherRounds: other ? Number(other[1]) : 0,
     slowEchoed: slow ? Number(slow[1]) : 0, slowMismatches: slow ? Number(slow[2]) : 0,
-    quietCpuMs, quietMs, rssKb,
+    quietCpuMs, quietMs, quietRuns: after.runs - before.runs, rssKb,
     report: `${report}${res.exitCode === 0 ? '' : ` (${res.reason}${res.signal ? ` ${res.signal}` : ''})`}`,
     ss: ss.split('\n').filter((l, i) => i === 0 || l.includes(`:${port} `)).join('\n'),
     serverOutput: server.output().trim() || '(none)',
@@ -219,9 +248,11 @@ describe('Net Lab 1 — an epoll echo server, and why epoll exists', () => {
     ]);
     bins = { epoll: e.path, poll: p.path, loader: l.path, edge: x.path };
     ns = await createNetns({ tag: 'ep', disableIpv6: true });
-    // Small socket buffers in the lab's namespace only (tcp_wmem/tcp_rmem are per network namespace):
-    // the server's writes come back short often, as they do on a real network with slow clients.
-    await ns.exec('sysctl', ['-q', '-w', 'net.ipv4.tcp_wmem=4096 8192 16384', 'net.ipv4.tcp_rmem=4096 8192 16384'], { timeoutMs: 10_000 });
+    // Small send buffers in the lab's namespace only (tcp_wmem/tcp_rmem are per network namespace): the server's
+    // writes come back short often, as they do on a real network with slow clients. Receive buffers of up to
+    // 256 KiB: a client's burst can wait in the server's socket far beyond what a few read()s take, so a server
+    // that stops reading before EAGAIN (edge-triggered) loses its wakeup instead of being saved by a tiny buffer.
+    await ns.exec('sysctl', ['-q', '-w', 'net.ipv4.tcp_wmem=4096 8192 16384', 'net.ipv4.tcp_rmem=4096 131072 262144'], { timeoutMs: 10_000 });
     // The hard limit bounds the largest N (this host: 20 000): N idle + 1 busy + the listener + stdio on each side.
     const limits = readFileSync('/proc/self/limits', 'utf8').match(/^Max open files\s+\d+\s+(\d+)/m);
     hardNofile = limits ? Number(limits[1]) : 1024;
@@ -252,6 +283,11 @@ describe('Net Lab 1 — an epoll echo server, and why epoll exists', () => {
     if (r.quietCpuMs > STALL.maxCpuShare * r.quietMs) {
       problems.push(`your server used ${Math.round(r.quietCpuMs)} ms of CPU in ${Math.round(r.quietMs)} ms while its only work was an echo the client would not take ` +
         '(schedstat of every thread of every process it started): it spins, retrying write() on EAGAIN or polling with a zero timeout; sleep in epoll_wait() until the kernel reports room');
+    }
+    if (r.quietRuns > STALL.maxWakeups) {
+      problems.push(`your server was woken ${r.quietRuns} times in ${Math.round(r.quietMs)} ms while it had nothing to do (schedstat field 3, the times its tasks ran, summed over every thread and process; ` +
+        `${Math.round(r.quietCpuMs)} ms of CPU): it does not sleep in epoll_wait() until the kernel has news, it wakes on a timer (a short epoll_wait() timeout, a level-triggered EPOLLOUT that is always ready). ` +
+        'Wait with timeout -1 and ask for EPOLLOUT only while an echo is pending (or edge-triggered)');
     }
     if (r.slowEchoed !== r.pushed || r.slowMismatches) {
       problems.push(`once it read, the client that had stopped reading got ${r.slowEchoed} of the ${r.pushed} bytes it had sent back (${r.slowMismatches} differing)`);
@@ -318,6 +354,12 @@ describe('Net Lab 1 — an epoll echo server, and why epoll exists', () => {
       epollSamples.push(s);
       // Fail at once (not after the whole sweep) when the server does not watch its connections through epoll.
       expect(s.epollWatches, `with ${n} idle connections and one busy one, the server's epoll instances (/proc/${server.pid}/fdinfo, anon_inode:[eventpoll]) watch ${s.epollWatches} descriptors (after waiting up to 20 s for the accepts); expected at least ${n + 1}`).toBeGreaterThanOrEqual(n + 1);
+      // Registered is not used: the round trips must come out of epoll_wait() on that instance. A message waits for its echo, so a
+      // server waits about once per message (one that loops until EAGAIN may catch the next message in the same turn: 0.48 seen);
+      // a thread or process per connection blocking in read() makes none.
+      expect(s.epollWaitsPerEvent, `with ${n} idle connections, raw_syscalls:sys_enter of every thread and process of your server shows ${s.epollWaitsPerEvent.toFixed(2)} epoll_wait() calls per round trip ` +
+        `on the instance that watches the connections (${s.exchanges} round trips, at least 0.1 expected; waits on other descriptors: ${s.otherWaits || 'none'}): the echo did not come out of that instance. ` +
+        'Registering every connection is not the point: wait for them all in one epoll_wait() loop and serve the ones it returns (not a thread or process per connection blocking in read(), nor one epoll instance each)').toBeGreaterThanOrEqual(0.1);
     }
     await server.stop();
     for (const s of epollSamples) {

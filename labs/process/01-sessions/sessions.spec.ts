@@ -7,7 +7,7 @@
  * the kernel through waitpid(2). Every fact comes from /proc/<pid>/stat,
  * /proc/<pid>/task and those wait statuses; nothing the program prints.
  */
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it, type TestContext } from 'vitest';
@@ -29,6 +29,13 @@ const THREADS = 3;
 const SETTLE_MS = 5_000;
 /** How long a zombie must stay a zombie, and orphans stay alive, to count as "until reaped" / "live on". */
 const HOLD_MS = 500;
+/** How soon after SIGUSR1 the zombie must be gone (the reference: a few ms). */
+const REAP_MS = 1_500;
+/**
+ * How long a zombie must stay a zombie when no SIGUSR1 comes: longer than HOLD_MS + REAP_MS, so that no fixed
+ * delay both outlasts this test and fits the reaping test's window (a timer is not "on SIGUSR1").
+ */
+const UNREAPED_MS = 2_500;
 
 let sessions = '';
 let subreaper = '';
@@ -69,6 +76,11 @@ async function settle<T>(probe: () => T, accept: (v: T) => boolean, timeoutMs: n
     v = probe();
   }
   return v;
+}
+
+/** A /proc file's text, or undefined once the process is gone. */
+function readProc(path: string): string | undefined {
+  try { return readFileSync(path, 'utf8'); } catch { return undefined; }
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -168,14 +180,28 @@ describe('Process Lab 1 — sessions, process groups, threads and tasks (会话�
     expect(still?.state, `${z.pid} must still be a zombie ${HOLD_MS} ms later: /proc/${z.pid}/stat: ${still ? formatStat(still) : '(gone)'}`).toBe('Z');
     const t0 = Date.now();
     process.kill(l.pid, 'SIGUSR1');
-    const gone = await settle(() => !existsSync(`/proc/${z.pid}`), (g) => g, 3_000);
+    const gone = await settle(() => !existsSync(`/proc/${z.pid}`), (g) => g, REAP_MS);
     recordMetric(ctx, { name: 'SIGUSR1 to reaped', value: Date.now() - t0, unit: 'ms', group: 'sessions' });
     const after = snapshot(sub.pid);
-    expect(gone, `after SIGUSR1 to ${l.pid}, zombie ${z.pid} must be reaped (its /proc entry gone) within 3 s.\n${show(after, sub)}`).toBe(true);
+    expect(gone, `after SIGUSR1 to ${l.pid}, zombie ${z.pid} must be reaped (its /proc entry gone) within ${REAP_MS} ms.\n${show(after, sub)}`).toBe(true);
     const lNow = readStat(l.pid);
     expect(lNow && lNow.state !== 'Z' ? formatStat(lNow) : `${l.pid} gone or a zombie (${lNow ? formatStat(lNow) : 'no /proc entry'})`,
       `the session leader must survive SIGUSR1 (block it and wait for it; its default action kills).\n${show(after, sub)}`).toMatch(new RegExp(`^${l.pid} \\(`));
     expect(reaped(sub).get(z.pid), `zombie ${z.pid} must be reaped by its parent ${l.pid}, not handed to the subreaper`).toBeUndefined();
+  });
+
+  it(`a zombie nobody reaps stays a zombie: without SIGUSR1, L leaves Z in state Z (still Z ${UNREAPED_MS} ms on)`, async (ctx) => {
+    const { sub, tree } = await startTree(ctx);
+    const z = expectZombie(tree, sub);
+    const l = tree.leader!;
+    const t0 = Date.now();
+    const last = await settle(() => readStat(z.pid), (s) => s?.state !== 'Z', UNREAPED_MS);
+    const leftAfter = Date.now() - t0;
+    const lStatus = readProc(`/proc/${l.pid}/status`)?.split('\n').filter((x) => /^Sig(Blk|Ign|Cgt)|^ShdPnd/.test(x)).join(', ') ?? '(gone)';
+    expect(last?.state ?? `gone (${reaped(sub).get(z.pid) ? `reaped by the subreaper: ${reaped(sub).get(z.pid)}` : 'reaped by its parent'})`,
+      `no SIGUSR1 was sent, yet zombie ${z.pid} left state Z ${leftAfter} ms after the tree appeared: L reaped it on its own (a timer, a poll, a wait that did not wait for the signal). ` +
+      `/proc/${z.pid}/stat now: ${last ? formatStat(last) : '(no entry)'}; /proc/${l.pid}/status: ${lStatus} (bit 10 of the masks is SIGUSR1). ` +
+      `L must reap Z only once SIGUSR1 arrives: block SIGUSR1 before forking Z, wait for it (sigwait, signalfd, sigsuspend), then waitpid.\n${show(snapshot(sub.pid), sub)}`).toBe('Z');
   });
 
   it('when the terminal-less session leader exits, the group lives on: reparented to the subreaper, same pgrp, sid still the dead leader\'s pid, no SIGHUP', async (ctx) => {
