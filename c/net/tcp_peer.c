@@ -4,8 +4,8 @@
  * never edit it; it only makes connections the kernel can be watched on.
  *
  * Build: gcc -O2 -Wall -o tcp_peer tcp_peer.c
- * Run:   tcp_peer serve <port> <connections>   (in the server's namespace)
- *        tcp_peer connect <ip> <port> c|s      (in the client's namespace)
+ * Run:   tcp_peer serve <port> <connections> [mptcp]   (in the server's namespace)
+ *        tcp_peer connect <ip> <port> c|s [mptcp]      (in the client's namespace)
  *
  * serve: listen on <port>, print "listening" once the socket listens, accept
  * <connections> connections one after another, then close the listener.
@@ -16,6 +16,10 @@
  * wait for the server's FIN and close after it ('s'). Prints
  * "local_port=<its ephemeral port> connect_us=<microseconds connect() took>",
  * or "refused" (exit 2) when the SYN was answered with RST.
+ * "mptcp": the socket is an MPTCP one (socket(AF_INET, SOCK_STREAM,
+ * IPPROTO_MPTCP), RFC 8684): the kernel runs its connection over TCP
+ * subflows, and the MPTCP socket has TCP-like states of its own. Where the
+ * kernel has no MPTCP, it prints "no-mptcp: <error>" and exits 3.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -26,6 +30,24 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+
+#ifndef IPPROTO_MPTCP
+#define IPPROTO_MPTCP 262
+#endif
+
+/* A stream socket of the protocol asked for; -2 (after saying so) when the kernel has no MPTCP. */
+static int stream_socket(int proto)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, proto);
+
+	if (fd < 0 && proto == IPPROTO_MPTCP && (errno == EPROTONOSUPPORT || errno == EINVAL || errno == ENOPROTOOPT)) {
+		printf("no-mptcp: %s\n", strerror(errno));
+		return -2;
+	}
+	if (fd < 0)
+		fprintf(stderr, "socket failed: %s\n", strerror(errno));
+	return fd;
+}
 
 static double now_us(void)
 {
@@ -50,17 +72,15 @@ static int drain(int fd)
 	return 0;
 }
 
-static int serve(int port, int count)
+static int serve(int port, int count, int proto)
 {
 	struct sockaddr_in addr = { .sin_family = AF_INET, .sin_port = htons(port) };
 	int lfd, fd, i, one = 1, ret = 1;
 	char who;
 
-	lfd = socket(AF_INET, SOCK_STREAM, 0);
-	if (lfd < 0) {
-		fprintf(stderr, "socket failed: %s\n", strerror(errno));
-		return 1;
-	}
+	lfd = stream_socket(proto);
+	if (lfd < 0)
+		return lfd == -2 ? 3 : 1;
 	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (bind(lfd, (struct sockaddr *)&addr, sizeof(addr)) || listen(lfd, 16)) {
 		fprintf(stderr, "bind/listen on port %d failed: %s\n", port, strerror(errno));
@@ -92,7 +112,7 @@ cleanup:
 	return ret;
 }
 
-static int connect_to(const char *ip, int port, char who)
+static int connect_to(const char *ip, int port, char who, int proto)
 {
 	struct sockaddr_in addr = { .sin_family = AF_INET, .sin_port = htons(port) };
 	struct sockaddr_in local;
@@ -104,11 +124,9 @@ static int connect_to(const char *ip, int port, char who)
 		fprintf(stderr, "bad address %s\n", ip);
 		return 1;
 	}
-	fd = socket(AF_INET, SOCK_STREAM, 0);
-	if (fd < 0) {
-		fprintf(stderr, "socket failed: %s\n", strerror(errno));
-		return 1;
-	}
+	fd = stream_socket(proto);
+	if (fd < 0)
+		return fd == -2 ? 3 : 1;
 	start = now_us();
 	if (connect(fd, (struct sockaddr *)&addr, sizeof(addr))) {
 		if (errno == ECONNREFUSED) {
@@ -141,10 +159,13 @@ cleanup:
 
 int main(int argc, char **argv)
 {
-	if (argc == 4 && !strcmp(argv[1], "serve"))
-		return serve(atoi(argv[2]), atoi(argv[3]));
-	if (argc == 5 && !strcmp(argv[1], "connect") && (argv[4][0] == 'c' || argv[4][0] == 's'))
-		return connect_to(argv[2], atoi(argv[3]), argv[4][0]);
-	fprintf(stderr, "usage: %s serve <port> <connections> | connect <ip> <port> c|s\n", argv[0]);
+	int mptcp = argc >= 5 && !strcmp(argv[argc - 1], "mptcp");
+	int proto = mptcp ? IPPROTO_MPTCP : 0;
+
+	if (argc - mptcp == 4 && !strcmp(argv[1], "serve"))
+		return serve(atoi(argv[2]), atoi(argv[3]), proto);
+	if (argc - mptcp == 5 && !strcmp(argv[1], "connect") && (argv[4][0] == 'c' || argv[4][0] == 's'))
+		return connect_to(argv[2], atoi(argv[3]), argv[4][0], proto);
+	fprintf(stderr, "usage: %s serve <port> <connections> [mptcp] | connect <ip> <port> c|s [mptcp]\n", argv[0]);
 	return 1;
 }

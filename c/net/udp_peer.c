@@ -6,7 +6,8 @@
  *
  * Build: gcc -O2 -Wall -o udp_peer udp_peer.c
  * Run:   udp_peer recv <count> <reply_len> <port>[/lite] [<port>[/lite]…]   (receiver's namespace)
- *        udp_peer send <ip> <gap_ms> <port>:<len>[:opt<n>|:lite|:to<ip>] […] (sender's namespace)
+ *        udp_peer send <ip> <gap_ms> [-r <cpu>:<ip>:<port>:<len>[-<len2>]] <port>:<len>[:opt<n>|:lite|:to<ip>][:race] […]
+ *                                                                          (sender's namespace)
  *
  * recv: bind one UDP socket per port (a UDP-Lite socket for <port>/lite),
  * print "listening", then receive <count> datagrams in all (poll), printing
@@ -21,12 +22,25 @@
  * with IP_OPTIONS for this datagram only: its IPv4 header is 20 + <n>
  * bytes); ":lite" sends it from a second socket, a UDP-Lite one (IPv4
  * protocol 136, the same header layout as UDP); ":to<ip>" sends it to
- * that address instead of <ip>.
+ * that address instead of <ip>. ":race" (with -r) sends it while another
+ * thread, on CPU <cpu> and from a socket of its own, sends datagrams of
+ * random bytes to the -r <ip>:<port> back to back (<len>, <len> + 1, …
+ * <len2>, <len> again…: each a length of its own among its neighbours, though
+ * the slab gives them one address after another): the thread starts
+ * first, the datagram goes out once the thread has sent RACE_LEAD of them,
+ * and the thread stops RACE_TAIL after this datagram's sendto() returned
+ * (at most RACE_MAX in all), so the kernel has both threads' skbs on their
+ * way at once; the line then ends with " raced=<how many the thread sent>".
+ * Flags combine (e.g. <port>:<len>:opt8:race).
  */
+#define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +55,17 @@
 #define MAX_PORTS 16
 #define MAX_LEN 1400
 #define RECV_TIMEOUT_MS 20000
+#define RACE_LEAD 2
+#define RACE_TAIL 4
+#define RACE_MAX 400
+
+/* The racing thread of ":race": its CPU, where it sends, how long, and how far it got. */
+struct race {
+	int cpu, len, len2, fd, err;
+	struct sockaddr_in to;
+	char buf[MAX_LEN];
+	atomic_int sent, stop;
+};
 
 static int recv_all(int count, int reply_len, int nports, char **ports)
 {
@@ -107,7 +132,64 @@ cleanup:
 	return ret;
 }
 
-static int send_all(const char *ip, int gap_ms, int n, char **specs)
+static void *race_run(void *arg)
+{
+	struct race *r = arg;
+	int stop_at = -1;
+
+	for (;;) {
+		int n;
+
+		int len = r->len + atomic_load(&r->sent) % (r->len2 - r->len + 1);
+
+		if (sendto(r->fd, r->buf, len, 0, (struct sockaddr *)&r->to, sizeof(r->to)) != len) {
+			r->err = errno;
+			atomic_store(&r->sent, RACE_MAX);
+			return NULL;
+		}
+		n = atomic_fetch_add(&r->sent, 1) + 1;
+		if (stop_at < 0 && atomic_load(&r->stop))
+			stop_at = n;
+		if ((stop_at >= 0 && n >= stop_at + RACE_TAIL) || n >= RACE_MAX)
+			return NULL;
+	}
+}
+
+/* Parse <port>:<len>[:flag…]; returns 0 when the spec is good. */
+static int parse_spec(const char *spec, int *port, int *len, int *opt, int *lite, int *race, struct in_addr *dst)
+{
+	const char *p;
+	int n = 0;
+
+	*opt = *lite = *race = 0;
+	if (sscanf(spec, "%d:%d%n", port, len, &n) != 2 || *len < 0 || *len > MAX_LEN)
+		return -1;
+	for (p = spec + n; *p; ) {
+		char flag[24];
+		size_t k;
+
+		if (*p != ':')
+			return -1;
+		p++;
+		k = strcspn(p, ":");
+		if (k == 0 || k >= sizeof(flag))
+			return -1;
+		memcpy(flag, p, k);
+		flag[k] = '\0';
+		p += k;
+		if (strcmp(flag, "lite") == 0)
+			*lite = 1;
+		else if (strcmp(flag, "race") == 0)
+			*race = 1;
+		else if (strncmp(flag, "to", 2) == 0 && inet_pton(AF_INET, flag + 2, dst) == 1)
+			;
+		else if (sscanf(flag, "opt%d", opt) != 1 || *opt <= 0 || *opt > 40 || *opt % 4)
+			return -1;
+	}
+	return 0;
+}
+
+static int send_all(const char *ip, int gap_ms, int n, char **specs, struct race *race)
 {
 	struct sockaddr_in to = { .sin_family = AF_INET }, me;
 	socklen_t mlen = sizeof(me);
@@ -123,25 +205,24 @@ static int send_all(const char *ip, int gap_ms, int n, char **specs)
 		fprintf(stderr, "socket failed: %s\n", strerror(errno));
 		return 1;
 	}
-	/* Each datagram in order, gap_ms apart: the kernel sees them one at a time. */
+	/* Each datagram in order, gap_ms apart: the kernel sees them one at a time (but for a ":race" one's racer). */
 	for (i = 0; i < n; i++) {
-		int port, len, opt = 0, s = fd;
-		char flag[24] = "";
+		int port, len, opt, is_lite, is_race, s = fd, raced = -1;
 		struct sockaddr_in dst = to;
 		unsigned char nops[40];
+		pthread_t th;
+		pthread_attr_t attr;
+		cpu_set_t racer_cpus;
 
-		if (sscanf(specs[i], "%d:%d:%23s", &port, &len, flag) < 2 || len < 0 || len > MAX_LEN ||
-		    (flag[0] && strcmp(flag, "lite") != 0 &&
-		     !(strncmp(flag, "to", 2) == 0 && inet_pton(AF_INET, flag + 2, &dst.sin_addr) == 1) &&
-		     (sscanf(flag, "opt%d", &opt) != 1 || opt <= 0 || opt > 40 || opt % 4))) {
-			fprintf(stderr, "bad datagram %s (want <port>:<len>[:opt<n>|:lite|:to<ip>], len 0..%d, n 4..40 by 4)\n", specs[i], MAX_LEN);
+		if (parse_spec(specs[i], &port, &len, &opt, &is_lite, &is_race, &dst.sin_addr) < 0 || (is_race && !race)) {
+			fprintf(stderr, "bad datagram %s (want <port>:<len>[:opt<n>|:lite|:to<ip>][:race], len 0..%d, n 4..40 by 4, :race with -r)\n", specs[i], MAX_LEN);
 			goto cleanup;
 		}
 		if (getrandom(buf, len, 0) != len) {
 			fprintf(stderr, "getrandom failed: %s\n", strerror(errno));
 			goto cleanup;
 		}
-		if (strcmp(flag, "lite") == 0) {
+		if (is_lite) {
 			if (lite < 0)
 				lite = socket(AF_INET, SOCK_DGRAM, IPPROTO_UDPLITE);
 			if (lite < 0) {
@@ -157,9 +238,39 @@ static int send_all(const char *ip, int gap_ms, int n, char **specs)
 			goto cleanup;
 		}
 		dst.sin_port = htons(port);
+		if (is_race) {
+			/* The racer runs first: this datagram goes out while the racer's skbs are on their way. */
+			atomic_store(&race->sent, 0);
+			atomic_store(&race->stop, 0);
+			race->err = 0;
+			/* Started on its CPU (not on this one, which the loop below keeps busy). */
+			CPU_ZERO(&racer_cpus);
+			CPU_SET(race->cpu, &racer_cpus);
+			if ((errno = pthread_attr_init(&attr)) != 0 || (errno = pthread_attr_setaffinity_np(&attr, sizeof(racer_cpus), &racer_cpus)) != 0 ||
+			    (errno = pthread_create(&th, &attr, race_run, race)) != 0) {
+				fprintf(stderr, "racer on CPU %d: %s\n", race->cpu, strerror(errno));
+				goto cleanup;
+			}
+			pthread_attr_destroy(&attr);
+			while (atomic_load(&race->sent) < RACE_LEAD)
+				;
+		}
 		if (sendto(s, buf, len, 0, (struct sockaddr *)&dst, sizeof(dst)) != len) {
 			fprintf(stderr, "sendto failed: %s\n", strerror(errno));
+			if (is_race) {
+				atomic_store(&race->stop, 1);
+				pthread_join(th, NULL);
+			}
 			goto cleanup;
+		}
+		if (is_race) {
+			atomic_store(&race->stop, 1);
+			pthread_join(th, NULL);
+			if (race->err) {
+				fprintf(stderr, "racer on CPU %d failed: %s\n", race->cpu, strerror(race->err));
+				goto cleanup;
+			}
+			raced = atomic_load(&race->sent);
 		}
 		if (opt && setsockopt(fd, IPPROTO_IP, IP_OPTIONS, NULL, 0) < 0) {
 			fprintf(stderr, "setsockopt IP_OPTIONS (clear) failed: %s\n", strerror(errno));
@@ -170,7 +281,11 @@ static int send_all(const char *ip, int gap_ms, int n, char **specs)
 			fprintf(stderr, "getsockname failed: %s\n", strerror(errno));
 			goto cleanup;
 		}
-		printf("sent %d %d sport=%d%s%s\n", port, len, ntohs(me.sin_port), flag[0] ? " " : "", flag);
+		printf("sent %d %d sport=%d%s%s", port, len, ntohs(me.sin_port), strchr(strchr(specs[i], ':') + 1, ':') ? " " : "",
+		       strchr(strchr(specs[i], ':') + 1, ':') ? strchr(strchr(specs[i], ':') + 1, ':') + 1 : "");
+		if (raced >= 0)
+			printf(" raced=%d", raced);
+		printf("\n");
 		fflush(stdout);
 		usleep(gap_ms * 1000);
 	}
@@ -183,13 +298,52 @@ cleanup:
 	return ret;
 }
 
+/* -r <cpu>:<ip>:<port>:<len>[-<len2>]: the racer's settings (its socket opened here). */
+static int race_setup(struct race *r, const char *arg)
+{
+	char ip[32];
+	int port, n;
+
+	memset(r, 0, sizeof(*r));
+	r->to.sin_family = AF_INET;
+	n = sscanf(arg, "%d:%31[0-9.]:%d:%d-%d", &r->cpu, ip, &port, &r->len, &r->len2);
+	if (n == 4)
+		r->len2 = r->len;
+	if (n < 4 || r->cpu < 0 || r->cpu >= CPU_SETSIZE || inet_pton(AF_INET, ip, &r->to.sin_addr) != 1 || port <= 0 ||
+	    port > 65535 || r->len < 0 || r->len2 < r->len || r->len2 > MAX_LEN) {
+		fprintf(stderr, "bad -r %s (want <cpu>:<ip>:<port>:<len>[-<len2>], 0 <= len <= len2 <= %d)\n", arg, MAX_LEN);
+		return -1;
+	}
+	r->to.sin_port = htons(port);
+	if (getrandom(r->buf, r->len2, 0) != r->len2) {
+		fprintf(stderr, "getrandom failed: %s\n", strerror(errno));
+		return -1;
+	}
+	r->fd = socket(AF_INET, SOCK_DGRAM, 0);
+	if (r->fd < 0) {
+		fprintf(stderr, "socket (racer) failed: %s\n", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc >= 5 && strcmp(argv[1], "recv") == 0)
 		return recv_all(atoi(argv[2]), atoi(argv[3]), argc - 4, argv + 4);
+	if (argc >= 7 && strcmp(argv[1], "send") == 0 && strcmp(argv[4], "-r") == 0) {
+		static struct race race;
+		int ret;
+
+		if (race_setup(&race, argv[5]) < 0)
+			return 1;
+		ret = send_all(argv[2], atoi(argv[3]), argc - 6, argv + 6, &race);
+		close(race.fd);
+		return ret;
+	}
 	if (argc >= 5 && strcmp(argv[1], "send") == 0)
-		return send_all(argv[2], atoi(argv[3]), argc - 4, argv + 4);
+		return send_all(argv[2], atoi(argv[3]), argc - 4, argv + 4, NULL);
 	fprintf(stderr, "usage: udp_peer recv <count> <reply_len> <port>[/lite]…\n"
-			"       udp_peer send <ip> <gap_ms> <port>:<len>[:opt<n>|:lite|:to<ip>]…\n");
+			"       udp_peer send <ip> <gap_ms> [-r <cpu>:<ip>:<port>:<len>[-<len2>]] <port>:<len>[:opt<n>|:lite|:to<ip>][:race]…\n");
 	return 2;
 }

@@ -131,3 +131,53 @@ export function ssStateName(state: string): string {
   if (s === 'CLOSE') return 'UNCONN';
   return s.replace(/_/g, '-').replace(/^FIN-WAIT(\d)$/, 'FIN-WAIT-$1');
 }
+
+/** IPPROTO_* of include/uapi/linux/in.h that sock:inet_sock_set_state reports (TCP, DCCP, SCTP, MPTCP). */
+export const IPPROTO: Readonly<Record<string, number>> = { IPPROTO_TCP: 6, IPPROTO_DCCP: 33, IPPROTO_SCTP: 132, IPPROTO_MPTCP: 262 };
+
+/** One state change in the kernel's own record of sock:inet_sock_set_state (a tracefs instance), without the socket address its format leaves out. */
+export interface KernelStateChange {
+  readonly protocol: number;
+  readonly saddr: string;
+  readonly sport: number;
+  readonly daddr: string;
+  readonly dport: number;
+  readonly from: string;
+  readonly to: string;
+}
+
+/**
+ * The body of an inet_sock_set_state event as tracefs prints it:
+ * `family=AF_INET protocol=IPPROTO_MPTCP sport=7001 dport=0 saddr=0.0.0.0 daddr=0.0.0.0 saddrv6=:: daddrv6=:: oldstate=TCP_CLOSE newstate=TCP_LISTEN`
+ * (a protocol without a name in the kernel's table prints as a number).
+ */
+export function parseKernelStateChange(body: string): KernelStateChange | undefined {
+  const m = body.match(/protocol=(\S+) sport=(\d+) dport=(\d+) saddr=([\d.]+) daddr=([\d.]+) .*oldstate=(\S+) newstate=(\S+)/);
+  if (!m) return undefined;
+  const protocol = IPPROTO[m[1]!] ?? Number(m[1]);
+  const state = (s: string) => (/^\d+$/.test(s) ? TCP_STATES[Number(s)] ?? s : stateName(s));
+  return { protocol, sport: Number(m[2]), dport: Number(m[3]), saddr: m[4]!, daddr: m[5]!, from: state(m[6]!), to: state(m[7]!) };
+}
+
+/** What a change is, without the socket: both ends and the two states. */
+const changeKey = (c: { saddr: string; sport: number; daddr: string; dport: number; from: string; to: string }) => `${c.saddr}:${c.sport} ${c.daddr}:${c.dport} ${c.from} -> ${c.to}`;
+
+/**
+ * The tracer's lines that can only be another protocol's sockets: for each change (both ends, both states) the
+ * kernel recorded for a socket that is not TCP, the tracer may print at most as many lines as the kernel recorded
+ * TCP changes of that kind; the lines beyond (the last ones) are the other protocol's. Only changes the kernel
+ * recorded for another protocol are judged, so a record that starts late or a lost line cannot make a stray.
+ */
+export function otherProtocolLines(lines: readonly StateChange[], kernel: readonly KernelStateChange[]): { key: string; tcp: number; other: Map<number, number>; lines: StateChange[]; printed: StateChange[] }[] {
+  const byKey = new Map<string, { tcp: number; other: Map<number, number> }>();
+  for (const k of kernel) {
+    const e = byKey.get(changeKey(k)) ?? { tcp: 0, other: new Map<number, number>() };
+    if (k.protocol === IPPROTO.IPPROTO_TCP) e.tcp++;
+    else e.other.set(k.protocol, (e.other.get(k.protocol) ?? 0) + 1);
+    byKey.set(changeKey(k), e);
+  }
+  return [...byKey].filter(([, e]) => e.other.size > 0).flatMap(([key, e]) => {
+    const printed = lines.filter((l) => changeKey(l) === key);
+    return printed.length > e.tcp ? [{ key, tcp: e.tcp, other: e.other, lines: printed.slice(e.tcp), printed }] : [];
+  });
+}

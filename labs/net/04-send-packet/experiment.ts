@@ -7,14 +7,17 @@
  * random payload lengths; the second with IP options, so its UDP header is
  * not 20 bytes after the IP header's start) among decoys: other ports, a
  * UDP-Lite datagram to the lab's port (IPv4 protocol 136, the same header
- * layout), one of the same length as the second lab's datagram, and a tail
- * of decoys that the slab hands the lab's freed skb addresses to. The
+ * layout), one of the same length as the second lab's datagram, decoys sent
+ * from another CPU at the same time as a lab's datagram (their events fall
+ * between its first and last), and a tail of decoys that the slab hands the
+ * lab's freed skb addresses to. The
  * receiver answers each lab's datagram from the lab's port (a decoy the other
  * way). It returns the evidence: the kernel's path of every datagram and the
  * tracer's lines, each classified against the event it claims to be
  * (skb-path.ts). No verdicts here: judge.ts and the spec decide.
  */
 import { writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { buildProgram } from '../../../helpers/harness/compile.js';
 import { labSource, REFERENCE_SRC } from '../../../helpers/harness/paths.js';
@@ -23,8 +26,8 @@ import { lostEvents, startBpftrace, type BpftraceSession } from '../../../helper
 import { twoHosts } from '../../../helpers/kernel/netns.js';
 import { makeTraceInstance } from '../../../helpers/kernel/tracefs.js';
 import {
-  classifyLines, datagramPaths, describeEvent, deviceRecords, parseTracerLine,
-  type Classified, type Datagram, type DatagramPath, type NetEvent,
+  classifyLines, datagramPaths, describeEvent, deviceRecords, interleaved, isConcurrent, parseTracerLine,
+  type Classified, type Datagram, type DatagramPath, type Interleaved, type NetEvent,
 } from './skb-path.js';
 
 /**
@@ -46,6 +49,23 @@ const TAIL_GAP_MS = 2;
 const MAX_ROUNDS = 5;
 /** An address on the lab's wire that no host has: the peer's stack (forwarding off) drops a datagram to it without an answer, and the sending CPU's slab hands its skb to the very next one (measured: the next allocation but one when an ICMP error came between, every time). */
 const NO_HOST = '10.199.4.3';
+/**
+ * Decoys raced against the lab's datagrams (udp_peer's ":race"): while the sender (on CPU 0) sends a raced lab's
+ * datagram, a thread of its own on RACE_CPU sends datagrams of RACE_PAYLOAD bytes to NO_HOST, port PORT + 3, back to
+ * back from a socket of its own, from just before until just after (each a length of its own, cycling). The kernel then has both CPUs' skbs on their way
+ * at once, and the record shows the decoys' events between the lab's datagram's net_dev_queue and its
+ * netif_receive_skb (measured here: ~10–20 decoys per raced datagram, several events inside its path). Their lengths
+ * lie above every other datagram's (64–1240 bytes): the record tells them by it. Raced lab's datagrams are sent (at most
+ * RACE_ROUNDS more) until the record holds MIN_INTERLEAVED of the decoys' netif_rx, net_dev_xmit or netif_receive_skb
+ * events inside lab's datagrams' paths.
+ */
+const RACE_CPU = 1;
+const RACE_PORT = PORT + 3;
+const RACE_PAYLOAD = 1250 + Math.floor(Math.random() * 51);
+/** The racer's lengths cycle through RACE_PAYLOAD … + RACE_SPREAD - 1: the slab gives its skbs one address after another, their lengths tell them apart. */
+const RACE_SPREAD = 100;
+const RACE_ROUNDS = 4;
+const MIN_INTERLEAVED = 3;
 const EVENTS = ['net/net_dev_queue', 'net/netif_rx', 'net/net_dev_xmit', 'net/netif_receive_skb'];
 /** The tracer's output counts as complete once unchanged for this long (bpftrace only drains what the kernel already recorded). */
 const QUIET_MS = 200;
@@ -66,6 +86,12 @@ export interface Run {
   readonly lines: Classified[];
   /** Events bpftrace reported lost. */
   readonly lost: number;
+  /** Decoys were raced from another CPU (false: one CPU only). */
+  readonly raced: boolean;
+  /** The decoy raced against the lab's datagrams (its paths are in `paths`). */
+  readonly raceDecoy: Datagram;
+  /** Other datagrams' events the kernel recorded inside a lab's datagram's path. */
+  readonly interleaved: Interleaved[];
 }
 
 /** Distinct random payload lengths in [64, 1200], none 100 (the README's example): every datagram's skb is told apart by its length (but the one decoy the spec makes as long as a lab's datagram). */
@@ -99,21 +125,23 @@ export async function sendThroughTracer(): Promise<Run> {
   // datagram would go back out its veth after an ARP request: no drop, and packets the record does not expect).
   await hosts.left.ns.exec('ip', ['neigh', 'replace', NO_HOST, 'lladdr', hosts.right.mac, 'dev', left, 'nud', 'permanent'], { timeoutMs: 10_000 });
   await hosts.right.ns.exec('sysctl', ['-q', '-w', 'net.ipv4.ip_forward=0'], { timeoutMs: 10_000 });
-  const p = payloads(9 + TAIL * MAX_ROUNDS);
+  const p = payloads(9 + TAIL * MAX_ROUNDS + RACE_ROUNDS);
+  const raced = availableParallelism() > RACE_CPU;
+  const raceDecoy: Datagram = { label: `decoy to port ${RACE_PORT} at ${NO_HOST}, sent from CPU ${RACE_CPU} while a lab's datagram went out from CPU 0`, from: left, to: right, payload: RACE_PAYLOAD, concurrent: true, spread: RACE_SPREAD };
   // IP options of the second lab's datagram and of one decoy: 4..40 bytes, by 4 (an IHL of 6..15).
   const optLen = () => 4 * (1 + Math.floor(Math.random() * 10));
   const [o1, o2] = [optLen(), optLen()];
   type Send = Datagram & { readonly spec: string; readonly dropped?: boolean };
-  const udp = (port: number, payload: number, ipOptions?: number): Send => ({
+  const udp = (port: number, payload: number, ipOptions?: number, race = false): Send => ({
     label: `${port === PORT ? 'the lab\'s datagram' : 'decoy'} to port ${port}${ipOptions ? ` with ${ipOptions} bytes of IP options` : ''}`,
-    lab: port === PORT, from: left, to: right, payload, ipOptions, spec: `${port}:${payload}${ipOptions ? `:opt${ipOptions}` : ''}`,
+    lab: port === PORT, from: left, to: right, payload, ipOptions, spec: `${port}:${payload}${ipOptions ? `:opt${ipOptions}` : ''}${race && raced ? ':race' : ''}`,
   });
   const sent: Send[] = [
     udp(PORT + 1, p[0]!),
-    udp(PORT, p[1]!),
+    udp(PORT, p[1]!, undefined, true),
     udp(PORT + 2, p[2]!),
     { label: `UDP-Lite decoy to port ${PORT} (IPv4 protocol 136, not 17)`, from: left, to: right, payload: p[3]!, spec: `${PORT}:${p[3]}:lite` },
-    udp(PORT, p[4]!, o1),
+    udp(PORT, p[4]!, o1, true),
     // As long as the lab's datagram before it at every tracepoint (its options' bytes in the payload), another port.
     { ...udp(PORT + 1, p[4]! + o1), label: `decoy to port ${PORT + 1}, as long as the lab's datagram with IP options` },
     udp(PORT + 2, p[5]!, o2),
@@ -123,8 +151,12 @@ export async function sendThroughTracer(): Promise<Run> {
   // A lab's datagram the peer drops (no host at its address) opens the tail: the next skbs get its address.
   const dropped: Send = { ...udp(PORT, p[8]!), label: `the lab's datagram to port ${PORT} at ${NO_HOST} (no host there: the peer's stack drops it)`, spec: `${PORT}:${p[8]}:to${NO_HOST}`, dropped: true };
   const tailOf = (round: number) => [...(round === 0 ? [dropped] : []), ...p.slice(9 + round * TAIL, 9 + (round + 1) * TAIL).map((n, i) => udp(PORT + 1 + (i % 2), n))];
-  // The receiver answers each lab's datagram it gets from the lab's port, the other way.
-  const replies: Datagram[] = sent.filter((d) => d.lab).map((d, i) => ({ label: `the answer to the lab's datagram ${i === 0 ? '' : 'with IP options '}(from port ${PORT}, the other way)`, from: right, to: left, payload: p[7]! }));
+  // More raced lab's datagrams, one at a time, until the kernel's record shows enough decoys inside their paths.
+  const raceRound = (round: number) => udp(PORT, p[9 + TAIL * MAX_ROUNDS + round]!, undefined, true);
+  const racedMore: Send[] = [];
+  // The receiver answers each lab's datagram it gets from the lab's port, the other way (in the order they came).
+  const replies = (): Datagram[] => [...sent, ...racedMore].filter((d) => d.lab).map((d) => ({ label: `the answer to the lab's datagram ${d.ipOptions ? 'with IP options ' : ''}(from port ${PORT}, the other way)`, from: right, to: left, payload: p[7]! }));
+  const strip = (l: readonly Send[]): Datagram[] => l.map(({ spec: _, dropped: __, ...d }) => d);
 
   // One instance per veth end, filtered to it (the device of an event is its instance's: see deviceRecords()),
   // real skb addresses (as bpftrace's %p prints them), one shared counter as the clock.
@@ -146,15 +178,32 @@ export async function sendThroughTracer(): Promise<Run> {
   const bt = await startBpftrace(labSource('net/04-send-packet/sendpath.bt'), { ready: new RegExp(`\\b${PORT}\\b`), scriptArgs: [String(PORT)] });
   trace.setEnabled(true);
   // Both ends on one CPU: the receiver frees each skb where the next one is allocated, so the slab reuses addresses soon.
-  const receiver = hosts.right.ns.background('taskset', ['-c', '0', peer, 'recv', String(sent.length + TAIL * MAX_ROUNDS), String(p[7]), String(PORT), String(PORT + 1), String(PORT + 2), String(PORT + 256), `${PORT}/lite`], { timeoutMs: 60_000 });
+  const receiver = hosts.right.ns.background('taskset', ['-c', '0', peer, 'recv', String(sent.length + TAIL * MAX_ROUNDS + RACE_ROUNDS), String(p[7]), String(PORT), String(PORT + 1), String(PORT + 2), String(PORT + 256), `${PORT}/lite`], { timeoutMs: 60_000 });
   await receiver.waitFor(/^listening$/, `udp_peer to bind ports ${PORT}..${PORT + 2}, ${PORT + 256} and UDP-Lite ${PORT}`, 20_000);
-  const sender = (gap: number, list: readonly Send[]) => hosts.left.ns.exec('taskset', ['-c', '0', peer, 'send', hosts.right.ip, String(gap), ...list.map((d) => d.spec)], { timeoutMs: 30_000 });
+  const race = raced ? ['-r', `${RACE_CPU}:${NO_HOST}:${RACE_PORT}:${RACE_PAYLOAD}-${RACE_PAYLOAD + RACE_SPREAD - 1}`] : [];
+  const sender = (gap: number, list: readonly Send[]) => hosts.left.ns.exec('taskset', ['-c', '0', peer, 'send', hosts.right.ip, String(gap), ...race, ...list.map((d) => d.spec)], { timeoutMs: 30_000 });
   let sendOut = (await sender(GAP_MS, sent)).stdout;
+  // The raced decoys' events inside lab's datagrams' paths, in the record so far (0 while it does not line up yet).
+  const inside = () => {
+    try {
+      return interleaved(datagramPaths(trace.read().record, strip([...sent, ...racedMore]), [raceDecoy]))
+        .filter((x) => x.other.datagram.concurrent && x.event.point !== 'net_dev_queue').length;
+    } catch {
+      return 0;
+    }
+  };
+  for (let round = 0; raced && round < RACE_ROUNDS && inside() < MIN_INTERLEAVED; round++) {
+    const more = raceRound(round);
+    racedMore.push(more);
+    sendOut += (await sender(GAP_MS, [more])).stdout;
+  }
   const tail: Send[] = [];
-  // The lab's datagrams are the left end's queue events at their places in `sent`; has a later skb got one's address?
+  // The lab's datagrams are the left end's queue events at their places in the order sent (the raced decoys, told by
+  // their length, aside); has a later skb got one's address?
   const reused = () => {
     const queued = trace.read().record.filter((e) => e.point === 'net_dev_queue');
-    const mine = [...sent, ...tail].flatMap((d, i) => (d.lab ? queued.filter((e) => e.dev === left)[i] ?? [] : []));
+    const inOrder = queued.filter((e) => e.dev === left && !isConcurrent(raceDecoy, e));
+    const mine = [...sent, ...racedMore, ...tail].flatMap((d, i) => (d.lab ? inOrder[i] ?? [] : []));
     return queued.some((e) => mine.some((t) => t.skb === e.skb && t.index < e.index));
   };
   for (let round = 0; round < MAX_ROUNDS && (round === 0 || !reused()); round++) {
@@ -164,7 +213,7 @@ export async function sendThroughTracer(): Promise<Run> {
   }
   const send = { stdout: sendOut };
   // The receiver was told the most it could get: stop it once it has everything that was sent.
-  const total = [...sent, ...tail].filter((d) => !d.dropped).length;
+  const total = [...sent, ...racedMore, ...tail].filter((d) => !d.dropped).length;
   await waitUntil('the receiver to get every datagram', () => receiver.stdout().split('\n').filter((l) => l.startsWith('got ')).length, (n) => n >= total, { timeoutMs: 5_000, intervalMs: 25 }).catch(() => undefined);
   const got = await receiver.stop();
   trace.setEnabled(false);
@@ -172,7 +221,7 @@ export async function sendThroughTracer(): Promise<Run> {
   const record = rec.record;
   let paths: DatagramPath[];
   try {
-    paths = datagramPaths(record, [...sent, ...tail].map(({ spec: _, ...d }) => d).concat(replies));
+    paths = datagramPaths(record, strip([...sent, ...racedMore, ...tail]).concat(replies()), [raceDecoy]);
   } catch (e) {
     throw new Error(`${(e as Error).message}\nsender: ${send.stdout}\nreceiver: ${got.stdout}${got.stderr}\nkernel record:\n${record.map(describeEvent).join('\n')}`);
   }
@@ -186,5 +235,8 @@ export async function sendThroughTracer(): Promise<Run> {
   await bt.stop();
   const all = bt.lines().filter((l) => !/^Attaching \d+ probe/.test(l));
   const parsed = all.flatMap((l, i) => parseTracerLine(l, i, [left, right]) ?? []);
-  return { targets, target: targets[0]!, paths, record, recordLost: rec.lost, output: all, lines: classifyLines(parsed, paths), lost: lostEvents(bt.process.output()) };
+  return {
+    targets, target: targets[0]!, paths, record, recordLost: rec.lost, output: all, lines: classifyLines(parsed, paths), lost: lostEvents(bt.process.output()),
+    raced, raceDecoy, interleaved: interleaved(paths),
+  };
 }

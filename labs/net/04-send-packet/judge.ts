@@ -3,7 +3,7 @@
  * (experiment.ts `Run`) to what each test asserts, with the message that shows
  * the evidence. Unit-tested in tests/lab-units/net/04-send-packet/judge.test.ts.
  */
-import { describeEvent, NET_POINTS, type Classified, type Datagram, type DatagramPath, type NetPoint } from './skb-path.js';
+import { describeEvent, NET_POINTS, type Classified, type Datagram, type DatagramPath, type NetEvent, type NetPoint } from './skb-path.js';
 import type { Run } from './experiment.js';
 
 /** Header lengths (include/uapi/linux/if_ether.h ETH_HLEN, struct iphdr without options, struct udphdr). */
@@ -102,13 +102,49 @@ export function lengths(r: Run, port: number) {
   };
 }
 
+/**
+ * The control of the race: the raced decoys' events (sent from another CPU) that the kernel recorded at netif_rx,
+ * net_dev_xmit or netif_receive_skb inside a lab's datagram's path, i.e. after its net_dev_queue and before its
+ * netif_receive_skb: there a tracer that follows "a datagram in flight" instead of an skb prints or misses something.
+ */
+export function concurrency(r: Run) {
+  const inside = r.interleaved.filter((x) => x.other.datagram.concurrent && x.event.point !== 'net_dev_queue');
+  const decoys = r.paths.filter((p) => p.datagram.concurrent);
+  const per = r.targets.map((t) => `${t.datagram.label}: ${kernelPath(t).trim().replace(/\n\s*/g, ' | ')}\n    in between: ${r.interleaved.filter((x) => x.path === t).map((x) => `#${x.event.index} ${describeEvent(x.event)}`).slice(0, 6).join(' | ') || '(nothing)'}`);
+  return {
+    inside: inside.length,
+    decoys: decoys.length,
+    labs: new Set(inside.map((x) => x.path)).size,
+    message: `${decoys.length} decoys of ${r.raceDecoy.payload}${r.raceDecoy.spread ? `–${r.raceDecoy.payload + r.raceDecoy.spread - 1}` : ''} bytes to ${r.raceDecoy.label.replace(/^decoy to /, '')}; the kernel recorded ${inside.length} of their netif_rx/net_dev_xmit/netif_receive_skb events inside a lab's datagram's path (event numbers in the record):\n${per.join('\n')}`,
+  };
+}
+
+/** Where an event of another datagram lies inside a lab's datagram's path (for messages), if it does. */
+function insideOf(r: Run, e: NetEvent | undefined): string {
+  const x = e && r.interleaved.find((i) => i.event === e);
+  return x ? ` — recorded between ${x.path.datagram.label}'s net_dev_queue and its netif_receive_skb (skbaddr=0x${x.path.events.net_dev_queue!.skb}): an skb of its own, on its way at the same time` : '';
+}
+
 /** The tracer's event lines that are not the lab's datagram. */
 export function strays(r: Run, port: number) {
-  const stray = r.lines.filter((c) => !c.path || !r.targets.includes(c.path)).map((c) => `line ${c.line.index + 1} "${c.line.line}": ${c.path ? `${c.path.datagram.label} (${c.path.datagram.payload} bytes), the kernel's ${describeEvent(c.event)}${c.path.events.net_dev_queue && r.targets.some((t) => t.events.net_dev_queue!.skb === c.path!.events.net_dev_queue!.skb && t.events.net_dev_queue!.index < c.path!.events.net_dev_queue!.index) ? ' — an address a lab\'s datagram had before: the slab reused it' : ''}` : c.line.skb ? 'not an event of the lab\'s datagrams on the lab\'s devices' : 'no skb address'}`);
+  const lines = r.lines.filter((c) => !c.path || !r.targets.includes(c.path));
+  const describe = (c: Classified) => `line ${c.line.index + 1} "${c.line.line}": ${c.path ? `${c.path.datagram.label} (${c.path.datagram.payload} bytes), the kernel's ${describeEvent(c.event)}${c.path.events.net_dev_queue && r.targets.some((t) => t.events.net_dev_queue!.skb === c.path!.events.net_dev_queue!.skb && t.events.net_dev_queue!.index < c.path!.events.net_dev_queue!.index) ? ' — an address a lab\'s datagram had before: the slab reused it' : insideOf(r, c.event)}` : c.line.skb ? 'not an event of the lab\'s datagrams on the lab\'s devices' : 'no skb address'}`;
+  const stray = lines.map(describe);
+  // One line per datagram in the message (the first of its lines, preferring one inside a lab's datagram's path; one for all the raced decoys), and the lines of none.
+  const byPath = new Map<DatagramPath | Classified | string, Classified>();
+  for (const c of lines) {
+    // The raced decoys (many skbs, one label) count as one.
+    const k = c.path?.datagram.concurrent ? c.path.datagram.label : c.path ?? c;
+    const had = byPath.get(k);
+    if (!had || (!insideOf(r, had.event) && insideOf(r, c.event))) byPath.set(k, c);
+  }
+  const shown = [...byPath.values()].sort((a, b) => a.line.index - b.line.index).map(describe);
+  const raced = lines.some((c) => insideOf(r, c.event));
   return {
     lines: targetLines(r).length,
     noneMessage: evidence(r, port, 'none of your lines is an event of the lab\'s datagrams'),
     stray,
-    strayMessage: evidence(r, port, `${stray.length} of your event lines are not the lab's datagrams (UDP, IPv4 protocol 17, to port ${port}):\n${stray.slice(0, 15).join('\n')}`),
+    strayMessage: evidence(r, port, `${stray.length} of your event lines are not the lab's datagrams (UDP, IPv4 protocol 17, to port ${port}); the first line of each other datagram (one for all the raced decoys):\n${shown.slice(0, 15).join('\n')}`
+      + (raced ? '\nan skb sent at the same time from another CPU passed the tracepoints while the lab\'s datagram was on its way: "a datagram is in flight" is no way to follow one; recognise the later events by the skb address you recorded at net_dev_queue (a map keyed by args->skbaddr, deleted at netif_receive_skb)' : '')),
   };
 }

@@ -6,8 +6,8 @@
  * skb passes. The spec sends, between two lab namespaces joined by a veth
  * pair, two such datagrams (a random port, random payload lengths, the second
  * with IP options) among decoys: other ports, UDP-Lite to the lab's port, one
- * as long as a lab's datagram, and a tail that reuses the lab's skb
- * addresses; the receiver answers each from the lab's port (a decoy the
+ * as long as a lab's datagram, decoys raced from another CPU while a lab's
+ * datagram is on its way, and a tail that reuses the lab's skb addresses; the receiver answers each from the lab's port (a decoy the
  * other way). The kernel is the judge: the spec records the same
  * tracepoints in private tracefs instances, one per veth end (skb addresses
  * unhashed, filtered to that device, ordered by one shared counter), and
@@ -19,7 +19,7 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { recordMetric } from '../../../helpers/harness/metrics.js';
-import { labRequires, requires } from '../../../helpers/harness/requires.js';
+import { adapted, labRequires, requires } from '../../../helpers/harness/requires.js';
 import { PORT, sendThroughTracer, type Run } from './experiment.js';
 import * as judge from './judge.js';
 
@@ -43,6 +43,17 @@ describe('Net Lab 4 — sending a packet: one UDP datagram through net_dev_queue
     recordMetric(ctx, { name: 'len at netif_receive_skb', value: t.netif_receive_skb!.len, unit: 'B', group: 'the lab\'s datagram' });
   });
 
+  it('control: decoys sent from another CPU at the same time pass netif_rx, net_dev_xmit or netif_receive_skb while a lab\'s datagram is on its way (the kernel\'s record)', async (ctx) => {
+    if (!r.raced) {
+      await adapted(ctx, 'one CPU: no decoys raced against the lab\'s datagrams, so no other skb\'s events fall inside their paths');
+      return;
+    }
+    const c = judge.concurrency(r);
+    recordMetric(ctx, { name: 'raced decoys', value: c.decoys, unit: 'datagrams', group: 'decoys from another CPU' });
+    recordMetric(ctx, { name: 'their later events inside a lab\'s datagram\'s path', value: c.inside, unit: 'events', group: 'decoys from another CPU' });
+    expect(c.inside, c.message).toBeGreaterThanOrEqual(1);
+  });
+
   it('follows the lab\'s datagrams, the one with IP options too: net_dev_queue and net_dev_xmit on the sender\'s veth, then netif_receive_skb on the peer, the same skb, in that order', () => {
     const f = judge.followed(r, PORT);
     expect(f.missing, f.missingMessage).toEqual([]);
@@ -57,7 +68,7 @@ describe('Net Lab 4 — sending a packet: one UDP datagram through net_dev_queue
     expect(l.wrong, l.wrongMessage).toEqual([]);
   });
 
-  it('prints only the lab\'s datagrams: the decoys (other ports, UDP-Lite to the lab\'s port, one of the same length, later skbs at a reused address), the answers coming back from the lab\'s port and other devices\' packets are absent', () => {
+  it('prints only the lab\'s datagrams: the decoys (other ports, UDP-Lite to the lab\'s port, one of the same length, skbs on their way at the same time from another CPU, later skbs at a reused address), the answers coming back from the lab\'s port and other devices\' packets are absent', () => {
     const s = judge.strays(r, PORT);
     expect(s.lines, s.noneMessage).toBeGreaterThan(0);
     expect(s.stray, s.strayMessage).toEqual([]);

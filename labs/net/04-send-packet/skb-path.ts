@@ -79,6 +79,23 @@ export interface Datagram {
   readonly ipOptions?: number;
   /** One the tracer must follow (a UDP datagram to the lab's port), not a decoy. */
   readonly lab?: boolean;
+  /**
+   * Sent from another thread at the same time as others (not in the order of `sent`): each of its
+   * `from` end's net_dev_queue events of its length is one such datagram (datagramPaths()).
+   */
+  readonly concurrent?: boolean;
+  /** For a concurrent one: its payloads are `payload` … `payload + spread - 1` (1: `payload` only). */
+  readonly spread?: number;
+}
+
+/** Is `e` (a net_dev_queue event) one of the concurrent datagrams `d` stands for? */
+export function isConcurrent(d: Datagram, e: NetEvent): boolean {
+  return d.from === e.dev && e.len >= queueLen(d) && e.len < queueLen(d) + (d.spread ?? 1);
+}
+
+/** The length net_dev_queue reports for a datagram: the whole frame (payload, UDP, IPv4 and its options, Ethernet). */
+export function queueLen(d: Datagram): number {
+  return d.payload + 8 + 20 + (d.ipOptions ?? 0) + 14;
 }
 
 export interface DatagramPath {
@@ -90,25 +107,61 @@ export interface DatagramPath {
 /**
  * Cut the record into one path per datagram. Datagrams sent from one end are
  * that end's net_dev_queue events in order (the lab's veths carry nothing
- * else: static neighbours, no IPv6); each path continues with the first
- * later event of the same skb at each further tracepoint on the right device.
- * Throws when the queue events do not line up with what was sent.
+ * else: static neighbours, no IPv6), but for the `concurrent` ones: each of
+ * their end's queue events of their length is one of them, wherever it falls
+ * (their paths come last, in the kernel's order). Each path continues with the
+ * first later event of the same skb at each further tracepoint on the right
+ * device (an address is only reused once its skb is freed, after its last
+ * event). Throws when the queue events do not line up with what was sent.
  */
-export function datagramPaths(events: readonly NetEvent[], sent: readonly Datagram[]): DatagramPath[] {
+export function datagramPaths(events: readonly NetEvent[], sent: readonly Datagram[], concurrent: readonly Datagram[] = []): DatagramPath[] {
   const queued = new Map<string, NetEvent[]>();
-  for (const e of events) if (e.point === 'net_dev_queue') queued.set(e.dev, [...(queued.get(e.dev) ?? []), e]);
+  const raced: { datagram: Datagram; q: NetEvent }[] = [];
+  for (const e of events) {
+    if (e.point !== 'net_dev_queue') continue;
+    const c = concurrent.find((d) => isConcurrent(d, e));
+    if (c) raced.push({ datagram: { ...c, payload: c.payload + e.len - queueLen(c), spread: undefined }, q: e });
+    else queued.set(e.dev, [...(queued.get(e.dev) ?? []), e]);
+  }
   const seen = new Map<string, number>();
-  return sent.map((d) => {
-    const n = seen.get(d.from) ?? 0;
-    seen.set(d.from, n + 1);
-    const q = queued.get(d.from)?.[n];
-    if (!q) throw new Error(`the kernel recorded ${queued.get(d.from)?.length ?? 0} net_dev_queue events on ${d.from}; datagram ${d.label} is number ${n + 1} sent from there`);
+  const path = (d: Datagram, q: NetEvent): DatagramPath => {
     const later = (point: NetPoint, dev: string) => events.find((e) => e.index > q.index && e.point === point && e.skb === q.skb && e.dev === dev);
     return {
       datagram: d,
       events: { net_dev_queue: q, netif_rx: later('netif_rx', d.to), net_dev_xmit: later('net_dev_xmit', d.from), netif_receive_skb: later('netif_receive_skb', d.to) },
     };
-  });
+  };
+  return sent.map((d) => {
+    const n = seen.get(d.from) ?? 0;
+    seen.set(d.from, n + 1);
+    const q = queued.get(d.from)?.[n];
+    if (!q) throw new Error(`the kernel recorded ${queued.get(d.from)?.length ?? 0} net_dev_queue events on ${d.from}${concurrent.length ? ' (besides the concurrent decoys\')' : ''}; datagram ${d.label} is number ${n + 1} sent from there`);
+    return path(d, q);
+  }).concat(raced.map(({ datagram, q }) => path(datagram, q)));
+}
+
+/** Another datagram's event that the kernel recorded while a lab's datagram was on its way. */
+export interface Interleaved {
+  /** The lab's datagram. */
+  readonly path: DatagramPath;
+  /** The other datagram and its event, between the lab's datagram's first and last event. */
+  readonly other: DatagramPath;
+  readonly event: NetEvent;
+}
+
+/**
+ * The events of other datagrams that lie, in the kernel's record, between a
+ * lab's datagram's net_dev_queue and its netif_receive_skb: there, a tracer
+ * that follows "the datagram in flight" rather than an skb cannot tell them apart.
+ */
+export function interleaved(paths: readonly DatagramPath[]): Interleaved[] {
+  return paths.filter((p) => p.datagram.lab && p.events.net_dev_queue && p.events.netif_receive_skb).flatMap((p) => {
+    const [a, b] = [p.events.net_dev_queue!.index, p.events.netif_receive_skb!.index];
+    return paths.filter((o) => o !== p).flatMap((o) => NET_POINTS.flatMap((pt) => {
+      const e = o.events[pt];
+      return e && e.index > a && e.index < b ? [{ path: p, other: o, event: e }] : [];
+    }));
+  }).sort((x, y) => x.event.index - y.event.index);
 }
 
 /** What a tracer's line says about one event. */

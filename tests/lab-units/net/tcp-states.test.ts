@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseSs, parseStateChange, parseStateChanges, socketLives, ssStateName, stateName, timeBetween } from '../../../labs/net/tcp-states.js';
+import { otherProtocolLines, parseKernelStateChange, parseSs, parseStateChange, parseStateChanges, socketLives, ssStateName, stateName, timeBetween } from '../../../labs/net/tcp-states.js';
 
 const fixture = (name: string) => readFileSync(join(import.meta.dirname, '../../fixtures/net', name), 'utf8');
 
@@ -12,6 +12,24 @@ describe('tcp-states', () => {
     });
     expect(parseStateChange('Attaching 3 probes...')).toBeUndefined();
     expect(stateName('TCP_FIN_WAIT_1')).toBe('FIN_WAIT1');
+  });
+
+  it('reads the kernel\'s record of the tracepoint and finds the lines only another protocol\'s socket explains', () => {
+    // tracefs lines of an MPTCP listener on 7777 (6.18): the MPTCP socket, its TCP subflow listener, then the MPTCP socket's own LISTEN -> LISTEN.
+    const kernel = [
+      'family=AF_INET protocol=IPPROTO_MPTCP sport=7777 dport=0 saddr=0.0.0.0 daddr=0.0.0.0 saddrv6=:: daddrv6=:: oldstate=TCP_CLOSE newstate=TCP_LISTEN',
+      'family=AF_INET protocol=IPPROTO_TCP sport=7777 dport=0 saddr=0.0.0.0 daddr=0.0.0.0 saddrv6=:: daddrv6=:: oldstate=TCP_CLOSE newstate=TCP_LISTEN',
+      'family=AF_INET protocol=IPPROTO_MPTCP sport=7777 dport=0 saddr=0.0.0.0 daddr=0.0.0.0 saddrv6=:: daddrv6=:: oldstate=TCP_LISTEN newstate=TCP_LISTEN',
+      'family=AF_INET protocol=0x106 sport=7777 dport=0 saddr=0.0.0.0 daddr=0.0.0.0 saddrv6=:: daddrv6=:: oldstate=10 newstate=7',
+    ].map((b) => parseKernelStateChange(b)!);
+    expect(kernel.map((k) => [k.protocol, k.from, k.to])).toEqual([[262, 'CLOSE', 'LISTEN'], [6, 'CLOSE', 'LISTEN'], [262, 'LISTEN', 'LISTEN'], [262, 'LISTEN', 'CLOSE']]);
+    const line = (sk: string, from: string, to: string) => `100 ${sk} 0.0.0.0:7777 0.0.0.0:0 ${from} -> ${to}`;
+    const tcpOnly = parseStateChanges([line('0xffff1', 'CLOSE', 'LISTEN')]);
+    expect(otherProtocolLines(tcpOnly, kernel)).toEqual([]);
+    const blind = parseStateChanges([line('0xffff2', 'CLOSE', 'LISTEN'), line('0xffff1', 'CLOSE', 'LISTEN'), line('0xffff2', 'LISTEN', 'LISTEN')]);
+    expect(otherProtocolLines(blind, kernel).map((x) => [x.key, x.tcp, x.lines.length])).toEqual([
+      ['0.0.0.0:7777 0.0.0.0:0 CLOSE -> LISTEN', 1, 1], ['0.0.0.0:7777 0.0.0.0:0 LISTEN -> LISTEN', 0, 1],
+    ]);
   });
 
   it('follows the timestamps, not the print order: bpftrace prints each CPU\'s events in turn, so lines can come out of order', () => {

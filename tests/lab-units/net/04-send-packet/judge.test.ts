@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Run } from '../../../../labs/net/04-send-packet/experiment.js';
 import { expectedLen, followed, kernelRecord, lengths, strays } from '../../../../labs/net/04-send-packet/judge.js';
-import { classifyLines, NET_POINTS, parseTracerLine, type DatagramPath, type NetEvent } from '../../../../labs/net/04-send-packet/skb-path.js';
+import { classifyLines, interleaved, NET_POINTS, parseTracerLine, type DatagramPath, type NetEvent } from '../../../../labs/net/04-send-packet/skb-path.js';
 
 const [A, B] = ['kl-x-a', 'kl-x-b'];
 const PORT = 12345;
@@ -19,7 +19,8 @@ const target = path(`the lab's datagram to port ${PORT}`, 200, 'ffff888100000200
 
 function run(output: string[], paths = [decoy, target]): Run {
   const parsed = output.flatMap((l, i) => parseTracerLine(l, i, [A, B]) ?? []);
-  return { targets: [paths[1]!], target: paths[1]!, paths, record: paths.flatMap((p) => Object.values(p.events)), recordLost: false, output, lines: classifyLines(parsed, paths), lost: 0 };
+  return { targets: [paths[1]!], target: paths[1]!, paths, record: paths.flatMap((p) => Object.values(p.events)), recordLost: false, output, lines: classifyLines(parsed, paths), lost: 0,
+    raced: false, raceDecoy: { label: 'decoy raced', from: A, to: B, payload: 1300, concurrent: true }, interleaved: interleaved(paths) };
 }
 const line = (point: string, dev: string, skb: string, len: number) => `${point} dev=${dev} skb=0x${skb} len=${len}`;
 const correct = [

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { classifyLines, datagramPaths, deviceRecords, parseNetEvent, parseTracerLine, skbKey } from '../../../../labs/net/04-send-packet/skb-path.js';
+import { classifyLines, datagramPaths, deviceRecords, interleaved, parseNetEvent, parseTracerLine, skbKey, type NetEvent } from '../../../../labs/net/04-send-packet/skb-path.js';
 import { parseTraceLine } from '../../../../helpers/kernel/tracefs.js';
 
 // A recorded run of the instance (hash-ptr off), edited in one place: the answer's skb reuses the first datagram's address, as the kernel does.
@@ -38,6 +38,30 @@ describe('skb-path', () => {
     expect(datagramPaths(merged, sent).map((p) => p.events.netif_receive_skb?.dev)).toEqual([B, B, A]);
     // Without the instance's device an empty dev= is no event.
     expect(parseNetEvent(perDev[0]!.events[0]!, 0)).toBeUndefined();
+  });
+
+  it('tells concurrent datagrams by their lengths, wherever they fall, and finds their events inside a lab\'s datagram\'s path', () => {
+    let i = 0;
+    const ev = (point: NetEvent['point'], dev: string, skb: string, len: number): NetEvent => ({ point, dev, skb, len, index: i++ });
+    const [lab, race1, race2] = ['ffff888100000100', 'ffff888200000200', 'ffff888200000200'];
+    // A racer's two skbs (one address, lengths 1300 and 1301 payload) around the lab's 200-byte datagram.
+    const events = [
+      ev('net_dev_queue', A, race1, 1342), ev('net_dev_queue', A, lab, 242), ev('netif_rx', B, race1, 1328), ev('netif_rx', B, lab, 228),
+      ev('net_dev_xmit', A, race1, 1342), ev('netif_receive_skb', B, race1, 1328), ev('net_dev_xmit', A, lab, 242),
+      ev('net_dev_queue', A, race2, 1343), ev('netif_rx', B, race2, 1329), ev('netif_receive_skb', B, lab, 228),
+      ev('net_dev_xmit', A, race2, 1343), ev('netif_receive_skb', B, race2, 1329),
+    ];
+    const racer = { label: 'racer', from: A, to: B, payload: 1300, concurrent: true, spread: 10 };
+    const paths = datagramPaths(events, [{ label: 'lab', from: A, to: B, payload: 200, lab: true }], [racer]);
+    expect(paths.map((p) => [p.datagram.label, p.datagram.payload, p.events.net_dev_queue?.index, p.events.netif_receive_skb?.index])).toEqual([
+      ['lab', 200, 1, 9], ['racer', 1300, 0, 5], ['racer', 1301, 7, 11],
+    ]);
+    expect(interleaved(paths).map((x) => [x.other.datagram.payload, x.event.point, x.event.index])).toEqual([
+      [1300, 'netif_rx', 2], [1300, 'net_dev_xmit', 4], [1300, 'netif_receive_skb', 5], [1301, 'net_dev_queue', 7], [1301, 'netif_rx', 8],
+    ]);
+    // A line of the racer's is the racer's event, told by its length.
+    const c = classifyLines([parseTracerLine(`netif_rx dev=${B} skb=0x${race2} len=1329`, 0, [A, B])!], paths);
+    expect(c[0]).toMatchObject({ path: paths[2], event: { index: 8 } });
   });
 
   it('reads tracer lines in several styles and ignores banners and summaries', () => {
