@@ -7,8 +7,10 @@
  *
  * The kernel reports a tracing link's target as a BTF type id of an object
  * (bpf_link_info.tracing.target_obj_id/target_btf_id, Linux 5.13+); the name
- * comes from the kernel's BTF. bpftool 7.1 shows these links without their
- * targets, hence this program (the lab's harness; the student never edits it).
+ * comes from the kernel's BTF: vmlinux's, or for a function of a module (ext4's
+ * ext4_file_write_iter) the module's BTF object, split on vmlinux's. bpftool
+ * 7.1 shows these links without their targets, hence this program (the lab's
+ * harness; the student never edits it).
  *
  * Build: gcc -O2 -g -Wall -static bpf_links.c -o bpf_links -lbpf -lelf -lz
  */
@@ -19,6 +21,33 @@
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
+
+/* The name of type id in BTF object obj_id: vmlinux's, or a module's (loaded split on vmlinux, freed by the caller). */
+static const char *btf_name(struct btf *vmlinux, __u32 obj_id, __u32 type_id, struct btf **module)
+{
+	struct bpf_btf_info info = {};
+	__u32 len = sizeof(info);
+	const struct btf_type *t;
+	struct btf *btf = vmlinux;
+	char name[64] = "";
+	int fd;
+
+	*module = NULL;
+	if (!vmlinux || !type_id)
+		return NULL;
+	fd = obj_id ? bpf_btf_get_fd_by_id(obj_id) : -1;
+	if (fd >= 0) {
+		info.name = (__u64)(unsigned long)name;
+		info.name_len = sizeof(name);
+		if (!bpf_obj_get_info_by_fd(fd, &info, &len) && info.kernel_btf && strcmp(name, "vmlinux")) {
+			*module = btf__load_from_kernel_by_id_split(obj_id, vmlinux);
+			btf = *module;
+		}
+		close(fd);
+	}
+	t = btf ? btf__type_by_id(btf, type_id) : NULL;
+	return t ? btf__name_by_offset(btf, t->name_off) : NULL;
+}
 
 static const char *attach_name(__u32 type)
 {
@@ -64,15 +93,15 @@ int main(void)
 			close(pfd);
 		}
 		if (link.type == BPF_LINK_TYPE_TRACING) {
-			/* Object 1 is vmlinux; module targets would need the module's BTF. */
-			const struct btf_type *t = vmlinux && link.tracing.target_btf_id ?
-				btf__type_by_id(vmlinux, link.tracing.target_btf_id) : NULL;
+			struct btf *module;
+			const char *name = btf_name(vmlinux, link.tracing.target_obj_id, link.tracing.target_btf_id, &module);
 
-			if (t)
-				target = btf__name_by_offset(vmlinux, t->name_off);
+			if (name)
+				target = name;
 			printf("link=%u prog=%u name=%s type=tracing attach=%s target=%s target_obj=%u target_btf=%u\n",
 			       id, link.prog_id, prog.name[0] ? prog.name : "-", attach_name(link.tracing.attach_type),
 			       target, link.tracing.target_obj_id, link.tracing.target_btf_id);
+			btf__free(module);
 		} else {
 			printf("link=%u prog=%u name=%s type=%u attach=- target=-\n",
 			       id, link.prog_id, prog.name[0] ? prog.name : "-", link.type);

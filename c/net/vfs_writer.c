@@ -3,7 +3,10 @@
  * vfs_writer: the workload of Net Lab 5.6. It writes a random number of
  * random-sized chunks to the lab's file (fd LAB_FD), one of them a short
  * write (the buffer runs into a PROT_NONE page, so the kernel copies only
- * the readable part and write(2) returns less than it was asked), with
+ * the readable part and write(2) returns less than it was asked) that asks
+ * for more than 2 GiB: vfs_write cuts the count down to MAX_RW_COUNT
+ * (INT_MAX rounded down to a page) before it builds the iov_iter, so the
+ * file system's write_iter is handed less than write(2) asked for; with
  * decoy writes to another file (fd DECOY_FD) in between; then a child
  * process appends a few more chunks to the lab's file and to the decoy.
  * The processes are named kl_vfs_writer and kl_vfs_child (comm), so the
@@ -28,6 +31,14 @@
 #define PAGE 4096
 /* Readable bytes before the guard page, and bytes asked beyond them, in the short write. */
 #define SHORT_MAX 3000
+/* The short write asks for at least this much beyond the readable bytes: more than MAX_RW_COUNT. */
+#define HUGE_EXTRA (1L << 31)
+/*
+ * Where the buffer goes: far below the top of user space, so that the short
+ * write's huge count still passes access_ok() (buf + count below TASK_SIZE)
+ * and vfs_write reaches the file system.
+ */
+#define BUF_AT ((void *)0x100000000000UL)
 #define CHILD_WRITES 3
 
 static char *buf;	/* MAX_CHUNK readable bytes, then one PROT_NONE page */
@@ -83,7 +94,7 @@ int main(int argc, char **argv)
 
 	/* The data: MAX_CHUNK bytes rounded up to pages, then a guard page. */
 	len = (MAX_CHUNK + PAGE - 1) / PAGE * PAGE;
-	buf = mmap(NULL, len + PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	buf = mmap(BUF_AT, len + PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
 	if (buf == MAP_FAILED) {
 		fprintf(stderr, "mmap failed: %s\n", strerror(errno));
 		return 1;
@@ -102,7 +113,7 @@ int main(int argc, char **argv)
 	for (i = 0; i < writes; i++) {
 		if (i == short_at) {
 			k = 1 + rand() % SHORT_MAX;
-			extra = 1 + rand() % SHORT_MAX;
+			extra = HUGE_EXTRA + rand() % SHORT_MAX;
 			do_write(LAB_FD, guard - k, k + extra, &total);
 		} else {
 			do_write(LAB_FD, buf, chunk(), &total);

@@ -62,9 +62,9 @@ type Bytes = readonly string[];
 export interface DumpEntry {
   readonly key: Bytes | number;
   /** One value; a per-CPU map has `values` instead, one per CPU. */
-  readonly value?: Bytes | number;
-  readonly values?: readonly { readonly value: Bytes | number }[];
-  readonly formatted?: { readonly key: number; readonly value?: number | string; readonly values?: readonly { readonly value: number }[] };
+  readonly value?: Bytes | number | object;
+  readonly values?: readonly { readonly value: Bytes | number | object }[];
+  readonly formatted?: { readonly key: number; readonly value?: number | string | object; readonly values?: readonly { readonly value: number | object }[] };
 }
 
 /** Little-endian hex bytes ("0x01", "0x00", …) as a number. */
@@ -76,10 +76,14 @@ export function bytesToNumber(bytes: readonly string[]): number {
 
 /**
  * Parse `bpftool -j map dump` of a u32 → u64 map into key → value. A per-CPU map (one value per CPU)
- * counts the sum over its CPUs: a counter kept per CPU is that sum.
+ * counts the sum over its CPUs: a counter kept per CPU is that sum. A struct value with one number field
+ * (`{ struct bpf_spin_lock lock; __u64 count; }`, the lock shown as an object) counts that field.
  */
 export function parseCounterDump(entries: readonly DumpEntry[]): Map<number, number> {
-  const num = (v: Bytes | number | string | undefined) => (Array.isArray(v) ? bytesToNumber(v) : Number(v ?? 0));
+  // A struct value (a counter beside its struct bpf_spin_lock, shown by BTF as an object): its one number field.
+  const field = (o: object) => { const n = Object.values(o).filter((x) => typeof x === 'number'); return n.length === 1 ? n[0]! : NaN; };
+  const num = (v: Bytes | number | string | object | undefined): number =>
+    (Array.isArray(v) ? bytesToNumber(v) : v !== null && typeof v === 'object' ? field(v) : Number(v ?? 0));
   const out = new Map<number, number>();
   for (const e of entries) {
     const key = e.formatted ? Number(e.formatted.key) : num(e.key);

@@ -191,7 +191,8 @@ describe('Lab 2 — a sysctl guard with cgroup-BPF (sysctl 参数防篡改)', ()
     // Two CPUs refuse writes at once: a plain array or hash map needs an atomic add, or increments are lost.
     // (A per-CPU map needs none.) The kernel's copy of the program says which it does: every instruction that may
     // write into this map's value, found by following the map's address (map[id:N]) through the lookup, the
-    // registers and the stack — an atomic add elsewhere (another map) does not count.
+    // registers and the stack — an atomic add elsewhere (another map) does not count; a plain store made while
+    // bpf_spin_lock is held on the same value (struct { struct bpf_spin_lock lock; __u64 count; }) is safe too.
     const shared = !/percpu/.test(map.type);
     if (shared) {
       const xlated = await progXlated(prog.progId);
@@ -199,7 +200,8 @@ describe('Lab 2 — a sysctl guard with cgroup-BPF (sysctl 参数防篡改)', ()
       const found = `writes into ${COUNTER_MAP}'s value (followed from map[id:${map.id}] through the lookup, registers and stack):\n${described}`;
       expect({ atomicAdds: atomic.length > 0, otherWrites: racy },
         `${COUNTER_MAP} (map id ${map.id}) is a ${map.type} map that every CPU updates at once: each write into its value must be an atomic add ` +
-        `("lock *(u64 *)(rX +0) += rY" or atomic64_fetch_add in bpftool prog dump xlated id ${prog.progId}). ` +
+        `("lock *(u64 *)(rX +0) += rY" or atomic64_fetch_add in bpftool prog dump xlated id ${prog.progId}), or a store made while ` +
+        'bpf_spin_lock is held on that same value (between "call bpf_spin_lock" and "call bpf_spin_unlock" on every path). ' +
         'A load, an add and a plain store is a read-modify-write: two CPUs refusing at once both store the same count + 1, and one refusal is lost; ' +
         `an atomic add on another map does not make this one safe.\n${found}\nThe program's instructions:\n` +
         `${xlated.split('\n').filter((l) => !/^\s*;/.test(l)).slice(0, 120).join('\n')}`)

@@ -66,17 +66,24 @@ export function parseLinks(text: string): TracingLink[] {
 export const EBADF = 9;
 
 /**
+ * MAX_RW_COUNT (include/linux/fs.h: INT_MAX & PAGE_MASK, 4 KiB pages): vfs_write cuts a larger count down to
+ * this before it builds the iov_iter, so the file system's write_iter is handed at most this much.
+ */
+export const MAX_RW_COUNT = 0x7ffff000;
+
+/**
  * What a correct chain holds for these write(2) calls to the lab's file
  * (pure): per write, in the writing process's order, vfs_write with the
  * syscall's count, the file system's write_iter with the same count (the
- * iov_iter built from the one buffer), vfs_write's return with the
+ * iov_iter built from the one buffer; a count above MAX_RW_COUNT is cut
+ * down to it by vfs_write first), vfs_write's return with the
  * syscall's result. A write that returned -EBADF (the file open read-only)
  * never reached the file system: vfs_write and its return only.
  */
 export function expectedChain(calls: readonly WriteCall[], ino: number): ChainRecord[] {
   return calls.flatMap((c) => [
     { step: 'vfs_write' as const, pid: c.pid, ino, bytes: c.count },
-    ...(c.ret === -EBADF ? [] : [{ step: 'write_iter' as const, pid: c.pid, ino, bytes: c.count }]),
+    ...(c.ret === -EBADF ? [] : [{ step: 'write_iter' as const, pid: c.pid, ino, bytes: Math.min(c.count, MAX_RW_COUNT) }]),
     { step: 'vfs_write_ret' as const, pid: c.pid, ino, bytes: c.ret ?? NaN },
   ]);
 }

@@ -6,7 +6,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { writesToMap } from '../../../../helpers/kernel/bpf-map-writes.js';
+import { counterWrites, writesToMap } from '../../../../helpers/kernel/bpf-map-writes.js';
+import { parseCounterDump } from '../../../../helpers/kernel/bpftool.js';
 
 const fixture = (name: string) => join(import.meta.dirname, '../../../fixtures/extend/02-sysctl-guard', name);
 
@@ -38,6 +39,32 @@ describe('writesToMap: the writes into one map\'s value, followed from map[id:N]
   it('bpf_loop inlined by the verifier: the callback loads the pointer from the caller\'s slot', () => {
     expect(kinds('clever_loop_callback', 6668)).toEqual(['78 atomic-add', '110 plain']);
   });
+  it('a plain increment between bpf_spin_lock and bpf_spin_unlock on the same value is locked; the counter is safe', () => {
+    expect(kinds('correct_spin_lock_counter', 6669)).toEqual(['75 locked']);
+    const { atomic, racy } = counterWrites(dump('correct_spin_lock_counter'), 6669);
+    expect({ atomic: atomic.length, racy }).toEqual({ atomic: 1, racy: [] });
+  });
+  it('a store after bpf_spin_unlock, under a lock on another value or another map, or on only one path is plain', () => {
+    const lines = (body: string[]) => [
+      '   0: (18) r1 = map[id:5]', '   2: (07) r1 += 312', '   3: (bf) r2 = r10', '   4: (07) r2 += -4',
+      '   5: (85) call bpf_map_lookup_elem#1', '   6: (bf) r7 = r0', '   7: (15) if r7 == 0x0 goto pc+30',
+      '   8: (18) r1 = map[id:6]', '  10: (bf) r2 = r10', '  11: (07) r2 += -4', '  12: (85) call bpf_map_lookup_elem#1',
+      '  13: (bf) r8 = r0', '  14: (15) if r8 == 0x0 goto pc+23', ...body,
+    ].join('\n');
+    const after = lines(['  15: (bf) r1 = r7', '  16: (85) call bpf_spin_lock#279056', '  17: (79) r1 = *(u64 *)(r7 +8)',
+      '  18: (bf) r6 = r1', '  19: (bf) r1 = r7', '  20: (85) call bpf_spin_unlock#282032', '  21: (07) r6 += 1',
+      '  22: (7b) *(u64 *)(r7 +8) = r6', '  23: (95) exit']);
+    const otherMap = lines(['  15: (bf) r1 = r8', '  16: (85) call bpf_spin_lock#279056', '  17: (79) r1 = *(u64 *)(r7 +8)',
+      '  18: (07) r1 += 1', '  19: (7b) *(u64 *)(r7 +8) = r1', '  20: (bf) r1 = r8', '  21: (85) call bpf_spin_unlock#282032', '  22: (95) exit']);
+    const onePath = lines(['  15: (bf) r1 = r7', '  16: (15) if r9 == 0x0 goto pc+1', '  17: (85) call bpf_spin_lock#279056',
+      '  18: (79) r1 = *(u64 *)(r7 +8)', '  19: (07) r1 += 1', '  20: (7b) *(u64 *)(r7 +8) = r1', '  21: (95) exit']);
+    const spilled = lines(['  15: (7b) *(u64 *)(r10 -16) = r7', '  16: (bf) r1 = r7', '  17: (07) r1 += 0', '  18: (85) call bpf_spin_lock#279056',
+      '  19: (79) r3 = *(u64 *)(r10 -16)', '  20: (79) r1 = *(u64 *)(r3 +8)', '  21: (07) r1 += 1', '  22: (7b) *(u64 *)(r3 +8) = r1',
+      '  23: (bf) r1 = r7', '  24: (85) call bpf_spin_unlock#282032', '  25: (95) exit']);
+    const k = (text: string) => writesToMap(text, 5).map((w) => `${w.at} ${w.kind}`);
+    expect({ after: k(after), otherMap: k(otherMap), onePath: k(onePath), spilled: k(spilled) })
+      .toEqual({ after: ['22 plain'], otherMap: ['19 plain'], onePath: ['20 plain'], spilled: ['22 locked'] });
+  });
   it('a callback with an atomic add is an atomic add; a callback of a helper on another map writes nothing of this one', () => {
     const text = [
       '   0: (18) r1 = map[id:5]', '   2: (18) r2 = subprog[+5]', '   4: (b7) r3 = 0', '   5: (b7) r4 = 0',
@@ -55,5 +82,12 @@ describe('writesToMap: the writes into one map\'s value, followed from map[id:N]
     ].join('\n');
     expect(writesToMap(text, 7).map((w) => `${w.at} ${w.kind}`)).toEqual(['10 helper', '11 plain']);
     expect(writesToMap(text, 8)).toEqual([]);
+  });
+});
+
+describe('parseCounterDump: a counter beside its bpf_spin_lock (bpftool -j map dump of a struct value)', () => {
+  it('counts the struct\'s one number field; the lock is an object', () => {
+    expect(parseCounterDump([{ key: 0, value: { lock: { val: 0 }, count: 3 } }]).get(0)).toBe(3);
+    expect(parseCounterDump([{ key: 0, value: { a: 1, b: 2 } }]).get(0)).toBeNaN();
   });
 });

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { EBADF, expectedChain, ofPid, parseChain, parseLinks, parseWriteCalls } from '../../../../labs/net/06-vfs-write/vfs-chain.js';
+import { EBADF, MAX_RW_COUNT, expectedChain, ofPid, parseChain, parseLinks, parseWriteCalls } from '../../../../labs/net/06-vfs-write/vfs-chain.js';
 import { parseLdd } from '../../../../helpers/kernel/initramfs.js';
 
 const trace = readFileSync(join(import.meta.dirname, '../../../fixtures/net/vfs-write-trace.txt'), 'utf8');
@@ -33,6 +33,18 @@ describe('vfs-chain', () => {
     const calls = [{ pid: 7, comm: 'kl_vfs_ro', fd: 1, count: 3, ret: -EBADF }, { pid: 8, comm: 'kl_vfs_child', fd: 7, count: 10, ret: 10 }];
     expect(expectedChain(calls, 5).map((r) => `${r.pid} ${r.step} ${r.bytes}`))
       .toEqual(['7 vfs_write 3', '7 vfs_write_ret -9', '8 vfs_write 10', '8 write_iter 10', '8 vfs_write_ret 10']);
+  });
+
+  it('caps the write_iter count of a write that asked for more than MAX_RW_COUNT: vfs_write cuts it before the file system', () => {
+    const calls = [{ pid: 9, comm: 'kl_vfs_writer', fd: 7, count: 0x80000b3c, ret: 2876 }];
+    expect(expectedChain(calls, 5).map((r) => `${r.step} ${r.bytes}`))
+      .toEqual(['vfs_write 2147486524', `write_iter ${MAX_RW_COUNT}`, 'vfs_write_ret 2876']);
+    expect(MAX_RW_COUNT).toBe(2147479552);
+  });
+
+  it('parses bpf_links lines, a module\'s function (ext4) named from the module\'s BTF', () => {
+    expect(parseLinks('link=3 prog=7 name=write_iter_enter type=tracing attach=fentry target=ext4_file_write_iter target_obj=40 target_btf=3521'))
+      .toEqual([{ link: 3, prog: 7, name: 'write_iter_enter', attach: 'fentry', target: 'ext4_file_write_iter' }]);
   });
 
   it('parses bpf_links lines', () => {
