@@ -11,7 +11,7 @@
  * input. Never throws once built: a program that does not answer leaves
  * `stuck`, and judge.ts and the spec decide.
  */
-import { closeSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildProgram } from '../../../helpers/harness/compile.js';
 import { run, scaledTimeout, startBackground, type RunResult } from '../../../helpers/harness/exec.js';
@@ -54,6 +54,12 @@ export const IGNORE_MS = 400;
 /** What /proc said about one process at one moment. */
 export interface ProcView {
   readonly stat?: ProcStat;
+  /** Its thread group (Tgid in /proc/<pid>/status): a process when it equals the pid, a thread otherwise. */
+  readonly tgid?: number;
+  /** The tasks still in its thread group (/proc/<pid>/task): a zombie has none but its leader. */
+  readonly tasks?: readonly number[];
+  /** SigCgt: the signals it catches (bit n-1 = signal n). */
+  readonly caught?: bigint;
   readonly tracerPid?: number;
   /** The tracer's thread group (its Tgid), when traced. */
   readonly tracerTgid?: number;
@@ -94,7 +100,7 @@ export interface Actions {
     pid: number; vforkKids: number[]; afterTerm: ProcView; afterEnd?: ProcView; endedAt?: number;
   };
   /** D #2: SIGKILL while its vfork child still lives. */
-  killed?: { pid: number; vforkKids: number[]; kidsAliveAtKill: number[]; after?: ProcView; sentAt: number };
+  killed?: { pid: number; vforkKids: number[]; kidsAliveAtKill: number[]; after?: ProcView; sentAt: number; kidsAfter?: string[] };
   /** D #3…: the wait ended by killing the vfork child. */
   readonly released: Map<number, { vforkKids: number[]; after?: string }>;
   /** After W: which asked-for children still exist, with their stat. */
@@ -131,8 +137,13 @@ export function view(pid: number): ProcView {
   const tracerPid = status ? Number(status.fields.get('TracerPid') ?? 0) : undefined;
   const mask = (k: string) => BigInt(`0x${status?.fields.get(k) ?? '0'}`);
   const stack = (readText(`/proc/${pid}/stack`) ?? '').split('\n').filter(Boolean).slice(0, 6).map((l) => l.replace(/^\[<[0-9a-f]+>\]\s*/, ''));
+  let tasks: number[] | undefined;
+  try { tasks = readdirSync(`/proc/${pid}/task`).map(Number); } catch { /* gone */ }
   return {
     stat,
+    tgid: status?.tgid,
+    tasks,
+    caught: status ? mask('SigCgt') : undefined,
     tracerPid,
     tracerTgid: tracerPid ? readStatus(tracerPid)?.tgid : undefined,
     pending: status ? mask('SigPnd') | mask('ShdPnd') : undefined,
@@ -289,6 +300,11 @@ export async function runTaskStates(program: string): Promise<Run> {
     actions.killed = { pid: p, vforkKids, kidsAliveAtKill, sentAt: Date.now() };
     await until(p, (s) => s === 'Z' || s === 'gone', REACT_MS);
     actions.killed.after = view(p);
+    // Its vfork child must die with it (PR_SET_PDEATHSIG): dead (Z, or reaped) before the spec ends it.
+    const deadline = Date.now() + REACT_MS;
+    const alive = () => vforkKids.filter((k) => { const s = readStat(k)?.state; return s !== undefined && s !== 'Z'; });
+    while (alive().length && Date.now() < deadline) await sleep(10);
+    actions.killed.kidsAfter = vforkKids.map((k) => readStat(k)?.state ?? 'gone');
     endWait(vforkKids);
   }
   for (const p of ds.slice(2)) {

@@ -57,12 +57,14 @@ const ms = (ns?: number) => (ns === undefined ? '?' : `${(ns / 1e6).toFixed(1)} 
 /** Every command answered with a new child of the program's own. */
 export function answers(r: Run) {
   const pids = r.children.map((c) => c.pid).filter((p): p is number => p !== undefined);
-  const ofProgram = r.children.filter((c) => c.view?.stat?.ppid === r.pid);
+  const ofProgram = r.children.filter((c) => c.view?.stat?.ppid === r.pid && c.view.tgid === c.pid);
+  const threads = r.children.filter((c) => c.pid !== undefined && c.view?.tgid !== undefined && c.view.tgid !== c.pid);
   const rows = r.children.map((c) => `  ${c.asked} → ${c.line === undefined ? '(no line)' : `'${c.line}'`}: ${c.pid ? showView(c.view) : 'no pid'}`);
   return {
     facts: { answered: pids.length, distinct: new Set(pids).size, childrenOfTheProgram: ofProgram.length },
     message: `the spec wrote ${r.order.length} commands (${r.order.join(' ')}) to the stdin of program ${r.pid}; for each it expects a line with the pid of a new child ` +
-      `of the program (ppid ${r.pid} in /proc/<pid>/stat). What came back:\n${rows.join('\n')}${r.stuck ? `\n${r.stuck}` : ''}\nstdout+stderr: ${r.output.trim().slice(-300) || '(none)'}`,
+      `of the program (ppid ${r.pid} in /proc/<pid>/stat, its own thread group: Tgid = pid in /proc/<pid>/status). What came back:\n${rows.join('\n')}` +
+      `${threads.length ? `\nnot processes but threads of another process (Tgid in /proc/<pid>/status): ${threads.map((c) => `${c.pid} (${c.asked}) thread of ${c.view!.tgid}`).join(', ')}: each command makes a new process with fork(2), not a thread` : ''}${r.stuck ? `\n${r.stuck}` : ''}\nstdout+stderr: ${r.output.trim().slice(-300) || '(none)'}`,
   };
 }
 
@@ -147,19 +149,23 @@ export function termWhileWaiting(r: Run) {
       tested: true,
       vforkChild: t.vforkKids.length > 0,
       stillD: state,
+      termCaught: hasSig(t.afterTerm.caught, SIGTERM),
       termPending: hasSig(t.afterTerm.pending, SIGTERM),
       wokeWhenTheWaitEnded: t.afterEnd ? t.afterEnd.stat?.state !== 'D' : false,
       deliveredAfterTheWait: delivered.some((e) => e.ts > kidExit),
     },
-    message: `child ${t.pid}: its children (the vfork child) ${t.vforkKids.join(', ') || 'none'}; ${IGNORE_TEXT} after SIGTERM: ${showView(t.afterTerm)}, pending signals 0x${(t.afterTerm.pending ?? 0n).toString(16)} ` +
+    message: `child ${t.pid}: its children (the vfork child) ${t.vforkKids.join(', ') || 'none'}; ${IGNORE_TEXT} after SIGTERM: ${showView(t.afterTerm)}, pending signals 0x${(t.afterTerm.pending ?? 0n).toString(16)}, caught (SigCgt) 0x${(t.afterTerm.caught ?? 0n).toString(16)} ` +
       `(SIGTERM is bit 15, 0x4000); after its vfork child was killed: ${t.afterEnd ? showView(t.afterEnd) : 'not done'}; the vfork child exited at ${Number.isFinite(kidExit) ? kidExit.toFixed(6) : 'not seen'}, ` +
       `signal_deliver of SIGTERM to ${t.pid} at ${delivered.map((e) => e.ts.toFixed(6)).join(', ') || 'never'}.\n` +
       (state === 'Z' || state === 'gone'
         ? `SIGTERM ended the child while it waited: a signal whose default action kills the process is fatal, and a fatal signal wakes even a killable sleep. Catch SIGTERM (sigaction) before vfork: a caught signal cannot wake it.`
-        : `Expected: still D with SIGTERM pending while the vfork child lives, then awake and the SIGTERM delivered (its handler run) once that child is gone.`),
+        : !hasSig(t.afterTerm.caught, SIGTERM) && state === 'D'
+          ? `SIGTERM is not caught (SigCgt lacks bit 15): blocking or ignoring it is not the lesson — install on_term with sigaction(SIGTERM) before vfork, so a caught, non-fatal signal waits for the wait to end.`
+          : `Expected: still D with SIGTERM caught and pending while the vfork child lives, then awake and the SIGTERM delivered (its handler run) once that child is gone.`),
   };
 }
 const IGNORE_TEXT = '0.4 s';
+const IGNORE_TEXT_REACT = 'up to 1.5 s';
 
 /** The second D child: SIGKILL ends the vfork wait (TASK_KILLABLE) while the vfork child still lives. */
 export function killedWhileWaiting(r: Run) {
@@ -174,10 +180,12 @@ export function killedWhileWaiting(r: Run) {
       vforkChildAlive: k.kidsAliveAtKill.length > 0,
       ended: after === 'Z' || after === 'gone',
       exitedFirst: dExit !== undefined && kidExits.every((t) => t === undefined || t >= dExit),
+      vforkChildDiedWithIt: k.kidsAfter !== undefined && k.kidsAfter.length > 0 && k.kidsAfter.every((s) => s === 'Z' || s === 'gone'),
     },
     message: `child ${k.pid} in D, its vfork child(ren) ${k.vforkKids.join(', ') || 'none'} alive at the SIGKILL: ${k.kidsAliveAtKill.join(', ') || 'none'}; after SIGKILL: ${showView(k.after)}; ` +
-      `sched_process_exit of ${k.pid} at ${dExit?.toFixed(6) ?? 'not seen'}, of the vfork child at ${kidExits.map((t) => t?.toFixed(6) ?? 'not seen').join(', ') || '-'}. ` +
-      `Expected: the vfork wait is killable (TASK_KILLABLE): SIGKILL ends the child at once, before its vfork child ends`,
+      `sched_process_exit of ${k.pid} at ${dExit?.toFixed(6) ?? 'not seen'}, of the vfork child at ${kidExits.map((t) => t?.toFixed(6) ?? 'not seen').join(', ') || '-'}; ` +
+      `the vfork child's state ${IGNORE_TEXT_REACT} after: ${k.kidsAfter?.join(', ') ?? 'not read'}${k.kidsAfter?.some((s) => s !== 'Z' && s !== 'gone') ? ' (still alive: it would outlive its parent — prctl(PR_SET_PDEATHSIG, SIGKILL) in the vfork child)' : ''}. ` +
+      `Expected: the vfork wait is killable (TASK_KILLABLE): SIGKILL ends the child at once, before its vfork child ends, and the vfork child dies with it (its death signal)`,
   };
 }
 
@@ -229,13 +237,14 @@ export function zombies(r: Run) {
     return {
       pid: c.pid,
       facts: {
-        ...k.facts, exited: exit !== undefined && exit < before, lastSwitch: k.last?.prevState,
+        ...k.facts, exited: exit !== undefined && exit < before, noThreadLeft: c.view?.tasks !== undefined && c.view.tasks.every((t) => t === c.pid), lastSwitch: k.last?.prevState,
         reapedByW: w !== undefined && afterW === undefined, programAlive: w?.program !== undefined && w.program.state !== 'Z', liveChildrenKept: lostLive.map((l) => l.pid),
       },
-      expected: { child: true, state: 'Z', window: true, exited: true, lastSwitch: 'Z', reapedByW: true, programAlive: true, liveChildrenKept: [] },
-      message: `${k.evidence}; sched_process_exit at ${exit?.toFixed(6) ?? 'not seen'}; after W: ${afterW ? `still there (${afterW.state}, ppid ${afterW.ppid})` : 'gone'}, ` +
+      expected: { child: true, state: 'Z', window: true, exited: true, noThreadLeft: true, lastSwitch: 'Z', reapedByW: true, programAlive: true, liveChildrenKept: [] },
+      message: `${k.evidence}; sched_process_exit at ${exit?.toFixed(6) ?? 'not seen'}; tasks in /proc/${c.pid ?? '?'}/task: ${c.view?.tasks?.join(', ') ?? 'none'}` +
+        `${c.view?.tasks?.some((t) => t !== c.pid) ? ' (only its main thread exited: a thread of it still lives, so the process has not exited — Z of a thread-group leader is not a zombie process)' : ''}; after W: ${afterW ? `still there (${afterW.state}, ppid ${afterW.ppid})` : 'gone'}, ` +
         `program ${w?.program ? `state ${w.program.state}` : 'gone'}; live children (R, S, t) gone or no longer its own after W: ${lostLive.map((l) => `${l.pid} (${l.asked})`).join(', ') || 'none'}.\n` +
-        `Expected a zombie: the child has exited (sched_process_exit, prev_state=Z) but stays in /proc as Z, its parent the program, until the program waits for it; ` +
+        `Expected a zombie: the child has exited, every thread of it (sched_process_exit, prev_state=Z), but stays in /proc as Z, its parent the program, until the program waits for it; ` +
         `W must reap the children that exited, and only those`,
     };
   });

@@ -63,12 +63,12 @@ describe('System Lab 3 — task states (进程调度：进程状态)', () => {
 
   it('D ignores a caught SIGTERM while it waits (still D, SIGTERM pending) and takes it when the wait ends (signal_deliver after its vfork child exits)', async () => {
     const t = judge.termWhileWaiting(await once());
-    expect(t.facts, t.message).toEqual({ tested: true, vforkChild: true, stillD: 'D', termPending: true, wokeWhenTheWaitEnded: true, deliveredAfterTheWait: true });
+    expect(t.facts, t.message).toEqual({ tested: true, vforkChild: true, stillD: 'D', termCaught: true, termPending: true, wokeWhenTheWaitEnded: true, deliveredAfterTheWait: true });
   });
 
   it('the vfork wait is killable: SIGKILL ends a D child at once, while its vfork child still lives', async () => {
     const k = judge.killedWhileWaiting(await once());
-    expect(k.facts, k.message).toEqual({ tested: true, vforkChildAlive: true, ended: true, exitedFirst: true });
+    expect(k.facts, k.message).toEqual({ tested: true, vforkChildAlive: true, ended: true, exitedFirst: true, vforkChildDiedWithIt: true });
   });
 
   it('T: the child is in a group stop by a stop signal (signal_generate), not traced, prev_state=T; SIGCONT continues it', async () => {

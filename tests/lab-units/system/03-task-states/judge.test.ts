@@ -9,7 +9,7 @@ import type { TraceEvent } from '../../../../helpers/kernel/tracefs.js';
 
 const PROG = 100;
 const stat = (pid: number, state: string, ppid = PROG) => ({ pid, state, ppid, comm: 'task_states' } as ProcStat);
-const view = (pid: number, state: string, extra: Partial<ProcView> = {}): ProcView => ({ stat: stat(pid, state), tracerPid: 0, pending: 0n, wchan: '0', stack: [], ...extra });
+const view = (pid: number, state: string, extra: Partial<ProcView> = {}): ProcView => ({ stat: stat(pid, state), tgid: pid, tasks: [pid], caught: 0x4000n, tracerPid: 0, pending: 0n, wchan: '0', stack: [], ...extra });
 const child = (asked: TaskState, pid: number, state: string = asked, extra: Partial<Child> = {}): Child =>
   ({ asked, line: String(pid), pid, seen: [state], view: view(pid, state), samples: Array<string>(20).fill(state), runNs: 0, switches: 0, ...extra });
 const sw = (ts: number, prev: number, state: string): TraceEvent =>
@@ -61,7 +61,10 @@ describe('System Lab 3 judge', () => {
     const deliver: TraceEvent = { pid: 103, ts: 5, event: 'signal_deliver', body: 'sig=15 errno=0 code=0 sa_handler=1 sa_flags=0' };
     const r = run([child('D', 103)], [exit(4, 104), deliver]);
     r.actions.termed = { pid: 103, vforkKids: [104], afterTerm: view(103, 'D', { pending: 0x4000n }), afterEnd: view(103, 'Z') };
-    expect(termWhileWaiting(r).facts).toEqual({ tested: true, vforkChild: true, stillD: 'D', termPending: true, wokeWhenTheWaitEnded: true, deliveredAfterTheWait: true });
+    expect(termWhileWaiting(r).facts).toEqual({ tested: true, vforkChild: true, stillD: 'D', termCaught: true, termPending: true, wokeWhenTheWaitEnded: true, deliveredAfterTheWait: true });
+    const blocked = run([child('D', 103)], [exit(4, 104), deliver]);
+    blocked.actions.termed = { pid: 103, vforkKids: [104], afterTerm: view(103, 'D', { pending: 0x4000n, caught: 0n }), afterEnd: view(103, 'Z') };
+    expect(termWhileWaiting(blocked).message).toMatch(/SIGTERM is not caught/);
     const killed = run([child('D', 103)], []);
     killed.actions.termed = { pid: 103, vforkKids: [104], afterTerm: view(103, 'Z') };
     expect(termWhileWaiting(killed).message).toMatch(/SIGTERM ended the child while it waited/);
@@ -70,8 +73,10 @@ describe('System Lab 3 judge', () => {
 
   it('D and SIGKILL: ended first, while the vfork child lived', () => {
     const r = run([], [exit(3, 105), exit(4, 106)]);
-    r.actions.killed = { pid: 105, vforkKids: [106], kidsAliveAtKill: [106], after: view(105, 'Z'), sentAt: 0 };
-    expect(killedWhileWaiting(r).facts).toEqual({ tested: true, vforkChildAlive: true, ended: true, exitedFirst: true });
+    r.actions.killed = { pid: 105, vforkKids: [106], kidsAliveAtKill: [106], after: view(105, 'Z'), sentAt: 0, kidsAfter: ['Z'] };
+    expect(killedWhileWaiting(r).facts).toEqual({ tested: true, vforkChildAlive: true, ended: true, exitedFirst: true, vforkChildDiedWithIt: true });
+    r.actions.killed.kidsAfter = ['S'];
+    expect(killedWhileWaiting(r).message).toMatch(/still alive: it would outlive its parent/);
   });
 
   it('T needs a stop signal and no tracer; t needs the program as tracer', () => {
