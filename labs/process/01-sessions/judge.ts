@@ -10,8 +10,8 @@
  * only once the last of them has its new parent, so the signals come from the
  * exiting leader's context, with si_code SI_KERNEL (128).
  */
-import type { GeneratedSignal } from './signals.js';
-import { formatGenerated } from './signals.js';
+import type { GeneratedSignal } from '../../../helpers/kernel/signals.js';
+import { formatGenerated } from '../../../helpers/kernel/signals.js';
 
 export const SIGHUP = 1;
 export const SIGCONT = 18;

@@ -18,7 +18,7 @@ import { labSource, REFERENCE_SRC } from '../../../helpers/harness/paths.js';
 import { adapted, labRequires, requires } from '../../../helpers/harness/requires.js';
 import { defer } from '../../../helpers/harness/resources.js';
 import { recordProcessGroup } from '../../../helpers/harness/run-state.js';
-import { parseSignalGenerate, SIGNAL_GENERATE, type GeneratedSignal } from './signals.js';
+import { parseSignalGenerate, SIGNAL_GENERATE, type GeneratedSignal } from '../../../helpers/kernel/signals.js';
 import { makeTraceInstance } from '../../../helpers/kernel/tracefs.js';
 import { descendants, formatStat, listProcesses, listTasks, readStat, readStatus, type ProcStat } from '../../../helpers/kernel/procfs.js';
 import { judgeOrphanedGroup, SIGCONT, SIGHUP } from './judge.js';

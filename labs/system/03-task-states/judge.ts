@@ -5,6 +5,7 @@
  * tests/lab-units/system/03-task-states/judge.test.ts.
  */
 import type { TraceEvent } from '../../../helpers/kernel/tracefs.js';
+import { parseSignalGenerate, SIGNAL_RESULTS } from '../../../helpers/kernel/signals.js';
 import type { Child, ProcView, Run, TaskState } from './experiment.js';
 
 /** The R child must have run for at least this share of the window (2 CPUs, ≤ 2 spinners, the spec and the host's load). */
@@ -24,15 +25,14 @@ export function parseSwitch(e: TraceEvent): Switch | undefined {
   return m ? { ts: e.ts, prevPid: Number(m[1]), prevState: m[2]!, nextPid: Number(m[3]), line: `${e.ts.toFixed(6)} ${e.body}` } : undefined;
 }
 
-/** signal_generate (`sig=19 errno=0 code=0 comm=x pid=12 grp=1 res=0`: pid is the target) and signal_deliver (the line's task). */
+/** signal_generate (helpers/kernel/signals.ts: pid is the target) and signal_deliver (`sig=15 errno=0 code=0 sa_handler=… sa_flags=…`: the line's task). */
 export function parseSignal(e: TraceEvent): { sig: number; target: number; res?: number } | undefined {
-  const sig = e.body.match(/\bsig=(\d+)/);
-  if (!sig) return undefined;
   if (e.event === 'signal_generate') {
-    const m = e.body.match(/\bpid=(\d+).*\bres=(\d+)/);
-    return m ? { sig: Number(sig[1]), target: Number(m[1]), res: Number(m[2]) } : undefined;
+    const g = parseSignalGenerate(e);
+    return g ? { sig: g.sig, target: g.pid, res: SIGNAL_RESULTS.indexOf(g.result as (typeof SIGNAL_RESULTS)[number]) } : undefined;
   }
-  return e.event === 'signal_deliver' ? { sig: Number(sig[1]), target: e.pid } : undefined;
+  const sig = e.body.match(/\bsig=(\d+)/);
+  return e.event === 'signal_deliver' && sig ? { sig: Number(sig[1]), target: e.pid } : undefined;
 }
 
 /** When `pid` exited (sched_process_exit of that task), or undefined. */

@@ -1,7 +1,7 @@
 /** Process Lab 1's orphaned-group verdict (labs/process/01-sessions/judge.ts) on recorded signal_generate lines. */
 import { describe, expect, it } from 'vitest';
 import { judgeOrphanedGroup } from '../../../../labs/process/01-sessions/judge.js';
-import { parseSignalGenerate, type GeneratedSignal } from '../../../../labs/process/01-sessions/signals.js';
+import { parseSignalGenerate, type GeneratedSignal } from '../../../../helpers/kernel/signals.js';
 import { parseTraceLine } from '../../../../helpers/kernel/tracefs.js';
 
 /** Recorded on this host (6.18): leader 31109 exits; J = 31110, M = 31111 (stopped). */

@@ -6,7 +6,7 @@
  * it (`res`: 0 delivered/queued, 1 ignored, 2 already pending, 3 queue
  * overflow, 4 queued without its info).
  */
-import type { TraceEvent } from '../../../helpers/kernel/tracefs.js';
+import type { TraceEvent } from './tracefs.js';
 
 export const SIGNAL_GENERATE = 'signal/signal_generate';
 
