@@ -14,7 +14,7 @@
  */
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
-import { chownSync, existsSync, watch, type FSWatcher } from 'node:fs';
+import { chownSync, existsSync, readFileSync, watch, type FSWatcher } from 'node:fs';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { probeAll, type Capabilities, type CapabilityId } from '../helpers/harness/capabilities.js';
 import { mergeReports, type LabResult, type LabsReport } from '../helpers/course/report-model.js';
@@ -25,6 +25,7 @@ import { answersGate, HINTS_RECORD, nextHint, passedAgainst, readSections } from
 import { createInterface } from 'node:readline/promises';
 import { pinStudentSources, REFERENCE_SRC, REPO_ROOT, studentSources } from '../helpers/harness/paths.js';
 import { gradeCommand } from '../helpers/course/classroom.js';
+import { checkDigest, DIGEST_TAG, digestProblems, parseDigest } from '../helpers/course/report-digest.js';
 
 // ---------------------------------------------------------------------------
 // Status on this host
@@ -218,6 +219,7 @@ const USAGE = `usage:
   npm run labs -- grade <dir>… [--run]       points per lab of student editions (their reports/labs.json)
   npm run lab -- hint <name> [--again]       the lab's next hint (recorded; --again shows those you had, not counted)
   npm run lab -- answers <name>              the answers to the guide's questions, once the lab has passed here
+  npm run labs -- verify-reports <log> [--dir <reports>]   the reports match the sha256 the run printed in its log (- reads stdin)
   (sudo drops environment variables: put them after it, e.g. sudo LAB_SRC=~/my-labs npm run lab -- <name>)`;
 
 async function list(args: readonly string[]): Promise<number> {
@@ -394,6 +396,30 @@ function merge(args: readonly string[]): number {
   return s.failed ? 1 : 0;
 }
 
+/** `verify-reports <log> [--dir d]`: the files of d (default reports/) against the digest line of the run's log. */
+function verifyReports(args: readonly string[]): number {
+  let dir: string | undefined;
+  const logs: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === '--dir') dir = args[++i];
+    else logs.push(args[i]!);
+  }
+  if (logs.length !== 1) { console.error(USAGE); return 2; }
+  const where = resolve(dir ?? reportDir());
+  let log: string;
+  try { log = readFileSync(logs[0] === '-' ? 0 : logs[0]!, 'utf8'); } catch (e) { console.error(`cannot read the log: ${(e as Error).message}`); return 2; }
+  const entries = parseDigest(log);
+  if (!entries?.length) {
+    console.error(`tampering or no report: the log has no "${DIGEST_TAG}" line (vitest prints it as it exits, after writing the reports)`);
+    return 1;
+  }
+  const check = checkDigest(where, entries);
+  const problems = digestProblems(where, check);
+  for (const p of problems) console.error(p);
+  if (!problems.length) console.log(`reports verified: ${check.ok.join(', ')} in ${where} match the sha256 the run printed`);
+  return problems.length ? 1 : 0;
+}
+
 export async function main(argv: readonly string[]): Promise<number> {
   const [cmd, ...args] = argv;
   switch (cmd) {
@@ -403,6 +429,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     case 'grade': return gradeCommand(args, listLabs());
     case 'hint': case 'hints': return hint(args);
     case 'answers': case 'answer': return answers(args);
+    case 'verify-reports': return verifyReports(args);
     case '-h': case '--help': case 'help': console.log(USAGE); return 0;
     default:
       // `npm run labs -- <name>` runs it, like `npm run lab -- <name>`.

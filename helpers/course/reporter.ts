@@ -18,7 +18,8 @@ import { pathToFileURL } from 'node:url';
 import type { Reporter, TestModule } from 'vitest/node';
 import { listLabs, type LabInfo } from './labs.js';
 import { pinStudentSources, REPO_ROOT, STATE_DIR, sourceRoot, studentSources } from '../harness/paths.js';
-import { hintsUsed, recordPasses } from './reveal.js';
+import { hintsUsed, PASSES_FILE, recordPasses } from './reveal.js';
+import { printDigestAtExit } from './report-digest.js';
 import { describeSurvivor, killRunSurvivors } from './survivors.js';
 import { hostChanges, hostGuardEnabled, LAST_HOST_FILE, snapshotFromJson, snapshotHost, type HostSnapshot } from '../harness/host-guard.js';
 import { runDir } from '../harness/run-state.js';
@@ -176,8 +177,13 @@ export default class LabReporter implements Reporter {
     const report = scoreReport(this.watch ? taint(built, this.watch) : built, labs, hintsUsed(sourceRoot()));
     if (report.tampering) process.exitCode = 1;
     try {
-      const { html } = writeReport(report, dir);
+      const { json, html } = writeReport(report, dir);
       recordPasses(report, sourceRoot(), dir);
+      // The job log gets the sha256 of what this run wrote (and of vitest's JUnit file) as the process
+      // exits: a program that outlives the run and rewrites reports/ is caught by `labs verify-reports`.
+      const junit = process.env.LABS_JUNIT ? resolve(root, process.env.LABS_JUNIT) : undefined;
+      // Only in CI (a graded run's job log): a student's terminal has no use for it.
+      if (this.opts.announce !== false && process.env.CI && process.env.CI !== 'false') printDigestAtExit([json, html, join(dir, PASSES_FILE), ...(junit ? [junit] : [])]);
       if (this.opts.announce !== false) {
         for (const line of scoreLines(report)) console.log(line);
         const shown = relative(process.cwd(), html);
