@@ -22,6 +22,7 @@ import { labSource } from '../../../helpers/harness/paths.js';
 import { adapted, labRequires, requires } from '../../../helpers/harness/requires.js';
 import { makeCgroup } from '../../../helpers/kernel/cgroup.js';
 import { makeTraceInstance } from '../../../helpers/kernel/tracefs.js';
+import { switchesBetween } from '../../../helpers/kernel/sched.js';
 import { formatStat, listProcesses, readSched, readStat, readStatus, type ProcStat } from '../../../helpers/kernel/procfs.js';
 
 /** kernel/sched/core.c sched_prio_to_weight, nice -20 … 19. */
@@ -156,10 +157,7 @@ function measure(): Promise<Run> {
     if (trace) {
       trace.setEnabled(false);
       const { events, lines } = trace.read();
-      for (const e of events) {
-        const m = e.body.match(/prev_pid=(\d+).*next_pid=(\d+)/);
-        if (m && ((+m[1]! === pids[0] && +m[2]! === pids[1]) || (+m[1]! === pids[1] && +m[2]! === pids[0]))) switches++;
-      }
+      switches = switchesBetween(events, pids[0]!, pids[1]!);
       switchSample.push(...lines.filter((l) => l.includes('sched_switch')).slice(0, 2));
       await trace.release();
     }

@@ -6,6 +6,7 @@
  */
 import type { TraceEvent } from '../../../helpers/kernel/tracefs.js';
 import { parseSignalGenerate, SIGNAL_RESULTS } from '../../../helpers/kernel/signals.js';
+import { parseSwitch, type Switch } from '../../../helpers/kernel/sched.js';
 import type { Child, ProcView, Run, TaskState } from './experiment.js';
 
 /** The R child must have run for at least this share of the window (2 CPUs, ≤ 2 spinners, the spec and the host's load). */
@@ -15,15 +16,6 @@ export const MAX_SLEEP_RUN_NS = 1_000_000;
 /** The stop signals: SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU. */
 export const STOP_SIGNALS: readonly number[] = [19, 20, 21, 22];
 const SIGTERM = 15;
-
-export interface Switch { readonly ts: number; readonly prevPid: number; readonly prevState: string; readonly nextPid: number; readonly line: string }
-
-/** sched_switch's fields: `prev_comm=x prev_pid=1 prev_prio=120 prev_state=S ==> next_comm=y next_pid=2 next_prio=120`. */
-export function parseSwitch(e: TraceEvent): Switch | undefined {
-  if (e.event !== 'sched_switch') return undefined;
-  const m = e.body.match(/prev_pid=(\d+) .*prev_state=(\S+) ==> .*next_pid=(\d+)/);
-  return m ? { ts: e.ts, prevPid: Number(m[1]), prevState: m[2]!, nextPid: Number(m[3]), line: `${e.ts.toFixed(6)} ${e.body}` } : undefined;
-}
 
 /** signal_generate (helpers/kernel/signals.ts: pid is the target) and signal_deliver (`sig=15 errno=0 code=0 sa_handler=… sa_flags=…`: the line's task). */
 export function parseSignal(e: TraceEvent): { sig: number; target: number; res?: number } | undefined {

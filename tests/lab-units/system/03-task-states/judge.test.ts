@@ -2,8 +2,9 @@
 import { describe, expect, it } from 'vitest';
 import type { Child, ProcView, Run, TaskState } from '../../../../labs/system/03-task-states/experiment.js';
 import {
-  answers, ending, killedWhileWaiting, parseSignal, parseSwitch, running, sleeping, stopped, termWhileWaiting, traced, uninterruptible, windowEnd, zombies,
+  answers, ending, killedWhileWaiting, parseSignal, running, sleeping, stopped, termWhileWaiting, traced, uninterruptible, windowEnd, zombies,
 } from '../../../../labs/system/03-task-states/judge.js';
+import { parseSwitch } from '../../../../helpers/kernel/sched.js';
 import type { ProcStat } from '../../../../helpers/kernel/procfs.js';
 import type { TraceEvent } from '../../../../helpers/kernel/tracefs.js';
 
