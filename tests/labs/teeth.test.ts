@@ -6,6 +6,8 @@
  *
  * TEETH=<lab id or its start> runs one lab's (or one area's) fixtures,
  * e.g. TEETH=net/01-epoll npx vitest run --project unit tests/labs/teeth.test.ts
+ * A lab's fixtures run in one nested vitest (nested-run.ts runSpecBatch);
+ * TEETH_BATCH=0 runs each alone, as a student's run would start.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,7 +16,7 @@ import { describe, expect, it } from 'vitest';
 import { run } from '../../helpers/harness/exec.js';
 import { REPO_ROOT } from '../../helpers/harness/paths.js';
 import { loadFixtures, selector, titleOf, untilPattern, type Fixture } from './fixtures.js';
-import { HARNESS_FAILURE, runSpecNested, type NestedTestResult } from './nested-run.js';
+import { HARNESS_FAILURE, runSpecBatch, runSpecNested, type NestedRunResult, type NestedTestResult } from './nested-run.js';
 
 const all = loadFixtures();
 const only = process.env.TEETH;
@@ -41,10 +43,32 @@ const summary = (tests: readonly NestedTestResult[]) => tests
   .map((t) => `${t.status}: ${t.title}${t.failureMessages.length ? `\n    ${t.failureMessages[0]!.split('\n').slice(0, 4).join('\n    ')}` : ''}`)
   .join('\n');
 
+/**
+ * A lab's fixtures run in one nested vitest (runSpecBatch: one start, one host probe, a worker per fixture), started
+ * by the first of its tests to ask; a fixture the batch has no result for runs alone, as before.
+ */
+const batches = new Map<string, Promise<Map<string, NestedRunResult>>>();
+function labBatch(lab: string, signal: AbortSignal): Promise<Map<string, NestedRunResult>> {
+  if (!batches.has(lab)) {
+    const fixtures = chosen.filter((x) => x.lab === lab);
+    batches.set(lab, (async () => {
+      const listed = await listTests(fixtures[0]!.spec);
+      const items = fixtures.map((f) => ({ id: f.name, base: f.base, replace: f.replaces, only: f.expect === 'fail' ? untilPattern(f, listed) : undefined }));
+      return runSpecBatch(fixtures[0]!.spec, items, { signal });
+    })().catch(() => new Map()));
+  }
+  return batches.get(lab)!;
+}
+
 async function check(f: Fixture, signal: AbortSignal): Promise<string> {
   const listed = await listTests(f.spec);
   const pattern = f.expect === 'fail' ? untilPattern(f, listed) : undefined;
-  const r = await runSpecNested(f.spec, { base: f.base, replace: f.replaces, only: pattern, timeoutMs: 15 * 60_000, signal });
+  const r = process.env.TEETH_BATCH === '0' ? undefined : (await labBatch(f.lab, signal)).get(f.name);
+  if (!r) console.log(`[teeth] ${f.lab}/${f.name}: run alone (${process.env.TEETH_BATCH === '0' ? 'TEETH_BATCH=0' : 'no result in its lab\'s batch'})`);
+  return judgeRun(f, listed, r ?? await runSpecNested(f.spec, { base: f.base, replace: f.replaces, only: pattern, timeoutMs: 15 * 60_000, signal }));
+}
+
+function judgeRun(f: Fixture, listed: readonly string[], r: NestedRunResult): string {
   expect(r.fileMessage, `${f.name}: the spec file failed to run`).not.toMatch(HARNESS_FAILURE);
   const tests = r.tests;
   const lines = summary(tests) || r.fileMessage;
@@ -81,8 +105,10 @@ describe('wrong programs fail their lab, correct variants pass it', () => {
 
   for (const lab of [...new Set(chosen.map((f) => f.lab))]) {
     describe.skipIf(!root && process.env.LABS_STRICT !== '1')(lab, () => {
-      for (const f of chosen.filter((x) => x.lab === lab)) {
-        it(f.title, { timeout: 16 * 60_000 }, async (ctx) => {
+      const fixtures = chosen.filter((x) => x.lab === lab);
+      for (const f of fixtures) {
+        // The first test of a lab waits for the whole batch.
+        it(f.title, { timeout: (16 + 3 * fixtures.length) * 60_000 }, async (ctx) => {
           if (!root) throw new Error('the teeth run lab specs and need root');
           console.log(`[teeth] ${f.lab}/${f.name}: ${await check(f, ctx.signal)}`);
         });
