@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildProgram } from '../../../helpers/harness/compile.js';
 import { waitUntil } from '../../../helpers/harness/exec.js';
-import { freePort, gdbBatch, parseHits } from './gdb.js';
+import { freePort, gdbBatch, parseHits } from '../../../helpers/kernel/gdb.js';
 import { buildInitramfs, initScript } from '../../../helpers/kernel/initramfs.js';
 import { systemMapAddress } from '../../../helpers/kernel/kbuild.js';
 import { CACHE_DIR, labSource, REFERENCE_SRC } from '../../../helpers/harness/paths.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { freePort, gdbCommandFile, parseHits } from '../../../../labs/kernel/K2-gdb/gdb.js';
+import { freePort, gdbCommandFile, parseHits } from '../../helpers/kernel/gdb.js';
 
 describe('gdb helpers', () => {
   it('writes a batch command file with the variables before the script', () => {

@@ -1,5 +1,5 @@
 /**
- * gdb in batch mode against QEMU's gdbstub (lab K2). The stub listens on a
+ * gdb in batch mode against QEMU's gdbstub (labs K2 and system/02-boot). The stub listens on a
  * port chosen free at run time (never a fixed :1234 that collides with a
  * neighbour); gdb runs with -batch -nx under run(), so a hang is killed with
  * its process group.
@@ -7,8 +7,8 @@
 import { createServer } from 'node:net';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { run, type RunResult } from '../../../helpers/harness/exec.js';
-import { makeTempDir } from '../../../helpers/harness/resources.js';
+import { run, type RunResult } from '../harness/exec.js';
+import { makeTempDir } from '../harness/resources.js';
 
 /** A TCP port on 127.0.0.1 that was free a moment ago (the kernel picks it). */
 export function freePort(): Promise<number> {
