@@ -168,7 +168,7 @@ static long labchar_ioctl(struct file *file, unsigned int cmd, unsigned long arg
 	struct labchar_buf *b = file->private_data;
 	long ret = 0;
 
-	switch (cmd) {
+	switch (cmd) {	/* the commands of labchar.h */
 	case LABCHAR_GET_SIZE:
 		mutex_lock(&b->lock);
 		ret = put_user((int)b->size, (int __user *)arg) ? -EFAULT : 0;

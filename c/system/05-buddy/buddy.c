@@ -41,9 +41,9 @@ static int read_buddyinfo(struct zone_free *z, int max)
 	if (!f)
 		return -1;
 	int n = 0;
-	char line[512];
-	while (n < max && fgets(line, sizeof line, f)) {
-		char *p = strstr(line, "zone");
+	char row[512];
+	while (n < max && fgets(row, sizeof row, f)) {
+		char *p = strstr(row, "zone");
 		if (!p)
 			continue;
 		p += 4;

@@ -1,0 +1,384 @@
+/**
+ * System Lab 4's experiment: build the student's `ipc` and the spec's own
+ * `ipc_probe` (c/system/ipc_probe.c, never the student's), then drive `ipc`
+ * over its stdin (a FIFO the spec holds) part by part with random parameters,
+ * and read each state from outside while it holds:
+ *  - pipe: the writer's /proc/<pid>/stat state, wchan and stack; the pipe's
+ *    capacity (F_GETPIPE_SZ) and the bytes in it (FIONREAD), asked by the probe
+ *    through /proc/<writer>/fd/<n>; then `drain` and the program's rchar.
+ *  - message queue: QSIZE in a private mqueue mount, mq_curmsgs, then the
+ *    probe takes every message in the kernel's order; then `mqdone`.
+ *  - shared memory: both processes' maps (the shared VMA, its inode),
+ *    pagemap PFNs page by page, the words in /proc/<program>/mem.
+ *  - signals: the probe's sigwait hears `sigsend`; a private tracefs instance
+ *    records signal_generate (real-time signals) and the program's task_rename;
+ *    /proc/<program>/status SigBlk, ShdPnd, SigQ while the probe's sigqueue'd
+ *    signals wait, then `sigtake`.
+ * Never throws once built: a program that does not answer leaves `stuck`.
+ */
+import { closeSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, writeFileSync, writeSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { buildProgram } from '../../../helpers/harness/compile.js';
+import { run, scaledTimeout, startBackground, type Background, type RunResult } from '../../../helpers/harness/exec.js';
+import { labSource, REFERENCE_SRC } from '../../../helpers/harness/paths.js';
+import { defer, makeTempDir } from '../../../helpers/harness/resources.js';
+import { uniqueName } from '../../../helpers/harness/run-state.js';
+import { readMaps, readPagemap, readStat, readStatus, listProcesses, type Vma } from '../../../helpers/kernel/procfs.js';
+import { makeTraceInstance, type TraceEvent } from '../../../helpers/kernel/tracefs.js';
+
+export const PAGE = 4096;
+const rnd = (lo: number, hi: number) => lo + Math.floor(Math.random() * (hi - lo + 1));
+
+/** The capacity the kernel gives a pipe asked for `bytes`: whole pages, rounded up to a power of two (fs/pipe.c round_pipe_size). */
+export function pipeCapacity(bytes: number): number {
+  let pages = 1;
+  while (pages * PAGE < bytes) pages *= 2;
+  return pages * PAGE;
+}
+
+/** One run's random parameters. */
+export interface Plan {
+  readonly pipeBytes: number;
+  readonly pipeTotal: number;
+  readonly mqName: string;
+  /** The messages in the order sent (sizes all different; at least two share a priority). */
+  readonly messages: readonly { prio: number; size: number }[];
+  readonly shmPages: number;
+  readonly shmToken: string;
+  /** Two real-time signals, lower first, and the values queued in the order sent. */
+  readonly rtSignals: readonly [number, number];
+  readonly queued: readonly { sig: number; value: number }[];
+  readonly sendSig: number;
+  readonly sendValue: number;
+}
+
+export function makePlan(): Plan {
+  // Never the default capacity (16 pages): a program that sets nothing must not pass by chance.
+  let pipeBytes = rnd(PAGE + 1, 30 * PAGE);
+  while (pipeCapacity(pipeBytes) === 16 * PAGE) pipeBytes = rnd(PAGE + 1, 30 * PAGE);
+  const cap = pipeCapacity(pipeBytes);
+  const n = rnd(4, 7);
+  const sizes = new Set<number>();
+  while (sizes.size < n) sizes.add(rnd(1, 4000));
+  const prios = Array.from({ length: n }, () => rnd(0, 40));
+  prios[rnd(1, n - 1)] = prios[0]!;
+  const a = 34 + rnd(0, 12);
+  const b = a + rnd(1, 10);
+  const queued = Array.from({ length: rnd(4, 6) }, () => ({ sig: Math.random() < 0.5 ? a : b, value: rnd(1000, 999_999) }));
+  queued[0] = { ...queued[0]!, sig: b };
+  queued[1] = { ...queued[1]!, sig: a };
+  return {
+    pipeBytes, pipeTotal: cap + rnd(PAGE, 3 * cap),
+    mqName: `/${uniqueName('mq', 40)}`,
+    messages: [...sizes].map((size, i) => ({ prio: prios[i]!, size })),
+    shmPages: rnd(3, 24), shmToken: `kl${rnd(100000, 999999)}`,
+    rtSignals: [a, b], queued, sendSig: 34 + rnd(0, 20), sendValue: rnd(1000, 999_999),
+  };
+}
+
+export const ANSWER_MS = scaledTimeout(5_000);
+export const SETTLE_MS = scaledTimeout(3_000);
+export const EXIT_MS = scaledTimeout(5_000);
+
+export interface PipeEvidence {
+  writer?: number;
+  writerParent?: number;
+  /** Writer while the pipe is full: state, wchan, first stack frames. */
+  state?: string;
+  wchan?: string;
+  stack: string[];
+  /** The probe's answer through the writer's fd: F_GETPIPE_SZ and FIONREAD. */
+  capacity?: number;
+  inPipe?: number;
+  probeError?: string;
+  /** The program's rchar before and after drain. */
+  rcharBefore?: number;
+  rcharAfter?: number;
+  /** What became of the writer after drain ('gone', 'Z', or a live state). */
+  writerAfter?: string;
+  writerAfterWchan?: string;
+}
+
+export interface MqEvidence {
+  /** QSIZE of the queue's file while the messages sit there (undefined: no such file). */
+  qsize?: number;
+  fileLine?: string;
+  curmsgs?: number;
+  maxmsg?: number;
+  msgsize?: number;
+  /** What the probe took, in the kernel's order. */
+  received: { prio: number; size: number }[];
+  qsizeAfter?: number;
+  probeError?: string;
+  /** Whether the name still existed after mqdone. */
+  existsAfterDone?: boolean;
+}
+
+export interface ShmEvidence {
+  child?: number;
+  childParent?: number;
+  /** The VMA of the program and of the child that is `pages` pages long and shared, if any. */
+  programVma?: Vma;
+  childVma?: Vma;
+  /** Per page: the frame in the program and in the child (0n: not present). */
+  frames: { program: bigint; child: bigint }[];
+  /** The words at the start of each page, read through /proc/<program>/mem. */
+  words: string[];
+  candidates: string[];
+}
+
+export interface SigEvidence {
+  /** sigsend: what the probe's sigwait heard ("<pid> <code> <value>" or "timeout"), and its pid. */
+  probePid?: number;
+  heard?: string;
+  /** After sigblock and the probe's sigqueue'd signals: the program's status lines. */
+  sigBlk?: bigint;
+  shdPnd?: bigint;
+  sigPnd?: bigint;
+  sigQ?: number;
+  /** After sigtake. */
+  shdPndAfter?: bigint;
+  comm?: string;
+  /** The program's state after the signals were queued (gone: the signals killed it). */
+  aliveAfterQueue: boolean;
+  programExit?: string;
+}
+
+export interface Run {
+  readonly pid: number;
+  /** The comm the program's exec gave it (the file's name, 15 characters at most). */
+  readonly execName: string;
+  readonly plan: Plan;
+  pipe: PipeEvidence;
+  mq: MqEvidence;
+  shm: ShmEvidence;
+  sig: SigEvidence;
+  events: TraceEvent[];
+  exit?: RunResult;
+  /** Children of the program still alive once it exited. */
+  leftovers: number[];
+  stuck?: string;
+  output: string;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const readText = (p: string) => { try { return readFileSync(p, 'utf8'); } catch { return undefined; } };
+const mask = (hex?: string) => BigInt(`0x${hex ?? '0'}`);
+export const bit = (sig: number) => 1n << BigInt(sig - 1);
+
+export async function buildIpc(): Promise<{ program: string; probe: string }> {
+  const q = await buildProgram({ src: join(REFERENCE_SRC, 'system/ipc_probe.c'), ldlibs: ['-lrt'] });
+  const p = await buildProgram({ src: labSource('system/04-ipc/ipc.c'), ldlibs: ['-lrt'] });
+  return { program: p.path, probe: q.path };
+}
+
+function rchar(pid: number): number | undefined {
+  const m = readText(`/proc/${pid}/io`)?.match(/^rchar:\s*(\d+)/m);
+  return m ? Number(m[1]) : undefined;
+}
+
+function fdTargets(pid: number): Map<string, string> {
+  const out = new Map<string, string>();
+  try { for (const fd of readdirSync(`/proc/${pid}/fd`)) { try { out.set(fd, readlinkSync(`/proc/${pid}/fd/${fd}`)); } catch { /* closed */ } } } catch { /* gone */ }
+  return out;
+}
+
+function readMem(pid: number, addr: bigint, len: number): string {
+  try {
+    const fd = openSync(`/proc/${pid}/mem`, 'r');
+    try {
+      const b = Buffer.alloc(len);
+      const n = readSync(fd, b, 0, len, addr as unknown as number);
+      const s = b.subarray(0, n).toString('latin1');
+      return s.split('\0')[0]!;
+    } finally { closeSync(fd); }
+  } catch (e) { return `<unreadable: ${(e as Error).message}>`; }
+}
+
+async function probe(path: string, args: string[]): Promise<RunResult> {
+  return run(path, args, { timeoutMs: 10_000, reject: false });
+}
+
+/** Run the whole protocol once; never throws once built (the tests judge). */
+export async function runIpc(program: string, probePath: string, plan: Plan = makePlan()): Promise<Run> {
+  const dir = await makeTempDir('ipc');
+  const fifo = join(dir, 'commands');
+  await run('mkfifo', [fifo], { timeoutMs: 5_000 });
+  const mnt = join(dir, 'mqueue');
+  await run('mkdir', [mnt], { timeoutMs: 5_000 });
+  const mounted = (await run('mount', ['-t', 'mqueue', 'none', mnt], { timeoutMs: 10_000, reject: false })).exitCode === 0;
+  if (mounted) defer(`mqueue mount ${mnt}`, () => run('umount', [mnt], { reject: false, timeoutMs: 10_000 }), `umount ${mnt}`);
+  // Registered after the mount: released first. The queue is removed whatever the program did.
+  defer(`message queue ${plan.mqName}`, () => run('rm', ['-f', join(mnt, plan.mqName.slice(1))], { reject: false, timeoutMs: 5_000 }));
+  let fd: number | undefined = openSync(fifo, 'r+');
+  const trace = makeTraceInstance(['signal/signal_generate', 'task/task_rename'], { tag: 'ipc', bufferKb: 2048, clock: 'mono', enable: false });
+  const prog = startBackground('sh', ['-c', 'exec "$0" < "$1"', program, fifo], { timeoutMs: 120_000 });
+  const pid = prog.pid;
+  const r: Run = {
+    pid, execName: basename(program).slice(0, 15), plan, pipe: { stack: [] }, mq: { received: [] }, shm: { frames: [], words: [], candidates: [] },
+    sig: { aliveAfterQueue: false }, events: [], leftovers: [], output: '',
+  };
+  const finish = async (stuck?: string): Promise<Run> => {
+    if (fd !== undefined) { closeSync(fd); fd = undefined; }
+    const exit = await Promise.race([prog.exited, sleep(EXIT_MS).then(() => undefined)]);
+    const kids = listProcesses().filter((p) => p.ppid === pid && p.state !== 'Z').map((p) => p.pid);
+    if (trace) { trace.setEnabled(false); r.events = trace.read().events; await trace.release(); }
+    await prog.stop('SIGKILL');
+    return Object.assign(r, { exit, leftovers: exit ? kids : [], output: prog.output(), ...(stuck ? { stuck } : {}) });
+  };
+  if (!trace) return finish('tracefs instances or signal:signal_generate, task:task_rename missing');
+  // Only real-time signals: the record stays small on a busy host.
+  try { writeFileSync(join(trace.dir, 'events/signal/signal_generate/filter'), 'sig >= 34'); } catch { /* every signal then */ }
+  trace.setEnabled(true);
+
+  const lines = () => prog.stdout().split('\n').map((l) => l.trim()).filter(Boolean);
+  /** Send one command; its answer line, or undefined when none came in time. */
+  const ask = async (cmd: string): Promise<string | undefined> => {
+    const before = lines().length;
+    try { writeSync(fd!, `${cmd}\n`); } catch { return undefined; }
+    const deadline = Date.now() + ANSWER_MS;
+    while (lines().length <= before && Date.now() < deadline && readStat(pid) && readStat(pid)!.state !== 'Z') await sleep(5);
+    return lines()[before];
+  };
+  const alive = () => { const s = readStat(pid); return s !== undefined && s.state !== 'Z'; };
+
+  // ---- the pipe
+  {
+    const e = r.pipe;
+    const ans = await ask(`pipe ${plan.pipeBytes} ${plan.pipeTotal}`);
+    const w = ans !== undefined && /^\d+$/.test(ans) ? Number(ans) : undefined;
+    if (w && w !== pid) {
+      e.writer = w;
+      e.writerParent = readStat(w)?.ppid;
+      const settle = Date.now() + SETTLE_MS;
+      for (;;) {
+        const s = readStat(w);
+        e.state = s?.state ?? 'gone';
+        e.wchan = readText(`/proc/${w}/wchan`)?.trim();
+        if ((e.state === 'S' && /pipe_write/.test(e.wchan ?? '')) || e.state === 'gone' || e.state === 'Z' || Date.now() > settle) break;
+        await sleep(10);
+      }
+      // Give a writer that would only pause a moment the time to show it is not blocked.
+      await sleep(150);
+      e.state = readStat(w)?.state ?? 'gone';
+      e.wchan = readText(`/proc/${w}/wchan`)?.trim();
+      e.stack = (readText(`/proc/${w}/stack`) ?? '').split('\n').filter(Boolean).slice(0, 4).map((l) => l.replace(/^\[<[0-9a-f]+>\]\s*/, ''));
+      // The pipe: a pipe the writer holds that the program holds too (not the spec's stdout pipe).
+      const mine = fdTargets(pid);
+      const shared = new Set([...mine].filter(([n, t]) => Number(n) > 2 && t.startsWith('pipe:')).map(([, t]) => t));
+      const wfds = [...fdTargets(w)].filter(([, t]) => shared.has(t));
+      // Inherited pipes (the harness's) are shared too: the writer's pipe is the one the kernel finds bytes in.
+      for (const [n] of wfds) {
+        const p = await probe(probePath, ['pipe', String(w), n]);
+        const m = p.stdout.match(/^(-?\d+) (-?\d+)/);
+        if (!m) { e.probeError = p.stderr.trim() || p.stdout.trim(); continue; }
+        if (e.inPipe === undefined || Number(m[2]) > e.inPipe) { e.capacity = Number(m[1]); e.inPipe = Number(m[2]); }
+      }
+      if (!wfds.length) e.probeError = `no pipe held by both the writer and the program (writer fds: ${[...fdTargets(w)].map(([n, t]) => `${n}→${t}`).join(', ') || 'none'}; program fds >2: ${[...mine].filter(([n]) => Number(n) > 2).map(([n, t]) => `${n}→${t}`).join(', ') || 'none'})`;
+      e.rcharBefore = rchar(pid);
+    }
+    await ask('drain');
+    if (w) {
+      const deadline = Date.now() + SETTLE_MS;
+      while (readStat(w) && readStat(w)!.state !== 'Z' && Date.now() < deadline) await sleep(10);
+      const s = readStat(w);
+      e.writerAfter = s?.state ?? 'gone';
+      e.writerAfterWchan = s ? readText(`/proc/${w}/wchan`)?.trim() : undefined;
+    }
+    e.rcharAfter = rchar(pid);
+    if (!alive()) return finish(`the program ${pid} ended during the pipe part`);
+  }
+
+  // ---- the message queue
+  {
+    const e = r.mq;
+    const file = join(mnt, plan.mqName.slice(1));
+    await ask(`mq ${plan.mqName} ${plan.messages.map((m) => `${m.prio}:${m.size}`).join(' ')}`);
+    const text = mounted ? readText(file) : undefined;
+    e.fileLine = text?.trim();
+    const q = text?.match(/QSIZE:(\d+)/);
+    if (q) e.qsize = Number(q[1]);
+    const p = await probe(probePath, ['mq', plan.mqName]);
+    const [head, ...rest] = p.stdout.trim().split('\n');
+    const m = head?.match(/^(\d+) (\d+) (\d+)$/);
+    if (m) {
+      e.curmsgs = Number(m[1]); e.maxmsg = Number(m[2]); e.msgsize = Number(m[3]);
+      e.received = rest.map((l) => l.split(' ').map(Number)).map(([prio, size]) => ({ prio: prio!, size: size! }));
+    } else e.probeError = p.stderr.trim() || 'no answer';
+    const after = mounted ? readText(file)?.match(/QSIZE:(\d+)/) : undefined;
+    if (after) e.qsizeAfter = Number(after[1]);
+    await ask(`mqdone ${plan.mqName}`);
+    e.existsAfterDone = mounted ? readText(file) !== undefined : undefined;
+    if (!alive()) return finish(`the program ${pid} ended during the message queue part`);
+  }
+
+  // ---- shared memory
+  {
+    const e = r.shm;
+    const len = BigInt(plan.shmPages * PAGE);
+    const ans = await ask(`shm ${plan.shmPages} ${plan.shmToken}`);
+    const c = ans !== undefined && /^\d+$/.test(ans) ? Number(ans) : undefined;
+    if (c && c !== pid) {
+      e.child = c;
+      e.childParent = readStat(c)?.ppid;
+      const pick = (p: number) => (readMaps(p) ?? []).filter((v) => v.end - v.start === len);
+      const shared = (v?: Vma) => v?.perms[3] === 's';
+      const deadline = Date.now() + SETTLE_MS;
+      for (;;) {
+        const pv = pick(pid);
+        const cv = pick(c);
+        e.candidates = [...pv.map((v) => `program ${v.perms} ${v.dev} ${v.inode} ${v.path || '[anon]'}`), ...cv.map((v) => `child ${v.perms} ${v.dev} ${v.inode} ${v.path || '[anon]'}`)];
+        e.programVma = pv.find(shared) ?? pv[0];
+        e.childVma = cv.find((v) => v.start === e.programVma?.start) ?? cv.find(shared) ?? cv[0];
+        if (e.programVma && e.childVma) {
+          const a = readPagemap(pid, e.programVma.start, plan.shmPages);
+          const b = readPagemap(c, e.childVma.start, plan.shmPages);
+          e.frames = a.map((x, i) => ({ program: x.pfn, child: b[i]?.pfn ?? 0n }));
+          if (e.frames.every((f) => f.program && f.child)) break;
+        }
+        if (Date.now() > deadline) break;
+        await sleep(20);
+      }
+      if (e.programVma) for (let i = 0; i < plan.shmPages; i++) e.words.push(readMem(pid, e.programVma.start + BigInt(i * PAGE), 40));
+    }
+    await ask('shmdone');
+    if (!alive()) return finish(`the program ${pid} ended during the shared memory part`);
+  }
+
+  // ---- signals: the program sends, the probe receives
+  {
+    const e = r.sig;
+    const w: Background = startBackground(probePath, ['sigwait', String(plan.sendSig), String(scaledTimeout(3_000))], { timeoutMs: 20_000 });
+    try { await w.waitFor(/^ready/m, 'the probe blocking its signal', ANSWER_MS); } catch { /* judged: heard stays undefined */ }
+    e.probePid = w.pid;
+    await ask(`sigsend ${w.pid} ${plan.sendSig} ${plan.sendValue}`);
+    const ended = await Promise.race([w.exited, sleep(scaledTimeout(5_000)).then(() => undefined)]);
+    e.heard = ended ? w.stdout().split('\n').map((l) => l.trim()).filter((l) => l && l !== 'ready')[0] : undefined;
+    await w.stop('SIGKILL');
+    if (!alive()) return finish(`the program ${pid} ended during sigsend`);
+
+    // ---- the program receives: blocked, queued, then taken
+    await ask(`sigblock ${plan.rtSignals.join(' ')}`);
+    for (const q of plan.queued) {
+      if (!alive()) break;
+      await probe(probePath, ['sigqueue', String(pid), String(q.sig), String(q.value)]);
+    }
+    await sleep(50);
+    e.aliveAfterQueue = alive();
+    const st = readStatus(pid);
+    if (st && e.aliveAfterQueue) {
+      e.sigBlk = mask(st.fields.get('SigBlk'));
+      e.shdPnd = mask(st.fields.get('ShdPnd'));
+      e.sigPnd = mask(st.fields.get('SigPnd'));
+      e.sigQ = Number((st.fields.get('SigQ') ?? '0/0').split('/')[0]);
+      await ask(`sigtake ${plan.queued.length}`);
+      const after = readStatus(pid);
+      e.shdPndAfter = after ? mask(after.fields.get('ShdPnd')) | mask(after.fields.get('SigPnd')) : undefined;
+      e.comm = readText(`/proc/${pid}/comm`)?.trim();
+    } else {
+      const x = await Promise.race([prog.exited, sleep(1000).then(() => undefined)]);
+      e.programExit = x ? (x.signal ? `killed by ${x.signal}` : `exit ${x.exitCode}`) : 'not ended';
+    }
+  }
+  return finish();
+}

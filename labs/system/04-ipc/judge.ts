@@ -1,0 +1,171 @@
+/**
+ * System Lab 4's judge: pure functions from the evidence of experiment.ts to
+ * the facts each test asserts, with a message that shows the kernel's view
+ * and says what to fix.
+ */
+import { parseSignalGenerate, formatGenerated } from '../../../helpers/kernel/signals.js';
+import { bit, pipeCapacity, type Run } from './experiment.js';
+
+export interface Verdict<F> { readonly facts: F; readonly expected: F; readonly message: string }
+
+const stuck = (r: Run) => (r.stuck ? `; the run stopped early: ${r.stuck}` : '');
+const out = (r: Run) => (r.output.trim() ? `; the program's output: ${r.output.trim().split('\n').slice(-6).join(' | ')}` : '');
+
+/** The pipe's capacity as the kernel reports it (F_GETPIPE_SZ through the writer's fd). */
+export function pipeSize(r: Run): Verdict<{ writerIsChild: boolean; capacity?: number }> {
+  const e = r.pipe;
+  const want = pipeCapacity(r.plan.pipeBytes);
+  return {
+    facts: { writerIsChild: e.writer !== undefined && e.writerParent === r.pid, capacity: e.capacity },
+    expected: { writerIsChild: true, capacity: want },
+    message: e.writer === undefined
+      ? `'pipe ${r.plan.pipeBytes} ${r.plan.pipeTotal}' gave no writer pid${stuck(r)}${out(r)}`
+      : `asked for a pipe of ${r.plan.pipeBytes} bytes: the kernel rounds that up to ${want} (whole pages, a power of two); ` +
+        `F_GETPIPE_SZ on the writer's pipe says ${e.capacity ?? `nothing (${e.probeError})`}` +
+        `${e.capacity === 65536 ? ' — the default: set the capacity with fcntl(2) F_SETPIPE_SZ before the writer writes' : ''}; ` +
+        `writer ${e.writer} (parent ${e.writerParent ?? 'gone'}, the program is ${r.pid})${stuck(r)}`,
+  };
+}
+
+/** The writer blocked on a full pipe: S in pipe_write, the pipe holding (nearly) its capacity. */
+export function pipeBlocks(r: Run): Verdict<{ sleeping: boolean; inPipeWrite: boolean; pipeFull: boolean }> {
+  const e = r.pipe;
+  const cap = e.capacity ?? pipeCapacity(r.plan.pipeBytes);
+  const where = `${e.wchan ?? ''} ${e.stack.join(' ')}`;
+  const full = e.inPipe !== undefined && e.inPipe >= cap / 2 && e.inPipe <= cap;
+  return {
+    facts: { sleeping: e.state === 'S', inPipeWrite: /pipe_write/.test(where), pipeFull: full },
+    expected: { sleeping: true, inPipeWrite: true, pipeFull: true },
+    message: `writer ${e.writer ?? '(none)'} writing ${r.plan.pipeTotal} bytes into a pipe of ${cap}: state ${e.state ?? '?'}, wchan ${e.wchan || '-'}, ` +
+      `stack ${e.stack.join(' < ') || '-'}; the kernel holds ${e.inPipe ?? '?'} bytes in the pipe (FIONREAD). ` +
+      `A writer of more than the capacity must sleep in the kernel's pipe_write (state S) with the pipe full, until a reader makes room — ` +
+      `write all <total> bytes with write(2) and let the program read nothing before 'drain'${stuck(r)}`,
+  };
+}
+
+/** drain: the writer finished (exited), and the program read every byte (its rchar grew by the total). */
+export function pipeDrains(r: Run): Verdict<{ writerFinished: boolean; readAll: boolean }> {
+  const e = r.pipe;
+  const grew = e.rcharBefore !== undefined && e.rcharAfter !== undefined ? e.rcharAfter - e.rcharBefore : undefined;
+  return {
+    facts: { writerFinished: e.writerAfter === 'gone' || e.writerAfter === 'Z', readAll: grew !== undefined && grew >= r.plan.pipeTotal && grew <= r.plan.pipeTotal + 4096 },
+    expected: { writerFinished: true, readAll: true },
+    message: `after 'drain' the writer ${e.writer ?? '(none)'} is ${e.writerAfter ?? '?'}${e.writerAfterWchan ? ` (wchan ${e.writerAfterWchan})` : ''}, ` +
+      `and the program's rchar (/proc/<pid>/io) grew by ${grew ?? '?'} bytes for ${r.plan.pipeTotal} written: ` +
+      `read the pipe until read(2) returns 0 (every writer closed it), then reap the writer${stuck(r)}`,
+  };
+}
+
+/** The messages wait in the kernel: QSIZE is the sum of their sizes, mq_curmsgs their number. */
+export function mqHolds(r: Run): Verdict<{ qsize?: number; curmsgs?: number }> {
+  const e = r.mq;
+  const sum = r.plan.messages.reduce((a, m) => a + m.size, 0);
+  return {
+    facts: { qsize: e.qsize, curmsgs: e.curmsgs },
+    expected: { qsize: sum, curmsgs: r.plan.messages.length },
+    message: `sent ${r.plan.messages.length} messages (${r.plan.messages.map((m) => `${m.size} B prio ${m.prio}`).join(', ')}, ${sum} bytes) to ${r.plan.mqName}: ` +
+      `the queue's file in the mqueue file system says ${e.fileLine ?? 'nothing (no such queue)'}; mq_getattr says ${e.curmsgs ?? '?'} messages ` +
+      `(maxmsg ${e.maxmsg ?? '?'}, msgsize ${e.msgsize ?? '?'})${e.probeError ? ` — ${e.probeError}` : ''}. ` +
+      `Create the queue with room for every message and send each with its own size, leaving them in the queue${stuck(r)}`,
+  };
+}
+
+/** The order the kernel hands them out: highest priority first, oldest first within one; mqdone removes the name. */
+export function mqOrder(r: Run): Verdict<{ received: string[]; emptied: boolean; removed: boolean }> {
+  const e = r.mq;
+  const want = r.plan.messages.map((m, i) => ({ ...m, i })).sort((a, b) => b.prio - a.prio || a.i - b.i).map((m) => `${m.prio}:${m.size}`);
+  const got = e.received.map((m) => `${m.prio}:${m.size}`);
+  return {
+    facts: { received: got, emptied: e.qsizeAfter === 0, removed: e.existsAfterDone === false },
+    expected: { received: want, emptied: true, removed: true },
+    message: `the kernel handed out (prio:size) ${got.join(' ') || 'nothing'}; sent in the order ${r.plan.messages.map((m) => `${m.prio}:${m.size}`).join(' ')} ` +
+      `it must give ${want.join(' ')} (highest priority first, first-in first-out within a priority) — send each message with its priority (mq_send(3)). ` +
+      `QSIZE after: ${e.qsizeAfter ?? '?'}; after 'mqdone' the name ${e.existsAfterDone ? 'is still there: remove it with mq_unlink(3)' : 'is gone'}${stuck(r)}`,
+  };
+}
+
+/** One object mapped shared in both, the same frames, the child's words read in the program. */
+export function shmShared(r: Run): Verdict<{ childOfProgram: boolean; sharedMapping: boolean; sameObject: boolean; sameFrames: boolean; wordsSeen: boolean }> {
+  const e = r.shm;
+  const p = e.programVma;
+  const c = e.childVma;
+  const framesOk = e.frames.length === r.plan.shmPages && e.frames.every((f) => f.program !== 0n && f.program === f.child);
+  const words = Array.from({ length: r.plan.shmPages }, (_, i) => `${r.plan.shmToken} ${i}`);
+  const bad = e.frames.map((f, i) => ({ ...f, i })).filter((f) => !f.program || f.program !== f.child).slice(0, 4)
+    .map((f) => `page ${f.i}: program ${f.program ? `0x${f.program.toString(16)}` : 'not present'}, child ${f.child ? `0x${f.child.toString(16)}` : 'not present'}`);
+  return {
+    facts: {
+      childOfProgram: e.child !== undefined && e.childParent === r.pid,
+      sharedMapping: p?.perms[3] === 's' && c?.perms[3] === 's',
+      sameObject: !!p && !!c && p.inode !== 0 && p.inode === c.inode && p.dev === c.dev,
+      sameFrames: framesOk,
+      wordsSeen: e.words.length === words.length && e.words.every((w, i) => w === words[i]),
+    },
+    expected: { childOfProgram: true, sharedMapping: true, sameObject: true, sameFrames: true, wordsSeen: true },
+    message: `shm ${r.plan.shmPages} pages: child ${e.child ?? '(none)'} (parent ${e.childParent ?? '?'}, the program is ${r.pid}); ` +
+      `mappings of that length: ${e.candidates.join('; ') || 'none'}; frames (pagemap): ${bad.length ? bad.join('; ') : e.frames.length ? 'all the same' : 'none read'}; ` +
+      `the program's memory (/proc/<pid>/mem) at page 0..: ${e.words.slice(0, 3).map((w) => `'${w}'`).join(', ') || '-'} (want '${words[0]}', …). ` +
+      `Map one shared object (MAP_SHARED of a memfd, a POSIX shm object or a System V segment) in both, let the child write every page, then read each page in the program${stuck(r)}`,
+  };
+}
+
+/** sigsend: the probe's sigwait got the value, from the program, as a queued signal (si_code SI_QUEUE), and the kernel recorded it. */
+export function sigSend(r: Run): Verdict<{ heardValue?: number; fromProgram: boolean; siQueue: boolean; generated: boolean }> {
+  const e = r.sig;
+  const m = e.heard?.match(/^(\d+) (-?\d+) (-?\d+)$/);
+  const gens = r.events.map(parseSignalGenerate).filter((g) => g !== undefined).filter((g) => g.pid === e.probePid && g.sig === r.plan.sendSig);
+  return {
+    facts: { heardValue: m ? Number(m[3]) : undefined, fromProgram: !!m && Number(m[1]) === r.pid, siQueue: !!m && Number(m[2]) === -1, generated: gens.some((g) => g.sender === r.pid && g.code === -1) },
+    expected: { heardValue: r.plan.sendValue, fromProgram: true, siQueue: true, generated: true },
+    message: `'sigsend ${e.probePid} ${r.plan.sendSig} ${r.plan.sendValue}': the receiver's sigtimedwait heard ${e.heard ?? 'nothing'} (sender pid, si_code, value; SI_QUEUE is -1); ` +
+      `signal_generate for it: ${gens.map(formatGenerated).join('; ') || 'none'}. Queue the signal with its value (sigqueue(3)), not kill(2)${stuck(r)}`,
+  };
+}
+
+const sigs = (m: bigint | undefined, only: readonly number[]) => (m === undefined ? '?' : only.filter((s) => m & bit(s)).join(',') || 'none');
+
+/** Blocked real-time signals wait: SigBlk has both, ShdPnd has both, SigQ counts at least the ones queued. */
+export function sigPending(r: Run): Verdict<{ alive: boolean; blocked: boolean; pending: boolean; counted: boolean }> {
+  const e = r.sig;
+  const [a, b] = r.plan.rtSignals;
+  const both = bit(a) | bit(b);
+  const pnd = (e.shdPnd ?? 0n) | (e.sigPnd ?? 0n);
+  return {
+    facts: { alive: e.aliveAfterQueue, blocked: e.sigBlk !== undefined && (e.sigBlk & both) === both, pending: (pnd & both) === both, counted: (e.sigQ ?? 0) >= r.plan.queued.length },
+    expected: { alive: true, blocked: true, pending: true, counted: true },
+    message: `after 'sigblock ${a} ${b}' the spec queued ${r.plan.queued.length} signals (${r.plan.queued.map((q) => `${q.sig}:${q.value}`).join(' ')}): ` +
+      (e.aliveAfterQueue
+        ? `/proc/${r.pid}/status SigBlk has ${sigs(e.sigBlk, [a, b])}, ShdPnd|SigPnd has ${sigs(pnd, [a, b])}, SigQ ${e.sigQ ?? '?'} queued. `
+        : `the program ended (${e.programExit ?? '?'}) once they came (signal_generate: ${r.events.map(parseSignalGenerate).filter((g) => g !== undefined && g.pid === r.pid).slice(0, 3).map((g) => formatGenerated(g!)).join('; ') || 'none recorded'}): a real-time signal's default action ends the process. `) +
+      `Block them (sigprocmask(2)) so that the kernel keeps them queued, each with its value, until the program takes them${stuck(r)}`,
+  };
+}
+
+/** sigtake: the program took them in the kernel's order (lower signal first, FIFO within one) and showed each value (task_rename). */
+export function sigTaken(r: Run): Verdict<{ names: string[]; pendingAfter: string }> {
+  const e = r.sig;
+  const [a, b] = r.plan.rtSignals;
+  const want = [...r.plan.queued.filter((q) => q.sig === a), ...r.plan.queued.filter((q) => q.sig === b)].map((q) => `v${q.value}`);
+  const all = r.events.filter((x) => x.event === 'task_rename').map((x) => x.body.match(/pid=(\d+) oldcomm=.* newcomm=(\S*) oom/)).filter((m) => m && Number(m[1]) === r.pid).map((m) => m![2]!);
+  // The renames the program made itself: those after its exec (which names it after its file).
+  const renames = all.slice(all.lastIndexOf(r.execName) + 1);
+  return {
+    facts: { names: renames, pendingAfter: sigs(e.shdPndAfter, [a, b]) },
+    expected: { names: want, pendingAfter: 'none' },
+    message: `the kernel's task_rename events of the program: ${renames.join(' ') || 'none'} (its comm now: ${e.comm ?? '?'}); ` +
+      `queued ${r.plan.queued.map((q) => `${q.sig}:${q.value}`).join(' ')} — the kernel delivers the lower signal first and one signal's values in the order queued, ` +
+      `so the names must be ${want.join(' ')}; still pending after sigtake: ${sigs(e.shdPndAfter, [a, b])}. ` +
+      `Take them with sigwaitinfo(2) on the blocked set and rename with the value in siginfo (prctl(2) PR_SET_NAME)${stuck(r)}`,
+  };
+}
+
+/** At the end of its input the program exits 0 and no child of it is left. */
+export function ending(r: Run): Verdict<{ exit: string; leftovers: number[] }> {
+  const x = r.exit;
+  const exit = x ? (x.signal ? `killed by ${x.signal}` : `exit ${x.exitCode}`) : 'still running';
+  return {
+    facts: { exit, leftovers: r.leftovers },
+    expected: { exit: 'exit 0', leftovers: [] },
+    message: `after its input closed the program: ${exit}; children still alive: ${r.leftovers.join(' ') || 'none'}${stuck(r)}${out(r)}`,
+  };
+}

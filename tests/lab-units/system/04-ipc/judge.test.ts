@@ -1,0 +1,88 @@
+/** System Lab 4's verdicts (labs/system/04-ipc/judge.ts) on made-up runs: pipe, queue, shared memory, signals. */
+import { describe, expect, it } from 'vitest';
+import { bit, pipeCapacity, type Plan, type Run } from '../../../../labs/system/04-ipc/experiment.js';
+import * as judge from '../../../../labs/system/04-ipc/judge.js';
+import type { Vma } from '../../../../helpers/kernel/procfs.js';
+import type { TraceEvent } from '../../../../helpers/kernel/tracefs.js';
+
+const PROG = 100;
+const plan: Plan = {
+  pipeBytes: 20000, pipeTotal: 100000, mqName: '/kl-x-mq1',
+  messages: [{ prio: 3, size: 10 }, { prio: 9, size: 20 }, { prio: 3, size: 30 }],
+  shmPages: 2, shmToken: 'kl123456', rtSignals: [36, 40],
+  queued: [{ sig: 40, value: 7 }, { sig: 36, value: 8 }, { sig: 40, value: 9 }], sendSig: 50, sendValue: 4242,
+};
+const vma = (perms: string, inode: number): Vma => ({ start: 0x1000n, end: 0x3000n, perms, offset: 0n, dev: '00:01', inode, path: '/memfd:x (deleted)', kb: new Map(), vmFlags: [] });
+const rename = (n: string): TraceEvent => ({ pid: PROG, ts: 1, event: 'task_rename', body: `pid=${PROG} oldcomm=x newcomm=${n} oom_score_adj=0` });
+const gen = (sender: number, code: number): TraceEvent => ({ pid: sender, ts: 1, event: 'signal_generate', body: `sig=50 errno=0 code=${code} comm=ipc_probe pid=200 grp=1 res=0` });
+
+function good(): Run {
+  return {
+    pid: PROG, execName: 'ipc', plan,
+    pipe: { writer: 101, writerParent: PROG, state: 'S', wchan: 'pipe_write', stack: [], capacity: 32768, inPipe: 32768, rcharBefore: 10, rcharAfter: 100010, writerAfter: 'gone' },
+    mq: { qsize: 60, curmsgs: 3, maxmsg: 3, msgsize: 30, received: [{ prio: 9, size: 20 }, { prio: 3, size: 10 }, { prio: 3, size: 30 }], qsizeAfter: 0, existsAfterDone: false },
+    shm: { child: 102, childParent: PROG, programVma: vma('rw-s', 7), childVma: vma('rw-s', 7), frames: [{ program: 5n, child: 5n }, { program: 6n, child: 6n }], words: ['kl123456 0', 'kl123456 1'], candidates: [] },
+    sig: { probePid: 200, heard: `${PROG} -1 4242`, sigBlk: bit(36) | bit(40), shdPnd: bit(36) | bit(40), sigPnd: 0n, sigQ: 3, shdPndAfter: 0n, aliveAfterQueue: true },
+    events: [rename('sh'), rename('ipc'), rename('v8'), rename('v7'), rename('v9'), gen(PROG, -1)], leftovers: [], output: '',
+  };
+}
+const pass = (v: { facts: unknown; expected: unknown }) => expect(v.facts).toEqual(v.expected);
+const fail = (v: { facts: unknown; expected: unknown }) => expect(v.facts).not.toEqual(v.expected);
+
+describe('System Lab 4 judge', () => {
+  it('rounds a pipe request like the kernel', () => {
+    expect(pipeCapacity(4097)).toBe(8192);
+    expect(pipeCapacity(20000)).toBe(32768);
+    expect(pipeCapacity(65536)).toBe(65536);
+  });
+
+  it('passes a correct run', () => {
+    const r = good();
+    for (const f of [judge.pipeSize, judge.pipeBlocks, judge.pipeDrains, judge.mqHolds, judge.mqOrder, judge.shmShared, judge.sigSend, judge.sigPending, judge.sigTaken]) pass(f(r));
+  });
+
+  it('pipe: the default size, a writer asleep elsewhere, a short drain', () => {
+    const r = good();
+    r.pipe.capacity = 65536;
+    fail(judge.pipeSize(r));
+    expect(judge.pipeSize(r).message).toMatch(/the default/);
+    const p = good();
+    p.pipe.wchan = 'do_sys_pause';
+    fail(judge.pipeBlocks(p));
+    const d = good();
+    d.pipe.rcharAfter = 32778;
+    fail(judge.pipeDrains(d));
+  });
+
+  it('queue: priority 0 everywhere, a name left behind', () => {
+    const r = good();
+    r.mq.received = [{ prio: 0, size: 10 }, { prio: 0, size: 20 }, { prio: 0, size: 30 }];
+    fail(judge.mqOrder(r));
+    const n = good();
+    n.mq.existsAfterDone = true;
+    fail(judge.mqOrder(n));
+  });
+
+  it('shared memory: a private copy, different frames', () => {
+    const r = good();
+    r.shm.programVma = vma('rw-p', 0);
+    r.shm.frames = [{ program: 5n, child: 9n }, { program: 6n, child: 6n }];
+    const v = judge.shmShared(r);
+    fail(v);
+    expect(v.message).toMatch(/page 0: program 0x5, child 0x9/);
+  });
+
+  it('signals: kill instead of sigqueue, not blocked, the wrong order', () => {
+    const r = good();
+    r.sig.heard = `${PROG} 0 0`;
+    r.events = [gen(PROG, 0)];
+    fail(judge.sigSend(r));
+    const b = good();
+    b.sig.aliveAfterQueue = false;
+    b.sig.programExit = 'killed by SIGRTMIN+2';
+    expect(judge.sigPending(b).message).toMatch(/the program ended \(killed/);
+    const o = good();
+    o.events = [rename('ipc'), rename('v7'), rename('v8'), rename('v9')];
+    fail(judge.sigTaken(o));
+  });
+});
