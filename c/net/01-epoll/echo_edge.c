@@ -10,7 +10,7 @@
  * Every byte a client sends comes from a stream seeded by <seed>, the
  * connection's number and the offset, so an echo is checked byte by byte and
  * nothing about it can be known in advance. Each client keeps a 4 KiB
- * receive buffer.
+ * receive buffer (but burst's, which keeps the namespace's default).
  *
  * echo_edge stall <ip> <port> <push> <rounds> <seed>
  *   Connection A sends up to <push> bytes and reads nothing. Once its writes
@@ -38,6 +38,19 @@
  *   at once without reading its echo (every other one with SO_LINGER 0: a
  *   reset). The server's writes of those echoes fail (ECONNRESET, EPIPE).
  *   Prints "left=<n>"; exit 0 once all have connected, sent and closed.
+ *
+ * echo_edge burst <ip> <port> <bytes> <seed>
+ *   One connection (TCP_NODELAY, the namespace's default buffers) sends
+ *   <bytes> at once, reading nothing, and waits until the kernel has put
+ *   all of it on the wire (SIOCOUTQNSD: no byte left unsent) or 2 s passed;
+ *   prints "burst sent=<bytes written> unsent=<bytes still unsent>" and
+ *   waits for SIGUSR1 (the spec meanwhile checks that all of it waits in
+ *   the server's socket, ss -tni Recv-Q, and lets the server run). It then
+ *   sends nothing more and reads its echo until it has all of it, or for
+ *   BURST_MS without progress:
+ *     burst echoed=<bytes> of <sent> mismatches=<n> ms=<time>[ <what went wrong>]
+ *   and waits for SIGUSR1 again before it closes (the spec reads the
+ *   server's socket meanwhile). Exit 0 when all of it came back.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -50,6 +63,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sockios.h>
+#include <netinet/tcp.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -61,6 +77,8 @@
 #define HALFCLOSE_MS 3000
 #define CHUNK 16384
 #define MAX_ROUND 2048
+#define BURST_MS 2000
+#define BURST_SENT_MS 2000
 
 static uint64_t seed;
 
@@ -109,23 +127,30 @@ static size_t verify(const unsigned char *buf, int conn, size_t off, size_t len,
 	return bad;
 }
 
-static int dial(const char *ip, int port)
+/* Connect; <rcvbuf> 0 keeps the namespace's default receive buffer. */
+static int dial_buf(const char *ip, int port, int rcvbuf)
 {
 	struct sockaddr_in addr = { .sin_family = AF_INET, .sin_port = htons(port) };
-	int fd, rcvbuf = CLIENT_RCVBUF;
+	int fd;
 
 	if (inet_pton(AF_INET, ip, &addr.sin_addr) != 1)
 		return -1;
 	fd = socket(AF_INET, SOCK_STREAM, 0);
 	if (fd < 0)
 		return -1;
-	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+	if (rcvbuf)
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
 	if (connect(fd, (struct sockaddr *)&addr, sizeof(addr))) {
 		close(fd);
 		return -1;
 	}
 	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 	return fd;
+}
+
+static int dial(const char *ip, int port)
+{
+	return dial_buf(ip, port, CLIENT_RCVBUF);
 }
 
 /* Wait up to <ms> for <events> on <fd>: 1 ready, 0 timed out, -1 error. */
@@ -419,6 +444,86 @@ static int leave(const char *ip, int port, int nclients)
 	return 0;
 }
 
+static int burst(const char *ip, int port, size_t bytes)
+{
+	unsigned char *buf = malloc(bytes), *in = malloc(CHUNK);
+	size_t sent = 0, echoed = 0, bad = 0, first = 0;
+	int fd, one = 1, unsent = -1, sig;
+	double last, start;
+	char why[160] = "";
+	sigset_t set;
+	ssize_t n;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR1);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	if (!buf || !in)
+		return 1;
+	fd = dial_buf(ip, port, 0);
+	if (fd < 0) {
+		fprintf(stderr, "connect failed: %s\n", strerror(errno));
+		return 1;
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	/* The whole burst at once, reading nothing. */
+	fill(buf, 3, 0, bytes);
+	last = now_ms();
+	while (sent < bytes) {
+		if (wait_for(fd, POLLOUT, BURST_SENT_MS - (now_ms() - last)) <= 0)
+			break;
+		n = write(fd, buf + sent, bytes - sent);
+		if (n < 0 && errno != EAGAIN && errno != EINTR) {
+			snprintf(why, sizeof(why), " (write failed: %s)", strerror(errno));
+			break;
+		}
+		if (n > 0) {
+			sent += n;
+			last = now_ms();
+		}
+	}
+	/* Until the kernel has sent every byte (on loopback: into the server's socket). */
+	for (start = now_ms(); now_ms() - start < BURST_SENT_MS; ) {
+		if (ioctl(fd, SIOCOUTQNSD, &unsent) < 0 || unsent == 0)
+			break;
+		usleep(5000);
+	}
+	printf("burst sent=%zu unsent=%d%s\n", sent, unsent, why);
+	fflush(stdout);
+	sigwait(&set, &sig);
+
+	/* The echo: all of it, nothing more sent meanwhile. */
+	why[0] = '\0';
+	start = last = now_ms();
+	while (echoed < sent) {
+		if (wait_for(fd, POLLIN, BURST_MS - (now_ms() - last)) <= 0) {
+			snprintf(why, sizeof(why), " (nothing more within %d ms)", BURST_MS);
+			break;
+		}
+		n = read(fd, in, CHUNK);
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+			snprintf(why, sizeof(why), " (%s)", n ? strerror(errno) : "the server closed the connection");
+			break;
+		}
+		if (n > 0) {
+			if (echoed + n > sent) {
+				bad += echoed + n - sent;
+				n = sent - echoed;
+			}
+			bad += verify(in, 3, echoed, n, bad ? NULL : &first);
+			echoed += n;
+			last = now_ms();
+		}
+	}
+	printf("burst echoed=%zu of %zu mismatches=%zu ms=%.0f%s", echoed, sent, bad, now_ms() - start, why);
+	if (bad)
+		printf(" first_mismatch=%zu", first);
+	printf("\n");
+	fflush(stdout);
+	sigwait(&set, &sig);
+	close(fd);
+	return echoed == sent && !bad ? 0 : 3;
+}
+
 int main(int argc, char **argv)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -434,6 +539,10 @@ int main(int argc, char **argv)
 		seed = strtoull(argv[5], NULL, 0);
 		return leave(argv[2], atoi(argv[3]), atoi(argv[4]));
 	}
-	fprintf(stderr, "usage: %s stall <ip> <port> <push> <rounds> <seed> | halfclose <ip> <port> <clients> <seed> | leave <ip> <port> <clients> <seed>\n", argv[0]);
+	if (argc == 6 && !strcmp(argv[1], "burst")) {
+		seed = strtoull(argv[5], NULL, 0);
+		return burst(argv[2], atoi(argv[3]), strtoul(argv[4], NULL, 0));
+	}
+	fprintf(stderr, "usage: %s stall <ip> <port> <push> <rounds> <seed> | halfclose <ip> <port> <clients> <seed> | leave <ip> <port> <clients> <seed> | burst <ip> <port> <bytes> <seed>\n", argv[0]);
 	return 1;
 }

@@ -9,7 +9,10 @@
  * (the others go on, the server sleeps, and TCP holds that client back: the
  * server must not read what it cannot echo), and clients that half-close
  * (shutdown(SHUT_WR)) and still want every byte back, and clients that leave
- * without reading their echo (the server lives on). Then the scaling
+ * without reading their echo (the server lives on), and a burst that waits
+ * whole in the server's socket when it wakes (sent while the server was
+ * stopped, confirmed by ss -tni: an edge-triggered server must read it all,
+ * no further edge comes). Then the scaling
  * experiment: N idle connections and one busy one, N = 10 … 10 000; the
  * server's CPU time (from /proc/<pid>, every thread of every process it
  * started) and its syscalls (raw_syscalls:sys_enter in a private tracefs
@@ -30,13 +33,14 @@ import { createNetns, type Netns } from '../../../helpers/kernel/netns.js';
 import { parseSs } from '../tcp-states.js';
 import { makeTraceInstance } from '../../../helpers/kernel/tracefs.js';
 import { descendants, listProcesses, listTasks, readStat, readStatus } from '../../../helpers/kernel/procfs.js';
+import { parseStat } from '../../../helpers/harness/proc-stat.js';
 
 const EPOLL_PORT = 7100;
 const POLL_PORT = 7200;
 /** Correctness load: 64 clients x 8 rounds x 100 000 bytes, each client with a 4 KiB receive buffer. */
 const CHECK = { clients: 64, rounds: 8, chunk: 100_000 };
 /** The names of the correctness tests (the figures count only after them). */
-const CORRECTNESS = ['echoes every byte to 64 concurrent clients', 'keeps serving the other clients', 'holds back a client', 'echoes everything to clients that half-close', 'survives clients that leave'];
+const CORRECTNESS = ['echoes every byte to 64 concurrent clients', 'keeps serving the other clients', 'holds back a client', 'echoes everything to clients that half-close', 'survives clients that leave', 'echoes all of a burst'];
 /**
  * A client that stops reading: it offers `push` bytes without reading any; the server may take `maxTaken` of them
  * (its socket buffers here hold ~50 KiB, the reference's own buffer 4 KiB: 4 MiB leaves room for any sane buffer).
@@ -48,6 +52,16 @@ const STALL = { push: 16 * 1024 * 1024, maxTaken: 4 * 1024 * 1024, rounds: 50, q
 const HALFCLOSE = { clients: 16, runs: 2 };
 /** Clients that leave without their echo, one after another (the reference without SIGPIPE ignored died in 5 runs of 5). */
 const LEAVERS = 100;
+/**
+ * A burst that waits whole in the server's socket when it wakes: the server is stopped (SIGSTOP to every task of every
+ * process of it: a busy server is descheduled the same way) before one client connects and sends `bytes`; the kernel
+ * queues all of them in the server's socket, and the spec confirms it from the kernel (ss -tni: the server's Recv-Q is the
+ * burst, the client has nothing unsent) before it lets the server run (else it tries again, `tries` times in all). Then
+ * nothing more comes: no new data, and no EPOLLOUT edge either (the buffers of this test's own namespace, `sysctls`, take
+ * the whole echo without a short write), so an edge-triggered server that stops reading before EAGAIN is never told of
+ * the rest. 256 KiB: more than 64 reads of 4 KiB, or 4 of 64 KiB.
+ */
+const BURST = { bytes: 256 * 1024, tries: 3, sysctls: ['net.ipv4.tcp_rmem=4096 1048576 4194304', 'net.ipv4.tcp_wmem=4096 1048576 4194304'] };
 /** Idle connection counts; the largest is capped by RLIMIT_NOFILE's hard limit. */
 const IDLE = [10, 100, 1000, 10_000];
 /** Round trips of 64 bytes on the busy connection (fewer for poll at large N: each costs ms there). */
@@ -224,6 +238,94 @@ async function runStall(ns: Netns, edge: string, serverBin: string, nofile: numb
   };
 }
 
+/** Stop (SIGSTOP) or continue every process of the server; stopping waits (≤ 5 s) until the kernel shows each task stopped (state T). */
+async function pauseServer(pid: number, stop: boolean): Promise<{ pids: number[]; tasks: number; stopped: number }> {
+  const pids = serverProcesses(pid);
+  for (const p of pids) { try { process.kill(p, stop ? 'SIGSTOP' : 'SIGCONT'); } catch { /* exited */ } }
+  const state = () => pids.flatMap((p) => listTasks(p).flatMap((t) => {
+    try { return [parseStat(readFileSync(`/proc/${p}/task/${t}/stat`, 'utf8')).state]; } catch { return []; }
+  }));
+  for (const deadline = Date.now() + 5_000; stop && state().some((s) => s !== 'T' && s !== 't') && Date.now() < deadline;) await new Promise((r) => setTimeout(r, 10));
+  const now = state();
+  return { pids, tasks: now.length, stopped: now.filter((s) => s === 'T' || s === 't').length };
+}
+
+/**
+ * The connection to `port` in `ss -tni` (the info line after each socket): the client's side (peer port `port`, the one
+ * from `clientPort`, else every established one) and the server's side of the same connection, with their queues.
+ */
+function ssQueues(output: string, port: number, clientPort?: number) {
+  const lines = output.split('\n');
+  const sockets = parseSs(lines.filter((l, i) => i === 0 || /^\S/.test(l)).join('\n')).map((s) => {
+    const f = s.line.trim().split(/\s+/);
+    const info = lines[lines.indexOf(s.line) + 1];
+    return { ...s, recvQ: Number(f[1]), sendQ: Number(f[2]), text: `${s.line}${info && /^\s/.test(info) ? `\n${info.trim()}` : ''}` };
+  });
+  const client = sockets.filter((s) => s.peer.port === port && (clientPort === undefined ? s.state === 'ESTAB' : s.local.port === clientPort));
+  const server = sockets.filter((s) => s.local.port === port && s.state !== 'LISTEN' && client.some((c) => c.local.port === s.peer.port));
+  return { server, client, text: [...server, ...client].map((s) => s.text).join('\n') || `(no connection to port ${port}${clientPort ? ` from port ${clientPort}` : ''})` };
+}
+
+/** What `echo_edge burst` saw, and the server's socket as the kernel showed it before the server ran and after the echo. */
+interface BurstRun {
+  /** The condition held in this try: all of the burst in the server's socket, nothing unsent, every task of the server stopped. */
+  readonly setUp: boolean;
+  readonly tries: number;
+  readonly sent: number;
+  /** Bytes in the server's socket (Recv-Q) before it ran; unsent bytes on the client's side (its report and Send-Q). */
+  readonly queued: number;
+  readonly stopped: string;
+  readonly ssBefore: string;
+  readonly echoed: number;
+  readonly mismatches: number;
+  /** Bytes still in the server's socket once the client had waited for its echo (Recv-Q). */
+  readonly left: number;
+  readonly ssAfter: string;
+  readonly report: string;
+  /** Each try that did not set the condition up, and why. */
+  readonly failedTries: string[];
+  readonly serverOutput: string;
+}
+
+async function runBurst(ns: Netns, edge: string, serverBin: string, nofile: number, port: number): Promise<BurstRun> {
+  const server = await startServer(ns, serverBin, port, nofile);
+  const failedTries: string[] = [];
+  let last: BurstRun | undefined;
+  try {
+    for (let t = 1; t <= BURST.tries && !last?.setUp; t++) {
+      const paused = await pauseServer(server.pid, true);
+      const seed = String(1 + Math.floor(Math.random() * 2 ** 31));
+      const client = ns.background(edge, ['burst', '127.0.0.1', String(port), String(BURST.bytes), seed], { timeoutMs: 30_000 });
+      let m: RegExpMatchArray | undefined;
+      try {
+        m = await client.waitFor(/^burst sent=(\d+) unsent=(-?\d+)/m, `the burst to port ${port} to be sent`, 10_000);
+      } catch { /* judged below from what was seen */ }
+      const before = ssQueues((await ns.exec('ss', ['-tni'], { timeoutMs: 10_000 })).stdout, port);
+      const sent = m ? Number(m[1]) : 0;
+      const queued = before.server.length === 1 && before.client.length === 1 ? before.server[0]!.recvQ : 0;
+      const stopped = `${paused.stopped} of ${paused.tasks} tasks of ${paused.pids.length} process(es) stopped`;
+      const setUp = !!m && sent === BURST.bytes && Number(m[2]) === 0 && queued === sent && before.client.every((c) => c.sendQ === 0) && paused.stopped === paused.tasks && paused.tasks > 0;
+      if (!setUp) failedTries.push(`try ${t}: ${m ? m[0] : 'the client did not report its burst'}; ${stopped}; ss -tni:\n${before.text}`);
+      await pauseServer(server.pid, false);
+      if (m) process.kill(client.pid, 'SIGUSR1');
+      const done = m ? await client.waitFor(/^burst echoed=(\d+) of \d+ mismatches=(\d+).*$/m, `the echo of the burst on port ${port}`, 15_000).catch(() => undefined) : undefined;
+      const after = ssQueues((await ns.exec('ss', ['-tni'], { timeoutMs: 10_000 })).stdout, port, before.client.length === 1 ? before.client[0]!.local.port : -1);
+      try { process.kill(client.pid, 'SIGUSR1'); } catch { /* exited */ }
+      await client.stop();
+      last = {
+        setUp, tries: t, sent, queued, stopped, ssBefore: before.text,
+        echoed: done ? Number(done[1]) : 0, mismatches: done ? Number(done[2]) : 0,
+        left: after.server.reduce((a, s) => a + s.recvQ, 0), ssAfter: after.text,
+        report: `${client.stdout()}${client.stderr()}`.trim(), failedTries, serverOutput: '',
+      };
+    }
+  } finally {
+    await pauseServer(server.pid, false);
+    await server.stop();
+  }
+  return { ...last!, serverOutput: server.output().trim() || '(none)' };
+}
+
 function table(samples: readonly Sample[]): string {
   return samples.map((s) => `N=${s.idle}: ${Math.round(s.nsPerEvent)} ns CPU/event (${s.ticks} ticks over ${s.exchanges} round trips), ${s.syscallsPerEvent.toFixed(2)} syscalls/event${s.syscallsLost ? ' (trace lost events)' : ''}, epoll watches ${s.epollWatches}`).join('\n');
 }
@@ -231,6 +333,7 @@ function table(samples: readonly Sample[]): string {
 describe('Net Lab 1 — an epoll echo server, and why epoll exists', () => {
   requires(...labRequires(import.meta.url));
   let ns: Netns;
+  let burstNs: Netns;
   let bins: { epoll: string; poll: string; loader: string; edge: string };
   let stallRun: Promise<StallRun> | undefined;
   const stall = () => (stallRun ??= runStall(ns, bins.edge, bins.epoll, hardNofile, EPOLL_PORT + 2));
@@ -253,6 +356,9 @@ describe('Net Lab 1 — an epoll echo server, and why epoll exists', () => {
     // 256 KiB: a client's burst can wait in the server's socket far beyond what a few read()s take, so a server
     // that stops reading before EAGAIN (edge-triggered) loses its wakeup instead of being saved by a tiny buffer.
     await ns.exec('sysctl', ['-q', '-w', 'net.ipv4.tcp_wmem=4096 8192 16384', 'net.ipv4.tcp_rmem=4096 131072 262144'], { timeoutMs: 10_000 });
+    // The burst's own namespace: buffers that hold the whole burst and its echo (see BURST).
+    burstNs = await createNetns({ tag: 'epb', disableIpv6: true });
+    await burstNs.exec('sysctl', ['-q', '-w', ...BURST.sysctls], { timeoutMs: 10_000 });
     // The hard limit bounds the largest N (this host: 20 000): N idle + 1 busy + the listener + stdio on each side.
     const limits = readFileSync('/proc/self/limits', 'utf8').match(/^Max open files\s+\d+\s+(\d+)/m);
     hardNofile = limits ? Number(limits[1]) : 1024;
@@ -343,6 +449,22 @@ describe('Net Lab 1 — an epoll echo server, and why epoll exists', () => {
       : `it ${end.signal ? `was killed by ${end.signal}` : `exited with status ${end.exitCode}`}: an error on one connection (EPIPE, ECONNRESET) ends that connection, not the server`;
     expect(how, `your server ended while clients left without their echo: ${how}\n${clients}\nserver output:\n${server.output().trim() || '(none)'}`).toBe('');
     expect(after?.exitCode, `after ${LEAVERS} clients had left without their echo, 4 more clients (echo_edge halfclose) did not all get theirs:\n${`${after?.stdout ?? ''}${after?.stderr ?? ''}`.trim()}\n${clients}`).toBe(0);
+  });
+
+  it(`echoes all of a burst that waited whole in its socket when it woke (${BURST.bytes / 1024} KiB sent while it was stopped, ss -tni Recv-Q), not only what a few read()s per wakeup take`, async (ctx) => {
+    const b = await runBurst(burstNs, bins.edge, bins.epoll, hardNofile, EPOLL_PORT + 5);
+    recordMetric(ctx, { name: 'bytes waiting in the server\'s socket when it woke', value: Math.round(b.queued / 1024), unit: 'KiB', group: 'a burst' });
+    recordMetric(ctx, { name: 'tries to set it up', value: b.tries, unit: 'tries', group: 'a burst' });
+    expect(b.setUp, `the experiment could not set up the condition in ${BURST.tries} tries (not your server's doing: it was stopped meanwhile): ` +
+      `a burst of ${BURST.bytes} bytes sent while the server was stopped must wait whole in its socket (ss -tni Recv-Q = ${BURST.bytes}, nothing unsent on the client's side) before it runs; run the lab again\n${b.failedTries.join('\n')}\nclient:\n${b.report}`).toBe(true);
+    expect({ echoed: b.echoed, mismatches: b.mismatches, left: b.left },
+      `a client sent ${b.sent} bytes at once while your server was stopped (SIGSTOP: ${b.stopped}, as a busy server is descheduled); the kernel queued all of them in your server's socket before it ran again ` +
+      `(ss -tni: its Recv-Q ${b.queued}):\n${b.ssBefore}\nthen your server ran, and the client, sending nothing more, waited for its echo:\n${b.report}\n` +
+      `after that, the kernel still held ${b.left} bytes your server never read in its socket (ss -tni Recv-Q):\n${b.ssAfter}\n` +
+      'Edge-triggered (EPOLLET), the kernel reports a connection again only when something new happens on it (new data, room after a short write): ' +
+      'a server that stops reading before read() fails with EAGAIN (a cap on reads per event, one read per wakeup) is never told about the rest. ' +
+      'On every event read until EAGAIN (stop early only while an echo waits for room, and go on at its EPOLLOUT), or use level-triggered mode' +
+      `\nserver output:\n${b.serverOutput}`).toEqual({ echoed: b.sent, mismatches: 0, left: 0 });
   });
 
   it('watches every connection through one epoll instance (its /proc/<pid>/fdinfo lists N+1 descriptors) and its CPU time per message stays flat from N = 10 to 10 000 idle connections', async (ctx) => {

@@ -9,8 +9,10 @@
  * UDP-Lite datagram to the lab's port (IPv4 protocol 136, the same header
  * layout), one of the same length as the second lab's datagram, decoys sent
  * from another CPU at the same time as a lab's datagram (their events fall
- * between its first and last), and a tail of decoys that the slab hands the
- * lab's freed skb addresses to. The
+ * between its first and last), lab's datagrams the peer drops each followed at
+ * once by decoys from the same CPU and socket, until its own record shows a
+ * decoy's skb at the address of a lab's datagram the kernel was done with
+ * (`reuse`: a tracer that never forgets follows it), and a tail of decoys. The
  * receiver answers each lab's datagram from the lab's port (a decoy the other
  * way). It returns the evidence: the kernel's path of every datagram and the
  * tracer's lines, each classified against the event it claims to be
@@ -26,8 +28,8 @@ import { lostEvents, startBpftrace, type BpftraceSession } from '../../../helper
 import { twoHosts } from '../../../helpers/kernel/netns.js';
 import { makeTraceInstance } from '../../../helpers/kernel/tracefs.js';
 import {
-  classifyLines, datagramPaths, describeEvent, deviceRecords, interleaved, isConcurrent, parseTracerLine,
-  type Classified, type Datagram, type DatagramPath, type Interleaved, type NetEvent,
+  classifyLines, datagramPaths, describeEvent, deviceRecords, interleaved, parseTracerLine, reusedAddresses,
+  type Classified, type Datagram, type DatagramPath, type Interleaved, type NetEvent, type Reuse,
 } from './skb-path.js';
 
 /**
@@ -39,15 +41,29 @@ export const PORT = 10_000 + Math.floor(Math.random() * 20_000);
 /** Milliseconds between two datagrams: each one's path is over long before the next is sent. */
 const GAP_MS = 30;
 /**
- * Decoys after the lab's datagrams, in rounds of TAIL, TAIL_GAP_MS apart, until the kernel's record shows a lab's
- * skb address handed to a later skb (at most MAX_ROUNDS rounds). Measured here: UDP's freed skbs go through a per-CPU
+ * Decoys after the lab's datagrams, in rounds of TAIL, TAIL_GAP_MS apart, after the REUSE_ATTEMPTS batches, one round and
+ * more until the kernel's record shows a decoy at the skb address of a lab's datagram it was done with (at most
+ * MAX_ROUNDS rounds). Measured here: UDP's freed skbs go through a per-CPU
  * cache before the slab, so an address comes back after tens of allocations or not for a while (one round of 60
  * reused one in 3 runs out of 4).
  */
 const TAIL = 20;
 const TAIL_GAP_MS = 2;
 const MAX_ROUNDS = 5;
-/** An address on the lab's wire that no host has: the peer's stack (forwarding off) drops a datagram to it without an answer, and the sending CPU's slab hands its skb to the very next one (measured: the next allocation but one when an ICMP error came between, every time). */
+/**
+ * The dead-address condition, set up before the tail and confirmed in the kernel's record: a lab's datagram the peer
+ * drops (to NO_HOST), then REUSE_DECOYS decoys to the peer at once (no gap), from the same CPU 0 and the same socket.
+ * The drop frees its skb in the softirq of its own sendto() on CPU 0, after its netif_receive_skb, straight back to the
+ * slab (not through UDP's per-CPU cache), and one of the next skbs that CPU allocates gets its address (measured on
+ * 6.18: the 2nd to the 14th allocation after it, not the very next one; with 3 decoys a batch, 1 to 4 batches, with 15
+ * one or two, once six on a loaded machine). A tracer that never forgets a followed address follows that decoy. Up to
+ * REUSE_ATTEMPTS such batches, until the record shows a decoy's net_dev_queue at the address of a lab's datagram whose
+ * netif_receive_skb came before it (reusedAddresses()); `reuse` still empty after them and the tail: the condition could
+ * not be set up (a control says so, rather than passing a tracer it never put to the test).
+ */
+const REUSE_ATTEMPTS = 12;
+const REUSE_DECOYS = 20;
+/** An address on the lab's wire that no host has: the peer's stack (forwarding off) drops a datagram to it without an answer, and the sending CPU's slab hands its skb to one of the next ones (see REUSE_ATTEMPTS). */
 const NO_HOST = '10.199.4.3';
 /**
  * Decoys raced against the lab's datagrams (udp_peer's ":race"): while the sender (on CPU 0) sends a raced lab's
@@ -92,6 +108,11 @@ export interface Run {
   readonly raceDecoy: Datagram;
   /** Other datagrams' events the kernel recorded inside a lab's datagram's path. */
   readonly interleaved: Interleaved[];
+  /** Decoys whose skb got the address of a lab's datagram after its netif_receive_skb (the kernel's record); empty: the condition could not be set up. */
+  readonly reuse: Reuse[];
+  /** Batches of the dead-address condition sent (a dropped lab's datagram, then decoys at once) until the record showed it, at most `reuseTries`. */
+  readonly reuseAttempts: number;
+  readonly reuseTries: number;
 }
 
 /** Distinct random payload lengths in [64, 1200], none 100 (the README's example): every datagram's skb is told apart by its length (but the one decoy the spec makes as long as a lab's datagram). */
@@ -125,7 +146,7 @@ export async function sendThroughTracer(): Promise<Run> {
   // datagram would go back out its veth after an ARP request: no drop, and packets the record does not expect).
   await hosts.left.ns.exec('ip', ['neigh', 'replace', NO_HOST, 'lladdr', hosts.right.mac, 'dev', left, 'nud', 'permanent'], { timeoutMs: 10_000 });
   await hosts.right.ns.exec('sysctl', ['-q', '-w', 'net.ipv4.ip_forward=0'], { timeoutMs: 10_000 });
-  const p = payloads(9 + TAIL * MAX_ROUNDS + RACE_ROUNDS);
+  const p = payloads(9 + TAIL * MAX_ROUNDS + RACE_ROUNDS + REUSE_ATTEMPTS * (1 + REUSE_DECOYS));
   const raced = availableParallelism() > RACE_CPU;
   const raceDecoy: Datagram = { label: `decoy to port ${RACE_PORT} at ${NO_HOST}, sent from CPU ${RACE_CPU} while a lab's datagram went out from CPU 0`, from: left, to: right, payload: RACE_PAYLOAD, concurrent: true, spread: RACE_SPREAD };
   // IP options of the second lab's datagram and of one decoy: 4..40 bytes, by 4 (an IHL of 6..15).
@@ -148,9 +169,15 @@ export async function sendThroughTracer(): Promise<Run> {
     // The same low byte as the lab's port (a tracer comparing one byte of it).
     udp(PORT + 256, p[6]!),
   ];
-  // A lab's datagram the peer drops (no host at its address) opens the tail: the next skbs get its address.
-  const dropped: Send = { ...udp(PORT, p[8]!), label: `the lab's datagram to port ${PORT} at ${NO_HOST} (no host there: the peer's stack drops it)`, spec: `${PORT}:${p[8]}:to${NO_HOST}`, dropped: true };
-  const tailOf = (round: number) => [...(round === 0 ? [dropped] : []), ...p.slice(9 + round * TAIL, 9 + (round + 1) * TAIL).map((n, i) => udp(PORT + 1 + (i % 2), n))];
+  // A lab's datagram the peer drops (no host at its address), then decoys at once from the same CPU and socket: one of
+  // them gets its address (see REUSE_ATTEMPTS).
+  const dropped = (n: number): Send => ({ ...udp(PORT, n), label: `the lab's datagram to port ${PORT} at ${NO_HOST} (no host there: the peer's stack drops it)`, spec: `${PORT}:${n}:to${NO_HOST}`, dropped: true });
+  const reuseAt = 9 + TAIL * MAX_ROUNDS + RACE_ROUNDS;
+  const reuseBatch = (attempt: number): Send[] => {
+    const [d, ...decoys] = p.slice(reuseAt + attempt * (1 + REUSE_DECOYS), reuseAt + (attempt + 1) * (1 + REUSE_DECOYS));
+    return [dropped(d!), ...decoys.map((n, i) => udp(PORT + 1 + (i % 2), n))];
+  };
+  const tailOf = (round: number) => p.slice(9 + round * TAIL, 9 + (round + 1) * TAIL).map((n, i) => udp(PORT + 1 + (i % 2), n));
   // More raced lab's datagrams, one at a time, until the kernel's record shows enough decoys inside their paths.
   const raceRound = (round: number) => udp(PORT, p[9 + TAIL * MAX_ROUNDS + round]!, undefined, true);
   const racedMore: Send[] = [];
@@ -178,7 +205,7 @@ export async function sendThroughTracer(): Promise<Run> {
   const bt = await startBpftrace(labSource('net/04-send-packet/sendpath.bt'), { ready: new RegExp(`\\b${PORT}\\b`), scriptArgs: [String(PORT)] });
   trace.setEnabled(true);
   // Both ends on one CPU: the receiver frees each skb where the next one is allocated, so the slab reuses addresses soon.
-  const receiver = hosts.right.ns.background('taskset', ['-c', '0', peer, 'recv', String(sent.length + TAIL * MAX_ROUNDS + RACE_ROUNDS), String(p[7]), String(PORT), String(PORT + 1), String(PORT + 2), String(PORT + 256), `${PORT}/lite`], { timeoutMs: 60_000 });
+  const receiver = hosts.right.ns.background('taskset', ['-c', '0', peer, 'recv', String(sent.length + TAIL * MAX_ROUNDS + RACE_ROUNDS + REUSE_ATTEMPTS * REUSE_DECOYS), String(p[7]), String(PORT), String(PORT + 1), String(PORT + 2), String(PORT + 256), `${PORT}/lite`], { timeoutMs: 60_000 });
   await receiver.waitFor(/^listening$/, `udp_peer to bind ports ${PORT}..${PORT + 2}, ${PORT + 256} and UDP-Lite ${PORT}`, 20_000);
   const race = raced ? ['-r', `${RACE_CPU}:${NO_HOST}:${RACE_PORT}:${RACE_PAYLOAD}-${RACE_PAYLOAD + RACE_SPREAD - 1}`] : [];
   const sender = (gap: number, list: readonly Send[]) => hosts.left.ns.exec('taskset', ['-c', '0', peer, 'send', hosts.right.ip, String(gap), ...race, ...list.map((d) => d.spec)], { timeoutMs: 30_000 });
@@ -197,15 +224,23 @@ export async function sendThroughTracer(): Promise<Run> {
     racedMore.push(more);
     sendOut += (await sender(GAP_MS, [more])).stdout;
   }
+  const reuseSent: Send[] = [];
   const tail: Send[] = [];
-  // The lab's datagrams are the left end's queue events at their places in the order sent (the raced decoys, told by
-  // their length, aside); has a later skb got one's address?
+  // Has a decoy's skb got the address of a lab's datagram the kernel was done with (the record so far)?
   const reused = () => {
-    const queued = trace.read().record.filter((e) => e.point === 'net_dev_queue');
-    const inOrder = queued.filter((e) => e.dev === left && !isConcurrent(raceDecoy, e));
-    const mine = [...sent, ...racedMore, ...tail].flatMap((d, i) => (d.lab ? inOrder[i] ?? [] : []));
-    return queued.some((e) => mine.some((t) => t.skb === e.skb && t.index < e.index));
+    try {
+      return reusedAddresses(datagramPaths(trace.read().record, strip([...sent, ...racedMore, ...reuseSent, ...tail]), [raceDecoy])).length > 0;
+    } catch {
+      return false;
+    }
   };
+  let reuseAttempts = 0;
+  while (reuseAttempts < REUSE_ATTEMPTS && (reuseAttempts === 0 || !reused())) {
+    const batch = reuseBatch(reuseAttempts++);
+    reuseSent.push(...batch);
+    sendOut += (await sender(0, batch)).stdout;
+  }
+  // Then a tail of decoys (more rounds while the record shows no such decoy yet).
   for (let round = 0; round < MAX_ROUNDS && (round === 0 || !reused()); round++) {
     const more = tailOf(round);
     tail.push(...more);
@@ -213,7 +248,7 @@ export async function sendThroughTracer(): Promise<Run> {
   }
   const send = { stdout: sendOut };
   // The receiver was told the most it could get: stop it once it has everything that was sent.
-  const total = [...sent, ...racedMore, ...tail].filter((d) => !d.dropped).length;
+  const total = [...sent, ...racedMore, ...reuseSent, ...tail].filter((d) => !d.dropped).length;
   await waitUntil('the receiver to get every datagram', () => receiver.stdout().split('\n').filter((l) => l.startsWith('got ')).length, (n) => n >= total, { timeoutMs: 5_000, intervalMs: 25 }).catch(() => undefined);
   const got = await receiver.stop();
   trace.setEnabled(false);
@@ -221,7 +256,7 @@ export async function sendThroughTracer(): Promise<Run> {
   const record = rec.record;
   let paths: DatagramPath[];
   try {
-    paths = datagramPaths(record, strip([...sent, ...racedMore, ...tail]).concat(replies()), [raceDecoy]);
+    paths = datagramPaths(record, strip([...sent, ...racedMore, ...reuseSent, ...tail]).concat(replies()), [raceDecoy]);
   } catch (e) {
     throw new Error(`${(e as Error).message}\nsender: ${send.stdout}\nreceiver: ${got.stdout}${got.stderr}\nkernel record:\n${record.map(describeEvent).join('\n')}`);
   }
@@ -237,6 +272,6 @@ export async function sendThroughTracer(): Promise<Run> {
   const parsed = all.flatMap((l, i) => parseTracerLine(l, i, [left, right]) ?? []);
   return {
     targets, target: targets[0]!, paths, record, recordLost: rec.lost, output: all, lines: classifyLines(parsed, paths), lost: lostEvents(bt.process.output()),
-    raced, raceDecoy, interleaved: interleaved(paths),
+    raced, raceDecoy, interleaved: interleaved(paths), reuse: reusedAddresses(paths), reuseAttempts, reuseTries: REUSE_ATTEMPTS,
   };
 }

@@ -119,6 +119,27 @@ export function concurrency(r: Run) {
   };
 }
 
+/** One reuse in the kernel's record, for messages: the lab's datagram's last event, then the decoy's first at the same address. */
+function reuseLine(x: Run['reuse'][number]): string {
+  return `${x.lab.datagram.label}: #${x.lab.events.net_dev_queue!.index} ${describeEvent(x.lab.events.net_dev_queue)} … #${x.lab.events.netif_receive_skb!.index} ${describeEvent(x.lab.events.netif_receive_skb)}; then ${x.decoy.datagram.label} (${x.decoy.datagram.payload} bytes): #${x.decoy.events.net_dev_queue!.index} ${describeEvent(x.decoy.events.net_dev_queue)}`;
+}
+
+/**
+ * The control of the dead address: did a decoy's skb get the address of a lab's datagram after that datagram's
+ * netif_receive_skb (the kernel's record)? Without one, a tracer that never forgets an skb is not put to the test.
+ */
+export function deadAddress(r: Run) {
+  const labs = r.targets.map((t) => `  ${t.datagram.label}: ${describeEvent(t.events.net_dev_queue)} … ${describeEvent(t.events.netif_receive_skb)}`);
+  const after = r.paths.filter((p) => !p.datagram.lab && !p.datagram.concurrent && p.datagram.from === r.target.datagram.from).slice(-12)
+    .map((p) => `  ${p.datagram.label} (${p.datagram.payload} bytes): #${p.events.net_dev_queue?.index} ${describeEvent(p.events.net_dev_queue)}`);
+  return {
+    reused: r.reuse.length,
+    message: r.reuse.length
+      ? `the kernel gave ${r.reuse.length} decoys the address of a lab's datagram it was done with:\n${r.reuse.map(reuseLine).join('\n')}`
+      : `the experiment could not set up the condition: in ${r.reuseAttempts} of ${r.reuseTries} attempts (a lab's datagram to an address the peer drops, then decoys at once from the same CPU 0 and socket, and a tail of decoys) no decoy's skb got the address of a lab's datagram after that datagram's netif_receive_skb, so a tracer that never forgets a followed skb would go unnoticed. Nothing to fix in your tracer: something else on CPU 0 took the freed skbs first; run the lab again.\nthe lab's datagrams in the kernel's record:\n${labs.join('\n')}\nthe last decoys sent from ${r.target.datagram.from}:\n${after.join('\n')}`,
+  };
+}
+
 /** Where an event of another datagram lies inside a lab's datagram's path (for messages), if it does. */
 function insideOf(r: Run, e: NetEvent | undefined): string {
   const x = e && r.interleaved.find((i) => i.event === e);
@@ -140,11 +161,13 @@ export function strays(r: Run, port: number) {
   }
   const shown = [...byPath.values()].sort((a, b) => a.line.index - b.line.index).map(describe);
   const raced = lines.some((c) => insideOf(r, c.event));
+  const dead = r.reuse.filter((x) => lines.some((c) => c.path === x.decoy));
   return {
     lines: targetLines(r).length,
     noneMessage: evidence(r, port, 'none of your lines is an event of the lab\'s datagrams'),
     stray,
     strayMessage: evidence(r, port, `${stray.length} of your event lines are not the lab's datagrams (UDP, IPv4 protocol 17, to port ${port}); the first line of each other datagram (one for all the raced decoys):\n${shown.slice(0, 15).join('\n')}`
-      + (raced ? '\nan skb sent at the same time from another CPU passed the tracepoints while the lab\'s datagram was on its way: "a datagram is in flight" is no way to follow one; recognise the later events by the skb address you recorded at net_dev_queue (a map keyed by args->skbaddr, deleted at netif_receive_skb)' : '')),
+      + (raced ? '\nan skb sent at the same time from another CPU passed the tracepoints while the lab\'s datagram was on its way: "a datagram is in flight" is no way to follow one; recognise the later events by the skb address you recorded at net_dev_queue (a map keyed by args->skbaddr, deleted at netif_receive_skb)' : '')
+      + (dead.length ? `\nyou followed a decoy whose skb got the address of a lab's datagram after that datagram's last event (the kernel's record: ${dead.slice(0, 3).map(reuseLine).join(' | ')}): the slab hands a freed skb's address to the next skb, so forget a followed address at its last event (delete its map entry at netif_receive_skb)` : '')),
   };
 }

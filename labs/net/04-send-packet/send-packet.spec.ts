@@ -7,7 +7,7 @@
  * pair, two such datagrams (a random port, random payload lengths, the second
  * with IP options) among decoys: other ports, UDP-Lite to the lab's port, one
  * as long as a lab's datagram, decoys raced from another CPU while a lab's
- * datagram is on its way, and a tail that reuses the lab's skb addresses; the receiver answers each from the lab's port (a decoy the
+ * datagram is on its way, decoys that get a dropped lab's datagram's skb address (confirmed in the record, else a control fails) and a tail; the receiver answers each from the lab's port (a decoy the
  * other way). The kernel is the judge: the spec records the same
  * tracepoints in private tracefs instances, one per veth end (skb addresses
  * unhashed, filtered to that device, ordered by one shared counter), and
@@ -52,6 +52,13 @@ describe('Net Lab 4 — sending a packet: one UDP datagram through net_dev_queue
     recordMetric(ctx, { name: 'raced decoys', value: c.decoys, unit: 'datagrams', group: 'decoys from another CPU' });
     recordMetric(ctx, { name: 'their later events inside a lab\'s datagram\'s path', value: c.inside, unit: 'events', group: 'decoys from another CPU' });
     expect(c.inside, c.message).toBeGreaterThanOrEqual(1);
+  });
+
+  it('control: a decoy sent after a lab\'s datagram from the same CPU and socket got that datagram\'s skb address once the kernel was done with it (the kernel\'s record)', (ctx) => {
+    const d = judge.deadAddress(r);
+    recordMetric(ctx, { name: 'attempts', value: r.reuseAttempts, unit: 'batches', group: 'decoys at a dead lab\'s address' });
+    recordMetric(ctx, { name: 'decoys at such an address', value: d.reused, unit: 'datagrams', group: 'decoys at a dead lab\'s address' });
+    expect(d.reused, d.message).toBeGreaterThanOrEqual(1);
   });
 
   it('follows the lab\'s datagrams, the one with IP options too: net_dev_queue and net_dev_xmit on the sender\'s veth, then netif_receive_skb on the peer, the same skb, in that order', () => {

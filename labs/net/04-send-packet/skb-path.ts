@@ -164,6 +164,31 @@ export function interleaved(paths: readonly DatagramPath[]): Interleaved[] {
   }).sort((x, y) => x.event.index - y.event.index);
 }
 
+/** A decoy whose skb got the address a lab's datagram had, after the kernel was done with that one. */
+export interface Reuse {
+  /** The lab's datagram that had the address last before the decoy. */
+  readonly lab: DatagramPath;
+  readonly decoy: DatagramPath;
+}
+
+/**
+ * The decoys (any datagram not the lab's) whose net_dev_queue names the skb
+ * address of an earlier lab's datagram, the last one with that address
+ * before it, whose netif_receive_skb the kernel recorded before the decoy's
+ * net_dev_queue: a tracer that forgets a followed skb at its last event
+ * ignores such a decoy, one that never forgets follows it.
+ */
+export function reusedAddresses(paths: readonly DatagramPath[]): Reuse[] {
+  return paths.filter((d) => !d.datagram.lab && d.events.net_dev_queue).flatMap((decoy) => {
+    const q = decoy.events.net_dev_queue!;
+    const lab = paths
+      .filter((l) => l.datagram.lab && l.events.net_dev_queue?.skb === q.skb && l.events.net_dev_queue.index < q.index)
+      .sort((a, b) => b.events.net_dev_queue!.index - a.events.net_dev_queue!.index)[0];
+    const last = lab?.events.netif_receive_skb;
+    return lab && last && last.index < q.index ? [{ lab, decoy }] : [];
+  }).sort((a, b) => a.decoy.events.net_dev_queue!.index - b.decoy.events.net_dev_queue!.index);
+}
+
 /** What a tracer's line says about one event. */
 export interface TracerLine {
   readonly line: string;
@@ -207,13 +232,18 @@ export interface Classified {
  * address, maybe for a datagram of the same length), lines are taken in
  * order: each for the earliest fitting event no earlier line took. A line
  * with the right tracepoint, address and device but another length is taken
- * the same way for an event of that address (its length is judged
- * separately); a line without an address is nobody's.
+ * for an event of that address (its length is judged separately): of the
+ * datagram the tracer's last line with that address was, if that one's event
+ * is still free (a tracer follows one skb: its net_dev_queue line says whose
+ * the next lines are, even when another datagram had the address before),
+ * else the earliest free one; a line without an address is nobody's.
  */
 export function classifyLines(lines: readonly TracerLine[], paths: readonly DatagramPath[]): Classified[] {
   const taken = new Set<NetEvent>();
+  const lastOf = new Map<string, DatagramPath>();
   const take = (line: TracerLine, f: { path: DatagramPath; event: NetEvent }): Classified => {
     taken.add(f.event);
+    lastOf.set(line.skb!, f.path);
     return { line, ...f };
   };
   return lines.map((line) => {
@@ -228,7 +258,7 @@ export function classifyLines(lines: readonly TracerLine[], paths: readonly Data
       const f = free(exact) ?? (exact.length === 1 ? exact[0] : undefined);
       return f ? take(line, f) : { line };
     }
-    const f = line.dev !== undefined ? free(fits) : undefined;
+    const f = line.dev !== undefined ? free(fits.filter((x) => x.path === lastOf.get(line.skb!))) ?? free(fits) : undefined;
     return f ? take(line, f) : { line };
   });
 }

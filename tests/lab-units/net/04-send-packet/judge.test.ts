@@ -1,8 +1,8 @@
 /** Net Lab 4's verdicts (labs/net/04-send-packet/judge.ts) on a made-up run: a correct tracer, a wrong length, a stray decoy, a wrong order. */
 import { describe, expect, it } from 'vitest';
 import type { Run } from '../../../../labs/net/04-send-packet/experiment.js';
-import { expectedLen, followed, kernelRecord, lengths, strays } from '../../../../labs/net/04-send-packet/judge.js';
-import { classifyLines, interleaved, NET_POINTS, parseTracerLine, type DatagramPath, type NetEvent } from '../../../../labs/net/04-send-packet/skb-path.js';
+import { deadAddress, expectedLen, followed, kernelRecord, lengths, strays } from '../../../../labs/net/04-send-packet/judge.js';
+import { classifyLines, interleaved, NET_POINTS, parseTracerLine, reusedAddresses, type DatagramPath, type NetEvent } from '../../../../labs/net/04-send-packet/skb-path.js';
 
 const [A, B] = ['kl-x-a', 'kl-x-b'];
 const PORT = 12345;
@@ -20,7 +20,8 @@ const target = path(`the lab's datagram to port ${PORT}`, 200, 'ffff888100000200
 function run(output: string[], paths = [decoy, target]): Run {
   const parsed = output.flatMap((l, i) => parseTracerLine(l, i, [A, B]) ?? []);
   return { targets: [paths[1]!], target: paths[1]!, paths, record: paths.flatMap((p) => Object.values(p.events)), recordLost: false, output, lines: classifyLines(parsed, paths), lost: 0,
-    raced: false, raceDecoy: { label: 'decoy raced', from: A, to: B, payload: 1300, concurrent: true }, interleaved: interleaved(paths) };
+    raced: false, raceDecoy: { label: 'decoy raced', from: A, to: B, payload: 1300, concurrent: true }, interleaved: interleaved(paths),
+    reuse: reusedAddresses(paths), reuseAttempts: 1, reuseTries: 8 };
 }
 const line = (point: string, dev: string, skb: string, len: number) => `${point} dev=${dev} skb=0x${skb} len=${len}`;
 const correct = [
@@ -68,5 +69,23 @@ describe('Net Lab 4 judge', () => {
     expect(r.lines.map((c) => c.path?.datagram.label)).toEqual([target.datagram.label, target.datagram.label, target.datagram.label, 'opt', 'opt', 'opt', same.datagram.label]);
     expect(followed(r, PORT).missing).toEqual([]);
     expect(strays(r, PORT).stray).toEqual([expect.stringMatching(/line 7 .*decoy to port 12346, as long as .*the slab reused it/)]);
+    expect(strays(r, PORT).strayMessage).toMatch(/the kernel's record: opt: #8 net_dev_queue .* #11 netif_receive_skb .*; then decoy to port 12346, as long as \(158 bytes\): #12 net_dev_queue .*delete its map entry at netif_receive_skb/);
+    expect(deadAddress(r)).toMatchObject({ reused: 1 });
+  });
+
+  it('a dead address: only a decoy after the lab\'s datagram\'s netif_receive_skb counts, and its absence is the experiment\'s failure', () => {
+    const lab = { ...path('lab', 150, 'ffff888100000400', 0), datagram: { label: 'lab', from: A, to: B, payload: 150, lab: true } };
+    const labAgain = { ...path('lab again', 160, 'ffff888100000400', 4), datagram: { label: 'lab again', from: A, to: B, payload: 160, lab: true } };
+    const after = path('decoy after', 170, 'ffff888100000400', 8);
+    const elsewhere = path('decoy elsewhere', 180, 'ffff888100000500', 12);
+    expect(reusedAddresses([lab, labAgain, elsewhere])).toEqual([]);
+    expect(reusedAddresses([lab, labAgain, after, elsewhere])).toEqual([{ lab: labAgain, decoy: after }]);
+    // A decoy queued before the lab's datagram's last event is not at a dead address.
+    const early = path('decoy early', 190, 'ffff888100000400', 2);
+    expect(reusedAddresses([lab, early])).toEqual([]);
+    const none = { ...run(correct, [decoy, lab, elsewhere]), targets: [lab], target: lab };
+    expect(deadAddress(none).reused).toBe(0);
+    expect(deadAddress(none).message).toMatch(/^the experiment could not set up the condition: in 1 of 8 attempts /);
+    expect(deadAddress(none).message).toMatch(/\n {2}lab: net_dev_queue dev=kl-x-a skbaddr=0xffff888100000400/);
   });
 });

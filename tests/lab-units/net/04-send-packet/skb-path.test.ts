@@ -87,4 +87,21 @@ describe('skb-path', () => {
     ].flatMap((l, i) => parseTracerLine(l, i, [A, B]) ?? []);
     expect(classifyLines(lines, paths).map((c) => c.path?.datagram.label ?? '-')).toEqual(['target', 'target', 'answer', '-', '-']);
   });
+
+  it('a line of the wrong length goes with the datagram the tracer\'s last line of that address was, though another had the address before', () => {
+    const skb = 'ffff888100000700';
+    const path = (label: string, payload: number, first: number) => ({
+      datagram: { label, from: A, to: B, payload },
+      events: Object.fromEntries((['net_dev_queue', 'netif_rx', 'net_dev_xmit', 'netif_receive_skb'] as const)
+        .map((point, i) => [point, { point, dev: point === 'net_dev_queue' || point === 'net_dev_xmit' ? A : B, skb, len: payload + 28 + (point === 'net_dev_queue' || point === 'net_dev_xmit' ? 14 : 0), index: first + i }])),
+    });
+    const decoy = path('decoy before', 727, 0);
+    const target = path('target after', 955, 4);
+    const lines = [
+      `net_dev_queue dev=${A} skb=0x${skb} len=997`, // the target's, exact
+      `net_dev_xmit dev=${A} skb=0x${skb} len=983`, // the target's, 14 short: not the decoy's, which had the address first
+      `net_dev_xmit dev=${A} skb=0x${skb} len=755`, // then the decoy's, 14 short: the target's xmit is taken
+    ].flatMap((l, i) => parseTracerLine(l, i, [A, B]) ?? []);
+    expect(classifyLines(lines, [decoy, target]).map((c) => c.path?.datagram.label)).toEqual(['target after', 'target after', 'decoy before']);
+  });
 });
