@@ -12,7 +12,11 @@
  *   write:<slot>:<hex>          write(2) of those bytes
  *   read:<slot>:<count>         read(2) of up to count bytes (data = what came)
  *   seek:<slot>:<offset>:<S|C|E> lseek(2) with SEEK_SET, SEEK_CUR or SEEK_END
+ *   pwrite:<slot>:<hex>:<offset>  pwrite(2) of those bytes at that offset
+ *   pread:<slot>:<count>:<offset> pread(2) of up to count bytes at that offset (data = what came)
  *   ioctl:<slot>:<cmd hex>      ioctl(2) with a pointer to an int (val = the int after, preset -1)
+ *   cycles:<slot>:<n>           n times: open, write(2) of one byte, close (ret = how many
+ *                               rounds succeeded; errno = the first failure's)
  *   readbad:<slot>:<count>      read(2) into an address nothing is mapped at
  *   writebad:<slot>:<count>     write(2) from an address nothing is mapped at
  *   ioctlbad:<slot>:<cmd hex>   ioctl(2) with that address as the pointer
@@ -98,12 +102,41 @@ int main(int argc, char **argv)
 			memset(buf, 0xa5, sizeof(buf));
 			ret = read(fds[s], buf, n);
 			got = ret;
+		} else if (!strcmp(name, "pwrite")) {
+			const char *h = args[1] ? args[1] : "";
+			long n = (long)strlen(h) / 2;
+			for (long i = 0; i < n && i < (long)sizeof(buf); i++)
+				sscanf(h + 2 * i, "%2hhx", &buf[i]);
+			ret = pwrite(fds[s], buf, n, args[2] ? atol(args[2]) : 0);
+		} else if (!strcmp(name, "pread")) {
+			long n = args[1] ? atol(args[1]) : 0;
+			if (n > (long)sizeof(buf))
+				n = sizeof(buf);
+			memset(buf, 0xa5, sizeof(buf));
+			ret = pread(fds[s], buf, n, args[2] ? atol(args[2]) : 0);
+			got = ret;
 		} else if (!strcmp(name, "seek")) {
 			int whence = !args[2] ? -1 : args[2][0] == 'S' ? SEEK_SET : args[2][0] == 'C' ? SEEK_CUR : args[2][0] == 'E' ? SEEK_END : 99;
 			ret = lseek(fds[s], args[1] ? atol(args[1]) : 0, whence);
 		} else if (!strcmp(name, "ioctl")) {
 			ret = ioctl(fds[s], strtoul(args[1] ? args[1] : "0", NULL, 16), &val);
 			haveval = 1;
+		} else if (!strcmp(name, "cycles")) {
+			long n = args[1] ? atol(args[1]) : 0, done = 0;
+			for (; done < n; done++) {
+				int fd = open(path, O_RDWR);
+				if (fd < 0)
+					break;
+				if (write(fd, "x", 1) != 1) {
+					int e = errno;
+					close(fd);
+					errno = e;
+					break;
+				}
+				if (close(fd))
+					break;
+			}
+			ret = done;
 		} else if (!strcmp(name, "readbad")) {
 			ret = read(fds[s], bad, args[1] ? atol(args[1]) : 1);
 		} else if (!strcmp(name, "writebad")) {

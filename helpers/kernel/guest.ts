@@ -27,6 +27,8 @@ export interface GuestRunOptions {
   readonly timeoutMs?: number;
   /** A kernel other than Debian's /boot/vmlinuz-*-amd64. */
   readonly kernel?: string;
+  /** More kernel command-line parameters (after loglevel=4), e.g. init_on_alloc=0. */
+  readonly append?: readonly string[];
 }
 
 export interface GuestRunResult {
@@ -72,6 +74,6 @@ export async function runInGuest(opts: GuestRunOptions): Promise<GuestRunResult>
     programs: opts.programs,
     files: [{ path: 'lab.sh', data: opts.script, mode: 0o755 }, ...(opts.files ?? [])],
   });
-  const result = await boot({ kernel, initrd, memoryMb: opts.memoryMb ?? 512, timeoutMs: opts.timeoutMs ?? 120_000, append: ['loglevel=4'] });
+  const result = await boot({ kernel, initrd, memoryMb: opts.memoryMb ?? 512, timeoutMs: opts.timeoutMs ?? 120_000, append: ['loglevel=4', ...(opts.append ?? [])] });
   return { ...parseGuestOutput(result.output), boot: result };
 }

@@ -167,9 +167,11 @@ export interface ModuleScriptResult {
  * `/lab/<basename>` (guest) or in a temp dir named by `$LAB` (native: the
  * script must use `$LAB/`; in the guest `$LAB` is /lab).
  */
-export async function runModuleScript(target: ModuleTarget, script: string, modules: readonly { readonly name: string; readonly path: string }[], timeoutMs = 180_000): Promise<ModuleScriptResult> {
+export async function runModuleScript(target: ModuleTarget, script: string, modules: readonly { readonly name: string; readonly path: string }[], timeoutMs = 180_000,
+  /** The guest kernel's extra command-line parameters (a native run keeps the host's). */
+  guestAppend?: readonly string[]): Promise<ModuleScriptResult> {
   if (target.where === 'guest') {
-    const guest = await runInGuest({ script: `LAB=/lab\n${script}`, programs: modules, timeoutMs, memoryMb: 512 });
+    const guest = await runInGuest({ script: `LAB=/lab\n${script}`, programs: modules, timeoutMs, memoryMb: 512, ...(guestAppend ? { append: guestAppend } : {}) });
     return { sections: parseSections(guest.output), output: guest.output, exitCode: guest.exitCode, where: 'guest', guest };
   }
   const { makeTempDir } = await import('../harness/resources.js');

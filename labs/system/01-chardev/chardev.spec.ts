@@ -19,7 +19,7 @@ import { capabilities } from '../../../helpers/harness/capabilities.js';
 import { afterCorrectness } from '../../../helpers/harness/gates.js';
 import { recordMetric } from '../../../helpers/harness/metrics.js';
 import { adapted, labRequires, requires, skipOrFail, unmet } from '../../../helpers/harness/requires.js';
-import { buildAndRun, PLAN, type Run } from './experiment.js';
+import { buildAndRun, LEAK_CYCLES, PLAN, type Run } from './experiment.js';
 import * as judge from './judge.js';
 
 let run: Run;
@@ -53,7 +53,7 @@ describe('System Lab 1 — a character device driver (设备驱动)', () => {
     expect(r.facts, r.message).toEqual(r.expected);
   });
 
-  it('bytes written at a random offset read back at that offset, in reads that go on where the last ended; the hole reads as zeros and reads stop at the end of the data (*ppos used and moved)', () => {
+  it('bytes written at a random offset read back at that offset, in reads that go on where the last ended; the hole reads as zeros and reads stop at the end of the data; pread/pwrite use their own offset (*ppos used and moved)', () => {
     const r = judge.calls(ev, PLAN, 'offsets');
     expect(r.facts, r.message).toEqual(r.expected);
   });
@@ -63,7 +63,7 @@ describe('System Lab 1 — a character device driver (设备驱动)', () => {
     expect(r.facts, r.message).toEqual(r.expected);
   });
 
-  it('two opens do not share state: a new open is empty, each reads back only what it wrote over the same range, an open after close starts empty again', () => {
+  it('two opens do not share state: a new open is empty, each reads back only what it wrote over the same range, an open after close starts empty again, many opens at once each have their own', () => {
     const r = judge.calls(ev, PLAN, 'perOpen');
     expect(r.facts, r.message).toEqual(r.expected);
   });
@@ -75,6 +75,12 @@ describe('System Lab 1 — a character device driver (设备驱动)', () => {
 
   it('a read, write or ioctl with a bad user pointer fails with EFAULT and changes neither the bytes nor the position (copies checked)', () => {
     const r = judge.calls(ev, PLAN, 'efault');
+    expect(r.facts, r.message).toEqual(r.expected);
+  });
+
+  it('every close frees its buffer: 2000 opens, each writing a byte and closing, leave the kernel\'s free memory where it was (/proc/meminfo MemFree, Slab)', (ctx) => {
+    const r = judge.leak(ev, LEAK_CYCLES);
+    if (Number.isFinite(r.keptKiB)) recordMetric(ctx, { name: `memory kept after ${LEAK_CYCLES} opens and closes`, value: r.keptKiB, unit: 'kB', group: 'chardev lab' });
     expect(r.facts, r.message).toEqual(r.expected);
   });
 

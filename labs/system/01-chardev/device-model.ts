@@ -5,7 +5,8 @@
  * ENOSPC at CAPACITY and is shortened across it; lseek(2) from 0, the
  * position or the size, within 0..CAPACITY; ioctl LABCHAR_GET_SIZE and
  * LABCHAR_RESET, ENOTTY for anything else; EFAULT for a bad pointer, nothing
- * changed. Fed the probe's operations, it gives the result each system call
+ * changed; pread(2)/pwrite(2) as read and write at their offset, the
+ * position left alone. Fed the probe's operations, it gives the result each system call
  * must have; judge.ts compares them with what the kernel returned.
  */
 
@@ -13,13 +14,13 @@ export const CAPACITY = 4096;
 /** _IOR('k', 1, int) and _IO('k', 2), as in labchar.c. */
 export const GET_SIZE = 0x80046b01;
 export const RESET = 0x6b02;
-export const ERRNO = { EBADF: 9, EFAULT: 14, EINVAL: 22, ENOTTY: 25, ENOSPC: 28 } as const;
+export const ERRNO = { EBADF: 9, ENOMEM: 12, EFAULT: 14, EBUSY: 16, EINVAL: 22, ENOTTY: 25, ENOSPC: 28 } as const;
 export const ERRNO_NAME: Readonly<Record<number, string>> = Object.fromEntries(Object.entries(ERRNO).map(([k, v]) => [v, k]));
 
 /** Which test judges an operation. */
 export type Group = 'offsets' | 'lseek' | 'perOpen' | 'ioctl' | 'efault';
 
-/** One operation of the probe (c/system/chardev_probe.c): `open:A`, `write:A:<hex>`, `read:A:<n>`, `seek:A:<off>:<S|C|E>`, `ioctl:A:<cmd hex>`, `readbad:A:<n>`, `writebad:A:<n>`, `ioctlbad:A:<cmd hex>`, `close:A`. */
+/** One operation of the probe (c/system/chardev_probe.c): `open:A`, `write:A:<hex>`, `read:A:<n>`, `seek:A:<off>:<S|C|E>`, `pwrite:A:<hex>:<off>`, `pread:A:<n>:<off>`, `ioctl:A:<cmd hex>`, `readbad:A:<n>`, `writebad:A:<n>`, `ioctlbad:A:<cmd hex>`, `close:A`. */
 export interface Op { readonly group: Group; readonly text: string }
 
 /** What a system call returned: its value, errno (0 when it succeeded), the int the ioctl left, the bytes a read gave (hex). */
@@ -64,6 +65,22 @@ export function expectedOutcomes(ops: readonly Op[]): Outcome[] {
         const data = f!.buf.subarray(f!.pos, f!.pos + n);
         f!.pos += n;
         out.push(n > 0 ? { ret: n, errno: 0, data: toHex(data) } : { ret: 0, errno: 0 });
+        break;
+      }
+      case 'pwrite': {
+        if (!needFile()) { out.push(fail(ERRNO.EBADF)); break; }
+        const data = Buffer.from(a1 ?? '', 'hex'), at = Number(a2);
+        if (at >= CAPACITY) { out.push(fail(ERRNO.ENOSPC)); break; }
+        const n = Math.min(data.length, CAPACITY - at);
+        f!.buf.set(data.subarray(0, n), at);
+        f!.size = Math.max(f!.size, at + n);
+        out.push({ ret: n, errno: 0 });
+        break;
+      }
+      case 'pread': {
+        if (!needFile()) { out.push(fail(ERRNO.EBADF)); break; }
+        const at = Number(a2), n = Math.max(0, Math.min(Number(a1), f!.size - at));
+        out.push(n > 0 ? { ret: n, errno: 0, data: toHex(f!.buf.subarray(at, at + n)) } : { ret: 0, errno: 0 });
         break;
       }
       case 'seek': {

@@ -82,16 +82,16 @@ export function groupText(plan: Plan, group: Group): { what: string; fix: string
   const len1 = plan.d1.length / 2, len2 = plan.d2.length / 2;
   switch (group) {
     case 'offsets': return {
-      what: `open A writes ${len1} random bytes at offset ${plan.o1} in two write(2) calls (${plan.split} + ${len1 - plan.split}), reads at the end (EOF: 0), reads back from ${plan.o1} in read(2) calls of ${plan.chunk} bytes, then everything from 0 (${plan.o1} zero bytes before the data)`,
-      fix: 'read and write must start at *ppos and move it on by what they copied; read returns 0 at or after the end of the data and never more than is there; an open starts with a zeroed buffer',
+      what: `open A writes ${len1} random bytes at offset ${plan.o1} in two write(2) calls (${plan.split} + ${len1 - plan.split}), reads at the end (EOF: 0), reads back from ${plan.o1} in read(2) calls of ${plan.chunk} bytes, then everything from 0 (${plan.o1} zero bytes before the data); then, the position put before the data, pread(2) and pwrite(2) at offsets inside it, which must use their offset and leave the position`,
+      fix: 'read and write must start at *ppos (not file->f_pos: for pread/pwrite the VFS passes the call\'s offset there) and move it on by what they copied; read returns 0 at or after the end of the data and never more than is there; an open starts with a zeroed buffer',
     };
     case 'lseek': return {
       what: `lseek(2) from the end (SEEK_END = the end of the data, ${plan.o1 + len1}), from the position (SEEK_CUR) and from 0 (SEEK_SET), to -1 and past ${CAPACITY} (EINVAL, the position unchanged); open C writes at ${CAPACITY} (ENOSPC) and across it (shortened), GET_SIZE ${CAPACITY}`,
       fix: `the llseek operation computes the new position from SEEK_SET/SEEK_CUR/SEEK_END, refuses one outside 0..${CAPACITY} with -EINVAL, stores it in the file's position and returns it; write refuses at ${CAPACITY} with -ENOSPC and shortens a write across it`,
     };
     case 'perOpen': return {
-      what: `open B beside A: empty (GET_SIZE 0, read 0), writes ${len2} bytes at offset ${plan.o2} (overlapping A's ${plan.o1}..${plan.o1 + len1}); A reads back only its own bytes, B only its own; A closed and opened again starts empty`,
-      fix: 'the buffer belongs to the open file (allocated in open, kept in file->private_data, freed in release), not to the module or to the process',
+      what: `open B beside A: empty (GET_SIZE 0, read 0), writes ${len2} bytes at offset ${plan.o2} (overlapping A's ${plan.o1}..${plan.o1 + len1}); A reads back only its own bytes, B only its own; A closed and opened again starts empty (a write past A's old data, then a read from 0: zeros before it, nothing of the old bytes); ${plan.many} more opens held at once beside A and B each read back only the few bytes they wrote`,
+      fix: 'the buffer belongs to the open file (allocated zeroed in open — kzalloc, not kmalloc — kept in file->private_data, freed in release), not to the module or to the process, and every open gets one (no fixed number of buffers)',
     };
     case 'ioctl': return {
       what: `ioctl(2) GET_SIZE on B, RESET on B (then its size 0, its position where it was, read 0; a write of ${plan.d3.length / 2} bytes at ${plan.o3} reads back after ${plan.o3} zero bytes: nothing of the old data), A untouched; unknown commands ${plan.unknown.map((c) => `0x${c.toString(16)}`).join(' and ')} fail with ENOTTY`,
@@ -123,6 +123,33 @@ export function calls(ev: Evidence, plan: Plan, group: Group) {
     expected: { differing: 0 },
     message: `${t.what}.\n${diffs.length} of ${ops.filter((o) => o.group === group).length} calls differ from the README's device:\n${diffs.slice(0, 12).join('\n')}${diffs.length > 12 ? `\n… ${diffs.length - 12} more` : ''}\n` +
       `fix: ${t.fix}\nprobe: ${probeEnd || '(no output)'}\n${where(ev)}${crash(ev)}`,
+  };
+}
+
+/** `before MemFree: 123 kB Slab: 45 kB` → kB by field (pure). */
+export function meminfoLine(section: string, tag: string): { memFree?: number; slab?: number } {
+  const l = lines(section).find((x) => x.startsWith(`${tag} `)) ?? '';
+  const kb = (f: string) => { const m = l.match(new RegExp(`${f}: (\\d+) kB`)); return m ? Number(m[1]) : undefined; };
+  return { memFree: kb('MemFree'), slab: kb('Slab') };
+}
+
+/** Close frees the open's buffer: `cycles` opens (each writes a byte, then closes) must not keep `cycles` × 4 KiB of the kernel's memory. */
+export function leak(ev: Evidence, cycles: number) {
+  const s = ev.sections.leak ?? '';
+  const done = [...s.matchAll(/^\d+ cycles ret=(-?\d+) errno=(\d+)/gm)].map((m) => Number(m[1]));
+  const before = meminfoLine(s, 'before'), after = meminfoLine(s, 'after');
+  const measured = before.memFree !== undefined && after.memFree !== undefined && before.slab !== undefined && after.slab !== undefined;
+  const keptKiB = measured ? Math.max(before.memFree! - after.memFree!, after.slab! - before.slab!) : NaN;
+  /** Half of the least a buffer per open can take (4 KiB): far above the noise of a run that frees (tens of KiB). */
+  const limitKiB = (cycles * CAPACITY) / 1024 / 2;
+  return {
+    facts: { cyclesDone: done[1], measured, memoryKept: measured && keptKiB >= limitKiB },
+    expected: { cyclesDone: cycles, measured: true, memoryKept: false },
+    keptKiB,
+    message: `${cycles} opens of /dev/${NAME}, each writing 1 byte and closing (after 50 to warm up): ${done[1] ?? '(not run)'} went through\n` +
+      `/proc/meminfo before: MemFree ${before.memFree ?? '?'} kB, Slab ${before.slab ?? '?'} kB; after: MemFree ${after.memFree ?? '?'} kB, Slab ${after.slab ?? '?'} kB` +
+      `${measured ? ` — ${keptKiB} kB kept (${(keptKiB / cycles).toFixed(1)} kB per open; at most ${limitKiB} kB may go, a buffer per open is ${CAPACITY / 1024} KiB)` : ''}\n` +
+      `fix: release (the last close of an open) frees what open allocated (kfree/kvfree of file->private_data); the README: "close frees its buffer"\n${where(ev)}${crash(ev)}`,
   };
 }
 

@@ -1,8 +1,8 @@
 /** System Lab 1's device model and verdicts (labs/system/01-chardev/device-model.ts, judge.ts) on made-up evidence. */
 import { describe, expect, it } from 'vitest';
 import { CAPACITY, ERRNO, expectedOutcomes, GET_SIZE, parseProbe, RESET, sameOutcome, type Op, type Outcome } from '../../../../labs/system/01-chardev/device-model.js';
-import { makePlan, script } from '../../../../labs/system/01-chardev/experiment.js';
-import { calls, charMajors, cleanLog, nodeDev, registered, removal, sysfsDevs, type Evidence } from '../../../../labs/system/01-chardev/judge.js';
+import { LEAK_CYCLES, makePlan, script } from '../../../../labs/system/01-chardev/experiment.js';
+import { calls, charMajors, cleanLog, leak, nodeDev, registered, removal, sysfsDevs, type Evidence } from '../../../../labs/system/01-chardev/judge.js';
 
 const ops = (...texts: string[]): Op[] => texts.map((text) => ({ group: 'offsets', text }));
 /** The probe's lines for these outcomes, as chardev_probe prints them. */
@@ -29,6 +29,15 @@ describe('the device model', () => {
     ]);
   });
 
+  it('pread and pwrite use their offset and leave the position; pwrite grows the size and refuses at the capacity', () => {
+    const out = expectedOutcomes(ops('open:A', 'seek:A:2:S', 'write:A:aabbcc', 'seek:A:1:S', 'pread:A:2:3', 'seek:A:0:C', 'pwrite:A:dd:4', 'seek:A:0:C', 'pread:A:9:0',
+      'pwrite:A:ee:6', `ioctl:A:${GET_SIZE.toString(16)}`, `pwrite:A:01:${CAPACITY}`, 'pread:A:4:9'));
+    expect(out.map((o) => [o.ret, o.errno, o.data ?? '', o.val ?? null])).toEqual([
+      [0, 0, '', null], [2, 0, '', null], [3, 0, '', null], [1, 0, '', null], [2, 0, 'bbcc', null], [1, 0, '', null], [1, 0, '', null], [1, 0, '', null],
+      [5, 0, '0000aabbdd', null], [1, 0, '', null], [0, 0, '', 7], [-1, ERRNO.ENOSPC, '', null], [0, 0, '', null],
+    ]);
+  });
+
   it('parses the probe lines and compares outcomes (any descriptor for open, the int only for GET_SIZE)', () => {
     const got = parseProbe('0 open ret=3 errno=0\n1 ioctl ret=0 errno=0 val=12\n2 read ret=2 errno=0 data=0a0b\n3 ioctl ret=-1 errno=25 val=-1\nnoise');
     expect(got.get(2)).toEqual({ ret: 2, errno: 0, data: '0a0b' });
@@ -51,7 +60,10 @@ describe('the plan', () => {
       expect(p.o3).toBeLessThan(p.o2 + p.d2.length / 2);
       expect(p.unknown.every((c) => c !== GET_SIZE && c !== RESET)).toBe(true);
     }
-    expect(script(makePlan()).match(/chardev_probe \/dev\/labchar/g)).toHaveLength(2);
+    expect(script(makePlan()).match(/chardev_probe \/dev\/labchar/g)).toHaveLength(4);
+    const p = makePlan();
+    expect(p.many).toBeGreaterThanOrEqual(6);
+    expect(p.ops.filter((o) => o.group === 'offsets' && /^p(read|write):/.test(o.text))).toHaveLength(3);
   });
 });
 
@@ -92,6 +104,17 @@ describe('the verdicts', () => {
     expect(clean.facts).toEqual(clean.expected);
     const leaked = removal(evidence({ rmmod: 'exit=0', removed_sysfs: '/sys/class/misc/labchar/dev 10:123', removed_devices: PROC_DEVICES, removed_node: 'character special file a 7b', removed_modules: '', reload: 'insmod: ERROR: could not insert module\nexit=1\nexit=1\nnode left' }));
     expect(leaked.facts).toMatchObject({ nodeGone: false, sysfsGone: false, numberFreed: false, loadsAgain: false, unloadsAgain: false });
+  });
+
+  it('close frees: memory kept by the opens fails, noise passes, a short run fails', () => {
+    const sec = (free: number, slab: number, done = LEAK_CYCLES) => `0 cycles ret=50 errno=0\nbefore MemFree: 400000 kB Slab: 20000 kB \n0 cycles ret=${done} errno=0\nafter MemFree: ${free} kB Slab: ${slab} kB `;
+    const ok = leak(evidence({ leak: sec(399900, 20040) }), LEAK_CYCLES);
+    expect(ok.facts).toEqual(ok.expected);
+    const kept = leak(evidence({ leak: sec(384000, 36000) }), LEAK_CYCLES);
+    expect(kept.facts.memoryKept).toBe(true);
+    expect(kept.message).toMatch(/16000 kB kept \(8\.0 kB per open/);
+    expect(leak(evidence({ leak: sec(399900, 20040, 3) }), LEAK_CYCLES).facts.cyclesDone).toBe(3);
+    expect(leak(evidence({}), LEAK_CYCLES).facts.measured).toBe(false);
   });
 
   it('the log: a WARNING or an unfinished run fails', () => {
