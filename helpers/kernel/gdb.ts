@@ -5,7 +5,7 @@
  * its process group.
  */
 import { createServer } from 'node:net';
-import { writeFile } from 'node:fs/promises';
+import { chmod, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { run, type RunResult } from '../harness/exec.js';
 import { makeTempDir } from '../harness/resources.js';
@@ -35,6 +35,13 @@ export interface GdbBatchOptions {
   /** Commands after the script (e.g. delete + continue to let the guest finish). */
   readonly after?: readonly string[];
   readonly timeoutMs?: number;
+  /**
+   * Run gdb as nobody in a PID namespace of its own with its own /proc: a
+   * script's `shell` or `python` sees no other process (not QEMU's command
+   * line) and cannot write the harness's root-only files (system/02-boot's
+   * record of the gdbstub).
+   */
+  readonly isolate?: boolean;
 }
 
 /** The full command file gdb runs (pure). */
@@ -53,7 +60,12 @@ export async function gdbBatch(opts: GdbBatchOptions): Promise<RunResult & { com
   const dir = await makeTempDir('gdb');
   const commandFile = join(dir, 'commands.gdb');
   await writeFile(commandFile, gdbCommandFile(opts));
-  const r = await run('gdb', ['-batch', '-nx', '-x', commandFile], { timeoutMs: opts.timeoutMs ?? 120_000, reject: false });
+  const argv = ['-batch', '-nx', '-x', commandFile];
+  if (opts.isolate) await chmod(dir, 0o755);
+  const r = opts.isolate
+    ? await run('unshare', ['--pid', '--fork', '--kill-child', '--mount-proc', 'setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--', 'gdb', ...argv],
+      { timeoutMs: opts.timeoutMs ?? 120_000, reject: false, env: { HOME: '/nonexistent' } })
+    : await run('gdb', argv, { timeoutMs: opts.timeoutMs ?? 120_000, reject: false });
   return { ...r, commandFile };
 }
 

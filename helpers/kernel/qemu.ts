@@ -32,6 +32,8 @@ export interface BootOptions {
   readonly silentMs?: number;
   /** gdbstub on 127.0.0.1:<port>, CPU stopped until gdb continues (-S). */
   readonly gdbPort?: number;
+  /** More QEMU arguments, after the others (e.g. `-trace` and `-D` for a record of the gdbstub's packets). */
+  readonly extraArgs?: readonly string[];
   /** Called with each console line as it arrives. */
   readonly onLine?: (line: string) => void;
 }
@@ -65,6 +67,7 @@ export function qemuArgs(opts: BootOptions, accel: Accel): string[] {
   if (accel === 'tcg') args.splice(args.indexOf('-accel') + 1, 1, 'tcg,thread=single');
   if (accel === 'kvm') args.push('-cpu', 'host');
   if (opts.gdbPort !== undefined) args.push('-gdb', `tcp:127.0.0.1:${opts.gdbPort}`, '-S');
+  if (opts.extraArgs) args.push(...opts.extraArgs);
   return args;
 }
 

@@ -2,11 +2,12 @@
  * System Lab 2 — kernel的启动流程 (seed 003): from power-on to PID 1, with GDB.
  * One boot of Debian's kernel under QEMU, stopped at the reset vector; the
  * student's gdb script stops it at start_kernel, rest_init, kernel_init and
- * kthreadd and records `current` at each stop. The harness's own stop
- * observer (gdb Python, random tag) says where the kernel really stopped and
- * which task it ran; a random boot parameter read at start_kernel proves the
- * script read the kernel's memory at a real stop; /proc/1 and /proc/2 of the
- * booted guest say who pid 1 and 2 became.
+ * kthreadd and records `current` at each stop. QEMU's own record of its
+ * gdbstub (every packet, out of gdb's reach) says where the kernel really
+ * stopped and what the script read there: current, pid, comm and a random
+ * boot parameter at start_kernel must be bytes QEMU answered to the script's
+ * reads at that stop; /proc/1 and /proc/2 of the booted guest say who pid 1
+ * and 2 became.
  *
  * The lab's anatomy: experiment.ts boots and drives gdb (`BootRun`), judge.ts
  * turns the evidence into facts and messages, this file says what must hold.

@@ -7,12 +7,17 @@
  * (from /proc/kallsyms of a nokaslr guest, cached per vmlinuz), and adds one
  * boot parameter chosen at random (`kl_boot=<hex>`).
  *
- * The kernel's own account of each stop does not come from the student: a
- * gdb Python stop observer, registered before the script runs and tagged with
- * a random nonce, prints at every stop the pc, the breakpoint that caused it
- * and `current` read through the task_struct offsets of pid and comm, which
- * the spec computes from the BTF of the very kernel it boots (the vmlinux
- * inside /boot/vmlinuz, `bpftool btf dump … format raw`). After the script
+ * The kernel's own account of each stop does not come from the student, nor
+ * from anything inside gdb (a script can reach gdb's Python): QEMU traces its
+ * gdbstub (`-trace gdbstub_io_command,gdbstub_io_reply -D <file>`), every
+ * packet gdb sent and every reply — the stops, the registers (rip, gs_base),
+ * the breakpoints inserted and the bytes of every memory read. `current`, its
+ * pid and comm (offsets from the BTF of the very kernel it boots: the vmlinux
+ * inside /boot/vmlinuz, `bpftool btf dump … format raw`) and the command line
+ * are what QEMU answered to the script's own reads at that stop. A gdb Python
+ * stop observer, registered before the script and tagged with a random nonce,
+ * only marks where in gdb's output each stop fell (pc and breakpoint, no
+ * memory read); each mark must match a stop in QEMU's record. After the script
  * the harness deletes the breakpoints and lets the guest boot; its /init
  * prints what /proc/1 and /proc/2 are. Never throws for a wrong script: the
  * evidence says what happened and the judge decides.
@@ -27,7 +32,7 @@ import { makeTempDir } from '../../../helpers/harness/resources.js';
 import { freePort, gdbBatch } from '../../../helpers/kernel/gdb.js';
 import { buildInitramfs, initScript } from '../../../helpers/kernel/initramfs.js';
 import { boot, debianKernel, hostKvmVerdict, startQemu, type BootResult } from '../../../helpers/kernel/qemu.js';
-import { kallsymsValue, parseBoot, taskOffsets, type BootTrail, type TaskOffsets } from './judge.js';
+import { kallsymsValue, parseBoot, parseGdbstubTrace, taskOffsets, type BootTrail, type TaskOffsets } from './judge.js';
 
 /** The four functions of the boot the script must stop in. */
 export const STOPS = ['start_kernel', 'rest_init', 'kernel_init', 'kthreadd'] as const;
@@ -120,23 +125,17 @@ export async function bootTarget(): Promise<Target> {
  * and `current` (its address, pid and comm) read with the offsets the spec
  * computed. The tag carries a random nonce, so no script can print one.
  */
-export function stopObserver(tag: string, t: Target): string {
+export function stopObserver(tag: string): string {
   return [
     'python',
     'import gdb, json',
-    `_kl = {"tag": "${tag}", "cur": ${t.symbols.current_task}, "pid": ${t.offsets.pid}, "comm": ${t.offsets.comm}, "n": 0}`,
+    `_kl = {"tag": "${tag}", "n": 0}`,
     'def _kl_stop(ev):',
     '    _kl["n"] += 1',
     '    rec = {"n": _kl["n"]}',
     '    try:',
-    '        inf = gdb.selected_inferior()',
     '        rec["pc"] = hex(int(gdb.parse_and_eval("$pc")) & 0xffffffffffffffff)',
     '        rec["bp"] = [{"n": b.number, "hw": b.type == gdb.BP_HARDWARE_BREAKPOINT} for b in getattr(ev, "breakpoints", [])]',
-    '        gs = int(gdb.parse_and_eval("$gs_base")) & 0xffffffffffffffff',
-    '        task = int.from_bytes(inf.read_memory(gs + _kl["cur"], 8).tobytes(), "little")',
-    '        rec["task"] = hex(task)',
-    '        rec["pid"] = int.from_bytes(inf.read_memory(task + _kl["pid"], 4).tobytes(), "little", signed=True)',
-    '        rec["comm"] = inf.read_memory(task + _kl["comm"], 16).tobytes().split(b"\\0")[0].decode("latin1")',
     '    except Exception as e:',
     '        rec["error"] = str(e)',
     '    print(_kl["tag"] + " " + json.dumps(rec), flush=True)',
@@ -157,20 +156,30 @@ export async function runBootTrail(t: Target): Promise<BootRun> {
   const port = await freePort();
   const hex = port.toString(16).toUpperCase().padStart(4, '0');
   const verdict = hostKvmVerdict();
-  const q = startQemu({ kernel: t.kernel, initrd, gdbPort: port, append: [MAGIC], timeoutMs: BOOT_TIMEOUT_MS },
+  const trace = join(await makeTempDir('gdbstub'), 'gdbstub.log');
+  const q = startQemu({
+    kernel: t.kernel, initrd, gdbPort: port, append: [MAGIC], timeoutMs: BOOT_TIMEOUT_MS,
+    extraArgs: ['-trace', 'enable=gdbstub_io_command', '-trace', 'enable=gdbstub_io_reply', '-D', trace],
+  },
     verdict.tryKvm ? 'kvm' : 'tcg', verdict.note);
   await waitUntil(`QEMU's gdbstub listening on 127.0.0.1:${port}`, () => readFileSync('/proc/net/tcp', 'utf8'),
     (tcp) => new RegExp(`^\\s*\\d+: 0100007F:${hex} 00000000:0000 0A`, 'm').test(tcp), { timeoutMs: 15_000 });
   const student = readFileSync(labSource('system/02-boot/boot_trail.gdb'), 'utf8');
   const g = await gdbBatch({
     port, vars: Object.fromEntries(SYMBOLS.map((s) => [s, t.symbols[s]])),
-    script: `${stopObserver(tag, t)}\n${student}`,
-    after: ['delete', 'continue'], timeoutMs: BOOT_TIMEOUT_MS,
+    script: `${stopObserver(tag)}\n${student}`,
+    after: ['delete', 'continue'], timeoutMs: BOOT_TIMEOUT_MS, isolate: true,
   });
   const gdbOut = `${g.stdout}\n${g.stderr}`;
   const result = await q.finished();
+  const log = existsSync(trace) ? readFileSync(trace, 'latin1') : '';
+  // gdb always talks to the stub (target remote comes before the script): no packet traced is this QEMU's, not the script's, fault.
+  if (!/^gdbstub_io_command Received: /m.test(log)) {
+    throw new Error(`QEMU traced no gdbstub packet into ${trace} (-trace enable=gdbstub_io_command -D): this lab needs QEMU's "log" trace backend (\`qemu-system-x86_64 -trace help\` lists gdbstub_io_command)\ngdb output tail:\n${gdbOut.slice(-1500)}`);
+  }
+  const wire = parseGdbstubTrace(log);
   return {
-    ...parseBoot(g.stdout, tag, result.lines),
+    ...parseBoot(g.stdout, tag, result.lines, { stops: wire, symbols: t.symbols, offsets: t.offsets }),
     target: t, port, gdbOut, commandFile: readFileSync(g.commandFile, 'utf8'), result,
     seconds: (Date.now() - started) / 1000,
   };
