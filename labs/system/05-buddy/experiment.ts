@@ -11,7 +11,7 @@
  * same window without the program: the host's own noise in buddyinfo. Never
  * throws once built: the evidence says what happened.
  */
-import { closeSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildProgram } from '../../../helpers/harness/compile.js';
 import { run, scaledTimeout, startBackground, type RunResult } from '../../../helpers/harness/exec.js';
@@ -34,10 +34,24 @@ export const IDLE_WINDOWS = 10;
 export const IDLE_STEP_MS = 50;
 
 export const EVENTS = ['kmem/mm_page_alloc', 'kmem/mm_page_alloc_zone_locked', 'kmem/mm_page_free'] as const;
+/** The program's mmap(2), munmap(2) and madvise(2) calls, where the kernel has syscall events: did it align its huge regions itself? */
+export const MAP_EVENTS = ['syscalls/sys_enter_mmap', 'syscalls/sys_enter_munmap', 'syscalls/sys_enter_madvise'] as const;
+
+/** One mmap/munmap/madvise call of the program (sys_enter_…), in the order it made them. */
+export interface MmapCall {
+  readonly call: 'mmap' | 'munmap' | 'madvise';
+  readonly pid: number;
+  readonly addr: number;
+  readonly len: number;
+  /** mmap: flags; madvise: the advice. */
+  readonly flags: number;
+}
 
 /** One kmem event of the program. */
 export interface PageEvent {
   readonly event: 'mm_page_alloc' | 'mm_page_alloc_zone_locked' | 'mm_page_free';
+  /** The task that took or gave the page: the program or one of its children. */
+  readonly pid?: number;
   readonly pfn: number;
   readonly order: number;
   /** mm_page_alloc and _zone_locked: 0 unmovable, 1 movable, 2 reclaimable (enum migratetype). */
@@ -73,6 +87,14 @@ export interface Run {
   readonly freed?: Buddy;
   /** AnonHugePages of /proc/<pid>/smaps_rollup while held, kB. */
   readonly anonHugeKb?: number;
+  /** Anonymous of /proc/<pid>/smaps_rollup while held (every anonymous page it maps, huge ones included), kB. */
+  readonly anonKb?: number;
+  /** /proc/<pid>/smaps while held: Anonymous in the mappings whose VmFlags have `nh` (MADV_NOHUGEPAGE), kB. */
+  readonly noHugeKb?: number;
+  /** Other processes of the program (its children: set_event_pid follows forks) and their order-0 movable allocations. */
+  readonly others: { pid: number; order0: number }[];
+  /** Its mmap(2) calls (undefined: no syscall events on this kernel). */
+  readonly mmaps?: MmapCall[];
   readonly events: PageEvent[];
   readonly lost: boolean;
   /** The mm_page_alloc format's field names on this kernel. */
@@ -99,7 +121,7 @@ export function parsePageEvent(e: TraceEvent): PageEvent | undefined {
   const refill = f('percpu_refill');
   const gfp = f('gfp_flags');
   return {
-    event: e.event, pfn: Number(pfn), order: Number(order), ts: e.ts,
+    event: e.event, pfn: Number(pfn), order: Number(order), ts: e.ts, pid: e.tgid ?? e.pid,
     ...(mt !== undefined ? { migratetype: Number(mt) } : {}),
     ...(refill !== undefined ? { percpuRefill: Number(refill) } : {}),
     ...(gfp !== undefined ? { gfp } : {}),
@@ -123,6 +145,31 @@ export function parseReport(out: string): Report {
     if (line === 'ready') ready = true;
   }
   return { before, after, delta, huge, ready };
+}
+
+/** /proc/<pid>/smaps: the anonymous kB of the mappings that refused huge pages (VmFlags `nh`, MADV_NOHUGEPAGE). */
+export function noHugeAnonKb(smaps: string): number {
+  let sum = 0;
+  let anon = 0;
+  for (const line of smaps.split('\n')) {
+    const a = line.match(/^Anonymous:\s+(\d+) kB/);
+    if (a) { anon = Number(a[1]); continue; }
+    const f = line.match(/^VmFlags:(.*)$/);
+    if (f) { if (f[1]!.trim().split(/\s+/).includes('nh')) sum += anon; anon = 0; }
+  }
+  return sum;
+}
+
+/** `sys_mmap(addr: 0x00000000, len: 0x00400000, prot: 0x3, flags: 0x22, fd: 0xffffffffffffffff, off: 0x0)`, `sys_munmap(addr: …, len: …)`, `sys_madvise(start: …, len_in: …, behavior: 0xe)`. */
+export function parseMmap(event: string, pid: number, body: string): MmapCall | undefined {
+  const call = event === 'sys_mmap' ? 'mmap' : event === 'sys_munmap' ? 'munmap' : event === 'sys_madvise' ? 'madvise' : undefined;
+  if (!call) return undefined;
+  const f = (...ks: string[]) => { for (const k of ks) { const v = body.match(new RegExp(`\\b${k}: (?:0x)?([0-9a-f]+)`))?.[1]; if (v !== undefined) return parseInt(v, 16); } return undefined; };
+  const addr = f('addr', 'start');
+  const len = f('len', 'len_in');
+  const flags = call === 'mmap' ? f('flags') : call === 'madvise' ? f('behavior') : 0;
+  if (addr === undefined || len === undefined || flags === undefined) return undefined;
+  return { call, pid, addr, len, flags };
 }
 
 /** Build the student's buddy.c. */
@@ -152,8 +199,9 @@ export async function runBuddy(program: string, huge = HUGE, small = SMALL): Pro
   await run('mkfifo', [fifo], { timeoutMs: 5_000 });
   let fd: number | undefined = openSync(fifo, 'r+');
   const empty: Report = { before: new Map(), after: new Map(), delta: new Map(), huge: [], ready: false };
-  const trace = makeTraceInstance(EVENTS, { tag: 'bd', bufferKb: 16384, enable: false, recordTgid: true });
-  const base = { huge, small, zones, idle, events: [] as PageEvent[], lost: false, fields, report: empty, output: '' };
+  const withMmap = MAP_EVENTS.every((e) => existsSync(join('/sys/kernel/tracing/events', e)));
+  const trace = makeTraceInstance(withMmap ? [...EVENTS, ...MAP_EVENTS] : EVENTS, { tag: 'bd', bufferKb: 16384, enable: false, recordTgid: true });
+  const base = { huge, small, zones, idle, events: [] as PageEvent[], lost: false, fields, report: empty, output: '', others: [] };
   if (!trace) { closeSync(fd); return { ...base, before: readBuddy(), stuck: `tracefs instances or ${EVENTS.join(', ')} missing` }; }
   // sh waits for one line on the FIFO before it execs the program (same pid): the trace follows it from its first instruction.
   const prog = startBackground('sh', ['-c', 'exec < "$3"; read go; exec "$0" "$1" "$2"', program, String(huge), String(small), fifo],
@@ -177,13 +225,19 @@ export async function runBuddy(program: string, huge = HUGE, small = SMALL): Pro
   let held: Buddy | undefined;
   let windowMs: number | undefined;
   let anonHugeKb: number | undefined;
+  let anonKb: number | undefined;
+  let noHugeKb: number | undefined;
   if (/^ready$/m.test(prog.stdout())) {
     held = readBuddy();
     allocMs = windowMs = Date.now() - go;
     await sleep(HOLD_MS);
     try {
-      const m = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8').match(/^AnonHugePages:\s+(\d+) kB/m);
+      const roll = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+      const m = roll.match(/^AnonHugePages:\s+(\d+) kB/m);
       anonHugeKb = m ? Number(m[1]) : undefined;
+      const a = roll.match(/^Anonymous:\s+(\d+) kB/m);
+      anonKb = a ? Number(a[1]) : undefined;
+      noHugeKb = noHugeAnonKb(readFileSync(`/proc/${pid}/smaps`, 'utf8'));
     } catch { /* gone */ }
   } else {
     stuck = `the program did not print 'ready' within ${READY_MS / 1000} s`;
@@ -196,11 +250,25 @@ export async function runBuddy(program: string, huge = HUGE, small = SMALL): Pro
   const { events, lost } = trace.read();
   await trace.release();
   await prog.stop('SIGKILL');
-  const mine = events.filter((e) => ofProcess(e, pid)).map(parsePageEvent).filter((e): e is PageEvent => e !== undefined);
+  // The instance follows the program and every process it starts (set_event_pid + event-fork): a page taken for it by a
+  // helper (a child, a clone sharing its memory) is the program's too. Only the interrupts' events in its time are left out.
+  const tree = events.filter((e) => e.pid !== 0);
+  const mmaps = withMmap ? tree.map((e) => parseMmap(e.event, e.pid, e.body)).filter((m): m is MmapCall => m !== undefined) : undefined;
+  const mine = tree.map(parsePageEvent).filter((e): e is PageEvent => e !== undefined);
+  const others = new Map<number, { pid: number; order0: number }>();
+  for (const e of tree) {
+    if (ofProcess(e, pid)) continue;
+    const k = e.tgid ?? e.pid;
+    const o = others.get(k) ?? { pid: k, order0: 0 };
+    const pe = parsePageEvent(e);
+    if (pe?.event === 'mm_page_alloc' && pe.order === 0 && pe.migratetype === 1) o.order0++;
+    others.set(k, o);
+  }
   const output = prog.stdout();
   return {
     ...base, pid, before, events: mine, lost, report: parseReport(output), output: prog.output(),
     ...(held ? { held, windowMs } : {}), ...(anonHugeKb !== undefined ? { anonHugeKb } : {}), freed,
+    ...(anonKb !== undefined ? { anonKb } : {}), ...(noHugeKb !== undefined ? { noHugeKb } : {}), others: [...others.values()], ...(mmaps ? { mmaps } : {}),
     ...(exit ? { exit } : { stuck: stuck ?? `the program did not exit within ${EXIT_MS / 1000} s of its stdin's end` }),
     ...(allocMs !== undefined ? { allocMs } : {}), ...(stuck ? { stuck } : {}),
   };

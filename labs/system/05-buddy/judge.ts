@@ -3,7 +3,7 @@
  * each test asserts and the message that shows the kernel's record.
  */
 import { orderDelta, pagesIn, zoneOf, type Buddy } from './buddyinfo.js';
-import type { PageEvent, Run } from './experiment.js';
+import type { MmapCall, PageEvent, Run } from './experiment.js';
 
 /** Free pages in orders ≥ 9 may move this much on top of what the trace explains and the host's measured noise (two order-9 blocks). */
 export const TOLERANCE_PAGES = 1024;
@@ -29,6 +29,33 @@ export function histogram(events: readonly PageEvent[]): string {
 
 const counts = (b: Buddy | undefined, zone: string) => b?.get(zone)?.join(' ') ?? 'none';
 
+const TWO_MIB = 2 * 1024 * 1024;
+const MAP_FIXED = 0x10; const MAP_ANONYMOUS = 0x20; const MAP_FIXED_NOREPLACE = 0x100000; const MADV_HUGEPAGE = 14;
+
+/**
+ * Did the program align its huge regions itself? 6.18 places an anonymous mmap(NULL, k × 2 MiB) at a 2 MiB boundary
+ * by itself; 6.1 (the guest) does not, and such a mapping then holds only k − 1 whole aligned 2 MiB ranges. For each
+ * madvise(MADV_HUGEPAGE) of the program: when it covers the whole of the anonymous mapping its thread made just
+ * before (no munmap between: nothing trimmed) and the kernel here aligned that mapping for it, it holds k − 1 huge
+ * pages on 6.1; otherwise as many as its length has 2 MiB. Too few in all for <huge>: it relied on this kernel.
+ */
+export function ownAlignment(r: Run) {
+  if (!r.mmaps) return { ok: true, capacity: undefined as number | undefined, relied: [] as MmapCall[] };
+  const kernelAligned = (m: MmapCall) => m.addr === 0 && !(m.flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) && (m.flags & MAP_ANONYMOUS) !== 0 && m.len % TWO_MIB === 0;
+  const last = new Map<number, MmapCall | undefined>();
+  const relied: MmapCall[] = [];
+  let capacity = 0;
+  for (const c of r.mmaps) {
+    if (c.call === 'mmap') { last.set(c.pid, (c.flags & MAP_ANONYMOUS) ? c : undefined); continue; }
+    if (c.call === 'munmap') { last.set(c.pid, undefined); continue; }
+    if (c.flags !== MADV_HUGEPAGE) continue;
+    const m = last.get(c.pid);
+    if (m && kernelAligned(m) && c.len >= m.len) { relied.push(m); capacity += m.len / TWO_MIB - 1; }
+    else capacity += Math.floor(c.len / TWO_MIB);
+  }
+  return { ok: relied.length === 0 || capacity >= r.huge, capacity, relied };
+}
+
 /** The order-9 blocks: exactly `huge` of them handed to the program, each 512-aligned, movable, mapped huge while held. */
 export function hugeBlocks(r: Run) {
   const nine = allocs(r, 9);
@@ -38,14 +65,17 @@ export function hugeBlocks(r: Run) {
     aligned: nine.every((e) => e.pfn % 512 === 0),
     movable: nine.every((e) => e.migratetype === MOVABLE),
     anonHugeKb: r.anonHugeKb ?? 'not read',
+    alignsItself: ownAlignment(r).ok,
   };
-  const expected = { order9: r.huge, aligned: true, movable: true, anonHugeKb: r.huge * 2048 };
+  const expected = { order9: r.huge, aligned: true, movable: true, anonHugeKb: r.huge * 2048, alignsItself: true };
+  const own = ownAlignment(r);
   const fix = r.stuck ? `The run: ${r.stuck}.`
     : nine.length === 0 && zero - r.small >= r.huge * 450 ? `No order-9 block, but ${zero - r.small} order-0 movable pages beyond the ${r.small} small ones: the 2 MiB regions were filled 4 KiB at a time. With THP in "madvise" mode a region gets huge pages only once madvise(2) asked for them, and only where a whole 2 MiB-aligned range lies inside it.`
     : nine.length === 0 ? `No order-9 block and no order-0 pages in their place (${zero} order-0 movable for ${r.small} small pages): nothing touched the huge regions. mmap(2) and madvise(2) only describe the range; the page fault of the first write is what takes a block from the buddy allocator.`
     : nine.length < r.huge ? `Fewer order-9 blocks than asked: is each region 2 MiB-aligned and asked for with madvise before its first touch?`
     : nine.length > r.huge ? `More order-9 blocks than asked: allocate exactly <huge> regions.`
     : facts.anonHugeKb !== r.huge * 2048 ? `The blocks were allocated but not held: AnonHugePages must stay at ${r.huge * 2048} kB until the program's stdin ends.`
+    : !own.ok ? `The regions are 2 MiB-aligned only because this kernel aligned them: its mmap(2) calls (syscalls:sys_enter_mmap) ${own.relied.map((m) => `mmap(NULL, ${m.len / 1024} KiB)`).join(', ')}, each given MADV_HUGEPAGE whole without trimming, ask for a multiple of 2 MiB at no address, which 6.18 places on a 2 MiB boundary by itself and 6.1 (the guest, Debian) does not; there they hold ${own.capacity} whole aligned 2 MiB ranges for ${r.huge} huge pages. Map more than 2 MiB per region, find the 2 MiB boundary inside and give back the slack.`
     : `Expected ${r.huge} order-9 allocations at 512-aligned pfns, movable, and AnonHugePages ${r.huge * 2048} kB.`;
   return {
     facts, expected,
@@ -55,16 +85,27 @@ export function hugeBlocks(r: Run) {
   };
 }
 
-/** The order-0 pages: at least `small` movable order-0 allocations, and not far more. */
+/** The order-0 pages: at least `small` movable order-0 allocations, and not far more; held while the program waits, in a mapping that refused huge pages. */
 export function smallPages(r: Run) {
   const zero = allocs(r, 0).filter((e) => e.migratetype === MOVABLE);
-  const facts = { atLeastAsked: zero.length >= r.small, notFarMore: zero.length <= r.small + SMALL_SLACK };
+  // Anonymous − AnonHugePages of smaps_rollup: the 4 KiB anonymous pages it maps while held (its stack and heap add a few dozen).
+  const smallKb = r.anonKb !== undefined && r.anonHugeKb !== undefined ? r.anonKb - r.anonHugeKb : undefined;
+  const facts = {
+    atLeastAsked: zero.length >= r.small, notFarMore: zero.length <= r.small + SMALL_SLACK,
+    held: smallKb !== undefined && smallKb >= r.small * 4,
+    refusedHuge: (r.noHugeKb ?? 0) >= r.small * 4,
+  };
+  const others = r.others.filter((o) => o.order0 > 0);
+  const byOthers = others.length ? ` (${others.reduce((n, o) => n + o.order0, 0)} of them by other processes it started: ${others.map((o) => `pid ${o.pid} ${o.order0}`).join(', ')} — a page taken for the program by a helper counts as the program's)` : '';
+  const fix = zero.length < r.small ? `Too few: each 4 KiB page must be written once (a read maps the shared zero page and allocates nothing).`
+    : zero.length > r.small + SMALL_SLACK ? `Too many: ${zero.length - r.small} beyond the asked-for pages — are the small pages taken more than once, or the huge regions filled with 4 KiB pages?`
+    : !facts.held ? `Not held: while it waited for its stdin the program mapped ${smallKb ?? '?'} kB of 4 KiB anonymous pages (Anonymous − AnonHugePages in /proc/${r.pid ?? '<pid>'}/smaps_rollup), fewer than the ${r.small * 4} kB of the ${r.small} small pages: every small page stays mapped until stdin ends (pages taken and given back, e.g. the 4 KiB pages a collapse into a huge page frees, are not the small pages).`
+    : !facts.refusedHuge ? `Only ${r.noHugeKb ?? '?'} kB of its anonymous pages lie in mappings that refused huge pages (VmFlags "nh" in /proc/${r.pid ?? '<pid>'}/smaps), fewer than the ${r.small * 4} kB of the small pages: madvise(MADV_NOHUGEPAGE) the small region before writing it. Here THP is "madvise" so it got 4 KiB pages anyway; with THP "always" (Debian's 6.1) it would get huge ones.`
+    : `The order-0 pages agree.`;
   return {
-    facts, expected: { atLeastAsked: true, notFarMore: true }, extra: zero.length - r.small,
-    message: `asked for ${r.small} order-0 pages; kmem:mm_page_alloc of the program: ${histogram(allocs(r))} — ${zero.length} order-0 movable, expected ${r.small}…${r.small + SMALL_SLACK} ` +
-      `(the pages asked for plus the program's own start). ` +
-      (zero.length < r.small ? `Too few: each 4 KiB page must be written once (a read maps the shared zero page and allocates nothing).`
-        : `Too many: ${zero.length - r.small} beyond the asked-for pages — are the small pages taken more than once, or the huge regions filled with 4 KiB pages?`),
+    facts, expected: { atLeastAsked: true, notFarMore: true, held: true, refusedHuge: true }, extra: zero.length - r.small,
+    message: `asked for ${r.small} order-0 pages; kmem:mm_page_alloc of the program: ${histogram(allocs(r))} — ${zero.length} order-0 movable${byOthers}, expected ${r.small}…${r.small + SMALL_SLACK} ` +
+      `(the pages asked for plus the program's own start); while held: ${smallKb ?? '?'} kB of 4 KiB anonymous pages, ${r.noHugeKb ?? '?'} kB of them in MADV_NOHUGEPAGE mappings (at least ${r.small * 4} kB expected). ${fix}`,
   };
 }
 

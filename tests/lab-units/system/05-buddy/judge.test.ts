@@ -1,8 +1,8 @@
 /** System Lab 5's parsers and verdicts (labs/system/05-buddy/) on made-up evidence. */
 import { describe, expect, it } from 'vitest';
 import { orderDelta, pagesIn, parseBuddyinfo, parseZoneinfo, zoneOf, type Buddy } from '../../../../labs/system/05-buddy/buddyinfo.js';
-import { parsePageEvent, parseReport, type PageEvent, type Run } from '../../../../labs/system/05-buddy/experiment.js';
-import { freeLists, hugeBlocks, release, report, smallPages } from '../../../../labs/system/05-buddy/judge.js';
+import { noHugeAnonKb, parseMmap, parsePageEvent, parseReport, type PageEvent, type Run } from '../../../../labs/system/05-buddy/experiment.js';
+import { freeLists, hugeBlocks, ownAlignment, release, report, smallPages } from '../../../../labs/system/05-buddy/judge.js';
 
 const BUDDYINFO = `Node 0, zone      DMA      0      0      0      0      0      0      0      0      1      1      3 
 Node 0, zone    DMA32      3      2      3      2      3      2      2      5      5      3    751 
@@ -47,7 +47,7 @@ function run(extra: Partial<Run> = {}): Run {
     [...held].map(([z, c]) => `delta ${z} ${orderDelta(before.get(z), c).join(' ')}`), ['ready']).join('\n');
   return {
     huge: 4, small: 1000, pid: 42, zones, idle: { windows: 10, stepMs: 50, maxPages: new Map([['Normal', 0]]) },
-    before, held, windowMs: 12, freed: before, anonHugeKb: 8192, events, lost: false, fields: ['pfn', 'order', 'gfp_flags', 'migratetype'],
+    before, held, windowMs: 12, freed: before, anonHugeKb: 8192, anonKb: 8192 + 4100, noHugeKb: 4000, others: [], events, lost: false, fields: ['pfn', 'order', 'gfp_flags', 'migratetype'],
     report: parseReport(out), exit: { exitCode: 0 } as Run['exit'], output: out, ...extra,
   };
 }
@@ -82,6 +82,35 @@ describe('System Lab 5 judge', () => {
     const untouched = run({ events: Array.from({ length: 1010 }, (_, i) => ev('mm_page_alloc', i, 0)), anonHugeKb: 0 });
     expect(hugeBlocks(untouched).message).toMatch(/nothing touched the huge regions/);
     expect(hugeBlocks(run({ anonHugeKb: 0 })).message).toMatch(/allocated but not held/);
+  });
+
+  it('order 0: small pages given back before ready, taken by a helper, or in a mapping that did not refuse huge pages', () => {
+    const given = smallPages(run({ anonKb: 8192 + 2000, noHugeKb: 1900 }));
+    expect(given.facts.held).toBe(false);
+    expect(given.message).toMatch(/Not held: .* 2000 kB of 4 KiB anonymous pages/);
+    const helper = smallPages(run({ others: [{ pid: 43, order0: 2048 }], events: [...run().events, ...Array.from({ length: 2048 }, (_, i) => ({ ...ev('mm_page_alloc', 0x400000 + i, 0), pid: 43 }))] }));
+    expect(helper.facts.notFarMore).toBe(false);
+    expect(helper.message).toMatch(/2048 of them by other processes it started: pid 43 2048/);
+    const hugeable = smallPages(run({ noHugeKb: 0 }));
+    expect(hugeable.facts).toEqual({ atLeastAsked: true, notFarMore: true, held: true, refusedHuge: false });
+    expect(hugeable.message).toMatch(/MADV_NOHUGEPAGE/);
+  });
+
+  it('order 9: huge regions the kernel aligned for the program (mmap(NULL, k × 2 MiB), MADV_HUGEPAGE on the whole, nothing trimmed)', () => {
+    const M = 2 * 1024 * 1024;
+    const mm = parseMmap('sys_mmap', 42, '(addr: 0x00000000, len: 0x00200000, prot: 0x00000003, flags: 0x00000022, fd: 0xffffffffffffffff, off: 0x00000000)')!;
+    expect(mm).toEqual({ call: 'mmap', pid: 42, addr: 0, len: M, flags: 0x22 });
+    const adv = parseMmap('sys_madvise', 42, '(start: 0x7f0000200000, len_in: 0x00200000, behavior: 0x0000000e)')!;
+    expect(adv).toMatchObject({ call: 'madvise', addr: 0x7f0000200000, len: M, flags: 14 });
+    const unmap = parseMmap('sys_munmap', 42, '(addr: 0x7f0000400000, len: 0x00200000)')!;
+    const naive = run({ mmaps: [mm, adv, mm, adv, mm, adv, mm, adv] });
+    expect(ownAlignment(naive)).toMatchObject({ ok: false, capacity: 0 });
+    expect(hugeBlocks(naive).message).toMatch(/only because this kernel aligned them/);
+    const trimmed = { ...mm, len: 2 * M };
+    expect(ownAlignment(run({ mmaps: Array.from({ length: 4 }, () => [trimmed, unmap, adv]).flat() })).ok).toBe(true);
+    expect(ownAlignment(run({ mmaps: [{ ...mm, len: 5 * M }, { ...adv, len: 4 * M }] })).ok).toBe(true);
+    expect(ownAlignment(run({ mmaps: [{ ...mm, len: 4 * M }, { ...adv, len: 4 * M }] })).ok).toBe(false);
+    expect(noHugeAnonKb('7f00-7f10 rw-p 0 0 0\nAnonymous:  64 kB\nVmFlags: rd wr mr mw me ac nh\n7f10-7f20 rw-p\nAnonymous:  8 kB\nVmFlags: rd wr hg\n')).toBe(64);
   });
 
   it('buddyinfo: a drop that the trace does not explain (or none at all) disagrees', () => {
