@@ -91,9 +91,22 @@ export interface PipeEvidence {
   capacity?: number;
   inPipe?: number;
   probeError?: string;
+  /** /proc/<writer>/syscall while it sleeps: the syscall and the fd it writes to, that fd's target. */
+  syscall?: string;
+  blockedFd?: number;
+  blockedTarget?: string;
+  /** Whether the program holds the pipe the writer is blocked writing to. */
+  blockedOnShared?: boolean;
   /** The program's rchar before and after drain. */
   rcharBefore?: number;
   rcharAfter?: number;
+  /** The program's wchar before and after drain: a reaped child's writes are added to its parent's (wait_task_zombie). */
+  wcharBefore?: number;
+  wcharAfter?: number;
+  /** The writer's own wchar, last seen before drain. */
+  writerWchar?: number;
+  /** The writer's own wchar after drain, when it is a zombie the program has not reaped yet (/proc/<pid>/io still reads). */
+  writerWcharAfter?: number;
   /** What became of the writer after drain ('gone', 'Z', or a live state). */
   writerAfter?: string;
   writerAfterWchan?: string;
@@ -125,6 +138,13 @@ export interface ShmEvidence {
   /** The words at the start of each page, read through /proc/<program>/mem. */
   words: string[];
   candidates: string[];
+  /**
+   * The pages of its mapping the child took a write fault on (exceptions:page_fault_user, error_code bit 1,
+   * the program and its children only); undefined when that tracepoint is missing (not x86).
+   */
+  childWrites?: number[];
+  /** The child's page faults in its mapping, for the message: "<page>:<error_code>". */
+  childFaults?: string[];
 }
 
 export interface SigEvidence {
@@ -172,10 +192,11 @@ export async function buildIpc(): Promise<{ program: string; probe: string }> {
   return { program: p.path, probe: q.path };
 }
 
-function rchar(pid: number): number | undefined {
-  const m = readText(`/proc/${pid}/io`)?.match(/^rchar:\s*(\d+)/m);
+function ioCount(pid: number, key: 'rchar' | 'wchar'): number | undefined {
+  const m = readText(`/proc/${pid}/io`)?.match(new RegExp(`^${key}:\\s*(\\d+)`, 'm'));
   return m ? Number(m[1]) : undefined;
 }
+const rchar = (pid: number) => ioCount(pid, 'rchar');
 
 function fdTargets(pid: number): Map<string, string> {
   const out = new Map<string, string>();
@@ -227,8 +248,8 @@ export async function runIpc(program: string, probePath: string, plan: Plan = ma
     return Object.assign(r, { exit, leftovers: exit ? kids : [], output: prog.output(), ...(stuck ? { stuck } : {}) });
   };
   if (!trace) return finish('tracefs instances or signal:signal_generate, task:task_rename missing');
-  // Only real-time signals: the record stays small on a busy host.
-  try { writeFileSync(join(trace.dir, 'events/signal/signal_generate/filter'), 'sig >= 34'); } catch { /* every signal then */ }
+  // Real-time signals, and the ones that end a process (a writer killed instead of drained): the record stays small on a busy host.
+  try { writeFileSync(join(trace.dir, 'events/signal/signal_generate/filter'), 'sig >= 34 || sig == 1 || sig == 2 || sig == 9 || sig == 13 || sig == 15'); } catch { /* every signal then */ }
   trace.setEnabled(true);
 
   const lines = () => prog.stdout().split('\n').map((l) => l.trim()).filter(Boolean);
@@ -266,16 +287,28 @@ export async function runIpc(program: string, probePath: string, plan: Plan = ma
       // The pipe: a pipe the writer holds that the program holds too (not the spec's stdout pipe).
       const mine = fdTargets(pid);
       const shared = new Set([...mine].filter(([n, t]) => Number(n) > 2 && t.startsWith('pipe:')).map(([, t]) => t));
-      const wfds = [...fdTargets(w)].filter(([, t]) => shared.has(t));
-      // Inherited pipes (the harness's) are shared too: the writer's pipe is the one the kernel finds bytes in.
+      const wtargets = fdTargets(w);
+      // The fd the writer sleeps writing to (/proc/<pid>/syscall: "<nr> <fd> …"): the pipe must be that one.
+      e.syscall = readText(`/proc/${w}/syscall`)?.trim();
+      const sc = e.syscall?.split(/\s+/);
+      // Only a writer asleep in pipe_write: its first argument is then the fd (write, writev, pwritev2).
+      if (sc && sc.length >= 3 && /^\d+$/.test(sc[0]!) && /pipe_write/.test(`${e.wchan ?? ''} ${e.stack.join(' ')}`)) {
+        e.blockedFd = Number(sc[1]);
+        e.blockedTarget = wtargets.get(String(e.blockedFd));
+        e.blockedOnShared = e.blockedTarget !== undefined && shared.has(e.blockedTarget);
+      }
+      e.writerWchar = ioCount(w, 'wchar');
+      const wfds = [...wtargets].filter(([n, t]) => shared.has(t) && (e.blockedFd === undefined || Number(n) === e.blockedFd));
+      // Inherited pipes (the harness's) are shared too: the writer's pipe is the one it sleeps on (else the one the kernel finds bytes in).
       for (const [n] of wfds) {
         const p = await probe(probePath, ['pipe', String(w), n]);
         const m = p.stdout.match(/^(-?\d+) (-?\d+)/);
         if (!m) { e.probeError = p.stderr.trim() || p.stdout.trim(); continue; }
         if (e.inPipe === undefined || Number(m[2]) > e.inPipe) { e.capacity = Number(m[1]); e.inPipe = Number(m[2]); }
       }
-      if (!wfds.length) e.probeError = `no pipe held by both the writer and the program (writer fds: ${[...fdTargets(w)].map(([n, t]) => `${n}→${t}`).join(', ') || 'none'}; program fds >2: ${[...mine].filter(([n]) => Number(n) > 2).map(([n, t]) => `${n}→${t}`).join(', ') || 'none'})`;
+      if (!wfds.length) e.probeError = `no pipe held by both the writer and the program${e.blockedFd !== undefined ? ` that the writer writes to (it sleeps writing to its fd ${e.blockedFd} → ${e.blockedTarget ?? '?'})` : ''} (writer fds: ${[...wtargets].map(([n, t]) => `${n}→${t}`).join(', ') || 'none'}; program fds >2: ${[...mine].filter(([n]) => Number(n) > 2).map(([n, t]) => `${n}→${t}`).join(', ') || 'none'})`;
       e.rcharBefore = rchar(pid);
+      e.wcharBefore = ioCount(pid, 'wchar');
     }
     await ask('drain');
     if (w) {
@@ -283,9 +316,12 @@ export async function runIpc(program: string, probePath: string, plan: Plan = ma
       while (readStat(w) && readStat(w)!.state !== 'Z' && Date.now() < deadline) await sleep(10);
       const s = readStat(w);
       e.writerAfter = s?.state ?? 'gone';
+      // A writer not reaped yet (Z) still has its own counts; once reaped they are in the program's wchar.
+      if (s?.state === 'Z') e.writerWcharAfter = ioCount(w, 'wchar');
       e.writerAfterWchan = s ? readText(`/proc/${w}/wchan`)?.trim() : undefined;
     }
     e.rcharAfter = rchar(pid);
+    e.wcharAfter = ioCount(pid, 'wchar');
     if (!alive()) return finish(`the program ${pid} ended during the pipe part`);
   }
 
@@ -316,6 +352,13 @@ export async function runIpc(program: string, probePath: string, plan: Plan = ma
   {
     const e = r.shm;
     const len = BigInt(plan.shmPages * PAGE);
+    // Who wrote the pages: the user page faults of the program and of the children it forks from now on.
+    const faults = makeTraceInstance(['exceptions/page_fault_user'], { tag: 'ipcf', bufferKb: 1024, enable: false });
+    if (faults) {
+      writeFileSync(join(faults.dir, 'options', 'event-fork'), '1');
+      writeFileSync(faults.pidFile, String(pid));
+      faults.setEnabled(true);
+    }
     const ans = await ask(`shm ${plan.shmPages} ${plan.shmToken}`);
     const c = ans !== undefined && /^\d+$/.test(ans) ? Number(ans) : undefined;
     if (c && c !== pid) {
@@ -340,7 +383,17 @@ export async function runIpc(program: string, probePath: string, plan: Plan = ma
         await sleep(20);
       }
       if (e.programVma) for (let i = 0; i < plan.shmPages; i++) e.words.push(readMem(pid, e.programVma.start + BigInt(i * PAGE), 40));
+      if (faults && e.childVma) {
+        faults.setEnabled(false);
+        const v = e.childVma;
+        const mine = faults.read().events.filter((x) => x.pid === c && x.event === 'page_fault_user').map((x) => x.body.match(/address=(0x[0-9a-f]+)\S* .*error_code=(0x[0-9a-f]+)/))
+          .filter((m) => m !== null).map((m) => ({ addr: BigInt(m![1]!), code: Number(m![2]) })).filter((f) => f.addr >= v.start && f.addr < v.end);
+        const page = (a: bigint) => Number((a - v.start) / BigInt(PAGE));
+        e.childFaults = mine.map((f) => `${page(f.addr)}:0x${f.code.toString(16)}`);
+        e.childWrites = [...new Set(mine.filter((f) => f.code & 2).map((f) => page(f.addr)))].sort((x, y) => x - y);
+      }
     }
+    if (faults) await faults.release();
     await ask('shmdone');
     if (!alive()) return finish(`the program ${pid} ended during the shared memory part`);
   }

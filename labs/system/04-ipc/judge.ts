@@ -28,31 +28,45 @@ export function pipeSize(r: Run): Verdict<{ writerIsChild: boolean; capacity?: n
 }
 
 /** The writer blocked on a full pipe: S in pipe_write, the pipe holding (nearly) its capacity. */
-export function pipeBlocks(r: Run): Verdict<{ sleeping: boolean; inPipeWrite: boolean; pipeFull: boolean }> {
+export function pipeBlocks(r: Run): Verdict<{ sleeping: boolean; inPipeWrite: boolean; onProgramsPipe: boolean; pipeFull: boolean }> {
   const e = r.pipe;
   const cap = e.capacity ?? pipeCapacity(r.plan.pipeBytes);
   const where = `${e.wchan ?? ''} ${e.stack.join(' ')}`;
   const full = e.inPipe !== undefined && e.inPipe >= cap / 2 && e.inPipe <= cap;
   return {
-    facts: { sleeping: e.state === 'S', inPipeWrite: /pipe_write/.test(where), pipeFull: full },
-    expected: { sleeping: true, inPipeWrite: true, pipeFull: true },
+    facts: { sleeping: e.state === 'S', inPipeWrite: /pipe_write/.test(where), onProgramsPipe: e.blockedOnShared === true, pipeFull: full },
+    expected: { sleeping: true, inPipeWrite: true, onProgramsPipe: true, pipeFull: true },
     message: `writer ${e.writer ?? '(none)'} writing ${r.plan.pipeTotal} bytes into a pipe of ${cap}: state ${e.state ?? '?'}, wchan ${e.wchan || '-'}, ` +
-      `stack ${e.stack.join(' < ') || '-'}; the kernel holds ${e.inPipe ?? '?'} bytes in the pipe (FIONREAD). ` +
+      `stack ${e.stack.join(' < ') || '-'}; /proc/<writer>/syscall ${e.syscall ?? '?'}: it writes to its fd ${e.blockedFd ?? '?'} → ${e.blockedTarget ?? '?'}, ` +
+      `${e.blockedOnShared ? 'the pipe the program holds' : 'NOT a pipe the program holds — the writer must sleep on the program\'s pipe, not on another one'}; ` +
+      `the kernel holds ${e.inPipe ?? '?'} bytes in the pipe (FIONREAD). ` +
       `A writer of more than the capacity must sleep in the kernel's pipe_write (state S) with the pipe full, until a reader makes room — ` +
       `write all <total> bytes with write(2) and let the program read nothing before 'drain'${stuck(r)}`,
   };
 }
 
 /** drain: the writer finished (exited), and the program read every byte (its rchar grew by the total). */
-export function pipeDrains(r: Run): Verdict<{ writerFinished: boolean; readAll: boolean }> {
+export function pipeDrains(r: Run): Verdict<{ writerFinished: boolean; notSignalled: boolean; writerWroteAll: boolean; readAll: boolean }> {
   const e = r.pipe;
+  const total = r.plan.pipeTotal;
   const grew = e.rcharBefore !== undefined && e.rcharAfter !== undefined ? e.rcharAfter - e.rcharBefore : undefined;
+  // A reaped child's I/O counts are added to its parent's /proc/<pid>/io (wait_task_zombie): the writer's writes show in the program's wchar.
+  // A writer the program has not reaped yet (a zombie) still shows its own wchar.
+  const wrote = e.writerWcharAfter ?? (e.wcharBefore !== undefined && e.wcharAfter !== undefined ? e.wcharAfter - e.wcharBefore : undefined);
+  const signals = e.writer === undefined ? [] : r.events.map(parseSignalGenerate).filter((g) => g !== undefined).filter((g) => g.pid === e.writer && g.sig < 32);
   return {
-    facts: { writerFinished: e.writerAfter === 'gone' || e.writerAfter === 'Z', readAll: grew !== undefined && grew >= r.plan.pipeTotal && grew <= r.plan.pipeTotal + 4096 },
-    expected: { writerFinished: true, readAll: true },
-    message: `after 'drain' the writer ${e.writer ?? '(none)'} is ${e.writerAfter ?? '?'}${e.writerAfterWchan ? ` (wchan ${e.writerAfterWchan})` : ''}, ` +
-      `and the program's rchar (/proc/<pid>/io) grew by ${grew ?? '?'} bytes for ${r.plan.pipeTotal} written: ` +
-      `read the pipe until read(2) returns 0 (every writer closed it), then reap the writer${stuck(r)}`,
+    facts: {
+      writerFinished: e.writerAfter === 'gone' || e.writerAfter === 'Z',
+      notSignalled: signals.length === 0,
+      writerWroteAll: wrote !== undefined && wrote >= total && wrote <= total + 4096,
+      readAll: grew !== undefined && grew >= total && grew <= total + 4096,
+    },
+    expected: { writerFinished: true, notSignalled: true, writerWroteAll: true, readAll: true },
+    message: `after 'drain' the writer ${e.writer ?? '(none)'} is ${e.writerAfter ?? '?'}${e.writerAfterWchan ? ` (wchan ${e.writerAfterWchan})` : ''}; ` +
+      `signals to it (signal_generate): ${signals.map(formatGenerated).join('; ') || 'none'}; ` +
+      `the program's wchar grew by ${wrote ?? '?'} bytes once the writer was reaped (a reaped child's writes count for its parent; the writer had written ${e.writerWchar ?? '?'} before drain) ` +
+      `and its rchar (/proc/<pid>/io) grew by ${grew ?? '?'} bytes for ${total} written: ` +
+      `let the writer finish its own write(2)s of all ${total} bytes (do not kill it or stop it early), read the pipe until read(2) returns 0 (every writer closed it), then reap the writer with waitpid(2)${stuck(r)}`,
   };
 }
 
@@ -85,7 +99,7 @@ export function mqOrder(r: Run): Verdict<{ received: string[]; emptied: boolean;
 }
 
 /** One object mapped shared in both, the same frames, the child's words read in the program. */
-export function shmShared(r: Run): Verdict<{ childOfProgram: boolean; sharedMapping: boolean; sameObject: boolean; sameFrames: boolean; wordsSeen: boolean }> {
+export function shmShared(r: Run): Verdict<{ childOfProgram: boolean; sharedMapping: boolean; sameObject: boolean; sameFrames: boolean; childWrote: boolean; wordsSeen: boolean }> {
   const e = r.shm;
   const p = e.programVma;
   const c = e.childVma;
@@ -99,11 +113,14 @@ export function shmShared(r: Run): Verdict<{ childOfProgram: boolean; sharedMapp
       sharedMapping: p?.perms[3] === 's' && c?.perms[3] === 's',
       sameObject: !!p && !!c && p.inode !== 0 && p.inode === c.inode && p.dev === c.dev,
       sameFrames: framesOk,
+      // The child wrote every page itself: a write fault of the child on each page of its mapping (not traced: not judged).
+      childWrote: e.childWrites === undefined || (e.childWrites.length === r.plan.shmPages && e.childWrites.every((p, i) => p === i)),
       wordsSeen: e.words.length === words.length && e.words.every((w, i) => w === words[i]),
     },
-    expected: { childOfProgram: true, sharedMapping: true, sameObject: true, sameFrames: true, wordsSeen: true },
+    expected: { childOfProgram: true, sharedMapping: true, sameObject: true, sameFrames: true, childWrote: true, wordsSeen: true },
     message: `shm ${r.plan.shmPages} pages: child ${e.child ?? '(none)'} (parent ${e.childParent ?? '?'}, the program is ${r.pid}); ` +
       `mappings of that length: ${e.candidates.join('; ') || 'none'}; frames (pagemap): ${bad.length ? bad.join('; ') : e.frames.length ? 'all the same' : 'none read'}; ` +
+      `the child's write faults (exceptions:page_fault_user) on pages ${e.childWrites === undefined ? '(not traced on this kernel)' : `${e.childWrites.join(',') || 'none'} of 0..${r.plan.shmPages - 1} (its faults page:error_code ${e.childFaults?.slice(0, 8).join(' ') || 'none'}${e.childWrites.length < r.plan.shmPages ? ' — the child must write "<token> <i>" into every page itself, not only read what the program wrote' : ''})`}; ` +
       `the program's memory (/proc/<pid>/mem) at page 0..: ${e.words.slice(0, 3).map((w) => `'${w}'`).join(', ') || '-'} (want '${words[0]}', …). ` +
       `Map one shared object (MAP_SHARED of a memfd, a POSIX shm object or a System V segment) in both, let the child write every page, then read each page in the program${stuck(r)}`,
   };

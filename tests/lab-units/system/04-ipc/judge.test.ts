@@ -19,7 +19,7 @@ const gen = (sender: number, code: number): TraceEvent => ({ pid: sender, ts: 1,
 function good(): Run {
   return {
     pid: PROG, execName: 'ipc', plan,
-    pipe: { writer: 101, writerParent: PROG, state: 'S', wchan: 'pipe_write', stack: [], capacity: 32768, inPipe: 32768, rcharBefore: 10, rcharAfter: 100010, writerAfter: 'gone' },
+    pipe: { writer: 101, writerParent: PROG, state: 'S', wchan: 'pipe_write', stack: [], capacity: 32768, inPipe: 32768, rcharBefore: 10, rcharAfter: 100010, writerAfter: 'gone', blockedOnShared: true, wcharBefore: 5, wcharAfter: 100005 },
     mq: { qsize: 60, curmsgs: 3, maxmsg: 3, msgsize: 30, received: [{ prio: 9, size: 20 }, { prio: 3, size: 10 }, { prio: 3, size: 30 }], qsizeAfter: 0, existsAfterDone: false },
     shm: { child: 102, childParent: PROG, programVma: vma('rw-s', 7), childVma: vma('rw-s', 7), frames: [{ program: 5n, child: 5n }, { program: 6n, child: 6n }], words: ['kl123456 0', 'kl123456 1'], candidates: [] },
     sig: { probePid: 200, heard: `${PROG} -1 4242`, sigBlk: bit(36) | bit(40), shdPnd: bit(36) | bit(40), sigPnd: 0n, sigQ: 3, shdPndAfter: 0n, aliveAfterQueue: true },
@@ -39,6 +39,17 @@ describe('System Lab 4 judge', () => {
   it('passes a correct run', () => {
     const r = good();
     for (const f of [judge.pipeSize, judge.pipeBlocks, judge.pipeDrains, judge.mqHolds, judge.mqOrder, judge.shmShared, judge.sigSend, judge.sigPending, judge.sigTaken]) pass(f(r));
+  });
+
+  it('pipe: the writer\'s writes count once reaped (the program\'s wchar) or, not reaped yet, as its own; a killed writer fails', () => {
+    const zombie = good();
+    zombie.pipe.writerAfter = 'Z';
+    zombie.pipe.wcharAfter = zombie.pipe.wcharBefore;
+    zombie.pipe.writerWcharAfter = 100000;
+    pass(judge.pipeDrains(zombie));
+    const short = good();
+    short.pipe.wcharAfter = 5 + 32768;
+    expect(judge.pipeDrains(short).facts).toMatchObject({ writerWroteAll: false });
   });
 
   it('pipe: the default size, a writer asleep elsewhere, a short drain', () => {
