@@ -163,6 +163,23 @@ export function readMaps(pid: number, smaps = false): Vma[] | undefined {
   return t === undefined ? undefined : parseMaps(t);
 }
 
+/** /proc/<pid>/io (`rchar: 123` per line: rchar, wchar, syscr, syscw, read_bytes, write_bytes, …) → numbers by field (pure). */
+export function parseIo(text: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const m of text.matchAll(/^(\w+):\s*(\d+)/gm)) out.set(m[1]!, Number(m[2]));
+  return out;
+}
+
+/**
+ * A task's I/O counts (root, or the task's own user): rchar/wchar count the bytes of its read- and write-family
+ * calls, whatever the file; a reaped child's counts are added to its parent's (wait_task_zombie); a zombie
+ * still shows its own. Undefined once the task is gone.
+ */
+export function readIo(pid: number): Map<string, number> | undefined {
+  const t = readProc(`/proc/${pid}/io`);
+  return t === undefined ? undefined : parseIo(t);
+}
+
 export function readSched(pid: number): Map<string, number> | undefined {
   const t = readProc(`/proc/${pid}/sched`);
   return t ? parseSched(t) : undefined;

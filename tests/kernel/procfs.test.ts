@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
+  parseIo, readIo,
   descendants, formatVma, parseMaps, parsePagemapEntry, parseSched, parseSmaps, parseStat, parseStatus,
   readStat, vmaContaining, type ProcStat,
 } from '../../helpers/kernel/procfs.js';
@@ -94,5 +95,12 @@ describe('descendants', () => {
     const all = [p(1, 0), p(10, 1), p(11, 10), p(12, 10), p(13, 12), p(20, 1)];
     expect(descendants(all, 10).map((s) => s.pid)).toEqual([11, 12, 13]);
     expect(descendants(all, 13)).toEqual([]);
+  });
+
+  it('reads /proc/<pid>/io by field (rchar, wchar, …), and nothing for a task that is gone', () => {
+    const io = parseIo('rchar: 4242\nwchar: 17\nsyscr: 3\nsyscw: 1\nread_bytes: 0\nwrite_bytes: 4096\ncancelled_write_bytes: 0\n');
+    expect([io.get('rchar'), io.get('wchar'), io.get('write_bytes')]).toEqual([4242, 17, 4096]);
+    if (process.getuid?.() === 0) expect(readIo(process.pid)?.get('rchar')).toBeGreaterThan(0);
+    expect(readIo(2 ** 22 + 1)).toBeUndefined();
   });
 });

@@ -19,7 +19,7 @@ import { run, startBackground, type Background } from '../../../helpers/harness/
 import { labSource } from '../../../helpers/harness/paths.js';
 import { makeTempDir } from '../../../helpers/harness/resources.js';
 import { makeTraceInstance, parseSyscallExit, parseTraceLine, syscallArgs, tracepointExists, type TraceInstance } from '../../../helpers/kernel/tracefs.js';
-import { listTasks, readMaps, readStat } from '../../../helpers/kernel/procfs.js';
+import { listTasks, readIo, readMaps, readStat } from '../../../helpers/kernel/procfs.js';
 import { continueToStop } from '../stops.js';
 import { PAGE } from './judge.js';
 
@@ -348,10 +348,8 @@ function touchedPages(pid: number, ino: number, count: boolean): number {
 
 /** The program's own reading so far: rchar of /proc/<pid>/io and its page faults (an mmap reader faults instead of reading). */
 function reading(pid: number): { rchar: number; faults: number } {
-  let rchar = 0;
-  try { rchar = Number(/^rchar:\s*(\d+)/m.exec(readFileSync(`/proc/${pid}/io`, 'utf8'))?.[1] ?? 0); } catch { /* gone */ }
   const st = readStat(pid);
-  return { rchar, faults: st ? st.minflt + st.majflt : 0 };
+  return { rchar: readIo(pid)?.get('rchar') ?? 0, faults: st ? st.minflt + st.majflt : 0 };
 }
 
 /** One run of the program through its three stops, and the kernel's record of each step. */

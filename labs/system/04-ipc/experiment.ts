@@ -23,7 +23,7 @@ import { run, scaledTimeout, startBackground, type Background, type RunResult } 
 import { labSource, REFERENCE_SRC } from '../../../helpers/harness/paths.js';
 import { defer, makeTempDir } from '../../../helpers/harness/resources.js';
 import { uniqueName } from '../../../helpers/harness/run-state.js';
-import { readMaps, readPagemap, readStat, readStatus, listProcesses, type Vma } from '../../../helpers/kernel/procfs.js';
+import { readIo, readMaps, readPagemap, readStat, readStatus, listProcesses, type Vma } from '../../../helpers/kernel/procfs.js';
 import { makeTraceInstance, type TraceEvent } from '../../../helpers/kernel/tracefs.js';
 
 export const PAGE = 4096;
@@ -192,10 +192,7 @@ export async function buildIpc(): Promise<{ program: string; probe: string }> {
   return { program: p.path, probe: q.path };
 }
 
-function ioCount(pid: number, key: 'rchar' | 'wchar'): number | undefined {
-  const m = readText(`/proc/${pid}/io`)?.match(new RegExp(`^${key}:\\s*(\\d+)`, 'm'));
-  return m ? Number(m[1]) : undefined;
-}
+const ioCount = (pid: number, key: 'rchar' | 'wchar') => readIo(pid)?.get(key);
 const rchar = (pid: number) => ioCount(pid, 'rchar');
 
 function fdTargets(pid: number): Map<string, string> {
