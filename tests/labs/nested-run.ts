@@ -45,15 +45,21 @@ export interface NestedRunResult {
 
 interface JsonReport { testResults: { message: string; assertionResults: NestedTestResult[] }[] }
 
-export async function runSpecNested(spec: string, options: NestedRunOptions = {}): Promise<NestedRunResult> {
+/** A student workspace in a temp dir: the reference c/ (or the starter made from it) with some files replaced. */
+function makeWorkspace(base: NestedRunOptions['base'], replace: NestedRunOptions['replace']): string {
   const ws = mkdtempSync(join(tmpdir(), 'lab-fixture-'));
+  if (base === 'starter') writeStarter(ws);
+  else cpSync(REFERENCE_SRC, ws, { recursive: true });
+  for (const [rel, fixture] of Object.entries(replace ?? {})) {
+    mkdirSync(dirname(join(ws, rel)), { recursive: true });
+    copyFileSync(fixture, join(ws, rel));
+  }
+  return ws;
+}
+
+export async function runSpecNested(spec: string, options: NestedRunOptions = {}): Promise<NestedRunResult> {
+  const ws = makeWorkspace(options.base, options.replace);
   try {
-    if (options.base === 'starter') writeStarter(ws);
-    else cpSync(REFERENCE_SRC, ws, { recursive: true });
-    for (const [rel, fixture] of Object.entries(options.replace ?? {})) {
-      mkdirSync(dirname(join(ws, rel)), { recursive: true });
-      copyFileSync(fixture, join(ws, rel));
-    }
     const out = join(ws, 'report.json');
     const r = await run('npx', ['vitest', 'run', '--project', 'labs', spec, '--reporter=json', `--outputFile=${out}`, ...(options.only ? ['-t', options.only] : [])], {
       cwd: REPO_ROOT,
@@ -95,14 +101,8 @@ export async function runSpecBatch(spec: string, items: readonly BatchItem[], op
   const spaces: string[] = [];
   try {
     const files = items.map((item, i) => {
-      const ws = mkdtempSync(join(tmpdir(), 'lab-fixture-'));
+      const ws = makeWorkspace(item.base, item.replace);
       spaces.push(ws);
-      if (item.base === 'starter') writeStarter(ws);
-      else cpSync(REFERENCE_SRC, ws, { recursive: true });
-      for (const [rel, fixture] of Object.entries(item.replace ?? {})) {
-        mkdirSync(dirname(join(ws, rel)), { recursive: true });
-        copyFileSync(fixture, join(ws, rel));
-      }
       const file = join(batch, `w${String(i).padStart(3, '0')}.spec.ts`);
       writeFileSync(file, `// ${item.id}: ${spec} against ${ws}\nprocess.env.LAB_SRC = ${JSON.stringify(ws)};\nprocess.env.LABS_ONLY_TESTS = ${JSON.stringify(item.only ?? '')};\nawait import(${JSON.stringify(join(REPO_ROOT, spec))});\n`);
       return file;
