@@ -167,6 +167,42 @@ static int wait_for(int fd, short events, double ms)
 	return r;
 }
 
+/*
+ * Read the echo of stream <conn> from <fd> until <expect> bytes are back, the server closes, or nothing
+ * comes for <quiet_ms>. Bytes beyond <expect> count as mismatches. Adds the mismatches to *bad (the first
+ * in *first) and returns the bytes echoed; *why says why it stopped early ("" when it did not).
+ */
+static size_t read_echo(int fd, int conn, size_t expect, int quiet_ms, size_t *bad, size_t *first, char *why, size_t whylen)
+{
+	unsigned char in[CHUNK];
+	size_t echoed = 0;
+	double last = now_ms();
+	ssize_t n;
+
+	why[0] = '\0';
+	while (echoed < expect) {
+		if (wait_for(fd, POLLIN, quiet_ms - (now_ms() - last)) <= 0) {
+			snprintf(why, whylen, " (nothing more within %d ms)", quiet_ms);
+			break;
+		}
+		n = read(fd, in, sizeof(in));
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+			snprintf(why, whylen, " (%s)", n ? strerror(errno) : "the server closed the connection");
+			break;
+		}
+		if (n > 0) {
+			if (echoed + n > expect) {
+				*bad += echoed + n - expect;
+				n = expect - echoed;
+			}
+			*bad += verify(in, conn, echoed, n, *bad ? NULL : first);
+			echoed += n;
+			last = now_ms();
+		}
+	}
+	return echoed;
+}
+
 static int stall(const char *ip, int port, size_t push, int rounds)
 {
 	unsigned char *buf = malloc(CHUNK), *in = malloc(CHUNK);
@@ -258,24 +294,7 @@ static int stall(const char *ip, int port, size_t push, int rounds)
 		ok = 0;
 
 	/* A reads at last: all of what the kernel took from it must come back. */
-	why[0] = '\0';
-	last = now_ms();
-	while (echoed < pushed) {
-		if (wait_for(a, POLLIN, DRAIN_MS - (now_ms() - last)) <= 0) {
-			snprintf(why, sizeof(why), " (nothing more within %d ms)", DRAIN_MS);
-			break;
-		}
-		n = read(a, in, CHUNK);
-		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
-			snprintf(why, sizeof(why), " (%s)", n ? strerror(errno) : "the server closed the connection");
-			break;
-		}
-		if (n > 0) {
-			bad += verify(in, 0, echoed, n, bad ? NULL : &first);
-			echoed += n;
-			last = now_ms();
-		}
-	}
+	echoed = read_echo(a, 0, pushed, DRAIN_MS, &bad, &first, why, sizeof(why));
 	printf("slow echoed=%zu of %zu mismatches=%zu%s", echoed, pushed, bad, why);
 	if (bad)
 		printf(" first_mismatch=%zu", first);
@@ -446,7 +465,7 @@ static int leave(const char *ip, int port, int nclients)
 
 static int burst(const char *ip, int port, size_t bytes)
 {
-	unsigned char *buf = malloc(bytes), *in = malloc(CHUNK);
+	unsigned char *buf = malloc(bytes);
 	size_t sent = 0, echoed = 0, bad = 0, first = 0;
 	int fd, one = 1, unsent = -1, sig;
 	double last, start;
@@ -457,7 +476,7 @@ static int burst(const char *ip, int port, size_t bytes)
 	sigemptyset(&set);
 	sigaddset(&set, SIGUSR1);
 	sigprocmask(SIG_BLOCK, &set, NULL);
-	if (!buf || !in)
+	if (!buf)
 		return 1;
 	fd = dial_buf(ip, port, 0);
 	if (fd < 0) {
@@ -492,28 +511,8 @@ static int burst(const char *ip, int port, size_t bytes)
 	sigwait(&set, &sig);
 
 	/* The echo: all of it, nothing more sent meanwhile. */
-	why[0] = '\0';
-	start = last = now_ms();
-	while (echoed < sent) {
-		if (wait_for(fd, POLLIN, BURST_MS - (now_ms() - last)) <= 0) {
-			snprintf(why, sizeof(why), " (nothing more within %d ms)", BURST_MS);
-			break;
-		}
-		n = read(fd, in, CHUNK);
-		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
-			snprintf(why, sizeof(why), " (%s)", n ? strerror(errno) : "the server closed the connection");
-			break;
-		}
-		if (n > 0) {
-			if (echoed + n > sent) {
-				bad += echoed + n - sent;
-				n = sent - echoed;
-			}
-			bad += verify(in, 3, echoed, n, bad ? NULL : &first);
-			echoed += n;
-			last = now_ms();
-		}
-	}
+	start = now_ms();
+	echoed = read_echo(fd, 3, sent, BURST_MS, &bad, &first, why, sizeof(why));
 	printf("burst echoed=%zu of %zu mismatches=%zu ms=%.0f%s", echoed, sent, bad, now_ms() - start, why);
 	if (bad)
 		printf(" first_mismatch=%zu", first);
