@@ -42,7 +42,7 @@ function findLabJson(dir: string): string[] {
 }
 
 /** The areas in the order the course takes them (the seed's order; the kernel labs come last). */
-export const AREA_ORDER: readonly string[] = ['general', 'ebpf', 'io_uring', 'cloud', 'process', 'net', 'extend', 'system', 'kernel'];
+export const AREA_ORDER: readonly string[] = ['general', 'ebpf', 'io_uring', 'cloud', 'process', 'net', 'extend', 'system', 'paths', 'kernel'];
 
 /** Labs as a course: by area (AREA_ORDER), then their order within it, then id. */
 export function courseOrder<T extends { readonly area: string; readonly order: number; readonly id: string }>(labs: readonly T[]): T[] {
