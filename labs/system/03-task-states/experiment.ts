@@ -8,7 +8,7 @@
  * (event-fork): sched_switch (each switch's prev_state), sched_process_exit,
  * signal_generate and signal_deliver. Then it acts on the children (SIGCONT,
  * SIGSTOP, SIGTERM, SIGKILL, ending a vfork wait), asks for `W` and closes the
- * input. Never throws once built: a program that does not answer leaves
+ * input (the program's exit, in the same trace, shows any zombie it hands to the reaper). Never throws once built: a program that does not answer leaves
  * `stuck`, and judge.ts and the spec decide.
  */
 import { closeSync, openSync, readdirSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
@@ -110,6 +110,8 @@ export interface Actions {
 /** The evidence of one run. */
 export interface Run {
   readonly pid: number;
+  /** The program's parent when it started: its own SIGCHLD at its exit goes there. */
+  readonly parent?: number;
   readonly order: readonly TaskState[];
   readonly children: Child[];
   readonly actions: Actions;
@@ -197,7 +199,7 @@ export async function runTaskStates(program: string): Promise<Run> {
   const children: Child[] = [];
   const actions: Actions = { continued: new Map(), tracedAfterCont: new Map(), sleepStop: new Map(), released: new Map() };
   const grandchildren = new Set<number>();
-  const r: Run = { pid, order: ORDER, children, actions, events: [], lost: false, survivors: [], output: '' };
+  const r: Run = { pid, parent: readStat(pid)?.ppid, order: ORDER, children, actions, events: [], lost: false, survivors: [], output: '' };
   const close = () => { if (fd !== undefined) { closeSync(fd); fd = undefined; } };
   const finish = async (stuck?: string): Promise<Run> => {
     close();

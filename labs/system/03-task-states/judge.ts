@@ -5,7 +5,7 @@
  * tests/lab-units/system/03-task-states/judge.test.ts.
  */
 import type { TraceEvent } from '../../../helpers/kernel/tracefs.js';
-import { parseSignalGenerate, SIGNAL_RESULTS } from '../../../helpers/kernel/signals.js';
+import { formatGenerated, parseSignalGenerate, SIGNAL_RESULTS, type GeneratedSignal } from '../../../helpers/kernel/signals.js';
 import { parseSwitch, type Switch } from '../../../helpers/kernel/sched.js';
 import type { Child, ProcView, Run, TaskState } from './experiment.js';
 
@@ -16,6 +16,7 @@ export const MAX_SLEEP_RUN_NS = 1_000_000;
 /** The stop signals: SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU. */
 export const STOP_SIGNALS: readonly number[] = [19, 20, 21, 22];
 const SIGTERM = 15;
+const SIGCHLD = 17;
 
 /** signal_generate (helpers/kernel/signals.ts: pid is the target) and signal_deliver (`sig=15 errno=0 code=0 sa_handler=… sa_flags=…`: the line's task). */
 export function parseSignal(e: TraceEvent): { sig: number; target: number; res?: number } | undefined {
@@ -30,6 +31,11 @@ export function parseSignal(e: TraceEvent): { sig: number; target: number; res?:
 /** When `pid` exited (sched_process_exit of that task), or undefined. */
 export function exitTs(events: readonly TraceEvent[], pid: number): number | undefined {
   return events.find((e) => e.event === 'sched_process_exit' && e.pid === pid)?.ts;
+}
+
+/** When `pid` took a SIGKILL (its own signal_deliver of signal 9), or undefined. */
+export function killedAt(events: readonly TraceEvent[], pid: number): number | undefined {
+  return events.find((e) => e.event === 'signal_deliver' && e.pid === pid && parseSignal(e)?.sig === 9)?.ts;
 }
 
 /** The timestamp of the window's end marker (everything before it happened before the spec sent a signal). */
@@ -89,7 +95,7 @@ export function running(r: Run, windowMs: number) {
       facts: { ...k.facts, ran: (c.runNs ?? 0) >= MIN_RUN_SHARE * windowMs * 1e6, sleepingSwitches: slept.length },
       expected: { child: true, state: 'R', window: true, ran: true, sleepingSwitches: 0 },
       message: `${k.evidence}\nexpected state R throughout, at least ${MIN_RUN_SHARE * windowMs} ms of CPU in the ${windowMs} ms window (/proc/<pid>/schedstat), ` +
-        `and every switch away from it a preemption (prev_state=R or R+); switches where it went to sleep: ${slept.slice(0, 3).map((s) => s.line).join('; ') || 'none'}. ` +
+        `and every switch away from it leaves it runnable (prev_state=R or R+: preempted, or a sched_yield); switches where it went to sleep: ${slept.slice(0, 3).map((s) => s.line).join('; ') || 'none'}. ` +
         `A running task never calls into a sleep: a loop without system calls that block`,
     };
   });
@@ -133,6 +139,9 @@ const hasSig = (mask: bigint | undefined, sig: number) => mask !== undefined && 
 export function termWhileWaiting(r: Run) {
   const t = r.actions.termed;
   if (!t) return { facts: { tested: false }, message: `no child reached state D (or none was asked): ${ofState(r, 'D').map((c) => common(r, c).evidence).join('\n') || 'none'}` };
+  // The wait ends when the vfork child lets go of the memory (do_exit → exit_mm), before its sched_process_exit: on 6.12 the
+  // woken parent took its SIGTERM 8 µs before that event. The child's own delivery of the SIGKILL comes before both.
+  const kidEnd = Math.min(...t.vforkKids.map((k) => killedAt(r.events, k) ?? exitTs(r.events, k) ?? Infinity));
   const kidExit = Math.min(...t.vforkKids.map((k) => exitTs(r.events, k) ?? Infinity));
   const delivered = r.events.filter((e) => e.event === 'signal_deliver' && e.pid === t.pid && parseSignal(e)?.sig === SIGTERM);
   const state = t.afterTerm.stat?.state ?? 'gone';
@@ -144,10 +153,10 @@ export function termWhileWaiting(r: Run) {
       termCaught: hasSig(t.afterTerm.caught, SIGTERM),
       termPending: hasSig(t.afterTerm.pending, SIGTERM),
       wokeWhenTheWaitEnded: t.afterEnd ? t.afterEnd.stat?.state !== 'D' : false,
-      deliveredAfterTheWait: delivered.some((e) => e.ts > kidExit),
+      deliveredAfterTheWait: delivered.some((e) => e.ts > kidEnd),
     },
     message: `child ${t.pid}: its children (the vfork child) ${t.vforkKids.join(', ') || 'none'}; ${IGNORE_TEXT} after SIGTERM: ${showView(t.afterTerm)}, pending signals 0x${(t.afterTerm.pending ?? 0n).toString(16)}, caught (SigCgt) 0x${(t.afterTerm.caught ?? 0n).toString(16)} ` +
-      `(SIGTERM is bit 15, 0x4000); after its vfork child was killed: ${t.afterEnd ? showView(t.afterEnd) : 'not done'}; the vfork child exited at ${Number.isFinite(kidExit) ? kidExit.toFixed(6) : 'not seen'}, ` +
+      `(SIGTERM is bit 15, 0x4000); after its vfork child was killed: ${t.afterEnd ? showView(t.afterEnd) : 'not done'}; the vfork child took its SIGKILL at ${Number.isFinite(kidEnd) ? kidEnd.toFixed(6) : 'not seen'} and exited at ${Number.isFinite(kidExit) ? kidExit.toFixed(6) : 'not seen'}, ` +
       `signal_deliver of SIGTERM to ${t.pid} at ${delivered.map((e) => e.ts.toFixed(6)).join(', ') || 'never'}.\n` +
       (state === 'Z' || state === 'gone'
         ? `SIGTERM ended the child while it waited: a signal whose default action kills the process is fatal, and a fatal signal wakes even a killable sleep. Catch SIGTERM (sigaction) before vfork: a caught signal cannot wake it.`
@@ -242,17 +251,37 @@ export function zombies(r: Run) {
   });
 }
 
-/** At the end of its input the program ends every child it made before it exits, and exits 0 by itself. */
+/**
+ * The zombies the program left unreaped when it exited. Its last thread's exit (exit_notify → forget_original_parent →
+ * reparent_leader, kernel/exit.c) hands each zombie child to the reaper above (a subreaper, else init) and tells that
+ * reaper with do_notify_parent: a SIGCHLD generated in the program's own context after its sched_process_exit. Its own
+ * death notice to its parent comes last (a SIGCHLD to `r.parent`); every other one is a zombie nobody here reaped.
+ */
+export function leftZombies(r: Run): { handedOver: GeneratedSignal[]; lastExit?: number } {
+  const exits = r.events.filter((e) => e.event === 'sched_process_exit' && (e.tgid ?? e.pid) === r.pid);
+  const lastExit = exits.length ? Math.max(...exits.map((e) => e.ts)) : undefined;
+  if (lastExit === undefined) return { handedOver: [] };
+  const sent = r.events.filter((e) => e.event === 'signal_generate' && (e.tgid ?? e.pid) === r.pid && e.ts >= lastExit)
+    .map(parseSignalGenerate).filter((g): g is GeneratedSignal => g !== undefined && g.sig === SIGCHLD && g.pid !== r.pid);
+  const own = sent.length && sent[sent.length - 1]!.pid === r.parent ? sent.length - 1 : -1;
+  return { handedOver: sent.filter((_, i) => i !== own), lastExit };
+}
+
+/** At the end of its input the program ends every child it made and reaps it before it exits, and exits 0 by itself. */
 export function ending(r: Run) {
   const progExit = exitTs(r.events, r.pid);
   const made = r.children.map((c) => c.pid).filter((p): p is number => p !== undefined && p > 0);
   const late = made.filter((p) => { const t = exitTs(r.events, p); return t === undefined || progExit === undefined || t > progExit; });
   const how = r.exit ? `${r.exit.signal ?? `exit ${r.exit.exitCode}`}` : 'still running 5 s (× LABS_TIMEOUT_SCALE) after its input closed';
+  const z = leftZombies(r);
   return {
-    facts: { exit: how, childrenOutlivingIt: late, survivors: r.survivors.map((s) => s.pid) },
+    facts: { exit: how, childrenOutlivingIt: late, survivors: r.survivors.map((s) => s.pid), zombiesLeftForTheReaper: z.handedOver.length },
     message: `after its input closed the program ${r.pid} ended with ${how} (sched_process_exit at ${progExit?.toFixed(6) ?? 'not seen'}); ` +
       `its children that had not exited before it (the sandbox ends them after): ${late.map((p) => `${p} (${r.children.find((c) => c.pid === p)?.asked}, exit ${exitTs(r.events, p)?.toFixed(6) ?? 'not seen'})`).join(', ') || 'none'}; ` +
-      `still running after its end: ${r.survivors.map((s) => `${s.pid} ${s.state} ppid ${s.ppid}`).join(', ') || 'none'}. ` +
-      `Expected: every child ended by the program (a stopped or traced child ignores all but SIGKILL) and reaped, then exit 0${r.lost ? ' (the trace lost events)' : ''}`,
+      `still running after its end: ${r.survivors.map((s) => `${s.pid} ${s.state} ppid ${s.ppid}`).join(', ') || 'none'}; ` +
+      `zombies left for the reaper: ${z.handedOver.length}${z.handedOver.length ? ` — at its exit the kernel handed ${z.handedOver.length} unreaped child(ren) to ${z.handedOver[0]!.comm} ${z.handedOver[0]!.pid} ` +
+        `(signal_generate SIGCHLD from the program's exit_notify, after its last sched_process_exit at ${z.lastExit!.toFixed(6)}: ${z.handedOver.slice(0, 4).map(formatGenerated).join('; ')}): ` +
+        `a child that has died stays a zombie until its parent collects it with wait(2) — killing it is not reaping it` : ''}. ` +
+      `Expected: every child ended by the program (a stopped or traced child ignores all but SIGKILL) and reaped with wait(2) before it exits 0${r.lost ? ' (the trace lost events)' : ''}`,
   };
 }

@@ -45,7 +45,7 @@ describe('System Lab 3 — task states (进程调度：进程状态)', () => {
     expect(a.facts, a.message).toEqual({ answered: ORDER.length, distinct: ORDER.length, childrenOfTheProgram: ORDER.length });
   });
 
-  it('R: the child runs — state R throughout, its CPU time grows, it leaves the CPU only when preempted (prev_state R)', async (ctx) => {
+  it('R: the child runs — state R throughout, its CPU time grows, it leaves the CPU only still runnable (prev_state R), never asleep', async (ctx) => {
     const r = await once();
     const rows = judge.running(r, WINDOW_MS);
     each(rows, 'R');
@@ -83,9 +83,9 @@ describe('System Lab 3 — task states (进程调度：进程状态)', () => {
     each(judge.zombies(await once()), 'Z');
   });
 
-  it('at the end of its input the program ends and reaps every child before it exits 0 by itself', async (ctx) => {
+  it('at the end of its input the program ends and reaps every child before it exits 0 by itself (no zombie left for the reaper)', async (ctx) => {
     afterCorrectness(ctx, ['each command makes one new child'], 'ending its children');
     const e = judge.ending(await once());
-    expect(e.facts, e.message).toEqual({ exit: 'exit 0', childrenOutlivingIt: [], survivors: [] });
+    expect(e.facts, e.message).toEqual({ exit: 'exit 0', childrenOutlivingIt: [], survivors: [], zombiesLeftForTheReaper: 0 });
   });
 });

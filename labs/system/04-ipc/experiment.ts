@@ -5,11 +5,13 @@
  * and read each state from outside while it holds:
  *  - pipe: the writer's /proc/<pid>/stat state, wchan and stack; the pipe's
  *    capacity (F_GETPIPE_SZ) and the bytes in it (FIONREAD), asked by the probe
- *    through /proc/<writer>/fd/<n>; then `drain` and the program's rchar.
+ *    through /proc/<writer>/fd/<n>; then `drain` and the program's rchar; the
+ *    writer's calls that add to wchar, by fd (syscalls:sys_enter_write…).
  *  - message queue: QSIZE in a private mqueue mount, mq_curmsgs, then the
  *    probe takes every message in the kernel's order; then `mqdone`.
  *  - shared memory: both processes' maps (the shared VMA, its inode),
- *    pagemap PFNs page by page, the words in /proc/<program>/mem.
+ *    pagemap PFNs page by page, the words in /proc/<program>/mem, the child's
+ *    write faults, its dirty pages (smaps) and each folio's dirty flag (kpageflags).
  *  - signals: the probe's sigwait hears `sigsend`; a private tracefs instance
  *    records signal_generate (real-time signals) and the program's task_rename;
  *    /proc/<program>/status SigBlk, ShdPnd, SigQ while the probe's sigqueue'd
@@ -24,7 +26,7 @@ import { labSource, REFERENCE_SRC } from '../../../helpers/harness/paths.js';
 import { defer, makeTempDir } from '../../../helpers/harness/resources.js';
 import { uniqueName } from '../../../helpers/harness/run-state.js';
 import { readIo, readMaps, readPagemap, readStat, readStatus, listProcesses, type Vma } from '../../../helpers/kernel/procfs.js';
-import { makeTraceInstance, type TraceEvent } from '../../../helpers/kernel/tracefs.js';
+import { makeTraceInstance, syscallArgs, type TraceEvent } from '../../../helpers/kernel/tracefs.js';
 
 export const PAGE = 4096;
 const rnd = (lo: number, hi: number) => lo + Math.floor(Math.random() * (hi - lo + 1));
@@ -76,6 +78,12 @@ export function makePlan(): Plan {
   };
 }
 
+/** The system calls that add to wchar (fs/read_write.c add_wchar) and the name of the fd they write to. */
+export const WCHAR_CALLS: readonly { name: string; fd: string }[] = [
+  { name: 'write', fd: 'fd' }, { name: 'writev', fd: 'fd' }, { name: 'pwrite64', fd: 'fd' }, { name: 'pwritev', fd: 'fd' },
+  { name: 'pwritev2', fd: 'fd' }, { name: 'sendfile64', fd: 'out_fd' }, { name: 'copy_file_range', fd: 'fd_out' },
+];
+
 export const ANSWER_MS = scaledTimeout(5_000);
 export const SETTLE_MS = scaledTimeout(3_000);
 export const EXIT_MS = scaledTimeout(5_000);
@@ -107,6 +115,15 @@ export interface PipeEvidence {
   writerWchar?: number;
   /** The writer's own wchar after drain, when it is a zombie the program has not reaped yet (/proc/<pid>/io still reads). */
   writerWcharAfter?: number;
+  /**
+   * The writer's calls that count in wchar (write, writev, pwrite64, pwritev, pwritev2, sendfile, copy_file_range:
+   * syscalls:sys_enter_*, its thread group, from its fork to the end of drain), by the fd written to, with that fd's
+   * target when the writer slept (undefined: not open then). wchar is the process's total over every file; these say
+   * which file got the writes. undefined when the syscall tracepoints are missing.
+   */
+  writerWrites?: { fd: number; calls: number; target?: string }[];
+  /** The write trace overflowed (too many calls for its buffer): the fds are then not all known. */
+  writeTraceLost?: boolean;
   /** What became of the writer after drain ('gone', 'Z', or a live state). */
   writerAfter?: string;
   writerAfterWchan?: string;
@@ -145,6 +162,17 @@ export interface ShmEvidence {
   childWrites?: number[];
   /** The child's page faults in its mapping, for the message: "<page>:<error_code>". */
   childFaults?: string[];
+  /**
+   * A child that reads a page before it writes it takes one read fault only: the kernel maps a shared shmem page
+   * writable on a read fault (no write notification for shmem), so the CPU's store sets the dirty bit of the child's
+   * own page table entry and no write fault follows. The evidence then: the child's mapping counts every page dirty
+   * (smaps Shared_Dirty + Private_Dirty: a dirty PTE of the child, or a dirty folio), while the page's folio is clean
+   * (/proc/kpageflags bit 4): a write fault, a write(2) to the object or a write through /proc/<pid>/mem dirties the
+   * folio; only a store through a writable PTE leaves it clean.
+   */
+  childDirtyPages?: number;
+  /** Per page of the child's mapping: is its folio dirty (KPF_DIRTY)? undefined where unread. */
+  folioDirty?: (boolean | undefined)[];
 }
 
 export interface SigEvidence {
@@ -213,6 +241,19 @@ function readMem(pid: number, addr: bigint, len: number): string {
   } catch (e) { return `<unreadable: ${(e as Error).message}>`; }
 }
 
+/** /proc/kpageflags of one frame: is the page (its folio) dirty (KPF_DIRTY, bit 4)? undefined when unreadable. */
+export function frameDirty(pfn: bigint): boolean | undefined {
+  if (pfn === 0n) return undefined;
+  try {
+    const fd = openSync('/proc/kpageflags', 'r');
+    try {
+      const b = Buffer.alloc(8);
+      if (readSync(fd, b, 0, 8, (pfn * 8n) as unknown as number) !== 8) return undefined;
+      return ((b.readBigUInt64LE(0) >> 4n) & 1n) === 1n;
+    } finally { closeSync(fd); }
+  } catch { return undefined; }
+}
+
 async function probe(path: string, args: string[]): Promise<RunResult> {
   return run(path, args, { timeoutMs: 10_000, reject: false });
 }
@@ -263,6 +304,14 @@ export async function runIpc(program: string, probePath: string, plan: Plan = ma
   // ---- the pipe
   {
     const e = r.pipe;
+    // Which fds the writer writes to: the program and what it forks from now on, every call that adds to wchar.
+    const writes = makeTraceInstance(WCHAR_CALLS.map((c) => `syscalls/sys_enter_${c.name}`), { tag: 'ipcw', bufferKb: 4096, enable: false, recordTgid: true });
+    if (writes) {
+      writeFileSync(join(writes.dir, 'options', 'event-fork'), '1');
+      writeFileSync(writes.pidFile, String(pid));
+      writes.setEnabled(true);
+    }
+    let writerFds = new Map<string, string>();
     const ans = await ask(`pipe ${plan.pipeBytes} ${plan.pipeTotal}`);
     const w = ans !== undefined && /^\d+$/.test(ans) ? Number(ans) : undefined;
     if (w && w !== pid) {
@@ -285,6 +334,7 @@ export async function runIpc(program: string, probePath: string, plan: Plan = ma
       const mine = fdTargets(pid);
       const shared = new Set([...mine].filter(([n, t]) => Number(n) > 2 && t.startsWith('pipe:')).map(([, t]) => t));
       const wtargets = fdTargets(w);
+      writerFds = wtargets;
       // The fd the writer sleeps writing to (/proc/<pid>/syscall: "<nr> <fd> …"): the pipe must be that one.
       e.syscall = readText(`/proc/${w}/syscall`)?.trim();
       const sc = e.syscall?.split(/\s+/);
@@ -319,6 +369,22 @@ export async function runIpc(program: string, probePath: string, plan: Plan = ma
     }
     e.rcharAfter = rchar(pid);
     e.wcharAfter = ioCount(pid, 'wchar');
+    if (writes) {
+      writes.setEnabled(false);
+      const t = writes.read();
+      if (w) {
+        const byFd = new Map<number, number>();
+        for (const x of t.events) {
+          const call = WCHAR_CALLS.find((c) => x.event === `sys_${c.name}`);
+          if (!call || (x.tgid ?? x.pid) !== w) continue;
+          const fd = syscallArgs(x.body).get(call.fd);
+          if (fd !== undefined) byFd.set(Number(BigInt.asIntN(32, fd)), (byFd.get(Number(BigInt.asIntN(32, fd))) ?? 0) + 1);
+        }
+        e.writerWrites = [...byFd].sort(([a], [b]) => a - b).map(([fd, calls]) => ({ fd, calls, target: writerFds.get(String(fd)) }));
+        e.writeTraceLost = t.lost;
+      }
+      await writes.release();
+    }
     if (!alive()) return finish(`the program ${pid} ended during the pipe part`);
   }
 
@@ -378,6 +444,12 @@ export async function runIpc(program: string, probePath: string, plan: Plan = ma
         }
         if (Date.now() > deadline) break;
         await sleep(20);
+      }
+      // Dirty as the child sees it (its smaps) and each folio's own dirty flag, before anything else touches the pages.
+      if (e.childVma) {
+        const v = (readMaps(c, true) ?? []).find((x) => x.start === e.childVma!.start);
+        if (v) e.childDirtyPages = Math.round(((v.kb.get('Shared_Dirty') ?? 0) + (v.kb.get('Private_Dirty') ?? 0)) / (PAGE / 1024));
+        e.folioDirty = e.frames.map((f) => frameDirty(f.child));
       }
       if (e.programVma) for (let i = 0; i < plan.shmPages; i++) e.words.push(readMem(pid, e.programVma.start + BigInt(i * PAGE), 40));
       if (faults && e.childVma) {

@@ -46,25 +46,33 @@ export function pipeBlocks(r: Run): Verdict<{ sleeping: boolean; inPipeWrite: bo
 }
 
 /** drain: the writer finished (exited), and the program read every byte (its rchar grew by the total). */
-export function pipeDrains(r: Run): Verdict<{ writerFinished: boolean; notSignalled: boolean; writerWroteAll: boolean; readAll: boolean }> {
+export function pipeDrains(r: Run): Verdict<{ writerFinished: boolean; notSignalled: boolean; writerWroteAll: boolean; writesOnlyToThePipe: boolean; readAll: boolean }> {
   const e = r.pipe;
   const total = r.plan.pipeTotal;
   const grew = e.rcharBefore !== undefined && e.rcharAfter !== undefined ? e.rcharAfter - e.rcharBefore : undefined;
   // A reaped child's I/O counts are added to its parent's /proc/<pid>/io (wait_task_zombie): the writer's writes show in the program's wchar.
   // A writer the program has not reaped yet (a zombie) still shows its own wchar.
   const wrote = e.writerWcharAfter ?? (e.wcharBefore !== undefined && e.wcharAfter !== undefined ? e.wcharAfter - e.wcharBefore : undefined);
+  // wchar counts the writes to every file: each call that adds to it must have gone to the pipe the writer sleeps on.
+  const elsewhere = (e.writerWrites ?? []).filter((w) => e.blockedTarget === undefined || w.target !== e.blockedTarget);
+  const onlyPipe = e.writerWrites === undefined || (!e.writeTraceLost && elsewhere.length === 0);
+  const byFd = e.writerWrites === undefined ? '(syscall tracepoints missing: not judged)'
+    : `${e.writerWrites.map((w) => `fd ${w.fd} → ${w.target ?? '(not open when it slept)'} ${w.calls} call${w.calls === 1 ? '' : 's'}${elsewhere.includes(w) ? ' — not the pipe' : ''}`).join('; ') || 'none'}` +
+      `${e.writeTraceLost ? ' (the trace lost events: too many small writes to follow; write in larger blocks)' : ''}`;
   const signals = e.writer === undefined ? [] : r.events.map(parseSignalGenerate).filter((g) => g !== undefined).filter((g) => g.pid === e.writer && g.sig < 32);
   return {
     facts: {
       writerFinished: e.writerAfter === 'gone' || e.writerAfter === 'Z',
       notSignalled: signals.length === 0,
       writerWroteAll: wrote !== undefined && wrote >= total && wrote <= total + 4096,
+      writesOnlyToThePipe: onlyPipe,
       readAll: grew !== undefined && grew >= total && grew <= total + 4096,
     },
-    expected: { writerFinished: true, notSignalled: true, writerWroteAll: true, readAll: true },
+    expected: { writerFinished: true, notSignalled: true, writerWroteAll: true, writesOnlyToThePipe: true, readAll: true },
     message: `after 'drain' the writer ${e.writer ?? '(none)'} is ${e.writerAfter ?? '?'}${e.writerAfterWchan ? ` (wchan ${e.writerAfterWchan})` : ''}; ` +
       `signals to it (signal_generate): ${signals.map(formatGenerated).join('; ') || 'none'}; ` +
-      `the program's wchar grew by ${wrote ?? '?'} bytes once the writer was reaped (a reaped child's writes count for its parent; the writer had written ${e.writerWchar ?? '?'} before drain) ` +
+      `the program's wchar grew by ${wrote ?? '?'} bytes once the writer was reaped (a reaped child's writes count for its parent; the writer had written ${e.writerWchar ?? '?'} before drain); ` +
+      `the writer's writes by fd (syscalls:sys_enter_write…): ${byFd}; ` +
       `and its rchar (/proc/<pid>/io) grew by ${grew ?? '?'} bytes for ${total} written: ` +
       `let the writer finish its own write(2)s of all ${total} bytes (do not kill it or stop it early), read the pipe until read(2) returns 0 (every writer closed it), then reap the writer with waitpid(2)${stuck(r)}`,
   };
@@ -105,6 +113,8 @@ export function shmShared(r: Run): Verdict<{ childOfProgram: boolean; sharedMapp
   const c = e.childVma;
   const framesOk = e.frames.length === r.plan.shmPages && e.frames.every((f) => f.program !== 0n && f.program === f.child);
   const words = Array.from({ length: r.plan.shmPages }, (_, i) => `${r.plan.shmToken} ${i}`);
+  const stores = childStores(r);
+  const unwritten = Array.from({ length: r.plan.shmPages }, (_, i) => i).filter((i) => !e.childWrites?.includes(i) && !stores.includes(i));
   const bad = e.frames.map((f, i) => ({ ...f, i })).filter((f) => !f.program || f.program !== f.child).slice(0, 4)
     .map((f) => `page ${f.i}: program ${f.program ? `0x${f.program.toString(16)}` : 'not present'}, child ${f.child ? `0x${f.child.toString(16)}` : 'not present'}`);
   return {
@@ -113,17 +123,32 @@ export function shmShared(r: Run): Verdict<{ childOfProgram: boolean; sharedMapp
       sharedMapping: p?.perms[3] === 's' && c?.perms[3] === 's',
       sameObject: !!p && !!c && p.inode !== 0 && p.inode === c.inode && p.dev === c.dev,
       sameFrames: framesOk,
-      // The child wrote every page itself: a write fault of the child on each page of its mapping (not traced: not judged).
-      childWrote: e.childWrites === undefined || (e.childWrites.length === r.plan.shmPages && e.childWrites.every((p, i) => p === i)),
+      // The child wrote every page itself: a write fault of the child on each page of its mapping (not traced: not judged),
+      // or, for a page it read first (no write fault follows), a store through its own PTE (childStores).
+      childWrote: e.childWrites === undefined || unwritten.length === 0,
       wordsSeen: e.words.length === words.length && e.words.every((w, i) => w === words[i]),
     },
     expected: { childOfProgram: true, sharedMapping: true, sameObject: true, sameFrames: true, childWrote: true, wordsSeen: true },
     message: `shm ${r.plan.shmPages} pages: child ${e.child ?? '(none)'} (parent ${e.childParent ?? '?'}, the program is ${r.pid}); ` +
       `mappings of that length: ${e.candidates.join('; ') || 'none'}; frames (pagemap): ${bad.length ? bad.join('; ') : e.frames.length ? 'all the same' : 'none read'}; ` +
-      `the child's write faults (exceptions:page_fault_user) on pages ${e.childWrites === undefined ? '(not traced on this kernel)' : `${e.childWrites.join(',') || 'none'} of 0..${r.plan.shmPages - 1} (its faults page:error_code ${e.childFaults?.slice(0, 8).join(' ') || 'none'}${e.childWrites.length < r.plan.shmPages ? ' — the child must write "<token> <i>" into every page itself, not only read what the program wrote' : ''})`}; ` +
+      `the child's write faults (exceptions:page_fault_user) on pages ${e.childWrites === undefined ? '(not traced on this kernel)' : `${e.childWrites.join(',') || 'none'} of 0..${r.plan.shmPages - 1} (its faults page:error_code ${e.childFaults?.slice(0, 8).join(' ') || 'none'})` +
+        `${stores.length ? `; pages it read first and then wrote through its own page table entry (no write fault: dirty in its smaps, ${e.childDirtyPages} of ${r.plan.shmPages} pages, with a clean folio in /proc/kpageflags): ${stores.join(',')}` : ''}` +
+        `${unwritten.length ? `; pages the child did not write: ${unwritten.join(',')} (its mapping's dirty pages (smaps) ${e.childDirtyPages ?? '?'} of ${r.plan.shmPages}, folios dirty ${(e.folioDirty ?? []).map((d, i) => (d ? i : undefined)).filter((i) => i !== undefined).join(',') || 'none'}) — the child must write "<token> <i>" into every page itself, not only read what the program wrote` : ''}`}; ` +
       `the program's memory (/proc/<pid>/mem) at page 0..: ${e.words.slice(0, 3).map((w) => `'${w}'`).join(', ') || '-'} (want '${words[0]}', …). ` +
       `Map one shared object (MAP_SHARED of a memfd, a POSIX shm object or a System V segment) in both, let the child write every page, then read each page in the program${stuck(r)}`,
   };
+}
+
+/**
+ * The pages the child wrote without a write fault: it read them first (a shared shmem page is mapped writable on a
+ * read fault), so its store only set the dirty bit of its own PTE. Credited when the child's mapping counts every page
+ * dirty (smaps: its PTE dirty, or the folio dirty) and this page's folio is clean (kpageflags): whatever else writes a
+ * page — a write fault of the program, write(2) to the object, /proc/<pid>/mem — dirties the folio itself.
+ */
+export function childStores(r: Run): number[] {
+  const e = r.shm;
+  if (e.childDirtyPages !== r.plan.shmPages || !e.folioDirty || e.folioDirty.length !== r.plan.shmPages) return [];
+  return e.folioDirty.map((d, i) => (d === false && !e.childWrites?.includes(i) ? i : -1)).filter((i) => i >= 0);
 }
 
 /** sigsend: the probe's sigwait got the value, from the program, as a queued signal (si_code SI_QUEUE), and the kernel recorded it. */

@@ -70,6 +70,14 @@ describe('System Lab 3 judge', () => {
     killed.actions.termed = { pid: 103, vforkKids: [104], afterTerm: view(103, 'Z') };
     expect(termWhileWaiting(killed).message).toMatch(/SIGTERM ended the child while it waited/);
     expect(termWhileWaiting(run([], [])).facts).toEqual({ tested: false });
+    // 6.12: the parent wakes when the vfork child lets go of the memory and takes its SIGTERM before the child's sched_process_exit.
+    const killKid: TraceEvent = { pid: 104, ts: 4, event: 'signal_deliver', body: 'sig=9 errno=0 code=0 sa_handler=0 sa_flags=0' };
+    const early = run([child('D', 103)], [killKid, deliver, exit(6, 104)]);
+    early.actions.termed = r.actions.termed;
+    expect(termWhileWaiting(early).facts).toMatchObject({ deliveredAfterTheWait: true });
+    const before = run([child('D', 103)], [{ ...deliver, ts: 3 }, killKid, exit(6, 104)]);
+    before.actions.termed = r.actions.termed;
+    expect(termWhileWaiting(before).facts).toMatchObject({ deliveredAfterTheWait: false });
   });
 
   it('D and SIGKILL: ended first, while the vfork child lived', () => {
@@ -108,8 +116,31 @@ describe('System Lab 3 judge', () => {
   it('the end: children exit before the program, or are named', () => {
     const r = run([child('R', 101), child('S', 102)], [exit(1, 101), exit(2, 102), exit(3, PROG)],
       { exit: { exitCode: 0, reason: 'exited' } as Run['exit'] });
-    expect(ending(r).facts).toEqual({ exit: 'exit 0', childrenOutlivingIt: [], survivors: [] });
+    expect(ending(r).facts).toEqual({ exit: 'exit 0', childrenOutlivingIt: [], survivors: [], zombiesLeftForTheReaper: 0 });
     const late = run([child('R', 101)], [exit(3, PROG), exit(4, 101)], { exit: { exitCode: 0, reason: 'exited' } as Run['exit'] });
     expect(ending(late).facts.childrenOutlivingIt).toEqual([101]);
+  });
+
+  it('the end: zombies the program did not reap are handed to the reaper at its exit (SIGCHLD from its exit_notify), its own notice to its parent is not one', () => {
+    const chld = (ts: number, to: number, comm: string, code = 2): TraceEvent =>
+      ({ pid: PROG, tgid: PROG, ts, event: 'signal_generate', body: `sig=17 errno=0 code=${code} comm=${comm} pid=${to} grp=1 res=1` });
+    const fromChild = (ts: number, from: number): TraceEvent =>
+      ({ pid: from, tgid: from, ts, event: 'signal_generate', body: `sig=17 errno=0 code=2 comm=task_states pid=${PROG} grp=1 res=0` });
+    const done = { exit: { exitCode: 0, reason: 'exited' } as Run['exit'], parent: 50 };
+    // Reaped: the children's notices go to the program before it exits; at its exit only its own notice, to its parent.
+    const reaped = run([child('R', 101), child('S', 102)], [exit(1, 101), fromChild(1.1, 101), exit(2, 102), fromChild(2.1, 102), exit(3, PROG), chld(3.1, 50, 'node', 1)], done);
+    expect(ending(reaped).facts.zombiesLeftForTheReaper).toBe(0);
+    // Killed and left: two SIGCHLDs to init from the program's exit before its own.
+    const left = run([child('R', 101), child('S', 102)], [exit(1, 101), fromChild(1.1, 101), exit(2, 102), fromChild(2.1, 102), exit(3, PROG),
+      chld(3.1, 1, 'init'), chld(3.2, 1, 'init'), chld(3.3, 50, 'node', 1)], done);
+    const e = ending(left);
+    expect(e.facts).toEqual({ exit: 'exit 0', childrenOutlivingIt: [], survivors: [], zombiesLeftForTheReaper: 2 });
+    expect(e.message).toMatch(/zombies left for the reaper: 2 — at its exit the kernel handed 2 unreaped child\(ren\) to init 1/);
+    // The parent is the reaper too: the last notice is the program's own, the others count.
+    const same = run([child('R', 101)], [exit(1, 101), exit(3, PROG), chld(3.1, 50, 'node'), chld(3.2, 50, 'node', 1)], done);
+    expect(ending(same).facts.zombiesLeftForTheReaper).toBe(1);
+    // Before its exit: a SIGCHLD the program sends (kill(2)) is not a hand-over.
+    const early = run([child('R', 101)], [chld(0.5, 1, 'init'), exit(1, 101), exit(3, PROG), chld(3.1, 50, 'node', 1)], done);
+    expect(ending(early).facts.zombiesLeftForTheReaper).toBe(0);
   });
 });

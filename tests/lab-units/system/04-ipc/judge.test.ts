@@ -52,6 +52,29 @@ describe('System Lab 4 judge', () => {
     expect(judge.pipeDrains(short).facts).toMatchObject({ writerWroteAll: false });
   });
 
+  it('pipe: wchar is every file\'s writes — each call that adds to it must go to the pipe the writer sleeps on', () => {
+    const r = good();
+    r.pipe.blockedTarget = 'pipe:[77]';
+    r.pipe.writerWrites = [{ fd: 4, calls: 3, target: 'pipe:[77]' }];
+    pass(judge.pipeDrains(r));
+    const padded = good();
+    padded.pipe.blockedTarget = 'pipe:[77]';
+    padded.pipe.writerWrites = [{ fd: 4, calls: 1, target: 'pipe:[77]' }, { fd: 6, calls: 17, target: '/dev/null' }, { fd: 1, calls: 1, target: 'pipe:[5]' }];
+    const v = judge.pipeDrains(padded);
+    expect(v.facts).toMatchObject({ writerWroteAll: true, writesOnlyToThePipe: false });
+    expect(v.message).toMatch(/the writer's writes by fd \(syscalls:sys_enter_write…\): fd 4 → pipe:\[77\] 1 call; fd 6 → \/dev\/null 17 calls — not the pipe; fd 1 → pipe:\[5\] 1 call — not the pipe/);
+    const late = good();
+    late.pipe.blockedTarget = 'pipe:[77]';
+    late.pipe.writerWrites = [{ fd: 4, calls: 1, target: 'pipe:[77]' }, { fd: 9, calls: 2 }];
+    expect(judge.pipeDrains(late).message).toMatch(/fd 9 → \(not open when it slept\) 2 calls — not the pipe/);
+    const lost = good();
+    lost.pipe.writerWrites = [{ fd: 4, calls: 9000, target: 'pipe:[77]' }];
+    lost.pipe.blockedTarget = 'pipe:[77]';
+    lost.pipe.writeTraceLost = true;
+    expect(judge.pipeDrains(lost).facts.writesOnlyToThePipe).toBe(false);
+    expect(judge.pipeDrains(lost).message).toMatch(/the trace lost events/);
+  });
+
   it('pipe: the default size, a writer asleep elsewhere, a short drain', () => {
     const r = good();
     r.pipe.capacity = 65536;
@@ -81,6 +104,34 @@ describe('System Lab 4 judge', () => {
     const v = judge.shmShared(r);
     fail(v);
     expect(v.message).toMatch(/page 0: program 0x5, child 0x9/);
+  });
+
+  it('shared memory: who wrote each page — a write fault of the child, or (read first) a store through its own PTE with the folio clean', () => {
+    const faulted = good();
+    faulted.shm.childWrites = [0, 1];
+    pass(judge.shmShared(faulted));
+    // The child read each page first: read faults only, every page dirty in its smaps, every folio clean.
+    const readFirst = good();
+    Object.assign(readFirst.shm, { childWrites: [], childFaults: ['0:0x4', '1:0x4'], childDirtyPages: 2, folioDirty: [false, false] });
+    expect(judge.childStores(readFirst)).toEqual([0, 1]);
+    pass(judge.shmShared(readFirst));
+    expect(judge.shmShared(readFirst).message).toMatch(/read first and then wrote through its own page table entry .*: 0,1/);
+    // The program wrote (a write fault or write(2)): the folios are dirty, the child only read.
+    const parent = good();
+    Object.assign(parent.shm, { childWrites: [], childFaults: ['0:0x4', '1:0x4'], childDirtyPages: 2, folioDirty: [true, true] });
+    expect(judge.childStores(parent)).toEqual([]);
+    const v = judge.shmShared(parent);
+    fail(v);
+    expect(v.message).toMatch(/pages the child did not write: 0,1 \(its mapping's dirty pages \(smaps\) 2 of 2, folios dirty 0,1\)/);
+    // The program stored without a fault (folios clean) and the child only read: nothing is dirty in the child's mapping.
+    const quiet = good();
+    Object.assign(quiet.shm, { childWrites: [], childDirtyPages: 0, folioDirty: [false, false] });
+    fail(judge.shmShared(quiet));
+    // One page faulted, the other read first and stored.
+    const mixed = good();
+    Object.assign(mixed.shm, { childWrites: [1], childDirtyPages: 2, folioDirty: [false, true] });
+    expect(judge.childStores(mixed)).toEqual([0]);
+    pass(judge.shmShared(mixed));
   });
 
   it('signals: kill instead of sigqueue, not blocked, the wrong order', () => {
