@@ -21,7 +21,7 @@ export const CAPABILITY_IDS = [
   'root', 'kernel-config', 'cc', 'btf', 'tracefs', 'kprobes', 'cgroup', 'kvm', 'io_uring',
   'clang-bpf', 'libbpf', 'bpftool', 'bpftrace', 'bcc', 'fio', 'liburing', 'strace',
   'iproute2', 'ping', 'nftables', 'busybox', 'unshare', 'qemu', 'gdb',
-  'modules', 'psi',
+  'modules', 'psi', 'perf',
 ] as const;
 export type CapabilityId = (typeof CAPABILITY_IDS)[number];
 
@@ -203,6 +203,7 @@ export async function probeAll(): Promise<Capabilities> {
     cap('psi', 'pressure stall information (/proc/pressure/memory)', existsSync('/proc/pressure/memory'),
       existsSync('/proc/pressure/memory') ? '/proc/pressure/memory' : 'absent: kernel without CONFIG_PSI=y, or PSI off (CONFIG_PSI_DEFAULT_DISABLED)',
       'a kernel with CONFIG_PSI=y; if it is built with CONFIG_PSI_DEFAULT_DISABLED, boot with psi=1'),
+    probeBinary('perf', 'perf (perf stat on tracepoints)', 'perf', ['--version'], apt('linux-perf   (Ubuntu: linux-tools-common linux-tools-$(uname -r))')),
   ]);
   const byId = Object.fromEntries(list.map((c) => [c.id, c])) as Record<CapabilityId, Capability>;
   return { ...byId, cgroupInfo, kernelRelease };

@@ -1,0 +1,390 @@
+/**
+ * Lab 8.4's experiment: one system call, picked at random, counted in one
+ * process by three tracers — the student's ftrace, perf and bpftrace recipes —
+ * and by the kernel itself (a private tracefs instance recording the syscall's
+ * entry tracepoint for that pid only).
+ *
+ * Each trial starts the tracee (c/paths/04-tracers/tracee.c) and a decoy
+ * tracee making the same call beside it; both wait in open(2) on a FIFO. The
+ * recipe is started with the tracee's pid; only when the kernel shows its
+ * tracer attached (a perf event fd in the recipe's processes; a BPF program on
+ * a tracepoint; a tracer in the instance) are the counts N and M written to
+ * the FIFOs: the recipe traces a process it did not start, with a count it
+ * cannot know. Then the recipe must end by itself and print the count.
+ * No expect here: the evidence (`Trial`) says what happened, judge.ts judges.
+ */
+import { closeSync, constants, openSync, readdirSync, readFileSync, readlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { buildProgram } from '../../../helpers/harness/compile.js';
+import { run, startBackground, type Background, type RunResult } from '../../../helpers/harness/exec.js';
+import { labSource, REFERENCE_SRC } from '../../../helpers/harness/paths.js';
+import { readStat } from '../../../helpers/harness/proc-stat.js';
+import { defer, makeTempDir } from '../../../helpers/harness/resources.js';
+import { uniqueName } from '../../../helpers/harness/run-state.js';
+import { destroyTraceInstance } from '../../../helpers/harness/destroy.js';
+import { perfAttachments, type PerfAttachment } from '../../../helpers/kernel/bpftool.js';
+import { runInGuest } from '../../../helpers/kernel/guest.js';
+import { makeTraceInstance, TRACEFS } from '../../../helpers/kernel/tracefs.js';
+
+/** The system calls the spec picks from: each has a syscalls:sys_enter_ tracepoint and a traceable __x64_sys_ entry function (Debian's 6.1 and later). */
+export const SYSCALLS = ['umask', 'getpgid', 'getsid', 'getpriority', 'sched_getscheduler', 'getrusage', 'times', 'getitimer', 'dup'] as const;
+export type Tool = 'none' | 'perf' | 'bpftrace' | 'ftrace';
+
+/** The recipe may take this long to show its tracer attached before the tracee is released anyway (and judged). */
+export const ATTACH_BOUND_MS = 12_000;
+/** After the tracee exits, the recipe must end by itself within this bound. */
+export const END_BOUND_MS = 10_000;
+/**
+ * perf and bpftrace enable their events after opening them all: the time given for that once the kernel shows them.
+ * perf's fds appear before its counters are enabled; on a slow machine (a TCG guest) that gap grows with its
+ * start-up, so perf gets as long again as it took to open them (at least this, at most ENABLE_GRACE_MAX_MS).
+ */
+const ENABLE_GRACE_MS = 300;
+const ENABLE_GRACE_MAX_MS = 3_000;
+
+export const pick = <T>(xs: readonly T[]): T => xs[Math.floor(Math.random() * xs.length)]!;
+export const between = (lo: number, hi: number) => lo + Math.floor(Math.random() * (hi - lo + 1));
+
+export interface Proc {
+  readonly pid: number;
+  readonly ppid: number;
+  /** basename of /proc/<pid>/exe */
+  readonly exe: string;
+  /** fds that are perf events (anon_inode:[perf_event]). */
+  readonly perfFds: number;
+}
+
+export interface FtraceState {
+  readonly currentTracer: string;
+  readonly tracingOn: string;
+  readonly filter: readonly string[];
+  readonly pids: readonly string[];
+}
+
+export interface Attach {
+  /** The kernel showed the recipe's tracer before the tracee was released. */
+  readonly attached: boolean;
+  readonly waitedMs: number;
+  /** The recipe's processes at the release. */
+  readonly procs: readonly Proc[];
+  /** BPF programs those processes attached through perf events (bpftool perf show). */
+  readonly bpf: readonly PerfAttachment[];
+  /** The handed-over instance at the release (ftrace). */
+  readonly ftrace?: FtraceState;
+  /** perf: what each perf event fd the recipe's processes held at the release had counted once the tracee exited (read by perf-counters.c through pidfd_getfd copies). */
+  readonly counters?: readonly Counter[];
+}
+
+/** One perf event fd of a recipe's process, read after the tracee exited: its value (the first word read(2) gives), or why not. */
+export interface Counter { readonly pid: number; readonly fd: number; readonly value?: number; readonly error?: string }
+
+/** perf-counters.c's lines "fd <pid>:<fd> <u64>..." or "fd <pid>:<fd> error <text>" (pure). */
+export function parseCounters(text: string): Counter[] {
+  const out: Counter[] = [];
+  for (const line of text.split('\n')) {
+    const m = line.match(/^fd (\d+):(\d+) (.*)$/);
+    if (!m) continue;
+    const rest = m[3]!.trim();
+    if (rest.startsWith('error')) out.push({ pid: Number(m[1]), fd: Number(m[2]), error: rest.replace(/^error /, '') });
+    else out.push({ pid: Number(m[1]), fd: Number(m[2]), value: Number(rest.split(/\s+/)[0]) });
+  }
+  return out;
+}
+
+/** The perf event fds of a process. */
+function perfFdsOf(pid: number): number[] {
+  const out: number[] = [];
+  try {
+    for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+      try { if (readlinkSync(`/proc/${pid}/fd/${fd}`) === 'anon_inode:[perf_event]') out.push(Number(fd)); } catch { /* closed */ }
+    }
+  } catch { /* gone */ }
+  return out;
+}
+
+export interface Tracee {
+  readonly pid: number;
+  readonly exit: string;
+  /** Loop time the tracee measured (clock_gettime around its N calls). */
+  readonly ns?: number;
+}
+
+export interface Trial {
+  readonly tool: Tool;
+  readonly where: 'host' | 'guest';
+  readonly syscall: string;
+  readonly n: number;
+  readonly m: number;
+  readonly tracee: Tracee;
+  readonly decoy: Tracee;
+  /** sys_enter_<syscall> events the kernel recorded for each (undefined: not read); `lost` when a buffer overflowed. */
+  readonly kernel: { readonly tracee?: number; readonly decoy?: number; readonly lost: boolean };
+  readonly attach?: Attach;
+  readonly recipe?: { readonly ended: boolean; readonly exit: string; readonly stdout: string; readonly stderr: string };
+  /** Text of what went wrong in the harness (a guest that never finished…). */
+  readonly note?: string;
+}
+
+export interface Programs { readonly tracee: string; readonly counters: string }
+
+export async function buildPrograms(): Promise<Programs> {
+  // Static: the same binary runs in the guest's busybox initramfs.
+  const t = await buildProgram({ src: `${REFERENCE_SRC}/paths/04-tracers/tracee.c`, static: true });
+  const c = await buildProgram({ src: `${REFERENCE_SRC}/paths/04-tracers/perf-counters.c` });
+  return { tracee: t.path, counters: c.path };
+}
+
+const exitText = (r: RunResult) => (r.signal ? `signal ${r.signal}` : r.reason === 'timed-out' ? 'timed out' : `exit ${r.exitCode}`);
+
+function traceeOf(pid: number, r: RunResult): Tracee {
+  const m = r.stdout.match(/ns=(\d+)/);
+  return { pid, exit: `${exitText(r)}${r.stderr.trim() ? ` (${r.stderr.trim().split('\n').pop()})` : ''}`, ...(m ? { ns: Number(m[1]) } : {}) };
+}
+
+/** Every process and its parent (for the recipe's process tree). */
+function processTable(): Map<number, number> {
+  const t = new Map<number, number>();
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    const s = readStat(Number(d));
+    if (s) t.set(Number(d), s.ppid);
+  }
+  return t;
+}
+
+/** The recipe's processes: `root` and its descendants, with their executables and perf event fds. */
+export function processTree(root: number): Proc[] {
+  const table = processTable();
+  const inTree = new Set([root]);
+  for (let grew = true; grew;) {
+    grew = false;
+    for (const [pid, ppid] of table) if (!inTree.has(pid) && inTree.has(ppid)) { inTree.add(pid); grew = true; }
+  }
+  const out: Proc[] = [];
+  for (const pid of inTree) {
+    let exe = '?';
+    let perfFds = 0;
+    try { exe = basename(readlinkSync(`/proc/${pid}/exe`)); } catch { /* gone */ }
+    try {
+      for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+        try { if (readlinkSync(`/proc/${pid}/fd/${fd}`) === 'anon_inode:[perf_event]') perfFds++; } catch { /* closed */ }
+      }
+    } catch { /* gone */ }
+    out.push({ pid, ppid: table.get(pid) ?? 0, exe, perfFds });
+  }
+  return out;
+}
+
+function writeFifo(path: string, text: string): void {
+  // Non-blocking: a tracee that is not waiting any more makes this fail (ENXIO) instead of hanging the spec.
+  const fd = openSync(path, constants.O_WRONLY | constants.O_NONBLOCK);
+  try { writeSync(fd, text); } finally { closeSync(fd); }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Wait until the tracee waits in open(2) of its FIFO as itself (not a wrapper exec'ing it). */
+async function waitingTracee(bg: Background, tracee: string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline) {
+    let exe = '';
+    try { exe = readlinkSync(`/proc/${bg.pid}/exe`); } catch { /* not yet */ }
+    const st = readStat(bg.pid);
+    if (exe === tracee && st?.state === 'S') return;
+    await sleep(20);
+  }
+}
+
+/** A recorder: a private instance with the syscall's entry tracepoint, for one pid. */
+function recorder(syscall: string, pid: number) {
+  const inst = makeTraceInstance([`syscalls/sys_enter_${syscall}`], { tag: 'rec', bufferKb: 8192, enable: false });
+  if (!inst) throw new Error(`no tracefs instances or no syscalls/sys_enter_${syscall} tracepoint under ${TRACEFS}`);
+  writeFileSync(inst.pidFile, String(pid));
+  inst.setEnabled(true);
+  return {
+    read() {
+      inst.setEnabled(false);
+      const r = inst.read();
+      return { count: r.events.filter((e) => e.event === `sys_${syscall}`).length, lost: r.lost };
+    },
+    release: inst.release,
+  };
+}
+
+/** One native trial of perf, bpftrace or a baseline (no tracer). */
+export async function hostTrial(p: Programs, tool: 'none' | 'perf' | 'bpftrace', syscall: string, n: number, m: number): Promise<Trial> {
+  const dir = await makeTempDir('trc');
+  const fifo = join(dir, 'fifo');
+  const decoyFifo = join(dir, 'decoy.fifo');
+  await run('mkfifo', [fifo, decoyFifo], { timeoutMs: 5_000 });
+  const t = startBackground(p.tracee, [syscall, fifo], { timeoutMs: 60_000 });
+  const d = startBackground(p.tracee, [syscall, decoyFifo], { timeoutMs: 60_000 });
+  await Promise.all([waitingTracee(t, p.tracee), waitingTracee(d, p.tracee)]);
+  const rt = recorder(syscall, t.pid);
+  const rd = recorder(syscall, d.pid);
+  let recipe: Background | undefined;
+  let attach: Attach | undefined;
+  if (tool !== 'none') {
+    recipe = tool === 'perf'
+      ? startBackground('sh', [labSource('paths/04-tracers/perf.sh'), syscall, String(t.pid)], { timeoutMs: 60_000 })
+      : startBackground('bpftrace', [labSource('paths/04-tracers/count.bt'), syscall, String(t.pid)], { timeoutMs: 60_000 });
+    const started = Date.now();
+    let procs: Proc[] = [];
+    let bpf: PerfAttachment[] = [];
+    let attached = false;
+    let ended = false;
+    void recipe.exited.then(() => { ended = true; });
+    while (Date.now() - started < ATTACH_BOUND_MS && !ended) {
+      procs = processTree(recipe.pid);
+      const pids = new Set(procs.map((x) => x.pid));
+      bpf = tool === 'bpftrace' ? (await perfAttachments().catch(() => [])).filter((a) => pids.has(a.pid)) : [];
+      attached = tool === 'perf' ? procs.some((x) => x.perfFds > 0) : bpf.some((a) => a.fd_type === 'tracepoint');
+      if (attached) break;
+      await sleep(50);
+    }
+    const waitedMs = Date.now() - started;
+    if (attached) {
+      await sleep(tool === 'perf' ? Math.min(ENABLE_GRACE_MAX_MS, Math.max(ENABLE_GRACE_MS, waitedMs)) : ENABLE_GRACE_MS);
+      procs = processTree(recipe.pid);
+      const pids = new Set(procs.map((x) => x.pid));
+      if (tool === 'bpftrace') bpf = (await perfAttachments().catch(() => [])).filter((a) => pids.has(a.pid));
+    }
+    attach = { attached, waitedMs, procs, bpf };
+  }
+  // perf: hold copies of the recipe's perf event fds, to read what they counted once the tracee is gone.
+  let counters: Background | undefined;
+  if (tool === 'perf' && attach?.attached) {
+    const held = attach.procs.flatMap((x) => perfFdsOf(x.pid).map((fd) => `${x.pid}:${fd}`));
+    if (held.length) {
+      const c = startBackground(p.counters, [String(t.pid), ...held], { timeoutMs: 90_000 });
+      counters = c;
+      const deadline = Date.now() + 5_000;
+      while (!/^held \d+/m.test(c.stdout()) && Date.now() < deadline) await sleep(10);
+    }
+  }
+  // Release both tracees at once.
+  let note: string | undefined;
+  try { writeFifo(decoyFifo, `${m}\n`); writeFifo(fifo, `${n}\n`); } catch (e) { note = `could not release the tracees: ${(e as Error).message}`; }
+  const [tr, dr] = await Promise.all([t.exited, d.exited]);
+  if (counters && attach) attach = { ...attach, counters: parseCounters((await counters.exited).stdout) };
+  let recipeOut: Trial['recipe'];
+  if (recipe) {
+    const r = recipe;
+    const ended = await Promise.race([r.exited.then(() => true), sleep(END_BOUND_MS).then(() => false)]);
+    const res = ended ? await r.exited : await r.stop('SIGINT');
+    recipeOut = { ended, exit: exitText(res), stdout: res.stdout, stderr: res.stderr };
+  }
+  const kt = rt.read();
+  const kd = rd.read();
+  await rt.release();
+  await rd.release();
+  return {
+    tool, where: 'host', syscall, n, m,
+    tracee: traceeOf(t.pid, tr), decoy: traceeOf(d.pid, dr),
+    kernel: { tracee: kt.count, decoy: kd.count, lost: kt.lost || kd.lost },
+    ...(attach ? { attach } : {}), ...(recipeOut ? { recipe: recipeOut } : {}), ...(note ? { note } : {}),
+  };
+}
+
+/** Can this kernel run the function tracer in an instance, filtered to one function? The reason when not. */
+export function functionTracing(): { ok: true } | { ok: false; why: string } {
+  const inst = makeTraceInstance([], { tag: 'fp' });
+  if (!inst) return { ok: false, why: `no tracefs instances under ${TRACEFS}` };
+  try {
+    const tracers = readFileSync(join(inst.dir, 'available_tracers'), 'utf8').trim();
+    if (!tracers.split(/\s+/).includes('function')) return { ok: false, why: `the instance's available_tracers is "${tracers}" (no function tracer)` };
+    try { writeFileSync(join(inst.dir, 'set_ftrace_filter'), '__x64_sys_umask'); } catch (e) {
+      return { ok: false, why: `writing __x64_sys_umask to an instance's set_ftrace_filter fails with ${(e as NodeJS.ErrnoException).code} (this kernel runs lockdown=integrity and refuses function tracing)` };
+    }
+    try { writeFileSync(join(inst.dir, 'current_tracer'), 'function'); writeFileSync(join(inst.dir, 'current_tracer'), 'nop'); } catch (e) {
+      return { ok: false, why: `writing "function" to an instance's current_tracer fails with ${(e as NodeJS.ErrnoException).code}` };
+    }
+    return { ok: true };
+  } finally {
+    void inst.release();
+  }
+}
+
+/** The sections "== name ==" of the trial script's output. */
+export function sections(text: string): Map<string, string> {
+  const out = new Map<string, string>();
+  let name: string | undefined;
+  for (const line of text.split('\n')) {
+    const m = line.match(/^== (.+) ==$/);
+    if (m) { name = m[1]!; out.set(name, ''); continue; }
+    if (name) out.set(name, `${out.get(name)!}${line}\n`);
+  }
+  return out;
+}
+
+/** One ftrace trial from ftrace-trial.sh's output (pure). */
+export function parseFtraceTrial(text: string, tool: 'none' | 'ftrace', where: 'host' | 'guest', syscall: string, n: number, m: number): Trial {
+  const s = sections(text);
+  const kv = (sec: string, key: string) => (s.get(sec) ?? '').match(new RegExp(`^${key}=(.*)$`, 'm'))?.[1]?.trim() ?? '';
+  const words = (v: string) => v.split(/\s+/).filter(Boolean);
+  const ids = (s.get('attach') ?? '').match(/tracee=(\d+) decoy=(\d+)/);
+  const kernelLines = (s.get('kernel') ?? '').trim().split('\n');
+  const kcount = (i: number) => { const x = kernelLines[i]?.match(/^(\d+)/); return x ? Number(x[1]) : undefined; };
+  const lost = kernelLines.some((l) => { const x = l.match(/entries-written: (\d+)\/(\d+)/); return Boolean(x && x[1] !== x[2]); });
+  const tracee = (which: string, pid: number): Tracee => {
+    const line = (s.get('tracees') ?? '').split('\n').find((l) => l.startsWith(`${which} exit`)) ?? '';
+    const x = line.match(/^\w+ exit (\d+)(.*)$/);
+    const ns = line.match(/ns=(\d+)/);
+    return { pid, exit: x ? `exit ${x[1]}${/calls=/.test(x[2]!) ? '' : x[2]!.trim() ? ` (${x[2]!.trim()})` : ''}` : 'no exit seen', ...(ns ? { ns: Number(ns[1]) } : {}) };
+  };
+  const ended = kv('recipe', 'ended');
+  return {
+    tool, where, syscall, n, m,
+    tracee: tracee('tracee', Number(ids?.[1] ?? 0)), decoy: tracee('decoy', Number(ids?.[2] ?? 0)),
+    kernel: { tracee: kcount(0), decoy: kcount(1), lost },
+    ...(tool === 'ftrace' ? {
+      attach: {
+        attached: kv('attach', 'current_tracer') !== 'nop' && kv('attach', 'current_tracer') !== '',
+        waitedMs: Number(kv('attach', 'waited_ds') || 0) * 100,
+        procs: [], bpf: [],
+        ftrace: { currentTracer: kv('attach', 'current_tracer'), tracingOn: kv('attach', 'tracing_on'), filter: words(kv('attach', 'set_ftrace_filter')), pids: words(kv('attach', 'set_ftrace_pid')) },
+      },
+      recipe: { ended: ended.startsWith('exit'), exit: ended === 'no' ? 'did not end' : ended, stdout: s.get('recipe stdout') ?? '', stderr: s.get('recipe stderr') ?? '' },
+    } : {}),
+    ...(s.has('end') ? {} : { note: `the trial script did not finish; its output:\n${text.slice(-1500)}` }),
+  };
+}
+
+export interface FtracePlan { readonly tool: 'none' | 'ftrace'; readonly n: number; readonly m: number }
+
+/** ftrace trials run natively (the host can run the function tracer). */
+export async function ftraceNative(p: Programs, syscall: string, plan: readonly FtracePlan[]): Promise<Trial[]> {
+  const out: Trial[] = [];
+  const script = `${REFERENCE_SRC}/paths/04-tracers/ftrace-trial.sh`;
+  for (const step of plan) {
+    const dir = await makeTempDir('ftr');
+    const names = ['ft', 'rec', 'dec'].map((t) => join(TRACEFS, 'instances', uniqueName(t)));
+    for (const d of names) defer(`tracefs instance ${d}`, () => { destroyTraceInstance(d); }, `rmdir ${d}`);
+    const r = await run('sh', [script, step.tool, syscall, String(step.n), String(step.m), p.tracee, labSource('paths/04-tracers/ftrace.sh'), dir, ...names],
+      { timeoutMs: 60_000, reject: false });
+    for (const d of names) destroyTraceInstance(d);
+    out.push(parseFtraceTrial(r.stdout, step.tool, 'host', syscall, step.n, step.m));
+  }
+  return out;
+}
+
+/** ftrace trials in one boot of Debian's kernel (this host refuses function tracing). */
+export async function ftraceInGuest(p: Programs, syscall: string, plan: readonly FtracePlan[]): Promise<{ trials: Trial[]; seconds: number; exitCode?: number }> {
+  const lines = plan.map((step, i) => [
+    `echo "== trial ${i} =="`,
+    `sh /lab/ftrace-trial.sh ${step.tool} ${syscall} ${step.n} ${step.m} /lab/tracee /lab/ftrace.sh /tmp/t${i} ` +
+      `/sys/kernel/tracing/instances/kl-ft${i} /sys/kernel/tracing/instances/kl-rec${i} /sys/kernel/tracing/instances/kl-dec${i}`,
+  ].join('\n'));
+  const g = await runInGuest({
+    script: ['mkdir -p /tmp', ...lines].join('\n'),
+    programs: [{ name: 'tracee', path: p.tracee }],
+    files: [
+      { path: 'lab/ftrace-trial.sh', data: readFileSync(`${REFERENCE_SRC}/paths/04-tracers/ftrace-trial.sh`), mode: 0o755 },
+      { path: 'lab/ftrace.sh', data: readFileSync(labSource('paths/04-tracers/ftrace.sh')), mode: 0o755 },
+    ],
+    tracefs: true, memoryMb: 512, timeoutMs: 120_000,
+  });
+  const parts = g.output.split(/^== trial \d+ ==$/m).slice(1);
+  const trials = plan.map((step, i) => parseFtraceTrial(parts[i] ?? '', step.tool, 'guest', syscall, step.n, step.m));
+  return { trials, seconds: g.boot.seconds, ...(g.exitCode === undefined ? {} : { exitCode: g.exitCode }) };
+}

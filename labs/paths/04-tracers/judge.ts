@@ -1,0 +1,155 @@
+/**
+ * Lab 8.4's verdicts (pure): from a trial's evidence to the facts each test
+ * asserts and the message that shows the evidence.
+ */
+import type { Trial } from './experiment.js';
+
+/** The count a recipe printed: the last number on its last non-empty line of output. */
+export function recipeCount(stdout: string): number | undefined {
+  // bpftrace's own "Attaching N probes..." is not a count.
+  const last = stdout.split('\n').map((l) => l.trim()).filter((l) => l && !/^Attaching \d+ probes?\.\.\./.test(l)).pop();
+  const m = last?.match(/(\d+)\D*$/);
+  return m ? Number(m[1]) : undefined;
+}
+
+/** Executables that are other tracers: a recipe that runs them does another tool's job. */
+const OTHER_TRACERS: Record<string, RegExp> = {
+  perf: /^(bpftrace|strace|ltrace|gdb|trace-cmd|python3?.*)$/,
+  bpftrace: /^(perf.*|strace|ltrace|gdb|trace-cmd)$/,
+  ftrace: /^(perf.*|bpftrace|strace|ltrace|gdb)$/,
+};
+
+function common(t: Trial) {
+  const count = t.recipe ? recipeCount(t.recipe.stdout) : undefined;
+  const tail = (s: string) => s.trim().split('\n').slice(-6).join('\n') || '(nothing)';
+  const text = `${t.syscall}: the tracee (pid ${t.tracee.pid}) was given N=${t.n} calls, the decoy beside it (pid ${t.decoy.pid}) M=${t.m}; ` +
+    `the kernel's own record (sys_enter_${t.syscall}, a private tracefs instance per pid): tracee ${t.kernel.tracee ?? '?'}, decoy ${t.kernel.decoy ?? '?'}${t.kernel.lost ? ' (entries lost)' : ''}; ` +
+    `tracee ${t.tracee.exit}, decoy ${t.decoy.exit}\n` +
+    (t.recipe ? `the recipe ${t.recipe.ended ? `ended by itself (${t.recipe.exit})` : `did not end within the bound after the tracee exited (${t.recipe.exit})`}; its last lines:\n${tail(t.recipe.stdout)}\nstderr:\n${tail(t.recipe.stderr)}\n` : '') +
+    (t.note ? `${t.note}\n` : '');
+  return { count, text };
+}
+
+/** The count is the kernel's: exactly N, not N+M (the decoy), not a guess. */
+function countVerdict(t: Trial, count: number | undefined): string {
+  if (count === undefined) return 'no count printed';
+  if (count === t.n) return 'N';
+  if (count === t.n + t.m) return 'N+M: the decoy\'s calls counted too (filter by the pid)';
+  if (count === 0) return '0: nothing counted';
+  return `${count}, not N=${t.n}`;
+}
+
+export interface Verdict { readonly facts: Record<string, unknown>; readonly expected: Record<string, unknown>; readonly message: string }
+
+/** The workload did what the spec asked, as the kernel recorded it (a control: the harness, not the student). */
+export function workload(trials: readonly Trial[]): Verdict {
+  const rows = trials.map((t) => ({ tool: t.tool, tracee: t.kernel.tracee === t.n, decoy: t.kernel.decoy === t.m, exits: t.tracee.exit === 'exit 0' && t.decoy.exit === 'exit 0', lost: t.kernel.lost }));
+  return {
+    facts: { rows },
+    expected: { rows: trials.map((t) => ({ tool: t.tool, tracee: true, decoy: true, exits: true, lost: false })) },
+    message: trials.map((t) => common(t).text).join('\n'),
+  };
+}
+
+export function ftrace(t: Trial | undefined): Verdict {
+  if (!t) return { facts: { ran: false }, expected: { ran: true }, message: 'no ftrace trial ran' };
+  const { count, text } = common(t);
+  const f = t.attach?.ftrace;
+  const entry = new RegExp(`(^|_)sys_${t.syscall}$`);
+  const facts = {
+    ran: true,
+    tracerWhenReleased: f?.currentTracer === 'function_graph' ? 'function' : f?.currentTracer ?? '?',
+    filterOnTheEntryFunction: Boolean(f && f.filter.length > 0 && f.filter.some((x) => entry.test(x.split(/\s/)[0]!))),
+    onlyTheTracee: Boolean(f && f.pids.length > 0 && f.pids.every((p) => p === String(t.tracee.pid))),
+    endedByItself: Boolean(t.recipe?.ended),
+    count: countVerdict(t, count),
+  };
+  return {
+    facts,
+    expected: { ran: true, tracerWhenReleased: 'function', filterOnTheEntryFunction: true, onlyTheTracee: true, endedByItself: true, count: 'N' },
+    message: `your workspace file paths/04-tracers/ftrace.sh (${t.where === 'guest' ? 'in the guest of Debian\'s kernel' : 'on this host'}); ` +
+      `the instance handed to it, read by the spec when the tracee was released${t.attach?.attached ? '' : ' (no tracer seen there within the bound)'}: ` +
+      `current_tracer=${f?.currentTracer ?? '?'}, tracing_on=${f?.tracingOn ?? '?'}, set_ftrace_filter=[${f?.filter.join(' ') ?? ''}], set_ftrace_pid=[${f?.pids.join(' ') ?? ''}] ` +
+      `(expected the function tracer on the entry function *sys_${t.syscall} of the tracee ${t.tracee.pid} only); it printed ${count ?? 'no count'} (${countVerdict(t, count)})\n${text}`,
+  };
+}
+
+const procList = (t: Trial) => (t.attach?.procs ?? []).map((p) => `${p.pid}:${p.exe}${p.perfFds ? `(${p.perfFds} perf fds)` : ''}`).join(' ') || '(none)';
+
+export function perf(t: Trial | undefined): Verdict {
+  if (!t) return { facts: { ran: false }, expected: { ran: true }, message: 'no perf trial ran' };
+  const { count, text } = common(t);
+  const procs = t.attach?.procs ?? [];
+  const others = procs.filter((p) => OTHER_TRACERS.perf!.test(p.exe)).map((p) => p.exe);
+  // What perf's own events counted (the kernel's counters, read through copies of its fds after the tracee exited):
+  // one of them, or their sum (one event per CPU), must be N — a dummy or another event kept open while the count
+  // comes from elsewhere (a tracefs instance, a file) never reaches it.
+  const perfPids = new Set(procs.filter((p) => /^perf/.test(p.exe)).map((p) => p.pid));
+  const counters = (t.attach?.counters ?? []).filter((c) => perfPids.has(c.pid));
+  const values = counters.map((c) => c.value).filter((v): v is number => v !== undefined);
+  const sum = values.reduce((a, b) => a + b, 0);
+  const facts = {
+    ran: true,
+    perfEventOfPerfWhenReleased: procs.some((p) => /^perf/.test(p.exe) && p.perfFds > 0),
+    perfsOwnEventsCountedN: values.includes(t.n) || sum === t.n,
+    otherTracers: others,
+    endedByItself: Boolean(t.recipe?.ended),
+    count: countVerdict(t, count),
+  };
+  return {
+    facts,
+    expected: { ran: true, perfEventOfPerfWhenReleased: true, perfsOwnEventsCountedN: true, otherTracers: [], endedByItself: true, count: 'N' },
+    message: `your workspace file paths/04-tracers/perf.sh; its processes when the tracee was released (after ${t.attach?.waitedMs ?? '?'} ms${t.attach?.attached ? '' : ', no perf event fd seen within the bound'}): ${procList(t)} ` +
+      `(expected perf itself holding a perf event, and no other tracer); what perf's events had counted once the tracee exited (read(2) of copies of its fds): ` +
+      `[${counters.map((c) => `${c.pid}:${c.fd}=${c.value ?? c.error}`).join(' ')}]${values.length > 1 ? ` (sum ${sum})` : ''} (expected N=${t.n} in one event or in their sum: the events perf opened count the calls); it printed ${count ?? 'no count'} (${countVerdict(t, count)})\n${text}`,
+  };
+}
+
+export function bpftrace(t: Trial | undefined): Verdict {
+  if (!t) return { facts: { ran: false }, expected: { ran: true }, message: 'no bpftrace trial ran' };
+  const { count, text } = common(t);
+  const tps = (t.attach?.bpf ?? []).filter((a) => a.fd_type === 'tracepoint').map((a) => a.tracepoint ?? '?');
+  const right = new RegExp(`^sys_(enter|exit)(_${t.syscall})?$`);
+  const facts = {
+    ran: true,
+    onTheSyscallsTracepoint: tps.some((x) => right.test(x)),
+    // Tracepoints a count of this system call has no use for (another system call's: the tracee's read(2) of its FIFO carries N).
+    otherSyscallTracepoints: tps.filter((x) => /^sys_(enter|exit)_/.test(x) && !right.test(x)),
+    otherTracers: (t.attach?.procs ?? []).filter((p) => OTHER_TRACERS.bpftrace!.test(p.exe)).map((p) => p.exe),
+    endedByItself: Boolean(t.recipe?.ended),
+    count: countVerdict(t, count),
+  };
+  return {
+    facts,
+    expected: { ran: true, onTheSyscallsTracepoint: true, otherSyscallTracepoints: [], otherTracers: [], endedByItself: true, count: 'N' },
+    message: `your workspace file paths/04-tracers/count.bt; BPF programs bpftrace had attached to tracepoints when the tracee was released (bpftool perf show, after ${t.attach?.waitedMs ?? '?'} ms): [${tps.join(' ')}] ` +
+      `(expected sys_enter_${t.syscall}, or sys_exit_${t.syscall}, or raw_syscalls' sys_enter/sys_exit); processes: ${procList(t)}; it printed ${count ?? 'no count'} (${countVerdict(t, count)})\n${text}`,
+  };
+}
+
+/** Nanoseconds per call of each trial's tracee. */
+export const nsPerCall = (t: Trial) => (t.tracee.ns === undefined ? undefined : t.tracee.ns / t.n);
+
+export function median(xs: readonly number[]): number | undefined {
+  if (!xs.length) return undefined;
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+export interface Overhead { readonly tool: string; readonly where: string; readonly baseNs?: number; readonly tracedNs?: number; readonly percent?: number; readonly trials: number }
+
+/** Each tool's cost per call against the untraced runs of the same place (host or guest), by the medians. */
+export function overheads(trials: readonly Trial[]): Overhead[] {
+  const out: Overhead[] = [];
+  for (const tool of ['ftrace', 'perf', 'bpftrace'] as const) {
+    const traced = trials.filter((t) => t.tool === tool);
+    if (!traced.length) continue;
+    const where = traced[0]!.where;
+    const base = median(trials.filter((t) => t.tool === 'none' && t.where === where).map(nsPerCall).filter((x): x is number => x !== undefined));
+    const tr = median(traced.map(nsPerCall).filter((x): x is number => x !== undefined));
+    out.push({ tool, where, trials: traced.length, ...(base === undefined ? {} : { baseNs: base }), ...(tr === undefined ? {} : { tracedNs: tr }),
+      ...(base !== undefined && tr !== undefined ? { percent: Math.round(((tr - base) / base) * 100) } : {}) });
+  }
+  return out;
+}
