@@ -21,7 +21,7 @@ export const CAPABILITY_IDS = [
   'root', 'kernel-config', 'cc', 'btf', 'tracefs', 'kprobes', 'cgroup', 'kvm', 'io_uring',
   'clang-bpf', 'libbpf', 'bpftool', 'bpftrace', 'bcc', 'fio', 'liburing', 'strace',
   'iproute2', 'ping', 'nftables', 'busybox', 'unshare', 'qemu', 'gdb',
-  'modules', 'psi', 'perf',
+  'modules', 'psi', 'perf', 'zero-page',
 ] as const;
 export type CapabilityId = (typeof CAPABILITY_IDS)[number];
 
@@ -95,6 +95,24 @@ async function probeKvm(): Promise<Capability> {
     return cap('kvm', title, false, r.stderr.trim() || `exit ${r.exitCode}`, 'check /dev/kvm permissions (run as root) and that KVM_CREATE_VM works');
   } catch (e) {
     return cap('kvm', title, false, `probe failed: ${(e as Error).message.split('\n')[0]}`, apt('gcc'));
+  }
+}
+
+/**
+ * The shared zero page: on a stock kernel a first read of anonymous memory maps it and allocates nothing (4.2 and
+ * 7.5 tell a program that reads its pages from one that writes them by that). Some VM kernels turn it off
+ * (pvm_no_zero_page=1): there a read takes a page of its own, like a write.
+ */
+async function probeZeroPage(): Promise<Capability> {
+  const title = 'shared zero page (a first read of anonymous memory allocates nothing)';
+  const noZero = /(^|\s)pvm_no_zero_page=1(\s|$)/.test(readFileSync('/proc/cmdline', 'utf8')) ? ' (the kernel command line has pvm_no_zero_page=1)' : '';
+  try {
+    const probe = await buildProgram({ src: join(PROBES_DIR, 'zero_page_probe.c') });
+    const r = await run(probe.path, [], { timeoutMs: 10_000, reject: false });
+    return cap('zero-page', title, r.exitCode === 0, `${(r.stdout.trim() || r.stderr.trim() || `exit ${r.exitCode}`)}${noZero}`,
+      'a kernel that maps the zero page on read faults (every stock kernel; a VM kernel may turn it off at boot); the labs say so where it matters', true);
+  } catch (e) {
+    return cap('zero-page', title, false, `probe failed: ${(e as Error).message.split('\n')[0]}`, apt('gcc'), true);
   }
 }
 
@@ -182,6 +200,7 @@ export async function probeAll(): Promise<Capabilities> {
     cap('cgroup', 'cgroup cpu + memory controllers (v2, else v1)', cgroupInfo.version > 0, cgroupInfo.detail, 'mount cgroup2 with cpu and memory enabled (systemd.unified_cgroup_hierarchy=1), or the v1 cpu and memory hierarchies'),
     probeKvm(),
     probeIoUring(),
+    probeZeroPage(),
     probeClangBpf(),
     cap('libbpf', 'libbpf headers', existsSync('/usr/include/bpf/libbpf.h'), existsSync('/usr/include/bpf/libbpf.h') ? '/usr/include/bpf/libbpf.h' : 'absent', apt('libbpf-dev')),
     probeBinary('bpftool', 'bpftool', 'bpftool', ['version'], apt('bpftool   (Ubuntu: linux-tools-common linux-tools-$(uname -r))')),

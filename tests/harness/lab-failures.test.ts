@@ -7,6 +7,7 @@
 import { existsSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { need } from '../../helpers/harness/requires.js';
 import { runSpecNested } from '../labs/nested-run.js';
 
 const FIX = join(import.meta.dirname, '../fixtures/harness/lab-failures');
@@ -39,7 +40,9 @@ describe.skipIf(!root)('a lab on the worst student programs', () => {
     expect(Date.now() - t0, 'one bound, not one per test').toBeLessThan(90_000);
   });
 
-  it('a VMM whose guest never exits (jmp $, no alarm) fails at the harness bound, naming the hang; its vCPU dies with its cgroup', LONG, async ({ signal }) => {
+  it('a VMM whose guest never exits (jmp $, no alarm) fails at the harness bound, naming the hang; its vCPU dies with its cgroup', LONG, async (ctx) => {
+    await need(ctx, 'kvm'); // without /dev/kvm the lab skips and no guest runs (a failure under LABS_STRICT=1)
+    const { signal } = ctx;
     const t0 = Date.now();
     const r = await runSpecNested('labs/cloud/03-kvm/kvm.spec.ts', { replace: { 'cloud/03-kvm/kvm_hlt.c': join(FIX, 'kvm_hlt-guest-spins.c') }, only: 'KVM_EXIT_HLT once', signal });
     expect(messages(r), r.fileMessage).toMatch(/timed out after 30000 ms; its process group was killed: \S*kvm_hlt/);

@@ -43,7 +43,7 @@ describe('fixture.json', () => {
   describe('a malformed fixture is refused with the file to fix', () => {
     const root = mkdtempSync(join(tmpdir(), 'fixtures-'));
     afterAll(() => rmSync(root, { recursive: true, force: true }));
-    const lab = { id: 'x/01-a', spec: 'labs/x/01-a/a.spec.ts', sources: ['00-environment/sysinfo.c'] } as unknown as LabInfo;
+    const lab = { id: 'x/01-a', spec: 'labs/x/01-a/a.spec.ts', sources: ['00-environment/sysinfo.c'], requires: ['cc'] } as unknown as LabInfo;
     const put = (name: string, json: object, file = 'sysinfo.c') => {
       const dir = join(root, 'x/01-a', name);
       mkdirSync(dir, { recursive: true });
@@ -63,6 +63,13 @@ describe('fixture.json', () => {
     it('a correct one reads as passing every test', () => {
       put('correct-c', { expect: 'pass', why: 'another style' });
       expect(loadFixtures(root, [lab]).map((f) => f.title)).toEqual(['correct-c (another style) passes every test']);
+    });
+    it('needs its lab\'s capabilities and its own; a capability that does not exist is refused', () => {
+      put('wrong-d', { expect: 'fail', why: 'reads', failing: 't', requires: ['zero-page'] });
+      expect(loadFixtures(root, [lab]).find((f) => f.name === 'wrong-d')?.requires).toEqual(['cc', 'zero-page']);
+      put('wrong-d', { expect: 'fail', why: 'reads', failing: 't', requires: ['no-such'] });
+      expect(() => loadFixtures(root, [lab])).toThrow(/wrong-d\/fixture.json: "requires" names no capability: no-such/);
+      rmSync(join(root, 'x/01-a/wrong-d'), { recursive: true });
     });
   });
 });

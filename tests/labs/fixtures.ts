@@ -30,6 +30,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { listLabs, type LabInfo } from '../../helpers/course/labs.js';
 import { REPO_ROOT } from '../../helpers/harness/paths.js';
+import { CAPABILITY_IDS, type CapabilityId } from '../../helpers/harness/capabilities.js';
 
 export const FIXTURES_DIR = join(REPO_ROOT, 'tests', 'fixtures');
 
@@ -43,6 +44,8 @@ export interface FixtureJson {
   readonly passes?: readonly string[];
   readonly files?: Readonly<Record<string, string>>;
   readonly base?: 'reference' | 'starter';
+  /** Capabilities the program is only wrong (or right) with, beyond its lab's: a wrong program that reads its pages is wrong only where a read maps the zero page. */
+  readonly requires?: readonly string[];
 }
 
 export interface Fixture {
@@ -59,6 +62,8 @@ export interface Fixture {
   readonly base: 'reference' | 'starter';
   /** The name of its test in the teeth run. */
   readonly title: string;
+  /** Its lab's capabilities and its own: without them it is skipped (a failure under LABS_STRICT=1), as its lab is. */
+  readonly requires: readonly CapabilityId[];
 }
 
 /** "/re/flags" → that expression; anything else → the literal text, anywhere in the title. */
@@ -95,9 +100,12 @@ function normalize(lab: LabInfo, dir: string, name: string, raw: FixtureJson): F
     replaces[src] = join(dir, file);
   }
   if (!Object.keys(replaces).length) throw new Error(`${dir}: a fixture replaces at least one source`);
+  const unknown = (raw.requires ?? []).filter((c) => !(CAPABILITY_IDS as readonly string[]).includes(c));
+  if (unknown.length) throw new Error(`${where}: "requires" names no capability: ${unknown.join(', ')} (helpers/harness/capabilities.ts)`);
+  const requires = [...new Set([...lab.requires, ...(raw.requires ?? []) as CapabilityId[]])];
   const named = failing.map((f) => `"${f.test.replace(/^\/\^?|\/[a-z]*$/g, '')}"`).join(' and ');
   const title = raw.expect === 'pass' ? `${name} (${raw.why}) passes every test` : `${name} (${raw.why}) fails ${named}`;
-  return { lab: lab.id, spec: lab.spec, name, dir, expect: raw.expect, why: raw.why, failing, passes: raw.passes ?? [], replaces, base: raw.base ?? 'reference', title };
+  return { lab: lab.id, spec: lab.spec, name, dir, expect: raw.expect, why: raw.why, failing, passes: raw.passes ?? [], replaces, base: raw.base ?? 'reference', title, requires };
 }
 
 /** Every fixture of every lab, in course order, then by name. */
