@@ -26,7 +26,7 @@ import { scaledTimeout } from './timeouts.js';
 export type { SandboxLimits } from './sandbox.js';
 export { RUN_DEFAULTS, type EndReason, type RunOptions, type RunResult } from './launch.js';
 export { startBackground, type Background, type BackgroundOptions } from './background.js';
-export { waitUntil } from './wait.js';
+export { waitUntil, waitUntilStill } from './wait.js';
 export { forgetHungPrograms } from './hung.js';
 export { killGroup, terminateGroup } from './process-group.js';
 export { findExecutable, programKey } from './programs.js';

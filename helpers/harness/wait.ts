@@ -30,3 +30,20 @@ export async function waitUntil<T>(
     await new Promise((r) => setTimeout(r, intervalMs));
   }
 }
+
+/**
+ * Wait until `count` (lines of a tracer, events of a record) stops changing for `quietMs`, at most `timeoutMs`;
+ * never throws: returns the last count (what arrived is what there is).
+ */
+export async function waitUntilStill(
+  what: string, count: () => number, quietMs: number,
+  { timeoutMs, intervalMs = 25 }: { readonly timeoutMs: number; readonly intervalMs?: number },
+): Promise<number> {
+  let seen = -1;
+  let since = Date.now();
+  const still = (n: number) => {
+    if (n !== seen) { seen = n; since = Date.now(); return false; }
+    return Date.now() - since >= quietMs;
+  };
+  return waitUntil(what, count, still, { timeoutMs, intervalMs }).catch(() => count());
+}

@@ -7,7 +7,7 @@
  * script bpftrace rejects (syntax, unknown probe) fails with bpftrace's own
  * message. The process is stopped when the test ends.
  */
-import { run, startBackground, waitUntil, type Background } from '../harness/exec.js';
+import { run, startBackground, waitUntil, waitUntilStill, type Background } from '../harness/exec.js';
 import { CommandError } from '../harness/errors.js';
 
 /** How long a bpftrace start (parse, codegen, load, attach) may take on a busy 2-core machine. */
@@ -50,6 +50,8 @@ export interface BpftraceSession {
   lines(): string[];
   /** Wait until some line satisfies `accept`; returns the lines seen (the last ones on timeout, without throwing). */
   settle(accept: (lines: string[]) => boolean, timeoutMs?: number): Promise<string[]>;
+  /** Wait until the output stops growing (`quietMs` without a new line), at most `timeoutMs`; returns the lines, never throws. */
+  quiet(quietMs: number, timeoutMs: number): Promise<string[]>;
   stop(): Promise<void>;
 }
 
@@ -96,6 +98,10 @@ export async function startBpftrace(script: string, options: BpftraceOptions = {
       } catch {
         return lines();
       }
+    },
+    async quiet(quietMs, timeoutMs) {
+      await waitUntilStill('the tracer\'s output to settle', () => lines().length, quietMs, { timeoutMs });
+      return lines();
     },
     async stop() { await bg.stop('SIGINT'); },
   };

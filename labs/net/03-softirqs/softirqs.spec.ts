@@ -29,7 +29,7 @@ import { makeTempDir } from '../../../helpers/harness/resources.js';
 import { startBpftrace } from '../../../helpers/kernel/bpftrace.js';
 import { perfAttachments, progInfo } from '../../../helpers/kernel/bpftool.js';
 import { twoHosts, type TwoHosts } from '../../../helpers/kernel/netns.js';
-import { parseSoftirqCounts, parseSoftirqs, softirqDelta, SOFTIRQ_VECTORS } from './softirqs.js';
+import { parseSoftirqCounts, parseSoftirqs, softirqDelta, SOFTIRQ_VECTORS } from '../../../helpers/kernel/softirqs.js';
 
 /** The flood: ping -f, 3000–6000 echo requests (random) of 1000 bytes (one NET_RX each way per round trip, measured ~1 per request). */
 const FLOOD_PINGS = 3000 + randomInt(0, 3001);

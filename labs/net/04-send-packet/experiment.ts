@@ -24,7 +24,7 @@ import { join } from 'node:path';
 import { buildProgram } from '../../../helpers/harness/compile.js';
 import { labSource, REFERENCE_SRC } from '../../../helpers/harness/paths.js';
 import { waitUntil } from '../../../helpers/harness/wait.js';
-import { lostEvents, startBpftrace, type BpftraceSession } from '../../../helpers/kernel/bpftrace.js';
+import { lostEvents, startBpftrace } from '../../../helpers/kernel/bpftrace.js';
 import { twoHosts } from '../../../helpers/kernel/netns.js';
 import { makeTraceInstance } from '../../../helpers/kernel/tracefs.js';
 import {
@@ -123,17 +123,6 @@ function payloads(n: number): number[] {
     if (p !== 100) out.add(p);
   }
   return [...out];
-}
-
-/** Wait until the tracer's output stops growing (QUIET_MS without a new line), at most `timeoutMs`; never throws. */
-async function quiet(bt: BpftraceSession, timeoutMs: number): Promise<void> {
-  let seen = -1;
-  let since = Date.now();
-  const settled = (n: number) => {
-    if (n !== seen) { seen = n; since = Date.now(); return false; }
-    return Date.now() - since >= QUIET_MS;
-  };
-  await waitUntil('the tracer\'s output to settle', () => bt.lines().length, settled, { timeoutMs, intervalMs: 25 }).catch(() => undefined);
 }
 
 /** Send the datagrams with the student's tracer and the kernel's record running; throws only when the kernel's record cannot be read. */
@@ -266,7 +255,7 @@ export async function sendThroughTracer(): Promise<Run> {
   // never print it), then for the rest of its output: every event is in the kernel's record already, the tracer has
   // only to print what it caught (the decoys after the lab's datagrams, the answers) — its output stops growing.
   await bt.settle((l) => l.some((x) => /netif_receive_skb/.test(x) && x.toLowerCase().includes(skb)), 3_000);
-  await quiet(bt, 2_000);
+  await bt.quiet(QUIET_MS, 2_000);
   await bt.stop();
   const all = bt.lines().filter((l) => !/^Attaching \d+ probe/.test(l));
   const parsed = all.flatMap((l, i) => parseTracerLine(l, i, [left, right]) ?? []);

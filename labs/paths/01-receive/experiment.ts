@@ -28,9 +28,10 @@ import { randomInt } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildProgram } from '../../../helpers/harness/compile.js';
+import { waitUntilStill } from '../../../helpers/harness/exec.js';
 import { labSource } from '../../../helpers/harness/paths.js';
-import { waitUntil } from '../../../helpers/harness/wait.js';
-import { lostEvents, startBpftrace, type BpftraceSession } from '../../../helpers/kernel/bpftrace.js';
+import { lostEvents, startBpftrace } from '../../../helpers/kernel/bpftrace.js';
+import { parseSoftirqs } from '../../../helpers/kernel/softirqs.js';
 import { createVethPair, twoHosts, type VethEnd } from '../../../helpers/kernel/netns.js';
 import { makeTraceInstance } from '../../../helpers/kernel/tracefs.js';
 import { mergeRecords, parseTracerLine, type RecordEvent, type TracerLine } from './rx-path.js';
@@ -85,20 +86,7 @@ export interface Run {
   readonly netRx: { readonly before: number; readonly after: number };
 }
 
-function netRxTotal(): number {
-  const row = readFileSync('/proc/softirqs', 'utf8').split('\n').find((l) => l.trim().startsWith('NET_RX:'));
-  return (row ?? '').trim().split(/\s+/).slice(1).reduce((n, x) => n + Number(x), 0);
-}
-
-async function quiet(bt: BpftraceSession, timeoutMs: number): Promise<void> {
-  let seen = -1;
-  let since = Date.now();
-  const settled = (n: number) => {
-    if (n !== seen) { seen = n; since = Date.now(); return false; }
-    return Date.now() - since >= QUIET_MS;
-  };
-  await waitUntil('the tracer\'s output to settle', () => bt.lines().length, settled, { timeoutMs, intervalMs: 25 }).catch(() => undefined);
-}
+const netRxTotal = () => parseSoftirqs(readFileSync('/proc/softirqs', 'utf8')).NET_RX ?? 0;
 
 /** Send the three phases with the student's tracer and the kernel's record running; throws only when the setup fails. */
 export async function receiveThroughTracer(): Promise<Run> {
@@ -132,14 +120,7 @@ export async function receiveThroughTracer(): Promise<Run> {
   const lastTs = () => read().record.at(-1)?.ts ?? 0;
   // Wait until the record stops growing: the phase's last packets (FIN, the last ACK) are in.
   const settleRecord = async () => {
-    await waitUntil('the kernel\'s record to settle', () => read().record.length, (() => {
-      let seen = -1;
-      let since = Date.now();
-      return (n: number) => {
-        if (n !== seen) { seen = n; since = Date.now(); return false; }
-        return Date.now() - since >= 100;
-      };
-    })(), { timeoutMs: 3_000, intervalMs: 20 }).catch(() => undefined);
+    await waitUntilStill('the kernel\'s record to settle', () => read().record.length, 100, { timeoutMs: 3_000, intervalMs: 20 });
     return lastTs();
   };
 
@@ -173,7 +154,7 @@ export async function receiveThroughTracer(): Promise<Run> {
   const after = netRxTotal();
   const rec = read();
 
-  await quiet(bt, 3_000);
+  await bt.quiet(QUIET_MS, 3_000);
   await bt.stop();
   await sink.stop();
   await decoySink.stop();

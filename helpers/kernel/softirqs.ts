@@ -1,7 +1,7 @@
 /**
  * Softirq counts: /proc/softirqs (one row per vector, one column per CPU)
  * and a tracer's per-vector counts of irq:softirq_entry. Pure parsers; Net
- * Lab 3 compares the two over the same window.
+ * Lab 3 compares the two over the same window, Lab 8.1 reads NET_RX around its traffic.
  */
 
 /** The vectors in kernel order (include/linux/interrupt.h; irq:softirq_entry's `vec` is the index). */

@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseSoftirqCounts, parseSoftirqs, softirqDelta, SOFTIRQ_VECTORS } from '../../../../labs/net/03-softirqs/softirqs.js';
+import { parseSoftirqCounts, parseSoftirqs, softirqDelta, SOFTIRQ_VECTORS } from '../../helpers/kernel/softirqs.js';
 
-const fixture = (name: string) => readFileSync(join(import.meta.dirname, '../../../fixtures/net', name), 'utf8');
+const fixture = (name: string) => readFileSync(join(import.meta.dirname, '../fixtures/net', name), 'utf8');
 
 describe('softirqs', () => {
   it('sums a recorded /proc/softirqs over the CPUs, every vector present', () => {
