@@ -4,7 +4,7 @@
  * never disturbs (or is disturbed by) other tracers. The instance is removed
  * when the test ends; the reaper removes those of killed runs.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, existsSync, mkdirSync, openSync, readFileSync, readSync, writeFileSync } from 'node:fs';
 import { destroyTraceInstance } from '../harness/destroy.js';
 import { join } from 'node:path';
 import { defer } from '../harness/resources.js';
@@ -54,6 +54,12 @@ export interface TraceInstance {
   setEnabled(enabled: boolean): void;
   /** The events recorded so far; `lost` is true when the ring buffer overwrote some. */
   read(): { events: TraceEvent[]; lost: boolean; lines: string[] };
+  /**
+   * The events recorded since the last take, consumed (trace_pipe, read without blocking): an event the kernel
+   * records while they are read is in this take or the next, never dropped — unlike reading `trace` and then
+   * clearing it. `lost` is true when the ring buffer overwrote some ("[LOST n EVENTS]").
+   */
+  take(): { events: TraceEvent[]; lost: boolean; lines: string[] };
   /** Disable the events and remove the instance (idempotent; also registered with the test). */
   release(): Promise<void>;
 }
@@ -112,8 +118,30 @@ export function makeTraceInstance(events: readonly string[], options: TraceInsta
       const parsed = lines.map(parseTraceLine).filter((e): e is TraceEvent => Boolean(e));
       return { events: parsed, lost: counts ? counts[1] !== counts[2] : false, lines };
     },
+    take() {
+      const text = drainPipe(join(dir, 'trace_pipe'));
+      const all = text.split('\n').filter(Boolean);
+      const lines = all.filter((l) => !/^CPU:\d+ \[LOST \d+ EVENTS\]$/.test(l));
+      return { events: lines.map(parseTraceLine).filter((e): e is TraceEvent => Boolean(e)), lost: lines.length !== all.length, lines };
+    },
     release,
   };
+}
+
+/** Everything a trace_pipe holds now, consumed; never waits for more (O_NONBLOCK: EAGAIN when it is empty). */
+function drainPipe(path: string): string {
+  const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  const buf = Buffer.alloc(1 << 20);
+  const parts: string[] = [];
+  try {
+    for (;;) {
+      let n: number;
+      try { n = readSync(fd, buf); } catch (e) { if ((e as NodeJS.ErrnoException).code === 'EAGAIN') break; throw e; }
+      if (n === 0) break;
+      parts.push(buf.toString('utf8', 0, n));
+    }
+  } finally { closeSync(fd); }
+  return parts.join('');
 }
 
 /** One system call recorded by its syscalls:sys_enter_<name> and sys_exit_<name> events. */

@@ -46,6 +46,27 @@ describe('tracefs', () => {
     await inst.release();
     expect(existsSync(inst.dir)).toBe(false);
   });
+
+  it('take() consumes: each recorded event comes back in exactly one take, including those recorded between takes', async (ctx) => {
+    if (process.getuid?.() !== 0 || !tracepointExists('syscalls/sys_enter_getppid')) return ctx.skip('needs root and the syscalls tracepoints');
+    const dir = await makeTempDir('unit-tk');
+    const src = join(dir, 'n.c');
+    await writeFile(src, '#include <stdlib.h>\n#include <unistd.h>\nint main(int c, char **v) { for (int i = 0; i < atoi(v[1]); i++) getppid(); return 0; }\n');
+    const prog = await buildProgram({ src });
+    const inst = makeTraceInstance(['syscalls/sys_enter_getppid'], { tag: 'ut', enable: false })!;
+    // The shell writes its pid (and enables the event), then becomes the program: only the program's calls are recorded.
+    const batch = async (n: number) => (await run('sh', ['-c', `echo $$ > ${inst.pidFile} && echo 1 > ${inst.enableFile('syscalls/sys_enter_getppid')} && exec "$0" ${n}`, prog.path])).pid;
+    const a = await batch(3000);
+    const first = inst.take();
+    const b = await batch(7);
+    const second = inst.take();
+    const third = inst.take();
+    inst.setEnabled(false);
+    const count = (t: ReturnType<typeof inst.take>, pid: number) => t.events.filter((e) => e.pid === pid && e.event === 'sys_getppid').length;
+    expect({ first: count(first, a), second: [count(second, a), count(second, b)], third: third.events.length, lost: first.lost || second.lost })
+      .toEqual({ first: 3000, second: [0, 7], third: 0, lost: false });
+    await inst.release();
+  });
 });
 
 describe('pairSyscalls', () => {

@@ -56,6 +56,21 @@ export async function resident(path: string): Promise<number> {
   return Number(r.stdout.trim());
 }
 
+/**
+ * Resident pages at a stop, once the count holds still (150 ms apart, at most 3 s): readahead the program started
+ * (posix_fadvise WILLNEED, readahead(2), the kernel's async readahead) may still be completing, and a page under
+ * I/O is in the cache but not counted by mincore until it is up to date.
+ */
+async function residentAtStop(path: string): Promise<number> {
+  let last = await resident(path);
+  for (const end = Date.now() + 3000; ;) {
+    await new Promise((r) => setTimeout(r, 150));
+    const now = await resident(path);
+    if (now === last || Date.now() > end) return now;
+    last = now;
+  }
+}
+
 export interface Step {
   readonly resident: number;
   readonly added: number;
@@ -129,7 +144,7 @@ interface Tree { readonly pid: number; readonly tasks: Set<number>; readonly nam
  * threads looked up (get_pages, map_pages, fault).
  */
 function pageEvents(trace: TraceInstance, dev: string, ino: string, canaryIno: string, tree: Tree) {
-  const { events, lines } = trace.read();
+  const { events, lines } = trace.take();
   const { pid } = tree;
   let added = 0;
   let addedByOthers = 0;
@@ -194,7 +209,6 @@ function pageEvents(trace: TraceInstance, dev: string, ino: string, canaryIno: s
     else if (tool(e)) { deletedByTools += pages; named(e); }
     else deletedByOthers += pages;
   }
-  writeFileSync(join(trace.dir, 'trace'), '');
   return {
     added, addedByOthers, addedByTools, deleted, deletedByOthers, deletedByTools, canaryDeletedBySelf, sample,
     lookups, getPages, seen, tools: [...toolNames].slice(0, 4).join(', '),
@@ -228,7 +242,7 @@ function syncPositions(pid: number, positions: Positions): void {
  * calls that returned 0 (end of file), by thread.
  */
 function readCalls(trace: TraceInstance, pid: number, dev: string, ino: string, positions: Positions, seen: Uint8Array) {
-  const { lines } = trace.read();
+  const { lines } = trace.take();
   // Pages the program's read calls covered, that its threads faulted in outside a populate call, and that only a populate call looked up.
   const byRead = new Uint8Array(PAGES);
   const faulted = new Uint8Array(PAGES);
@@ -316,7 +330,6 @@ function readCalls(trace: TraceInstance, pid: number, dev: string, ino: string, 
       c.added = [Math.min(c.added?.[0] ?? first, first), Math.max(c.added?.[1] ?? last, last)];
     }
   }
-  writeFileSync(join(trace.dir, 'trace'), '');
   // A page that only a populate call looked up was not read by the program (the look-up events of the other instance marked it).
   let populatedOnly = 0;
   for (let p = 0; p < PAGES; p++) if (populated[p] && !faulted[p] && !byRead[p]) { seen[p] = 0; populatedOnly++; }
@@ -390,6 +403,8 @@ export async function walkPagecache({ program, file, canary }: PagecacheSetup): 
     const stuck = await continueToStop(prog.pid, n, n === 1, STOP_MS, () => prog.output());
     const ms = performance.now() - t0;
     if (stuck) { await trace.release(); await sys?.release(); return { prog, steps, before, canaryBefore, stuck, lookUps: lookUps && !!sys }; }
+    // Resident pages first, then the record: a page memory reclaim drops before fincore counts is in this step's record.
+    const residentNow = await residentAtStop(file);
     const ev = pageEvents(trace, dev, ino, canaryIno, tree);
     const rc = sys ? readCalls(sys, prog.pid, dev, ino, positions, ev.seen) : { fileBytes: 0, eofReads: 0, eofReadsPerThread: 0, populates: [], populateLookups: 0, populated: 0, populateCalls: '' };
     // Threads the program made before its first stop (event-fork follows those it makes later).
@@ -405,7 +420,7 @@ export async function walkPagecache({ program, file, canary }: PagecacheSetup): 
     const touched = touchedPages(prog.pid, st.ino, rc.fileBytes === 0 && ev.getPages === 0 && !populatedMapping);
     const { seen, ...pages } = ev;
     const { fileBytes, eofReads, eofReadsPerThread, populated, populateCalls } = rc;
-    steps.push({ resident: await resident(file), ...pages, lookedUp: seen.reduce((a, b) => a + b, 0), notLookedUp: holes(seen), fileBytes, eofReads, eofReadsPerThread, populated, populateCalls, ms, rchar: now.rchar - last.rchar, faults: now.faults - last.faults, mapped, touched });
+    steps.push({ resident: residentNow, ...pages, lookedUp: seen.reduce((a, b) => a + b, 0), notLookedUp: holes(seen), fileBytes, eofReads, eofReadsPerThread, populated, populateCalls, ms, rchar: now.rchar - last.rchar, faults: now.faults - last.faults, mapped, touched });
     last = now;
   }
   await trace.release();
