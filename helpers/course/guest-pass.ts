@@ -202,6 +202,9 @@ export function passInitScript(o: PassInitOptions): string {
       : ['mount -t tmpfs -o mode=1777 tmpfs /tmp']),
     'mount -t tmpfs -o mode=755 tmpfs /run',
     'mkdir -p /dev/pts /dev/shm',
+    // The links systemd makes at boot on every distribution (dev-setup; devtmpfs has none): without them a program opening
+    // /dev/stdout (perf stat -o /dev/stdout) creates a regular file there and its output is lost.
+    'ln -sf /proc/self/fd /dev/fd; ln -sf /proc/self/fd/0 /dev/stdin; ln -sf /proc/self/fd/1 /dev/stdout; ln -sf /proc/self/fd/2 /dev/stderr; ln -sf /proc/kcore /dev/core',
     'mount -t devpts devpts /dev/pts 2>/dev/null',
     'mount -t tmpfs tmpfs /dev/shm',
     'mount -t tracefs tracefs /sys/kernel/tracing',
