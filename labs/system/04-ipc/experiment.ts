@@ -6,7 +6,8 @@
  *  - pipe: the writer's /proc/<pid>/stat state, wchan and stack; the pipe's
  *    capacity (F_GETPIPE_SZ) and the bytes in it (FIONREAD), asked by the probe
  *    through /proc/<writer>/fd/<n>; then `drain` and the program's rchar; the
- *    writer's calls that add to wchar, by fd (syscalls:sys_enter_write…).
+ *    writer's calls that add to wchar (syscalls:sys_enter_write…), each judged
+ *    by the file its fd held then (its dup2/close/open… followed: fd-table.ts).
  *  - message queue: QSIZE in a private mqueue mount, mq_curmsgs, then the
  *    probe takes every message in the kernel's order; then `mqdone`.
  *  - shared memory: both processes' maps (the shared VMA, its inode),
@@ -26,7 +27,8 @@ import { labSource, REFERENCE_SRC } from '../../../helpers/harness/paths.js';
 import { defer, makeTempDir } from '../../../helpers/harness/resources.js';
 import { uniqueName } from '../../../helpers/harness/run-state.js';
 import { readIo, readMaps, readPagemap, readStat, readStatus, listProcesses, type Vma } from '../../../helpers/kernel/procfs.js';
-import { makeTraceInstance, syscallArgs, type TraceEvent } from '../../../helpers/kernel/tracefs.js';
+import { makeTraceInstance, tracepointExists, type TraceEvent } from '../../../helpers/kernel/tracefs.js';
+import { attributeWrites, FD_CALLS, SNAPSHOT_MARK, WCHAR_CALLS, type FdWrites } from './fd-table.js';
 
 export const PAGE = 4096;
 const rnd = (lo: number, hi: number) => lo + Math.floor(Math.random() * (hi - lo + 1));
@@ -78,11 +80,7 @@ export function makePlan(): Plan {
   };
 }
 
-/** The system calls that add to wchar (fs/read_write.c add_wchar) and the name of the fd they write to. */
-export const WCHAR_CALLS: readonly { name: string; fd: string }[] = [
-  { name: 'write', fd: 'fd' }, { name: 'writev', fd: 'fd' }, { name: 'pwrite64', fd: 'fd' }, { name: 'pwritev', fd: 'fd' },
-  { name: 'pwritev2', fd: 'fd' }, { name: 'sendfile64', fd: 'out_fd' }, { name: 'copy_file_range', fd: 'fd_out' },
-];
+export { WCHAR_CALLS } from './fd-table.js';
 
 export const ANSWER_MS = scaledTimeout(5_000);
 export const SETTLE_MS = scaledTimeout(3_000);
@@ -117,11 +115,16 @@ export interface PipeEvidence {
   writerWcharAfter?: number;
   /**
    * The writer's calls that count in wchar (write, writev, pwrite64, pwritev, pwritev2, sendfile, copy_file_range:
-   * syscalls:sys_enter_*, its thread group, from its fork to the end of drain), by the fd written to, with that fd's
-   * target when the writer slept (undefined: not open then). wchar is the process's total over every file; these say
-   * which file got the writes. undefined when the syscall tracepoints are missing.
+   * syscalls:sys_enter_*, its thread group, from its fork to the end of drain), by the fd written to and the file that
+   * number held at that moment (fd-table.ts: its dup2/dup3/fcntl F_DUPFD/close/close_range/open/execve calls followed
+   * in the same trace), with that file's target when the writer slept (undefined: a file it did not hold then) and the
+   * bytes they wrote (sys_exit_*: what the pipe got from the writer, whatever else adds to wchar).
+   * wchar is the process's total over every file; these say which file got the writes. undefined when the syscall
+   * tracepoints are missing.
    */
-  writerWrites?: { fd: number; calls: number; target?: string }[];
+  writerWrites?: FdWrites[];
+  /** Why the writer's fd table could not be followed (its writes are then not judged the pipe's). */
+  fdTableUnfollowed?: string;
   /** The write trace overflowed (too many calls for its buffer): the fds are then not all known. */
   writeTraceLost?: boolean;
   /** What became of the writer after drain ('gone', 'Z', or a live state). */
@@ -305,7 +308,10 @@ export async function runIpc(program: string, probePath: string, plan: Plan = ma
   {
     const e = r.pipe;
     // Which fds the writer writes to: the program and what it forks from now on, every call that adds to wchar.
-    const writes = makeTraceInstance(WCHAR_CALLS.map((c) => `syscalls/sys_enter_${c.name}`), { tag: 'ipcw', bufferKb: 4096, enable: false, recordTgid: true });
+    // And the calls that change which file a number holds, so that each write is judged by the file, not the number.
+    const tableEvents = FD_CALLS.flatMap((c) => [`syscalls/sys_enter_${c}`, `syscalls/sys_exit_${c}`]).filter(tracepointExists);
+    const writes = makeTraceInstance([...WCHAR_CALLS.flatMap((c) => [`syscalls/sys_enter_${c.name}`, `syscalls/sys_exit_${c.name}`]), ...tableEvents],
+      { tag: 'ipcw', bufferKb: 4096, enable: false, recordTgid: true, clock: 'global' });
     if (writes) {
       writeFileSync(join(writes.dir, 'options', 'event-fork'), '1');
       writeFileSync(writes.pidFile, String(pid));
@@ -333,6 +339,8 @@ export async function runIpc(program: string, probePath: string, plan: Plan = ma
       // The pipe: a pipe the writer holds that the program holds too (not the spec's stdout pipe).
       const mine = fdTargets(pid);
       const shared = new Set([...mine].filter(([n, t]) => Number(n) > 2 && t.startsWith('pipe:')).map(([, t]) => t));
+      // The look at the writer's fds, marked in the write trace: what each number held at this point of its calls.
+      if (writes) { try { writeFileSync(join(writes.dir, 'trace_marker'), SNAPSHOT_MARK); } catch { /* judged: the mark is missing */ } }
       const wtargets = fdTargets(w);
       writerFds = wtargets;
       // The fd the writer sleeps writing to (/proc/<pid>/syscall: "<nr> <fd> …"): the pipe must be that one.
@@ -373,14 +381,9 @@ export async function runIpc(program: string, probePath: string, plan: Plan = ma
       writes.setEnabled(false);
       const t = writes.read();
       if (w) {
-        const byFd = new Map<number, number>();
-        for (const x of t.events) {
-          const call = WCHAR_CALLS.find((c) => x.event === `sys_${c.name}`);
-          if (!call || (x.tgid ?? x.pid) !== w) continue;
-          const fd = syscallArgs(x.body).get(call.fd);
-          if (fd !== undefined) byFd.set(Number(BigInt.asIntN(32, fd)), (byFd.get(Number(BigInt.asIntN(32, fd))) ?? 0) + 1);
-        }
-        e.writerWrites = [...byFd].sort(([a], [b]) => a - b).map(([fd, calls]) => ({ fd, calls, target: writerFds.get(String(fd)) }));
+        const a = attributeWrites(t.lines, w, new Map([...writerFds].map(([n, target]) => [Number(n), target])));
+        e.writerWrites = a.writes;
+        if (a.unfollowed) e.fdTableUnfollowed = a.unfollowed;
         e.writeTraceLost = t.lost;
       }
       await writes.release();

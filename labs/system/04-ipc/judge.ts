@@ -46,18 +46,24 @@ export function pipeBlocks(r: Run): Verdict<{ sleeping: boolean; inPipeWrite: bo
 }
 
 /** drain: the writer finished (exited), and the program read every byte (its rchar grew by the total). */
-export function pipeDrains(r: Run): Verdict<{ writerFinished: boolean; notSignalled: boolean; writerWroteAll: boolean; writesOnlyToThePipe: boolean; readAll: boolean }> {
+export function pipeDrains(r: Run): Verdict<{ writerFinished: boolean; notSignalled: boolean; writerWroteAll: boolean; writesOnlyToThePipe: boolean; pipeGotAll: boolean; readAll: boolean }> {
   const e = r.pipe;
   const total = r.plan.pipeTotal;
   const grew = e.rcharBefore !== undefined && e.rcharAfter !== undefined ? e.rcharAfter - e.rcharBefore : undefined;
   // A reaped child's I/O counts are added to its parent's /proc/<pid>/io (wait_task_zombie): the writer's writes show in the program's wchar.
   // A writer the program has not reaped yet (a zombie) still shows its own wchar.
   const wrote = e.writerWcharAfter ?? (e.wcharBefore !== undefined && e.wcharAfter !== undefined ? e.wcharAfter - e.wcharBefore : undefined);
-  // wchar counts the writes to every file: each call that adds to it must have gone to the pipe the writer sleeps on.
+  // wchar counts the writes to every file: each call that adds to it must have gone to the pipe the writer sleeps on —
+  // the file its fd number held at that moment (fd-table.ts follows dup2/dup3/fcntl/close… in the same trace), not the number.
   const elsewhere = (e.writerWrites ?? []).filter((w) => e.blockedTarget === undefined || w.target !== e.blockedTarget);
-  const onlyPipe = e.writerWrites === undefined || (!e.writeTraceLost && elsewhere.length === 0);
+  const onlyPipe = e.writerWrites === undefined || (!e.writeTraceLost && !e.fdTableUnfollowed && elsewhere.length === 0);
+  // wchar also counts what the program (and any other child it reaps) writes anywhere: the pipe's own count is what the
+  // writer's calls to the pipe returned (their sys_exit_… values), and that must be the total.
+  const toPipe = (e.writerWrites ?? []).filter((w) => !elsewhere.includes(w)).reduce((a, w) => a + w.bytes, 0);
+  const pipeGotAll = e.writerWrites === undefined || (toPipe >= total && toPipe <= total + 4096);
   const byFd = e.writerWrites === undefined ? '(syscall tracepoints missing: not judged)'
-    : `${e.writerWrites.map((w) => `fd ${w.fd} → ${w.target ?? '(not open when it slept)'} ${w.calls} call${w.calls === 1 ? '' : 's'}${elsewhere.includes(w) ? ' — not the pipe' : ''}`).join('; ') || 'none'}` +
+    : `${e.writerWrites.map((w) => `fd ${w.fd} → ${w.target ?? '(not open when it slept)'}${w.via ? ` (${w.via})` : ''} ${w.calls} call${w.calls === 1 ? '' : 's'} ${w.bytes} bytes${elsewhere.includes(w) ? ' — not the pipe' : ''}`).join('; ') || 'none'}` +
+      `${e.fdTableUnfollowed ? ` (its fd table not followed: ${e.fdTableUnfollowed})` : ''}` +
       `${e.writeTraceLost ? ' (the trace lost events: too many small writes to follow; write in larger blocks)' : ''}`;
   const signals = e.writer === undefined ? [] : r.events.map(parseSignalGenerate).filter((g) => g !== undefined).filter((g) => g.pid === e.writer && g.sig < 32);
   return {
@@ -66,13 +72,15 @@ export function pipeDrains(r: Run): Verdict<{ writerFinished: boolean; notSignal
       notSignalled: signals.length === 0,
       writerWroteAll: wrote !== undefined && wrote >= total && wrote <= total + 4096,
       writesOnlyToThePipe: onlyPipe,
+      pipeGotAll,
       readAll: grew !== undefined && grew >= total && grew <= total + 4096,
     },
-    expected: { writerFinished: true, notSignalled: true, writerWroteAll: true, writesOnlyToThePipe: true, readAll: true },
+    expected: { writerFinished: true, notSignalled: true, writerWroteAll: true, writesOnlyToThePipe: true, pipeGotAll: true, readAll: true },
     message: `after 'drain' the writer ${e.writer ?? '(none)'} is ${e.writerAfter ?? '?'}${e.writerAfterWchan ? ` (wchan ${e.writerAfterWchan})` : ''}; ` +
       `signals to it (signal_generate): ${signals.map(formatGenerated).join('; ') || 'none'}; ` +
       `the program's wchar grew by ${wrote ?? '?'} bytes once the writer was reaped (a reaped child's writes count for its parent; the writer had written ${e.writerWchar ?? '?'} before drain); ` +
       `the writer's writes by fd (syscalls:sys_enter_write…): ${byFd}; ` +
+      `${e.writerWrites === undefined ? '' : `the pipe got ${toPipe} bytes of its writes (what they returned, sys_exit_write…) for ${total}; `}` +
       `and its rchar (/proc/<pid>/io) grew by ${grew ?? '?'} bytes for ${total} written: ` +
       `let the writer finish its own write(2)s of all ${total} bytes (do not kill it or stop it early), read the pipe until read(2) returns 0 (every writer closed it), then reap the writer with waitpid(2)${stuck(r)}`,
   };

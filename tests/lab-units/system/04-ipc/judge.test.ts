@@ -55,24 +55,48 @@ describe('System Lab 4 judge', () => {
   it('pipe: wchar is every file\'s writes — each call that adds to it must go to the pipe the writer sleeps on', () => {
     const r = good();
     r.pipe.blockedTarget = 'pipe:[77]';
-    r.pipe.writerWrites = [{ fd: 4, calls: 3, target: 'pipe:[77]' }];
+    r.pipe.writerWrites = [{ fd: 4, calls: 3, bytes: 100000, target: 'pipe:[77]' }];
     pass(judge.pipeDrains(r));
     const padded = good();
     padded.pipe.blockedTarget = 'pipe:[77]';
-    padded.pipe.writerWrites = [{ fd: 4, calls: 1, target: 'pipe:[77]' }, { fd: 6, calls: 17, target: '/dev/null' }, { fd: 1, calls: 1, target: 'pipe:[5]' }];
+    padded.pipe.writerWrites = [{ fd: 4, calls: 1, bytes: 32768, target: 'pipe:[77]' }, { fd: 6, calls: 17, bytes: 67232, target: '/dev/null' }, { fd: 1, calls: 1, bytes: 5, target: 'pipe:[5]' }];
     const v = judge.pipeDrains(padded);
-    expect(v.facts).toMatchObject({ writerWroteAll: true, writesOnlyToThePipe: false });
-    expect(v.message).toMatch(/the writer's writes by fd \(syscalls:sys_enter_write…\): fd 4 → pipe:\[77\] 1 call; fd 6 → \/dev\/null 17 calls — not the pipe; fd 1 → pipe:\[5\] 1 call — not the pipe/);
+    expect(v.facts).toMatchObject({ writerWroteAll: true, writesOnlyToThePipe: false, pipeGotAll: false });
+    expect(v.message).toMatch(/the writer's writes by fd \(syscalls:sys_enter_write…\): fd 4 → pipe:\[77\] 1 call 32768 bytes; fd 6 → \/dev\/null 17 calls 67232 bytes — not the pipe; fd 1 → pipe:\[5\] 1 call 5 bytes — not the pipe; the pipe got 32768 bytes of its writes/);
     const late = good();
     late.pipe.blockedTarget = 'pipe:[77]';
-    late.pipe.writerWrites = [{ fd: 4, calls: 1, target: 'pipe:[77]' }, { fd: 9, calls: 2 }];
-    expect(judge.pipeDrains(late).message).toMatch(/fd 9 → \(not open when it slept\) 2 calls — not the pipe/);
+    late.pipe.writerWrites = [{ fd: 4, calls: 1, bytes: 32768, target: 'pipe:[77]' }, { fd: 9, calls: 2, bytes: 9 }];
+    expect(judge.pipeDrains(late).message).toMatch(/fd 9 → \(not open when it slept\) 2 calls 9 bytes — not the pipe/);
     const lost = good();
-    lost.pipe.writerWrites = [{ fd: 4, calls: 9000, target: 'pipe:[77]' }];
+    lost.pipe.writerWrites = [{ fd: 4, calls: 9000, bytes: 100000, target: 'pipe:[77]' }];
     lost.pipe.blockedTarget = 'pipe:[77]';
     lost.pipe.writeTraceLost = true;
     expect(judge.pipeDrains(lost).facts.writesOnlyToThePipe).toBe(false);
     expect(judge.pipeDrains(lost).message).toMatch(/the trace lost events/);
+  });
+
+  it('pipe: the pipe must get the total from the writer\'s own writes — wchar padded by the program (or another child it reaps) is not the pipe\'s', () => {
+    const r = good();
+    r.pipe.blockedTarget = 'pipe:[77]';
+    r.pipe.writerWrites = [{ fd: 4, calls: 2, bytes: 36864, target: 'pipe:[77]' }];
+    const v = judge.pipeDrains(r);
+    expect(v.facts).toMatchObject({ writerWroteAll: true, writesOnlyToThePipe: true, pipeGotAll: false, readAll: true });
+    expect(v.message).toMatch(/the pipe got 36864 bytes of its writes \(what they returned, sys_exit_write…\) for 100000/);
+  });
+
+  it('pipe: a write is judged by the file its fd held then (fd-table.ts) — dup2 of /dev/null onto the pipe\'s number is not the pipe', () => {
+    const r = good();
+    r.pipe.blockedTarget = 'pipe:[77]';
+    r.pipe.writerWrites = [{ fd: 4, calls: 65, bytes: 33280, target: 'pipe:[77]' }, { fd: 4, calls: 186, bytes: 66720, target: '/dev/null', via: 'dup2(5, 4) after it slept' }];
+    const v = judge.pipeDrains(r);
+    expect(v.facts).toMatchObject({ writerWroteAll: true, readAll: true, writesOnlyToThePipe: false });
+    expect(v.message).toMatch(/fd 4 → pipe:\[77\] 65 calls 33280 bytes; fd 4 → \/dev\/null \(dup2\(5, 4\) after it slept\) 186 calls 66720 bytes — not the pipe/);
+    const blind = good();
+    blind.pipe.blockedTarget = 'pipe:[77]';
+    blind.pipe.writerWrites = [{ fd: 4, calls: 3, bytes: 100000, target: 'pipe:[77]' }];
+    blind.pipe.fdTableUnfollowed = 'the writer set up an io_uring';
+    expect(judge.pipeDrains(blind).facts.writesOnlyToThePipe).toBe(false);
+    expect(judge.pipeDrains(blind).message).toMatch(/its fd table not followed: the writer set up an io_uring/);
   });
 
   it('pipe: the default size, a writer asleep elsewhere, a short drain', () => {
