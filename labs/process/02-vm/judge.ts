@@ -5,8 +5,12 @@
  * tests/lab-units/process/02-vm/judge.test.ts.
  */
 import { ofProcess, type TraceEvent, type TracedSyscall } from '../../../helpers/kernel/tracefs.js';
+import { errorCode, faultAddress, PF_PROTECTION, PF_WRITE } from '../../../helpers/kernel/page-faults.js';
 import { formatVma, type PagemapEntry, type Vma } from '../../../helpers/kernel/procfs.js';
 import type { Stop, Walk } from './experiment.js';
+
+/** A copy-on-write fault: a write to a page that was present (read-only). */
+const COW = PF_PROTECTION | PF_WRITE;
 
 export const PAGE = 4096;
 /** minflt counts every fault of the process: raise(SIGSTOP) and the return from it may add a few besides the N. */
@@ -48,9 +52,6 @@ export const ADDRESS_SPACE_CALLS: Readonly<Record<number, { name: string; range?
 
 export const hex = (a: bigint) => `0x${a.toString(16)}`;
 export const pfnList = (es: readonly PagemapEntry[]) => es.map((e) => (e.present ? hex(e.pfn) : 'not present')).join(', ');
-/** A page fault's address and error code (page_fault_user/kernel bodies). */
-export const faultAddress = (e: TraceEvent) => BigInt(e.body.match(/address=(0x[0-9a-f]+)/)?.[1] ?? '0');
-export const errorCode = (e: TraceEvent) => Number(e.body.match(/error_code=(0x[0-9a-f]+)/)?.[1] ?? 0);
 
 /** Byte ranges covered by anonymous VMAs in `after` but not in `before` (the new mapping, even if it merged with a neighbour). */
 export function newAnonRanges(before: readonly Vma[], after: readonly Vma[]): Range[] {
@@ -92,7 +93,7 @@ export function touch(w: Walk, r: Range, pages: number) {
   const inside = own.filter(inRange);
   const foreign = w.faults.filter((e) => !ofProcess(e, pid) && inRange(e));
   const pagesHit = new Set(inside.map((e) => faultAddress(e) / BigInt(PAGE)));
-  const writes = inside.filter((e) => (errorCode(e) & 2) === 2);
+  const writes = inside.filter((e) => (errorCode(e) & PF_WRITE) !== 0);
   const sample = `trace sample:\n  ${w.faultLines.slice(0, 3).join('\n  ')}`;
   // Every fault of the process in that time: the N writes and the few of raise(SIGSTOP). Reads of other memory add
   // minor faults too (the zero page), so minflt alone could be padded to N without a single fault in the region.
@@ -214,8 +215,8 @@ export function whoMadeTheFrame(w: Walk, r: Range) {
   const shown = faults.slice(0, 6).map((e) => `${e.event}: ${e.body}`).join('\n  ') || '(none)';
   return {
     facts: {
-      cowFaultsOnPage0: faults.filter((e) => faultAddress(e) / BigInt(PAGE) === page0 && (errorCode(e) & 3) === 3).length > 0,
-      faultsNotACopy: faults.filter((e) => (errorCode(e) & 3) !== 3).length,
+      cowFaultsOnPage0: faults.filter((e) => faultAddress(e) / BigInt(PAGE) === page0 && (errorCode(e) & COW) === COW).length > 0,
+      faultsNotACopy: faults.filter((e) => (errorCode(e) & COW) !== COW).length,
       faultsOffPage0: faults.filter((e) => faultAddress(e) / BigInt(PAGE) !== page0).length,
       callsOverTheRegion: calls.map((c) => c.text),
     },

@@ -5,6 +5,7 @@
  * Unit-tested on made-up walks in tests/lab-units/process/03-thp/judge.test.ts.
  */
 import type { TraceEvent, TracedSyscall } from '../../../helpers/kernel/tracefs.js';
+import { faultAddress } from '../../../helpers/kernel/page-faults.js';
 import { formatVma, type Vma } from '../../../helpers/kernel/procfs.js';
 import type { Walk } from './experiment.js';
 
@@ -16,8 +17,6 @@ export const FIXED_FLAGS = 0x10n | 0x100000n;
 export const MAP_ANONYMOUS = 0x20n;
 
 export const hex = (a: bigint) => `0x${a.toString(16)}`;
-/** A page fault's address (page_fault_user bodies). */
-export const faultAddress = (e: TraceEvent) => BigInt(e.body.match(/address=(0x[0-9a-f]+)/)?.[1] ?? '0');
 const arg = (c: TracedSyscall, k: string) => c.args.get(k) ?? 0n;
 const flagNames = (f: bigint) => ([[0x10n, 'MAP_FIXED'], [0x100000n, 'MAP_FIXED_NOREPLACE'], [0x20n, 'MAP_ANONYMOUS']] as const)
   .filter(([b]) => (f & b) !== 0n).map(([, n]) => n).join('|');

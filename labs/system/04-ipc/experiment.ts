@@ -28,6 +28,7 @@ import { defer, makeTempDir } from '../../../helpers/harness/resources.js';
 import { uniqueName } from '../../../helpers/harness/run-state.js';
 import { readIo, readMaps, readPagemap, readStat, readStatus, listProcesses, type Vma } from '../../../helpers/kernel/procfs.js';
 import { makeTraceInstance, tracepointExists, type TraceEvent } from '../../../helpers/kernel/tracefs.js';
+import { errorCode, faultAddress, faultsIn, PF_WRITE } from '../../../helpers/kernel/page-faults.js';
 import { attributeWrites, FD_CALLS, SNAPSHOT_MARK, WCHAR_CALLS, type FdWrites } from './fd-table.js';
 
 export const PAGE = 4096;
@@ -458,11 +459,11 @@ export async function runIpc(program: string, probePath: string, plan: Plan = ma
       if (faults && e.childVma) {
         faults.setEnabled(false);
         const v = e.childVma;
-        const mine = faults.read().events.filter((x) => x.pid === c && x.event === 'page_fault_user').map((x) => x.body.match(/address=(0x[0-9a-f]+)\S* .*error_code=(0x[0-9a-f]+)/))
-          .filter((m) => m !== null).map((m) => ({ addr: BigInt(m![1]!), code: Number(m![2]) })).filter((f) => f.addr >= v.start && f.addr < v.end);
+        const mine = faultsIn(faults.read().events.filter((x) => x.pid === c && x.event === 'page_fault_user'), v.start, v.end)
+          .map((x) => ({ addr: faultAddress(x), code: errorCode(x) }));
         const page = (a: bigint) => Number((a - v.start) / BigInt(PAGE));
         e.childFaults = mine.map((f) => `${page(f.addr)}:0x${f.code.toString(16)}`);
-        e.childWrites = [...new Set(mine.filter((f) => f.code & 2).map((f) => page(f.addr)))].sort((x, y) => x - y);
+        e.childWrites = [...new Set(mine.filter((f) => f.code & PF_WRITE).map((f) => page(f.addr)))].sort((x, y) => x - y);
       }
     }
     if (faults) await faults.release();
