@@ -6,93 +6,81 @@
  * and WRITE requests (io_uring tracepoints: the bytes those requests
  * completed); the naive copy has one request in flight at a time, the
  * pipelined copy several. What the programs print is never required.
+ *
+ * The lab's anatomy: experiment.ts makes the files and runs the copies (traced
+ * or timed), copy-check.ts (shared with Lab 3) compares the files, judge.ts
+ * reads the traces, this file says what must hold.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { afterCorrectness } from '../../../helpers/harness/gates.js';
-import { buildProgram } from '../../../helpers/harness/compile.js';
-import { describeRequests, readRequests, traceIoUringRequests } from '../../../helpers/kernel/io-uring-trace.js';
-import { labSource } from '../../../helpers/harness/paths.js';
+import { readRequests } from '../../../helpers/kernel/io-uring-trace.js';
 import { recordMetric } from '../../../helpers/harness/metrics.js';
 import { labRequires, need, requires } from '../../../helpers/harness/requires.js';
-import { makeTempDir } from '../../../helpers/harness/resources.js';
-import { copyProgramSource, type CopyProgram, BIG_SIZE, BLOCK, copyMatrix, dropPageCache, expectBytesThroughRing, expectErrorsReported, expectSameContent, makeSources, mibPerSec, runCopy } from '../copy-check.js';
+import { BIG_SIZE, BLOCK, copyMatrix, expectBytesThroughRing, expectErrorsReported, expectSameContent, mibPerSec } from '../copy-check.js';
+import { build, prepareCopies, timedCopy, traceCopy, type CopySetup, type TracedCopy } from './experiment.js';
+import * as judge from './judge.js';
 
 const TRIALS = 3;
-/** The largest block a pipelined copy may use and still count as moving the file through the ring (the reference: 64 KiB). */
-const MAX_PIPELINE_BLOCK = 4 * 1024 * 1024;
-
-const build = (name: CopyProgram) => buildProgram({ src: copyProgramSource(name), ldlibs: ['-luring'] }).then((b) => b.path);
 
 describe('io_uring Lab 2 — copying a file with liburing (登堂入室)', () => {
   requires(...labRequires(import.meta.url));
-  let dir = '';
-  let files = new Map<number, string>();
+  let setup: CopySetup;
 
   beforeAll(async () => {
-    dir = await makeTempDir('uring-cp');
-    files = await makeSources(dir);
+    setup = await prepareCopies();
   });
 
   it('uring_cp copies files of 0, 1, block−1, block, block+1 bytes and 64 MiB byte for byte', async () => {
-    await copyMatrix(await build('uring_cp'), 'uring_cp', dir, files);
+    await copyMatrix(await build('uring_cp'), 'uring_cp', setup.dir, setup.files);
   });
 
   it('control (the given code opens the files): uring_cp exits non-zero with a message on stderr when the source is missing or the destination directory does not exist', async (ctx) => {
-    await expectErrorsReported(ctx, await build('uring_cp'), dir, files.get(BLOCK)!);
+    await expectErrorsReported(ctx, await build('uring_cp'), setup.dir, setup.files.get(BLOCK)!);
   });
 
   it('uring_cp moves the data through io_uring READ and WRITE requests, one at a time: the tracepoints see its requests complete the whole file, never two in flight', async (ctx) => {
     await need(ctx, 'tracefs');
-    const src = files.get(BIG_SIZE)!;
-    const dst = `${dir}/traced-naive.out`;
-    const t = await traceIoUringRequests(await build('uring_cp'), [src, dst], { enters: true });
+    const { src, dst, trace: t } = await traceCopy(setup, 'uring_cp', 'traced-naive.out', { enters: true });
     await expectSameContent('uring_cp with the io_uring tracepoints on', src, dst, t.result);
     recordMetric(ctx, { name: 'uring_cp io_uring_enter calls (64 MiB)', value: t.enters ?? 0, unit: 'calls', group: 'io_uring copy syscalls' });
     recordMetric(ctx, { name: 'uring_cp READ requests (64 MiB)', value: readRequests(t), unit: 'requests', group: 'io_uring copy syscalls' });
     expectBytesThroughRing('uring_cp', BIG_SIZE, t);
-    expect(t.maxInFlight, `uring_cp (pid ${t.result.pid}): at most ${t.maxInFlight} requests in flight at once (${describeRequests(t)}). ` +
-      'The naive copy submits one request and waits for its completion before the next; keeping several in flight is uring_cp_pipelined.').toBeLessThanOrEqual(1);
+    const one = judge.oneAtATime(t);
+    expect(one.fact, one.message).toBeLessThanOrEqual(one.atMost);
   });
 
   it('uring_cp_pipelined (several blocks in flight, completions in any order) copies the same files byte for byte', async () => {
-    await copyMatrix(await build('uring_cp_pipelined'), 'uring_cp_pipelined', dir, files);
+    await copyMatrix(await build('uring_cp_pipelined'), 'uring_cp_pipelined', setup.dir, setup.files);
   });
 
   it('control (the given code opens the files): uring_cp_pipelined exits non-zero with a message on stderr when the source is missing or the destination directory does not exist', async (ctx) => {
-    await expectErrorsReported(ctx, await build('uring_cp_pipelined'), dir, files.get(BLOCK)!);
+    await expectErrorsReported(ctx, await build('uring_cp_pipelined'), setup.dir, setup.files.get(BLOCK)!);
   });
 
   it('uring_cp_pipelined keeps several requests in flight: the io_uring tracepoints see at least 2 submitted and not yet completed at once', async (ctx) => {
     await need(ctx, 'tracefs');
-    const src = files.get(BIG_SIZE)!;
-    const seen: Record<string, Awaited<ReturnType<typeof traceIoUringRequests>>> = {};
+    const seen: Partial<Record<'uring_cp' | 'uring_cp_pipelined', TracedCopy>> = {};
     for (const name of ['uring_cp', 'uring_cp_pipelined'] as const) {
-      const dst = `${dir}/traced-${name}.out`;
-      await dropPageCache(src); // reads from the disk take time: a pipeline has something to overlap
-      seen[name] = await traceIoUringRequests(await build(name), [src, dst]);
-      await expectSameContent(`${name} with the io_uring tracepoints on${name === 'uring_cp' ? ' (the baseline of this test: fix uring_cp.c first)' : ''}`, src, dst, seen[name]!.result);
+      // From a cold cache: reads from the disk take time, a pipeline has something to overlap.
+      const c = seen[name] = await traceCopy(setup, name, `traced-${name}.out`, { cold: true });
+      await expectSameContent(`${name} with the io_uring tracepoints on${name === 'uring_cp' ? ' (the baseline of this test: fix uring_cp.c first)' : ''}`, c.src, c.dst, c.trace.result);
     }
-    const naive = seen.uring_cp!, piped = seen.uring_cp_pipelined!;
+    const naive = seen.uring_cp!.trace, piped = seen.uring_cp_pipelined!.trace;
     recordMetric(ctx, { name: 'uring_cp (naive) most requests in flight', value: naive.maxInFlight, unit: 'requests', group: 'io_uring copy overlap' });
     recordMetric(ctx, { name: 'uring_cp_pipelined most requests in flight', value: piped.maxInFlight, unit: 'requests', group: 'io_uring copy overlap' });
     recordMetric(ctx, { name: 'uring_cp_pipelined completions out of submission order', value: piped.outOfOrder, unit: 'CQEs', group: 'io_uring copy overlap' });
-    const evidence = (name: string, t: typeof piped) => `${name} (pid ${t.result.pid}): rings ${t.rings.length}, ` +
-      `${t.submits} requests submitted, ${t.completes} completed, at most ${t.maxInFlight} in flight, ${t.outOfOrder} completed out of order`;
-    const message = `io_uring:io_uring_submit_req / io_uring_complete on the rings each program created, copying ${BIG_SIZE} bytes from a cold cache:\n` +
-      `${evidence('uring_cp', naive)}\n${evidence('uring_cp_pipelined', piped)}\nFirst events of uring_cp_pipelined:\n${piped.sample || '(none)'}`;
-    expect(piped.submits, `${message}\nThe copy must move its ${Math.ceil(BIG_SIZE / (1024 * 1024))} MiB through the ring.`).toBeGreaterThanOrEqual(Math.ceil(BIG_SIZE / MAX_PIPELINE_BLOCK));
+    const p = judge.pipelined(naive, piped, BIG_SIZE);
+    expect(p.submits.fact, p.submits.message).toBeGreaterThanOrEqual(p.submits.atLeast);
     expectBytesThroughRing('uring_cp_pipelined', BIG_SIZE, piped);
-    expect(piped.maxInFlight, `${message}\nQueue several blocks' reads before waiting (NJOBS > 1), and keep the pipeline full.`).toBeGreaterThanOrEqual(2);
+    expect(p.inFlight.fact, p.inFlight.message).toBeGreaterThanOrEqual(p.inFlight.atLeast);
   });
 
   it('records the throughput of the naive and the pipelined copy of 64 MiB (best of 3, page cache warm)', async (ctx) => {
     afterCorrectness(ctx, ['uring_cp copies files', 'uring_cp_pipelined (several blocks in flight'], 'the throughput');
-    const src = files.get(BIG_SIZE)!;
     const best: Record<string, number> = {};
     for (let t = 0; t < TRIALS; t++) {
       for (const name of ['uring_cp', 'uring_cp_pipelined'] as const) {
-        const dst = `${dir}/speed-${name}.out`;
-        const r = await runCopy(await build(name), src, dst);
+        const { src, dst, result: r } = await timedCopy(setup, name);
         // A figure is recorded only for a copy that is right: a program that copied nothing is not fast.
         await expectSameContent(`${name} (timed)`, src, dst, r);
         best[name] = Math.max(best[name] ?? 0, mibPerSec(BIG_SIZE, r.durationMs));
