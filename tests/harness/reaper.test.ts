@@ -85,9 +85,11 @@ describe('reaper', () => {
   afterAll(async () => {
     const { rmSync } = await import('node:fs');
     rmSync(liveDir, { recursive: true, force: true });
-    rmSync(state, { recursive: true, force: true });
   });
 });
+
+// The private state dir, once every describe of this file is done (the watchdog test below writes into it too).
+afterAll(() => rmSync(state, { recursive: true, force: true }));
 
 describe('reaper: what it cannot release, it reports by name and reason', () => {
   it('a busy mount (a process has its cwd inside) is reported with its holder, not dropped', async () => {

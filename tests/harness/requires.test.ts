@@ -1,15 +1,20 @@
 /** labRequires(): a spec's requirements come from the lab.json beside it, the only copy. */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { labRequires } from '../../helpers/harness/requires.js';
 import { listLabs } from '../../helpers/course/labs.js';
 import { REPO_ROOT } from '../../helpers/harness/paths.js';
 
+/** The temp dirs this file made: removed after it (they were left in /tmp, four a run). */
+const made: string[] = [];
+afterAll(() => made.forEach((d) => rmSync(d, { recursive: true, force: true })));
+
 function specIn(labJson: unknown): string {
   const dir = mkdtempSync(join(tmpdir(), 'kl-requires-'));
+  made.push(dir);
   writeFileSync(join(dir, 'lab.json'), JSON.stringify(labJson));
   return pathToFileURL(join(dir, 'x.spec.ts')).href;
 }
