@@ -1,46 +1,13 @@
 /**
- * io_uring Lab 3's experiment: the lab's source files (0, 1, block−1, block,
- * block+1 bytes … and 64 MiB of random bytes, copy-check.ts makeSources), the
- * student's link_cp and Lab 2's uring_cp built against liburing, and a copy of
- * the 64 MiB file under the io_uring tracepoints (`traceCopy`: the rings the
- * program created, its requests by opcode, the bytes its READ and WRITE
- * requests completed, the io_uring_link events, optionally its io_uring_enter
- * calls). No assertions: a wrong copy is evidence (its run and its
- * destination); the spec compares the files (copy-check.ts) and judge.ts
- * decides the rest.
+ * io_uring Lab 3's experiment: the student's link_cp and Lab 2's uring_cp built
+ * against liburing, and a copy of the 64 MiB file under the io_uring
+ * tracepoints with its io_uring_link events — the area's ../copy-experiment.ts,
+ * shared with Lab 2. No assertions: the spec compares the files
+ * (copy-check.ts) and judge.ts decides the rest.
  */
-import { buildProgram } from '../../../helpers/harness/compile.js';
-import type { RunResult } from '../../../helpers/harness/exec.js';
-import { makeTempDir } from '../../../helpers/harness/resources.js';
-import { traceIoUringRequests, type RequestTrace } from '../../../helpers/kernel/io-uring-trace.js';
-import { BIG_SIZE, copyProgramSource, makeSources, type CopyProgram } from '../copy-check.js';
+import { prepareCopies as prepare } from '../copy-experiment.js';
 
-/** The lab's scratch directory and its source files (size → path). */
-export interface CopySetup {
-  readonly dir: string;
-  readonly files: ReadonlyMap<number, string>;
-}
-
-/** One traced copy of the 64 MiB file: where it went, and what the io_uring tracepoints saw. */
-export interface TracedCopy {
-  readonly src: string;
-  readonly dst: string;
-  readonly trace: RequestTrace & { readonly result: RunResult };
-}
-
-/** A copy program, built against liburing (from LAB_SRC or the reference tree). */
-export const build = (name: CopyProgram) => buildProgram({ src: copyProgramSource(name), ldlibs: ['-luring'] }).then((b) => b.path);
+export { build, traceCopy, type CopySetup, type TracedCopy } from '../copy-experiment.js';
 
 /** The scratch directory and the source files of the matrix. */
-export async function prepareCopies(): Promise<CopySetup> {
-  const dir = await makeTempDir('link-cp');
-  return { dir, files: await makeSources(dir) };
-}
-
-/** Copy the 64 MiB file with `name` to `<dir>/<out>` under the io_uring tracepoints (and sys_enter_io_uring_enter when `enters`). */
-export async function traceCopy(s: CopySetup, name: CopyProgram, out: string, opts: { enters?: boolean } = {}): Promise<TracedCopy> {
-  const src = s.files.get(BIG_SIZE)!;
-  const dst = `${s.dir}/${out}`;
-  const trace = await traceIoUringRequests(await build(name), [src, dst], opts.enters ? { enters: true } : undefined);
-  return { src, dst, trace };
-}
+export const prepareCopies = () => prepare('link-cp');
