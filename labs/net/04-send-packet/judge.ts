@@ -140,10 +140,23 @@ export function deadAddress(r: Run) {
   };
 }
 
-/** Where an event of another datagram lies inside a lab's datagram's path (for messages), if it does. */
+/**
+ * How many records before a lab's datagram's net_dev_queue (or after its netif_receive_skb) a raced decoy's event
+ * still counts as "at the same time": a tracer's probe on a tracepoint runs before or after the tracefs event's
+ * (callbacks run in the order they were attached), so an event another CPU recorded a few records before the lab's
+ * net_dev_queue may have come after it for the tracer (seen in CI: a flag-following tracer printed a decoy's netif_rx
+ * recorded just before the lab's net_dev_queue).
+ */
+export const RACE_SLACK = 8;
+
+/** Where an event of another datagram lies inside (or, for a raced decoy, right next to) a lab's datagram's path (for messages), if it does. */
 function insideOf(r: Run, e: NetEvent | undefined): string {
   const x = e && r.interleaved.find((i) => i.event === e);
-  return x ? ` — recorded between ${x.path.datagram.label}'s net_dev_queue and its netif_receive_skb (skbaddr=0x${x.path.events.net_dev_queue!.skb}): an skb of its own, on its way at the same time` : '';
+  if (x) return ` — recorded between ${x.path.datagram.label}'s net_dev_queue and its netif_receive_skb (skbaddr=0x${x.path.events.net_dev_queue!.skb}): an skb of its own, on its way at the same time`;
+  const o = e && r.paths.find((p) => p.datagram.concurrent && NET_POINTS.some((pt) => p.events[pt] === e));
+  const t = o && r.targets.find((p) => p.events.net_dev_queue && p.events.netif_receive_skb
+    && e!.index > p.events.net_dev_queue.index - RACE_SLACK && e!.index < p.events.netif_receive_skb.index + RACE_SLACK);
+  return t ? ` — recorded next to ${t.datagram.label}'s net_dev_queue (#${t.events.net_dev_queue!.index}) … netif_receive_skb (#${t.events.netif_receive_skb!.index}) (skbaddr=0x${t.events.net_dev_queue!.skb}), within ${RACE_SLACK} records: an skb of its own, on its way at the same time` : '';
 }
 
 /** The tracer's event lines that are not the lab's datagram. */

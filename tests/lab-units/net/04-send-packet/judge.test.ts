@@ -58,6 +58,25 @@ describe('Net Lab 4 judge', () => {
     expect(strays(withDecoy, PORT).stray).toEqual([expect.stringMatching(/decoy to port 12346 \(300 bytes\)/)]);
   });
 
+  it('a raced decoy\'s event recorded just before the lab\'s net_dev_queue is still named as raced, with the skb-address hint', () => {
+    // Another CPU: the tracer's probe may run before the tracefs event, so "just before" in the record can be "inside" for the tracer.
+    const raced: DatagramPath = { datagram: { label: 'decoy to port 12399, sent from CPU 1', from: A, to: B, payload: 1300, concurrent: true }, events: {
+      net_dev_queue: { point: 'net_dev_queue', dev: A, skb: 'ffff888100000900', len: 1342, index: 20 },
+      netif_rx: { point: 'netif_rx', dev: B, skb: 'ffff888100000900', len: 1328, index: 23 },
+      net_dev_xmit: { point: 'net_dev_xmit', dev: A, skb: 'ffff888100000900', len: 1342, index: 40 },
+      netif_receive_skb: { point: 'netif_receive_skb', dev: B, skb: 'ffff888100000900', len: 1328, index: 41 },
+    } };
+    const late = path(`the lab's datagram to port ${PORT}`, 200, 'ffff888100000200', 24);
+    const r = { ...run([line('netif_rx', B, 'ffff888100000900', 1328), ...correct], [decoy, late, raced]), raced: true };
+    expect(r.interleaved).toEqual([]);
+    expect(strays(r, PORT).stray).toEqual([expect.stringMatching(/line 1 .*sent from CPU 1 \(1300 bytes\), the kernel's netif_rx .* — recorded next to the lab's datagram to port 12345's net_dev_queue \(#24\) … netif_receive_skb \(#27\)/)]);
+    expect(strays(r, PORT).strayMessage).toMatch(/a map keyed by args->skbaddr/);
+    // Far from every lab's datagram, it is a stray like any other, without the hint.
+    const far = { ...raced, events: { ...raced.events, netif_rx: { ...raced.events.netif_rx!, index: 10 } } };
+    const r2 = { ...run([line('netif_rx', B, 'ffff888100000900', 1328), ...correct], [decoy, late, far]), raced: true };
+    expect(strays(r2, PORT).strayMessage).not.toMatch(/a map keyed by args->skbaddr/);
+  });
+
   it('IP options count in the length; a decoy of the same length at the same address is told apart by order', () => {
     const opt = { ...path('opt', 158, 'ffff888100000300', 8), datagram: { label: 'opt', from: A, to: B, payload: 150, ipOptions: 8, lab: true } };
     expect(expectedLen(opt.datagram, 'net_dev_queue')).toBe(150 + 8 + 20 + 8 + 14);
