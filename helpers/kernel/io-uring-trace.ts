@@ -47,6 +47,11 @@ export interface RequestTrace {
   readonly links: number;
   /** io_uring_enter(2) calls by the program's pid (syscalls:sys_enter_io_uring_enter); undefined when not traced. */
   readonly enters?: number;
+  /**
+   * Of those, the calls that hand the kernel requests (to_submit > 0, the argument as the syscall tracepoint
+   * prints it, in hex): a call that only waits for completions does not count. Undefined when not traced.
+   */
+  readonly submitEnters?: number;
   /** The first few of the program's events, for messages. */
   readonly sample: string;
 }
@@ -71,6 +76,8 @@ export function describeRequests(t: Pick<RequestTrace, 'opcodes' | 'bytes'>): st
 }
 
 const RING = /\bring (?:0x)?([0-9a-f]+)/;
+/** sys_enter_io_uring_enter's to_submit: "to_submit: 0x00000002" (6.x) or "to_submit: 2" (older); hex either way. */
+const TO_SUBMIT = /\bto_submit: (?:0x)?([0-9a-f]+)/;
 const USER_DATA = /\b(?:user_)?data 0x([0-9a-f]+)/;
 
 /**
@@ -80,7 +87,7 @@ const USER_DATA = /\b(?:user_)?data 0x([0-9a-f]+)/;
 export function followRequests(lines: readonly string[], pid: number): RequestTrace {
   const rings = new Set<string>();
   const inFlight = new Map<string, string[]>(); // ring → user_data of requests in flight, oldest first
-  let submits = 0, completes = 0, now = 0, maxInFlight = 0, outOfOrder = 0, links = 0, enters = 0, sawEnterEvent = false;
+  let submits = 0, completes = 0, now = 0, maxInFlight = 0, outOfOrder = 0, links = 0, enters = 0, submitEnters = 0, sawEnterEvent = false;
   const opcodes: Record<string, number> = {};
   const opOfReq = new Map<string, string>(); // req pointer → opcode of the request it carries now (pointers are reused)
   const opOfData = new Map<string, string>(); // user_data → opcode of the last request submitted with it
@@ -90,7 +97,10 @@ export function followRequests(lines: readonly string[], pid: number): RequestTr
     const ev = parseTraceLine(line);
     if (ev && (ev.event === 'sys_io_uring_enter' || ev.event === 'sys_enter_io_uring_enter')) {
       sawEnterEvent = true;
-      if (ofProcess(ev, pid)) enters++;
+      if (ofProcess(ev, pid)) {
+        enters++;
+        if (Number.parseInt(TO_SUBMIT.exec(ev.body)?.[1] ?? '0', 16) > 0) submitEnters++;
+      }
       continue;
     }
     const ring = ev && RING.exec(ev.body)?.[1];
@@ -135,7 +145,7 @@ export function followRequests(lines: readonly string[], pid: number): RequestTr
     }
     if (sample.length < 6) sample.push(line.trim());
   }
-  return { rings: [...rings], submits, completes, maxInFlight, outOfOrder, opcodes, bytes, links, ...(sawEnterEvent ? { enters } : {}), sample: sample.join('\n') };
+  return { rings: [...rings], submits, completes, maxInFlight, outOfOrder, opcodes, bytes, links, ...(sawEnterEvent ? { enters, submitEnters } : {}), sample: sample.join('\n') };
 }
 
 /**

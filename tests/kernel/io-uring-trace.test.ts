@@ -32,16 +32,28 @@ const linked = readFileSync(join(import.meta.dirname, '../fixtures/io_uring/trac
 
 describe('io_uring requests by opcode, bytes, links and enters', () => {
   it('the naive copy: 4 READ (the last one at the end of the file) and 3 WRITE, 70000 bytes each way, one enter per request, no links', () => {
-    expect(followRequests(linked, 11506)).toMatchObject({ opcodes: { READ: 4, WRITE: 3 }, bytes: { read: 70000, write: 70000 }, links: 0, enters: 7 });
+    expect(followRequests(linked, 11506)).toMatchObject({ opcodes: { READ: 4, WRITE: 3 }, bytes: { read: 70000, write: 70000 }, links: 0, enters: 7, submitEnters: 7 });
   });
 
   it('the linked copy: 3 READ→WRITE chains (3 io_uring_link events) in one enter, 70000 bytes each way', () => {
-    expect(followRequests(linked, 11509)).toMatchObject({ opcodes: { READ: 3, WRITE: 3 }, bytes: { read: 70000, write: 70000 }, links: 3, enters: 1 });
+    expect(followRequests(linked, 11509)).toMatchObject({ opcodes: { READ: 3, WRITE: 3 }, bytes: { read: 70000, write: 70000 }, links: 3, enters: 1, submitEnters: 1 });
   });
 
   it('counts no enters when the syscall tracepoint was not recorded (undefined, not 0)', () => {
     expect(followRequests(lines, 28240).enters).toBeUndefined();
+    expect(followRequests(lines, 28240).submitEnters).toBeUndefined();
     expect(followRequests(lines, 28240).bytes).toEqual({ read: 70000, write: 70000 });
+  });
+
+  it('counts the calls that submit apart from those that only wait (to_submit in hex, with or without 0x)', () => {
+    const calls = [
+      '        link_cp-500   [000] .....  10.000001: sys_io_uring_enter(fd: 5, to_submit: 10, min_complete: 1, flags: 1, argp: 0, argsz: 8)',
+      '        link_cp-500   [000] .....  10.000002: sys_io_uring_enter(fd: 5, to_submit: 0, min_complete: 1, flags: 1, argp: 0, argsz: 8)',
+      '        link_cp-500   [001] .....  10.000003: sys_enter_io_uring_enter: fd: 0x00000005, to_submit: 0x00000000, min_complete: 0x00000001, flags: 0x00000001, argp: 0x00000000, argsz: 0x00000008',
+      '        link_cp-500   [001] .....  10.000004: sys_enter_io_uring_enter: fd: 0x00000005, to_submit: 0x0000000a, min_complete: 0x00000002, flags: 0x00000001, argp: 0x00000000, argsz: 0x00000008',
+      '          other-501   [001] .....  10.000005: sys_io_uring_enter(fd: 5, to_submit: 4, min_complete: 1, flags: 1, argp: 0, argsz: 8)',
+    ];
+    expect(followRequests(calls, 500)).toMatchObject({ enters: 4, submitEnters: 2 });
   });
 
   it('describes the requests for a message', () => {
