@@ -45,6 +45,12 @@ export interface RequestTrace {
   readonly bytes: { readonly read: number; readonly write: number };
   /** io_uring_link events on the program's rings: one per request queued behind another with IOSQE_IO_LINK. */
   readonly links: number;
+  /**
+   * Of those, the links that queue a write request (WRITE, WRITEV, WRITE_FIXED) behind a read request (READ, READV,
+   * READ_FIXED): "request <req> linked after <target>", both submitted on the ring (io_uring_submit_req names their
+   * opcodes). A read linked to a NOP, or a NOP to a write, is not one.
+   */
+  readonly readWriteLinks: number;
   /** io_uring_enter(2) calls by the program's pid (syscalls:sys_enter_io_uring_enter); undefined when not traced. */
   readonly enters?: number;
   /**
@@ -76,6 +82,8 @@ export function describeRequests(t: Pick<RequestTrace, 'opcodes' | 'bytes'>): st
 }
 
 const RING = /\bring (?:0x)?([0-9a-f]+)/;
+/** io_uring_link: "ring …, request <req> linked after <target_req>" (5.15 and 6.x). */
+const LINK = /\brequest (?:0x)?([0-9a-f]+) linked after (?:0x)?([0-9a-f]+)/;
 /** sys_enter_io_uring_enter's to_submit: "to_submit: 0x00000002" (6.x) or "to_submit: 2" (older); hex either way. */
 const TO_SUBMIT = /\bto_submit: (?:0x)?([0-9a-f]+)/;
 const USER_DATA = /\b(?:user_)?data 0x([0-9a-f]+)/;
@@ -87,7 +95,7 @@ const USER_DATA = /\b(?:user_)?data 0x([0-9a-f]+)/;
 export function followRequests(lines: readonly string[], pid: number): RequestTrace {
   const rings = new Set<string>();
   const inFlight = new Map<string, string[]>(); // ring → user_data of requests in flight, oldest first
-  let submits = 0, completes = 0, now = 0, maxInFlight = 0, outOfOrder = 0, links = 0, enters = 0, submitEnters = 0, sawEnterEvent = false;
+  let submits = 0, completes = 0, now = 0, maxInFlight = 0, outOfOrder = 0, links = 0, readWriteLinks = 0, enters = 0, submitEnters = 0, sawEnterEvent = false;
   const opcodes: Record<string, number> = {};
   const opOfReq = new Map<string, string>(); // req pointer → opcode of the request it carries now (pointers are reused)
   const opOfData = new Map<string, string>(); // user_data → opcode of the last request submitted with it
@@ -112,6 +120,8 @@ export function followRequests(lines: readonly string[], pid: number): RequestTr
     if (!rings.has(ring)) continue;
     if (ev.event === 'io_uring_link') {
       links++;
+      const m = LINK.exec(ev.body);
+      if (m && WRITE_OPS.has(opOfReq.get(m[1]!) ?? '') && READ_OPS.has(opOfReq.get(m[2]!) ?? '')) readWriteLinks++;
       continue;
     }
     const data = USER_DATA.exec(ev.body)?.[1] ?? '';
@@ -145,7 +155,7 @@ export function followRequests(lines: readonly string[], pid: number): RequestTr
     }
     if (sample.length < 6) sample.push(line.trim());
   }
-  return { rings: [...rings], submits, completes, maxInFlight, outOfOrder, opcodes, bytes, links, ...(sawEnterEvent ? { enters, submitEnters } : {}), sample: sample.join('\n') };
+  return { rings: [...rings], submits, completes, maxInFlight, outOfOrder, opcodes, bytes, links, readWriteLinks, ...(sawEnterEvent ? { enters, submitEnters } : {}), sample: sample.join('\n') };
 }
 
 /**

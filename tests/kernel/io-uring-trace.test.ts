@@ -32,11 +32,11 @@ const linked = readFileSync(join(import.meta.dirname, '../fixtures/io_uring/trac
 
 describe('io_uring requests by opcode, bytes, links and enters', () => {
   it('the naive copy: 4 READ (the last one at the end of the file) and 3 WRITE, 70000 bytes each way, one enter per request, no links', () => {
-    expect(followRequests(linked, 11506)).toMatchObject({ opcodes: { READ: 4, WRITE: 3 }, bytes: { read: 70000, write: 70000 }, links: 0, enters: 7, submitEnters: 7 });
+    expect(followRequests(linked, 11506)).toMatchObject({ opcodes: { READ: 4, WRITE: 3 }, bytes: { read: 70000, write: 70000 }, links: 0, readWriteLinks: 0, enters: 7, submitEnters: 7 });
   });
 
   it('the linked copy: 3 READ→WRITE chains (3 io_uring_link events) in one enter, 70000 bytes each way', () => {
-    expect(followRequests(linked, 11509)).toMatchObject({ opcodes: { READ: 3, WRITE: 3 }, bytes: { read: 70000, write: 70000 }, links: 3, enters: 1, submitEnters: 1 });
+    expect(followRequests(linked, 11509)).toMatchObject({ opcodes: { READ: 3, WRITE: 3 }, bytes: { read: 70000, write: 70000 }, links: 3, readWriteLinks: 3, enters: 1, submitEnters: 1 });
   });
 
   it('counts no enters when the syscall tracepoint was not recorded (undefined, not 0)', () => {
@@ -54,6 +54,20 @@ describe('io_uring requests by opcode, bytes, links and enters', () => {
       '          other-501   [001] .....  10.000005: sys_io_uring_enter(fd: 5, to_submit: 4, min_complete: 1, flags: 1, argp: 0, argsz: 8)',
     ];
     expect(followRequests(calls, 500)).toMatchObject({ enters: 4, submitEnters: 2 });
+  });
+
+  it('counts as read→write links only a write queued behind a read (a read linked to a NOP is not one)', () => {
+    const ev = (t: number, body: string) => `         link_cp-600   [000] .....  20.${String(t).padStart(6, '0')}: ${body}`;
+    const lines = [
+      ev(1, 'io_uring_create: ring 00000000000000aa, fd 5 sq size 4, cq size 8, flags 0x0'),
+      ev(2, 'io_uring_submit_req: ring 00000000000000aa, req 0000000000000001, user_data 0x1, opcode READ, flags 0x4, sq_thread 0'),
+      ev(3, 'io_uring_submit_req: ring 00000000000000aa, req 0000000000000002, user_data 0x2, opcode NOP, flags 0x0, sq_thread 0'),
+      ev(4, 'io_uring_link: ring 00000000000000aa, request 0000000000000002 linked after 0000000000000001'),
+      ev(5, 'io_uring_submit_req: ring 00000000000000aa, req 0000000000000003, user_data 0x3, opcode READV, flags 0x4, sq_thread 0'),
+      ev(6, 'io_uring_submit_req: ring 00000000000000aa, req 0000000000000004, user_data 0x4, opcode WRITEV, flags 0x0, sq_thread 0'),
+      ev(7, 'io_uring_link: ring 00000000000000aa, request 0000000000000004 linked after 0000000000000003'),
+    ];
+    expect(followRequests(lines, 600)).toMatchObject({ links: 2, readWriteLinks: 1 });
   });
 
   it('describes the requests for a message', () => {

@@ -24,14 +24,14 @@ export const ENTER_SHARE = 0.65;
 /** Reads that must carry a link: all but those re-issued after a short read (none on a regular file in practice). */
 export const LINKED_SHARE = 0.9;
 
-/** The kernel linked (nearly) every read to its write: io_uring_link events ≥ atLeast. */
+/** The kernel linked (nearly) every read to its write: io_uring_link events that queue a write behind a read ≥ atLeast. */
 export function linked(t: Traced) {
   const reads = readRequests(t);
   return {
-    fact: t.links,
+    fact: t.readWriteLinks,
     atLeast: Math.max(1, Math.ceil(reads * LINKED_SHARE)),
-    message: `io_uring_link events on the ring of link_cp (pid ${t.result.pid}): ${t.links}; ${describeRequests(t)}. ` +
-      `Each read must carry IOSQE_IO_LINK so that the kernel queues its write behind it (a read re-issued after a short read may go unlinked). ` +
+    message: `io_uring_link events on the ring of link_cp (pid ${t.result.pid}): ${t.links}, of which ${t.readWriteLinks} queue a write request behind a read request; ${describeRequests(t)}. ` +
+      `Each read must carry IOSQE_IO_LINK, with its write as the next SQE, so that the kernel queues the write behind it (a read re-issued after a short read may go unlinked). ` +
       `First events:\n${t.sample || '(none)'}`,
   };
 }

@@ -2,10 +2,11 @@
  * io_uring Lab 3 — 融会贯通: linked SQEs.
  * link_cp submits, per block, a read flagged IOSQE_IO_LINK followed by its
  * write, many blocks per io_uring_enter. It must copy every byte, the kernel
- * must really link the requests (the io_uring_link tracepoint fires once per
- * block), the bytes must go through its READ and WRITE requests, and per block it
- * must need clearly fewer io_uring_enter calls than Lab 2's naive copy (the
- * syscall tracepoint, any block size). What it prints is never required.
+ * must really link the requests (the io_uring_link tracepoint queues each
+ * block's write behind its read), the bytes must go through its READ and WRITE
+ * requests, and per block it must hand the kernel its requests in clearly fewer
+ * io_uring_enter calls than Lab 2's naive copy (the syscall tracepoint's
+ * to_submit, any block size). What it prints is never required.
  *
  * The lab's anatomy: experiment.ts makes the files and runs the traced copies,
  * copy-check.ts (shared with Lab 2) compares the files, judge.ts reads the

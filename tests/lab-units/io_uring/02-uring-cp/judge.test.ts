@@ -8,7 +8,7 @@ const MiB = 1024 * 1024;
 function trace(extra: Partial<RequestTrace> = {}, pid = 4242): RequestTrace & { result: { pid: number } } {
   return {
     rings: ['ffff0001'], submits: 4096, completes: 4096, maxInFlight: 1, outOfOrder: 0,
-    opcodes: { READ: 2048, WRITE: 2048 }, bytes: { read: 64 * MiB, write: 64 * MiB }, links: 0, sample: 'io_uring_submit_req: ring ffff0001 opcode READ',
+    opcodes: { READ: 2048, WRITE: 2048 }, bytes: { read: 64 * MiB, write: 64 * MiB }, links: 0, readWriteLinks: 0, sample: 'io_uring_submit_req: ring ffff0001 opcode READ',
     ...extra, result: { pid },
   };
 }

@@ -8,7 +8,7 @@ const MiB = 1024 * 1024;
 function trace(extra: Partial<RequestTrace> = {}, pid = 4242): RequestTrace & { result: { pid: number } } {
   return {
     rings: ['ffff0001'], submits: 4096, completes: 4096, maxInFlight: 16, outOfOrder: 0,
-    opcodes: { READ: 2048, WRITE: 2048 }, bytes: { read: 64 * MiB, write: 64 * MiB }, links: 2048, sample: 'io_uring_link: ring ffff0001',
+    opcodes: { READ: 2048, WRITE: 2048 }, bytes: { read: 64 * MiB, write: 64 * MiB }, links: 2048, readWriteLinks: 2048, sample: 'io_uring_link: ring ffff0001',
     ...extra, result: { pid },
   };
 }
@@ -17,12 +17,16 @@ describe('io_uring Lab 3 judge', () => {
   it('links: every read linked passes, 90% is the floor, none fails with the requests and first events in the message', () => {
     const all = linked(trace());
     expect([all.fact, all.atLeast]).toEqual([2048, 1844]);
-    const none = linked(trace({ links: 0, sample: '', opcodes: { READV: 2048, WRITEV: 2048 } }, 9));
+    const none = linked(trace({ links: 0, readWriteLinks: 0, sample: '', opcodes: { READV: 2048, WRITEV: 2048 } }, 9));
     expect(none.fact).toBeLessThan(none.atLeast);
-    expect(none.message).toMatch(/^io_uring_link events on the ring of link_cp \(pid \d+\): 0;[\s\S]*\d+ READV/);
+    expect(none.message).toMatch(/^io_uring_link events on the ring of link_cp \(pid \d+\): 0, of which 0 queue a write request behind a read request;[\s\S]*\d+ READV/);
+    // Every read linked, but to a NOP: the links are there, none of a write behind a read.
+    const nops = linked(trace({ links: 2048, readWriteLinks: 0, opcodes: { READ: 2048, NOP: 2048, WRITE: 2048 } }, 9));
+    expect(nops.fact).toBeLessThan(nops.atLeast);
+    expect(nops.message).toMatch(/: 2048, of which 0 queue a write request behind a read request;/);
     expect(none.message).toMatch(/First events:\n\(none\)$/);
     // A copy with no read requests at all still needs one link.
-    expect(linked(trace({ links: 0, opcodes: { NOP: 2 } })).atLeast).toBe(1);
+    expect(linked(trace({ links: 0, readWriteLinks: 0, opcodes: { NOP: 2 } })).atLeast).toBe(1);
   });
 
   it('the baseline: uring_cp must have submitted read requests with io_uring_enter calls', () => {
