@@ -23,8 +23,9 @@ export const RO_FD = 1;
 /** What `stat -f -c %T` calls each file system. */
 export const FS_TYPE: Record<Fs, string> = { tmpfs: 'tmpfs', ext4: 'ext2/ext3' };
 
-/** What a test compares: the facts from the evidence, what they must be, and the message that shows the evidence. */
-export interface Verdict<T = unknown> { readonly got: T; readonly want: T; readonly message: string }
+import type { Verdict } from '../../../helpers/harness/verdict.js';
+
+export type { Verdict };
 
 /** A run's name in messages: "run 1 (ext4, ext4_file_write_iter)". */
 export const runName = (r: Run) => `run ${r.n} (${r.fs}, ${r.writeIter})`;

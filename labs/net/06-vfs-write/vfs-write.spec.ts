@@ -28,18 +28,14 @@
  * lister's lines, judge.ts turns the evidence into facts and messages, this
  * file says what must hold.
  */
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, it } from 'vitest';
 import { recordMetric } from '../../../helpers/harness/metrics.js';
 import { adapted, labRequires, requires, unmet } from '../../../helpers/harness/requires.js';
 import { traceWrites, type VfsWrite } from './experiment.js';
 import * as judge from './judge.js';
+import { holds } from '../../../helpers/harness/verdict.js';
 
 const NEEDS = labRequires(import.meta.url);
-
-/** The facts must be what the verdict wants; its message shows the evidence. */
-function holds(v: judge.Verdict): void {
-  expect(v.got, v.message).toEqual(v.want);
-}
 
 describe('Net Lab 5.6 — open and write through the VFS (追踪 open/write 系统调用)', () => {
   requires(...NEEDS);
