@@ -1,0 +1,56 @@
+/** io_uring Lab 2.1's verdicts (labs/io_uring/01-fio/judge.ts) on fio reports and strace summaries recorded on this machine. */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import type { EngineRun, SyscallCount } from '../../../../labs/io_uring/01-fio/experiment.js';
+import { extentsControl, fioInt, fioSize, fioTimeMs, saneFigures, seedJob, sqpollFewerSyscalls, type Verdict } from '../../../../labs/io_uring/01-fio/judge.js';
+import { parseFioJson, type FioJobResult } from '../../../../helpers/kernel/fio.js';
+import { parseStraceSummary } from '../../../../helpers/kernel/syscalls.js';
+
+const fixture = (name: string) => readFileSync(join(import.meta.dirname, '..', '..', '..', 'fixtures', 'io_uring', name), 'utf8');
+const holds = (v: Verdict) => isDeepStrictEqual(v.got, v.want);
+const uring = parseFioJson(fixture('fio-randread-io_uring.json')).jobs[0]!;
+const run = (job: FioJobResult, engine: EngineRun['engine'] = 'io_uring'): EngineRun => ({ engine, trial: 0, job });
+
+describe('io_uring Lab 2.1 judge', () => {
+  it('accepts the seed\'s job on its engine, and names the option that differs', () => {
+    expect(holds(seedJob(run(uring)))).toBe(true);
+    expect(holds(seedJob(run(uring, 'libaio')))).toBe(false);
+    const buffered = seedJob(run({ ...uring, options: { ...uring.options, direct: '0' } }));
+    expect(buffered.got).toMatchObject({ direct: false });
+    expect(buffered.message).toMatch(/read as fio reads them/);
+    // Written another way, as fio echoes it: the same job.
+    expect(holds(seedJob(run({ ...uring, options: { ...uring.options, bs: '4096', iodepth: '0x40', runtime: '2000ms' } })))).toBe(true);
+    expect(holds(seedJob(run({ ...uring, options: { ...uring.options, bs: '4KiB', runtime: '2s' } })))).toBe(true);
+    expect(seedJob(run({ ...uring, options: { ...uring.options, iodepth: '32' } })).got).toMatchObject({ iodepth: 32 });
+  });
+
+  it('reads fio\'s values as fio does', () => {
+    expect([fioSize('4k'), fioSize('4K'), fioSize('4KiB'), fioSize('4096'), fioSize('1m'), fioSize('x')]).toEqual([4096, 4096, 4096, 4096, 1 << 20, Number.NaN]);
+    expect([fioInt('64'), fioInt('0x40'), fioInt('6 4')]).toEqual([64, 64, Number.NaN]);
+    expect([fioTimeMs('2'), fioTimeMs('2s'), fioTimeMs('2000ms'), fioTimeMs('2000000us'), fioTimeMs('1m')]).toEqual([2000, 2000, 2000, 2000, 60_000]);
+  });
+
+  it('accepts a recorded QD64 run and refuses one whose figures break Little\'s law or the depth', () => {
+    expect(holds(saneFigures(run(uring)))).toBe(true);
+    const shallow = saneFigures(run({ ...uring, iodepthLevel: { '1': 100 }, read: { ...uring.read, latMeanNs: uring.read.latMeanNs / 60 } }));
+    expect(shallow.got).toMatchObject({ mostlyAtDepth: false, littlesLaw: false });
+    expect(saneFigures(run({ ...uring, read: { ...uring.read, runtimeMs: 900 } })).got.lastsItsRuntime).toBe(false);
+  });
+
+  it('finds SQPOLL far below libaio in syscalls per I/O on the recorded straces', () => {
+    const c = (variant: SyscallCount['variant'], file: string, ios: number): SyscallCount => ({ variant, ios, summary: parseStraceSummary(fixture(file)) });
+    const counts = [c('libaio', 'strace-c-fio-libaio.txt', 150_000), c('io_uring', 'strace-c-fio-io_uring.txt', 150_000), c('io_uring+sqpoll', 'strace-c-fio-sqpoll.txt', 150_000)];
+    const v = sqpollFewerSyscalls(counts);
+    expect(v.got, v.message).toEqual(v.want);
+    // Swapped: libaio's counts under the SQPOLL name.
+    expect(holds(sqpollFewerSyscalls([{ ...counts[2]!, variant: 'libaio' }, counts[1]!, { ...counts[0]!, variant: 'io_uring+sqpoll' }]))).toBe(false);
+  });
+
+  it('wants unwritten extents in the fallocated file and none in the written one', () => {
+    const e = (path: string, unwritten: number) => ({ path, unwritten, text: `${unwritten} unwritten` });
+    expect(holds(extentsControl({ fallocated: e('a', 1), written: e('b', 0) }))).toBe(true);
+    expect(holds(extentsControl({ fallocated: e('a', 1), written: e('b', 3) }))).toBe(false);
+  });
+});
