@@ -5,10 +5,11 @@
  * would. The starter check, the wrong-program sets and each area's teeth tests
  * (tests/labs/*) all go through it. Root only, like the specs.
  */
-import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { run, type RunResult } from '../../helpers/harness/exec.js';
+import { readMountinfo } from '../../helpers/harness/mountinfo.js';
 import { REFERENCE_SRC, REPO_ROOT } from '../../helpers/harness/paths.js';
 import { writeStarter } from '../../scripts/starter.js';
 
@@ -45,9 +46,44 @@ export interface NestedRunResult {
 
 interface JsonReport { testResults: { message: string; assertionResults: NestedTestResult[] }[] }
 
+/**
+ * Workspaces (`lab-fixture-<pid>-…` in the temp dir) and batch dirs (`.cache/teeth-batch/<pid>-…`) carry the pid of
+ * the test process that made it. Its `finally` removes them; an interrupted or killed run skips that, so the next
+ * run removes those of processes that are gone.
+ */
+const WORKSPACE_PREFIX = 'lab-fixture-';
+const BATCH_DIR = join(REPO_ROOT, '.cache', 'teeth-batch');
+
+const pidAlive = (pid: number) => existsSync(`/proc/${pid}`);
+
+/**
+ * Entries `<prefix><pid>-…` of `dir` whose process is gone and under which nothing is mounted (a lab's mount left
+ * there must be seen, not deleted through). A name without a pid, or of a live process, is kept.
+ */
+export function staleByPid(dir: string, prefix: string, alive: (pid: number) => boolean = pidAlive, mounts?: readonly string[]): string[] {
+  let names: string[] = [];
+  try { names = readdirSync(dir); } catch { return []; }
+  const points = mounts ?? readMountinfo('self').map((m) => m.mountPoint);
+  return names.flatMap((name) => {
+    const pid = Number(name.startsWith(prefix) ? name.slice(prefix.length).match(/^(\d+)-/)?.[1] : NaN);
+    const path = join(dir, name);
+    if (!Number.isInteger(pid) || alive(pid) || points.some((m) => m === path || m.startsWith(`${path}/`))) return [];
+    return [path];
+  });
+}
+
+let swept = false;
+/** Once per process: remove the workspaces and batch dirs that runs no longer alive left behind. */
+function sweepStale(): void {
+  if (swept) return;
+  swept = true;
+  for (const d of [...staleByPid(tmpdir(), WORKSPACE_PREFIX), ...staleByPid(BATCH_DIR, '')]) rmSync(d, { recursive: true, force: true });
+}
+
 /** A student workspace in a temp dir: the reference c/ (or the starter made from it) with some files replaced. */
 function makeWorkspace(base: NestedRunOptions['base'], replace: NestedRunOptions['replace']): string {
-  const ws = mkdtempSync(join(tmpdir(), 'lab-fixture-'));
+  sweepStale();
+  const ws = mkdtempSync(join(tmpdir(), `${WORKSPACE_PREFIX}${process.pid}-`));
   if (base === 'starter') writeStarter(ws);
   else cpSync(REFERENCE_SRC, ws, { recursive: true });
   for (const [rel, fixture] of Object.entries(replace ?? {})) {
@@ -95,6 +131,7 @@ export interface BatchItem {
  * it alone).
  */
 export async function runSpecBatch(spec: string, items: readonly BatchItem[], options: { strict?: boolean; timeoutMs?: number; signal?: AbortSignal } = {}): Promise<Map<string, NestedRunResult>> {
+  sweepStale();
   const batchRel = join('.cache', 'teeth-batch', `${process.pid}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`);
   const batch = join(REPO_ROOT, batchRel);
   mkdirSync(batch, { recursive: true });
