@@ -143,6 +143,12 @@ export function stripTimestamp(line: string): string {
   return line.replace(/^\[\s*\d+\.\d+\]\s?/, '');
 }
 
+/** The `exit=<n>` a section printed (`cmd; echo "exit=$?"`), NaN when none (pure). */
+export const sectionExit = (section = '') => Number(section.match(/exit=(\d+)/)?.[1] ?? NaN);
+
+/** A section's non-empty lines, kernel log timestamps removed (pure). */
+export const sectionLines = (section = '') => section.split('\n').map(stripTimestamp).filter((l) => l.trim());
+
 /** One line of /proc/modules: name, size, use count, dependents, state (pure). */
 export interface LoadedModule { readonly name: string; readonly size: number; readonly refcount: number; readonly state: string; readonly taint?: string }
 

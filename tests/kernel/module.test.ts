@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseProcModules, parseSections, stripTimestamp, vermagicOf, withVermagicChanged } from '../../helpers/kernel/module.js';
+import { parseProcModules, parseSections, sectionExit, sectionLines, stripTimestamp, vermagicOf, withVermagicChanged } from '../../helpers/kernel/module.js';
 
 const recorded = readFileSync(join(import.meta.dirname, '../fixtures/extend/module-guest-output.txt'), 'utf8');
 
@@ -31,6 +31,8 @@ describe('module helpers (recorded guest output of the module steps)', () => {
   it('strips printk timestamps', () => {
     expect(stripTimestamp('[   12.345678] labmod: unloaded')).toBe('labmod: unloaded');
     expect(stripTimestamp('labmod: unloaded')).toBe('labmod: unloaded');
+    expect(sectionLines('[    1.000000] labmod: loaded\n\nsecond')).toEqual(['labmod: loaded', 'second']);
+    expect([sectionExit('insmod: ERROR\nexit=1'), sectionExit('no status'), sectionExit()]).toEqual([1, Number.NaN, Number.NaN]);
   });
 
   it('changes a vermagic in place, same length, NUL-padded', () => {

@@ -5,15 +5,13 @@
  * with the message that shows the evidence. Unit-tested on made-up sections in
  * tests/lab-units/extend/01-module/judge.test.ts.
  */
-import { parseProcModules, stripTimestamp } from '../../../helpers/kernel/module.js';
+import { parseProcModules, sectionExit as exitOf, sectionLines as lines } from '../../../helpers/kernel/module.js';
 import { NAME, SMALL_READ, TIMES, WHO, type ModuleRun } from './experiment.js';
 
 import type { Verdict } from '../../../helpers/harness/verdict.js';
 
 export type { Verdict };
 
-export const exitOf = (section = '') => Number(section.match(/exit=(\d+)/)?.[1] ?? NaN);
-export const lines = (section = '') => section.split('\n').map(stripTimestamp).filter((l) => l.trim());
 /** `stat -c '%a %n'` lines: path → permission bits. */
 export const modesOf = (section = ''): Record<string, number> =>
   Object.fromEntries(section.split('\n').flatMap((l) => { const m = l.match(/^([0-7]{3,4}) (\/\S+)$/); return m ? [[m[2]!, parseInt(m[1]!, 8)]] : []; }));

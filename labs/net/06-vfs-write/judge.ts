@@ -6,8 +6,12 @@
  * shows the evidence. Unit-tested on made-up evidence in
  * tests/lab-units/net/06-vfs-write/judge.test.ts.
  */
+import type { Verdict } from '../../../helpers/harness/verdict.js';
+import { sectionExit as exitOf } from '../../../helpers/kernel/module.js';
 import type { Fs, Run, VfsWrite } from './experiment.js';
 import { EBADF, MAX_RW_COUNT, expectedChain, ofPid, showChain, type ChainRecord } from './vfs-chain.js';
+
+export type { Verdict };
 
 /** The writer's fds (c/net/vfs_writer.c) and the number of writes its child adds. */
 export const LAB_FD = 7;
@@ -23,17 +27,12 @@ export const RO_FD = 1;
 /** What `stat -f -c %T` calls each file system. */
 export const FS_TYPE: Record<Fs, string> = { tmpfs: 'tmpfs', ext4: 'ext2/ext3' };
 
-import type { Verdict } from '../../../helpers/harness/verdict.js';
-
-export type { Verdict };
-
 /** A run's name in messages: "run 1 (ext4, ext4_file_write_iter)". */
 export const runName = (r: Run) => `run ${r.n} (${r.fs}, ${r.writeIter})`;
 /** One value per run, keyed by its name, for comparisons. */
 export const perRun = <T>(runs: readonly Run[], f: (r: Run) => T): Record<string, T> => Object.fromEntries(runs.map((r) => [runName(r), f(r)]));
 
 /** The `exit=<n>` a section printed (NaN when none). */
-export const exitOf = (section = '') => Number(section.match(/exit=(\d+)/)?.[1] ?? NaN);
 /** The processes that wrote the lab's file, in order of their first write. */
 const writerPids = (r: Run) => [...new Set(r.labCalls.map((c) => c.pid))];
 

@@ -4,7 +4,7 @@
  * the message that shows the kernel's evidence and says what to fix.
  * Unit-tested in tests/lab-units/system/01-chardev/judge.test.ts.
  */
-import { stripTimestamp } from '../../../helpers/kernel/module.js';
+import { sectionExit as exitOf, sectionLines as lines } from '../../../helpers/kernel/module.js';
 import { expectedOutcomes, parseProbe, sameOutcome, showOutcome, CAPACITY, type Group, type Op } from './device-model.js';
 import type { Plan } from './experiment.js';
 
@@ -20,8 +20,6 @@ export interface Evidence {
   readonly note: string;
 }
 
-export const exitOf = (section = '') => Number(section.match(/exit=(\d+)/)?.[1] ?? NaN);
-const lines = (s = '') => s.split('\n').map(stripTimestamp).filter((l) => l.trim());
 
 /** `/sys/class/<class>/labchar/dev M:m` lines of a section → [{cls, dev}] (pure). */
 export function sysfsDevs(section = ''): { cls: string; dev: string }[] {

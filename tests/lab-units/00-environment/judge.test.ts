@@ -1,9 +1,8 @@
 /** Lab 0's verdicts (labs/00-environment/judge.ts) on made-up output and strace lines. */
-import { isDeepStrictEqual } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { makesTheCalls, parseSysinfo, printsWhatCallsReturned, reportsThisKernel, reportsWhatKernelAnswers, type Verdict } from '../../../labs/00-environment/judge.js';
+import { holdsQuietly as holds } from '../../../helpers/harness/verdict.js';
+import { makesTheCalls, parseSysinfo, printsWhatCallsReturned, reportsThisKernel, reportsWhatKernelAnswers } from '../../../labs/00-environment/judge.js';
 
-const holds = (v: Verdict) => isDeepStrictEqual(v.got, v.want);
 const TRACE = [
   '4242  uname({sysname="Linux", nodename="h", release="2.6.78-kl", version="#1", machine="x86_64", domainname="(none)"}) = 0',
   '4242  getpid()                          = 4242',

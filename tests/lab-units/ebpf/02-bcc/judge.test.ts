@@ -1,11 +1,10 @@
 /** Lab 1.2's verdicts (labs/ebpf/02-bcc/judge.ts) on made-up evidence. */
-import { isDeepStrictEqual } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { holdsQuietly as holds } from '../../../../helpers/harness/verdict.js';
 import type { Attached, HelloRun, RingbufRun } from '../../../../labs/ebpf/02-bcc/experiment.js';
-import { attachedToClone, everyShellArrived, helloFromShells, type Verdict } from '../../../../labs/ebpf/02-bcc/judge.js';
+import { attachedToClone, everyShellArrived, helloFromShells } from '../../../../labs/ebpf/02-bcc/judge.js';
 import type { PerfAttachment } from '../../../../helpers/kernel/bpftool.js';
 
-const holds = (v: Verdict) => isDeepStrictEqual(v.got, v.want);
 const tp: PerfAttachment = { pid: 10, fd: 4, prog_id: 7, fd_type: 'tracepoint', tracepoint: 'sys_enter_clone' };
 const attached = (over: Partial<Attached> = {}): Attached => ({
   script: 'ebpf/02-bcc/hello_bcc.py', mode: 'tracepoint', points: 'sys_enter_clone', startSeconds: 3, attachments: [tp], cloneHooks: [tp], programTypes: ['tracepoint'], ...over,

@@ -1,15 +1,14 @@
 /** Lab 1.3's verdicts (labs/ebpf/03-xdp/judge.ts) on made-up evidence: each test's facts and the messages that explain them. */
-import { isDeepStrictEqual } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { holdsQuietly as holds } from '../../../../helpers/harness/verdict.js';
 import type { DropRates, MethodResult } from '../../../../labs/ebpf/03-xdp/drop-rates.js';
 import type { CounterCode, DropperRun, FilterRun } from '../../../../labs/ebpf/03-xdp/experiment.js';
 import {
-  bpfObject, countsAtomically, detached, droppedByProgram, everyFrameCounted, fewLostInVeth, filtersOnlyUdpToPort, floodDropped, xdpCostsLess, type Verdict,
+  bpfObject, countsAtomically, detached, droppedByProgram, everyFrameCounted, fewLostInVeth, filtersOnlyUdpToPort, floodDropped, xdpCostsLess,
 } from '../../../../labs/ebpf/03-xdp/judge.js';
 import type { MethodSummary, ReceiveCostComparison } from '../../../../labs/ebpf/03-xdp/receive-cost.js';
 import type { PingStats } from '../../../../helpers/kernel/netns.js';
 
-const holds = (v: Verdict) => isDeepStrictEqual(v.got, v.want);
 const pings = (received: number): PingStats => ({ transmitted: 3, received, lossPercent: 100 * (1 - received / 3), summary: `3 packets transmitted, ${received} received` });
 const dropper = (over: Partial<DropperRun> = {}): DropperRun => ({
   before: pings(3), attachment: { progId: 42, mode: 'xdp' }, during: pings(0), exceptions: [], attachedAfterOff: undefined, after: pings(3), ...over,

@@ -1,10 +1,9 @@
 /** Lab 6.1's verdicts (labs/extend/01-module/judge.ts) on made-up sections of the module steps. */
-import { isDeepStrictEqual } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { holdsQuietly as holds } from '../../../../helpers/harness/verdict.js';
 import type { ModuleRun } from '../../../../labs/extend/01-module/experiment.js';
-import { insmodLogs, noneLeft, parametersAndLsmod, procReflects, removed, unknownSymbolRefused, versionMagicRefused, type Verdict } from '../../../../labs/extend/01-module/judge.js';
+import { insmodLogs, noneLeft, parametersAndLsmod, procReflects, removed, unknownSymbolRefused, versionMagicRefused } from '../../../../labs/extend/01-module/judge.js';
 
-const holds = (v: Verdict) => isDeepStrictEqual(v.got, v.want);
 const WHO = 'klabc123';
 const greeting = (n: number) => Array.from({ length: n }, (_, i) => `${i + 1}: Hello, ${WHO}!`).join('\n');
 

@@ -1,15 +1,14 @@
 /** io_uring Lab 2.1's verdicts (labs/io_uring/01-fio/judge.ts) on fio reports and strace summaries recorded on this machine. */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { isDeepStrictEqual } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { holdsQuietly as holds } from '../../../../helpers/harness/verdict.js';
 import type { EngineRun, SyscallCount } from '../../../../labs/io_uring/01-fio/experiment.js';
-import { extentsControl, fioInt, fioSize, fioTimeMs, saneFigures, seedJob, sqpollFewerSyscalls, type Verdict } from '../../../../labs/io_uring/01-fio/judge.js';
+import { extentsControl, fioInt, fioSize, fioTimeMs, saneFigures, seedJob, sqpollFewerSyscalls } from '../../../../labs/io_uring/01-fio/judge.js';
 import { parseFioJson, type FioJobResult } from '../../../../helpers/kernel/fio.js';
 import { parseStraceSummary } from '../../../../helpers/kernel/syscalls.js';
 
 const fixture = (name: string) => readFileSync(join(import.meta.dirname, '..', '..', '..', 'fixtures', 'io_uring', name), 'utf8');
-const holds = (v: Verdict) => isDeepStrictEqual(v.got, v.want);
 const uring = parseFioJson(fixture('fio-randread-io_uring.json')).jobs[0]!;
 const run = (job: FioJobResult, engine: EngineRun['engine'] = 'io_uring'): EngineRun => ({ engine, trial: 0, job });
 

@@ -1,11 +1,10 @@
 /** Lab K1's verdicts (labs/kernel/K1-boot/judge.ts) on made-up consoles. */
-import { isDeepStrictEqual } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { holdsQuietly as holds } from '../../../../helpers/harness/verdict.js';
 import type { K1Boot } from '../../../../labs/kernel/K1-boot/experiment.js';
-import { endsByItself, initIsPid1, ranTheProgram, reportsRelease, type Verdict } from '../../../../labs/kernel/K1-boot/judge.js';
+import { endsByItself, initIsPid1, ranTheProgram, reportsRelease } from '../../../../labs/kernel/K1-boot/judge.js';
 import type { BootResult } from '../../../../helpers/kernel/qemu.js';
 
-const holds = (v: Verdict) => isDeepStrictEqual(v.got, v.want);
 const GOOD = [
   '[    0.000000] Linux version 6.1.0-57-amd64 (debian-kernel@lists.debian.org)', '[    1.234567] Run /init as init process',
   'KL_INIT pid=1', 'KL_RELEASE=6.1.0-57-amd64', 'getcpu_trigger nr=309 ret=0 cpu=0 magic=0x0', 'KL_DONE', '[    2.000000] reboot: Restarting system',

@@ -1,11 +1,10 @@
 /** Lab K2's verdicts (labs/kernel/K2-gdb/judge.ts) on made-up gdb output and consoles. */
-import { isDeepStrictEqual } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { holdsQuietly as holds } from '../../../../helpers/harness/verdict.js';
 import type { GdbSession } from '../../../../labs/kernel/K2-gdb/experiment.js';
-import { guestFinished, num, registersOfGetcpu, stoppedAtEntry, type Verdict } from '../../../../labs/kernel/K2-gdb/judge.js';
+import { guestFinished, num, registersOfGetcpu, stoppedAtEntry } from '../../../../labs/kernel/K2-gdb/judge.js';
 import type { BootResult } from '../../../../helpers/kernel/qemu.js';
 
-const holds = (v: Verdict) => isDeepStrictEqual(v.got, v.want);
 const console_ = ['getcpu_trigger nr=309 ret=0 cpu=0', 'KL_DONE'];
 const bootOf = (lines: string[], exitedByItself = true) => ({ accel: 'tcg', accelNote: '', lines, output: lines.join('\n'), exitedByItself, exitCode: 0, seconds: 9, command: '' }) as BootResult;
 const session = (gdbOutput: string, lines = console_): GdbSession => ({

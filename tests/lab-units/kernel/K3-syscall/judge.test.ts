@@ -1,12 +1,11 @@
 /** Lab K3's verdicts (labs/kernel/K3-syscall/judge.ts) on made-up builds and consoles. */
-import { isDeepStrictEqual } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { holdsQuietly as holds } from '../../../../helpers/harness/verdict.js';
 import type { K3Run } from '../../../../labs/kernel/K3-syscall/experiment.js';
-import { builtAndBooted, efaultNoCrash, parseResult, rejectsLengths, saysHello, type Verdict } from '../../../../labs/kernel/K3-syscall/judge.js';
+import { builtAndBooted, efaultNoCrash, parseResult, rejectsLengths, saysHello } from '../../../../labs/kernel/K3-syscall/judge.js';
 import type { KernelBuild } from '../../../../helpers/kernel/kbuild.js';
 import type { BootResult } from '../../../../helpers/kernel/qemu.js';
 
-const holds = (v: Verdict) => isDeepStrictEqual(v.got, v.want);
 const RESULT = 'sayhello nr=451 ok=5/0 oversized=-1/22 negative=-1/22 edge=-1/22 badptr=-1/14';
 const run = (lines: string[], over: Partial<K3Run> = {}): K3Run => ({
   build: { release: '6.1.99-kl', systemMap: '/c/System.map', bzImage: '/c/bzImage', cached: true, seconds: 1, key: 'k', syscalls: [] } as unknown as KernelBuild,

@@ -1,10 +1,9 @@
 /** Net Lab 5.3's verdicts (labs/net/03-softirqs/judge.ts) on made-up windows: each test's facts and the messages that explain them. */
-import { isDeepStrictEqual } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { holdsQuietly as holds } from '../../../../helpers/harness/verdict.js';
 import type { Softirqs, Window } from '../../../../labs/net/03-softirqs/experiment.js';
-import { agreement, bounds, hooks, netRxRise, rareVectorsRan, someVectorRan, type Verdict } from '../../../../labs/net/03-softirqs/judge.js';
+import { agreement, bounds, hooks, netRxRise, rareVectorsRan, someVectorRan } from '../../../../labs/net/03-softirqs/judge.js';
 
-const holds = (v: Verdict) => isDeepStrictEqual(v.got, v.want);
 
 /** A window where TIMER, NET_RX and RCU ran; the outer delta a little above the inner one; a correct script's counts in between. */
 function win(over: Partial<Window> = {}): Window {
