@@ -73,7 +73,9 @@ export function makePlan(): Plan {
   queued[0] = { ...queued[0]!, sig: b };
   queued[1] = { ...queued[1]!, sig: a };
   return {
-    pipeBytes, pipeTotal: cap + rnd(PAGE, 3 * cap),
+    // More than the capacity asked for and more than the default: whichever pipe the program made, its writer blocks
+    // (a pipe left at 64 KiB is then seen full at 64 KiB, not emptied by a writer that has already exited).
+    pipeBytes, pipeTotal: Math.max(cap, 16 * PAGE) + rnd(PAGE, 3 * cap),
     mqName: `/${uniqueName('mq', 40)}`,
     messages: [...sizes].map((size, i) => ({ prio: prios[i]!, size })),
     shmPages: rnd(3, 24), shmToken: `kl${rnd(100000, 999999)}`,

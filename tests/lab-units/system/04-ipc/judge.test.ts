@@ -1,6 +1,6 @@
 /** System Lab 4's verdicts (labs/system/04-ipc/judge.ts) on made-up runs: pipe, queue, shared memory, signals. */
 import { describe, expect, it } from 'vitest';
-import { bit, pipeCapacity, type Plan, type Run } from '../../../../labs/system/04-ipc/experiment.js';
+import { bit, makePlan, pipeCapacity, type Plan, type Run } from '../../../../labs/system/04-ipc/experiment.js';
 import * as judge from '../../../../labs/system/04-ipc/judge.js';
 import type { Vma } from '../../../../helpers/kernel/procfs.js';
 import type { TraceEvent } from '../../../../helpers/kernel/tracefs.js';
@@ -34,6 +34,14 @@ describe('System Lab 4 judge', () => {
     expect(pipeCapacity(4097)).toBe(8192);
     expect(pipeCapacity(20000)).toBe(32768);
     expect(pipeCapacity(65536)).toBe(65536);
+  });
+
+  it('plans a pipe total above both the capacity asked for and the default 64 KiB (a default-size writer blocks too)', () => {
+    for (let i = 0; i < 500; i++) {
+      const p = makePlan();
+      expect(pipeCapacity(p.pipeBytes)).not.toBe(65536);
+      expect(p.pipeTotal).toBeGreaterThan(Math.max(pipeCapacity(p.pipeBytes), 65536));
+    }
   });
 
   it('passes a correct run', () => {
