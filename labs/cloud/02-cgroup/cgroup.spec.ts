@@ -10,16 +10,17 @@
  * collects the kernel's evidence, judge.ts turns it into facts and messages,
  * this file says what must hold.
  */
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, it } from 'vitest';
 import { recordMetric } from '../../../helpers/harness/metrics.js';
 import { adapted, labRequires, requires } from '../../../helpers/harness/requires.js';
 import { cleanup, prepareCgroup, runControl, runCpuLimited, runMemHog, type CgroupSetup } from './experiment.js';
 import * as judge from './judge.js';
 import { OOM_MIB, SURVIVE_MIB, type Verdict } from './judge.js';
+import { holds as hold } from '../../../helpers/harness/verdict.js';
 
 /** Every verdict, in order: the first that does not hold fails the test with its message. */
 function holds(verdicts: readonly Verdict[]): void {
-  for (const v of verdicts) expect(v.facts, v.message).toEqual(v.want);
+  for (const v of verdicts) hold(v);
 }
 
 const strict = () => process.env.LABS_STRICT === '1';

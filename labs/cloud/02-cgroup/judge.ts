@@ -8,6 +8,7 @@ import type { RunResult } from '../../../helpers/harness/exec.js';
 import { expectedUsageUsec, valuesClose } from '../../../helpers/kernel/cgroup.js';
 import { describeLimits, type LimitsInForce } from '../../../helpers/kernel/cgroup-limits.js';
 import type { Cleanup, ControlRun, CpuRun, MemRun } from './experiment.js';
+import type { Verdict } from '../../../helpers/harness/verdict.js';
 
 export const QUOTA_US = 10_000;
 export const PERIOD_US = 100_000;
@@ -31,12 +32,8 @@ export const SURVIVE_MIB = 50;
 /** Peak usage at the OOM kill: the kernel kills when a charge would pass the limit, so the peak is within a few pages of it. */
 export const PEAK_AT_KILL_SHARE = 0.9;
 
-/** One thing that must hold: the spec asserts `expect(facts, message).toEqual(want)`. */
-export interface Verdict {
-  readonly facts: unknown;
-  readonly want: unknown;
-  readonly message: string;
-}
+/** One thing that must hold (helpers/harness/verdict.ts): the spec asserts it with `holds(v)`. */
+export type { Verdict };
 
 export function show(r: RunResult): string {
   return `${r.command} exited ${r.signal ?? r.exitCode}\n--- stdout ---\n${r.stdout.trim()}\n--- stderr (tail) ---\n${r.stderr.trim().split('\n').slice(-8).join('\n')}`;
@@ -49,9 +46,9 @@ export const wallMsOf = (r: RunResult) => Number(r.stdout.match(/wall_ms=([\d.]+
 export function seedLimits(dirs: readonly string[], pid: number, l: LimitsInForce | undefined, where: string): Verdict[] {
   const evidence = `the workload (pid ${pid}) was last in:\n${where.trim() || '(never seen)'}\n${l ? describeLimits(l) : 'no cpu/memory files there'}\nthe lab's cgroup: ${dirs.join(' ')}`;
   return [
-    { facts: { inLabCgroup: !!l && dirs.includes(l.memoryDir) && dirs.includes(l.cpuDir) }, want: { inLabCgroup: true }, message: `cgexec.sh must put the command into the lab's cgroup. ${evidence}` },
+    { got: { inLabCgroup: !!l && dirs.includes(l.memoryDir) && dirs.includes(l.cpuDir) }, want: { inLabCgroup: true }, message: `cgexec.sh must put the command into the lab's cgroup. ${evidence}` },
     {
-      facts: { quota: l?.cpuQuotaUs, period: l?.cpuPeriodUs, memory: l?.memoryMaxBytes },
+      got: { quota: l?.cpuQuotaUs, period: l?.cpuPeriodUs, memory: l?.memoryMaxBytes },
       want: { quota: QUOTA_US, period: PERIOD_US, memory: MEMORY_MAX },
       message: `the limits in force while it ran must be the seed's (cpu.max "${QUOTA_US} ${PERIOD_US}", 100M). ${evidence}`,
     },
@@ -61,9 +58,9 @@ export function seedLimits(dirs: readonly string[], pid: number, l: LimitsInForc
 /** The limited busy loop: where it ran and how it ended (`ran`), then what the cgroup was charged (`charged`). */
 export function cpuLimited(c: CpuRun) {
   const ran: Verdict[] = [
-    { facts: { inAll: c.membership.inAll }, want: { inAll: true }, message: `cgexec.sh must put the hog (pid ${c.pid}) into the cgroup before exec'ing it:\n${c.membership.evidence}` },
+    { got: { inAll: c.membership.inAll }, want: { inAll: true }, message: `cgexec.sh must put the hog (pid ${c.pid}) into the cgroup before exec'ing it:\n${c.membership.evidence}` },
     ...seedLimits(c.dirs, c.pid, c.limits, c.where),
-    { facts: { exitCode: c.r.exitCode }, want: { exitCode: 0 }, message: show(c.r) },
+    { got: { exitCode: c.r.exitCode }, want: { exitCode: 0 }, message: show(c.r) },
   ];
   const wallMs = wallMsOf(c.r);
   const usageUsec = c.total.usageUsec - c.beforeUsec;
@@ -73,13 +70,13 @@ export function cpuLimited(c: CpuRun) {
   const hi = Math.floor(expected * (100 + SELFTEST_ERR_PERCENT) / (100 - SELFTEST_ERR_PERCENT));
   const charged: Verdict[] = [
     {
-      facts: { chargeWithinTolerance: valuesClose(usageUsec, expected, SELFTEST_ERR_PERCENT) },
+      got: { chargeWithinTolerance: valuesClose(usageUsec, expected, SELFTEST_ERR_PERCENT) },
       want: { chargeWithinTolerance: true },
       message: `the cgroup was charged ${usageUsec} µs of CPU in the hog's ${wallMs.toFixed(0)} ms of wall time (${(share * 100).toFixed(1)} %; ${c.beforeUsec} µs more before it started); ` +
         `the quota allows ${expected} µs and the kernel selftest's tolerance accepts ${lo}..${hi} µs\n${show(c.r)}`,
     },
     {
-      facts: { throttledEnough: c.total.nrThrottled >= HOG_SECONDS * 3 },
+      got: { throttledEnough: c.total.nrThrottled >= HOG_SECONDS * 3 },
       want: { throttledEnough: true },
       message: `cpu.stat nr_throttled must grow while the hog runs into the quota (nr_periods ${c.total.nrPeriods})`,
     },
@@ -94,12 +91,12 @@ export function control(c: ControlRun) {
   const min = CONTROL_FACTOR * QUOTA_US / PERIOD_US;
   const verdicts: Verdict[] = [
     {
-      facts: { farAboveQuota: share >= min },
+      got: { farAboveQuota: share >= min },
       want: { farAboveQuota: true },
       message: `unlimited, the hog was charged ${c.stats.usageUsec} µs in ${wallMs.toFixed(0)} ms (${(share * 100).toFixed(1)} %); ` +
         `it must be at least ${CONTROL_FACTOR}× the 10 % quota (load average: ${c.loadavg})\n${show(c.r)}`,
     },
-    { facts: { nrThrottled: c.stats.nrThrottled }, want: { nrThrottled: 0 }, message: 'nothing throttles a cgroup without a quota' },
+    { got: { nrThrottled: c.stats.nrThrottled }, want: { nrThrottled: 0 }, message: 'nothing throttles a cgroup without a quota' },
   ];
   return { share, verdicts };
 }
@@ -110,9 +107,9 @@ export function control(c: ControlRun) {
  */
 export function oomKill(m: MemRun, strict: boolean) {
   const killed: Verdict[] = [
-    { facts: { signal: m.r.signal }, want: { signal: 'SIGKILL' }, message: `mem_hog ${OOM_MIB} must die by SIGKILL from the OOM killer (swap: ${m.swap}):\n${show(m.r)}` },
+    { got: { signal: m.r.signal }, want: { signal: 'SIGKILL' }, message: `mem_hog ${OOM_MIB} must die by SIGKILL from the OOM killer (swap: ${m.swap}):\n${show(m.r)}` },
     {
-      facts: { oomKillGrew: m.oomKillAfter - m.oomKillBefore >= 1 },
+      got: { oomKillGrew: m.oomKillAfter - m.oomKillBefore >= 1 },
       want: { oomKillGrew: true },
       message: `the cgroup's oom_kill counter (${m.version === 2 ? 'memory.events' : 'memory.oom_control'}) must grow`,
     },
@@ -122,14 +119,14 @@ export function oomKill(m: MemRun, strict: boolean) {
   const after: Verdict[] = [];
   if (peak !== undefined) {
     after.push({
-      facts: { peakNearLimit: peak >= PEAK_AT_KILL_SHARE * MEMORY_MAX },
+      got: { peakNearLimit: peak >= PEAK_AT_KILL_SHARE * MEMORY_MAX },
       want: { peakNearLimit: true },
       message: `the OOM killer acts when the cgroup's usage reaches its limit: the peak usage must be near ${MEMORY_MAX} bytes. ${describeLimits(m.limits!)}`,
     });
   } else if (strict) {
-    after.push({ facts: { peakReported: false }, want: { peakReported: true }, message: `the kernel reports no peak usage (memory.peak needs Linux 5.19 on cgroup v2): ${m.limits ? describeLimits(m.limits) : ''}` });
+    after.push({ got: { peakReported: false }, want: { peakReported: true }, message: `the kernel reports no peak usage (memory.peak needs Linux 5.19 on cgroup v2): ${m.limits ? describeLimits(m.limits) : ''}` });
   }
-  after.push({ facts: m.procsAfter, want: [], message: 'nothing is left in the cgroup after the kill' });
+  after.push({ got: m.procsAfter, want: [], message: 'nothing is left in the cgroup after the kill' });
   return { kills: m.oomKillAfter - m.oomKillBefore, killed, peakMiB: peak === undefined ? undefined : peak / 2 ** 20, after };
 }
 
@@ -139,17 +136,17 @@ export function oomKill(m: MemRun, strict: boolean) {
  */
 export function survives(m: MemRun, strict: boolean) {
   const ran: Verdict[] = [
-    { facts: { exit: m.r.exitCode, signal: m.r.signal ?? null }, want: { exit: 0, signal: null }, message: show(m.r) },
-    { facts: { oomKill: m.oomKillAfter }, want: { oomKill: 0 }, message: 'no OOM kill in the cgroup' },
+    { got: { exit: m.r.exitCode, signal: m.r.signal ?? null }, want: { exit: 0, signal: null }, message: show(m.r) },
+    { got: { oomKill: m.oomKillAfter }, want: { oomKill: 0 }, message: 'no OOM kill in the cgroup' },
     ...seedLimits(m.dirs, m.r.pid, m.limits, m.where),
   ];
   // The kernel's count, not the program's: a mem_hog that only malloc()s is charged almost nothing.
   const peak = m.limits?.memoryPeakBytes;
   const describe = m.limits ? describeLimits(m.limits) : '';
   const charged: Verdict[] = peak === undefined
-    ? (strict ? [{ facts: { peakReported: false }, want: { peakReported: true }, message: `no peak usage file: ${describe}` }] : [])
+    ? (strict ? [{ got: { peakReported: false }, want: { peakReported: true }, message: `no peak usage file: ${describe}` }] : [])
     : [{
-      facts: { everyPageCharged: peak >= SURVIVE_MIB * 2 ** 20 },
+      got: { everyPageCharged: peak >= SURVIVE_MIB * 2 ** 20 },
       want: { everyPageCharged: true },
       message: `the cgroup's peak usage must show the ${SURVIVE_MIB} MiB touched (every page written is charged). ${describe}\n${show(m.r)}`,
     }];
@@ -159,7 +156,7 @@ export function survives(m: MemRun, strict: boolean) {
 /** The lab made cgroups and removed every one. */
 export function removed(c: Cleanup): Verdict[] {
   return [
-    { facts: { made: c.made.length > 0 }, want: { made: true }, message: `cgroups made (${c.detail})` },
-    { facts: c.present, want: [], message: 'cgroup directories still present' },
+    { got: { made: c.made.length > 0 }, want: { made: true }, message: `cgroups made (${c.detail})` },
+    { got: c.present, want: [], message: 'cgroup directories still present' },
   ];
 }

@@ -6,16 +6,13 @@
  * experiment reads while it waits. Unit-tested on made-up evidence in
  * tests/lab-units/ebpf/01-bpftrace/judge.test.ts.
  */
+import type { Verdict } from '../../../helpers/harness/verdict.js';
 
 /** What each script's BEGIN probe prints once every probe is attached. */
 export const READY = /^Tracing .*Hit Ctrl-C to end\./;
 
-/** One verdict: the facts observed, what they must equal, and the message that shows the evidence. */
-export interface Verdict {
-  readonly facts: unknown;
-  readonly want: unknown;
-  readonly message: string;
-}
+/** One verdict (helpers/harness/verdict.ts): the facts observed, what they must equal, and the message that shows the evidence. */
+export type { Verdict };
 
 /** Lines "<pid> <comm> Opening file: <path>" printed for `pid`. */
 export function opensOf(lines: readonly string[], pid: number): { comm: string; path: string }[] {
@@ -72,7 +69,7 @@ export function opens(e: Opens): Verdict {
   const sample = [...lines.filter((l) => l.startsWith(`${catPid} `) || l.startsWith(`${lsPid} `)).slice(0, 30)];
   const evidence = `bpftrace printed ${lines.length} lines${lost ? ` and lost ${lost} events (perf buffer full)` : ''}; those of cat (pid ${catPid}) and ls (pid ${lsPid}):\n${sample.join('\n') || '(none)'}\nfirst lines:\n${lines.slice(0, 5).join('\n')}`;
   return {
-    facts: {
+    got: {
       catOpenedHosts: opensOf(lines, catPid).find((o) => o.path === '/etc/hosts')?.comm,
       catOpenedRandom: opensOf(lines, catPid).find((o) => o.path === random)?.comm,
       lsOpenedTmp: opensOf(lines, lsPid).find((o) => o.path === '/tmp')?.comm,
@@ -87,12 +84,12 @@ export function exits(e: Exits): { alive: Verdict; reaped: Verdict } {
   const seen = exitedPids(e.lines);
   return {
     alive: {
-      facts: e.reportedAlive,
+      got: e.reportedAlive,
       want: false,
       message: `your workspace file ${e.script} reported "PID ${e.alivePid} exited" while that process (sleep 30) was still running: print at exit, not at fork or exec`,
     },
     reaped: {
-      facts: e.pids.map((p) => ({ pid: p, reported: seen.has(p) })),
+      got: e.pids.map((p) => ({ pid: p, reported: seen.has(p) })),
       want: e.pids.map((p) => ({ pid: p, reported: true })),
       message: `your workspace file ${e.script} (${e.probes} probe) printed ${e.lines.length} lines${e.lost ? ` and lost ${e.lost} events` : ''}, e.g.:\n${e.lines.slice(0, 8).join('\n') || '(none)'}\nexpected "PID <pid> exited" for the reaped children ${e.pids.join(', ')} (the last one a forked subshell that never exec'd)`,
     },
@@ -106,16 +103,16 @@ export const LAB_TRACEPOINTS = ['tracepoint:syscalls:sys_enter_openat', 'tracepo
 export function attachPoints(a: AttachPoints): Verdict[] {
   const { tracepoints, kprobes } = a;
   const listed: Verdict = {
-    facts: LAB_TRACEPOINTS.filter((p) => tracepoints.includes(p)),
+    got: LAB_TRACEPOINTS.filter((p) => tracepoints.includes(p)),
     want: LAB_TRACEPOINTS,
     message: `bpftrace -l "tracepoint:*" listed ${tracepoints.length}`,
   };
   if (!a.kprobesOk) {
-    return [listed, { facts: kprobes.length, want: 0, message: 'without CONFIG_KPROBES no kernel function can be kprobed' }];
+    return [listed, { got: kprobes.length, want: 0, message: 'without CONFIG_KPROBES no kernel function can be kprobed' }];
   }
   return [
     listed,
-    { facts: kprobes.length > tracepoints.length, want: true, message: 'a kprobe can attach to any traceable kernel function: thousands more than tracepoints' },
-    { facts: kprobes.includes('kprobe:do_exit'), want: true, message: 'kprobe:do_exit is what the seed attaches to' },
+    { got: kprobes.length > tracepoints.length, want: true, message: 'a kprobe can attach to any traceable kernel function: thousands more than tracepoints' },
+    { got: kprobes.includes('kprobe:do_exit'), want: true, message: 'kprobe:do_exit is what the seed attaches to' },
   ];
 }

@@ -6,6 +6,7 @@
  */
 import { counterWrites } from '../../../helpers/kernel/bpf-map-writes.js';
 import type { CgroupAttachment } from '../../../helpers/kernel/cgroup-bpf.js';
+import type { Verdict } from '../../../helpers/harness/verdict.js';
 
 export const GUARDED = 'net.ipv4.ip_forward';
 /**
@@ -26,7 +27,7 @@ export const flip = (v: string) => (v === '0' ? '1' : '0');
 /** What the judge needs of a finished command (a RunResult is one). */
 export interface Ran { readonly exitCode: number; readonly stdout: string; readonly stderr: string }
 /** The facts a test asserts, the facts they must equal, and the message that shows the evidence. */
-export interface Verdict<T> { readonly facts: T; readonly want: T; readonly message: string }
+export type { Verdict };
 
 export const show = (r: Ran) => `exit ${r.exitCode}: ${(r.stderr + r.stdout).trim()}`;
 const eperm = (r: Ran) => /Operation not permitted/.test(r.stderr);
@@ -47,7 +48,7 @@ export interface Compiled { readonly object: string; /** readelf -S -W of the ob
 export function section(e: Compiled): Verdict<{ section: string }> {
   const found = /\scgroup\/sysctl\s/.test(e.sections);
   const names = [...e.sections.matchAll(/^\s*\[\s*\d+\]\s+(\S+)/gm)].map((m) => m[1]!).filter((n) => n !== 'NULL');
-  return { facts: { section: found ? 'cgroup/sysctl' : `none; the sections: ${names.join(' ')}` }, want: { section: 'cgroup/sysctl' }, message: `readelf -S ${e.object}` };
+  return { got: { section: found ? 'cgroup/sysctl' : `none; the sections: ${names.join(' ')}` }, want: { section: 'cgroup/sysctl' }, message: `readelf -S ${e.object}` };
 }
 
 // --- attaches -----------------------------------------------------------------------------------------------
@@ -63,11 +64,11 @@ export interface Attached {
 export function attach(e: Attached): { during: Verdict<{ id: number; sysctl: boolean }[]>; after: Verdict<readonly CgroupAttachment[]> } {
   return {
     during: {
-      facts: e.during.attachments.map((a) => ({ id: a.id, sysctl: /sysctl/.test(a.attachType) })),
+      got: e.during.attachments.map((a) => ({ id: a.id, sysctl: /sysctl/.test(a.attachType) })),
       want: [{ id: e.progId, sysctl: true }],
       message: `bpftool cgroup show ${e.place.cgroup} (${e.place.how}):\n${e.during.raw}`,
     },
-    after: { facts: e.after.attachments, want: [], message: `bpftool cgroup show ${e.place.cgroup} after detaching:\n${e.after.raw}` },
+    after: { got: e.after.attachments, want: [], message: `bpftool cgroup show ${e.place.cgroup} after detaching:\n${e.after.raw}` },
   };
 }
 
@@ -88,7 +89,7 @@ export interface Refusal {
 
 export function refused(e: Refusal): Verdict<Record<string, unknown>> {
   return {
-    facts: {
+    got: {
       failed: e.write.exitCode !== 0, eperm: eperm(e.write), value: e.after, sameValueRefused: e.same.exitCode !== 0 && eperm(e.same),
       shellWriteRefused: e.shell.r.exitCode !== 0, valueAfterShell: e.afterShell,
     },
@@ -123,7 +124,7 @@ export function letThrough(e: LetThrough): Verdict<Record<string, unknown>> {
     log.push(w.random ? `sysctl -w ${w.key}=${w.wrote} (its current value; picked at random): ${show(w.r)}` : `sysctl -w ${w.key}=${w.wrote}: ${show(w.r)}`);
   }
   return {
-    facts, want,
+    got: facts, want,
     message: `in cgroup ${e.place.cgroup}, netns ${e.place.netns}: the guard must refuse ${GUARDED} alone, compared by its full name ` +
       `(bpf_sysctl_get_name), whatever the other names are:\n${log.join('\n')}`,
   };
@@ -144,7 +145,7 @@ export interface Outside { readonly place: Place; readonly before: string; reado
 
 export function outside(e: Outside): Verdict<{ exit: number; value: string }> {
   return {
-    facts: { exit: e.write.exitCode, value: e.after }, want: { exit: 0, value: flip(e.before) },
+    got: { exit: e.write.exitCode, value: e.after }, want: { exit: 0, value: flip(e.before) },
     message: `sysctl -w ${GUARDED}=${flip(e.before)} outside ${e.place.cgroup}: ${show(e.write)}\n${procPath(GUARDED)}: ${e.before} -> ${e.after}`,
   };
 }
@@ -194,7 +195,7 @@ export function counter(e: Counted): { atomic?: Verdict<{ atomicAdds: boolean; o
     const { atomic: adds, racy, described } = counterWrites(xlated, e.map.id);
     const found = `writes into ${COUNTER_MAP}'s value (followed from map[id:${e.map.id}] through the lookup, registers and stack):\n${described}`;
     atomic = {
-      facts: { atomicAdds: adds.length > 0, otherWrites: racy }, want: { atomicAdds: true, otherWrites: [] },
+      got: { atomicAdds: adds.length > 0, otherWrites: racy }, want: { atomicAdds: true, otherWrites: [] },
       message: `${COUNTER_MAP} (map id ${e.map.id}) is a ${e.map.type} map that every CPU updates at once: each write into its value must be an atomic add ` +
         `("lock *(u64 *)(rX +0) += rY" or atomic64_fetch_add in bpftool prog dump xlated id ${e.progId}), or a store made while ` +
         'bpf_spin_lock is held on that same value (between "call bpf_spin_lock" and "call bpf_spin_unlock" on every path). ' +
@@ -206,7 +207,7 @@ export function counter(e: Counted): { atomic?: Verdict<{ atomicAdds: boolean; o
   return {
     atomic,
     count: {
-      facts: e.count, want: denied,
+      got: e.count, want: denied,
       message: `bpftool map dump id ${e.map.id} (${COUNTER_MAP} of prog ${e.progId}, a ${e.map.type} map${shared ? '' : ': the sum over CPUs'}): ${e.dump.replace(/\s+/g, ' ').slice(0, 400)}\n` +
         `after ${denied} refused writes, ${denied} reads and ${denied} allowed writes in the cgroup, 1 write outside:\n${log.join('\n')}`,
     },
@@ -219,7 +220,7 @@ export interface Detached { readonly before: string; readonly refused: Ran; read
 
 export function detached(e: Detached): Verdict<{ refusedWhileAttached: boolean; exitAfterDetach: number; value: string }> {
   return {
-    facts: { refusedWhileAttached: e.refused.exitCode !== 0, exitAfterDetach: e.write.exitCode, value: e.after },
+    got: { refusedWhileAttached: e.refused.exitCode !== 0, exitAfterDetach: e.write.exitCode, value: e.after },
     want: { refusedWhileAttached: true, exitAfterDetach: 0, value: flip(e.before) },
     message: `attached: ${show(e.refused)}\ndetached: ${show(e.write)}\n${procPath(GUARDED)}: ${e.before} -> ${e.after}`,
   };
@@ -228,5 +229,5 @@ export function detached(e: Detached): Verdict<{ refusedWhileAttached: boolean; 
 // --- the host -----------------------------------------------------------------------------------------------
 
 export function hostUnchanged(before: Readonly<Record<string, string>>, now: Readonly<Record<string, string>>): Verdict<Readonly<Record<string, string>>> {
-  return { facts: now, want: before, message: `host ${Object.keys(before).join(', ')} before the lab: ${JSON.stringify(before)}` };
+  return { got: now, want: before, message: `host ${Object.keys(before).join(', ')} before the lab: ${JSON.stringify(before)}` };
 }

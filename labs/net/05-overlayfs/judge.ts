@@ -7,6 +7,7 @@
  */
 import { parseMountinfo, unescapeMountField, type MountInfoEntry } from '../../../helpers/harness/mountinfo.js';
 import type { OverlayRun } from './experiment.js';
+import type { Verdict } from '../../../helpers/harness/verdict.js';
 
 /** 64 KiB + 7 bytes of a pattern: a copy-up must carry all of it, not just the appended line. */
 export const LOWER_FILE = Buffer.from(Array.from({ length: 65_543 }, (_, i) => (i * 7 + (i >> 9)) & 0xff));
@@ -38,8 +39,8 @@ export const mount = (m: MountInfoEntry): Mount => ({ point: m.mountPoint, fstyp
 /** Mount points in a mountinfo text, with their fs type. */
 export const mounts = (mountinfo: string): Mount[] => parseMountinfo(mountinfo).map(mount);
 
-/** One assertion: facts to equal want, the message that shows the evidence. */
-export interface Check { facts: unknown; want: unknown; message: string }
+/** One assertion (helpers/harness/verdict.ts's Verdict): facts to equal want, the message that shows the evidence. */
+export type Check = Verdict;
 
 /** overlay.sh's exit and output, for the messages. */
 export function out(r: OverlayRun): string {
@@ -58,31 +59,31 @@ export function ownNamespace(r: OverlayRun): Check[] {
   const hostDuring = section(result.stdout, 'host');
   const leakedDuring = hostDuring.trim() !== 'unreadable' && mounts(hostDuring).some((m) => m.point === l.merged);
   return [{
-    facts: { missing, argv: section(result.stdout, 'argv').trim() },
+    got: { missing, argv: section(result.stdout, 'argv').trim() },
     want: { missing: [], argv: ARGV_SEEN },
     message: `the command (sh -c <script> overlay-command ${COMMAND_ARGS.map((a) => JSON.stringify(a)).join(' ')}) must run as given: its output lacks the sections ${missing.join(', ') || '(none)'} ` +
       `and its arguments arrived as ${section(result.stdout, 'argv').trim() || '(nothing)'}. The command's arguments must reach it unchanged: pass them on as "$@" (exec "$@"), ` +
       `never flattened into one string ($*, sh -c "… $*") nor unquoted (a space splits, * expands)\n${out(r)}`,
   }, {
-    facts: { exit: result.exitCode, upperAtStart: section(result.stdout, 'upper0').trim(), propagation: inside?.propagation ?? '(no mount)' },
+    got: { exit: result.exitCode, upperAtStart: section(result.stdout, 'upper0').trim(), propagation: inside?.propagation ?? '(no mount)' },
     want: { exit: r.commandStatus, upperAtStart: '', propagation: '' },
     message: `the command exits ${r.commandStatus}, and overlay.sh must exit with it; upper is empty when the command starts (ls -A ${l.upper}); ` +
       `the mount at merged has no propagation tag (shared:N or master:N in the optional fields of mountinfo): a private mount namespace\n${out(r)}`,
   }, {
-    facts: { fstype: inside?.fstype, lowerdir: opts.get('lowerdir'), upperdir: opts.get('upperdir'), workdir: opts.get('workdir'), statfs: section(result.stdout, 'statfs').trim() },
+    got: { fstype: inside?.fstype, lowerdir: opts.get('lowerdir'), upperdir: opts.get('upperdir'), workdir: opts.get('workdir'), statfs: section(result.stdout, 'statfs').trim() },
     want: { fstype: 'overlay', lowerdir: l.lower, upperdir: l.upper, workdir: l.work, statfs: 'overlayfs' },
     message: `the command's /proc/self/mountinfo entry for ${l.merged}: ${inside ? JSON.stringify(inside) : '(none)'}; stat -f of ${l.merged} inside: ${section(result.stdout, 'statfs').trim() || '(nothing)'}\n${out(r)}`,
   }, {
-    facts: leakedDuring,
+    got: leakedDuring,
     want: false,
     message: `/proc/${r.hostPid}/mountinfo (the host's namespace) read by the command while it ran shows a mount at ${l.merged}: ` +
       'the overlay was mounted in the host namespace (and taken down before the spec looked)',
   }, {
-    facts: { ownNamespace: ns !== '' && ns !== r.hostMntNs, leftInHost: r.hostMountsAfter.some((m) => m.point === l.merged) },
+    got: { ownNamespace: ns !== '' && ns !== r.hostMntNs, leftInHost: r.hostMountsAfter.some((m) => m.point === l.merged) },
     want: { ownNamespace: true, leftInHost: false },
     message: `mount namespace of the command: ${ns || '(not printed)'}, the host's: ${r.hostMntNs}; host mount table after the script: ${r.hostMountsAfter.filter((m) => m.point.startsWith(l.merged)).map((m) => `${m.point} ${m.fstype}`).join(', ') || 'no mount at merged'}`,
   }, {
-    facts: r.pinned,
+    got: r.pinned,
     want: { nsfs: [], processes: [] },
     message: `after overlay.sh exited, its command's mount namespace ${ns} (with the overlay in it) lives on: ` +
       `nsfs mounts of it in the host's /proc/self/mountinfo: ${r.pinned.nsfs.join(', ') || 'none'}; processes still in it (/proc/<pid>/ns/mnt): ${r.pinned.processes.join(', ') || 'none'}. ` +
@@ -97,19 +98,19 @@ export function copyUp(r: OverlayRun): Check[] {
   const got = r.upperFile;
   const want = Buffer.concat([LOWER_FILE, Buffer.from(APPENDED)]);
   return [{
-    facts: section(r.result.stdout, 'upnow').trim(),
+    got: section(r.result.stdout, 'upnow').trim(),
     want: String(LOWER_FILE.length + APPENDED.length),
     message: `stat -c %s ${l.upper}/file right after the append, inside the command (the copy-up happens on the write, not afterwards)`,
   }, {
-    facts: { inUpper: got !== undefined, size: got?.length, same: got?.equals(want) },
+    got: { inUpper: got !== undefined, size: got?.length, same: got?.equals(want) },
     want: { inUpper: true, size: want.length, same: true },
     message: `${up}: ${got ? `${got.length} bytes` : 'missing'}; expected ${want.length} bytes\n${out(r)}`,
   }, {
-    facts: r.lowerFile?.equals(LOWER_FILE) ?? false,
+    got: r.lowerFile?.equals(LOWER_FILE) ?? false,
     want: true,
     message: `${l.lower}/file changed: the lower layer must stay read-only`,
   }, {
-    facts: r.upperKeep,
+    got: r.upperKeep,
     want: false,
     message: 'keep was never written: it must not be copied up',
   }];
@@ -120,7 +121,7 @@ export function whiteout(r: OverlayRun): Check {
   const wh = `${r.layers.upper}/gone`;
   const st = r.whiteout;
   return {
-    facts: { charDevice: st?.charDevice, rdev: st?.rdev, lowerKept: r.lowerGone },
+    got: { charDevice: st?.charDevice, rdev: st?.rdev, lowerKept: r.lowerGone },
     want: { charDevice: true, rdev: 0, lowerKept: true },
     message: `${wh}: ${st ? `mode ${st.mode.toString(8)} rdev ${st.rdev}` : 'missing'}; upper holds: ${r.upperNames.join(', ')}\n${out(r)}`,
   };
@@ -130,7 +131,7 @@ export function whiteout(r: OverlayRun): Check {
 export function opaque(r: OverlayRun): Check {
   const lsDir = section(r.result.stdout, 'lsdir').split('\n').filter(Boolean);
   return {
-    facts: { opaque: r.opaque, mergedDir: lsDir, lowerOld: r.lowerOld },
+    got: { opaque: r.opaque, mergedDir: lsDir, lowerOld: r.lowerOld },
     want: { opaque: 'y', mergedDir: ['new'], lowerOld: true },
     message: `xattr trusted.overlay.opaque of ${r.layers.upper}/dir: ${r.opaque}; ls -A merged/dir: ${lsDir.join(' ') || '(empty)'}\n${out(r)}`,
   };
@@ -139,7 +140,7 @@ export function opaque(r: OverlayRun): Check {
 /** The merged view is the union: dir, file and keep; gone is hidden. */
 export function union(r: OverlayRun): Check {
   return {
-    facts: section(r.result.stdout, 'ls').split('\n').filter(Boolean).sort(),
+    got: section(r.result.stdout, 'ls').split('\n').filter(Boolean).sort(),
     want: ['dir', 'file', 'keep'],
     message: `ls -A merged inside the namespace\n${out(r)}`,
   };

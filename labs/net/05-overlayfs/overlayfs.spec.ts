@@ -13,14 +13,15 @@
  * collects the evidence (`OverlayRun`), judge.ts turns it into facts and
  * messages, this file says what must hold.
  */
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, it } from 'vitest';
 import { labRequires, requires } from '../../../helpers/harness/requires.js';
 import { runOverlay, type OverlayRun } from './experiment.js';
 import * as judge from './judge.js';
+import { holds as hold } from '../../../helpers/harness/verdict.js';
 
 /** Each check in order: the first that fails gives its message. */
 function holds(checks: judge.Check | judge.Check[]): void {
-  for (const c of [checks].flat()) expect(c.facts, c.message).toEqual(c.want);
+  for (const c of [checks].flat()) hold(c);
 }
 
 describe('Net Lab 5 — OverlayFS: copy-up, whiteouts, opaque directories (the layers under a container)', () => {

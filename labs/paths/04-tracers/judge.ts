@@ -3,6 +3,7 @@
  * asserts and the message that shows the evidence.
  */
 import type { Trial } from './experiment.js';
+import type { Verdict as Base } from '../../../helpers/harness/verdict.js';
 
 /** The count a recipe printed: the last number on its last non-empty line of output. */
 export function recipeCount(stdout: string): number | undefined {
@@ -39,20 +40,21 @@ function countVerdict(t: Trial, count: number | undefined): string {
   return `${count}, not N=${t.n}`;
 }
 
-export interface Verdict { readonly facts: Record<string, unknown>; readonly expected: Record<string, unknown>; readonly message: string }
+/** A trial's verdict: named facts (helpers/harness/verdict.ts). */
+export type Verdict = Base<Record<string, unknown>>;
 
 /** The workload did what the spec asked, as the kernel recorded it (a control: the harness, not the student). */
 export function workload(trials: readonly Trial[]): Verdict {
   const rows = trials.map((t) => ({ tool: t.tool, tracee: t.kernel.tracee === t.n, decoy: t.kernel.decoy === t.m, exits: t.tracee.exit === 'exit 0' && t.decoy.exit === 'exit 0', lost: t.kernel.lost }));
   return {
-    facts: { rows },
-    expected: { rows: trials.map((t) => ({ tool: t.tool, tracee: true, decoy: true, exits: true, lost: false })) },
+    got: { rows },
+    want: { rows: trials.map((t) => ({ tool: t.tool, tracee: true, decoy: true, exits: true, lost: false })) },
     message: trials.map((t) => common(t).text).join('\n'),
   };
 }
 
 export function ftrace(t: Trial | undefined): Verdict {
-  if (!t) return { facts: { ran: false }, expected: { ran: true }, message: 'no ftrace trial ran' };
+  if (!t) return { got: { ran: false }, want: { ran: true }, message: 'no ftrace trial ran' };
   const { count, text } = common(t);
   const f = t.attach?.ftrace;
   const entry = new RegExp(`(^|_)sys_${t.syscall}$`);
@@ -65,8 +67,8 @@ export function ftrace(t: Trial | undefined): Verdict {
     count: countVerdict(t, count),
   };
   return {
-    facts,
-    expected: { ran: true, tracerWhenReleased: 'function', filterOnTheEntryFunction: true, onlyTheTracee: true, endedByItself: true, count: 'N' },
+    got: facts,
+    want: { ran: true, tracerWhenReleased: 'function', filterOnTheEntryFunction: true, onlyTheTracee: true, endedByItself: true, count: 'N' },
     message: `your workspace file paths/04-tracers/ftrace.sh (${t.where === 'guest' ? 'in the guest of Debian\'s kernel' : 'on this host'}); ` +
       `the instance handed to it, read by the spec when the tracee was released${t.attach?.attached ? '' : ' (no tracer seen there within the bound)'}: ` +
       `current_tracer=${f?.currentTracer ?? '?'}, tracing_on=${f?.tracingOn ?? '?'}, set_ftrace_filter=[${f?.filter.join(' ') ?? ''}], set_ftrace_pid=[${f?.pids.join(' ') ?? ''}] ` +
@@ -77,7 +79,7 @@ export function ftrace(t: Trial | undefined): Verdict {
 const procList = (t: Trial) => (t.attach?.procs ?? []).map((p) => `${p.pid}:${p.exe}${p.perfFds ? `(${p.perfFds} perf fds)` : ''}`).join(' ') || '(none)';
 
 export function perf(t: Trial | undefined): Verdict {
-  if (!t) return { facts: { ran: false }, expected: { ran: true }, message: 'no perf trial ran' };
+  if (!t) return { got: { ran: false }, want: { ran: true }, message: 'no perf trial ran' };
   const { count, text } = common(t);
   const procs = t.attach?.procs ?? [];
   const others = procs.filter((p) => OTHER_TRACERS.perf!.test(p.exe)).map((p) => p.exe);
@@ -97,8 +99,8 @@ export function perf(t: Trial | undefined): Verdict {
     count: countVerdict(t, count),
   };
   return {
-    facts,
-    expected: { ran: true, perfEventOfPerfWhenReleased: true, perfsOwnEventsCountedN: true, otherTracers: [], endedByItself: true, count: 'N' },
+    got: facts,
+    want: { ran: true, perfEventOfPerfWhenReleased: true, perfsOwnEventsCountedN: true, otherTracers: [], endedByItself: true, count: 'N' },
     message: `your workspace file paths/04-tracers/perf.sh; its processes when the tracee was released (after ${t.attach?.waitedMs ?? '?'} ms${t.attach?.attached ? '' : ', no perf event fd seen within the bound'}): ${procList(t)} ` +
       `(expected perf itself holding a perf event, and no other tracer); what perf's events had counted once the tracee exited (read(2) of copies of its fds): ` +
       `[${counters.map((c) => `${c.pid}:${c.fd}=${c.value ?? c.error}`).join(' ')}]${values.length > 1 ? ` (sum ${sum})` : ''} (expected N=${t.n} in one event or in their sum: the events perf opened count the calls); it printed ${count ?? 'no count'} (${countVerdict(t, count)})\n${text}`,
@@ -106,7 +108,7 @@ export function perf(t: Trial | undefined): Verdict {
 }
 
 export function bpftrace(t: Trial | undefined): Verdict {
-  if (!t) return { facts: { ran: false }, expected: { ran: true }, message: 'no bpftrace trial ran' };
+  if (!t) return { got: { ran: false }, want: { ran: true }, message: 'no bpftrace trial ran' };
   const { count, text } = common(t);
   const tps = (t.attach?.bpf ?? []).filter((a) => a.fd_type === 'tracepoint').map((a) => a.tracepoint ?? '?');
   const right = new RegExp(`^sys_(enter|exit)(_${t.syscall})?$`);
@@ -120,8 +122,8 @@ export function bpftrace(t: Trial | undefined): Verdict {
     count: countVerdict(t, count),
   };
   return {
-    facts,
-    expected: { ran: true, onTheSyscallsTracepoint: true, otherSyscallTracepoints: [], otherTracers: [], endedByItself: true, count: 'N' },
+    got: facts,
+    want: { ran: true, onTheSyscallsTracepoint: true, otherSyscallTracepoints: [], otherTracers: [], endedByItself: true, count: 'N' },
     message: `your workspace file paths/04-tracers/count.bt; BPF programs bpftrace had attached to tracepoints when the tracee was released (bpftool perf show, after ${t.attach?.waitedMs ?? '?'} ms): [${tps.join(' ')}] ` +
       `(expected sys_enter_${t.syscall}, or sys_exit_${t.syscall}, or raw_syscalls' sys_enter/sys_exit); processes: ${procList(t)}; it printed ${count ?? 'no count'} (${countVerdict(t, count)})\n${text}`,
   };

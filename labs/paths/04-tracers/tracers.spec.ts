@@ -20,6 +20,7 @@ import { recordMetric } from '../../../helpers/harness/metrics.js';
 import { adapted, labRequires, need, requires } from '../../../helpers/harness/requires.js';
 import { between, buildPrograms, ftraceInGuest, ftraceNative, functionTracing, hostTrial, pick, SYSCALLS, type FtracePlan, type Trial } from './experiment.js';
 import * as judge from './judge.js';
+import { holds } from '../../../helpers/harness/verdict.js';
 
 interface Run {
   readonly syscall: string;
@@ -61,17 +62,17 @@ describe('Lab 8.4 — three ways to trace one system call (内核的可观测技
 
   it('control: the tracee makes exactly N calls of the chosen system call and the decoy M — the kernel\'s own record (a private tracefs instance per pid)', async () => {
     const v = judge.workload((await once()).host.filter((t) => t.tool === 'none'));
-    expect(v.facts, v.message).toEqual(v.expected);
+    holds(v);
   });
 
   it('perf: perf itself holds a perf event when the tracee starts its calls, ends with it, and prints exactly N (not the decoy\'s)', async () => {
     const v = judge.perf(first((await once()).host, 'perf'));
-    expect(v.facts, v.message).toEqual(v.expected);
+    holds(v);
   });
 
   it('bpftrace: a BPF program of bpftrace on the syscall\'s tracepoint when the tracee starts, ends with it, and prints exactly N', async () => {
     const v = judge.bpftrace(first((await once()).host, 'bpftrace'));
-    expect(v.facts, v.message).toEqual(v.expected);
+    holds(v);
   });
 
   it('ftrace: the function tracer on the syscall\'s entry function, in the instance handed over, for the tracee only, counts exactly N', async (ctx) => {
@@ -83,9 +84,9 @@ describe('Lab 8.4 — three ways to trace one system call (内核的可观测技
     const r = await withFtrace();
     if (r.guest) recordMetric(ctx, { name: 'guest boot and ftrace trials (TCG)', value: Math.round(r.guest.seconds * 10) / 10, unit: 's', group: 'three tracers' });
     const control = judge.workload(r.ftrace.filter((t) => t.tool === 'none'));
-    expect(control.facts, `the untraced trials ${r.guest ? 'in the guest' : 'here'} (the harness, not your recipe):\n${control.message}`).toEqual(control.expected);
+    expect(control.got, `the untraced trials ${r.guest ? 'in the guest' : 'here'} (the harness, not your recipe):\n${control.message}`).toEqual(control.want);
     const v = judge.ftrace(first(r.ftrace, 'ftrace'));
-    expect(v.facts, v.message).toEqual(v.expected);
+    holds(v);
   });
 
   it('the three counts agree with N in every trial; each tool\'s overhead on the tracee, measured against untraced runs of the same place', async (ctx) => {

@@ -5,6 +5,7 @@
  * message that shows the evidence and says what to fix.
  */
 import { parseHits } from '../../../helpers/kernel/gdb.js';
+import type { Verdict } from '../../../helpers/harness/verdict.js';
 
 export const STOP_NAMES = ['start_kernel', 'rest_init', 'kernel_init', 'kthreadd'] as const;
 type Name = (typeof STOP_NAMES)[number];
@@ -266,7 +267,7 @@ function tampered(t: BootTrail): string {
   return out.length ? `\n${out.join('\n')}` : '';
 }
 
-export interface Verdict<T> { readonly facts: T; readonly expected: T; readonly message: string }
+export type { Verdict };
 
 /** start_kernel, then rest_init, then kernel_init and kthreadd in whichever order the kernel ran them; one KL_STOP each with its pc. */
 export function order(t: BootTrail, symbols: Readonly<Record<Name, bigint>>): Verdict<{ first: string[]; then: string[]; recorded: string[]; harnessRecord: string }> {
@@ -285,7 +286,7 @@ export function order(t: BootTrail, symbols: Readonly<Record<Name, bigint>>): Ve
     : missing.length
       ? `${SCRIPT}: no stop at ${missing.join(', ')} — a breakpoint set only after the kernel already ran a function never fires (kernel_init and kthreadd start in an order the scheduler picks): set all four before the first continue`
       : `${SCRIPT}: print one KL_STOP line with pc=$pc right after each stop, in the order the stops happen`;
-  return { facts, expected, message: `${why}\n${describeStops(t, symbols)}` };
+  return { got: facts, want: expected, message: `${why}\n${describeStops(t, symbols)}` };
 }
 
 /** At the start_kernel stop the script read this run's random boot parameter out of boot_command_line. */
@@ -300,7 +301,7 @@ export function commandLine(t: BootTrail, symbols: Readonly<Record<Name, bigint>
     ? `\nyour KL_CMDLINE has it, but QEMU's record of the gdbstub shows that at the start_kernel stop your script never read it at boot_command_line (${hex(symbols.boot_command_line)}): ${sk?.stop.cmdline === undefined ? 'no read there at all' : `it read only ${JSON.stringify(sk.stop.cmdline)}`} — take the string from the kernel's memory at that stop, not from anywhere else`
     : '';
   return {
-    facts: { readAtStartKernel: ok }, expected: { readAtStartKernel: true },
+    got: { readAtStartKernel: ok }, want: { readAtStartKernel: true },
     message: `${SCRIPT}: at the start_kernel stop print "KL_CMDLINE <the string at $boot_command_line>"; this run's kernel was booted with the random parameter ${magic}.\n`
       + (sk ? `after the start_kernel stop your script printed: ${read.length ? read.map((c) => JSON.stringify(c)).join(', ') : 'no KL_CMDLINE line'}` : 'the kernel never stopped at start_kernel')
       + notRead
@@ -325,7 +326,7 @@ export function current(t: BootTrail, symbols: Readonly<Record<Name, bigint>>): 
     && (stop.task !== undefined ? stop.task !== initTask : name === 'kernel_init' || name === 'kthreadd'));
   const unread = namedStops(t, symbols).filter(({ stop }) => stop.unread?.length).map(({ name }) => name);
   return {
-    facts, expected,
+    got: facts, want: expected,
     message: `${SCRIPT}: at each stop read current${t.wire ? ' (the kernel side below is what QEMU answered to the memory reads your script made at that stop)' : ''} — the per-CPU current_task of the CPU that stopped (that CPU's per-CPU base plus $current_task) — then pid and comm at their offsets in that task_struct (the kernel's BTF has them)`
       + (fixed ? `; you read a fixed task (init_task=${hex(initTask)}) where the CPU already runs another one` : '')
       + (unread.length ? `\nQEMU's record of the gdbstub shows no read of these at the ${unread.join(', ')} stop(s): a value not read out of the kernel's memory at the stop (hard-coded, or computed from elsewhere) is not current's — read each at every stop` : '')
@@ -349,7 +350,7 @@ export function pids(t: BootTrail, symbols: Readonly<Record<Name, bigint>>): Ver
   };
   const expected = { start_kernel: '0', rest_init: '0', kernel_init: '1', kthreadd: '2', proc1: 'comm=init ppid=0', proc2: 'comm=kthreadd ppid=0' };
   return {
-    facts, expected,
+    got: facts, want: expected,
     message: `${SCRIPT}: the pids your records give (the pid field of current at each stop) and /proc of the booted guest: ${JSON.stringify(facts)}`
       + (facts.kernel_init === '0' ? '\nkernel_init recorded as pid 0: that is the boot task (init_task, swapper) — read current at the stop, not a fixed task' : ''),
   };

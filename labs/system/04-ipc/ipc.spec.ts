@@ -12,18 +12,19 @@
  * The lab's anatomy: experiment.ts runs the program and collects the evidence
  * (`Run`), judge.ts turns it into facts and messages, this file says what must hold.
  */
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, it } from 'vitest';
 import { afterCorrectness } from '../../../helpers/harness/gates.js';
 import { recordMetric } from '../../../helpers/harness/metrics.js';
 import { labRequires, requires } from '../../../helpers/harness/requires.js';
 import { buildIpc, runIpc, type Run } from './experiment.js';
 import * as judge from './judge.js';
+import { holds } from '../../../helpers/harness/verdict.js';
 
 let built: { program: string; probe: string };
 let ran: Promise<Run> | undefined;
 /** The program's one run, shared by the tests (the first test to ask starts it). */
 const once = () => (ran ??= runIpc(built.program, built.probe));
-const check = (v: { facts: unknown; expected: unknown; message: string }) => expect(v.facts, v.message).toEqual(v.expected);
+const check = holds;
 
 describe('System Lab 4 — inter-process communication (进程间通信)', () => {
   requires(...labRequires(import.meta.url));

@@ -5,8 +5,9 @@
  */
 import { parseSignalGenerate, formatGenerated } from '../../../helpers/kernel/signals.js';
 import { bit, pipeCapacity, type Run } from './experiment.js';
+import type { Verdict } from '../../../helpers/harness/verdict.js';
 
-export interface Verdict<F> { readonly facts: F; readonly expected: F; readonly message: string }
+export type { Verdict };
 
 const stuck = (r: Run) => (r.stuck ? `; the run stopped early: ${r.stuck}` : '');
 const out = (r: Run) => (r.output.trim() ? `; the program's output: ${r.output.trim().split('\n').slice(-6).join(' | ')}` : '');
@@ -16,8 +17,8 @@ export function pipeSize(r: Run): Verdict<{ writerIsChild: boolean; capacity?: n
   const e = r.pipe;
   const want = pipeCapacity(r.plan.pipeBytes);
   return {
-    facts: { writerIsChild: e.writer !== undefined && e.writerParent === r.pid, capacity: e.capacity },
-    expected: { writerIsChild: true, capacity: want },
+    got: { writerIsChild: e.writer !== undefined && e.writerParent === r.pid, capacity: e.capacity },
+    want: { writerIsChild: true, capacity: want },
     message: e.writer === undefined
       ? `'pipe ${r.plan.pipeBytes} ${r.plan.pipeTotal}' gave no writer pid${stuck(r)}${out(r)}`
       : `asked for a pipe of ${r.plan.pipeBytes} bytes: the kernel rounds that up to ${want} (whole pages, a power of two); ` +
@@ -34,8 +35,8 @@ export function pipeBlocks(r: Run): Verdict<{ sleeping: boolean; inPipeWrite: bo
   const where = `${e.wchan ?? ''} ${e.stack.join(' ')}`;
   const full = e.inPipe !== undefined && e.inPipe >= cap / 2 && e.inPipe <= cap;
   return {
-    facts: { sleeping: e.state === 'S', inPipeWrite: /pipe_write/.test(where), onProgramsPipe: e.blockedOnShared === true, pipeFull: full },
-    expected: { sleeping: true, inPipeWrite: true, onProgramsPipe: true, pipeFull: true },
+    got: { sleeping: e.state === 'S', inPipeWrite: /pipe_write/.test(where), onProgramsPipe: e.blockedOnShared === true, pipeFull: full },
+    want: { sleeping: true, inPipeWrite: true, onProgramsPipe: true, pipeFull: true },
     message: `writer ${e.writer ?? '(none)'} writing ${r.plan.pipeTotal} bytes into a pipe of ${cap}: state ${e.state ?? '?'}, wchan ${e.wchan || '-'}, ` +
       `stack ${e.stack.join(' < ') || '-'}; /proc/<writer>/syscall ${e.syscall ?? '?'}: it writes to its fd ${e.blockedFd ?? '?'} → ${e.blockedTarget ?? '?'}, ` +
       `${e.blockedOnShared ? 'the pipe the program holds' : 'NOT a pipe the program holds — the writer must sleep on the program\'s pipe, not on another one'}; ` +
@@ -67,7 +68,7 @@ export function pipeDrains(r: Run): Verdict<{ writerFinished: boolean; notSignal
       `${e.writeTraceLost ? ' (the trace lost events: too many small writes to follow; write in larger blocks)' : ''}`;
   const signals = e.writer === undefined ? [] : r.events.map(parseSignalGenerate).filter((g) => g !== undefined).filter((g) => g.pid === e.writer && g.sig < 32);
   return {
-    facts: {
+    got: {
       writerFinished: e.writerAfter === 'gone' || e.writerAfter === 'Z',
       notSignalled: signals.length === 0,
       writerWroteAll: wrote !== undefined && wrote >= total && wrote <= total + 4096,
@@ -75,7 +76,7 @@ export function pipeDrains(r: Run): Verdict<{ writerFinished: boolean; notSignal
       pipeGotAll,
       readAll: grew !== undefined && grew >= total && grew <= total + 4096,
     },
-    expected: { writerFinished: true, notSignalled: true, writerWroteAll: true, writesOnlyToThePipe: true, pipeGotAll: true, readAll: true },
+    want: { writerFinished: true, notSignalled: true, writerWroteAll: true, writesOnlyToThePipe: true, pipeGotAll: true, readAll: true },
     message: `after 'drain' the writer ${e.writer ?? '(none)'} is ${e.writerAfter ?? '?'}${e.writerAfterWchan ? ` (wchan ${e.writerAfterWchan})` : ''}; ` +
       `signals to it (signal_generate): ${signals.map(formatGenerated).join('; ') || 'none'}; ` +
       `the program's wchar grew by ${wrote ?? '?'} bytes once the writer was reaped (a reaped child's writes count for its parent; the writer had written ${e.writerWchar ?? '?'} before drain); ` +
@@ -91,8 +92,8 @@ export function mqHolds(r: Run): Verdict<{ qsize?: number; curmsgs?: number }> {
   const e = r.mq;
   const sum = r.plan.messages.reduce((a, m) => a + m.size, 0);
   return {
-    facts: { qsize: e.qsize, curmsgs: e.curmsgs },
-    expected: { qsize: sum, curmsgs: r.plan.messages.length },
+    got: { qsize: e.qsize, curmsgs: e.curmsgs },
+    want: { qsize: sum, curmsgs: r.plan.messages.length },
     message: `sent ${r.plan.messages.length} messages (${r.plan.messages.map((m) => `${m.size} B prio ${m.prio}`).join(', ')}, ${sum} bytes) to ${r.plan.mqName}: ` +
       `the queue's file in the mqueue file system says ${e.fileLine ?? 'nothing (no such queue)'}; mq_getattr says ${e.curmsgs ?? '?'} messages ` +
       `(maxmsg ${e.maxmsg ?? '?'}, msgsize ${e.msgsize ?? '?'})${e.probeError ? ` — ${e.probeError}` : ''}. ` +
@@ -106,8 +107,8 @@ export function mqOrder(r: Run): Verdict<{ received: string[]; emptied: boolean;
   const want = r.plan.messages.map((m, i) => ({ ...m, i })).sort((a, b) => b.prio - a.prio || a.i - b.i).map((m) => `${m.prio}:${m.size}`);
   const got = e.received.map((m) => `${m.prio}:${m.size}`);
   return {
-    facts: { received: got, emptied: e.qsizeAfter === 0, removed: e.existsAfterDone === false },
-    expected: { received: want, emptied: true, removed: true },
+    got: { received: got, emptied: e.qsizeAfter === 0, removed: e.existsAfterDone === false },
+    want: { received: want, emptied: true, removed: true },
     message: `the kernel handed out (prio:size) ${got.join(' ') || 'nothing'}; sent in the order ${r.plan.messages.map((m) => `${m.prio}:${m.size}`).join(' ')} ` +
       `it must give ${want.join(' ')} (highest priority first, first-in first-out within a priority) — send each message with its priority (mq_send(3)). ` +
       `QSIZE after: ${e.qsizeAfter ?? '?'}; after 'mqdone' the name ${e.existsAfterDone ? 'is still there: remove it with mq_unlink(3)' : 'is gone'}${stuck(r)}`,
@@ -126,7 +127,7 @@ export function shmShared(r: Run): Verdict<{ childOfProgram: boolean; sharedMapp
   const bad = e.frames.map((f, i) => ({ ...f, i })).filter((f) => !f.program || f.program !== f.child).slice(0, 4)
     .map((f) => `page ${f.i}: program ${f.program ? `0x${f.program.toString(16)}` : 'not present'}, child ${f.child ? `0x${f.child.toString(16)}` : 'not present'}`);
   return {
-    facts: {
+    got: {
       childOfProgram: e.child !== undefined && e.childParent === r.pid,
       sharedMapping: p?.perms[3] === 's' && c?.perms[3] === 's',
       sameObject: !!p && !!c && p.inode !== 0 && p.inode === c.inode && p.dev === c.dev,
@@ -136,7 +137,7 @@ export function shmShared(r: Run): Verdict<{ childOfProgram: boolean; sharedMapp
       childWrote: e.childWrites === undefined || unwritten.length === 0,
       wordsSeen: e.words.length === words.length && e.words.every((w, i) => w === words[i]),
     },
-    expected: { childOfProgram: true, sharedMapping: true, sameObject: true, sameFrames: true, childWrote: true, wordsSeen: true },
+    want: { childOfProgram: true, sharedMapping: true, sameObject: true, sameFrames: true, childWrote: true, wordsSeen: true },
     message: `shm ${r.plan.shmPages} pages: child ${e.child ?? '(none)'} (parent ${e.childParent ?? '?'}, the program is ${r.pid}); ` +
       `mappings of that length: ${e.candidates.join('; ') || 'none'}; frames (pagemap): ${bad.length ? bad.join('; ') : e.frames.length ? 'all the same' : 'none read'}; ` +
       `the child's write faults (exceptions:page_fault_user) on pages ${e.childWrites === undefined ? '(not traced on this kernel)' : `${e.childWrites.join(',') || 'none'} of 0..${r.plan.shmPages - 1} (its faults page:error_code ${e.childFaults?.slice(0, 8).join(' ') || 'none'})` +
@@ -165,8 +166,8 @@ export function sigSend(r: Run): Verdict<{ heardValue?: number; fromProgram: boo
   const m = e.heard?.match(/^(\d+) (-?\d+) (-?\d+)$/);
   const gens = r.events.map(parseSignalGenerate).filter((g) => g !== undefined).filter((g) => g.pid === e.probePid && g.sig === r.plan.sendSig);
   return {
-    facts: { heardValue: m ? Number(m[3]) : undefined, fromProgram: !!m && Number(m[1]) === r.pid, siQueue: !!m && Number(m[2]) === -1, generated: gens.some((g) => g.sender === r.pid && g.code === -1) },
-    expected: { heardValue: r.plan.sendValue, fromProgram: true, siQueue: true, generated: true },
+    got: { heardValue: m ? Number(m[3]) : undefined, fromProgram: !!m && Number(m[1]) === r.pid, siQueue: !!m && Number(m[2]) === -1, generated: gens.some((g) => g.sender === r.pid && g.code === -1) },
+    want: { heardValue: r.plan.sendValue, fromProgram: true, siQueue: true, generated: true },
     message: `'sigsend ${e.probePid} ${r.plan.sendSig} ${r.plan.sendValue}': the receiver's sigtimedwait heard ${e.heard ?? 'nothing'} (sender pid, si_code, value; SI_QUEUE is -1); ` +
       `signal_generate for it: ${gens.map(formatGenerated).join('; ') || 'none'}. Queue the signal with its value (sigqueue(3)), not kill(2)${stuck(r)}`,
   };
@@ -181,8 +182,8 @@ export function sigPending(r: Run): Verdict<{ alive: boolean; blocked: boolean; 
   const both = bit(a) | bit(b);
   const pnd = (e.shdPnd ?? 0n) | (e.sigPnd ?? 0n);
   return {
-    facts: { alive: e.aliveAfterQueue, blocked: e.sigBlk !== undefined && (e.sigBlk & both) === both, pending: (pnd & both) === both, counted: (e.sigQ ?? 0) >= r.plan.queued.length },
-    expected: { alive: true, blocked: true, pending: true, counted: true },
+    got: { alive: e.aliveAfterQueue, blocked: e.sigBlk !== undefined && (e.sigBlk & both) === both, pending: (pnd & both) === both, counted: (e.sigQ ?? 0) >= r.plan.queued.length },
+    want: { alive: true, blocked: true, pending: true, counted: true },
     message: `after 'sigblock ${a} ${b}' the spec queued ${r.plan.queued.length} signals (${r.plan.queued.map((q) => `${q.sig}:${q.value}`).join(' ')}): ` +
       (e.aliveAfterQueue
         ? `/proc/${r.pid}/status SigBlk has ${sigs(e.sigBlk, [a, b])}, ShdPnd|SigPnd has ${sigs(pnd, [a, b])}, SigQ ${e.sigQ ?? '?'} queued. `
@@ -200,8 +201,8 @@ export function sigTaken(r: Run): Verdict<{ names: string[]; pendingAfter: strin
   // The renames the program made itself: those after its exec (which names it after its file).
   const renames = all.slice(all.lastIndexOf(r.execName) + 1);
   return {
-    facts: { names: renames, pendingAfter: sigs(e.shdPndAfter, [a, b]) },
-    expected: { names: want, pendingAfter: 'none' },
+    got: { names: renames, pendingAfter: sigs(e.shdPndAfter, [a, b]) },
+    want: { names: want, pendingAfter: 'none' },
     message: `the kernel's task_rename events of the program: ${renames.join(' ') || 'none'} (its comm now: ${e.comm ?? '?'}); ` +
       `queued ${r.plan.queued.map((q) => `${q.sig}:${q.value}`).join(' ')} — the kernel delivers the lower signal first and one signal's values in the order queued, ` +
       `so the names must be ${want.join(' ')}; still pending after sigtake: ${sigs(e.shdPndAfter, [a, b])}. ` +
@@ -214,8 +215,8 @@ export function ending(r: Run): Verdict<{ exit: string; leftovers: number[] }> {
   const x = r.exit;
   const exit = x ? (x.signal ? `killed by ${x.signal}` : `exit ${x.exitCode}`) : 'still running';
   return {
-    facts: { exit, leftovers: r.leftovers },
-    expected: { exit: 'exit 0', leftovers: [] },
+    got: { exit, leftovers: r.leftovers },
+    want: { exit: 'exit 0', leftovers: [] },
     message: `after its input closed the program: ${exit}; children still alive: ${r.leftovers.join(' ') || 'none'}${stuck(r)}${out(r)}`,
   };
 }

@@ -12,7 +12,7 @@ const result = (extra: Partial<RunResult> = {}): RunResult =>
 const limits = (extra: Partial<LimitsInForce> = {}): LimitsInForce =>
   ({ cpuDir: CPU, memoryDir: MEM, cpuQuotaUs: 10_000, cpuPeriodUs: 100_000, memoryMaxBytes: MEMORY_MAX, memoryPeakBytes: 60 * 2 ** 20, procCgroup: '', ...extra });
 /** The messages of the verdicts that do not hold. */
-const failing = (vs: readonly Verdict[]) => vs.filter((v) => JSON.stringify(v.facts) !== JSON.stringify(v.want)).map((v) => v.message);
+const failing = (vs: readonly Verdict[]) => vs.filter((v) => JSON.stringify(v.got) !== JSON.stringify(v.want)).map((v) => v.message);
 
 function cpuRun(extra: Partial<CpuRun> = {}): CpuRun {
   return {

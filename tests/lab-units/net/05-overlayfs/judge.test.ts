@@ -41,7 +41,7 @@ function overlayRun(extra: Partial<OverlayRun> = {}): OverlayRun {
 }
 
 /** The first check that fails (what the spec reports), or undefined. */
-const firstFailing = (checks: Check | Check[]) => [checks].flat().find((c) => !isDeepStrictEqual(c.facts, c.want));
+const firstFailing = (checks: Check | Check[]) => [checks].flat().find((c) => !isDeepStrictEqual(c.got, c.want));
 
 describe('Net Lab 5 judge', () => {
   it('a correct run: every check of every test holds', () => {
@@ -66,37 +66,37 @@ describe('Net Lab 5 judge', () => {
   it('arguments flattened or split: the argv check fails first and says "$@"', () => {
     const r = overlayRun({ result: { exitCode: 57, stdout: stdout({ argv: '<two><words><a.txt>' }), stderr: '' } });
     const f = firstFailing(ownNamespace(r));
-    expect(f?.facts).toEqual({ missing: [], argv: '<two><words><a.txt>' });
+    expect(f?.got).toEqual({ missing: [], argv: '<two><words><a.txt>' });
     expect(f?.message).toMatch(/pass them on as "\$@"/);
   });
 
   it('a command that never ran: every section missing, named in the message', () => {
     const f = firstFailing(ownNamespace(overlayRun({ result: { exitCode: 1, stdout: '', stderr: 'mount: permission denied' } })));
-    expect((f?.facts as { missing: string[] }).missing).toContain('end');
+    expect((f?.got as { missing: string[] }).missing).toContain('end');
     expect(f?.message).toMatch(/stderr:\nmount: permission denied/);
   });
 
   it('status swallowed, shared propagation kept, or upper filled beforehand: the exit/propagation check fails', () => {
     expect(firstFailing(ownNamespace(overlayRun({ result: { exitCode: 0, stdout: stdout(), stderr: '' } })))?.message).toMatch(/the command exits 57/);
     const shared = overlayRun({ result: { exitCode: 57, stdout: stdout({ mountinfo: [ROOT, overlayLine(layers, 'shared:412')].join('\n') }), stderr: '' } });
-    expect(firstFailing(ownNamespace(shared))?.facts).toEqual({ exit: 57, upperAtStart: '', propagation: 'shared:412' });
+    expect(firstFailing(ownNamespace(shared))?.got).toEqual({ exit: 57, upperAtStart: '', propagation: 'shared:412' });
     const slave = overlayRun({ result: { exitCode: 57, stdout: stdout({ mountinfo: [ROOT, overlayLine(layers, 'master:412')].join('\n') }), stderr: '' } });
     expect(firstFailing(ownNamespace(slave))?.message).toMatch(/no propagation tag/);
     const prefab = overlayRun({ result: { exitCode: 57, stdout: stdout({ upper0: 'file' }), stderr: '' } });
-    expect(firstFailing(ownNamespace(prefab))?.facts).toMatchObject({ upperAtStart: 'file' });
+    expect(firstFailing(ownNamespace(prefab))?.got).toMatchObject({ upperAtStart: 'file' });
   });
 
   it('layers swapped, or no overlay at merged: the mount check shows the entry', () => {
     const swapped = { ...layers, lower: layers.upper, upper: layers.lower };
     const r = overlayRun({ result: { exitCode: 57, stdout: stdout({ mountinfo: [ROOT, overlayLine(swapped)].join('\n') }), stderr: '' } });
     const f = firstFailing(ownNamespace(r));
-    expect(f?.facts).toMatchObject({ fstype: 'overlay', lowerdir: layers.upper, upperdir: layers.lower });
+    expect(f?.got).toMatchObject({ fstype: 'overlay', lowerdir: layers.upper, upperdir: layers.lower });
     expect(f?.message).toMatch(/mountinfo entry for/);
     const none = overlayRun({ result: { exitCode: 57, stdout: stdout({ mountinfo: ROOT, statfs: 'ext2/ext3' }), stderr: '' } });
     // No mount at all has no propagation either: the check before says so first.
-    expect(firstFailing(ownNamespace(none))?.facts).toMatchObject({ propagation: '(no mount)' });
+    expect(firstFailing(ownNamespace(none))?.got).toMatchObject({ propagation: '(no mount)' });
     const g = ownNamespace(none)[2];
-    expect(g?.facts).toMatchObject({ fstype: undefined, statfs: 'ext2/ext3' });
+    expect(g?.got).toMatchObject({ fstype: undefined, statfs: 'ext2/ext3' });
     expect(g?.message).toMatch(/: \(none\);/);
   });
 
@@ -107,10 +107,10 @@ describe('Net Lab 5 judge', () => {
     expect(firstFailing(ownNamespace(overlayRun({ result: { exitCode: 57, stdout: stdout({ host: 'unreadable' }), stderr: '' } })))).toBeUndefined();
     const after = overlayRun({ hostMountsAfter: mounts([ROOT, overlayLine()].join('\n')) });
     const f = firstFailing(ownNamespace(after));
-    expect(f?.facts).toEqual({ ownNamespace: true, leftInHost: true });
+    expect(f?.got).toEqual({ ownNamespace: true, leftInHost: true });
     expect(f?.message).toMatch(`${layers.merged} overlay`);
     const same = overlayRun({ result: { exitCode: 57, stdout: stdout({ ns: HOST_NS }), stderr: '' } });
-    expect(firstFailing(ownNamespace(same))?.facts).toEqual({ ownNamespace: false, leftInHost: false });
+    expect(firstFailing(ownNamespace(same))?.got).toEqual({ ownNamespace: false, leftInHost: false });
   });
 
   it('a namespace pinned after the script: the nsfs mounts and processes are named', () => {
@@ -122,10 +122,10 @@ describe('Net Lab 5 judge', () => {
     expect(firstFailing(copyUp(overlayRun({ result: { exitCode: 57, stdout: stdout({ upnow: "stat: cannot statx: No such file or directory" }), stderr: '' } })))?.message)
       .toMatch(/copy-up happens on the write/);
     const partial = firstFailing(copyUp(overlayRun({ upperFile: Buffer.from(APPENDED) })));
-    expect(partial?.facts).toEqual({ inUpper: true, size: APPENDED.length, same: false });
+    expect(partial?.got).toEqual({ inUpper: true, size: APPENDED.length, same: false });
     expect(firstFailing(copyUp(overlayRun({ upperFile: undefined })))?.message).toMatch(/file: missing; expected 65576 bytes/);
     expect(firstFailing(copyUp(overlayRun({ lowerFile: Buffer.concat([LOWER_FILE, Buffer.from(APPENDED)]) })))?.message).toMatch(/lower layer must stay read-only/);
-    expect(firstFailing(copyUp(overlayRun({ lowerFile: undefined })))?.facts).toBe(false);
+    expect(firstFailing(copyUp(overlayRun({ lowerFile: undefined })))?.got).toBe(false);
     expect(firstFailing(copyUp(overlayRun({ upperKeep: true })))?.message).toMatch(/must not be copied up/);
   });
 
@@ -133,20 +133,20 @@ describe('Net Lab 5 judge', () => {
     const f = firstFailing(whiteout(overlayRun({ whiteout: { charDevice: false, rdev: 0, mode: 0o100644 } })));
     expect(f?.message).toMatch(/gone: mode 100644 rdev 0; upper holds: dir, file, gone/);
     expect(firstFailing(whiteout(overlayRun({ whiteout: undefined, upperNames: [] })))?.message).toMatch(/gone: missing; upper holds: \n/);
-    expect(firstFailing(whiteout(overlayRun({ lowerGone: false })))?.facts).toMatchObject({ lowerKept: false });
+    expect(firstFailing(whiteout(overlayRun({ lowerGone: false })))?.got).toMatchObject({ lowerKept: false });
   });
 
   it('opaque directory: no xattr, the lower entry showing through, or lower/dir/old gone', () => {
     expect(firstFailing(opaque(overlayRun({ opaque: '' })))?.message).toMatch(/trusted\.overlay\.opaque of .*: ; ls -A merged\/dir: new/);
     const through = overlayRun({ result: { exitCode: 57, stdout: stdout({ lsdir: 'new\nold' }), stderr: '' } });
-    expect(firstFailing(opaque(through))?.facts).toMatchObject({ mergedDir: ['new', 'old'] });
-    expect(firstFailing(opaque(overlayRun({ lowerOld: false })))?.facts).toMatchObject({ lowerOld: false });
+    expect(firstFailing(opaque(through))?.got).toMatchObject({ mergedDir: ['new', 'old'] });
+    expect(firstFailing(opaque(overlayRun({ lowerOld: false })))?.got).toMatchObject({ lowerOld: false });
   });
 
   it('union: gone listed, or keep missing, fails with ls -A of merged', () => {
     const shown = firstFailing(union(overlayRun({ result: { exitCode: 57, stdout: stdout({ ls: 'keep\ngone\nfile\ndir' }), stderr: '' } })));
-    expect(shown?.facts).toEqual(['dir', 'file', 'gone', 'keep']);
+    expect(shown?.got).toEqual(['dir', 'file', 'gone', 'keep']);
     expect(shown?.message).toMatch(/^ls -A merged inside the namespace\noverlay.sh exited 57/);
-    expect(firstFailing(union(overlayRun({ result: { exitCode: 57, stdout: stdout({ ls: 'dir\nfile' }), stderr: '' } })))?.facts).toEqual(['dir', 'file']);
+    expect(firstFailing(union(overlayRun({ result: { exitCode: 57, stdout: stdout({ ls: 'dir\nfile' }), stderr: '' } })))?.got).toEqual(['dir', 'file']);
   });
 });

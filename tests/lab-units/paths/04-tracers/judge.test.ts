@@ -23,33 +23,33 @@ describe('Lab 8.4 judge', () => {
   });
 
   it('control: the workload verdict follows the kernel\'s record of both tracees', () => {
-    expect(workload([base()]).facts).toEqual(workload([base()]).expected);
+    expect(workload([base()]).got).toEqual(workload([base()]).want);
     const short = workload([base({ kernel: { tracee: 29999, decoy: 7000, lost: false } })]);
-    expect(short.facts).not.toEqual(short.expected);
+    expect(short.got).not.toEqual(short.want);
     expect(short.message).toMatch(/tracee 29999, decoy 7000/);
   });
 
   it('perf: perf holding a perf event and printing N passes; a guess, the decoy counted, or bpftrace doing the work fail', () => {
     const procs = [{ pid: 300, ppid: 1, exe: 'dash', perfFds: 0 }, { pid: 301, ppid: 300, exe: 'perf', perfFds: 1 }];
     const good = perf(base({ tool: 'perf', attach: { attached: true, waitedMs: 60, procs, bpf: [], counters: [{ pid: 301, fd: 3, value: 30000 }] }, recipe: ended('30000\n') }));
-    expect(good.facts).toEqual(good.expected);
+    expect(good.got).toEqual(good.want);
     // One event per CPU: their sum is N.
     const perCpu = perf(base({ tool: 'perf', attach: { attached: true, waitedMs: 60, procs, bpf: [], counters: [{ pid: 301, fd: 3, value: 29000 }, { pid: 301, fd: 4, value: 1000 }, { pid: 301, fd: 5, value: 0 }] }, recipe: ended('30000\n') }));
-    expect(perCpu.facts).toEqual(perCpu.expected);
+    expect(perCpu.got).toEqual(perCpu.want);
     // A dummy event kept open while the count comes from elsewhere (a tracefs instance): perf's events never reached N.
     const dummy = perf(base({ tool: 'perf', attach: { attached: true, waitedMs: 60, procs, bpf: [], counters: [{ pid: 301, fd: 3, value: 0 }] }, recipe: ended('30000\n') }));
-    expect(dummy.facts).toMatchObject({ perfEventOfPerfWhenReleased: true, perfsOwnEventsCountedN: false, count: 'N' });
+    expect(dummy.got).toMatchObject({ perfEventOfPerfWhenReleased: true, perfsOwnEventsCountedN: false, count: 'N' });
     expect(dummy.message).toMatch(/301:3=0\b/);
     // Counters of a process that is not perf do not count as perf's.
     const notPerf = perf(base({ tool: 'perf', attach: { attached: true, waitedMs: 60, procs, bpf: [], counters: [{ pid: 300, fd: 3, value: 30000 }, { pid: 301, fd: 3, value: 7 }] }, recipe: ended('30000\n') }));
-    expect(notPerf.facts.perfsOwnEventsCountedN).toBe(false);
+    expect(notPerf.got.perfsOwnEventsCountedN).toBe(false);
     const guess = perf(base({ tool: 'perf', attach: { attached: false, waitedMs: 12000, procs: [procs[0]!], bpf: [] }, recipe: ended('30000\n') }));
-    expect(guess.facts).toMatchObject({ perfEventOfPerfWhenReleased: false, count: 'N' });
+    expect(guess.got).toMatchObject({ perfEventOfPerfWhenReleased: false, count: 'N' });
     expect(guess.message).toMatch(/no perf event fd seen within the bound/);
     const both = perf(base({ tool: 'perf', attach: { attached: true, waitedMs: 60, procs, bpf: [] }, recipe: ended('37000\n') }));
-    expect(both.facts.count).toMatch(/^N\+M/);
+    expect(both.got.count).toMatch(/^N\+M/);
     const bt = perf(base({ tool: 'perf', attach: { attached: true, waitedMs: 60, procs: [procs[0]!, { pid: 302, ppid: 300, exe: 'bpftrace', perfFds: 2 }], bpf: [] }, recipe: ended('30000\n') }));
-    expect(bt.facts).toMatchObject({ perfEventOfPerfWhenReleased: false, otherTracers: ['bpftrace'] });
+    expect(bt.got).toMatchObject({ perfEventOfPerfWhenReleased: false, otherTracers: ['bpftrace'] });
     expect(bt.message).toMatch(/302:bpftrace\(2 perf fds\)/);
   });
 
@@ -57,30 +57,30 @@ describe('Lab 8.4 judge', () => {
     const att = (tp: string) => ({ attached: true, waitedMs: 900, procs: [{ pid: 400, ppid: 1, exe: 'bpftrace', perfFds: 2 }], bpf: [{ pid: 400, fd: 8, prog_id: 7, fd_type: 'tracepoint', tracepoint: tp }] });
     for (const tp of ['sys_enter_umask', 'sys_exit_umask', 'sys_enter']) {
       const v = bpftrace(base({ tool: 'bpftrace', attach: att(tp), recipe: ended('@calls: 30000\n') }));
-      expect(v.facts, tp).toEqual(v.expected);
+      expect(v.got, tp).toEqual(v.want);
     }
     const other = bpftrace(base({ tool: 'bpftrace', attach: att('sys_enter_getsid'), recipe: ended('@calls: 30000\n') }));
-    expect(other.facts.onTheSyscallsTracepoint).toBe(false);
+    expect(other.got.onTheSyscallsTracepoint).toBe(false);
     // The right tracepoint plus read(2)'s, whose buffer carries the tracee's N: another system call's tracepoint fails.
     const two = { ...att('sys_enter_umask'), bpf: [...att('sys_enter_umask').bpf, { pid: 400, fd: 9, prog_id: 8, fd_type: 'tracepoint', tracepoint: 'sys_exit_read' }, { pid: 400, fd: 10, prog_id: 9, fd_type: 'tracepoint', tracepoint: 'sched_process_exit' }] };
     const fifo = bpftrace(base({ tool: 'bpftrace', attach: two, recipe: ended('30000\n') }));
-    expect(fifo.facts).toMatchObject({ onTheSyscallsTracepoint: true, otherSyscallTracepoints: ['sys_exit_read'], count: 'N' });
+    expect(fifo.got).toMatchObject({ onTheSyscallsTracepoint: true, otherSyscallTracepoints: ['sys_exit_read'], count: 'N' });
     const late = bpftrace(base({ tool: 'bpftrace', attach: att('sys_enter_umask'), recipe: { ended: false, exit: 'signal SIGINT', stdout: '@calls: 30000\n', stderr: '' } }));
-    expect(late.facts.endedByItself).toBe(false);
-    expect(bpftrace(undefined).facts).toEqual({ ran: false });
+    expect(late.got.endedByItself).toBe(false);
+    expect(bpftrace(undefined).got).toEqual({ ran: false });
   });
 
   it('ftrace: the function tracer on the entry function for the tracee passes; nop, no pid filter fail', () => {
     const f = (currentTracer: string, filter: string[], pids: string[]) => ({ attached: currentTracer !== 'nop', waitedMs: 200, procs: [], bpf: [], ftrace: { currentTracer, tracingOn: '1', filter, pids } });
     const good = ftrace(base({ tool: 'ftrace', where: 'guest', attach: f('function', ['__x64_sys_umask'], ['200']), recipe: ended('30000\n') }));
-    expect(good.facts).toEqual(good.expected);
+    expect(good.got).toEqual(good.want);
     const event = ftrace(base({ tool: 'ftrace', attach: f('nop', [], ['no', 'pid']), recipe: ended('30000\n') }));
-    expect(event.facts).toMatchObject({ tracerWhenReleased: 'nop', filterOnTheEntryFunction: false, onlyTheTracee: false });
+    expect(event.got).toMatchObject({ tracerWhenReleased: 'nop', filterOnTheEntryFunction: false, onlyTheTracee: false });
     expect(event.message).toMatch(/current_tracer=nop/);
     const all = ftrace(base({ tool: 'ftrace', attach: f('function', ['__x64_sys_umask'], ['no', 'pid']), recipe: ended('37000\n') }));
-    expect(all.facts).toMatchObject({ onlyTheTracee: false, count: expect.stringMatching(/^N\+M/) });
+    expect(all.got).toMatchObject({ onlyTheTracee: false, count: expect.stringMatching(/^N\+M/) });
     const wrongFn = ftrace(base({ tool: 'ftrace', attach: f('function', ['__x64_sys_getsid'], ['200']), recipe: ended('30000\n') }));
-    expect(wrongFn.facts.filterOnTheEntryFunction).toBe(false);
+    expect(wrongFn.got.filterOnTheEntryFunction).toBe(false);
   });
 
   it('overheads: medians per call against the untraced runs of the same place', () => {

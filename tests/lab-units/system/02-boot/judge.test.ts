@@ -40,22 +40,22 @@ describe('system/02-boot judge', () => {
 
   it('passes a correct session whichever of kernel_init and kthreadd ran first', () => {
     const t = parseBoot(GOOD, TAG, CONSOLE);
-    for (const v of [order(t, SYM), commandLine(t, SYM, MAGIC), current(t, SYM), pids(t, SYM)]) expect(v.facts, v.message).toEqual(v.expected);
+    for (const v of [order(t, SYM), commandLine(t, SYM, MAGIC), current(t, SYM), pids(t, SYM)]) expect(v.got, v.message).toEqual(v.want);
   });
 
   it('fails a script that prints records without a stop, and says the kernel never stopped', () => {
     const t = parseBoot([rec(SYM.start_kernel, INIT, 0, 'swapper'), `KL_CMDLINE ${MAGIC}`].join('\n'), TAG, CONSOLE);
     const o = order(t, SYM);
-    expect(o.facts).not.toEqual(o.expected);
+    expect(o.got).not.toEqual(o.want);
     expect(o.message).toMatch(/never stopped the kernel/);
     expect(o.message).toMatch(/printed before the kernel ever stopped/);
-    expect(commandLine(t, SYM, MAGIC).facts.readAtStartKernel).toBe(false);
+    expect(commandLine(t, SYM, MAGIC).got.readAtStartKernel).toBe(false);
   });
 
   it('names the missing stop', () => {
     const t = parseBoot(GOOD.split('\n').slice(0, 9).join('\n'), TAG, CONSOLE);
     const o = order(t, SYM);
-    expect(o.facts).not.toEqual(o.expected);
+    expect(o.got).not.toEqual(o.want);
     expect(o.message).toMatch(/no stop at kernel_init/);
   });
 
@@ -63,22 +63,22 @@ describe('system/02-boot judge', () => {
     const bad = GOOD.replace(rec(SYM.kernel_init, '0xffff888004a00000', 1, 'swapper/0'), rec(SYM.kernel_init, INIT, 0, 'swapper/0'));
     const t = parseBoot(bad, TAG, CONSOLE);
     const c = current(t, SYM);
-    expect(c.facts).not.toEqual(c.expected);
+    expect(c.got).not.toEqual(c.want);
     expect(c.message).toMatch(/you read a fixed task \(init_task=0xffffffff82a1aa40\)/);
     const p = pids(t, SYM);
-    expect(p.facts.kernel_init).toBe('0');
+    expect(p.got.kernel_init).toBe('0');
     expect(p.message).toMatch(/kernel_init recorded as pid 0/);
   });
 
   it('wants the magic at the start_kernel stop, not later or before', () => {
     const later = GOOD.replace(`KL_CMDLINE console=ttyS0 panic=-1 nokaslr ${MAGIC}\n`, '').concat(`\nKL_CMDLINE ${MAGIC}`);
-    expect(commandLine(parseBoot(later, TAG, CONSOLE), SYM, MAGIC).facts.readAtStartKernel).toBe(false);
-    expect(commandLine(parseBoot(GOOD, TAG, CONSOLE), SYM, 'kl_boot=1a2b3c4').facts.readAtStartKernel).toBe(false);
+    expect(commandLine(parseBoot(later, TAG, CONSOLE), SYM, MAGIC).got.readAtStartKernel).toBe(false);
+    expect(commandLine(parseBoot(GOOD, TAG, CONSOLE), SYM, 'kl_boot=1a2b3c4').got.readAtStartKernel).toBe(false);
   });
 
   it('checks /proc/1 and /proc/2 of the booted guest', () => {
     const p = pids(parseBoot(GOOD, TAG, ['KL_PROC pid=1 comm=init ppid=0']), SYM);
-    expect(p.facts.proc2).toBe('not read');
+    expect(p.got.proc2).toBe('not read');
   });
 
   describe("against QEMU's record of the gdbstub", () => {
@@ -126,38 +126,38 @@ describe('system/02-boot judge', () => {
 
     it('passes a correct session: current, pid, comm and the command line are what QEMU answered at each stop', () => {
       const t = parseBoot(marksOnly, TAG, CONSOLE, wire(traceOf()));
-      for (const v of [order(t, SYM), commandLine(t, ALL, MAGIC), current(t, SYM), pids(t, SYM)]) expect(v.facts, v.message).toEqual(v.expected);
+      for (const v of [order(t, SYM), commandLine(t, ALL, MAGIC), current(t, SYM), pids(t, SYM)]) expect(v.got, v.message).toEqual(v.want);
     });
 
     it('fails tagged lines printed by the script with no stop in QEMU\'s record (a silenced, impersonated observer)', () => {
       const t = parseBoot(marksOnly, TAG, CONSOLE, wire([cmd('?'), rep('T05thread:p01.01;'), cmd('vCont;c:p1.-1'), rep('W00')].join('\n')));
       const o = order(t, SYM);
-      expect(o.facts).not.toEqual(o.expected);
+      expect(o.got).not.toEqual(o.want);
       expect(o.message).toMatch(/4 line\(s\) with the harness's stop tag .* match no stop in QEMU's own record/);
     });
 
     it('fails a stop at one of the four the observer never reported', () => {
       const t = parseBoot(marksOnly.split('\n').filter((l) => !l.includes('"pc": "0xffffffff810cd560"') && !l.includes('"pc":"0xffffffff810cd560"')).join('\n'), TAG, CONSOLE, wire(traceOf()));
       const o = order(t, SYM);
-      expect(o.facts.harnessRecord).not.toBe('intact');
+      expect(o.got.harnessRecord).not.toBe('intact');
       expect(o.message).toMatch(/stop\(s\) at kthreadd that the harness's stop observer never reported/);
     });
 
     it('fails pid and comm the script did not read at the stop, and a command line it did not read there', () => {
       const t = parseBoot(marksOnly, TAG, CONSOLE, wire(traceOf(true, 'console=ttyS0')));
       const c = current(t, SYM);
-      expect(c.facts).not.toEqual(c.expected);
+      expect(c.got).not.toEqual(c.want);
       expect(c.message).toMatch(/kernel_init: yours task=0xffff888004a00000 pid=1 comm=swapper\/0 — kernel not read at this stop: pid/);
       expect(c.message).not.toMatch(/fixed task/);
       const l = commandLine(t, ALL, MAGIC);
-      expect(l.facts.readAtStartKernel).toBe(false);
+      expect(l.got.readAtStartKernel).toBe(false);
       expect(l.message).toMatch(/it read only "console=ttyS0"/);
     });
 
     it('does not count bytes the script wrote itself as read', () => {
       const log = traceOf(false, 'console=ttyS0').replace(cmd('vCont;c:p1.-1'), [cmd(`M${ALL.boot_command_line.toString(16)},19:${Buffer.from(MAGIC).toString('hex')}`), rep('OK'), cmd('vCont;c:p1.-1')].join('\n'));
       const t = parseBoot(marksOnly, TAG, CONSOLE, wire(log.replace(Buffer.from('console=ttyS0\0').toString('hex'), Buffer.from(`${MAGIC}\0`).toString('hex'))));
-      expect(commandLine(t, ALL, MAGIC).facts.readAtStartKernel).toBe(false);
+      expect(commandLine(t, ALL, MAGIC).got.readAtStartKernel).toBe(false);
     });
   });
 });

@@ -26,8 +26,8 @@ function good(): Run {
     events: [rename('sh'), rename('ipc'), rename('v8'), rename('v7'), rename('v9'), gen(PROG, -1)], leftovers: [], output: '',
   };
 }
-const pass = (v: { facts: unknown; expected: unknown }) => expect(v.facts).toEqual(v.expected);
-const fail = (v: { facts: unknown; expected: unknown }) => expect(v.facts).not.toEqual(v.expected);
+const pass = (v: { got: unknown; want: unknown }) => expect(v.got).toEqual(v.want);
+const fail = (v: { got: unknown; want: unknown }) => expect(v.got).not.toEqual(v.want);
 
 describe('System Lab 4 judge', () => {
   it('rounds a pipe request like the kernel', () => {
@@ -57,7 +57,7 @@ describe('System Lab 4 judge', () => {
     pass(judge.pipeDrains(zombie));
     const short = good();
     short.pipe.wcharAfter = 5 + 32768;
-    expect(judge.pipeDrains(short).facts).toMatchObject({ writerWroteAll: false });
+    expect(judge.pipeDrains(short).got).toMatchObject({ writerWroteAll: false });
   });
 
   it('pipe: wchar is every file\'s writes — each call that adds to it must go to the pipe the writer sleeps on', () => {
@@ -69,7 +69,7 @@ describe('System Lab 4 judge', () => {
     padded.pipe.blockedTarget = 'pipe:[77]';
     padded.pipe.writerWrites = [{ fd: 4, calls: 1, bytes: 32768, target: 'pipe:[77]' }, { fd: 6, calls: 17, bytes: 67232, target: '/dev/null' }, { fd: 1, calls: 1, bytes: 5, target: 'pipe:[5]' }];
     const v = judge.pipeDrains(padded);
-    expect(v.facts).toMatchObject({ writerWroteAll: true, writesOnlyToThePipe: false, pipeGotAll: false });
+    expect(v.got).toMatchObject({ writerWroteAll: true, writesOnlyToThePipe: false, pipeGotAll: false });
     expect(v.message).toMatch(/the writer's writes by fd \(syscalls:sys_enter_write…\): fd 4 → pipe:\[77\] 1 call 32768 bytes; fd 6 → \/dev\/null 17 calls 67232 bytes — not the pipe; fd 1 → pipe:\[5\] 1 call 5 bytes — not the pipe; the pipe got 32768 bytes of its writes/);
     const late = good();
     late.pipe.blockedTarget = 'pipe:[77]';
@@ -79,7 +79,7 @@ describe('System Lab 4 judge', () => {
     lost.pipe.writerWrites = [{ fd: 4, calls: 9000, bytes: 100000, target: 'pipe:[77]' }];
     lost.pipe.blockedTarget = 'pipe:[77]';
     lost.pipe.writeTraceLost = true;
-    expect(judge.pipeDrains(lost).facts.writesOnlyToThePipe).toBe(false);
+    expect(judge.pipeDrains(lost).got.writesOnlyToThePipe).toBe(false);
     expect(judge.pipeDrains(lost).message).toMatch(/the trace lost events/);
   });
 
@@ -88,7 +88,7 @@ describe('System Lab 4 judge', () => {
     r.pipe.blockedTarget = 'pipe:[77]';
     r.pipe.writerWrites = [{ fd: 4, calls: 2, bytes: 36864, target: 'pipe:[77]' }];
     const v = judge.pipeDrains(r);
-    expect(v.facts).toMatchObject({ writerWroteAll: true, writesOnlyToThePipe: true, pipeGotAll: false, readAll: true });
+    expect(v.got).toMatchObject({ writerWroteAll: true, writesOnlyToThePipe: true, pipeGotAll: false, readAll: true });
     expect(v.message).toMatch(/the pipe got 36864 bytes of its writes \(what they returned, sys_exit_write…\) for 100000/);
   });
 
@@ -97,13 +97,13 @@ describe('System Lab 4 judge', () => {
     r.pipe.blockedTarget = 'pipe:[77]';
     r.pipe.writerWrites = [{ fd: 4, calls: 65, bytes: 33280, target: 'pipe:[77]' }, { fd: 4, calls: 186, bytes: 66720, target: '/dev/null', via: 'dup2(5, 4) after it slept' }];
     const v = judge.pipeDrains(r);
-    expect(v.facts).toMatchObject({ writerWroteAll: true, readAll: true, writesOnlyToThePipe: false });
+    expect(v.got).toMatchObject({ writerWroteAll: true, readAll: true, writesOnlyToThePipe: false });
     expect(v.message).toMatch(/fd 4 → pipe:\[77\] 65 calls 33280 bytes; fd 4 → \/dev\/null \(dup2\(5, 4\) after it slept\) 186 calls 66720 bytes — not the pipe/);
     const blind = good();
     blind.pipe.blockedTarget = 'pipe:[77]';
     blind.pipe.writerWrites = [{ fd: 4, calls: 3, bytes: 100000, target: 'pipe:[77]' }];
     blind.pipe.fdTableUnfollowed = 'the writer set up an io_uring';
-    expect(judge.pipeDrains(blind).facts.writesOnlyToThePipe).toBe(false);
+    expect(judge.pipeDrains(blind).got.writesOnlyToThePipe).toBe(false);
     expect(judge.pipeDrains(blind).message).toMatch(/its fd table not followed: the writer set up an io_uring/);
   });
 
