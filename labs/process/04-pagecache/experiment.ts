@@ -371,6 +371,9 @@ export async function walkPagecache({ program, file, canary }: PagecacheSetup): 
   const dev = `${Math.floor(st.dev / 256) & 0xfff}:${(st.dev & 0xff) | ((st.dev >> 12) & 0xfff00)}`;
   const ino = st.ino.toString(16);
   const canaryIno = statSync(canary).ino.toString(16);
+  // Both files were written whole, but memory reclaim may have dropped some of their pages since: read them back
+  // first, so that the program starts with every page cached (what the eviction test compares with).
+  for (const f of [file, canary]) if ((await resident(f)) < Math.ceil(statSync(f).size / PAGE)) await run('dd', [`if=${f}`, 'of=/dev/null', 'bs=1M', 'status=none']);
   const before = await resident(file);
   const canaryBefore = await resident(canary);
   const lookups = LOOKUPS.filter(tracepointExists);
