@@ -17,11 +17,12 @@ export type { Verdict };
 export const READ_SLACK = 5;
 
 /**
- * Below the inner delta, also 2 % of it: on this shared machine the tick-raised vectors (RCU, TIMER) came up to
- * 0.8 % short of the inner delta in a few windows, with no recursion miss counted (other tools tracing meanwhile).
- * A wrong vector table, another CPU's share or another tracepoint is off by far more.
+ * Below the inner delta, also 8 % of it: on this shared machine the tick-raised vectors (RCU, TIMER) came up to
+ * 0.8 % short of the inner delta in a few windows, and NET_TX in the shaped window (tbf) 5.1 % short in 3 of 60 runs of
+ * a correct script (2561 of 2700), with no recursion miss counted (other tools tracing meanwhile). A wrong vector
+ * table, another CPU's share or another tracepoint is off by far more.
  */
-export const SHORT_SHARE = 0.02;
+export const SHORT_SHARE = 0.08;
 
 /** A vector is judged from below once it ran this often in the inner window. */
 export const ACTIVE = 20;
