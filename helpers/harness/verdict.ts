@@ -27,10 +27,15 @@ export function differences(v: Verdict): string[] {
     .map((k) => `${k}: ${show(got[k])} (want ${show(want[k])})`);
 }
 
-/** Assert a verdict: the facts must be what it wants; its message shows the evidence, and ends with the facts that differ. */
-export function holds(v: Verdict): void {
-  const d = differences(v);
-  expect(v.got, d.length ? `${v.message}\ndiffers: ${d.join('; ')}` : v.message).toEqual(v.want);
+/**
+ * Assert a verdict: the facts must be what it wants; its message shows the evidence, and ends with the facts that differ.
+ * A list is asserted in order: the first that does not hold fails with its message.
+ */
+export function holds(v: Verdict | readonly Verdict[]): void {
+  for (const one of Array.isArray(v) ? v : [v as Verdict]) {
+    const d = differences(one);
+    expect(one.got, d.length ? `${one.message}\ndiffers: ${d.join('; ')}` : one.message).toEqual(one.want);
+  }
 }
 
 /** Whether a verdict holds, without asserting (to end a series of runs early, to pick what to show). */

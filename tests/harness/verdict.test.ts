@@ -15,4 +15,10 @@ describe('verdict', () => {
     expect(() => holds({ got: { direct: true }, want: { direct: true }, message: 'the job' })).not.toThrow();
     expect(holdsQuietly({ got: [1, 2], want: [1, 2], message: '' })).toBe(true);
   });
+
+  it('asserts a list in order: the first that does not hold fails with its own message', () => {
+    const ok = { got: 1, want: 1, message: 'first' };
+    expect(() => holds([ok, { got: 2, want: 3, message: 'second' }, { got: 4, want: 5, message: 'third' }])).toThrow(/^second\ndiffers: 2 \(want 3\)/);
+    expect(() => holds([ok, ok])).not.toThrow();
+  });
 });

@@ -15,13 +15,8 @@ import { recordMetric } from '../../../helpers/harness/metrics.js';
 import { adapted, labRequires, requires } from '../../../helpers/harness/requires.js';
 import { cleanup, prepareCgroup, runControl, runCpuLimited, runMemHog, type CgroupSetup } from './experiment.js';
 import * as judge from './judge.js';
-import { OOM_MIB, SURVIVE_MIB, type Verdict } from './judge.js';
-import { holds as hold } from '../../../helpers/harness/verdict.js';
-
-/** Every verdict, in order: the first that does not hold fails the test with its message. */
-function holds(verdicts: readonly Verdict[]): void {
-  for (const v of verdicts) hold(v);
-}
+import { OOM_MIB, SURVIVE_MIB } from './judge.js';
+import { holds } from '../../../helpers/harness/verdict.js';
 
 const strict = () => process.env.LABS_STRICT === '1';
 

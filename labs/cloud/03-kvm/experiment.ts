@@ -14,7 +14,7 @@ import { buildProgram } from '../../../helpers/harness/compile.js';
 import { run, type RunResult } from '../../../helpers/harness/exec.js';
 import { labSource, REFERENCE_SRC } from '../../../helpers/harness/paths.js';
 import { makeTempDir } from '../../../helpers/harness/resources.js';
-import { makeTraceInstance, ofProcess, type TraceInstance } from '../../../helpers/kernel/tracefs.js';
+import { makeTraceInstance, ofProcess, type TraceEvent, type TraceInstance } from '../../../helpers/kernel/tracefs.js';
 
 /** Enough exits to time, few enough to stay well under a second even at ~15 µs per exit (PVM). */
 export const EXIT_LOOPS = 20_000;
@@ -77,11 +77,12 @@ const traceKvm = (events: readonly string[]): TraceInstance | undefined =>
   makeTraceInstance(events.map((e) => `kvm/${e}`), { tag: 'kvm', bufferKb: 4096, recordTgid: true });
 
 /** The exit reasons kvm:kvm_userspace_exit recorded for a process (any of its threads: the vCPU may run in any). */
+const exitReasons = (events: readonly TraceEvent[], pid: number): number[] =>
+  events.filter((e) => ofProcess(e, pid) && e.event === 'kvm_userspace_exit').map((e) => Number(e.body.match(/\((\d+)\)/)?.[1] ?? -1));
+
 function userspaceExits(trace: TraceInstance, pid: number): { reasons: number[]; lost: boolean } {
   const { events, lost } = trace.read();
-  const reasons = events.filter((e) => ofProcess(e, pid) && e.event === 'kvm_userspace_exit')
-    .map((e) => Number(e.body.match(/\((\d+)\)/)?.[1] ?? -1));
-  return { reasons, lost };
+  return { reasons: exitReasons(events, pid), lost };
 }
 
 export interface HltRun {
@@ -163,11 +164,10 @@ export async function runIo(): Promise<IoRun> {
   const r = await run(bin, [image], { timeoutMs: 30_000, reject: false });
   if (!trace) return { message, imageHoldsText, run: shown(r) };
   const { events } = trace.read();
-  const mine = events.filter((e) => ofProcess(e, r.pid));
   return {
     message, imageHoldsText, run: shown(r),
-    pio: mine.filter((e) => e.event === 'kvm_pio').map((e) => e.body),
-    reasons: mine.filter((e) => e.event === 'kvm_userspace_exit').map((e) => Number(e.body.match(/\((\d+)\)/)?.[1] ?? -1)),
+    pio: events.filter((e) => ofProcess(e, r.pid) && e.event === 'kvm_pio').map((e) => e.body),
+    reasons: exitReasons(events, r.pid),
   };
 }
 

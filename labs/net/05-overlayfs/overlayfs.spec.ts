@@ -17,12 +17,7 @@ import { beforeAll, describe, it } from 'vitest';
 import { labRequires, requires } from '../../../helpers/harness/requires.js';
 import { runOverlay, type OverlayRun } from './experiment.js';
 import * as judge from './judge.js';
-import { holds as hold } from '../../../helpers/harness/verdict.js';
-
-/** Each check in order: the first that fails gives its message. */
-function holds(checks: judge.Check | judge.Check[]): void {
-  for (const c of [checks].flat()) hold(c);
-}
+import { holds } from '../../../helpers/harness/verdict.js';
 
 describe('Net Lab 5 — OverlayFS: copy-up, whiteouts, opaque directories (the layers under a container)', () => {
   requires(...labRequires(import.meta.url));
