@@ -4,16 +4,25 @@
  * local headers it includes), the flags and the compiler's version, so an
  * unchanged lab recompiles nothing. A compiler error becomes a CompileError
  * with the compiler's diagnostics and the first file:line it names.
+ *
+ * The compiler does not run as root (issue #29): the source and the local
+ * headers it includes from the student's tree are copied into a temp
+ * directory of the run owned by `nobody`, and gcc/clang run there as
+ * nobody, with no capabilities and no_new_privs. A source that includes a
+ * file only root can read (`#include "/root/…"`, a path that climbs out of
+ * the workspace) fails to build instead of printing that file into the
+ * report; the diagnostics name the student's files, not the copy.
  */
 import { createHash } from 'node:crypto';
 import { appendFileSync, existsSync } from 'node:fs';
-import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { chown, copyFile, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { expect } from 'vitest';
-import { basename, dirname, join, relative, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { CompileError, CommandError, type CompileFacts } from './errors.js';
-import { runDir } from './run-state.js';
+import { RESOURCE_PREFIX, runDir, runId } from './run-state.js';
 import { run } from './exec.js';
-import { CACHE_DIR } from './paths.js';
+import { CACHE_DIR, REFERENCE_SRC, sourceRoot } from './paths.js';
 
 export interface BuildOptions {
   /** The C source (absolute path). */
@@ -138,13 +147,14 @@ async function compile(compiler: string, opts: BuildOptions, args: readonly stri
   }
   await mkdir(dir, { recursive: true });
   const tmpOut = `${out}.tmp-${process.pid}`;
-  const tmpArgs = fullArgs.map((a) => (a === out ? tmpOut : a));
+  const stage = await stageUnprivileged(compiler, src, files, fullArgs, out);
   try {
-    await run(compiler, tmpArgs, { timeoutMs: 120_000, cwd: dirname(src) });
+    await run(stage.file, stage.args, { timeoutMs: 120_000, cwd: stage.cwd, env: stage.env });
+    await copyFile(stage.out, tmpOut);
   } catch (e) {
     await rm(tmpOut, { force: true });
     if (e instanceof CommandError && e.code === 'E_COMMAND') {
-      const diagnostics = e.stderr || e.stdout;
+      const diagnostics = stage.unstage(e.stderr || e.stdout);
       const loc = firstDiagnosticLocation(diagnostics);
       const facts = { command, file: loc?.file ?? src, line: loc?.line, diagnostics };
       try { await writeFile(failedMark, JSON.stringify({ ...facts, test: currentTestName() })); } catch { /* no state dir */ }
@@ -152,10 +162,102 @@ async function compile(compiler: string, opts: BuildOptions, args: readonly stri
       throw new CompileError(facts);
     }
     throw e;
+  } finally {
+    await stage.cleanup();
   }
   await rename(tmpOut, out);
   logBuild('compiled', src, key);
   return { path: out, cached: false, command };
+}
+
+/** The uid and gid compiles run as: nobody. */
+export const COMPILE_UID = 65534;
+const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find(existsSync);
+
+const inside = (path: string, root: string) => path === root || path.startsWith(root.endsWith(sep) ? root : root + sep);
+
+/** The tree a source's local headers may come from: the student's sources, the reference tree, or the source's own directory. */
+export function includeRoot(src: string): string {
+  return [sourceRoot(), REFERENCE_SRC].map((r) => resolve(r)).find((r) => inside(src, r)) ?? dirname(src);
+}
+
+interface Staged {
+  readonly file: string;
+  readonly args: string[];
+  readonly cwd: string;
+  readonly env: Record<string, string>;
+  /** Where the compiler writes the output. */
+  readonly out: string;
+  /** The diagnostics with the copy's paths put back to the student's. */
+  unstage(text: string): string;
+  cleanup(): Promise<void>;
+}
+
+/**
+ * Copy what the compiler may read into a temp directory owned by nobody and
+ * return the command that compiles it there as nobody. The local headers of
+ * the closure are copied only from the source's include root (a header that
+ * climbs out of it is not there: the compiler says which); each `-I` directory
+ * of the command (vmlinux.h) is copied flat. When this process is not root,
+ * or setpriv is missing, the command is the compiler itself in place.
+ */
+async function stageUnprivileged(compiler: string, src: string, files: Map<string, string>, fullArgs: readonly string[], out: string): Promise<Staged> {
+  if (process.getuid?.() !== 0 || !SETPRIV) {
+    return { file: compiler, args: [...fullArgs], cwd: dirname(src), env: {}, out, unstage: (t) => t, cleanup: async () => {} };
+  }
+  const root = includeRoot(src);
+  const tmp = await mkdtemp(join(tmpdir(), `${RESOURCE_PREFIX}${runId()}-cc-`));
+  const back: Array<[string, string]> = [];
+  try {
+    const tree = join(tmp, 'src');
+    const place = async (from: string, to: string) => {
+      await mkdir(dirname(to), { recursive: true });
+      await copyFile(from, to);
+    };
+    for (const file of files.keys()) {
+      if (inside(file, root)) await place(file, join(tree, relative(root, file)));
+    }
+    back.push([tree, root]);
+    const outDir = join(tmp, 'out');
+    await mkdir(outDir);
+    const stagedOut = join(outDir, basename(out));
+    const args: string[] = [];
+    let includes = 0;
+    for (let i = 0; i < fullArgs.length; i++) {
+      const a = fullArgs[i]!;
+      const prev = fullArgs[i - 1];
+      if (a === out) args.push(stagedOut);
+      else if (a === src) args.push(join(tree, relative(root, src)));
+      else if (prev === '-I' && isAbsolute(a) && !a.startsWith('/usr/')) {
+        const copy = join(tmp, `include${includes++}`);
+        await mkdir(copy);
+        for (const e of await readdir(a, { withFileTypes: true })) if (e.isFile()) await copyFile(join(a, e.name), join(copy, e.name));
+        back.push([copy, a]);
+        args.push(copy);
+      } else args.push(a);
+    }
+    // Everything in the copy belongs to nobody, whatever the student's modes.
+    const own = async (p: string) => {
+      await chown(p, COMPILE_UID, COMPILE_UID);
+      const st = await stat(p);
+      if (st.isDirectory()) for (const n of await readdir(p)) await own(join(p, n));
+    };
+    await own(tmp);
+    // Longest first, so that a path inside another is put back whole.
+    back.sort(([x], [y]) => y.length - x.length);
+    return {
+      file: SETPRIV,
+      args: ['--reuid', String(COMPILE_UID), '--regid', String(COMPILE_UID), '--clear-groups', '--inh-caps=-all', '--bounding-set=-all', '--no-new-privs', '--', compiler, ...args],
+      cwd: dirname(join(tree, relative(root, src))),
+      env: { TMPDIR: tmp },
+      out: stagedOut,
+      unstage: (text) => back.reduce((t, [from, to]) => t.split(from).join(to), text),
+      cleanup: () => rm(tmp, { recursive: true, force: true }),
+    };
+  } catch (e) {
+    await rm(tmp, { recursive: true, force: true });
+    throw e;
+  }
 }
 
 /** Build a user-space program with gcc (-O2 -Wall). */

@@ -1,11 +1,14 @@
 import { randomBytes } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { readdirSync } from 'node:fs';
+import { chmod, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { buildBpfObject, buildProgram, firstDiagnosticLocation } from '../../helpers/harness/compile.js';
 import { CompileError } from '../../helpers/harness/errors.js';
 import { run } from '../../helpers/harness/exec.js';
 import { makeTempDir } from '../../helpers/harness/resources.js';
+import { runId } from '../../helpers/harness/run-state.js';
 
 async function source(dir: string, name: string, body: string): Promise<string> {
   const path = join(dir, name);
@@ -59,6 +62,30 @@ describe('compile', () => {
     const dump = await run('llvm-objdump', ['-h', o.path]);
     expect(dump.stdout).toMatch(/file format elf64-bpf/);
     expect(dump.stdout).toMatch(/\bxdp\b/);
+  });
+
+  it('compiles as nobody: a source cannot include a file only root can read, and the message names the student\'s file', async () => {
+    // A directory of root's, mode 0700, with a "secret" in it: what #include "/root/…" would print into the report.
+    const vault = await makeTempDir('unit-vault');
+    await chmod(vault, 0o700);
+    const secret = `kl_secret_${randomBytes(6).toString('hex')}`;
+    await writeFile(join(vault, 'secret.h'), `#error ${secret}\n`);
+    const dir = await makeTempDir('unit-cc');
+    const src = await source(dir, 'peek.c', `#include "${join(vault, 'secret.h')}"\nint main(void) { return 0; }\n`);
+    const e = (await buildProgram({ src }).catch((x: unknown) => x)) as CompileError;
+    expect(e).toBeInstanceOf(CompileError);
+    expect(e.message).toMatch(/Permission denied/);
+    expect(e.message).not.toContain(secret);
+    expect(e.file).toBe(src);
+    expect(e.line).toBe(1);
+    // A header reached by climbing out of the source's tree is not copied in: the compiler says it is not there.
+    const climb = await source(dir, 'climb.c', `#include "${relative(dir, join(vault, 'secret.h'))}"\nint main(void) { return 0; }\n`);
+    const c = (await buildProgram({ src: climb }).catch((x: unknown) => x)) as CompileError;
+    expect(c).toBeInstanceOf(CompileError);
+    expect(c.message).toMatch(/No such file or directory/);
+    expect(c.message).not.toContain(secret);
+    // Root reads a 0700 directory of root's: only a compiler without root's rights is refused. The copies it compiled are gone.
+    expect(readdirSync(tmpdir()).filter((n) => n.startsWith(`kl-${runId()}-cc-`))).toEqual([]);
   });
 
   it('parses the first error location of gcc and clang diagnostics', () => {
