@@ -13,7 +13,7 @@
  * cannot know. Then the recipe must end by itself and print the count.
  * No expect here: the evidence (`Trial`) says what happened, judge.ts judges.
  */
-import { closeSync, constants, openSync, readdirSync, readFileSync, readlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, constants, openSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { buildProgram } from '../../../helpers/harness/compile.js';
 import { run, startBackground, type Background, type RunResult } from '../../../helpers/harness/exec.js';
@@ -50,6 +50,9 @@ export interface Proc {
   readonly ppid: number;
   /** basename of /proc/<pid>/exe */
   readonly exe: string;
+  /** /proc/<pid>/exe in full, and the executable's identity (device:inode): which file it runs, whatever its name. */
+  readonly path: string;
+  readonly exeId: string;
   /** fds that are perf events (anon_inode:[perf_event]). */
   readonly perfFds: number;
 }
@@ -71,6 +74,8 @@ export interface Attach {
   readonly bpf: readonly PerfAttachment[];
   /** The handed-over instance at the release (ftrace). */
   readonly ftrace?: FtraceState;
+  /** perf: the perf(1) this machine runs when `perf` is typed (its path and device:inode, from a perf the harness started). */
+  readonly installedPerf?: { readonly path: string; readonly id: string };
   /** perf: what each perf event fd the recipe's processes held at the release had counted once the tracee exited (read by perf-counters.c through pidfd_getfd copies). */
   readonly counters?: readonly Counter[];
 }
@@ -162,15 +167,18 @@ export function processTree(root: number): Proc[] {
   }
   const out: Proc[] = [];
   for (const pid of inTree) {
-    let exe = '?';
+    let path = '?';
+    let exeId = '?';
     let perfFds = 0;
-    try { exe = basename(readlinkSync(`/proc/${pid}/exe`)); } catch { /* gone */ }
+    try { path = readlinkSync(`/proc/${pid}/exe`); } catch { /* gone */ }
+    try { const st = statSync(`/proc/${pid}/exe`); exeId = `${st.dev}:${st.ino}`; } catch { /* gone */ }
+    const exe = path === '?' ? '?' : basename(path);
     try {
       for (const fd of readdirSync(`/proc/${pid}/fd`)) {
         try { if (readlinkSync(`/proc/${pid}/fd/${fd}`) === 'anon_inode:[perf_event]') perfFds++; } catch { /* closed */ }
       }
     } catch { /* gone */ }
-    out.push({ pid, ppid: table.get(pid) ?? 0, exe, perfFds });
+    out.push({ pid, ppid: table.get(pid) ?? 0, exe, path, exeId, perfFds });
   }
   return out;
 }
@@ -182,6 +190,30 @@ function writeFifo(path: string, text: string): void {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+let perfProbe: Promise<{ path: string; id: string } | undefined> | undefined;
+
+/**
+ * The perf(1) this machine runs when `perf` is typed: the harness starts one itself (through a wrapper script
+ * where the distribution has one, as Ubuntu's linux-tools) and reads which file it runs. A recipe's "perf" must
+ * be that file: a program of the recipe's own named perf is not perf.
+ */
+export function installedPerf(): Promise<{ path: string; id: string } | undefined> {
+  return (perfProbe ??= (async () => {
+    const bg = startBackground('perf', ['stat', '-e', 'dummy', '--', 'sleep', '10'], { timeoutMs: 20_000 });
+    try {
+      const deadline = Date.now() + 8_000;
+      while (Date.now() < deadline) {
+        const p = processTree(bg.pid).find((x) => /^perf/.test(x.exe) && x.exeId !== '?');
+        if (p) return { path: p.path, id: p.exeId };
+        await sleep(20);
+      }
+      return undefined;
+    } finally {
+      await bg.stop('SIGKILL');
+    }
+  })());
+}
 
 /** Wait until the tracee waits in open(2) of its FIFO as itself (not a wrapper exec'ing it). */
 async function waitingTracee(bg: Background, tracee: string): Promise<void> {
@@ -249,7 +281,8 @@ export async function hostTrial(p: Programs, tool: 'none' | 'perf' | 'bpftrace',
       const pids = new Set(procs.map((x) => x.pid));
       if (tool === 'bpftrace') bpf = (await perfAttachments().catch(() => [])).filter((a) => pids.has(a.pid));
     }
-    attach = { attached, waitedMs, procs, bpf };
+    const perfExe = tool === 'perf' ? await installedPerf() : undefined;
+    attach = { attached, waitedMs, procs, bpf, ...(perfExe ? { installedPerf: perfExe } : {}) };
   }
   // perf: hold copies of the recipe's perf event fds, to read what they counted once the tracee is gone.
   let counters: Background | undefined;

@@ -61,6 +61,8 @@ export function ftrace(t: Trial | undefined): Verdict {
   const facts = {
     ran: true,
     tracerWhenReleased: f?.currentTracer === 'function_graph' ? 'function' : f?.currentTracer ?? '?',
+    // A tracer that records nothing (tracing_on=0) counts nothing: its count came from somewhere else.
+    recordingWhenReleased: f?.tracingOn === '1',
     filterOnTheEntryFunction: Boolean(f && f.filter.length > 0 && f.filter.some((x) => entry.test(x.split(/\s/)[0]!))),
     onlyTheTracee: Boolean(f && f.pids.length > 0 && f.pids.every((p) => p === String(t.tracee.pid))),
     endedByItself: Boolean(t.recipe?.ended),
@@ -68,11 +70,11 @@ export function ftrace(t: Trial | undefined): Verdict {
   };
   return {
     got: facts,
-    want: { ran: true, tracerWhenReleased: 'function', filterOnTheEntryFunction: true, onlyTheTracee: true, endedByItself: true, count: 'N' },
+    want: { ran: true, tracerWhenReleased: 'function', recordingWhenReleased: true, filterOnTheEntryFunction: true, onlyTheTracee: true, endedByItself: true, count: 'N' },
     message: `your workspace file paths/04-tracers/ftrace.sh (${t.where === 'guest' ? 'in the guest of Debian\'s kernel' : 'on this host'}); ` +
       `the instance handed to it, read by the spec when the tracee was released${t.attach?.attached ? '' : ' (no tracer seen there within the bound)'}: ` +
       `current_tracer=${f?.currentTracer ?? '?'}, tracing_on=${f?.tracingOn ?? '?'}, set_ftrace_filter=[${f?.filter.join(' ') ?? ''}], set_ftrace_pid=[${f?.pids.join(' ') ?? ''}] ` +
-      `(expected the function tracer on the entry function *sys_${t.syscall} of the tracee ${t.tracee.pid} only); it printed ${count ?? 'no count'} (${countVerdict(t, count)})\n${text}`,
+      `(expected the function tracer, recording (tracing_on=1), on the entry function *sys_${t.syscall} of the tracee ${t.tracee.pid} only); it printed ${count ?? 'no count'} (${countVerdict(t, count)})\n${text}`,
   };
 }
 
@@ -86,13 +88,18 @@ export function perf(t: Trial | undefined): Verdict {
   // What perf's own events counted (the kernel's counters, read through copies of its fds after the tracee exited):
   // one of them, or their sum (one event per CPU), must be N — a dummy or another event kept open while the count
   // comes from elsewhere (a tracefs instance, a file) never reaches it.
-  const perfPids = new Set(procs.filter((p) => /^perf/.test(p.exe)).map((p) => p.pid));
+  // perf is the file `perf` runs on this machine (the harness started one to see which), not a program named perf.
+  const named = procs.filter((p) => /^perf/.test(p.exe));
+  const installed = t.attach?.installedPerf;
+  const notPerf = named.filter((p) => !installed || p.exeId !== installed.id).map((p) => p.path);
+  const perfPids = new Set(named.filter((p) => installed && p.exeId === installed.id).map((p) => p.pid));
   const counters = (t.attach?.counters ?? []).filter((c) => perfPids.has(c.pid));
   const values = counters.map((c) => c.value).filter((v): v is number => v !== undefined);
   const sum = values.reduce((a, b) => a + b, 0);
   const facts = {
     ran: true,
-    perfEventOfPerfWhenReleased: procs.some((p) => /^perf/.test(p.exe) && p.perfFds > 0),
+    perfEventOfPerfWhenReleased: procs.some((p) => perfPids.has(p.pid) && p.perfFds > 0),
+    namedPerfButNotPerf: notPerf,
     perfsOwnEventsCountedN: values.includes(t.n) || sum === t.n,
     otherTracers: others,
     endedByItself: Boolean(t.recipe?.ended),
@@ -100,9 +107,9 @@ export function perf(t: Trial | undefined): Verdict {
   };
   return {
     got: facts,
-    want: { ran: true, perfEventOfPerfWhenReleased: true, perfsOwnEventsCountedN: true, otherTracers: [], endedByItself: true, count: 'N' },
+    want: { ran: true, perfEventOfPerfWhenReleased: true, namedPerfButNotPerf: [], perfsOwnEventsCountedN: true, otherTracers: [], endedByItself: true, count: 'N' },
     message: `your workspace file paths/04-tracers/perf.sh; its processes when the tracee was released (after ${t.attach?.waitedMs ?? '?'} ms${t.attach?.attached ? '' : ', no perf event fd seen within the bound'}): ${procList(t)} ` +
-      `(expected perf itself holding a perf event, and no other tracer); what perf's events had counted once the tracee exited (read(2) of copies of its fds): ` +
+      `(expected perf itself holding a perf event, and no other tracer; perf is ${installed ? `${installed.path}, the file \`perf\` runs here` : 'the file `perf` runs here (not found)'}${notPerf.length ? `: ${notPerf.join(' ')} is named perf but is another program` : ''}); what perf's events had counted once the tracee exited (read(2) of copies of its fds): ` +
       `[${counters.map((c) => `${c.pid}:${c.fd}=${c.value ?? c.error}`).join(' ')}]${values.length > 1 ? ` (sum ${sum})` : ''} (expected N=${t.n} in one event or in their sum: the events perf opened count the calls); it printed ${count ?? 'no count'} (${countVerdict(t, count)})\n${text}`,
   };
 }

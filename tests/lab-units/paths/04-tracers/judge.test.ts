@@ -30,31 +30,36 @@ describe('Lab 8.4 judge', () => {
   });
 
   it('perf: perf holding a perf event and printing N passes; a guess, the decoy counted, or bpftrace doing the work fail', () => {
-    const procs = [{ pid: 300, ppid: 1, exe: 'dash', perfFds: 0 }, { pid: 301, ppid: 300, exe: 'perf', perfFds: 1 }];
-    const good = perf(base({ tool: 'perf', attach: { attached: true, waitedMs: 60, procs, bpf: [], counters: [{ pid: 301, fd: 3, value: 30000 }] }, recipe: ended('30000\n') }));
+    const procs = [{ pid: 300, ppid: 1, exe: 'dash', path: '/usr/bin/dash', exeId: '8:2585', perfFds: 0 }, { pid: 301, ppid: 300, exe: 'perf', path: '/usr/bin/perf', exeId: '8:1234', perfFds: 1 }];
+    const good = perf(base({ tool: 'perf', attach: { attached: true, waitedMs: 60, procs, bpf: [], installedPerf: { path: '/usr/bin/perf', id: '8:1234' }, counters: [{ pid: 301, fd: 3, value: 30000 }] }, recipe: ended('30000\n') }));
     expect(good.got).toEqual(good.want);
     // One event per CPU: their sum is N.
-    const perCpu = perf(base({ tool: 'perf', attach: { attached: true, waitedMs: 60, procs, bpf: [], counters: [{ pid: 301, fd: 3, value: 29000 }, { pid: 301, fd: 4, value: 1000 }, { pid: 301, fd: 5, value: 0 }] }, recipe: ended('30000\n') }));
+    const perCpu = perf(base({ tool: 'perf', attach: { attached: true, waitedMs: 60, procs, bpf: [], installedPerf: { path: '/usr/bin/perf', id: '8:1234' }, counters: [{ pid: 301, fd: 3, value: 29000 }, { pid: 301, fd: 4, value: 1000 }, { pid: 301, fd: 5, value: 0 }] }, recipe: ended('30000\n') }));
     expect(perCpu.got).toEqual(perCpu.want);
     // A dummy event kept open while the count comes from elsewhere (a tracefs instance): perf's events never reached N.
-    const dummy = perf(base({ tool: 'perf', attach: { attached: true, waitedMs: 60, procs, bpf: [], counters: [{ pid: 301, fd: 3, value: 0 }] }, recipe: ended('30000\n') }));
+    const dummy = perf(base({ tool: 'perf', attach: { attached: true, waitedMs: 60, procs, bpf: [], installedPerf: { path: '/usr/bin/perf', id: '8:1234' }, counters: [{ pid: 301, fd: 3, value: 0 }] }, recipe: ended('30000\n') }));
     expect(dummy.got).toMatchObject({ perfEventOfPerfWhenReleased: true, perfsOwnEventsCountedN: false, count: 'N' });
     expect(dummy.message).toMatch(/301:3=0\b/);
     // Counters of a process that is not perf do not count as perf's.
-    const notPerf = perf(base({ tool: 'perf', attach: { attached: true, waitedMs: 60, procs, bpf: [], counters: [{ pid: 300, fd: 3, value: 30000 }, { pid: 301, fd: 3, value: 7 }] }, recipe: ended('30000\n') }));
+    const notPerf = perf(base({ tool: 'perf', attach: { attached: true, waitedMs: 60, procs, bpf: [], installedPerf: { path: '/usr/bin/perf', id: '8:1234' }, counters: [{ pid: 300, fd: 3, value: 30000 }, { pid: 301, fd: 3, value: 7 }] }, recipe: ended('30000\n') }));
     expect(notPerf.got.perfsOwnEventsCountedN).toBe(false);
-    const guess = perf(base({ tool: 'perf', attach: { attached: false, waitedMs: 12000, procs: [procs[0]!], bpf: [] }, recipe: ended('30000\n') }));
+    const guess = perf(base({ tool: 'perf', attach: { attached: false, waitedMs: 12000, procs: [procs[0]!], bpf: [], installedPerf: { path: '/usr/bin/perf', id: '8:1234' } }, recipe: ended('30000\n') }));
     expect(guess.got).toMatchObject({ perfEventOfPerfWhenReleased: false, count: 'N' });
     expect(guess.message).toMatch(/no perf event fd seen within the bound/);
-    const both = perf(base({ tool: 'perf', attach: { attached: true, waitedMs: 60, procs, bpf: [] }, recipe: ended('37000\n') }));
+    const both = perf(base({ tool: 'perf', attach: { attached: true, waitedMs: 60, procs, bpf: [], installedPerf: { path: '/usr/bin/perf', id: '8:1234' } }, recipe: ended('37000\n') }));
     expect(both.got.count).toMatch(/^N\+M/);
-    const bt = perf(base({ tool: 'perf', attach: { attached: true, waitedMs: 60, procs: [procs[0]!, { pid: 302, ppid: 300, exe: 'bpftrace', perfFds: 2 }], bpf: [] }, recipe: ended('30000\n') }));
+    const bt = perf(base({ tool: 'perf', attach: { attached: true, waitedMs: 60, installedPerf: { path: '/usr/bin/perf', id: '8:1234' }, procs: [procs[0]!, { pid: 302, ppid: 300, exe: 'bpftrace', path: '/usr/bin/bpftrace', exeId: '8:2623', perfFds: 2 }], bpf: [] }, recipe: ended('30000\n') }));
     expect(bt.got).toMatchObject({ perfEventOfPerfWhenReleased: false, otherTracers: ['bpftrace'] });
     expect(bt.message).toMatch(/302:bpftrace\(2 perf fds\)/);
+    // A program of the recipe's own named perf (its own perf_event_open, counting right) is not perf.
+    const fake = [procs[0]!, { pid: 303, ppid: 300, exe: 'perf', path: '/tmp/x/perf', exeId: '8:99', perfFds: 1 }];
+    const own = perf(base({ tool: 'perf', attach: { attached: true, waitedMs: 60, procs: fake, bpf: [], installedPerf: { path: '/usr/bin/perf', id: '8:1234' }, counters: [{ pid: 303, fd: 3, value: 30000 }] }, recipe: ended('30000\n') }));
+    expect(own.got).toMatchObject({ perfEventOfPerfWhenReleased: false, namedPerfButNotPerf: ['/tmp/x/perf'], perfsOwnEventsCountedN: false, count: 'N' });
+    expect(own.message).toMatch(/\/tmp\/x\/perf is named perf but is another program/);
   });
 
   it('bpftrace: a program on sys_enter_/sys_exit_<syscall> or raw_syscalls passes; another tracepoint or no end fails', () => {
-    const att = (tp: string) => ({ attached: true, waitedMs: 900, procs: [{ pid: 400, ppid: 1, exe: 'bpftrace', perfFds: 2 }], bpf: [{ pid: 400, fd: 8, prog_id: 7, fd_type: 'tracepoint', tracepoint: tp }] });
+    const att = (tp: string) => ({ attached: true, waitedMs: 900, procs: [{ pid: 400, ppid: 1, exe: 'bpftrace', path: '/usr/bin/bpftrace', exeId: '8:2623', perfFds: 2 }], bpf: [{ pid: 400, fd: 8, prog_id: 7, fd_type: 'tracepoint', tracepoint: tp }] });
     for (const tp of ['sys_enter_umask', 'sys_exit_umask', 'sys_enter']) {
       const v = bpftrace(base({ tool: 'bpftrace', attach: att(tp), recipe: ended('@calls: 30000\n') }));
       expect(v.got, tp).toEqual(v.want);
@@ -81,6 +86,10 @@ describe('Lab 8.4 judge', () => {
     expect(all.got).toMatchObject({ onlyTheTracee: false, count: expect.stringMatching(/^N\+M/) });
     const wrongFn = ftrace(base({ tool: 'ftrace', attach: f('function', ['__x64_sys_getsid'], ['200']), recipe: ended('30000\n') }));
     expect(wrongFn.got.filterOnTheEntryFunction).toBe(false);
+    // Set up right but not recording (tracing_on=0): the count came from somewhere else.
+    const off = ftrace(base({ tool: 'ftrace', attach: { ...f('function', ['__x64_sys_umask'], ['200']), ftrace: { currentTracer: 'function', tracingOn: '0', filter: ['__x64_sys_umask'], pids: ['200'] } }, recipe: ended('30000\n') }));
+    expect(off.got).toMatchObject({ recordingWhenReleased: false, count: 'N' });
+    expect(off.message).toMatch(/tracing_on=0/);
   });
 
   it('overheads: medians per call against the untraced runs of the same place', () => {
