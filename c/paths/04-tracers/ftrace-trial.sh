@@ -8,7 +8,7 @@
 # Usage: ftrace-trial.sh <tool> <syscall> <n> <m> <tracee> <recipe> <dir> <inst> <rec> <decoy-rec>
 #   <tool>    ftrace (run <recipe>) or none (a baseline: the tracee alone)
 #   <n> <m>   calls of the tracee and of a decoy tracee running beside it
-#   <dir>     scratch directory (FIFOs, outputs)
+#   <dir>     scratch directory (FIFOs: each tracee's count, then its go; outputs)
 #   <inst>    the tracefs instance handed to the recipe (made here, removed by the caller)
 #   <rec> <decoy-rec>  instances where the kernel records sys_enter_<syscall> of each tracee
 # Prints sections "== <name> ==" with the evidence; the caller judges.
@@ -21,14 +21,16 @@ T=/sys/kernel/tracing
 mkdir -p "$dir" "$inst" "$rec" "$decoy_rec"
 echo 8192 > "$inst/buffer_size_kb"
 for r in "$rec" "$decoy_rec"; do echo 8192 > "$r/buffer_size_kb"; done
-rm -f "$dir/fifo" "$dir/decoy.fifo"
-mkfifo "$dir/fifo" "$dir/decoy.fifo"
+rm -f "$dir/fifo" "$dir/decoy.fifo" "$dir/go" "$dir/decoy.go"
+mkfifo "$dir/fifo" "$dir/decoy.fifo" "$dir/go" "$dir/decoy.go"
 
-# Both tracees wait in open(2) until their FIFO is written.
-"$tracee" "$name" "$dir/fifo" > "$dir/tracee.out" 2>&1 &
+# Both tracees read their count now, before the recipe starts, and wait in open(2) of their go FIFO.
+"$tracee" "$name" "$dir/fifo" "$dir/go" > "$dir/tracee.out" 2>&1 &
 tp=$!
-"$tracee" "$name" "$dir/decoy.fifo" > "$dir/decoy.out" 2>&1 &
+"$tracee" "$name" "$dir/decoy.fifo" "$dir/decoy.go" > "$dir/decoy.out" 2>&1 &
 dp=$!
+echo "$m" > "$dir/decoy.fifo"
+echo "$n" > "$dir/fifo"
 echo "$tp" > "$rec/set_event_pid"
 echo "$dp" > "$decoy_rec/set_event_pid"
 echo 1 > "$rec/events/syscalls/sys_enter_$name/enable"
@@ -53,8 +55,8 @@ echo "set_event_pid=$(tr '\n' ' ' < "$inst/set_event_pid")"
 echo "tracee=$tp decoy=$dp"
 
 # Release both at once; the recipe sees the calls come.
-echo "$m" > "$dir/decoy.fifo" &
-echo "$n" > "$dir/fifo"
+: > "$dir/decoy.go" &
+: > "$dir/go"
 wait "$tp"; te=$?
 wait "$dp"; de=$?
 

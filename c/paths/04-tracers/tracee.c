@@ -6,10 +6,14 @@
  * through syscall(2) (never cached or replaced by libc), prints how long the
  * loop took and exits. The recipe is attached while the tracee waits in
  * open(2): it traces a process it did not start, with a count it cannot know.
+ * With a second FIFO (the spec's way), N is read from the first before the
+ * recipe starts and the calls begin when the second is opened for writing:
+ * N never passes through a system call the recipe could trace.
  * A harness program: the student never edits it.
  *
  * Build: gcc -O2 -Wall -static -o tracee tracee.c
  * Run:   ./tracee umask /tmp/fifo &  echo 5000 > /tmp/fifo
+ *        ./tracee umask /tmp/fifo /tmp/go &  echo 5000 > /tmp/fifo; ...; echo > /tmp/go
  * Output: calls=5000 ns=<loop time in nanoseconds>
  */
 #define _GNU_SOURCE
@@ -73,8 +77,8 @@ int main(int argc, char **argv)
 	int fd, ok = 0;
 	size_t k;
 
-	if (argc != 3) {
-		fprintf(stderr, "usage: %s <syscall> <fifo>\n", argv[0]);
+	if (argc != 3 && argc != 4) {
+		fprintf(stderr, "usage: %s <syscall> <fifo> [<go-fifo>]\n", argv[0]);
 		return 2;
 	}
 	for (k = 0; k < sizeof(known) / sizeof(known[0]); k++)
@@ -98,6 +102,16 @@ int main(int argc, char **argv)
 	if (n <= 0 || n > MAX_CALLS) {
 		fprintf(stderr, "tracee: bad count %s\n", line);
 		return 2;
+	}
+	close(fd);
+	if (argc == 4) {
+		/* N is in memory only; wait (in open) until the harness releases the calls. */
+		fd = open(argv[3], O_RDONLY);
+		if (fd < 0) {
+			fprintf(stderr, "open %s failed: %s\n", argv[3], strerror(errno));
+			return 1;
+		}
+		close(fd);
 	}
 	/* From here to the exit: exactly n calls of argv[1], and none before the first. */
 	clock_gettime(CLOCK_MONOTONIC, &a); /* the vDSO: no system call */

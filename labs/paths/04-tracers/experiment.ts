@@ -5,12 +5,14 @@
  * entry tracepoint for that pid only).
  *
  * Each trial starts the tracee (c/paths/04-tracers/tracee.c) and a decoy
- * tracee making the same call beside it; both wait in open(2) on a FIFO. The
+ * tracee making the same call beside it, and gives them their counts N and M
+ * through a FIFO each *before* the recipe starts (no system call the recipe
+ * could trace carries them); both then wait in open(2) of a second FIFO. The
  * recipe is started with the tracee's pid; only when the kernel shows its
  * tracer attached (a perf event fd in the recipe's processes; a BPF program on
- * a tracepoint; a tracer in the instance) are the counts N and M written to
- * the FIFOs: the recipe traces a process it did not start, with a count it
- * cannot know. Then the recipe must end by itself and print the count.
+ * a tracepoint; a tracer in the instance) are the tracees released: the
+ * recipe traces a process it did not start, with a count it cannot know.
+ * Then the recipe must end by itself and print the count.
  * No expect here: the evidence (`Trial`) says what happened, judge.ts judges.
  */
 import { closeSync, constants, openSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync, writeSync } from 'node:fs';
@@ -191,6 +193,20 @@ function writeFifo(path: string, text: string): void {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Open each go FIFO for writing once its tracee waits in open(2) of it (ENXIO until then: retried for up to 5 s). */
+async function release(paths: readonly string[]): Promise<void> {
+  for (const path of paths) {
+    const deadline = Date.now() + 5_000;
+    for (;;) {
+      // Open and close, nothing written: the tracee closes its end as soon as its open(2) returns (a write could meet EPIPE).
+      try { closeSync(openSync(path, constants.O_WRONLY | constants.O_NONBLOCK)); break; } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENXIO' || Date.now() > deadline) throw e;
+        await sleep(5);
+      }
+    }
+  }
+}
+
 let perfProbe: Promise<{ path: string; id: string } | undefined> | undefined;
 
 /**
@@ -248,10 +264,15 @@ export async function hostTrial(p: Programs, tool: 'none' | 'perf' | 'bpftrace',
   const dir = await makeTempDir('trc');
   const fifo = join(dir, 'fifo');
   const decoyFifo = join(dir, 'decoy.fifo');
-  await run('mkfifo', [fifo, decoyFifo], { timeoutMs: 5_000 });
-  const t = startBackground(p.tracee, [syscall, fifo], { timeoutMs: 60_000 });
-  const d = startBackground(p.tracee, [syscall, decoyFifo], { timeoutMs: 60_000 });
+  const go = join(dir, 'go');
+  const decoyGo = join(dir, 'decoy.go');
+  await run('mkfifo', [fifo, decoyFifo, go, decoyGo], { timeoutMs: 5_000 });
+  const t = startBackground(p.tracee, [syscall, fifo, go], { timeoutMs: 60_000 });
+  const d = startBackground(p.tracee, [syscall, decoyFifo, decoyGo], { timeoutMs: 60_000 });
   await Promise.all([waitingTracee(t, p.tracee), waitingTracee(d, p.tracee)]);
+  // The counts now, before the recipe starts: from here on they are only in the tracees' memory.
+  let note: string | undefined;
+  try { writeFifo(decoyFifo, `${m}\n`); writeFifo(fifo, `${n}\n`); } catch (e) { note = `could not give the tracees their counts: ${(e as Error).message}`; }
   const rt = recorder(syscall, t.pid);
   const rd = recorder(syscall, d.pid);
   let recipe: Background | undefined;
@@ -296,8 +317,7 @@ export async function hostTrial(p: Programs, tool: 'none' | 'perf' | 'bpftrace',
     }
   }
   // Release both tracees at once.
-  let note: string | undefined;
-  try { writeFifo(decoyFifo, `${m}\n`); writeFifo(fifo, `${n}\n`); } catch (e) { note = `could not release the tracees: ${(e as Error).message}`; }
+  try { await release([decoyGo, go]); } catch (e) { note ??= `could not release the tracees: ${(e as Error).message}`; }
   const [tr, dr] = await Promise.all([t.exited, d.exited]);
   if (counters && attach) attach = { ...attach, counters: parseCounters((await counters.exited).stdout) };
   let recipeOut: Trial['recipe'];

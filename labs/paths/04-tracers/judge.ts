@@ -122,7 +122,7 @@ export function bpftrace(t: Trial | undefined): Verdict {
   const facts = {
     ran: true,
     onTheSyscallsTracepoint: tps.some((x) => right.test(x)),
-    // Tracepoints a count of this system call has no use for (another system call's: the tracee's read(2) of its FIFO carries N).
+    // Tracepoints a count of this system call has no use for (another system call's: read(2), open(2) of the tracee's FIFOs…).
     otherSyscallTracepoints: tps.filter((x) => /^sys_(enter|exit)_/.test(x) && !right.test(x)),
     otherTracers: (t.attach?.procs ?? []).filter((p) => OTHER_TRACERS.bpftrace!.test(p.exe)).map((p) => p.exe),
     endedByItself: Boolean(t.recipe?.ended),
