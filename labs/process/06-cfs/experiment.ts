@@ -142,7 +142,7 @@ export async function runPair(program: string): Promise<Run> {
   const last = prev as Sample[];
   await prog.exited;
   const ranMs = Date.now() - started;
-  const exec = execs ? otherPrograms(execs, self) : ['(no tracefs instance for sched:sched_process_exec)'];
+  const exec = execs ? otherPrograms(execs, self, prog.pid) : ['(no tracefs instance for sched:sched_process_exec)'];
   await execs?.release();
   const other = await otherCpuRun(program);
   return { ...base, exes, policies, ranMs, exec, parentCpuMs, voluntary, notInCgroup, ...(other ? { other } : {}), kids, affinity, windows, weights: [last[0]?.weight ?? 0, last[1]?.weight ?? 0], nices: [last[0]?.nice ?? 99, last[1]?.nice ?? 99], switches, switchSample, load: load(),
@@ -170,13 +170,20 @@ async function otherCpuRun(program: string): Promise<Run['other']> {
  * cfs_pair itself (the first exec is the spec's shell turning into cfs_pair). A hog that execs taskset or nice
  * back into cfs_pair, or has a shell run taskset -p and renice -p on it, leaves its tools here.
  */
-function otherPrograms(trace: NonNullable<ReturnType<typeof makeTraceInstance>>, self: string): string[] {
+function otherPrograms(trace: NonNullable<ReturnType<typeof makeTraceInstance>>, self: string, programPid: number): string[] {
   trace.setEnabled(false);
   const real = (f: string) => { try { return realpathSync(f); } catch { return f; } };
-  return trace.read().events.filter((e) => e.event === 'sched_process_exec')
+  const r = trace.read();
+  const execs = r.events.filter((e) => e.event === 'sched_process_exec')
     .map((e) => e.body.match(/^filename=(.*) pid=(\d+) old_pid=(\d+)$/))
-    .filter((m): m is RegExpMatchArray => Boolean(m) && real(m![1]!) !== self)
-    .map((m) => `${m[2]} ${m[1]}`);
+    .filter((m): m is RegExpMatchArray => Boolean(m));
+  const out = execs.filter((m) => real(m[1]!) !== self).map((m) => `${m[2]} ${m[1]}`);
+  // The record must be whole: a buffer the program's execs overran, or one it cleared, would hide the tools it ran.
+  if (r.lost) out.push('(events lost: the exec trace\'s ring buffer was overrun, so execs are missing from it)');
+  if (!execs.some((m) => Number(m[2]) === programPid && real(m[1]!) === self)) {
+    out.push(`(the spec's own shell exec'ing cfs_pair at pid ${programPid} is missing from the exec trace: its buffer was cleared)`);
+  }
+  return out;
 }
 
 /** utime + stime of a process in ms (/proc/<pid>/stat, clock ticks of 10 ms). */
