@@ -371,19 +371,21 @@ export async function walkPagecache({ program, file, canary }: PagecacheSetup): 
   const dev = `${Math.floor(st.dev / 256) & 0xfff}:${(st.dev & 0xff) | ((st.dev >> 12) & 0xfff00)}`;
   const ino = st.ino.toString(16);
   const canaryIno = statSync(canary).ino.toString(16);
+  const lookups = LOOKUPS.filter(tracepointExists);
+  // Recording from before the program starts: its eviction, and every task it forks, are in the trace.
+  // The instance first: its ring buffers (8 MiB per CPU) are allocated now, and that allocation may make memory
+  // reclaim drop pages of the lab's files — before they are read back and counted, not between the count and the trace.
+  const trace = makeTraceInstance([ADD, DELETE, NEWTASK, ...lookups], { tag: 'pc', enable: false, bufferKb: 8192, recordTgid: true });
+  if (trace) {
+    for (const ev of [ADD, DELETE]) writeFileSync(join(trace.dir, 'events', ev, 'filter'), `i_ino == 0x${ino} || i_ino == 0x${canaryIno}`);
+    for (const ev of lookups) writeFileSync(join(trace.dir, 'events', ev, 'filter'), `i_ino == 0x${ino}`);
+  }
   // Both files were written whole, but memory reclaim may have dropped some of their pages since: read them back
   // first, so that the program starts with every page cached (what the eviction test compares with).
   for (const f of [file, canary]) if ((await resident(f)) < Math.ceil(statSync(f).size / PAGE)) await run('dd', [`if=${f}`, 'of=/dev/null', 'bs=1M', 'status=none']);
   const before = await resident(file);
   const canaryBefore = await resident(canary);
-  const lookups = LOOKUPS.filter(tracepointExists);
-  // Recording from before the program starts: its eviction, and every task it forks, are in the trace.
-  const trace = makeTraceInstance([ADD, DELETE, NEWTASK, ...lookups], { tag: 'pc', enable: false, bufferKb: 8192, recordTgid: true });
-  if (trace) {
-    for (const ev of [ADD, DELETE]) writeFileSync(join(trace.dir, 'events', ev, 'filter'), `i_ino == 0x${ino} || i_ino == 0x${canaryIno}`);
-    for (const ev of lookups) writeFileSync(join(trace.dir, 'events', ev, 'filter'), `i_ino == 0x${ino}`);
-    trace.setEnabled(true);
-  }
+  trace?.setEnabled(true);
   const prog = startBackground(program, [file], { timeoutMs: 120_000 });
   const steps: Step[] = [];
   if (!trace) return { prog, steps, before, canaryBefore, stuck: 'no tracefs instance with the filemap and task tracepoints' };
