@@ -27,7 +27,10 @@ import { formatStat, listProcesses, readSched, readStat, readStatus, type ProcSt
 
 /** N random in 3..7: ideal ratios 1.95 … 4.76, far enough apart that a wrong nice is caught. */
 export const NICE = 3 + Math.floor(Math.random() * 5);
-/** The CPU and the run time are random too: a program that ignores <cpu> or parses <seconds> as an integer is caught. */
+/**
+ * The CPU and the run time are random too: a program that ignores <cpu> is caught. One that parses <seconds> as an
+ * integer loses the fraction, which DURATION_SLACK_MS still allows: an open attack (tests/attacks-open/process/06-cfs).
+ */
 export const CPU = randomInt(0, availableParallelism());
 export const WINDOWS = 3;
 export const WINDOW_MS = 1_000;
@@ -91,7 +94,7 @@ export async function runPair(program: string): Promise<Run> {
   const cg = makeCgroup({ tag: 'cfs' });
   // A high weight for the pair's group: the host's other work then competes with the group, not with one hog.
   cg.setCpuWeight(1000);
-  // 4.8 s of measuring and margin, plus 0.50–0.95 s: the fraction matters (an integer parse loses ≥ 0.5 s).
+  // 4.8 s of measuring and margin, plus 0.50–0.95 s: the fraction matters, though an integer parse (≥ 0.5 s short) still fits the judge's slack.
   const seconds = Number(((SETTLE_MS + WINDOWS * WINDOW_MS + 1_500) / 1000 + 0.5 + randomInt(0, 46) / 100).toFixed(2));
   const self = realpathSync(program);
   const started = Date.now();
