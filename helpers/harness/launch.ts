@@ -5,6 +5,7 @@
  * the one place a RunResult is built from how the program ended.
  */
 import { execa, type ResultPromise } from 'execa';
+import { activeContainment, containArgv } from './contain.js';
 import { CommandError, formatCommand, type CommandFacts } from './errors.js';
 import { watchForkLoop } from './fork-watchdog.js';
 import { refuseHungProgram } from './hung.js';
@@ -92,7 +93,9 @@ export function launch(file: string, args: readonly string[], options: RunOption
       sandboxWarned = true;
     }
   }
-  const argv = sandbox ? sandbox.wrap(file, args) : { file, args: [...args] };
+  const containment = activeContainment();
+  const inner = (containment && containArgv(file, args, containment)) || { file, args: [...args] };
+  const argv = sandbox ? sandbox.wrap(inner.file, inner.args) : inner;
   const started = Date.now();
   const child = execa(argv.file, argv.args, {
     cwd: options.cwd,

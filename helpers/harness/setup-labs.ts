@@ -5,17 +5,25 @@
  * sysctls, interfaces, hostname and cgroups outside `kl-…` with what they were
  * before the file, and fails the file naming each change and its undo
  * command (helpers/harness/host-guard.ts; LABS_HOST_GUARD=0 turns it off).
+ * Before the file it sets the containment its lab.json declares for the
+ * commands the file starts (helpers/harness/contain.ts).
  */
 import { afterAll, beforeAll } from 'vitest';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { labContainment, labJsonOf, setContainment } from './contain.js';
 import { hostChangeMessage, hostChanges, hostGuardEnabled, LAST_HOST_FILE, snapshotHost, snapshotToJson, type HostSnapshot } from './host-guard.js';
 import { releaseAll } from './resources.js';
 import { runDir } from './run-state.js';
 
 let before: HostSnapshot | undefined;
 
-beforeAll(() => {
+beforeAll(({}, suite) => {
+  // the lab's containment (helpers/harness/contain.ts), from the lab.json beside the spec
+  const spec = (suite as { file?: { filepath?: string } }).file?.filepath ?? (suite as { filepath?: string }).filepath;
+  const labJson = spec ? labJsonOf(spec) : undefined;
+  setContainment(labJson && existsSync(labJson) ? labContainment(labJson) : undefined);
   if (hostGuardEnabled()) before = snapshotHost();
 });
 

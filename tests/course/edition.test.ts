@@ -7,7 +7,7 @@
  * points, in reports/labs.json, the JUnit properties and the CI summary.
  */
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -242,13 +242,14 @@ describe("the instructor's path on Lab 0 (docs/CLASSROOM.md)", () => {
     symlinkSync(join(REPO_ROOT, 'node_modules'), join(dir, 'node_modules'));
   });
 
-  async function grade(signal: AbortSignal): Promise<Graded> {
+  /** Grade the edition's Lab 0 as CI does (`extra`: LABS_CONTAIN=0 tries the checks behind the containment). */
+  async function grade(signal: AbortSignal, extra: Record<string, string> = {}): Promise<Graded> {
     rmSync(join(dir, 'reports'), { recursive: true, force: true });
     mkdirSync(join(dir, 'reports'));
     const r = await run(join(dir, 'node_modules/.bin/vitest'), ['run', '--project', 'labs', 'labs/00-environment'], {
       cwd: dir,
       // The edition's own c/; strict, as CI grades; its own reports/.
-      env: { LAB_SRC: '', LABS_STRICT: '1', LABS_REPORT: '', LABS_REPORT_DIR: '', LABS_JUNIT: 'reports/junit.xml', CI: 'true', FORCE_COLOR: '0' },
+      env: { LAB_SRC: '', LABS_STRICT: '1', LABS_REPORT: '', LABS_REPORT_DIR: '', LABS_JUNIT: 'reports/junit.xml', CI: 'true', FORCE_COLOR: '0', ...extra },
       timeoutMs: 150_000, reject: false, signal,
     });
     const reportFile = join(dir, 'reports/labs.json');
@@ -337,7 +338,7 @@ describe("the instructor's path on Lab 0 (docs/CLASSROOM.md)", () => {
     expect(closed.stdout).toMatch(/no run of process\/05-strace is recorded on this machine/);
   });
 
-  it('a Lab 0 program that rewrites a later spec while it is graded (#29): Lab 0 fails with "tampering", scores 0, and the summary says so first', async (ctx) => {
+  it('a Lab 0 program that rewrites a later spec while it is graded (#29): contained, the write is refused; behind the containment Lab 0 fails with "tampering", scores 0, and the summary says so first', async (ctx) => {
     if (process.getuid?.() !== 0) ctx.skip('the labs run as root: sudo npm run test:unit');
     const target = join(dir, 'labs/ebpf/01-bpftrace/bpftrace.spec.ts');
     expect(existsSync(target)).toBe(true);
@@ -346,7 +347,13 @@ describe("the instructor's path on Lab 0 (docs/CLASSROOM.md)", () => {
     const evil = reference.replace(/int main\(void\)\n\{/, `int main(void)\n{\n\t{ FILE *f = fopen(${JSON.stringify(target)}, "a"); if (f) { fputs("\\n// it = it.skip\\n", f); fclose(f); } }`);
     expect(evil).not.toBe(reference);
     writeFileSync(join(dir, 'c/00-environment/sysinfo.c'), evil);
-    const g = await grade(ctx.signal);
+    // Contained (Lab 0's lab.json): the course is read-only to the program; its write fails, the lab is judged on its work.
+    const held = await grade(ctx.signal);
+    expect(readFileSync(target, 'utf8'), 'the contained program could not rewrite the spec').not.toContain('it = it.skip');
+    expect(lab0(held).result, held.stdout.slice(-2000)).toBe('passed');
+    expect(held.report.tampering).toBeFalsy();
+    // Behind the containment (LABS_CONTAIN=0): the rewrite happens, and the tamper check catches it.
+    const g = await grade(ctx.signal, { LABS_CONTAIN: '0' });
     expect(readFileSync(target, 'utf8'), 'the program did rewrite the spec').toContain('it = it.skip');
     const lab = lab0(g);
     expect(lab.result, g.stdout.slice(-2000)).toBe('failed');
@@ -357,7 +364,7 @@ describe("the instructor's path on Lab 0 (docs/CLASSROOM.md)", () => {
     expect(g.stdout + g.stderr).toMatch(/TAMPERING: the course changed/);
   });
 
-  it('a Lab 0 program that leaves a process outside its sandbox (#29: a new session that moves itself to the parent cgroups): found after Lab 0, killed, Lab 0 scores 0', async (ctx) => {
+  it('a Lab 0 program that leaves a process outside its sandbox (#29: a new session that moves itself to the parent cgroups): contained, it cannot; behind the containment it is found after Lab 0, killed, Lab 0 scores 0', async (ctx) => {
     if (process.getuid?.() !== 0) ctx.skip('the labs run as root: sudo npm run test:unit');
     const reference = readFileSync(join(REFERENCE_SRC, '00-environment/sysinfo.c'), 'utf8');
     // The reference, plus a double fork whose grandchild starts a session, writes its pid into the parent of each kl- cgroup
@@ -385,7 +392,16 @@ describe("the instructor's path on Lab 0 (docs/CLASSROOM.md)", () => {
     const evil = reference.replace('#include <unistd.h>', '#include <unistd.h>\n#include <sys/wait.h>').replace(/int main\(void\)\n\{/, `int main(void)\n{\n${escape}`);
     expect(evil).not.toBe(reference);
     writeFileSync(join(dir, 'c/00-environment/sysinfo.c'), evil);
-    const g = await grade(ctx.signal);
+    // Contained: the cgroup file systems are read-only to the program; it stays in its sandbox and dies with it
+    // (under strace -f its sleeping grandchild now holds the trace open until the time bound: that test fails).
+    const held = await grade(ctx.signal);
+    expect(held.report.tampering, held.stdout.slice(-2000)).toBeFalsy();
+    expect(lab0(held).score?.earned).toBeLessThan(8);
+    const ofEdition = readdirSync('/proc').filter((n) => /^\d+$/.test(n)).filter((n) => {
+      try { return readlinkSync(`/proc/${n}/exe`).startsWith(dir) && !/\) Z /.test(readFileSync(`/proc/${n}/stat`, 'utf8')); } catch { return false; }
+    });
+    expect(ofEdition, 'no process of the contained program outlived its lab').toEqual([]);
+    const g = await grade(ctx.signal, { LABS_CONTAIN: '0' });
     const lab = lab0(g);
     expect(lab.result, g.stdout.slice(-2000)).toBe('failed');
     expect(lab.errors[0], g.stderr.slice(-2000)).toMatch(/^tampering: a process of the run outlived its lab \(found after labs\/00-environment\/environment\.spec\.ts\): pid \d+ \(sysinfo\) still alive after its lab, outside the lab's sandbox/);
