@@ -121,7 +121,7 @@ export function hiddenDirs(repo = REPO_ROOT, state = STATE_DIR): string[] {
   const parent = dirname(repo);
   if (!open.test(parent)) dirs.push(parent);
   const work = /^(.*\/_work)\//.exec(repo);
-  if (work) dirs.push(work[1]);
+  if (work?.[1]) dirs.push(work[1]);
   const uniq = [...new Set(dirs.map(real))].filter((d) => d !== '/' && existsSync(d)).sort((a, b) => a.length - b.length);
   return uniq.filter((d, i) => !uniq.slice(0, i).some((p) => d.startsWith(`${p}/`)));
 }
