@@ -169,6 +169,11 @@ export function containArgv(file: string, args: readonly string[], c: Containmen
   const argv = [file, ...args];
   const at = programIndex(argv);
   if (at < 0 || !SETPRIV || !UNSHARE) return undefined;
+  if (at >= 3 && /(^|\/)(sh|bash|dash)$/.test(argv[0]!) && argv[1] === '-c') {
+    // `sh -c '… exec "$0" …' program args`: words put before the program would shift $0, $1… of the script
+    throw new LabError(`${c.from}: "contain" cannot drop the capabilities of a program passed to \`sh -c\` as an argument (${formatShort(argv)}): `
+      + 'start it without the shell, or leave the lab uncontained (docs/AUTHORING.md)', { code: 'E_CAPABILITY' });
+  }
   const inner = [...argv.slice(0, at), ...dropTo(c.capabilities), ...argv.slice(at)];
   const devices = [...BASE_DEVICES, ...c.devices.map((d) => EXTRA_DEVICES[d]!)];
   return {
@@ -177,6 +182,8 @@ export function containArgv(file: string, args: readonly string[], c: Containmen
       ...keptDirs(), '--', ...hiddenDirs(), '--', ...devices, '--', ...inner],
   };
 }
+
+const formatShort = (argv: readonly string[]) => argv.map((a) => (a.length > 40 ? `${a.slice(0, 37)}…` : a)).join(' ');
 
 /** The lab.json beside a spec file. */
 export const labJsonOf = (specFile: string) => join(dirname(specFile), 'lab.json');

@@ -55,6 +55,7 @@ describe('lab.json "contain"', () => {
     expect(cmd[0]).toBe('/usr/bin/strace');
     expect(cmd.slice(2, 6).join(' ')).toMatch(/setpriv --inh-caps=-all --bounding-set=-all --no-new-privs$/);
     expect(cmd.at(-1)).toBe(p);
+    expect(() => containArgv('sh', ['-c', 'exec "$0" < "$1"', p, '/tmp/fifo'], NONE), 'setpriv would become $0 of the script').toThrow(/cannot drop the capabilities of a program passed to `sh -c`/);
   });
 
   it('hides /root, /home, the run state and the directory of the repository, keeps the repository', () => {
