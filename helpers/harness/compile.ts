@@ -22,6 +22,7 @@ import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'nod
 import { CompileError, CommandError, type CompileFacts } from './errors.js';
 import { RESOURCE_PREFIX, runDir, runId } from './run-state.js';
 import { run } from './exec.js';
+import { isStudentSource, markStudentProgram } from './contain.js';
 import { CACHE_DIR, REFERENCE_SRC, sourceRoot } from './paths.js';
 
 export interface BuildOptions {
@@ -264,7 +265,9 @@ async function stageUnprivileged(compiler: string, src: string, files: Map<strin
 export async function buildProgram(opts: BuildOptions): Promise<BuildResult> {
   const name = opts.name ?? basename(opts.src).replace(/\.c$/, '');
   const args = [...USER_CFLAGS, ...(opts.static ? ['-static'] : []), ...(opts.cflags ?? []), '__SRC__'];
-  return compile('gcc', opts, args, name);
+  const built = await compile('gcc', opts, args, name);
+  if (isStudentSource(opts.src)) markStudentProgram(built.path);
+  return built;
 }
 
 let sysIncludes: Promise<string[]> | undefined;

@@ -1,41 +1,51 @@
 /**
  * Containment of the student's program (#29): a lab whose lab.json says
- * `"contain": {"capabilities": [...]}` runs every command that holds one of
- * its programs in a private mount namespace, and the program itself with
- * only those capabilities and `no_new_privs`. In that namespace
+ * `"contain": {"capabilities": [...]}` runs its student's program in a
+ * private mount namespace, with only those capabilities and `no_new_privs`.
+ * In that namespace
  *
  * - the course (the whole repository: specs, helpers, reports, the build
- *   cache, the student's own sources) is mounted read-only;
- * - `/root`, `/home`, the directory holding the repository (other
- *   checkouts, a runner's `_work`) and the run's state directory are hidden
- *   behind empty tmpfs (the repository is mounted back at its own path);
- *   `/etc/shadow` and `/etc/gshadow` read empty;
- * - the root file system is read-only, `/tmp` and `/var/tmp` stay writable
- *   (the lab's temp dirs are there);
- * - every mount under `/sys` (the cgroup hierarchies included: the program
- *   cannot move itself out of its sandbox), `/proc/sys` and
- *   `/proc/sysrq-trigger` are read-only;
- * - `/dev` is `nodev` but for null, zero, full, random, urandom, tty, ptmx
- *   and the devices the lab names (`"devices": ["kvm"]`): uid 0 without
- *   capabilities could otherwise write a disk.
+ *   cache, the student's own sources, node_modules) is mounted read-only;
+ * - `/root`, `/home`, `/run` (the host's daemons' sockets), the directory
+ *   holding the repository (other checkouts, a runner's `_work`) and the
+ *   run's state directory are hidden behind empty tmpfs (the repository is
+ *   mounted back at its own path); `/etc/shadow`, `/etc/gshadow` and their
+ *   backups read empty;
+ * - every other mount is read-only — the root file system, `/sys` and the
+ *   cgroup hierarchies (the program cannot move itself out of its sandbox),
+ *   `/proc/sys`, `/proc/sysrq-trigger` — but `/tmp` and `/var/tmp` (the
+ *   lab's temp dirs are there; what the harness alone must write and read
+ *   back goes to `makeTempDir(label, {hidden: true})`, in the hidden run
+ *   state), `/proc` and `/dev`;
+ * - `/dev` is read-only and `nodev` but for null, zero, full, random,
+ *   urandom, tty, ptmx and the devices the lab names (`"devices": ["kvm"]`):
+ *   uid 0 without capabilities could otherwise write a disk; `/dev/shm` is
+ *   a tmpfs of the namespace's own;
  *
- * The mounts are made by a shell (as root, full capabilities) right after
- * the sandbox joined its cgroups; the tools of the harness in the command
- * (strace, unshare, setarch) keep their capabilities; `setpriv` drops them
- * just before the student's program, which keeps uid 0 (the cache and the
- * temp dirs stay its own) but holds only the listed capabilities: without
- * CAP_SYS_ADMIN it cannot unmount, remount or setns its way back, and
- * without a superset of pid 1's capabilities /proc/1/root is closed to it.
- * A lab whose program needs CAP_SYS_ADMIN says so, and is not contained
- * against a determined program (docs/CLASSROOM.md).
+ * The namespace is made once per spec file (helpers/harness/contain-holder.ts:
+ * a shell, as root, mounts all this, then a `sleep` holds the namespace until
+ * the file ends). The harness's commands run on the host as before, its tools
+ * (strace, unshare, setarch, a shell writing tracefs) with their capabilities;
+ * just before the student's program — a build of one of the lab's `sources` —
+ * `nsenter` enters the namespace, `env -C` goes back to the working directory
+ * there, and `setpriv` drops the capabilities, then the program is exec'd
+ * (same pid; none of these makes a system call a lab counts: uname, getpid,
+ * getppid). The program keeps uid 0 (the cache and the temp dirs stay its
+ * own) but holds only the listed capabilities: without CAP_SYS_ADMIN it
+ * cannot unmount, remount or setns its way back, and without a superset of
+ * pid 1's capabilities /proc/1/root is closed to it. A lab whose program
+ * needs CAP_SYS_ADMIN is not contained against a determined program
+ * (docs/CLASSROOM.md). Mounts the host makes after the namespace was made
+ * reach it only where the host's `/` is a shared mount (systemd's default;
+ * not this host).
  *
- * LABS_CONTAIN=0 turns it off (the tamper checks behind it are tested so).
+ * LABS_CONTAIN=0 turns it off (the tamper checks behind it are tested so);
+ * LABS_CONTAIN_LOG=<file> lists each command contained.
  */
-import { existsSync, readFileSync, realpathSync, statSync, accessSync, constants } from 'node:fs';
+import { accessSync, constants, existsSync, realpathSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join } from 'node:path';
 import { LabError } from './errors.js';
-import { CACHE_DIR, REPO_ROOT, STATE_DIR, studentSources } from './paths.js';
-import { SYSTEM_DIRS } from './programs.js';
+import { CACHE_DIR, REPO_ROOT, sourceRoot, STATE_DIR, studentSources } from './paths.js';
 
 /** Capability names setpriv knows (capabilities(7), lower case, without CAP_). */
 export const CAPABILITY_NAMES = [
@@ -77,33 +87,63 @@ export function parseContainment(json: unknown, from: string): Containment | und
   return { capabilities: capabilities as CapabilityName[], devices: devices as string[], from };
 }
 
-/** The containment a lab.json declares (read from the file). */
-export function labContainment(labJson: string): Containment | undefined {
-  return parseContainment(JSON.parse(readFileSync(labJson, 'utf8')), labJson);
+/** A containment in force: the lab's declaration and the process holding its mount namespace. */
+export interface Active extends Containment {
+  readonly holder: number;
 }
 
-let current: Containment | undefined;
+let current: Active | undefined;
 
-/** Set (or clear) the containment of the spec file now running in this worker (the labs project's setup file does). */
-export function setContainment(c: Containment | undefined): void { current = c; }
+/** Is containment wanted here? (root, LABS_CONTAIN not 0) */
+export const containmentEnabled = () => process.env.LABS_CONTAIN !== '0' && process.getuid?.() === 0 && Boolean(SETPRIV && UNSHARE && NSENTER && ENV);
 
-/** Is containment on for the commands this worker starts now? (root, a lab that declares it, LABS_CONTAIN not 0) */
-export function activeContainment(): Containment | undefined {
-  if (process.env.LABS_CONTAIN === '0' || process.getuid?.() !== 0) return undefined;
-  return current;
+/** Set (or clear) the containment of the spec file now running in this worker (contain-holder.ts does). */
+export function setContainment(c: Active | undefined): void { current = c; }
+
+/** The containment for the commands this worker starts now, if any. */
+export function activeContainment(): Active | undefined {
+  return containmentEnabled() ? current : undefined;
 }
 
-const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find(existsSync);
-const UNSHARE = ['/usr/bin/unshare', '/bin/unshare'].find(existsSync);
+const tool = (name: string) => [`/usr/bin/${name}`, `/bin/${name}`].find(existsSync);
+const SETPRIV = tool('setpriv');
+export const UNSHARE = tool('unshare');
+const NSENTER = tool('nsenter');
+const ENV = tool('env');
 
-const isProgram = (a: string) => {
-  if (!isAbsolute(a) || SYSTEM_DIRS.test(a)) return false;
-  try { accessSync(a, constants.X_OK); return statSync(a).isFile(); } catch { return false; }
-};
+const real = (p: string) => { try { return realpathSync(p); } catch { return p; } };
+const under = (p: string, dir: string) => p === dir || p.startsWith(`${dir}/`);
 
-/** Where in `[file, ...args]` the student's program is: the first executable file outside the system's directories. */
+let labSources: readonly string[] = [];
+
+/** The `sources` of the lab now running (lab.json, relative to c/ or LAB_SRC); the labs project's setup file sets them. */
+export function setLabSources(sources: readonly string[]): void { labSources = sources; }
+
+/** Is `src` one of the student's files of this lab: a `sources` entry of its lab.json, under LAB_SRC (or c/ when the reference plays the student)? */
+export function isStudentSource(src: string): boolean {
+  if (!isAbsolute(src)) return false;
+  const r = real(src);
+  const root = real(sourceRoot());
+  return labSources.some((s) => under(r, join(root, s)));
+}
+
+const studentPrograms = new Set<string>();
+
+/** Record a program built from the student's sources (compile.ts does, for every buildProgram of one). */
+export function markStudentProgram(path: string): void { studentPrograms.add(path); }
+
+const isExecutableFile = (a: string) => { try { accessSync(a, constants.X_OK); return statSync(a).isFile(); } catch { return false; } };
+
+/** Is this argument the student's program: a build of the student's sources, or an executable file among them? */
+export const isStudentProgram = (a: string) => isAbsolute(a) && (studentPrograms.has(a) || (isStudentSource(a) && isExecutableFile(a)));
+
+/**
+ * Where in `[file, ...args]` the student's program is (-1: none). The
+ * harness's own programs (workloads, probes built from the lab's folder) and
+ * the system's tools are not contained.
+ */
 export function programIndex(argv: readonly string[]): number {
-  return argv.findIndex(isProgram);
+  return argv.findIndex(isStudentProgram);
 }
 
 /** The setpriv words that leave uid 0 with only `caps` and no way to gain more. */
@@ -112,12 +152,10 @@ export function dropTo(caps: readonly CapabilityName[]): string[] {
   return [SETPRIV!, `--inh-caps=${set}`, `--bounding-set=${set}`, '--no-new-privs'];
 }
 
-const real = (p: string) => { try { return realpathSync(p); } catch { return p; } };
-
 /** Directories hidden behind an empty tmpfs. */
 export function hiddenDirs(repo = REPO_ROOT, state = STATE_DIR): string[] {
   const open = /^\/(tmp|var\/tmp|var|opt|srv|usr|mnt|media|run|dev|proc|sys|etc|boot)?$/;
-  const dirs = ['/root', '/home', state];
+  const dirs = ['/root', '/home', '/run', state];
   const parent = dirname(repo);
   if (!open.test(parent)) dirs.push(parent);
   const work = /^(.*\/_work)\//.exec(repo);
@@ -128,7 +166,7 @@ export function hiddenDirs(repo = REPO_ROOT, state = STATE_DIR): string[] {
 
 /** Directories kept visible (read-only) at their own path: the repository, the build cache, the student's sources. */
 export function keptDirs(repo = REPO_ROOT): string[] {
-  const dirs = [repo, CACHE_DIR, studentSources()].filter((d): d is string => Boolean(d) && existsSync(d!)).map(real);
+  const dirs = [repo, CACHE_DIR, studentSources(), join(repo, 'node_modules')].filter((d): d is string => Boolean(d) && existsSync(d!)).map(real);
   const uniq = [...new Set(dirs)].sort((a, b) => a.length - b.length);
   return uniq.filter((d, i) => !uniq.slice(0, i).some((p) => d === p || d.startsWith(`${p}/`))).slice(0, 6);
 }
@@ -146,41 +184,70 @@ export const CONTAIN_SCRIPT = [
   'for w in /tmp /var/tmp; do [ -d "$w" ] && m --bind "$w" "$w"; done',
   // bind the harmless devices onto themselves before /dev goes nodev
   'seen=0; for p in "$@"; do if [ "$p" = -- ]; then seen=$((seen+1)); continue; fi; [ $seen = 2 ] || continue; [ -e "$p" ] && m --bind "$p" "$p"; done',
-  'm -o remount,bind,nodev,nosuid /dev',
+  'm -o remount,bind,ro,nodev,nosuid /dev',
+  // POSIX shared memory of its own: the host's /dev/shm is shared by every process
+  '[ -d /dev/shm ] && m -t tmpfs -o mode=1777,nosuid,nodev kl-shm /dev/shm',
   // hide
   'seen=0; for p in "$@"; do if [ "$p" = -- ]; then seen=$((seen+1)); continue; fi; [ $seen = 1 ] || continue; [ -d "$p" ] && m -t tmpfs -o size=64k,mode=0755 kl-hidden "$p"; done',
   // mount the kept dirs back, read-only
   'n=3; for p in "$@"; do [ "$p" = -- ] && break; mkdir -p "$p" 2>/dev/null; m --no-canonicalize --rbind "/proc/self/fd/$n" "$p"; m -o remount,bind,ro "$p"; eval "exec $n<&-"; n=$((n+1)); done',
-  'for f in /etc/shadow /etc/gshadow; do [ -f "$f" ] && m --bind /dev/null "$f"; done',
-  'm -o remount,bind,ro /',
-  'for p in /proc/sys /proc/sysrq-trigger; do [ -e "$p" ] && { m --bind "$p" "$p"; m -o remount,bind,ro "$p"; }; done',
-  // every mount under /sys, the cgroup hierarchies among them
-  "for p in $(awk '$5 == \"/sys\" || index($5, \"/sys/\") == 1 { print $5 }' /proc/self/mountinfo); do m -o remount,bind,ro \"$p\"; done",
+  'for f in /etc/shadow /etc/gshadow /etc/shadow- /etc/gshadow-; do [ -f "$f" ] && m --bind /dev/null "$f"; done',
+  'for p in /proc/sys /proc/sysrq-trigger; do [ -e "$p" ] && m --bind "$p" "$p"; done',
+  // every mount read-only (the root, /sys and its cgroup hierarchies, /proc/sys, any other file system of the host)
+  // but the scratch dirs, /proc and /dev (its devices stay writable on a read-only mount; nodev closes the rest);
+  // a mount point covered by a hidden dir is gone from the path; mountinfo's octal escapes (\040) are decoded
+  "awk '($5 != \"/tmp\" && $5 != \"/var/tmp\" && $5 != \"/proc\" && $5 != \"/dev\" && $5 !~ /^\\/(dev|proc)\\//) || $5 ~ /^\\/proc\\/(sys(\\/.*)?|sysrq-trigger)$/ { print $5 }' /proc/self/mountinfo | sort -u |"
+    + " while IFS= read -r e; do p=$(printf '%b' \"$(printf '%s' \"$e\" | sed 's/\\\\\\([0-7][0-7][0-7]\\)/\\\\0\\1/g')\");"
+    + ' mount -o remount,bind,ro "$p" 2>/dev/null || [ ! -e "$p" ] || { echo "kl-contain: mount -o remount,bind,ro $p failed" >&2; exit 125; }; done || exit 125',
   'while [ "$1" != -- ]; do shift; done; shift; while [ "$1" != -- ]; do shift; done; shift; while [ "$1" != -- ]; do shift; done; shift',
+  'echo kl-contain-ready',
   'exec "$@"',
 ].join('\n');
 
+/** The arguments of the holder: `unshare … sh -c CONTAIN_SCRIPT kl-contain <kept…> -- <hidden…> -- <devices…> -- sleep infinity`. */
+export function holderArgs(c: Containment): string[] {
+  const devices = [...BASE_DEVICES, ...c.devices.map((d) => EXTRA_DEVICES[d]!)];
+  return ['--mount', '--propagation', 'slave', '/bin/sh', '-c', CONTAIN_SCRIPT, 'kl-contain',
+    ...keptDirs(), '--', ...hiddenDirs(), '--', ...devices, '--', 'sleep', 'infinity'];
+}
+
+/** The words put before the student's program: enter the namespace, go back to `cwd` there, drop the capabilities. */
+export function enterWords(a: Active, cwd: string): string[] {
+  return [NSENTER!, `--mount=/proc/${a.holder}/ns/mnt`, ENV!, '-C', cwd, ...dropTo(a.capabilities)];
+}
+
+const shQuote = (w: string) => `'${w.replace(/'/g, `'\\''`)}'`;
+const EXEC_ARG0 = /\bexec "\$0"/g;
+const HAS_EXEC_ARG0 = /\bexec "\$0"/;
+
 /**
- * `[file, ...args]` rewritten for the contained lab: the whole command in a
- * new mount namespace set up by CONTAIN_SCRIPT, setpriv just before the
- * student's program. Commands without a lab program are left alone.
+ * `[file, ...args]` rewritten for the contained lab: the enter words just
+ * before the student's program. A program handed to `sh -c` as `$0` is
+ * entered where the script execs it (`exec "$0"`), so that $0, $1… keep
+ * their meaning. Commands without a lab program are left alone.
  */
-export function containArgv(file: string, args: readonly string[], c: Containment): { file: string; args: string[] } | undefined {
+export function containArgv(file: string, args: readonly string[], a: Active, cwd = process.cwd()): { file: string; args: string[] } | undefined {
   const argv = [file, ...args];
   const at = programIndex(argv);
-  if (at < 0 || !SETPRIV || !UNSHARE) return undefined;
-  if (at >= 3 && /(^|\/)(sh|bash|dash)$/.test(argv[0]!) && argv[1] === '-c') {
-    // `sh -c '… exec "$0" …' program args`: words put before the program would shift $0, $1… of the script
-    throw new LabError(`${c.from}: "contain" cannot drop the capabilities of a program passed to \`sh -c\` as an argument (${formatShort(argv)}): `
-      + 'start it without the shell, or leave the lab uncontained (docs/AUTHORING.md)', { code: 'E_CAPABILITY' });
+  if (at < 0) {
+    const named = argv.find((w) => isAbsolute(w) && isStudentSource(w));
+    if (named) {
+      throw new LabError(`${a.from}: "contain" cannot enter ${named}: a file of the student's sources that is not the program started `
+        + `(${formatShort(argv)}); make it executable and start it, or leave the lab uncontained (docs/AUTHORING.md)`, { code: 'E_CAPABILITY' });
+    }
+    return undefined;
   }
-  const inner = [...argv.slice(0, at), ...dropTo(c.capabilities), ...argv.slice(at)];
-  const devices = [...BASE_DEVICES, ...c.devices.map((d) => EXTRA_DEVICES[d]!)];
-  return {
-    file: UNSHARE,
-    args: ['--mount', '--propagation', 'slave', '/bin/sh', '-c', CONTAIN_SCRIPT, 'kl-contain',
-      ...keptDirs(), '--', ...hiddenDirs(), '--', ...devices, '--', ...inner],
-  };
+  if (at >= 3 && /(^|\/)(sh|bash|dash)$/.test(argv[0]!) && argv[1] === '-c') {
+    const script = argv[2]!;
+    if (at !== 3 || !HAS_EXEC_ARG0.test(script)) {
+      throw new LabError(`${a.from}: "contain" cannot enter a program passed to \`sh -c\` unless the script runs it as \`exec "$0"\` (${formatShort(argv)}): `
+        + 'start it without the shell, or so (docs/AUTHORING.md)', { code: 'E_CAPABILITY' });
+    }
+    const words = enterWords(a, '"$PWD"').map((w) => (w === '"$PWD"' ? w : shQuote(w))).join(' ');
+    return { file, args: [argv[1]!, script.replace(EXEC_ARG0, () => `exec ${words} "$0"`), ...argv.slice(3)] };
+  }
+  const out = [...argv.slice(0, at), ...enterWords(a, cwd), ...argv.slice(at)];
+  return { file: out[0]!, args: out.slice(1) };
 }
 
 const formatShort = (argv: readonly string[]) => argv.map((a) => (a.length > 40 ? `${a.slice(0, 37)}…` : a)).join(' ');

@@ -4,6 +4,7 @@
  * cgroup of the run, recorded for the reaper, the fork-loop watchdog), and
  * the one place a RunResult is built from how the program ended.
  */
+import { appendFileSync } from 'node:fs';
 import { execa, type ResultPromise } from 'execa';
 import { activeContainment, containArgv } from './contain.js';
 import { CommandError, formatCommand, type CommandFacts } from './errors.js';
@@ -94,7 +95,9 @@ export function launch(file: string, args: readonly string[], options: RunOption
     }
   }
   const containment = activeContainment();
-  const inner = (containment && containArgv(file, args, containment)) || { file, args: [...args] };
+  const contained = containment && containArgv(file, args, containment, options.cwd);
+  if (contained && process.env.LABS_CONTAIN_LOG) appendFileSync(process.env.LABS_CONTAIN_LOG, `${containment.from}\t${command}\n`);
+  const inner = contained || { file, args: [...args] };
   const argv = sandbox ? sandbox.wrap(inner.file, inner.args) : inner;
   const started = Date.now();
   const child = execa(argv.file, argv.args, {

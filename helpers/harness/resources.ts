@@ -11,7 +11,7 @@
  * run (or `npm run clean`) reaps it.
  */
 import { appendFileSync } from 'node:fs';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdir, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { onTestFinished } from 'vitest';
@@ -77,9 +77,15 @@ export async function releaseAll(): Promise<void> {
   if (errors.length > 1) throw new AggregateError(errors, `${errors.length} releases failed`);
 }
 
-/** A temp directory `/tmp/kl-<run>-<label>-XXXXXX`, removed when the test (or suite) ends. */
-export async function makeTempDir(label = 'tmp'): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), `${RESOURCE_PREFIX}${runId()}-${label}-`));
+/**
+ * A temp directory `/tmp/kl-<run>-<label>-XXXXXX`, removed when the test (or suite) ends.
+ * `hidden`: in the run's state directory instead, which a contained student program cannot see
+ * (helpers/harness/contain.ts) — for what the harness alone writes and reads back (a strace log).
+ */
+export async function makeTempDir(label = 'tmp', opts: { readonly hidden?: boolean } = {}): Promise<string> {
+  const base = opts.hidden ? runDir() : tmpdir();
+  if (opts.hidden) await mkdir(base, { recursive: true });
+  const dir = await mkdtemp(join(base, `${RESOURCE_PREFIX}${runId()}-${label}-`));
   defer(`temp dir ${dir}`, () => {
     const d = destroyTempDir(dir);
     if (!d.gone) throw new Error(`temp dir ${dir} not removed: ${d.reason}`);

@@ -9,25 +9,29 @@
  * commands the file starts (helpers/harness/contain.ts).
  */
 import { afterAll, beforeAll } from 'vitest';
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { existsSync } from 'node:fs';
-import { labContainment, labJsonOf, setContainment } from './contain.js';
+import { labJsonOf, parseContainment, setLabSources } from './contain.js';
+import { startContainment, stopContainment } from './contain-holder.js';
 import { hostChangeMessage, hostChanges, hostGuardEnabled, LAST_HOST_FILE, snapshotHost, snapshotToJson, type HostSnapshot } from './host-guard.js';
 import { releaseAll } from './resources.js';
 import { runDir } from './run-state.js';
 
 let before: HostSnapshot | undefined;
 
-beforeAll(({}, suite) => {
-  // the lab's containment (helpers/harness/contain.ts), from the lab.json beside the spec
-  const spec = (suite as { file?: { filepath?: string } }).file?.filepath ?? (suite as { filepath?: string }).filepath;
-  const labJson = spec ? labJsonOf(spec) : undefined;
-  setContainment(labJson && existsSync(labJson) ? labContainment(labJson) : undefined);
+beforeAll(async ({}, suite) => {
   if (hostGuardEnabled()) before = snapshotHost();
+  // the lab's containment (helpers/harness/contain.ts), from the lab.json beside the spec
+  // (a batch of the teeth runner imports the spec from a wrapper file of its own: LABS_SPEC_FILE names the real one)
+  const spec = process.env.LABS_SPEC_FILE || ((suite as { file?: { filepath?: string } }).file?.filepath ?? (suite as { filepath?: string }).filepath);
+  const labJson = spec ? labJsonOf(spec) : undefined;
+  const lab = labJson && existsSync(labJson) ? JSON.parse(readFileSync(labJson, 'utf8')) as { sources?: string[] } : undefined;
+  setLabSources(lab?.sources ?? []);
+  await startContainment(lab && labJson ? parseContainment(lab, labJson) : undefined);
 });
 
 afterAll(async () => {
+  await stopContainment();
   await releaseAll();
   if (!before) return;
   const after = snapshotHost();

@@ -56,7 +56,7 @@ export interface StracedRun { readonly stdout: string; readonly trace: string }
 
 export async function straceSysinfo(): Promise<StracedRun> {
   const bin = await sysinfo();
-  const log = `${await makeTempDir('strace')}/trace`;
+  const log = `${await makeTempDir('strace', { hidden: true })}/trace`; // out of the contained program's reach
   const r = await run('strace', ['-f', '-qq', '-v', '-o', log, '-e', 'trace=uname,getpid,getppid', 'setarch', ARCH, '--uname-2.6', bin], { timeoutMs: 15_000 });
   return { stdout: r.stdout, trace: readFileSync(log, 'utf8') };
 }

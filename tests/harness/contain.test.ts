@@ -8,7 +8,9 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { containArgv, hiddenDirs, keptDirs, parseContainment, programIndex, setContainment, type Containment } from '../../helpers/harness/contain.js';
+import { containArgv, hiddenDirs, isStudentSource, keptDirs, markStudentProgram, parseContainment, programIndex, setLabSources, type Active, type Containment } from '../../helpers/harness/contain.js';
+import { sourceRoot } from '../../helpers/harness/paths.js';
+import { startContainment, stopContainment } from '../../helpers/harness/contain-holder.js';
 import { run } from '../../helpers/harness/exec.js';
 import { REPO_ROOT, STATE_DIR } from '../../helpers/harness/paths.js';
 import { makeTempDir } from '../../helpers/harness/resources.js';
@@ -17,25 +19,27 @@ import { sandboxEnabled } from '../../helpers/harness/sandbox.js';
 const NONE: Containment = { capabilities: [], devices: [], from: 'test' };
 const root = process.getuid?.() === 0;
 
-/** A student "program": a shell script in a temp dir (an executable outside the system's directories). */
-async function program(body: string): Promise<string> {
+/** A student "program": a shell script in a temp dir, recorded as a build of the student's sources. */
+async function program(body: string, mark = true): Promise<string> {
   const dir = await makeTempDir('contain');
   const p = join(dir, 'prog.sh');
   writeFileSync(p, `#!/bin/sh\n${body}\n`);
   chmodSync(p, 0o755);
+  if (mark) markStudentProgram(p);
   return p;
 }
 
 /** Run `body` as a contained program (or not): exit code and output. */
 async function attempt(body: string, c: Containment | null = NONE) {
-  setContainment(c ?? undefined);
+  await startContainment(c ?? undefined);
   try {
     const r = await run(await program(body), [], { reject: false, timeoutMs: 15_000 });
     return { code: r.exitCode, out: r.stdout + r.stderr };
-  } finally { setContainment(undefined); }
+  } finally { await stopContainment(); }
 }
 
-afterEach(() => setContainment(undefined));
+afterEach(() => stopContainment());
+const HELD: Active = { ...NONE, holder: 4242 };
 
 describe('lab.json "contain"', () => {
   it('is checked: capability names of capabilities(7), devices kvm and tun', () => {
@@ -45,17 +49,29 @@ describe('lab.json "contain"', () => {
     expect(() => parseContainment({ contain: { devices: ['sda'] } }, 'lab.json')).toThrow(/"devices" may list kvm, tun/);
   });
 
-  it("finds the student's program in a command line: the first executable outside the system's directories", async () => {
+  it("finds the student's program in a command line: a build of the student's sources, not the harness's own programs", async () => {
     const p = await program('true');
     expect(programIndex(['strace', '-f', '-o', '/tmp/nonexistent', '/usr/bin/setarch', 'x86_64', p, '/etc/passwd'])).toBe(6);
     expect(programIndex(['ip', 'link'])).toBe(-1);
-    expect(containArgv('ip', ['link'], NONE)).toBeUndefined();
-    const argv = containArgv('/usr/bin/strace', ['-f', p], NONE)!;
-    const cmd = argv.args.slice(argv.args.lastIndexOf('--') + 1);
-    expect(cmd[0]).toBe('/usr/bin/strace');
-    expect(cmd.slice(2, 6).join(' ')).toMatch(/setpriv --inh-caps=-all --bounding-set=-all --no-new-privs$/);
-    expect(cmd.at(-1)).toBe(p);
-    expect(() => containArgv('sh', ['-c', 'exec "$0" < "$1"', p, '/tmp/fifo'], NONE), 'setpriv would become $0 of the script').toThrow(/cannot drop the capabilities of a program passed to `sh -c`/);
+    const workload = await program('true', false);
+    expect(programIndex(['strace', '-c', '-f', workload]), "a workload of the harness is not the student's").toBe(-1);
+    setLabSources(['process/05-strace/mytrace.c']);
+    try {
+      expect(isStudentSource(join(sourceRoot(), 'process/05-strace/mytrace.c')), "the lab's source").toBe(true);
+      expect(isStudentSource(join(sourceRoot(), 'process/05-strace/workload.c')), 'the harness workload beside it').toBe(false);
+    } finally { setLabSources([]); }
+    expect(containArgv('ip', ['link'], HELD)).toBeUndefined();
+    const argv = containArgv('/usr/bin/strace', ['-f', p], HELD, '/work')!;
+    expect(argv.file).toBe('/usr/bin/strace');
+    expect(argv.args.join(' ')).toMatch(/^-f \S*nsenter --mount=\/proc\/4242\/ns\/mnt \S*env -C \/work \S*setpriv --inh-caps=-all --bounding-set=-all --no-new-privs \S+prog\.sh$/);
+    const direct = containArgv(p, ['a'], HELD, '/work')!;
+    expect(direct.file).toMatch(/nsenter$/);
+    expect(direct.args.slice(-2)).toEqual([p, 'a']);
+    // handed to sh -c as $0: entered where the script execs it, $0 and $1 unchanged
+    const sh = containArgv('sh', ['-c', 'echo hi; exec "$0" < "$1"', p, '/tmp/fifo'], HELD)!;
+    expect(sh.args[1]).toMatch(/^echo hi; exec '\S*nsenter' '--mount=\/proc\/4242\/ns\/mnt' '\S*env' '-C' "\$PWD" '\S*setpriv' .*'--no-new-privs' "\$0" < "\$1"$/);
+    expect(sh.args.slice(2)).toEqual([p, '/tmp/fifo']);
+    expect(() => containArgv('sh', ['-c', '"$0" &', p], HELD), 'a script that does not exec $0').toThrow(/unless the script runs it as `exec "\$0"`/);
   });
 
   it('hides /root, /home, the run state and the directory of the repository, keeps the repository', () => {
@@ -68,16 +84,16 @@ describe('lab.json "contain"', () => {
 });
 
 describe.runIf(root && sandboxEnabled())('a contained program (uid 0, no capabilities, own mount namespace)', () => {
-  it('cannot read /root, /etc/shadow, other checkouts or the run state', async () => {
+  it("cannot read /root, /etc/shadow, other checkouts or the run state, nor reach the host's daemons under /run", async () => {
     const secret = join('/root', `.kl-contain-secret-${process.pid}`);
     writeFileSync(secret, 'the secret\n', { mode: 0o600 });
     try {
-      const body = `cat ${secret}; ls /root | grep -c kl-contain-secret; wc -c < /etc/shadow; ls ${STATE_DIR} | wc -l`;
+      const body = `cat ${secret}; ls /root | grep -c kl-contain-secret; wc -c < /etc/shadow; ls ${STATE_DIR} | wc -l; ls /run | grep -vc "^mount$"`; // /run/mount: util-linux keeps its utab there
       const free = await attempt(body, null);
       expect(free.out, 'uncontained, the same program reads it all (the test has teeth)').toContain('the secret');
       const c = await attempt(body);
       expect(c.out).not.toContain('the secret');
-      expect(c.out.split('\n').filter((l) => /^\d+$/.test(l.trim())).map(Number), c.out).toEqual([0, 0, 0]);
+      expect(c.out.split('\n').filter((l) => /^\d+$/.test(l.trim())).map(Number), c.out).toEqual([0, 0, 0, 0]);
     } finally { rmSync(secret, { force: true }); }
   });
 
@@ -119,11 +135,13 @@ describe.runIf(root && sandboxEnabled())('a contained program (uid 0, no capabil
     expect(c.out).toMatch(/NoNewPrivs:\s+1/);
   });
 
-  it("leaves the harness's tools in the command their capabilities (unshare --pid around the program)", async () => {
-    const p = await program('echo pid=$$');
-    setContainment(NONE);
+  it("leaves the harness's tools in the command their capabilities (unshare --pid around the program, a shell that execs it as $0)", async () => {
+    const p = await program('echo pid=$$ arg=$1; grep ^CapEff /proc/self/status');
+    await startContainment(NONE);
     const r = await run('unshare', ['--pid', '--fork', p], { timeoutMs: 15_000 });
-    expect(r.stdout.trim()).toBe('pid=1');
+    expect(r.stdout).toMatch(/^pid=1 arg=\n/);
+    const sh = await run('sh', ['-c', 'grep ^CapEff /proc/self/status; exec "$0" "$1"', p, 'one'], { timeoutMs: 15_000 });
+    expect(sh.stdout).toMatch(/^CapEff:\s+0*[1-9a-f]\S*\npid=\d+ arg=one\nCapEff:\s+0+\n$/);
   });
 
   it('writes its temp dirs under /tmp, and the mounts it was given vanish with it', async () => {

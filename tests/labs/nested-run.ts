@@ -141,7 +141,7 @@ export async function runSpecBatch(spec: string, items: readonly BatchItem[], op
       const ws = makeWorkspace(item.base, item.replace);
       spaces.push(ws);
       const file = join(batch, `w${String(i).padStart(3, '0')}.spec.ts`);
-      writeFileSync(file, `// ${item.id}: ${spec} against ${ws}\nprocess.env.LAB_SRC = ${JSON.stringify(ws)};\nprocess.env.LABS_ONLY_TESTS = ${JSON.stringify(item.only ?? '')};\nawait import(${JSON.stringify(join(REPO_ROOT, spec))});\n`);
+      writeFileSync(file, `// ${item.id}: ${spec} against ${ws}\nprocess.env.LAB_SRC = ${JSON.stringify(ws)};\nprocess.env.LABS_SPEC_FILE = ${JSON.stringify(join(REPO_ROOT, spec))};\nprocess.env.LABS_ONLY_TESTS = ${JSON.stringify(item.only ?? '')};\nawait import(${JSON.stringify(join(REPO_ROOT, spec))});\n`);
       return file;
     });
     const config = join(batch, 'vitest.config.mjs');
