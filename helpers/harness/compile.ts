@@ -22,6 +22,7 @@ import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'nod
 import { CompileError, CommandError, type CompileFacts } from './errors.js';
 import { RESOURCE_PREFIX, runDir, runId } from './run-state.js';
 import { run } from './exec.js';
+import { systemTool } from './programs.js';
 import { isStudentSource, markStudentProgram } from './contain.js';
 import { CACHE_DIR, REFERENCE_SRC, sourceRoot } from './paths.js';
 
@@ -173,7 +174,7 @@ async function compile(compiler: string, opts: BuildOptions, args: readonly stri
 
 /** The uid and gid compiles run as: nobody. */
 export const COMPILE_UID = 65534;
-const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find(existsSync);
+const SETPRIV = systemTool('setpriv');
 
 const inside = (path: string, root: string) => path === root || path.startsWith(root.endsWith(sep) ? root : root + sep);
 

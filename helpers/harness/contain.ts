@@ -46,6 +46,7 @@ import { accessSync, constants, existsSync, realpathSync, statSync } from 'node:
 import { dirname, isAbsolute, join } from 'node:path';
 import { LabError } from './errors.js';
 import { CACHE_DIR, REPO_ROOT, sourceRoot, STATE_DIR, studentSources } from './paths.js';
+import { systemTool } from './programs.js';
 
 /** Capability names setpriv knows (capabilities(7), lower case, without CAP_). */
 export const CAPABILITY_NAMES = [
@@ -105,11 +106,10 @@ export function activeContainment(): Active | undefined {
   return containmentEnabled() ? current : undefined;
 }
 
-const tool = (name: string) => [`/usr/bin/${name}`, `/bin/${name}`].find(existsSync);
-const SETPRIV = tool('setpriv');
-export const UNSHARE = tool('unshare');
-const NSENTER = tool('nsenter');
-const ENV = tool('env');
+const SETPRIV = systemTool('setpriv');
+export const UNSHARE = systemTool('unshare');
+const NSENTER = systemTool('nsenter');
+const ENV = systemTool('env');
 
 const real = (p: string) => { try { return realpathSync(p); } catch { return p; } };
 const under = (p: string, dir: string) => p === dir || p.startsWith(`${dir}/`);
@@ -168,6 +168,7 @@ export function hiddenDirs(repo = REPO_ROOT, state = STATE_DIR): string[] {
 export function keptDirs(repo = REPO_ROOT): string[] {
   const dirs = [repo, CACHE_DIR, studentSources(), join(repo, 'node_modules')].filter((d): d is string => Boolean(d) && existsSync(d!)).map(real);
   const uniq = [...new Set(dirs)].sort((a, b) => a.length - b.length);
+  // at most 6: CONTAIN_SCRIPT holds each open on a one-digit fd (3…8) of dash while it hides their parents
   return uniq.filter((d, i) => !uniq.slice(0, i).some((p) => d === p || d.startsWith(`${p}/`))).slice(0, 6);
 }
 

@@ -3,7 +3,7 @@
  * which arguments of a command line are lab programs (for fail-fast and the
  * gdb re-run, which leave system programs alone).
  */
-import { accessSync, constants, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, statSync } from 'node:fs';
 import { delimiter, isAbsolute, join, resolve } from 'node:path';
 
 /** Is `file` an executable this process could start (PATH search as execvp does)? */
@@ -16,6 +16,9 @@ export function findExecutable(file: string, env: Readonly<Record<string, string
   }
   return undefined;
 }
+
+/** A util-linux or coreutils tool at its fixed path (/usr/bin, else /bin), not looked up in PATH: setpriv, unshare, nsenter, env. */
+export const systemTool = (name: string): string | undefined => [`/usr/bin/${name}`, `/bin/${name}`].find(existsSync);
 
 /** Where the system's programs live: never a lab program. */
 export const SYSTEM_DIRS = /^\/(usr|bin|sbin|lib|lib64|etc|sys|proc|dev|run|opt)\//;

@@ -20,12 +20,13 @@
  * LABS_MEMORY_MIB / LABS_PIDS_MAX change the defaults for a whole run; a lab
  * raises them for one command with `limits` in RunOptions.
  */
-import { existsSync, mkdirSync, readFileSync, rmdirSync, statfsSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmdirSync, statfsSync, writeFileSync } from 'node:fs';
 import { totalmem } from 'node:os';
 import { join } from 'node:path';
 import { v1ControllerDir } from './cgroup-mounts.js';
 import { parseKeyed, pidsIn } from './cgroup-files.js';
 import { destroyCgroup, killCgroupMembers, type Destroyed } from './destroy.js';
+import { systemTool } from './programs.js';
 import { uniqueName } from './run-state.js';
 
 export interface SandboxLimits {
@@ -90,7 +91,7 @@ export interface SandboxOptions {
 
 const CGROUP2_SUPER_MAGIC = 0x63677270;
 const JOIN_SCRIPT = 'while [ "$1" != -- ]; do echo $$ > "$1" || { echo "kl-sandbox: cannot join cgroup $1" >&2; exit 125; }; shift; done; shift; exec "$@"';
-const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find(existsSync);
+const SETPRIV = systemTool('setpriv');
 
 const readOr = (p: string, fallback = '') => { try { return readFileSync(p, 'utf8'); } catch { return fallback; } };
 const keyed = (text: string, key: string) => parseKeyed(text)[key] ?? 0;

@@ -9,10 +9,9 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync }
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { containArgv, hiddenDirs, isStudentSource, keptDirs, markStudentProgram, parseContainment, programIndex, setLabSources, type Active, type Containment } from '../../helpers/harness/contain.js';
-import { sourceRoot } from '../../helpers/harness/paths.js';
 import { startContainment, stopContainment } from '../../helpers/harness/contain-holder.js';
 import { run } from '../../helpers/harness/exec.js';
-import { REPO_ROOT, STATE_DIR } from '../../helpers/harness/paths.js';
+import { REPO_ROOT, sourceRoot, STATE_DIR } from '../../helpers/harness/paths.js';
 import { makeTempDir } from '../../helpers/harness/resources.js';
 import { sandboxEnabled } from '../../helpers/harness/sandbox.js';
 
