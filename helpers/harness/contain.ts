@@ -30,10 +30,14 @@
  * `nsenter` enters the namespace, `env -C` goes back to the working directory
  * there, and `setpriv` drops the capabilities, then the program is exec'd
  * (same pid; none of these makes a system call a lab counts: uname, getpid,
- * getppid). The program keeps uid 0 (the cache and the temp dirs stay its
- * own) but holds only the listed capabilities: without CAP_SYS_ADMIN it
- * cannot unmount, remount or setns its way back, and without a superset of
- * pid 1's capabilities /proc/1/root is closed to it. A lab whose program
+ * getppid). The program runs as the run's own unprivileged uid and gid
+ * (programUid: no process of the host has it), with only the listed
+ * capabilities (ambient, so they survive the exec): without CAP_SYS_ADMIN it
+ * cannot unmount, remount or setns its way back, /proc/1/root is closed to
+ * it, and it can signal, ptrace or read the /proc files of its own processes
+ * only (a harness process it must signal runs as its peer: asProgramPeer).
+ * It writes the temp dirs made for it (makeTempDir: root's, its group,
+ * sticky) and no other file of root's. A lab whose program
  * needs CAP_SYS_ADMIN is not contained against a determined program
  * (docs/CLASSROOM.md). Mounts the host makes after the namespace was made
  * reach it only where the host's `/` is a shared mount (systemd's default;
@@ -47,6 +51,7 @@ import { dirname, isAbsolute, join } from 'node:path';
 import { LabError } from './errors.js';
 import { CACHE_DIR, REPO_ROOT, sourceRoot, STATE_DIR, studentSources } from './paths.js';
 import { systemTool } from './programs.js';
+import { runId } from './run-state.js';
 
 /** Capability names setpriv knows (capabilities(7), lower case, without CAP_). */
 export const CAPABILITY_NAMES = [
@@ -146,10 +151,35 @@ export function programIndex(argv: readonly string[]): number {
   return argv.findIndex(isStudentProgram);
 }
 
-/** The setpriv words that leave uid 0 with only `caps` and no way to gain more. */
-export function dropTo(caps: readonly CapabilityName[]): string[] {
+/**
+ * The uid (and gid) the student's program runs as: one of 65 536 ids at
+ * 0x7f000000, chosen by the run id. systemd leaves 1878982656…2147352575
+ * unused (no user, no container range), so no process of the host has it: the
+ * program can signal, ptrace or read the /proc files of its own processes
+ * only, and can write no file or directory of root's but the temp dirs made
+ * for it (makeTempDir chowns them while the lab is contained).
+ */
+export function programUid(id = runId()): number {
+  return 0x7f00_0000 + (Number.parseInt(id, 16) & 0xffff);
+}
+
+/** The setpriv words that make the program `uid` with only `caps` (ambient: they survive the exec) and no way to gain more. */
+export function dropTo(caps: readonly CapabilityName[], uid = programUid()): string[] {
   const set = ['-all', ...caps.map((c) => `+${c}`)].join(',');
-  return [SETPRIV!, `--inh-caps=${set}`, `--bounding-set=${set}`, '--no-new-privs'];
+  return [SETPRIV!, `--reuid=${uid}`, `--regid=${uid}`, '--clear-groups',
+    `--inh-caps=${set}`, `--ambient-caps=${set}`, `--bounding-set=${set}`, '--no-new-privs'];
+}
+
+/**
+ * A process of the harness the contained program must be able to signal or
+ * share with as a peer (a receiver of its signal): `[file, ...args]` run as
+ * the program's uid, without capabilities, on the host. Unchanged when the
+ * lab is not contained.
+ */
+export function asProgramPeer(file: string, args: readonly string[]): { file: string; args: string[] } {
+  if (!activeContainment()) return { file, args: [...args] };
+  const [setpriv, ...words] = dropTo([]);
+  return { file: setpriv!, args: [...words, file, ...args] };
 }
 
 /** Directories hidden behind an empty tmpfs. */
@@ -196,10 +226,12 @@ export const CONTAIN_SCRIPT = [
   'for p in /proc/sys /proc/sysrq-trigger; do [ -e "$p" ] && m --bind "$p" "$p"; done',
   // every mount read-only (the root, /sys and its cgroup hierarchies, /proc/sys, any other file system of the host)
   // but the scratch dirs, /proc and /dev (its devices stay writable on a read-only mount; nodev closes the rest);
-  // a mount point covered by a hidden dir is gone from the path; mountinfo's octal escapes (\040) are decoded
+  // a mount point covered by a hidden dir is gone from the path, one unmounted meanwhile (another run's, under /tmp) from
+  // mountinfo; mountinfo's octal escapes (\040) are decoded
   "awk '($5 != \"/tmp\" && $5 != \"/var/tmp\" && $5 != \"/proc\" && $5 != \"/dev\" && $5 !~ /^\\/(dev|proc)\\//) || $5 ~ /^\\/proc\\/(sys(\\/.*)?|sysrq-trigger)$/ { print $5 }' /proc/self/mountinfo | sort -u |"
     + " while IFS= read -r e; do p=$(printf '%b' \"$(printf '%s' \"$e\" | sed 's/\\\\\\([0-7][0-7][0-7]\\)/\\\\0\\1/g')\");"
-    + ' mount -o remount,bind,ro "$p" 2>/dev/null || [ ! -e "$p" ] || { echo "kl-contain: mount -o remount,bind,ro $p failed" >&2; exit 125; }; done || exit 125',
+    + ' mount -o remount,bind,ro "$p" 2>/dev/null || [ ! -e "$p" ] || ! E="$e" awk \'$5 == ENVIRON["E"] { f = 1 } END { exit !f }\' /proc/self/mountinfo'
+    + ' || { echo "kl-contain: mount -o remount,bind,ro $p failed" >&2; exit 125; }; done || exit 125',
   'while [ "$1" != -- ]; do shift; done; shift; while [ "$1" != -- ]; do shift; done; shift; while [ "$1" != -- ]; do shift; done; shift',
   'echo kl-contain-ready',
   'exec "$@"',
@@ -210,6 +242,14 @@ export function holderArgs(c: Containment): string[] {
   const devices = [...BASE_DEVICES, ...c.devices.map((d) => EXTRA_DEVICES[d]!)];
   return ['--mount', '--propagation', 'slave', '/bin/sh', '-c', CONTAIN_SCRIPT, 'kl-contain',
     ...keptDirs(), '--', ...hiddenDirs(), '--', ...devices, '--', 'sleep', 'infinity'];
+}
+
+/**
+ * The programs the enter words exec in the program's own pid before the program (nsenter, env, setpriv),
+ * for a judge that lists what a program exec'd: empty when the lab is not contained.
+ */
+export function enterPrograms(): string[] {
+  return activeContainment() ? [NSENTER!, ENV!, SETPRIV!].map(real) : [];
 }
 
 /** The words put before the student's program: enter the namespace, go back to `cwd` there, drop the capabilities. */

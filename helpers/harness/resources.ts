@@ -11,10 +11,11 @@
  * run (or `npm run clean`) reaps it.
  */
 import { appendFileSync } from 'node:fs';
-import { mkdir, mkdtemp } from 'node:fs/promises';
+import { chmod, chown, mkdir, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { onTestFinished } from 'vitest';
+import { activeContainment, programUid } from './contain.js';
 import { destroyTempDir } from './destroy.js';
 import { RESOURCE_PREFIX, runDir, runId } from './run-state.js';
 
@@ -81,11 +82,19 @@ export async function releaseAll(): Promise<void> {
  * A temp directory `/tmp/kl-<run>-<label>-XXXXXX`, removed when the test (or suite) ends.
  * `hidden`: in the run's state directory instead, which a contained student program cannot see
  * (helpers/harness/contain.ts) — for what the harness alone writes and reads back (a strace log).
+ * While the lab is contained, any other temp dir is writable by the student's program (its gid,
+ * programUid, mode 1770): the program writes there and nowhere else of root's, and the files the
+ * harness puts there stay root's (sticky: the program can read them, not replace them).
  */
 export async function makeTempDir(label = 'tmp', opts: { readonly hidden?: boolean } = {}): Promise<string> {
   const base = opts.hidden ? runDir() : tmpdir();
   if (opts.hidden) await mkdir(base, { recursive: true });
   const dir = await mkdtemp(join(base, `${RESOURCE_PREFIX}${runId()}-${label}-`));
+  if (!opts.hidden && activeContainment()) {
+    // root's, group the program's, sticky: the program makes its own files there, and cannot rename or remove the harness's
+    await chown(dir, 0, programUid());
+    await chmod(dir, 0o1770);
+  }
   defer(`temp dir ${dir}`, () => {
     const d = destroyTempDir(dir);
     if (!d.gone) throw new Error(`temp dir ${dir} not removed: ${d.reason}`);

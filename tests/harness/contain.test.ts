@@ -8,7 +8,7 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { containArgv, hiddenDirs, isStudentSource, keptDirs, markStudentProgram, parseContainment, programIndex, setLabSources, type Active, type Containment } from '../../helpers/harness/contain.js';
+import { containArgv, hiddenDirs, isStudentSource, keptDirs, markStudentProgram, parseContainment, programIndex, programUid, setLabSources, type Active, type Containment } from '../../helpers/harness/contain.js';
 import { startContainment, stopContainment } from '../../helpers/harness/contain-holder.js';
 import { run } from '../../helpers/harness/exec.js';
 import { REPO_ROOT, sourceRoot, STATE_DIR } from '../../helpers/harness/paths.js';
@@ -62,7 +62,7 @@ describe('lab.json "contain"', () => {
     expect(containArgv('ip', ['link'], HELD)).toBeUndefined();
     const argv = containArgv('/usr/bin/strace', ['-f', p], HELD, '/work')!;
     expect(argv.file).toBe('/usr/bin/strace');
-    expect(argv.args.join(' ')).toMatch(/^-f \S*nsenter --mount=\/proc\/4242\/ns\/mnt \S*env -C \/work \S*setpriv --inh-caps=-all --bounding-set=-all --no-new-privs \S+prog\.sh$/);
+    expect(argv.args.join(' ')).toMatch(/^-f \S*nsenter --mount=\/proc\/4242\/ns\/mnt \S*env -C \/work \S*setpriv --reuid=(\d+) --regid=\1 --clear-groups --inh-caps=-all --ambient-caps=-all --bounding-set=-all --no-new-privs \S+prog\.sh$/);
     const direct = containArgv(p, ['a'], HELD, '/work')!;
     expect(direct.file).toMatch(/nsenter$/);
     expect(direct.args.slice(-2)).toEqual([p, 'a']);
@@ -82,7 +82,7 @@ describe('lab.json "contain"', () => {
   });
 });
 
-describe.runIf(root && sandboxEnabled())('a contained program (uid 0, no capabilities, own mount namespace)', () => {
+describe.runIf(root && sandboxEnabled())("a contained program (the run's own unprivileged uid, no capabilities, own mount namespace)", () => {
   it("cannot read /root, /etc/shadow, other checkouts or the run state, nor reach the host's daemons under /run", async () => {
     const secret = join('/root', `.kl-contain-secret-${process.pid}`);
     writeFileSync(secret, 'the secret\n', { mode: 0o600 });
@@ -102,7 +102,7 @@ describe.runIf(root && sandboxEnabled())('a contained program (uid 0, no capabil
     const c = await attempt(`head -c 10 ${spec} >/dev/null && echo read-ok; echo x >> ${spec} || echo refused; mkdir ${REPO_ROOT}/reports/kl-x || echo refused`);
     expect(c.out).toContain('read-ok');
     expect(c.out.match(/refused/g)?.length, c.out).toBe(2);
-    expect(c.out).toMatch(/Read-only file system/);
+    expect(c.out).toMatch(/Read-only file system|Permission denied/); // not root's files, and on a read-only mount
     expect(readFileSync(spec)).toEqual(before);
     expect(existsSync(join(REPO_ROOT, 'reports/kl-x'))).toBe(false);
   });
@@ -128,27 +128,65 @@ describe.runIf(root && sandboxEnabled())('a contained program (uid 0, no capabil
 
   it('keeps only the capabilities its lab names, and no_new_privs', async () => {
     const c = await attempt('grep -E "^(CapEff|CapBnd|NoNewPrivs|Uid)" /proc/self/status', { capabilities: ['net_admin'], devices: [], from: 'test' });
-    expect(c.out).toMatch(/Uid:\s+0\s/);
+    expect(c.out).toMatch(new RegExp(`Uid:\\s+${programUid()}\\s`));
+    expect(programUid()).toBeGreaterThanOrEqual(0x7f00_0000);
+    expect(programUid()).toBeLessThan(0x7f01_0000);
     expect(c.out).toMatch(/CapEff:\s+0000000000001000/);
     expect(c.out).toMatch(/CapBnd:\s+0000000000001000/);
     expect(c.out).toMatch(/NoNewPrivs:\s+1/);
   });
 
   it("leaves the harness's tools in the command their capabilities (unshare --pid around the program, a shell that execs it as $0)", async () => {
-    const p = await program('echo pid=$$ arg=$1; grep ^CapEff /proc/self/status');
     await startContainment(NONE);
+    const p = await program('echo pid=$$ arg=$1; grep ^CapEff /proc/self/status');
     const r = await run('unshare', ['--pid', '--fork', p], { timeoutMs: 15_000 });
     expect(r.stdout).toMatch(/^pid=1 arg=\n/);
     const sh = await run('sh', ['-c', 'grep ^CapEff /proc/self/status; exec "$0" "$1"', p, 'one'], { timeoutMs: 15_000 });
     expect(sh.stdout).toMatch(/^CapEff:\s+0*[1-9a-f]\S*\npid=\d+ arg=one\nCapEff:\s+0+\n$/);
   });
 
-  it('writes its temp dirs under /tmp, and the mounts it was given vanish with it', async () => {
-    const dir = await makeTempDir('contain-out');
-    mkdirSync(join(dir, 'sub'));
-    const c = await attempt(`echo out > ${dir}/sub/file && echo wrote`);
-    expect(c.out).toContain('wrote');
-    expect(readFileSync(join(dir, 'sub/file'), 'utf8')).toBe('out\n');
+  it("writes the temp dirs made for it, but not the harness's files in them, and the mounts it was given vanish with it", async () => {
+    await startContainment(NONE);
+    try {
+      const dir = await makeTempDir('contain-out');
+      writeFileSync(join(dir, 'input'), 'the harness\n');
+      const p = await program([
+        `echo out > ${dir}/file && echo wrote`,
+        `cat ${dir}/input`,
+        `(echo x >> ${dir}/input) 2>/dev/null && echo ESCAPED write`,
+        `mv ${dir}/input ${dir}/moved 2>/dev/null && echo ESCAPED rename`,
+        `rm -f ${dir}/input 2>/dev/null; [ -e ${dir}/input ] || echo ESCAPED remove`,
+      ].join('\n'));
+      const r = await run(p, [], { reject: false, timeoutMs: 15_000 });
+      expect(r.stdout + r.stderr).toContain('wrote');
+      expect(r.stdout).toContain('the harness');
+      expect(r.stdout.match(/ESCAPED.*/g) ?? [], r.stdout + r.stderr).toEqual([]);
+      expect(readFileSync(join(dir, 'file'), 'utf8')).toBe('out\n');
+      expect(readFileSync(join(dir, 'input'), 'utf8')).toBe('the harness\n');
+    } finally { await stopContainment(); }
     expect(readFileSync('/proc/self/mountinfo', 'utf8')).not.toMatch(/kl-hidden/);
+  });
+
+  it("cannot signal the run's processes, read their environment, or write root's files and directories under /tmp", async () => {
+    const rootDir = join('/tmp', `kl-contain-root-${process.pid}`);
+    mkdirSync(rootDir, { recursive: true });
+    writeFileSync(join(rootDir, 'file'), 'root\n');
+    try {
+      const body = [
+        `kill -0 ${process.pid} 2>/dev/null && echo ESCAPED kill`,
+        `cat /proc/${process.pid}/environ >/dev/null 2>&1 && echo ESCAPED environ`,
+        `(echo 1000 > /proc/${process.pid}/oom_score_adj) 2>/dev/null && echo ESCAPED oom`,
+        `(echo x >> ${rootDir}/file) 2>/dev/null && echo ESCAPED file`,
+        `touch ${rootDir}/new 2>/dev/null && echo ESCAPED dir`,
+        'echo done',
+      ].join('\n');
+      const free = await attempt(body, null);
+      expect(free.out, 'uncontained, the same program gets through (the test has teeth)').toMatch(/ESCAPED kill/);
+      writeFileSync(join(rootDir, 'file'), 'root\n');
+      const c = await attempt(body);
+      expect(c.out).toContain('done');
+      expect(c.out.match(/ESCAPED.*/g) ?? [], c.out).toEqual([]);
+      expect(readFileSync(join(rootDir, 'file'), 'utf8')).toBe('root\n');
+    } finally { rmSync(rootDir, { recursive: true, force: true }); }
   });
 });
