@@ -46,6 +46,8 @@ export interface FixtureJson {
   readonly base?: 'reference' | 'starter';
   /** Capabilities the program is only wrong (or right) with, beyond its lab's: a wrong program that reads its pages is wrong only where a read maps the zero page. */
   readonly requires?: readonly string[];
+  /** Why this wrong program runs outside the lab's containment (LABS_CONTAIN=0): the containment closes its route, and the judge's check behind it must stay tested. */
+  readonly uncontained?: string;
 }
 
 export interface Fixture {
@@ -64,6 +66,8 @@ export interface Fixture {
   readonly title: string;
   /** Its lab's capabilities and its own: without them it is skipped (a failure under LABS_STRICT=1), as its lab is. */
   readonly requires: readonly CapabilityId[];
+  /** Set: run with LABS_CONTAIN=0 (fixture.json "uncontained" says why). */
+  readonly uncontained?: string;
 }
 
 /** "/re/flags" → that expression; anything else → the literal text, anywhere in the title. */
@@ -105,7 +109,7 @@ function normalize(lab: LabInfo, dir: string, name: string, raw: FixtureJson): F
   const requires = [...new Set([...lab.requires, ...(raw.requires ?? []) as CapabilityId[]])];
   const named = failing.map((f) => `"${f.test.replace(/^\/\^?|\/[a-z]*$/g, '')}"`).join(' and ');
   const title = raw.expect === 'pass' ? `${name} (${raw.why}) passes every test` : `${name} (${raw.why}) fails ${named}`;
-  return { lab: lab.id, spec: lab.spec, name, dir, expect: raw.expect, why: raw.why, failing, passes: raw.passes ?? [], replaces, base: raw.base ?? 'reference', title, requires };
+  return { lab: lab.id, spec: lab.spec, name, dir, expect: raw.expect, why: raw.why, failing, passes: raw.passes ?? [], replaces, base: raw.base ?? 'reference', title, requires, ...(raw.uncontained ? { uncontained: raw.uncontained } : {}) };
 }
 
 /** Every fixture of every lab, in course order, then by name. */

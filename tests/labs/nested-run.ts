@@ -25,6 +25,8 @@ export interface NestedRunOptions {
   readonly only?: string;
   /** LABS_STRICT of the nested run (default true: a skip is a failure). */
   readonly strict?: boolean;
+  /** Run the student's program outside the lab's containment (LABS_CONTAIN=0): a wrong program whose route the containment closes still tests the judge's own check behind it. */
+  readonly uncontained?: boolean;
   /** Default 10 min. */
   readonly timeoutMs?: number;
   readonly signal?: AbortSignal;
@@ -99,7 +101,7 @@ export async function runSpecNested(spec: string, options: NestedRunOptions = {}
     const out = join(ws, 'report.json');
     const r = await run('npx', ['vitest', 'run', '--project', 'labs', spec, '--reporter=json', `--outputFile=${out}`, ...(options.only ? ['-t', options.only] : [])], {
       cwd: REPO_ROOT,
-      env: { LAB_SRC: ws, LABS_JUNIT: '', LABS_REPORT: 'off', LABS_STRICT: options.strict === false ? '0' : '1', CI: 'true' },
+      env: { LAB_SRC: ws, LABS_JUNIT: '', LABS_REPORT: 'off', LABS_STRICT: options.strict === false ? '0' : '1', CI: 'true', ...(options.uncontained ? { LABS_CONTAIN: '0' } : {}) },
       timeoutMs: options.timeoutMs ?? 10 * 60_000,
       reject: false,
       signal: options.signal,
@@ -120,6 +122,8 @@ export interface BatchItem {
   readonly replace?: Readonly<Record<string, string>>;
   /** Only the tests whose full name matches (as vitest -t, applied per workspace by tests/labs/only-tests.ts). */
   readonly only?: string;
+  /** As NestedRunOptions.uncontained, for this workspace's file. */
+  readonly uncontained?: boolean;
 }
 
 /**
@@ -141,7 +145,7 @@ export async function runSpecBatch(spec: string, items: readonly BatchItem[], op
       const ws = makeWorkspace(item.base, item.replace);
       spaces.push(ws);
       const file = join(batch, `w${String(i).padStart(3, '0')}.spec.ts`);
-      writeFileSync(file, `// ${item.id}: ${spec} against ${ws}\nprocess.env.LAB_SRC = ${JSON.stringify(ws)};\nprocess.env.LABS_SPEC_FILE = ${JSON.stringify(join(REPO_ROOT, spec))};\nprocess.env.LABS_ONLY_TESTS = ${JSON.stringify(item.only ?? '')};\nawait import(${JSON.stringify(join(REPO_ROOT, spec))});\n`);
+      writeFileSync(file, `// ${item.id}: ${spec} against ${ws}\nprocess.env.LAB_SRC = ${JSON.stringify(ws)};\nprocess.env.LABS_SPEC_FILE = ${JSON.stringify(join(REPO_ROOT, spec))};\nprocess.env.LABS_ONLY_TESTS = ${JSON.stringify(item.only ?? '')};\nprocess.env.LABS_CONTAIN = ${JSON.stringify(item.uncontained ? '0' : process.env.LABS_CONTAIN ?? '')};\nawait import(${JSON.stringify(join(REPO_ROOT, spec))});\n`);
       return file;
     });
     const config = join(batch, 'vitest.config.mjs');

@@ -56,7 +56,7 @@ function labBatch(lab: string, signal: AbortSignal): Promise<Map<string, NestedR
     const fixtures = chosen.filter((x) => x.lab === lab);
     batches.set(lab, (async () => {
       const listed = await listTests(fixtures[0]!.spec);
-      const items = fixtures.map((f) => ({ id: f.name, base: f.base, replace: f.replaces, only: f.expect === 'fail' ? untilPattern(f, listed) : undefined }));
+      const items = fixtures.map((f) => ({ id: f.name, base: f.base, replace: f.replaces, only: f.expect === 'fail' ? untilPattern(f, listed) : undefined, uncontained: Boolean(f.uncontained) }));
       return runSpecBatch(fixtures[0]!.spec, items, { signal });
     })().catch(() => new Map()));
   }
@@ -73,7 +73,7 @@ function labBatch(lab: string, signal: AbortSignal): Promise<Map<string, NestedR
 async function check(f: Fixture, signal: AbortSignal, ctx: TestContext): Promise<string> {
   const listed = await listTests(f.spec);
   const pattern = f.expect === 'fail' ? untilPattern(f, listed) : undefined;
-  const alone = () => runSpecNested(f.spec, { base: f.base, replace: f.replaces, only: pattern, timeoutMs: 15 * 60_000, signal });
+  const alone = () => runSpecNested(f.spec, { base: f.base, replace: f.replaces, only: pattern, uncontained: Boolean(f.uncontained), timeoutMs: 15 * 60_000, signal });
   const r = process.env.TEETH_BATCH === '0' ? undefined : (await labBatch(f.lab, signal)).get(f.name);
   if (!r) console.log(`[teeth] ${f.lab}/${f.name}: run alone (${process.env.TEETH_BATCH === '0' ? 'TEETH_BATCH=0' : 'no result in its lab\'s batch'})`);
   const first = r ?? await alone();

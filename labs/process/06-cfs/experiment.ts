@@ -18,6 +18,7 @@ import { join as pathJoin } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { pidsIn } from '../../../helpers/harness/cgroup-files.js';
 import { buildProgram } from '../../../helpers/harness/compile.js';
+import { enterPrograms } from '../../../helpers/harness/contain.js';
 import { startBackground } from '../../../helpers/harness/exec.js';
 import { labSource } from '../../../helpers/harness/paths.js';
 import { makeCgroup } from '../../../helpers/kernel/cgroup.js';
@@ -180,7 +181,11 @@ function otherPrograms(trace: NonNullable<ReturnType<typeof makeTraceInstance>>,
   const execs = r.events.filter((e) => e.event === 'sched_process_exec')
     .map((e) => e.body.match(/^filename=(.*) pid=(\d+) old_pid=(\d+)$/))
     .filter((m): m is RegExpMatchArray => Boolean(m));
-  const out = execs.filter((m) => real(m[1]!) !== self).map((m) => `${m[2]} ${m[1]}`);
+  // a contained lab enters the program through nsenter, env and setpriv, exec'd in the shell's pid before cfs_pair
+  const wrappers = new Set(enterPrograms());
+  const firstSelf = execs.findIndex((m) => Number(m[2]) === programPid && real(m[1]!) === self);
+  const entering = (m: RegExpMatchArray, i: number) => i < firstSelf && Number(m[2]) === programPid && wrappers.has(real(m[1]!));
+  const out = execs.filter((m, i) => real(m[1]!) !== self && !entering(m, i)).map((m) => `${m[2]} ${m[1]}`);
   // The record must be whole: a buffer the program's execs overran, or one it cleared, would hide the tools it ran.
   if (r.lost) out.push('(events lost: the exec trace\'s ring buffer was overrun, so execs are missing from it)');
   if (!execs.some((m) => Number(m[2]) === programPid && real(m[1]!) === self)) {
