@@ -4,7 +4,7 @@
  * with the first differing byte offset when they differ.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, existsSync, statSync } from 'node:fs';
+import { constants, existsSync, lstatSync, readlinkSync, statSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { expect, type TestContext } from 'vitest';
@@ -46,15 +46,19 @@ export async function randomFile(path: string, size: number): Promise<void> {
   }
 }
 
+/** Open for reading, never through a symbolic link (the program's files are read as root; it runs as another uid). */
+const NOFOLLOW = constants.O_RDONLY | constants.O_NOFOLLOW;
+
 export async function sha256(path: string): Promise<string> {
   const h = createHash('sha256');
-  for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
+  const fh = await open(path, NOFOLLOW);
+  for await (const chunk of fh.createReadStream()) h.update(chunk as Buffer); // the stream closes the handle
   return h.digest('hex');
 }
 
 /** Offset of the first byte that differs (or where the shorter file ends); -1 when equal. */
 export async function firstDifference(a: string, b: string): Promise<number> {
-  const [fa, fb] = await Promise.all([open(a, 'r'), open(b, 'r')]);
+  const [fa, fb] = await Promise.all([open(a, NOFOLLOW), open(b, NOFOLLOW)]);
   try {
     const size = 1 * MiB;
     const ba = Buffer.alloc(size), bb = Buffer.alloc(size);
@@ -84,6 +88,12 @@ export async function expectSameContent(what: string, src: string, dst: string, 
   const srcSize = statSync(src).size;
   const exit = `${r.command} exited ${r.signal ?? r.exitCode}; stdout: ${r.stdout.trim() || '(none)'}; stderr: ${r.stderr.trim() || '(none)'}`;
   expect(existsSync(dst), `${what}: the copy was wrong: the destination ${dst} was not created. ${exit}`).toBe(true);
+  // a copy is a file of its own: neither a link that leads a reader to the source nor the source's inode under a second name
+  const l = lstatSync(dst);
+  expect(l.isSymbolicLink(), `${what}: the copy was wrong: the destination ${dst} is a symbolic link (to ${l.isSymbolicLink() ? readlinkSync(dst) : ''}), not a copy: write the bytes into a new file. ${exit}`).toBe(false);
+  expect(l.isFile(), `${what}: the copy was wrong: the destination ${dst} is not a regular file. ${exit}`).toBe(true);
+  const s = statSync(src);
+  expect(l.dev === s.dev && l.ino === s.ino, `${what}: the copy was wrong: the destination ${dst} is the source's own inode ${s.ino} (a hard link), not a copy. ${exit}`).toBe(false);
   const [hs, hd] = await Promise.all([sha256(src), sha256(dst)]);
   if (hs !== hd) {
     const at = await firstDifference(src, dst);

@@ -11,7 +11,7 @@
  * kernel's record of who traced whom. Never throws for a wrong mytrace: a
  * missing table is an empty one; judge.ts and the spec decide.
  */
-import { writeFileSync } from 'node:fs';
+import { constants, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buildProgram } from '../../../helpers/harness/compile.js';
@@ -153,7 +153,8 @@ export async function underMytrace(s: StraceSetup, file: string, args: readonly 
   const rec = trace.read();
   const tracer = tracerEvidence(rec.events, rec.lines, s.mytrace, file);
   await trace.release();
-  const mine = parseCounts(await readFile(out, 'utf8').catch(() => ''));
+  // what mytrace wrote, never where a link it put in its place leads (it runs as another uid; the harness reads as root)
+  const mine = parseCounts(await readFile(out, { encoding: 'utf8', flag: constants.O_RDONLY | constants.O_NOFOLLOW }).catch(() => ''));
   const { summary } = await countSyscalls(file, args, { reject: false });
   return { mine, strace: summary, exitCode: mineRun.exitCode, stderr: mineRun.stderr.slice(-600), tracer };
 }
