@@ -86,11 +86,13 @@ export function startBackground(file: string, args: readonly string[] = [], opti
     waitFor(pattern, what, waitMsGiven = 30_000) {
       const waitMs = scaledTimeout(waitMsGiven);
       return new Promise((resolveWait, rejectWait) => {
+        let from = 0; // lines before it were checked already (the last, unfinished line is checked again)
         const check = () => {
-          for (const line of all.split('\n')) {
+          for (const line of all.slice(from).split('\n')) {
             const m = line.match(pattern);
             if (m) { cleanup(); resolveWait(m); return; }
           }
+          from = all.lastIndexOf('\n') + 1;
           if (done) {
             cleanup();
             void exited.then((r) => rejectWait(new CommandError(r, {

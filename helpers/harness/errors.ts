@@ -48,11 +48,15 @@ export class LabError extends Error {
   }
 }
 
-/** The last `maxLines` lines of a text, for error messages. */
-export function tail(text: string, maxLines = 25): string {
-  const lines = text.replace(/\s+$/, '').split('\n');
-  if (lines.length <= maxLines) return lines.join('\n');
-  return [`… (${lines.length - maxLines} earlier lines)`, ...lines.slice(-maxLines)].join('\n');
+/** The last `maxLines` lines of a text, and at most its last `maxChars` characters (one line can be megabytes long). */
+export function tail(text: string, maxLines = 25, maxChars = 8192): string {
+  const all = text.trimEnd();
+  const start = Math.max(0, all.length - maxChars);
+  const lines = all.slice(start).split('\n');
+  const shown = lines.slice(-maxLines).join('\n');
+  if (shown.length === all.length) return shown;
+  const earlier = start === 0 ? `${lines.length - maxLines} earlier lines` : `${all.length - shown.length} earlier characters`;
+  return `… (${earlier})\n${shown}`;
 }
 
 /** Quote a command line for display the way a shell user would type it. */

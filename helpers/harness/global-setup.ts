@@ -11,6 +11,7 @@ import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { probeAndCache } from './capabilities.js';
+import { closeInheritedDescriptors } from './inherited-fds.js';
 import { REPO_ROOT } from './paths.js';
 import { describeUnreleased, findLeftovers, reapRunReport, reapStaleRunsReport, removeCommand, type Leftover, type ReapReport } from './reaper.js';
 import { keepResources } from './resources.js';
@@ -51,6 +52,7 @@ export default async function setup(): Promise<() => void> {
   if (process.getuid?.() !== 0) {
     throw new Error('The kernel labs must run as root (they load BPF programs, make namespaces and cgroups). Run: sudo npm test');
   }
+  closeInheritedDescriptors(); // before any program starts (they would reach it)
   const run = startRun();
   const stale = reapStaleRunsReport(run);
   const staleMsg = reapMessage('reaped what earlier runs (killed, or kept with LABS_KEEP) left', stale);

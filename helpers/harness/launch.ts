@@ -33,7 +33,16 @@ export interface RunOptions {
   readonly limits?: SandboxLimits | false;
   /** After this command hangs, fail later runs of the same program at once. Default true. */
   readonly failFast?: boolean;
+  /** What is kept of its stdout, and of its stderr, in characters: past it the program is stopped as by a limit. Default OUTPUT_CAP. */
+  readonly maxOutput?: number;
 }
+
+/**
+ * What run() and startBackground() keep of a program's stdout and of its stderr (32 Mi characters each). A program
+ * that prints past it is stopped, and the run reports the limit: an endless print loop would otherwise fill the
+ * test worker's memory and crash the test runner itself before its checks and report (tests/attacks-open/README.md).
+ */
+export const OUTPUT_CAP = 32 * 1024 * 1024;
 
 export const RUN_DEFAULTS = {
   timeoutMs: 30_000,
@@ -73,6 +82,8 @@ export interface Launched {
   leaderAtTimeout?: number;
   /** A limit the watchdog enforced (the fork-loop case: pids.max refused forks for a second on end). */
   watchdogLimit?: string;
+  /** The most kept of each output stream (options.maxOutput or OUTPUT_CAP). */
+  readonly outputCap: number;
   stopWatch(): void;
 }
 
@@ -100,6 +111,7 @@ export function launch(file: string, args: readonly string[], options: RunOption
   const inner = contained || { file, args: [...args] };
   const argv = sandbox ? sandbox.wrap(inner.file, inner.args) : inner;
   const started = Date.now();
+  const outputCap = options.maxOutput ?? OUTPUT_CAP;
   const child = execa(argv.file, argv.args, {
     cwd: options.cwd,
     env,
@@ -111,16 +123,24 @@ export function launch(file: string, args: readonly string[], options: RunOption
     reject: false,
     stripFinalNewline: false,
     encoding: 'utf8',
-    maxBuffer: 256 * 1024 * 1024,
+    maxBuffer: outputCap, // past it execa stops reading and terminates the program (result.isMaxBuffer)
   });
   const pid = child.pid ?? -1;
   if (pid > 0) recordProcessGroup(pid, command);
-  const launched: Launched = { child, pid, command, started, sandbox, stopWatch: () => {} };
+  const launched: Launched = { child, pid, command, started, sandbox, outputCap, stopWatch: () => {} };
   child.once('exit', () => { launched.leaderExitedMs = Date.now() - started; });
   if (sandbox && sandbox.limits.pids > 0) {
     launched.stopWatch = watchForkLoop(sandbox, pid, (limit) => { launched.watchdogLimit = limit; });
   }
   return launched;
+}
+
+/** "output: more than 32 MiB on stdout", when the program printed past the cap (execa stopped it). */
+function outputLimit(result: Ending['result'], cap: number): string | undefined {
+  if (!result.isMaxBuffer) return undefined;
+  const stream = /\b(stdout|stderr)\b/.exec(result.message ?? '')?.[1] ?? 'stdout or stderr';
+  const size = cap >= 1024 * 1024 ? `${Math.round(cap / (1024 * 1024))} MiB` : `${cap} characters`;
+  return `output: more than ${size} on ${stream}; the lab keeps no more of a program's output (a print loop that does not end?)`;
 }
 
 export interface Ending {
@@ -134,7 +154,7 @@ export interface Ending {
 /** The one place a RunResult is built: exit facts, why it ended, the limit hit (then releases the sandbox). */
 export function finish(l: Launched, cwd: string | undefined, e: Ending): RunResult {
   l.stopWatch();
-  const limit = l.watchdogLimit ?? l.sandbox?.limitHit();
+  const limit = l.watchdogLimit ?? outputLimit(e.result, l.outputCap) ?? l.sandbox?.limitHit();
   l.sandbox?.destroy(); // kills whatever the program left running, setsid()ed or not
   const signal = e.result.signal ?? undefined;
   const exitCode = typeof e.result.exitCode === 'number' ? e.result.exitCode : -1;

@@ -27,6 +27,14 @@ export function differences(v: Verdict): string[] {
     .map((k) => `${k}: ${show(got[k])} (want ${show(want[k])})`);
 }
 
+/** A message of at most ~16 K characters: its head and its tail (it may quote a program's whole output). */
+export function clip(message: string, max = 16_384): string {
+  if (message.length <= max) return message;
+  const head = Math.floor(max / 2);
+  const rest = max - head;
+  return `${message.slice(0, head)}\n[… ${message.length - max} characters cut …]\n${message.slice(-rest)}`;
+}
+
 /**
  * Assert a verdict: the facts must be what it wants; its message shows the evidence, and ends with the facts that differ.
  * A list is asserted in order: the first that does not hold fails with its message.
@@ -34,7 +42,7 @@ export function differences(v: Verdict): string[] {
 export function holds(v: Verdict | readonly Verdict[]): void {
   for (const one of Array.isArray(v) ? v : [v as Verdict]) {
     const d = differences(one);
-    expect(one.got, d.length ? `${one.message}\ndiffers: ${d.join('; ')}` : one.message).toEqual(one.want);
+    expect(one.got, d.length ? `${clip(one.message)}\ndiffers: ${d.join('; ')}` : clip(one.message)).toEqual(one.want);
   }
 }
 

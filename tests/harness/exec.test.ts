@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { CommandError, TimeoutError, WaitTimeoutError } from '../../helpers/harness/errors.js';
 import { run, startBackground, waitUntil } from '../../helpers/harness/exec.js';
+import { OUTPUT_CAP } from '../../helpers/harness/launch.js';
 
 function alive(pid: number): boolean {
   try {
@@ -30,6 +31,24 @@ describe('exec.run', () => {
 
   it('does not throw with reject: false', async () => {
     expect((await run('sh', ['-c', 'exit 4'], { reject: false })).exitCode).toBe(4);
+  });
+
+  it('stops a program that prints without end at the output cap, and says so in a message of bounded size', async () => {
+    const r = await run('yes', ['0123456789abcdef'], { reject: false, timeoutMs: 30_000 });
+    expect(r.reason).toBe('limit');
+    expect(r.limit).toMatch(/^output: more than 32 MiB on stdout/);
+    expect(r.stdout.length).toBeLessThanOrEqual(OUTPUT_CAP);
+    const e = (await run('sh', ['-c', 'yes >&2'], { maxOutput: 1 << 20 }).catch((x: unknown) => x)) as CommandError;
+    expect(e).toBeInstanceOf(CommandError);
+    expect(e.message).toMatch(/stopped by a sandbox limit \(output: more than 1 MiB on stderr/);
+    expect(e.message.length).toBeLessThan(12_000);
+  });
+
+  it('keeps the tail of one endless line to a few kilobytes in a message', async () => {
+    const e = (await run('sh', ['-c', 'head -c 3000000 /dev/zero | tr "\\0" x; exit 1']).catch((x: unknown) => x)) as CommandError;
+    expect(e.stdout.length).toBe(3_000_000);
+    expect(e.message).toMatch(/… \(\d+ earlier characters\)\nx+$/);
+    expect(e.message.length).toBeLessThan(10_000);
   });
 
   it('names a program that cannot start', async () => {
