@@ -8,7 +8,7 @@
  * `kl-contain: mount … failed`, and the spec file fails with that line.
  */
 import { startBackground, type Background } from './background.js';
-import { containmentEnabled, holderArgs, setContainment, UNSHARE, type Containment } from './contain.js';
+import { containmentEnabled, holderArgs, holderEnv, setContainment, UNSHARE, type Containment } from './contain.js';
 
 let holder: Background | undefined;
 
@@ -16,7 +16,7 @@ let holder: Background | undefined;
 export async function startContainment(c: Containment | undefined): Promise<void> {
   await stopContainment();
   if (!c || !containmentEnabled()) return;
-  const bg = startBackground(UNSHARE!, holderArgs(c), { autoStop: false, timeoutMs: 6 * 3600_000, failFast: false });
+  const bg = startBackground(UNSHARE!, holderArgs(c), { env: holderEnv(), autoStop: false, timeoutMs: 6 * 3600_000, failFast: false });
   holder = bg;
   try {
     await bg.waitFor(/^kl-contain-ready$/m, 'the contained mount namespace', 15_000);

@@ -21,6 +21,15 @@
  *   urandom, tty, ptmx and the devices the lab names (`"devices": ["kvm"]`):
  *   uid 0 without capabilities could otherwise write a disk; `/dev/shm` is
  *   a tmpfs of the namespace's own;
+ * - `/proc` is a proc of the namespace's own mounted `hidepid=invisible`
+ *   (kernels 5.8+, where its options are per instance): the program sees its
+ *   own uid's processes, not the host's command lines;
+ * - the IPC namespace is its own (System V objects and POSIX queues it makes
+ *   die with the lab; a harness command that must see them joins it:
+ *   inProgramIpc), and so is the network namespace, empty (the host's
+ *   daemons on 127.0.0.1 and abstract sockets are out of reach) — unless the
+ *   lab says `"network": "lab"`: it starts its program in a netns of the
+ *   lab's, where it stays;
  *
  * The namespace is made once per spec file (helpers/harness/contain-holder.ts:
  * a shell, as root, mounts all this, then a `sleep` holds the namespace until
@@ -47,6 +56,7 @@
  * LABS_CONTAIN_LOG=<file> lists each command contained.
  */
 import { accessSync, constants, existsSync, realpathSync, statSync } from 'node:fs';
+import { release as osRelease } from 'node:os';
 import { dirname, isAbsolute, join } from 'node:path';
 import { LabError } from './errors.js';
 import { CACHE_DIR, REPO_ROOT, sourceRoot, STATE_DIR, studentSources } from './paths.js';
@@ -68,9 +78,18 @@ export type CapabilityName = typeof CAPABILITY_NAMES[number];
 export const EXTRA_DEVICES: Readonly<Record<string, string>> = { kvm: '/dev/kvm', tun: '/dev/net/tun' };
 const BASE_DEVICES = ['/dev/null', '/dev/zero', '/dev/full', '/dev/random', '/dev/urandom', '/dev/tty', '/dev/ptmx'];
 
+/**
+ * The network namespace the program runs in: `private` (the default), one of the namespace's own with nothing in it
+ * (not even loopback up: the host's daemons on 127.0.0.1 and abstract sockets are out of reach); `lab`, the one the
+ * harness started it in (a lab that runs its program in the lab's own netns: `ip netns exec`).
+ */
+export type ContainNetwork = 'private' | 'lab';
+
 export interface Containment {
   /** What the student's program keeps (none: []). */
   readonly capabilities: readonly CapabilityName[];
+  /** Its network namespace (`private` unless the lab puts it in a netns of the lab's). */
+  readonly network: ContainNetwork;
   /** Devices kept openable (`kvm`, `tun`). */
   readonly devices: readonly string[];
   /** The lab.json it came from (for messages). */
@@ -83,14 +102,16 @@ export function parseContainment(json: unknown, from: string): Containment | und
   if (c === undefined) return undefined;
   const bad = (why: string) => new LabError(`${from}: "contain" ${why}`, { code: 'E_CAPABILITY' });
   if (typeof c !== 'object' || c === null) throw bad('must be an object: {"capabilities": [...], "devices": [...]}');
-  const { capabilities = [], devices = [] } = c as { capabilities?: unknown; devices?: unknown };
+  const { capabilities = [], devices = [], network = 'private', ...rest } = c as { capabilities?: unknown; devices?: unknown; network?: unknown };
+  if (Object.keys(rest).length) throw bad(`knows "capabilities", "devices" and "network", not ${Object.keys(rest).map((k) => JSON.stringify(k)).join(', ')}`);
+  if (network !== 'private' && network !== 'lab') throw bad(`"network" is "private" (the default) or "lab" (${JSON.stringify(network)})`);
   if (!Array.isArray(capabilities) || capabilities.some((x) => !(CAPABILITY_NAMES as readonly unknown[]).includes(x))) {
     throw bad(`"capabilities" must list capability names of capabilities(7) in lower case without CAP_ (${JSON.stringify(capabilities)})`);
   }
   if (!Array.isArray(devices) || devices.some((x) => typeof x !== 'string' || !(x in EXTRA_DEVICES))) {
     throw bad(`"devices" may list ${Object.keys(EXTRA_DEVICES).join(', ')} (${JSON.stringify(devices)})`);
   }
-  return { capabilities: capabilities as CapabilityName[], devices: devices as string[], from };
+  return { capabilities: capabilities as CapabilityName[], devices: devices as string[], network, from };
 }
 
 /** A containment in force: the lab's declaration and the process holding its mount namespace. */
@@ -223,12 +244,16 @@ export const CONTAIN_SCRIPT = [
   // mount the kept dirs back, read-only
   'n=3; for p in "$@"; do [ "$p" = -- ] && break; mkdir -p "$p" 2>/dev/null; m --no-canonicalize --rbind "/proc/self/fd/$n" "$p"; m -o remount,bind,ro "$p"; eval "exec $n<&-"; n=$((n+1)); done',
   'for f in /etc/shadow /etc/gshadow /etc/shadow- /etc/gshadow-; do [ -f "$f" ] && m --bind /dev/null "$f"; done',
+  // a proc of the namespace's own where the kernel keeps mount options per instance (5.8+): hidepid=invisible shows the
+  // program its own uid's processes only (not the host's command lines); the old /proc's submounts are shadowed with it
+  '[ "$KL_HIDEPID" = 1 ] && m -t proc -o hidepid=invisible,nosuid,nodev,noexec kl-proc /proc',
+  // (non-recursive: what the host mounted under /proc/sys, binfmt_misc, stays below the read-only bind, out of reach)
   'for p in /proc/sys /proc/sysrq-trigger; do [ -e "$p" ] && m --bind "$p" "$p"; done',
   // every mount read-only (the root, /sys and its cgroup hierarchies, /proc/sys, any other file system of the host)
   // but the scratch dirs, /proc and /dev (its devices stay writable on a read-only mount; nodev closes the rest);
   // a mount point covered by a hidden dir is gone from the path, one unmounted meanwhile (another run's, under /tmp) from
   // mountinfo; mountinfo's octal escapes (\040) are decoded
-  "awk '($5 != \"/tmp\" && $5 != \"/var/tmp\" && $5 != \"/proc\" && $5 != \"/dev\" && $5 !~ /^\\/(dev|proc)\\//) || $5 ~ /^\\/proc\\/(sys(\\/.*)?|sysrq-trigger)$/ { print $5 }' /proc/self/mountinfo | sort -u |"
+  "awk '($5 != \"/tmp\" && $5 != \"/var/tmp\" && $5 != \"/proc\" && $5 != \"/dev\" && $5 !~ /^\\/(dev|proc)\\//) || $5 ~ /^\\/proc\\/(sys|sysrq-trigger)$/ { print $5 }' /proc/self/mountinfo | sort -u |"
     + " while IFS= read -r e; do p=$(printf '%b' \"$(printf '%s' \"$e\" | sed 's/\\\\\\([0-7][0-7][0-7]\\)/\\\\0\\1/g')\");"
     + ' mount -o remount,bind,ro "$p" 2>/dev/null || [ ! -e "$p" ] || ! E="$e" awk \'$5 == ENVIRON["E"] { f = 1 } END { exit !f }\' /proc/self/mountinfo'
     + ' || { echo "kl-contain: mount -o remount,bind,ro $p failed" >&2; exit 125; }; done || exit 125',
@@ -240,7 +265,7 @@ export const CONTAIN_SCRIPT = [
 /** The arguments of the holder: `unshare … sh -c CONTAIN_SCRIPT kl-contain <kept…> -- <hidden…> -- <devices…> -- sleep infinity`. */
 export function holderArgs(c: Containment): string[] {
   const devices = [...BASE_DEVICES, ...c.devices.map((d) => EXTRA_DEVICES[d]!)];
-  return ['--mount', '--propagation', 'slave', '/bin/sh', '-c', CONTAIN_SCRIPT, 'kl-contain',
+  return ['--mount', '--propagation', 'slave', '--ipc', ...(c.network === 'private' ? ['--net'] : []), '/bin/sh', '-c', CONTAIN_SCRIPT, 'kl-contain',
     ...keptDirs(), '--', ...hiddenDirs(), '--', ...devices, '--', 'sleep', 'infinity'];
 }
 
@@ -252,9 +277,29 @@ export function enterPrograms(): string[] {
   return activeContainment() ? [NSENTER!, ENV!, SETPRIV!].map(real) : [];
 }
 
-/** The words put before the student's program: enter the namespace, go back to `cwd` there, drop the capabilities. */
+/** Whether this kernel keeps proc's mount options per instance (5.8+): a proc with hidepid of the namespace's own leaves the host's alone. */
+export function hidepidPerInstance(release = osRelease()): boolean {
+  const m = /^(\d+)\.(\d+)/.exec(release);
+  return Boolean(m) && (Number(m![1]) > 5 || (Number(m![1]) === 5 && Number(m![2]) >= 8));
+}
+
+/** The environment of the holder's script (KL_HIDEPID=1 where a proc of its own with hidepid is safe). */
+export const holderEnv = (): Record<string, string> => ({ KL_HIDEPID: hidepidPerInstance() ? '1' : '0' });
+
+/** The words put before the student's program: enter the namespaces, go back to `cwd` there, drop the capabilities. */
 export function enterWords(a: Active, cwd: string): string[] {
-  return [NSENTER!, `--mount=/proc/${a.holder}/ns/mnt`, ENV!, '-C', cwd, ...dropTo(a.capabilities)];
+  const ns = [`--mount=/proc/${a.holder}/ns/mnt`, `--ipc=/proc/${a.holder}/ns/ipc`, ...(a.network === 'private' ? [`--net=/proc/${a.holder}/ns/net`] : [])];
+  return [NSENTER!, ...ns, ENV!, '-C', cwd, ...dropTo(a.capabilities)];
+}
+
+/**
+ * A harness command that must see the program's IPC objects (its message queues, System V segments): `[file, ...args]`
+ * run in the contained program's IPC namespace (its mount and user stay the host's). Unchanged when not contained.
+ */
+export function inProgramIpc(file: string, args: readonly string[]): { file: string; args: string[] } {
+  const a = activeContainment();
+  if (!a) return { file, args: [...args] };
+  return { file: NSENTER!, args: [`--ipc=/proc/${a.holder}/ns/ipc`, file, ...args] };
 }
 
 const shQuote = (w: string) => `'${w.replace(/'/g, `'\\''`)}'`;

@@ -5,7 +5,8 @@
  * fails; the same program outside containment gets through (the test has
  * teeth); the harness's own tools in the command keep their capabilities.
  */
-import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { containArgv, hiddenDirs, isStudentSource, keptDirs, markStudentProgram, parseContainment, programIndex, programUid, setLabSources, type Active, type Containment } from '../../helpers/harness/contain.js';
@@ -15,7 +16,7 @@ import { REPO_ROOT, sourceRoot, STATE_DIR } from '../../helpers/harness/paths.js
 import { makeTempDir } from '../../helpers/harness/resources.js';
 import { sandboxEnabled } from '../../helpers/harness/sandbox.js';
 
-const NONE: Containment = { capabilities: [], devices: [], from: 'test' };
+const NONE: Containment = { capabilities: [], devices: [], network: 'private', from: 'test' };
 const root = process.getuid?.() === 0;
 
 /** A student "program": a shell script in a temp dir, recorded as a build of the student's sources. */
@@ -46,6 +47,10 @@ describe('lab.json "contain"', () => {
     expect(parseContainment({ contain: { capabilities: ['bpf', 'perfmon'], devices: ['kvm'] } }, 'x')).toMatchObject({ capabilities: ['bpf', 'perfmon'], devices: ['kvm'] });
     expect(() => parseContainment({ contain: { capabilities: ['CAP_BPF'] } }, 'lab.json')).toThrow(/lab.json: "contain" "capabilities" must list/);
     expect(() => parseContainment({ contain: { devices: ['sda'] } }, 'lab.json')).toThrow(/"devices" may list kvm, tun/);
+    expect(parseContainment({ contain: {} }, 'x')?.network).toBe('private');
+    expect(parseContainment({ contain: { network: 'lab' } }, 'x')?.network).toBe('lab');
+    expect(() => parseContainment({ contain: { network: 'host' } }, 'lab.json')).toThrow(/"network" is "private" \(the default\) or "lab"/);
+    expect(() => parseContainment({ contain: { capabilites: [] } }, 'lab.json')).toThrow(/not "capabilites"/);
   });
 
   it("finds the student's program in a command line: a build of the student's sources, not the harness's own programs", async () => {
@@ -62,13 +67,15 @@ describe('lab.json "contain"', () => {
     expect(containArgv('ip', ['link'], HELD)).toBeUndefined();
     const argv = containArgv('/usr/bin/strace', ['-f', p], HELD, '/work')!;
     expect(argv.file).toBe('/usr/bin/strace');
-    expect(argv.args.join(' ')).toMatch(/^-f \S*nsenter --mount=\/proc\/4242\/ns\/mnt \S*env -C \/work \S*setpriv --reuid=(\d+) --regid=\1 --clear-groups --inh-caps=-all --ambient-caps=-all --bounding-set=-all --no-new-privs \S+prog\.sh$/);
+    expect(argv.args.join(' ')).toMatch(/^-f \S*nsenter --mount=\/proc\/4242\/ns\/mnt --ipc=\/proc\/4242\/ns\/ipc --net=\/proc\/4242\/ns\/net \S*env -C \/work \S*setpriv --reuid=(\d+) --regid=\1 --clear-groups --inh-caps=-all --ambient-caps=-all --bounding-set=-all --no-new-privs \S+prog\.sh$/);
     const direct = containArgv(p, ['a'], HELD, '/work')!;
     expect(direct.file).toMatch(/nsenter$/);
     expect(direct.args.slice(-2)).toEqual([p, 'a']);
+    const inLabNetns = containArgv('ip', ['netns', 'exec', 'kl-x', p], { ...HELD, network: 'lab' }, '/work')!;
+    expect(inLabNetns.args.join(' '), 'a lab that runs its program in its own netns keeps it there').not.toMatch(/--net=/);
     // handed to sh -c as $0: entered where the script execs it, $0 and $1 unchanged
     const sh = containArgv('sh', ['-c', 'echo hi; exec "$0" < "$1"', p, '/tmp/fifo'], HELD)!;
-    expect(sh.args[1]).toMatch(/^echo hi; exec '\S*nsenter' '--mount=\/proc\/4242\/ns\/mnt' '\S*env' '-C' "\$PWD" '\S*setpriv' .*'--no-new-privs' "\$0" < "\$1"$/);
+    expect(sh.args[1]).toMatch(/^echo hi; exec '\S*nsenter' '--mount=\/proc\/4242\/ns\/mnt' '--ipc=\/proc\/4242\/ns\/ipc' '--net=\/proc\/4242\/ns\/net' '\S*env' '-C' "\$PWD" '\S*setpriv' .*'--no-new-privs' "\$0" < "\$1"$/);
     expect(sh.args.slice(2)).toEqual([p, '/tmp/fifo']);
     expect(() => containArgv('sh', ['-c', '"$0" &', p], HELD), 'a script that does not exec $0').toThrow(/unless the script runs it as `exec "\$0"`/);
   });
@@ -127,7 +134,7 @@ describe.runIf(root && sandboxEnabled())("a contained program (the run's own unp
   });
 
   it('keeps only the capabilities its lab names, and no_new_privs', async () => {
-    const c = await attempt('grep -E "^(CapEff|CapBnd|NoNewPrivs|Uid)" /proc/self/status', { capabilities: ['net_admin'], devices: [], from: 'test' });
+    const c = await attempt('grep -E "^(CapEff|CapBnd|NoNewPrivs|Uid)" /proc/self/status', { capabilities: ['net_admin'], devices: [], network: 'private', from: 'test' });
     expect(c.out).toMatch(new RegExp(`Uid:\\s+${programUid()}\\s`));
     expect(programUid()).toBeGreaterThanOrEqual(0x7f00_0000);
     expect(programUid()).toBeLessThan(0x7f01_0000);
@@ -165,6 +172,39 @@ describe.runIf(root && sandboxEnabled())("a contained program (the run's own unp
       expect(readFileSync(join(dir, 'input'), 'utf8')).toBe('the harness\n');
     } finally { await stopContainment(); }
     expect(readFileSync('/proc/self/mountinfo', 'utf8')).not.toMatch(/kl-hidden/);
+  });
+
+  it("sees neither the host's network (a root server on 127.0.0.1), its processes' command lines, nor its IPC objects; what it makes there vanishes with the lab", async () => {
+    const server = createServer((sock) => { sock.end('SECRET\n'); });
+    await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+    const port = (server.address() as AddressInfo).port;
+    const hostShm = (await run('ipcmk', ['-M', '4096'], { timeoutMs: 5_000 })).stdout.match(/(\d+)\s*$/)?.[1];
+    const made: string[] = [];
+    try {
+      const body = [
+        `timeout 5 bash -c 'exec 3<>/dev/tcp/127.0.0.1/${port}; cat <&3' 2>/dev/null | grep -q SECRET && echo ESCAPED network`,
+        `tr '\\0' ' ' < /proc/${process.pid}/cmdline 2>/dev/null | grep -q . && echo ESCAPED cmdline`,
+        `ipcs -m 2>/dev/null | awk '{print $2}' | grep -qx '${hostShm}' && echo ESCAPED ipc`,
+        `[ "$(readlink /proc/self/ns/net)" = "${readlinkSync('/proc/self/ns/net')}" ] && echo ESCAPED netns`,
+        'ipcmk -M 8192 | sed "s/^/MADE /"',
+        'ls /proc | grep -c "^[0-9]" | sed "s/^/PIDS /"',
+        'echo done',
+      ].join('\n');
+      const free = await attempt(body, null);
+      made.push(...(free.out.match(/MADE .*?(\d+)\s*$/m)?.slice(1) ?? []));
+      expect(free.out, 'uncontained, the same program gets through (the test has teeth)').toMatch(/ESCAPED network[^]*ESCAPED cmdline[^]*ESCAPED ipc/);
+      const c = await attempt(body);
+      expect(c.out).toContain('done');
+      expect(c.out.match(/ESCAPED.*/g) ?? [], c.out).toEqual([]);
+      expect(Number(c.out.match(/PIDS (\d+)/)?.[1]), `it sees only its own processes in /proc: ${c.out}`).toBeLessThan(10);
+      const inside = c.out.match(/MADE .*?(\d+)\s*$/m)?.[1];
+      expect(inside, c.out).toBeDefined();
+      const hostIds = (await run('ipcs', ['-m'], { timeoutMs: 5_000 })).stdout.split('\n').map((l) => l.split(/\s+/)[1]);
+      expect(hostIds, 'the segment it made is not the host\'s').not.toContain(inside);
+    } finally {
+      server.close();
+      for (const id of [hostShm, ...made]) if (id) await run('ipcrm', ['-m', id], { reject: false, timeoutMs: 5_000 });
+    }
   });
 
   it("cannot signal the run's processes, read their environment, or write root's files and directories under /tmp", async () => {

@@ -1,6 +1,6 @@
 /** helpers/harness/verdict.ts: what differs, said in the message. */
 import { describe, expect, it } from 'vitest';
-import { differences, holds, holdsQuietly } from '../../helpers/harness/verdict.js';
+import { clip, differences, holds, holdsQuietly } from '../../helpers/harness/verdict.js';
 
 describe('verdict', () => {
   it('names each fact that differs, with what it should be', () => {
@@ -20,5 +20,13 @@ describe('verdict', () => {
     const ok = { got: 1, want: 1, message: 'first' };
     expect(() => holds([ok, { got: 2, want: 3, message: 'second' }, { got: 4, want: 5, message: 'third' }])).toThrow(/^second\ndiffers: 2 \(want 3\)/);
     expect(() => holds([ok, ok])).not.toThrow();
+  });
+
+  it("cuts a message that quotes megabytes of a program's output to its head and tail, and keeps the differences", () => {
+    const message = `printed:\n${'x'.repeat(5_000_000)}\nexpected the kernel's answers`;
+    const e = (() => { try { holds({ got: { a: 1 }, want: { a: 2 }, message }); } catch (x) { return x as Error; } return undefined; })();
+    expect(e?.message.length).toBeLessThan(20_000);
+    expect(e?.message).toMatch(/^printed:\nx+\n\[… \d+ characters cut …\]\nx+\nexpected the kernel's answers\ndiffers: a: 1 \(want 2\)/);
+    expect(clip('short')).toBe('short');
   });
 });

@@ -22,7 +22,7 @@
 import { closeSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, writeFileSync, writeSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { buildProgram } from '../../../helpers/harness/compile.js';
-import { asProgramPeer } from '../../../helpers/harness/contain.js';
+import { asProgramPeer, inProgramIpc } from '../../../helpers/harness/contain.js';
 import { run, scaledTimeout, startBackground, type Background, type RunResult } from '../../../helpers/harness/exec.js';
 import { labSource, REFERENCE_SRC } from '../../../helpers/harness/paths.js';
 import { defer, makeTempDir } from '../../../helpers/harness/resources.js';
@@ -261,8 +261,10 @@ export function frameDirty(pfn: bigint): boolean | undefined {
   } catch { return undefined; }
 }
 
+/** The probe runs in the program's IPC namespace (its own when the lab is contained): it opens the program's queue by name. */
 async function probe(path: string, args: string[]): Promise<RunResult> {
-  return run(path, args, { timeoutMs: 10_000, reject: false });
+  const c = inProgramIpc(path, args);
+  return run(c.file, c.args, { timeoutMs: 10_000, reject: false });
 }
 
 /** Run the whole protocol once; never throws once built (the tests judge). */
@@ -272,7 +274,9 @@ export async function runIpc(program: string, probePath: string, plan: Plan = ma
   await run('mkfifo', [fifo], { timeoutMs: 5_000 });
   const mnt = join(dir, 'mqueue');
   await run('mkdir', [mnt], { timeoutMs: 5_000 });
-  const mounted = (await run('mount', ['-t', 'mqueue', 'none', mnt], { timeoutMs: 10_000, reject: false })).exitCode === 0;
+  // An mqueue file system shows the queues of the IPC namespace that mounts it: the program's.
+  const mount = inProgramIpc('mount', ['-t', 'mqueue', 'none', mnt]);
+  const mounted = (await run(mount.file, mount.args, { timeoutMs: 10_000, reject: false })).exitCode === 0;
   if (mounted) defer(`mqueue mount ${mnt}`, () => run('umount', [mnt], { reject: false, timeoutMs: 10_000 }), `umount ${mnt}`);
   // Registered after the mount: released first. The queue is removed whatever the program did.
   defer(`message queue ${plan.mqName}`, () => run('rm', ['-f', join(mnt, plan.mqName.slice(1))], { reject: false, timeoutMs: 5_000 }));

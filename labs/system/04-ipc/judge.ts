@@ -115,6 +115,12 @@ export function mqOrder(r: Run): Verdict<{ received: string[]; emptied: boolean;
   };
 }
 
+/**
+ * A mapping of an object (a file, a memfd, shmem): an inode other than 0, or a System V segment, whose inode is its id
+ * (the first segment of an IPC namespace has id 0: a contained program's namespace is its own).
+ */
+const isObject = (v: { inode: number; path: string }) => v.inode !== 0 || /^\/SYSV[0-9a-f]{8}\b/.test(v.path);
+
 /** One object mapped shared in both, the same frames, the child's words read in the program. */
 export function shmShared(r: Run): Verdict<{ childOfProgram: boolean; sharedMapping: boolean; sameObject: boolean; sameFrames: boolean; childWrote: boolean; wordsSeen: boolean }> {
   const e = r.shm;
@@ -130,7 +136,7 @@ export function shmShared(r: Run): Verdict<{ childOfProgram: boolean; sharedMapp
     got: {
       childOfProgram: e.child !== undefined && e.childParent === r.pid,
       sharedMapping: p?.perms[3] === 's' && c?.perms[3] === 's',
-      sameObject: !!p && !!c && p.inode !== 0 && p.inode === c.inode && p.dev === c.dev,
+      sameObject: !!p && !!c && isObject(p) && p.inode === c.inode && p.dev === c.dev && p.path === c.path,
       sameFrames: framesOk,
       // The child wrote every page itself: a write fault of the child on each page of its mapping (not traced: not judged),
       // or, for a page it read first (no write fault follows), a store through its own PTE (childStores).

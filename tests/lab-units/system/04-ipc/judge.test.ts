@@ -129,6 +129,17 @@ describe('System Lab 4 judge', () => {
     fail(judge.mqOrder(n));
   });
 
+  it('shared memory: a System V segment is one object whatever its id, 0 included (the first of a new IPC namespace); two anonymous mappings are not', () => {
+    const r = good();
+    const sysv = (inode: number): Vma => ({ ...vma('rw-s', inode), path: '/SYSV00000000 (deleted)' });
+    r.shm.programVma = sysv(0);
+    r.shm.childVma = sysv(0);
+    pass(judge.shmShared(r));
+    r.shm.programVma = { ...vma('rw-s', 0), dev: '00:00', path: '' };
+    r.shm.childVma = { ...vma('rw-s', 0), dev: '00:00', path: '' };
+    expect(judge.shmShared(r).got.sameObject).toBe(false);
+  });
+
   it('shared memory: a private copy, different frames', () => {
     const r = good();
     r.shm.programVma = vma('rw-p', 0);
