@@ -9,7 +9,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, readlinkSync, rmSync, w
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { containArgv, hiddenDirs, isStudentSource, keptDirs, markStudentProgram, parseContainment, programIndex, programUid, setLabSources, type Active, type Containment } from '../../helpers/harness/contain.js';
+import { containArgv, hiddenDirs, holderArgs, UNSHARE, isStudentSource, keptDirs, markStudentProgram, parseContainment, programIndex, programUid, setLabSources, type Active, type Containment } from '../../helpers/harness/contain.js';
 import { startContainment, stopContainment } from '../../helpers/harness/contain-holder.js';
 import { run } from '../../helpers/harness/exec.js';
 import { REPO_ROOT, sourceRoot, STATE_DIR } from '../../helpers/harness/paths.js';
@@ -172,6 +172,17 @@ describe.runIf(root && sandboxEnabled())("a contained program (the run's own unp
       expect(readFileSync(join(dir, 'input'), 'utf8')).toBe('the harness\n');
     } finally { await stopContainment(); }
     expect(readFileSync('/proc/self/mountinfo', 'utf8')).not.toMatch(/kl-hidden/);
+  });
+
+  it('makes its namespace where the host has a mount under /proc/sys (binfmt_misc, which systemd mounts), with or without a proc of its own', async () => {
+    const args = [...holderArgs(NONE).slice(0, -2), 'true'];
+    for (const hidepid of ['1', '0']) {
+      const r = await run('unshare', ['--mount', '--propagation', 'private', '/bin/sh', '-c',
+        'mount -t binfmt_misc kl-binfmt /proc/sys/fs/binfmt_misc || exit 99; exec "$@"', 'sh', UNSHARE!, ...args],
+      { reject: false, env: { KL_HIDEPID: hidepid }, timeoutMs: 15_000 });
+      expect(r.exitCode, `KL_HIDEPID=${hidepid}: ${r.stderr}`).toBe(0);
+      expect(r.stdout).toContain('kl-contain-ready');
+    }
   });
 
   it("sees neither the host's network (a root server on 127.0.0.1), its processes' command lines, nor its IPC objects; what it makes there vanishes with the lab", async () => {
