@@ -10,7 +10,7 @@ import { activeContainment, containArgv } from './contain.js';
 import { CommandError, formatCommand, type CommandFacts } from './errors.js';
 import { watchForkLoop } from './fork-watchdog.js';
 import { refuseHungProgram } from './hung.js';
-import { KILL_GRACE_MS } from './process-group.js';
+import { KILL_GRACE_MS, terminateGroup } from './process-group.js';
 import { findExecutable } from './programs.js';
 import { recordProcessGroup } from './run-state.js';
 import { makeSandbox, sandboxEnabled, type Sandbox, type SandboxLimits } from './sandbox.js';
@@ -84,6 +84,8 @@ export interface Launched {
   watchdogLimit?: string;
   /** The most kept of each output stream (options.maxOutput or OUTPUT_CAP). */
   readonly outputCap: number;
+  /** The output limit it hit ("output: more than 32 MiB on stdout; …"): its group was then stopped. */
+  outputLimit?: string;
   stopWatch(): void;
 }
 
@@ -123,11 +125,24 @@ export function launch(file: string, args: readonly string[], options: RunOption
     reject: false,
     stripFinalNewline: false,
     encoding: 'utf8',
-    maxBuffer: outputCap, // past it execa stops reading and terminates the program (result.isMaxBuffer)
+    // a backstop: the cap is enforced below, before execa's own (which stops reading but leaves the program running)
+    maxBuffer: outputCap + 4 * 1024 * 1024,
   });
   const pid = child.pid ?? -1;
   if (pid > 0) recordProcessGroup(pid, command);
   const launched: Launched = { child, pid, command, started, sandbox, outputCap, stopWatch: () => {} };
+  // Past the cap on either stream the whole group is stopped (a program that ignores SIGPIPE would print on until its bound).
+  for (const [name, stream] of [['stdout', child.stdout], ['stderr', child.stderr]] as const) {
+    let seen = 0;
+    const count = (d: Buffer | string) => {
+      seen += d.length;
+      if (seen <= outputCap || launched.outputLimit) return;
+      launched.outputLimit = outputLimitText(name, outputCap);
+      stream?.off('data', count);
+      void terminateGroup(pid, KILL_GRACE_MS, sandbox);
+    };
+    stream?.on('data', count);
+  }
   child.once('exit', () => { launched.leaderExitedMs = Date.now() - started; });
   if (sandbox && sandbox.limits.pids > 0) {
     launched.stopWatch = watchForkLoop(sandbox, pid, (limit) => { launched.watchdogLimit = limit; });
@@ -135,12 +150,17 @@ export function launch(file: string, args: readonly string[], options: RunOption
   return launched;
 }
 
-/** "output: more than 32 MiB on stdout", when the program printed past the cap (execa stopped it). */
-function outputLimit(result: Ending['result'], cap: number): string | undefined {
-  if (!result.isMaxBuffer) return undefined;
-  const stream = /\b(stdout|stderr)\b/.exec(result.message ?? '')?.[1] ?? 'stdout or stderr';
+/** "output: more than 32 MiB on stdout; …": the limit a program that printed past the cap hit. */
+function outputLimitText(stream: string, cap: number): string {
   const size = cap >= 1024 * 1024 ? `${Math.round(cap / (1024 * 1024))} MiB` : `${cap} characters`;
   return `output: more than ${size} on ${stream}; the lab keeps no more of a program's output (a print loop that does not end?)`;
+}
+
+/** The output limit, when the launch's own count or (the backstop) execa's maxBuffer saw the cap passed. */
+function outputLimit(l: Launched, result: Ending['result']): string | undefined {
+  if (l.outputLimit) return l.outputLimit;
+  if (!result.isMaxBuffer) return undefined;
+  return outputLimitText(/\b(stdout|stderr)\b/.exec(result.message ?? '')?.[1] ?? 'stdout or stderr', l.outputCap);
 }
 
 export interface Ending {
@@ -154,19 +174,21 @@ export interface Ending {
 /** The one place a RunResult is built: exit facts, why it ended, the limit hit (then releases the sandbox). */
 export function finish(l: Launched, cwd: string | undefined, e: Ending): RunResult {
   l.stopWatch();
-  const limit = l.watchdogLimit ?? outputLimit(e.result, l.outputCap) ?? l.sandbox?.limitHit();
+  const output = outputLimit(l, e.result);
+  const limit = l.watchdogLimit ?? output ?? l.sandbox?.limitHit();
   l.sandbox?.destroy(); // kills whatever the program left running, setsid()ed or not
   const signal = e.result.signal ?? undefined;
   const exitCode = typeof e.result.exitCode === 'number' ? e.result.exitCode : -1;
-  const reason: EndReason = e.timedOut ? 'timed-out' : e.aborted ? 'aborted' : limit && (signal === 'SIGKILL' || exitCode !== 0) ? 'limit' : signal ? 'signaled' : 'exited';
+  // An output limit counts however the program ended (one that ignores EPIPE may exit 0 with its output cut).
+  const reason: EndReason = e.timedOut ? 'timed-out' : e.aborted ? 'aborted' : output || (limit && (signal === 'SIGKILL' || exitCode !== 0)) ? 'limit' : signal ? 'signaled' : 'exited';
   return {
     command: l.command,
     cwd: cwd ?? process.cwd(),
     pid: l.pid,
     exitCode,
     signal,
-    stdout: e.stdout,
-    stderr: e.stderr,
+    stdout: e.stdout.length > l.outputCap ? e.stdout.slice(0, l.outputCap) : e.stdout,
+    stderr: e.stderr.length > l.outputCap ? e.stderr.slice(0, l.outputCap) : e.stderr,
     durationMs: Date.now() - l.started,
     timedOut: e.timedOut,
     reason,

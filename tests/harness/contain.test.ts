@@ -185,6 +185,15 @@ describe.runIf(root && sandboxEnabled())("a contained program (the run's own unp
     }
   });
 
+  it.runIf(existsSync('/dev/mqueue'))("makes its POSIX message queues in its own IPC namespace, also through /dev/mqueue (systemd mounts the host's there)", async () => {
+    const name = `kl-contain-mq-${process.pid}`;
+    try {
+      const c = await attempt(`: > /dev/mqueue/${name} && echo made; grep -c . /dev/mqueue/${name} >/dev/null && echo seen`);
+      expect(c.out).toContain('made');
+      expect(existsSync(`/dev/mqueue/${name}`), "the queue is not the host's").toBe(false);
+    } finally { rmSync(`/dev/mqueue/${name}`, { force: true }); }
+  });
+
   it("sees neither the host's network (a root server on 127.0.0.1), its processes' command lines, nor its IPC objects; what it makes there vanishes with the lab", async () => {
     const server = createServer((sock) => { sock.end('SECRET\n'); });
     await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));

@@ -44,6 +44,16 @@ describe('exec.run', () => {
     expect(e.message.length).toBeLessThan(12_000);
   });
 
+  it('stops at the cap a program that ignores SIGPIPE and prints on, and reports the limit even when it then exits 0', async () => {
+    const loop = 'trap "" PIPE; while :; do printf "%01024d\\n" 0 2>/dev/null; done';
+    const r = await run('bash', ['-c', loop], { reject: false, maxOutput: 1 << 20, timeoutMs: 20_000 });
+    expect(r.reason).toBe('limit');
+    expect(r.limit).toMatch(/^output: more than 1 MiB on stdout/);
+    expect(r.durationMs).toBeLessThan(15_000);
+    const quiet = await run('sh', ['-c', 'trap "" PIPE; head -c 3000000 /dev/zero; exit 0'], { reject: false, maxOutput: 1 << 20 });
+    expect(quiet.reason).toBe('limit');
+  });
+
   it('keeps the tail of one endless line to a few kilobytes in a message', async () => {
     const e = (await run('sh', ['-c', 'head -c 3000000 /dev/zero | tr "\\0" x; exit 1']).catch((x: unknown) => x)) as CommandError;
     expect(e.stdout.length).toBe(3_000_000);
