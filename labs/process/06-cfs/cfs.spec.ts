@@ -46,11 +46,12 @@ describe('Process Lab 6 — CFS: CPU time by weight (进程调度)', () => {
     if (r.other) {
       const o = judge.otherRun(r, r.other);
       expect(o.affinity.fact, o.affinity.message).toEqual(o.affinity.want);
+      expect(o.duration.fact, o.duration.message).toBeGreaterThanOrEqual(o.duration.atLeast);
       expect(o.duration.fact, o.duration.message).toBeLessThanOrEqual(o.duration.atMost);
     }
     const d = judge.duration(r);
     expect(d.fact, d.message).toBeGreaterThanOrEqual(d.atLeast);
-    expect(d.fact).toBeLessThanOrEqual(d.atMost);
+    expect(d.fact, d.message).toBeLessThanOrEqual(d.atMost);
   });
 
   it('CPU time splits in the ratio of the weights: Δsum_exec_runtime(nice 0) / Δsum_exec_runtime(nice N) = weight(0)/weight(N) within ±10 % (median of 3 windows)', async (ctx) => {

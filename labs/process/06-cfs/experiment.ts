@@ -29,15 +29,15 @@ import { formatStat, listProcesses, readSched, readStat, readStatus, type ProcSt
 /** N random in 3..7: ideal ratios 1.95 … 4.76, far enough apart that a wrong nice is caught. */
 export const NICE = 3 + Math.floor(Math.random() * 5);
 /**
- * The CPU and the run time are random too: a program that ignores <cpu> is caught. One that parses <seconds> as an
- * integer loses the fraction, which DURATION_SLACK_MS still allows: an open attack (tests/attacks-open/process/06-cfs).
+ * The CPU and the run times are random too: a program that ignores <cpu> is caught, and one that parses <seconds> as
+ * an integer loses a fraction of 0.45–0.90 s, more than EARLY_SLACK_MS (tests/fixtures/process/06-cfs/clever-int-seconds).
  */
 export const CPU = randomInt(0, availableParallelism());
 export const WINDOWS = 3;
 export const WINDOW_MS = 1_000;
 const SETTLE_MS = 300;
-/** The second, short run's <seconds>. */
-export const OTHER_RUN_S = 1;
+/** A fraction of 0.45–0.90 (two decimals): what an integer parse of <seconds> loses. */
+const fraction = () => 0.45 + randomInt(0, 46) / 100;
 
 interface Sample { readonly sum: number; readonly vruntime: number; readonly weight: number; readonly nice: number }
 
@@ -95,8 +95,8 @@ export async function runPair(program: string): Promise<Run> {
   const cg = makeCgroup({ tag: 'cfs' });
   // A high weight for the pair's group: the host's other work then competes with the group, not with one hog.
   cg.setCpuWeight(1000);
-  // 4.8 s of measuring and margin, plus 0.50–0.95 s: the fraction matters, though an integer parse (≥ 0.5 s short) still fits the judge's slack.
-  const seconds = Number(((SETTLE_MS + WINDOWS * WINDOW_MS + 1_500) / 1000 + 0.5 + randomInt(0, 46) / 100).toFixed(2));
+  // 4.8 s of measuring and margin, plus 0.45–0.90 s: an integer parse of <seconds> ends the pair that much early.
+  const seconds = Number(((SETTLE_MS + WINDOWS * WINDOW_MS + 1_500) / 1000 + 0.2 + fraction()).toFixed(2));
   const self = realpathSync(program);
   const started = Date.now();
   const join = cg.dirs.map((d) => `echo $$ > ${d}/cgroup.procs`).join(' && ');
@@ -158,15 +158,16 @@ async function otherCpuRun(program: string): Promise<Run['other']> {
   const cpus = availableParallelism();
   if (cpus < 2) return undefined;
   const cpu = (CPU + 1 + randomInt(0, cpus - 1)) % cpus;
+  const seconds = Number((1 + fraction()).toFixed(2));
   const t0 = Date.now();
-  const prog = startBackground(program, [String(cpu), String(NICE), String(OTHER_RUN_S)], { timeoutMs: 30_000 });
+  const prog = startBackground(program, [String(cpu), String(NICE), String(seconds)], { timeoutMs: 30_000 });
   let kids: ProcStat[] = [];
   const deadline = Date.now() + 3_000;
   while (Date.now() < deadline && (kids = listProcesses().filter((p) => p.ppid === prog.pid && p.state !== 'Z')).length < 2) await sleep(20);
   await sleep(100);
   const affinity = kids.sort((a, b) => a.pid - b.pid).map((k) => readStatus(k.pid)?.fields.get('Cpus_allowed_list') ?? '(gone)');
   await prog.exited;
-  return { cpu, seconds: OTHER_RUN_S, affinity, ranMs: Date.now() - t0 };
+  return { cpu, seconds, affinity, ranMs: Date.now() - t0 };
 }
 
 /**
