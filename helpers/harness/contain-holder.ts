@@ -8,7 +8,8 @@
  * `kl-contain: mount … failed`, and the spec file fails with that line.
  */
 import { startBackground, type Background } from './background.js';
-import { containmentEnabled, holderArgs, holderEnv, setContainment, UNSHARE, type Containment } from './contain.js';
+import { containmentEnabled, holderArgs, holderEnv, programUid, setContainment, UNSHARE, type Containment } from './contain.js';
+import { clearKeyrings } from './keyrings.js';
 
 let holder: Background | undefined;
 
@@ -27,10 +28,15 @@ export async function startContainment(c: Containment | undefined): Promise<void
   setContainment({ ...c, holder: bg.pid });
 }
 
-/** Leave containment and end the holder. Idempotent. */
+/**
+ * Leave containment and end the holder, then unlink what the program linked into its uid's keyrings (the kernel
+ * keeps them past the namespace; what cannot be unlinked is left to the run's end, which reports it). Idempotent.
+ */
 export async function stopContainment(): Promise<void> {
   setContainment(undefined);
   const h = holder;
   holder = undefined;
-  if (h) await h.stop('SIGKILL');
+  if (!h) return;
+  await h.stop('SIGKILL');
+  clearKeyrings(programUid());
 }

@@ -13,10 +13,13 @@
  *   backups read empty;
  * - every other mount is read-only — the root file system, `/sys` and the
  *   cgroup hierarchies (the program cannot move itself out of its sandbox),
- *   `/proc/sys`, `/proc/sysrq-trigger` — but `/tmp` and `/var/tmp` (the
- *   lab's temp dirs are there; what the harness alone must write and read
- *   back goes to `makeTempDir(label, {hidden: true})`, in the hidden run
- *   state), `/proc` and `/dev`;
+ *   `/proc/sys`, `/proc/sysrq-trigger` — but `/proc` and `/dev`;
+ * - `/tmp` and `/var/tmp` (and $TMPDIR's dir) are tmpfs of its own: what
+ *   others leave in the host's is out of sight, what it leaves there dies
+ *   with the namespace; each temp dir makeTempDir makes for the lab is bound
+ *   in at its own path (showTempDir; what the harness alone must write and
+ *   read back goes to `makeTempDir(label, {hidden: true})`, in the hidden
+ *   run state);
  * - `/dev` is read-only and `nodev` but for null, zero, full, random,
  *   urandom, tty, ptmx and the devices the lab names (`"devices": ["kvm"]`):
  *   uid 0 without capabilities could otherwise write a disk; `/dev/shm` is
@@ -56,8 +59,10 @@
  * LABS_CONTAIN_LOG=<file> lists each command contained.
  */
 import { accessSync, constants, existsSync, realpathSync, statSync } from 'node:fs';
-import { release as osRelease } from 'node:os';
-import { dirname, isAbsolute, join } from 'node:path';
+import { execFile } from 'node:child_process';
+import { release as osRelease, tmpdir } from 'node:os';
+import { basename, dirname, isAbsolute, join } from 'node:path';
+import { promisify } from 'node:util';
 import { LabError } from './errors.js';
 import { CACHE_DIR, REPO_ROOT, sourceRoot, STATE_DIR, studentSources } from './paths.js';
 import { systemTool } from './programs.js';
@@ -137,6 +142,7 @@ export const UNSHARE = systemTool('unshare');
 const NSENTER = systemTool('nsenter');
 const ENV = systemTool('env');
 
+const execFileP = promisify(execFile);
 const real = (p: string) => { try { return realpathSync(p); } catch { return p; } };
 const under = (p: string, dir: string) => p === dir || p.startsWith(`${dir}/`);
 
@@ -232,8 +238,8 @@ export const CONTAIN_SCRIPT = [
   'fail() { echo "kl-contain: $*" >&2; exit 125; }',
   'm() { mount "$@" 2>/dev/null || fail "mount $* failed"; }',
   'n=3; for p in "$@"; do [ "$p" = -- ] && break; eval "exec $n<\\"\\$p\\"" || fail "cannot open $p"; n=$((n+1)); done',
-  // writable scratch first: their own mounts, so that the root can go read-only under them
-  'for w in /tmp /var/tmp; do [ -d "$w" ] && m --bind "$w" "$w"; done',
+  // the host's temp dir, on fd 9, before anything is hidden (it may lie under a hidden dir)
+  'exec 9<"$KL_TMP" || fail "cannot open $KL_TMP"',
   // bind the harmless devices onto themselves before /dev goes nodev
   'seen=0; for p in "$@"; do if [ "$p" = -- ]; then seen=$((seen+1)); continue; fi; [ $seen = 2 ] || continue; [ -e "$p" ] && m --bind "$p" "$p"; done',
   'm -o remount,bind,ro,nodev,nosuid /dev',
@@ -244,6 +250,16 @@ export const CONTAIN_SCRIPT = [
   '[ -d /dev/mqueue ] && m -t mqueue -o nosuid,nodev,noexec kl-mqueue /dev/mqueue',
   // hide
   'seen=0; for p in "$@"; do if [ "$p" = -- ]; then seen=$((seen+1)); continue; fi; [ $seen = 1 ] || continue; [ -d "$p" ] && m -t tmpfs -o size=64k,mode=0755 kl-hidden "$p"; done',
+  // a /tmp of its own (and /var/tmp, and $TMPDIR's dir where that is elsewhere): what others leave in the host's is out
+  // of sight, and what the program leaves there dies with the namespace. The host's temp dir stays reachable for root
+  // only, at /run/kl-tmp/host (/run is hidden above: a tmpfs of the namespace's), from where the harness binds each temp dir
+  // it makes for the lab back at its own path (showTempDir)
+  // (/run/kl-tmp is the 0700 dir: a mount point shows the mode of what is mounted on it, here 1777)
+  'mkdir -m 0700 /run/kl-tmp && mkdir /run/kl-tmp/host || fail "mkdir /run/kl-tmp/host failed"',
+  'm --no-canonicalize --bind /proc/self/fd/9 /run/kl-tmp/host; exec 9<&-',
+  // ($TMPDIR's dir may be under a hidden dir, /home: made again there, in the namespace's tmpfs)
+  '[ -d "$KL_TMP" ] || mkdir -p "$KL_TMP" || fail "mkdir -p $KL_TMP failed"',
+  'made=; for w in /tmp /var/tmp "$KL_TMP"; do case " $made " in *" $w "*) continue;; esac; [ -d "$w" ] && m -t tmpfs -o mode=1777,nosuid,nodev kl-tmp "$w"; made="$made $w"; done',
   // mount the kept dirs back, read-only
   'n=3; for p in "$@"; do [ "$p" = -- ] && break; mkdir -p "$p" 2>/dev/null; m --no-canonicalize --rbind "/proc/self/fd/$n" "$p"; m -o remount,bind,ro "$p"; eval "exec $n<&-"; n=$((n+1)); done',
   'for f in /etc/shadow /etc/gshadow /etc/shadow- /etc/gshadow-; do [ -f "$f" ] && m --bind /dev/null "$f"; done',
@@ -256,7 +272,7 @@ export const CONTAIN_SCRIPT = [
   // but the scratch dirs, /proc and /dev (its devices stay writable on a read-only mount; nodev closes the rest);
   // a mount point covered by a hidden dir is gone from the path, one unmounted meanwhile (another run's, under /tmp) from
   // mountinfo; mountinfo's octal escapes (\040) are decoded
-  "awk '($5 != \"/tmp\" && $5 != \"/var/tmp\" && $5 != \"/proc\" && $5 != \"/dev\" && $5 !~ /^\\/(dev|proc)\\//) || $5 ~ /^\\/proc\\/(sys|sysrq-trigger)$/ { print $5 }' /proc/self/mountinfo | sort -u |"
+  "awk '$5 == \"/tmp\" || $5 == \"/var/tmp\" || $5 == ENVIRON[\"KL_TMP\"] || $5 == \"/run/kl-tmp/host\" { next } ($5 != \"/proc\" && $5 != \"/dev\" && $5 !~ /^\\/(dev|proc)\\//) || $5 ~ /^\\/proc\\/(sys|sysrq-trigger)$/ { print $5 }' /proc/self/mountinfo | sort -u |"
     + " while IFS= read -r e; do p=$(printf '%b' \"$(printf '%s' \"$e\" | sed 's/\\\\\\([0-7][0-7][0-7]\\)/\\\\0\\1/g')\");"
     + ' mount -o remount,bind,ro "$p" 2>/dev/null || [ ! -e "$p" ] || ! E="$e" awk \'$5 == ENVIRON["E"] { f = 1 } END { exit !f }\' /proc/self/mountinfo'
     + ' || { echo "kl-contain: mount -o remount,bind,ro $p failed" >&2; exit 125; }; done || exit 125',
@@ -287,7 +303,30 @@ export function hidepidPerInstance(release = osRelease()): boolean {
 }
 
 /** The environment of the holder's script (KL_HIDEPID=1 where a proc of its own with hidepid is safe). */
-export const holderEnv = (): Record<string, string> => ({ KL_HIDEPID: hidepidPerInstance() ? '1' : '0' });
+export const holderEnv = (): Record<string, string> => ({ KL_HIDEPID: hidepidPerInstance() ? '1' : '0', KL_TMP: real(tmpdir()) });
+
+/**
+ * Make a temp dir of the host's (`dir`, directly in tmpdir(), made after the namespace) visible at its own path in
+ * the contained lab's namespace, whose /tmp is its own: a bind of it from /run/kl-tmp/host, the host's temp dir that
+ * root alone reaches there. The bind goes with the directory: removing it on the host detaches it (3.18+). `mkdir`,
+ * not `mkdir -p`: a name the program made first in its /tmp (a link to elsewhere) fails the bind rather than moving
+ * it; once root's directory is there, the sticky /tmp keeps the program from replacing it.
+ */
+export async function showTempDir(dir: string): Promise<void> {
+  const a = activeContainment();
+  if (!a) return;
+  const name = basename(dir);
+  if (real(dirname(dir)) !== real(tmpdir()) || !name || name.includes('/')) {
+    throw new Error(`showTempDir: ${dir} is not directly in ${tmpdir()}`);
+  }
+  try {
+    await execFileP(NSENTER!, [`--mount=/proc/${a.holder}/ns/mnt`, '/bin/sh', '-c', 'mkdir -- "$1" && mount --bind -- "/run/kl-tmp/host/$2" "$1"', 'kl-show', dir, name],
+      { timeout: 15_000 });
+  } catch (e) {
+    const err = e as { stderr?: string; message: string };
+    throw new Error(`${a.from}: the temp dir ${dir} could not be shown in the lab's namespace: ${(err.stderr || err.message).trim()}`);
+  }
+}
 
 /** The words put before the student's program: enter the namespaces, go back to `cwd` there, drop the capabilities. */
 export function enterWords(a: Active, cwd: string): string[] {

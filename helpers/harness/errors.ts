@@ -114,7 +114,8 @@ export class CommandError extends LabError implements CommandFacts {
   readonly stderr: string;
   readonly durationMs: number;
   constructor(facts: CommandFacts, options: { cause?: unknown; code?: LabErrorCode; headline?: string } = {}) {
-    const how = facts.limit ? `was stopped by a sandbox limit (${facts.limit})`
+    // the output cap is the harness's (launch.ts OUTPUT_CAP), not the sandbox cgroup's
+    const how = facts.limit ? `was stopped by ${facts.limit.startsWith('output:') ? 'the run\'s output cap' : 'a sandbox limit'} (${facts.limit})`
       : facts.signal ? `was killed by ${describeSignal(facts.signal)}${facts.crashSite ? ` ${facts.crashSite}` : ''}` : `failed with exit code ${facts.exitCode}`;
     const headline = options.headline ?? `Command ${how}: ${facts.command}`;
     super(`${headline}\n(cwd ${facts.cwd})${outputSection(facts)}`, { code: options.code ?? 'E_COMMAND', cause: options.cause });

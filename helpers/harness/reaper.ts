@@ -5,7 +5,8 @@
  * its teardown) and releases them: process groups the run recorded (checked
  * by start time, never by name), network namespaces (after killing the
  * processes inside them), interfaces, cgroups (after killing their
- * members), mounts, pinned BPF objects and temp dirs. Synchronous, so that a
+ * members), mounts, pinned BPF objects, temp dirs and the keys a contained
+ * program linked into its uid's keyrings. Synchronous, so that a
  * signal handler can call it.
  */
 import { spawnSync } from 'node:child_process';
@@ -14,6 +15,8 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { destroyBpffsPin, destroyCgroup, destroyLink, destroyMount, destroyNetns, destroyProcessGroup, destroyTempDir, destroyTraceInstance, type Destroyed } from './destroy.js';
 import { parseCgroupMounts } from './cgroup-mounts.js';
+import { programUid } from './contain.js';
+import { clearKeyrings, clearKeyringsCommand, keysLinked } from './keyrings.js';
 import { STATE_DIR } from './paths.js';
 import { RESOURCE_PREFIX, processStartTime, runDir, runIsLive } from './run-state.js';
 
@@ -25,7 +28,7 @@ function sh(file: string, args: string[]): string {
 }
 
 export interface Leftover {
-  readonly kind: 'process-group' | 'netns' | 'link' | 'cgroup' | 'trace-instance' | 'mount' | 'bpffs' | 'tempdir';
+  readonly kind: 'process-group' | 'netns' | 'link' | 'cgroup' | 'trace-instance' | 'mount' | 'bpffs' | 'tempdir' | 'keys';
   readonly name: string;
   readonly run: string;
 }
@@ -85,6 +88,15 @@ function tempDirs(): string[] {
   try { return readdirSync(tmpdir()).filter((n) => n.startsWith(RESOURCE_PREFIX)).map((n) => join(tmpdir(), n)); } catch { return []; }
 }
 
+/** Keys a contained program of `run` linked into its uid's keyrings (keyrings.ts): named by the uid. */
+function programKeys(run: string): Leftover[] {
+  const uid = programUid(run);
+  const n = keysLinked(uid);
+  return n ? [{ kind: 'keys', name: `uid ${uid}: ${n} key(s) in its user keyrings`, run }] : [];
+}
+
+const uidOf = (name: string) => Number(/^uid (\d+)/.exec(name)?.[1]);
+
 function runOf(name: string): string | undefined {
   return name.match(RUN_OF)?.[1];
 }
@@ -95,7 +107,7 @@ export function findLeftovers(select: (run: string) => boolean): Leftover[] {
   const add = (kind: Leftover['kind'], name: string) => { const run = runOf(name); if (run && select(run)) out.push({ kind, name, run }); };
   let runs: string[] = [];
   try { runs = readdirSync(STATE_DIR).filter((r) => /^[0-9a-f]{6}$/.test(r)); } catch { /* none */ }
-  for (const run of runs) if (select(run)) out.push(...recordedGroups(run));
+  for (const run of runs) if (select(run)) out.push(...recordedGroups(run), ...programKeys(run));
   netnsNames().forEach((n) => add('netns', n));
   linkNames().forEach((n) => add('link', n));
   cgroupDirs().forEach((n) => add('cgroup', n));
@@ -121,12 +133,13 @@ export function removeCommand(l: Pick<Leftover, 'kind' | 'name'>): string {
     case 'trace-instance': return `rmdir ${l.name}`;
     case 'mount': return `umount ${l.name}`;
     case 'bpffs': case 'tempdir': return `rm -rf ${l.name}`;
+    case 'keys': return clearKeyringsCommand(uidOf(l.name));
   }
 }
 
 /** Release the given leftovers, most dependent first, each through its kind's destroy routine. Returns what could not be released, with the reason. */
 export function reap(leftovers: readonly Leftover[]): Unreleased[] {
-  const order: Leftover['kind'][] = ['process-group', 'cgroup', 'netns', 'link', 'trace-instance', 'mount', 'bpffs', 'tempdir'];
+  const order: Leftover['kind'][] = ['process-group', 'cgroup', 'netns', 'link', 'trace-instance', 'mount', 'bpffs', 'tempdir', 'keys'];
   const failed: Unreleased[] = [];
   const note = (l: Leftover, d: Destroyed) => { if (!d.gone) failed.push({ ...l, reason: d.reason ?? 'still present' }); };
   for (const kind of order) {
@@ -152,6 +165,7 @@ export function reap(leftovers: readonly Leftover[]): Unreleased[] {
           case 'mount': note(l, destroyMount(l.name)); break;
           case 'bpffs': note(l, destroyBpffsPin(l.name)); break;
           case 'tempdir': note(l, destroyTempDir(l.name)); break;
+          case 'keys': note(l, clearKeyrings(uidOf(l.name))); break;
           default: break;
         }
       } catch (e) {

@@ -15,7 +15,7 @@ import { chmod, chown, mkdir, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { onTestFinished } from 'vitest';
-import { activeContainment, programUid } from './contain.js';
+import { activeContainment, programUid, showTempDir } from './contain.js';
 import { destroyTempDir } from './destroy.js';
 import { RESOURCE_PREFIX, runDir, runId } from './run-state.js';
 
@@ -84,20 +84,23 @@ export async function releaseAll(): Promise<void> {
  * (helpers/harness/contain.ts) — for what the harness alone writes and reads back (a strace log).
  * While the lab is contained, any other temp dir is writable by the student's program (its gid,
  * programUid, mode 1770): the program writes there and nowhere else of root's, and the files the
- * harness puts there stay root's (sticky: the program can read them, not replace them).
+ * harness puts there stay root's (sticky: the program can read them, not replace them). The
+ * namespace's /tmp is its own: each such dir is bound into it at its path (showTempDir).
  */
 export async function makeTempDir(label = 'tmp', opts: { readonly hidden?: boolean } = {}): Promise<string> {
   const base = opts.hidden ? runDir() : tmpdir();
   if (opts.hidden) await mkdir(base, { recursive: true });
   const dir = await mkdtemp(join(base, `${RESOURCE_PREFIX}${runId()}-${label}-`));
-  if (!opts.hidden && activeContainment()) {
-    // root's, group the program's, sticky: the program makes its own files there, and cannot rename or remove the harness's
-    await chown(dir, 0, programUid());
-    await chmod(dir, 0o1770);
-  }
   defer(`temp dir ${dir}`, () => {
     const d = destroyTempDir(dir);
     if (!d.gone) throw new Error(`temp dir ${dir} not removed: ${d.reason}`);
   }, `rm -rf ${dir}`);
+  if (!opts.hidden && activeContainment()) {
+    // root's, group the program's, sticky: the program makes its own files there, and cannot rename or remove the harness's
+    await chown(dir, 0, programUid());
+    await chmod(dir, 0o1770);
+    // and at its path in the namespace, whose /tmp is its own
+    await showTempDir(dir);
+  }
   return dir;
 }

@@ -7,10 +7,12 @@
  */
 import { chmodSync, existsSync, mkdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { containArgv, hiddenDirs, holderArgs, UNSHARE, isStudentSource, keptDirs, markStudentProgram, parseContainment, programIndex, programUid, setLabSources, type Active, type Containment } from '../../helpers/harness/contain.js';
+import { containArgv, hiddenDirs, holderArgs, holderEnv, UNSHARE, isStudentSource, keptDirs, markStudentProgram, parseContainment, programIndex, programUid, setLabSources, type Active, type Containment } from '../../helpers/harness/contain.js';
 import { startContainment, stopContainment } from '../../helpers/harness/contain-holder.js';
+import { keysLinked } from '../../helpers/harness/keyrings.js';
 import { run } from '../../helpers/harness/exec.js';
 import { REPO_ROOT, sourceRoot, STATE_DIR } from '../../helpers/harness/paths.js';
 import { makeTempDir } from '../../helpers/harness/resources.js';
@@ -94,7 +96,7 @@ describe.runIf(root && sandboxEnabled())("a contained program (the run's own unp
     const secret = join('/root', `.kl-contain-secret-${process.pid}`);
     writeFileSync(secret, 'the secret\n', { mode: 0o600 });
     try {
-      const body = `cat ${secret}; ls /root | grep -c kl-contain-secret; wc -c < /etc/shadow; ls ${STATE_DIR} | wc -l; ls /run | grep -vc "^mount$"`; // /run/mount: util-linux keeps its utab there
+      const body = `cat ${secret}; ls /root | grep -c kl-contain-secret; wc -c < /etc/shadow; ls ${STATE_DIR} | wc -l; ls /run | grep -vcE "^(mount|kl-tmp)$"`; // /run/mount: util-linux keeps its utab there; kl-tmp: root's (below)
       const free = await attempt(body, null);
       expect(free.out, 'uncontained, the same program reads it all (the test has teeth)').toContain('the secret');
       const c = await attempt(body);
@@ -152,6 +154,46 @@ describe.runIf(root && sandboxEnabled())("a contained program (the run's own unp
     expect(sh.stdout).toMatch(/^CapEff:\s+0*[1-9a-f]\S*\npid=\d+ arg=one\nCapEff:\s+0+\n$/);
   });
 
+  it("has a /tmp of its own: not what others leave in the host's, and what it leaves there is gone with the lab; the lab's temp dirs are at their paths", async () => {
+    const other = join(tmpdir(), `klc-other-${process.pid}`);
+    const left = join(tmpdir(), `klc-left-${process.pid}`);
+    writeFileSync(other, 'another user\'s file\n', { mode: 0o644 });
+    try {
+      const body = (dir: string) => [
+        `cat ${other}`, 'ls /run/kl-tmp >/dev/null 2>&1 && echo ESCAPED host tmp', `echo left > ${left}`,
+        `echo out > ${dir}/made && echo wrote`, `ls -A ${tmpdir()} | wc -l | sed "s/^/entries /"`,
+      ].join('\n');
+      const free = await attempt(body(await makeTempDir('contain-ctl')), null);
+      expect(free.out, 'uncontained, the same program reads it (the test has teeth)').toContain('another user');
+      rmSync(left, { force: true });
+      await startContainment(NONE);
+      try {
+        const dir = await makeTempDir('contain-tmp'); // made after the namespace: bound in
+        const r = await run(await program(body(dir)), [], { reject: false, timeoutMs: 15_000 });
+        const out = r.stdout + r.stderr;
+        expect(out).not.toContain('another user');
+        expect(out).not.toContain('ESCAPED');
+        expect(out, 'writes the temp dir made for it').toContain('wrote');
+        expect(readFileSync(join(dir, 'made'), 'utf8')).toBe('out\n');
+        // its temp dir ($TMPDIR or /tmp): the two temp dirs of this test (its program's and `dir`), the file it left, nothing of the host's
+        expect(out).toMatch(/entries 3\b/);
+      } finally { await stopContainment(); }
+      expect(existsSync(left), `${left}: what the program left in its /tmp is not on the host`).toBe(false);
+    } finally { rmSync(other, { force: true }); rmSync(left, { force: true }); }
+  });
+
+  it.runIf(['x64', 'arm64'].includes(process.arch))("leaves no key behind in its uid's keyrings, which the kernel keeps past its namespace", async () => {
+    const nr = process.arch === 'x64' ? 248 : 217; // add_key(2)
+    await startContainment(NONE);
+    try {
+      const p = await program(`perl -e 'my ($t, $d, $p) = ("user", "kl-left", "x"); print syscall(${nr}, $t, $d, $p, 1, -4) > 0 ? "added\\n" : "add_key: $!\\n"'`);
+      const r = await run(p, [], { reject: false, timeoutMs: 15_000 });
+      expect(r.stdout + r.stderr).toContain('added');
+      expect(keysLinked(programUid()), 'while the lab runs, its key is there (the test has teeth)').toBe(1);
+    } finally { await stopContainment(); }
+    expect(keysLinked(programUid()), 'unlinked when the lab ends').toBe(0);
+  });
+
   it("writes the temp dirs made for it, but not the harness's files in them, and the mounts it was given vanish with it", async () => {
     await startContainment(NONE);
     try {
@@ -179,7 +221,7 @@ describe.runIf(root && sandboxEnabled())("a contained program (the run's own unp
     for (const hidepid of ['1', '0']) {
       const r = await run('unshare', ['--mount', '--propagation', 'private', '/bin/sh', '-c',
         'mount -t binfmt_misc kl-binfmt /proc/sys/fs/binfmt_misc || exit 99; exec "$@"', 'sh', UNSHARE!, ...args],
-      { reject: false, env: { KL_HIDEPID: hidepid }, timeoutMs: 15_000 });
+      { reject: false, env: { ...holderEnv(), KL_HIDEPID: hidepid }, timeoutMs: 15_000 });
       expect(r.exitCode, `KL_HIDEPID=${hidepid}: ${r.stderr}`).toBe(0);
       expect(r.stdout).toContain('kl-contain-ready');
     }

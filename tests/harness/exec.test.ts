@@ -40,7 +40,7 @@ describe('exec.run', () => {
     expect(r.stdout.length).toBeLessThanOrEqual(OUTPUT_CAP);
     const e = (await run('sh', ['-c', 'yes >&2'], { maxOutput: 1 << 20 }).catch((x: unknown) => x)) as CommandError;
     expect(e).toBeInstanceOf(CommandError);
-    expect(e.message).toMatch(/stopped by a sandbox limit \(output: more than 1 MiB on stderr/);
+    expect(e.message).toMatch(/stopped by the run's output cap \(output: more than 1 MiB on stderr/);
     expect(e.message.length).toBeLessThan(12_000);
   });
 

@@ -2,7 +2,7 @@
  * The reaper releases what a killed run left and nothing else: resources of
  * a run whose owner process is gone, never those of a live run.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +12,17 @@ const state = mkdtempSync(join(tmpdir(), 'reaper-state-'));
 process.env.LABS_STATE_DIR = state;
 const { reapStaleRuns, findLeftovers } = await import('../../helpers/harness/reaper.js');
 const { processStartTime, uniqueName, startRun } = await import('../../helpers/harness/run-state.js');
+const { programUid } = await import('../../helpers/harness/contain.js');
+const { keysLinked } = await import('../../helpers/harness/keyrings.js');
+
+/** add_key(2) as `uid`: a key in its user keyring, as a contained program of that uid can (root, x86_64/arm64, perl). */
+function addKeyAs(uid: number): boolean {
+  const nr = ({ x64: 248, arm64: 217 } as Partial<Record<string, number>>)[process.arch];
+  if (process.getuid?.() !== 0 || !nr) return false;
+  const r = spawnSync('setpriv', [`--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', 'perl', '-e',
+    `my ($t, $d, $p) = ("user", "kl-reaper-test", "left"); syscall(${nr}, $t, $d, $p, 4, -4) > 0 or die "add_key: $!\\n"`], { encoding: 'utf8' });
+  return r.status === 0;
+}
 
 const DEAD = 'dead00';
 const LIVE = 'a1ve00';
@@ -34,22 +45,25 @@ describe('reaper', () => {
     // A process group the dead run "started" and left running.
     sleeper = spawn('sleep', ['60'], { detached: true, stdio: 'ignore' });
     writeFileSync(join(state, DEAD, 'pgids'), `${sleeper.pid} ${processStartTime(sleeper.pid!)} sleep 60\n`);
+    keys = addKeyAs(programUid(DEAD)) ? ['keys'] : [];
   });
+  let keys: string[] = [];
 
   afterAll(() => {
     try { process.kill(-sleeper.pid!, 'SIGKILL'); } catch { /* reaped */ }
   });
 
-  it("finds a dead run's temp dir and recorded process group", () => {
+  it("finds a dead run's temp dir, recorded process group and the keys its program's uid linked", () => {
     const found = findLeftovers((r) => r === DEAD);
-    expect(found.map((l) => l.kind).sort()).toEqual(['process-group', 'tempdir']);
+    expect(found.map((l) => l.kind).sort()).toEqual([...keys, 'process-group', 'tempdir']);
   });
 
   it('releases the dead run and leaves the live run alone', async () => {
     const exited = new Promise((r) => sleeper.once('exit', r));
     // Scoped to the fake runs: the real host may hold live resources of other runs.
     const reaped = reapStaleRuns('cafe00', (r) => r === DEAD || r === LIVE);
-    expect(reaped.map((l) => `${l.run} ${l.kind}`).sort()).toEqual([`${DEAD} process-group`, `${DEAD} tempdir`]);
+    expect(reaped.map((l) => `${l.run} ${l.kind}`).sort()).toEqual([...keys.map((k) => `${DEAD} ${k}`), `${DEAD} process-group`, `${DEAD} tempdir`]);
+    expect(keysLinked(programUid(DEAD)), 'the key its contained program added is unlinked').toBe(0);
     expect(existsSync(deadDir)).toBe(false);
     expect(existsSync(join(state, DEAD))).toBe(false);
     expect(existsSync(liveDir)).toBe(true);

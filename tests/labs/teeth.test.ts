@@ -122,7 +122,12 @@ function judgeRun(f: Fixture, listed: readonly string[], r: NestedRunResult): st
     const re = selector(want.test);
     const hit = failed.find((t) => re.test(t.title));
     expect(hit, `${f.name} must fail "${want.test}":\n${lines}`).toBeDefined();
-    if (want.message) expect(hit!.failureMessages.join('\n'), `${f.name}: "${hit!.title}" must say why`).toMatch(selector(`/${want.message}/`));
+    if (want.message) {
+      const got = hit!.failureMessages.join('\n');
+      // the message it did give, in the assertion's own text: vitest cuts the received string to its first line
+      const gave = got.split('\n').map((l) => l.trim()).filter(Boolean).slice(0, 4).join(' / ').slice(0, 400);
+      expect(got, `${f.name}: "${hit!.title}" must say why; it said: ${gave}`).toMatch(selector(`/${want.message}/`));
+    }
     said.push(`${hit!.title}: ${hit!.failureMessages[0]?.split('\n')[0] ?? ''}`);
   }
   for (const sel of f.passes) {
