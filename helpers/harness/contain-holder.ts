@@ -30,7 +30,7 @@ export async function startContainment(c: Containment | undefined): Promise<void
 
 /**
  * Leave containment and end the holder, then unlink what the program linked into its uid's keyrings (the kernel
- * keeps them past the namespace; what cannot be unlinked is left to the run's end, which reports it). Idempotent.
+ * keeps them past the namespace; what cannot be unlinked is said here, and again by the run's end). Idempotent.
  */
 export async function stopContainment(): Promise<void> {
   setContainment(undefined);
@@ -38,5 +38,6 @@ export async function stopContainment(): Promise<void> {
   holder = undefined;
   if (!h) return;
   await h.stop('SIGKILL');
-  clearKeyrings(programUid());
+  const keys = clearKeyrings(programUid());
+  if (!keys.gone) console.error(`[kernel-labs] the contained program's keys: ${keys.reason}`);
 }

@@ -257,9 +257,11 @@ export const CONTAIN_SCRIPT = [
   // (/run/kl-tmp is the 0700 dir: a mount point shows the mode of what is mounted on it, here 1777)
   'mkdir -m 0700 /run/kl-tmp && mkdir /run/kl-tmp/host || fail "mkdir /run/kl-tmp/host failed"',
   'm --no-canonicalize --bind /proc/self/fd/9 /run/kl-tmp/host; exec 9<&-',
-  // ($TMPDIR's dir may be under a hidden dir, /home: made again there, in the namespace's tmpfs)
-  '[ -d "$KL_TMP" ] || mkdir -p "$KL_TMP" || fail "mkdir -p $KL_TMP failed"',
-  'made=; for w in /tmp /var/tmp "$KL_TMP"; do case " $made " in *" $w "*) continue;; esac; [ -d "$w" ] && m -t tmpfs -o mode=1777,nosuid,nodev kl-tmp "$w"; made="$made $w"; done',
+  // (bounded: its pages outlive the program's sandbox cgroup until the namespace ends)
+  'for w in /tmp /var/tmp; do [ -d "$w" ] && m -t tmpfs -o size=256m,mode=1777,nosuid,nodev kl-tmp "$w"; done',
+  // $TMPDIR's dir, where it is another: under /tmp (libpam-tmpdir's /tmp/user/0) or a hidden dir (/home) it is made
+  // again, in the namespace's tmpfs
+  'case "$KL_TMP" in /tmp|/var/tmp) ;; *) { [ -d "$KL_TMP" ] || mkdir -p "$KL_TMP"; } && m -t tmpfs -o size=256m,mode=1777,nosuid,nodev kl-tmp "$KL_TMP" || fail "no $KL_TMP";; esac',
   // mount the kept dirs back, read-only
   'n=3; for p in "$@"; do [ "$p" = -- ] && break; mkdir -p "$p" 2>/dev/null; m --no-canonicalize --rbind "/proc/self/fd/$n" "$p"; m -o remount,bind,ro "$p"; eval "exec $n<&-"; n=$((n+1)); done',
   'for f in /etc/shadow /etc/gshadow /etc/shadow- /etc/gshadow-; do [ -f "$f" ] && m --bind /dev/null "$f"; done',
@@ -308,7 +310,8 @@ export const holderEnv = (): Record<string, string> => ({ KL_HIDEPID: hidepidPer
 /**
  * Make a temp dir of the host's (`dir`, directly in tmpdir(), made after the namespace) visible at its own path in
  * the contained lab's namespace, whose /tmp is its own: a bind of it from /run/kl-tmp/host, the host's temp dir that
- * root alone reaches there. The bind goes with the directory: removing it on the host detaches it (3.18+). `mkdir`,
+ * root alone reaches there. Removing the directory on the host leaves the bind in the namespace (`//deleted` in its
+ * mountinfo, empty) until the namespace ends with the spec file. `mkdir`,
  * not `mkdir -p`: a name the program made first in its /tmp (a link to elsewhere) fails the bind rather than moving
  * it; once root's directory is there, the sticky /tmp keeps the program from replacing it.
  */

@@ -2,81 +2,84 @@
  * The kernel keyrings of a contained program's uid (keyrings(7)). A contained
  * program runs as a uid of the run's own (contain.ts programUid); with
  * add_key(2) it can link keys into that uid's user keyring (`@u`) and user
- * session keyring (`@us`), which the kernel keeps for the uid until reboot,
- * whatever happens to its processes. Root cannot see or unlink another uid's
- * keys (key permissions have no override), so the harness acts as the uid:
- * `setpriv` to it, then keyctl(KEYCTL_READ) lists what both keyrings link (but
- * the user keyring, which the kernel links into the user session keyring)
- * and KEYCTL_UNLINK/KEYCTL_CLEAR unlink it (an unlinked key is garbage-collected).
- * The two keyrings themselves stay, empty, as for every uid that ever looked
- * one up. Only a uid `/proc/key-users` lists is ever entered: looking a
- * keyring up makes it. keyctl(1) is seldom installed; perl (Essential on
- * Debian and Ubuntu) makes the system call.
+ * session keyring (`@us`) — which the kernel keeps for the uid until reboot,
+ * whatever happens to its processes — and into the session keyring it
+ * inherited from the harness, where the harness has one (pam_keyinit).
+ *
+ * What the uid owns is counted as root in `/proc/key-users` (its `nkeys`: the
+ * two user keyrings, made together the first time one is looked up, and its
+ * keys). Root cannot unlink another uid's keys from that uid's keyrings (key
+ * permissions have no override), so a perl child (keyctl(1) is seldom
+ * installed; perl is Essential on Debian and Ubuntu) first unlinks, as root,
+ * the uid's keys from the session keyring it shares with the harness, then
+ * drops to the uid itself — setgid/setuid in the process, not setpriv and an
+ * exec: a process whose uid changed is not dumpable, so a live process of the
+ * uid cannot open its `/proc/<pid>/root` (the host's root) — and unlinks what
+ * `@u` and `@us` link (but `@u` itself, which the kernel links into `@us`).
+ * An unlinked key is garbage-collected; the two keyrings stay, empty, as for
+ * every uid that ever looked one up.
  */
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import type { Destroyed } from './destroy.js';
+import { sleepSync, type Destroyed } from './destroy.js';
 import { systemTool } from './programs.js';
 
 /** keyctl(2)'s number: arch/x86/entry/syscalls/syscall_64.tbl, include/uapi/asm-generic/unistd.h. */
 const KEYCTL_NR: Partial<Record<string, number>> = { x64: 250, arm64: 219 };
-const KEYCTL_GET_KEYRING_ID = 0;
-const KEYCTL_CLEAR = 7;
-const KEYCTL_UNLINK = 9;
-const KEYCTL_READ = 11;
-const USER_KEYRING = -4; // KEY_SPEC_USER_KEYRING
-const USER_SESSION_KEYRING = -5; // KEY_SPEC_USER_SESSION_KEYRING
+/** The user keyring and the user session keyring. */
+const USER_KEYRINGS = 2;
 
-/** Does /proc/key-users list `uid` (has the kernel made a key or keyring of its)? */
-export function keyUserListed(uid: number, keyUsers = readKeyUsers()): boolean {
-  return keyUsers.split('\n').some((l) => Number(l.split(':')[0]) === uid && /^\s*\d+:/.test(l));
+/** How many keys and keyrings `uid` owns (`nkeys` in /proc/key-users; 0 when it is not listed). */
+export function ownedKeys(uid: number, keyUsers = readKeyUsers()): number {
+  const line = keyUsers.split('\n').find((l) => Number(l.split(':')[0]) === uid && /^\s*\d+:/.test(l));
+  return Number(/:\s*\d+\s+(\d+)\//.exec(line ?? '')?.[1] ?? 0);
 }
+
+/** The keys `uid` owns beyond its two user keyrings: what a contained program of that uid left. */
+export const keysLeft = (uid: number, keyUsers = readKeyUsers()): number => Math.max(0, ownedKeys(uid, keyUsers) - USER_KEYRINGS);
 
 function readKeyUsers(): string {
   try { return readFileSync('/proc/key-users', 'utf8'); } catch { return ''; }
 }
 
-/**
- * As `uid`, list the keys its user keyring links and those its user session keyring links but the user keyring (which
- * the kernel links there when it makes them), and with `clear` unlink them all. Prints how many there were.
- */
-const PERL = `use strict; my ($n, $clear) = @ARGV; $n += 0; # a string would go to syscall() as a pointer
-sub ids { my $k = shift; my $s = syscall($n, ${KEYCTL_READ}, $k, 0, 0); die "keyctl(KEYCTL_READ, $k): $!\\n" if $s < 0; return () unless $s;
-  my $buf = "\\0" x $s; my $r = syscall($n, ${KEYCTL_READ}, $k, $buf, $s); die "keyctl(KEYCTL_READ, $k): $!\\n" if $r < 0;
+/** Perl, started as root: ARGV = keyctl's number, the uid. Prints what it unlinked. */
+const PERL = `use strict; use POSIX (); my ($n, $uid) = map { $_ + 0 } @ARGV; # numbers: a string would go to syscall() as a pointer
+my @done;
+sub ids { my $k = shift; my $s = syscall($n, 11, $k, 0, 0); return () if $s <= 0; # KEYCTL_READ: its size, then its ids
+  my $buf = "\\0" x $s; my $r = syscall($n, 11, $k, $buf, $s); return () if $r < 0;
   return unpack("l*", substr($buf, 0, $r < $s ? $r : $s)) }
-my $u = syscall($n, ${KEYCTL_GET_KEYRING_ID}, ${USER_KEYRING}, 0); die "keyctl(KEYCTL_GET_KEYRING_ID, user keyring): $!\\n" if $u < 0;
-my @us = grep { $_ != $u } ids(${USER_SESSION_KEYRING}); my @uu = ids(${USER_KEYRING});
-if ($clear) { for my $k (@us) { syscall($n, ${KEYCTL_UNLINK}, $k, ${USER_SESSION_KEYRING}) == 0 or die "keyctl(KEYCTL_UNLINK, $k, user session keyring): $!\\n" }
-  syscall($n, ${KEYCTL_CLEAR}, ${USER_KEYRING}) == 0 or die "keyctl(KEYCTL_CLEAR, user keyring): $!\\n" }
-print scalar(@us) + scalar(@uu), "\\n";`;
+sub owner { my $k = shift; my $buf = "\\0" x 4096; my $r = syscall($n, 6, $k, $buf, 4096); # KEYCTL_DESCRIBE: type;uid;gid;perm;desc
+  return -1 if $r < 0; my @f = split /;/, substr($buf, 0, $r); return $f[1] }
+sub unlink_from { my ($k, $ring, $what) = @_; syscall($n, 9, $k, $ring) == 0 or die "keyctl(KEYCTL_UNLINK, $k, $what): $!\\n"; push @done, "$k from $what" }
+# as root: the uid's keys in the session keyring the harness shares with its programs
+for my $k (ids(-3)) { unlink_from($k, -3, "the harness's session keyring") if owner($k) == $uid }
+# as the uid (no exec after the change: the process stays undumpable)
+$) = "$uid $uid"; POSIX::setgid($uid) or die "setgid: $!\\n"; POSIX::setuid($uid) or die "setuid: $!\\n";
+die "still uid $<\\n" unless $< == $uid && $> == $uid;
+my $u = syscall($n, 0, -4, 0); # KEYCTL_GET_KEYRING_ID of @u
+for my $k (ids(-5)) { unlink_from($k, -5, "its user session keyring") unless $k == $u }
+for my $k (ids(-4)) { unlink_from($k, -4, "its user keyring") }
+print join("\\n", @done), "\\n";`;
 
-/** Run PERL as `uid` (no groups, no capabilities); undefined where this machine cannot (no perl, setpriv or known keyctl number). */
-function asUid(uid: number, clear: boolean): { ok: boolean; out: string; err: string } | undefined {
-  const nr = KEYCTL_NR[process.arch];
-  const setpriv = systemTool('setpriv');
-  const perl = systemTool('perl');
-  if (!nr || !setpriv || !perl) return undefined;
-  const r = spawnSync(setpriv, [`--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', '--inh-caps=-all', perl, '-e', PERL, String(nr), clear ? '1' : '0'],
-    { encoding: 'utf8', timeout: 10_000 });
-  return { ok: r.status === 0, out: r.stdout ?? '', err: (r.stderr || r.error?.message || `exit ${r.status ?? r.signal}`).trim() };
-}
-
-/** How many keys `uid`'s user and user session keyrings link (0 when the uid has none; undefined where it cannot be read here). */
-export function keysLinked(uid: number): number | undefined {
-  if (!keyUserListed(uid)) return 0;
-  const r = asUid(uid, false);
-  return r?.ok ? Number(r.out.trim()) : undefined;
-}
-
-/** Unlink every key from `uid`'s user and user session keyrings. */
+/**
+ * Unlink the keys a contained program of `uid` left (nothing is run when it owns none beyond its keyrings). Gone
+ * when `/proc/key-users` shows no more than the two keyrings afterwards (garbage collection is quick but not
+ * synchronous: up to 2 s). What stays — keys whose permissions the program took from its own uid — stays until reboot.
+ */
 export function clearKeyrings(uid: number): Destroyed {
-  if (!keyUserListed(uid)) return { gone: true };
-  const r = asUid(uid, true);
-  if (!r) return { gone: false, reason: `cannot act as uid ${uid} here (perl, setpriv and keyctl(2) on ${process.arch} are needed)` };
-  if (!r.ok) return { gone: false, reason: r.err };
-  const left = keysLinked(uid);
-  return left === 0 ? { gone: true } : { gone: false, reason: `${left ?? 'an unknown number of'} keys still linked after KEYCTL_CLEAR` };
+  // Run whenever the uid owns anything: a key in the harness's session keyring may be all it owns, with no keyring of
+  // its own yet (the count below would not tell); afterwards both keyrings exist (a lookup as the uid makes them).
+  if (!ownedKeys(uid)) return { gone: true };
+  const left = keysLeft(uid);
+  const nr = KEYCTL_NR[process.arch];
+  const perl = systemTool('perl');
+  if (!nr || !perl) return left ? { gone: false, reason: `uid ${uid} owns ${left} key(s); unlinking them needs perl and keyctl(2)'s number on ${process.arch}` } : { gone: true };
+  const r = spawnSync(perl, ['-e', PERL, String(nr), String(uid)], { encoding: 'utf8', timeout: 10_000 });
+  const said = (r.stderr || r.error?.message || '').trim();
+  for (let t = 0; t < 40 && keysLeft(uid); t++) sleepSync(50);
+  const still = keysLeft(uid);
+  return still ? { gone: false, reason: `uid ${uid} still owns ${still} key(s) beyond its keyrings after unlinking${said ? ` (${said})` : ''}: they stay until reboot` } : { gone: true };
 }
 
-/** The commands a person runs to do the same (keyutils' keyctl). */
+/** The commands a person runs to do the same (keyutils' keyctl; the second also unlinks @u from @us). */
 export const clearKeyringsCommand = (uid: number) => `setpriv --reuid=${uid} --regid=${uid} --clear-groups keyctl clear @u; setpriv --reuid=${uid} --regid=${uid} --clear-groups keyctl clear @us`;

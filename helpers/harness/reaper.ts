@@ -16,7 +16,7 @@ import { basename, join } from 'node:path';
 import { destroyBpffsPin, destroyCgroup, destroyLink, destroyMount, destroyNetns, destroyProcessGroup, destroyTempDir, destroyTraceInstance, type Destroyed } from './destroy.js';
 import { parseCgroupMounts } from './cgroup-mounts.js';
 import { programUid } from './contain.js';
-import { clearKeyrings, clearKeyringsCommand, keysLinked } from './keyrings.js';
+import { clearKeyrings, clearKeyringsCommand, keysLeft } from './keyrings.js';
 import { STATE_DIR } from './paths.js';
 import { RESOURCE_PREFIX, processStartTime, runDir, runIsLive } from './run-state.js';
 
@@ -88,11 +88,11 @@ function tempDirs(): string[] {
   try { return readdirSync(tmpdir()).filter((n) => n.startsWith(RESOURCE_PREFIX)).map((n) => join(tmpdir(), n)); } catch { return []; }
 }
 
-/** Keys a contained program of `run` linked into its uid's keyrings (keyrings.ts): named by the uid. */
+/** Keys a contained program of `run` left (its uid owns more than its two keyrings: keyrings.ts): named by the uid. */
 function programKeys(run: string): Leftover[] {
   const uid = programUid(run);
-  const n = keysLinked(uid);
-  return n ? [{ kind: 'keys', name: `uid ${uid}: ${n} key(s) in its user keyrings`, run }] : [];
+  const n = keysLeft(uid);
+  return n ? [{ kind: 'keys', name: `uid ${uid}: ${n} key(s) beyond its keyrings`, run }] : [];
 }
 
 const uidOf = (name: string) => Number(/^uid (\d+)/.exec(name)?.[1]);
@@ -206,7 +206,8 @@ export function reapStaleRunsReport(current?: string, only: (run: string) => boo
   // concurrent suite with another): its resources are reaped only once they are old.
   const found = findLeftovers(stale).filter((l) => existsSync(runDir(l.run)) || ageMs(l) >= grace);
   const failed = reap(found);
-  const keepState = new Set(failed.map((f) => f.run));
+  // (keys that cannot be unlinked stay until reboot: reported once, not at every later run's start)
+  const keepState = new Set(failed.filter((f) => f.kind !== 'keys').map((f) => f.run));
   try {
     for (const run of readdirSync(STATE_DIR)) {
       if (/^[0-9a-f]{6}$/.test(run) && stale(run) && !keepState.has(run)) rmSync(runDir(run), { recursive: true, force: true });

@@ -10,7 +10,7 @@
  * file; the global teardown then leaves the run alone, and the next ordinary
  * run (or `npm run clean`) reaps it.
  */
-import { appendFileSync } from 'node:fs';
+import { appendFileSync, realpathSync } from 'node:fs';
 import { chmod, chown, mkdir, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -88,7 +88,8 @@ export async function releaseAll(): Promise<void> {
  * namespace's /tmp is its own: each such dir is bound into it at its path (showTempDir).
  */
 export async function makeTempDir(label = 'tmp', opts: { readonly hidden?: boolean } = {}): Promise<string> {
-  const base = opts.hidden ? runDir() : tmpdir();
+  // (the real path: a contained lab binds it into its namespace at that path, where a linked $TMPDIR may be hidden)
+  const base = opts.hidden ? runDir() : realpathSync(tmpdir());
   if (opts.hidden) await mkdir(base, { recursive: true });
   const dir = await mkdtemp(join(base, `${RESOURCE_PREFIX}${runId()}-${label}-`));
   defer(`temp dir ${dir}`, () => {

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { containArgv, hiddenDirs, holderArgs, holderEnv, UNSHARE, isStudentSource, keptDirs, markStudentProgram, parseContainment, programIndex, programUid, setLabSources, type Active, type Containment } from '../../helpers/harness/contain.js';
 import { startContainment, stopContainment } from '../../helpers/harness/contain-holder.js';
-import { keysLinked } from '../../helpers/harness/keyrings.js';
+import { keysLeft } from '../../helpers/harness/keyrings.js';
 import { run } from '../../helpers/harness/exec.js';
 import { REPO_ROOT, sourceRoot, STATE_DIR } from '../../helpers/harness/paths.js';
 import { makeTempDir } from '../../helpers/harness/resources.js';
@@ -189,9 +189,9 @@ describe.runIf(root && sandboxEnabled())("a contained program (the run's own unp
       const p = await program(`perl -e 'my ($t, $d, $p) = ("user", "kl-left", "x"); print syscall(${nr}, $t, $d, $p, 1, -4) > 0 ? "added\\n" : "add_key: $!\\n"'`);
       const r = await run(p, [], { reject: false, timeoutMs: 15_000 });
       expect(r.stdout + r.stderr).toContain('added');
-      expect(keysLinked(programUid()), 'while the lab runs, its key is there (the test has teeth)').toBe(1);
+      expect(keysLeft(programUid()), 'while the lab runs, its key is there (the test has teeth)').toBe(1);
     } finally { await stopContainment(); }
-    expect(keysLinked(programUid()), 'unlinked when the lab ends').toBe(0);
+    expect(keysLeft(programUid()), 'unlinked when the lab ends').toBe(0);
   });
 
   it("writes the temp dirs made for it, but not the harness's files in them, and the mounts it was given vanish with it", async () => {

@@ -13,7 +13,7 @@ process.env.LABS_STATE_DIR = state;
 const { reapStaleRuns, findLeftovers } = await import('../../helpers/harness/reaper.js');
 const { processStartTime, uniqueName, startRun } = await import('../../helpers/harness/run-state.js');
 const { programUid } = await import('../../helpers/harness/contain.js');
-const { keysLinked } = await import('../../helpers/harness/keyrings.js');
+const { keysLeft } = await import('../../helpers/harness/keyrings.js');
 
 /** add_key(2) as `uid`: a key in its user keyring, as a contained program of that uid can (root, x86_64/arm64, perl). */
 function addKeyAs(uid: number): boolean {
@@ -63,7 +63,7 @@ describe('reaper', () => {
     // Scoped to the fake runs: the real host may hold live resources of other runs.
     const reaped = reapStaleRuns('cafe00', (r) => r === DEAD || r === LIVE);
     expect(reaped.map((l) => `${l.run} ${l.kind}`).sort()).toEqual([...keys.map((k) => `${DEAD} ${k}`), `${DEAD} process-group`, `${DEAD} tempdir`]);
-    expect(keysLinked(programUid(DEAD)), 'the key its contained program added is unlinked').toBe(0);
+    expect(keysLeft(programUid(DEAD)), 'the key its contained program added is unlinked').toBe(0);
     expect(existsSync(deadDir)).toBe(false);
     expect(existsSync(join(state, DEAD))).toBe(false);
     expect(existsSync(liveDir)).toBe(true);
