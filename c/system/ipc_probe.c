@@ -9,8 +9,12 @@
  *   mq <name>                print "<mq_curmsgs> <mq_maxmsg> <mq_msgsize>", then take
  *                            every message as the kernel orders them: "<prio> <size>" each
  *   sigqueue <pid> <sig> <value>
- *   sigwait <sig> <ms>       block <sig>, print "ready", wait for it and print
- *                            "<si_pid> <si_code> <si_value>" (or "timeout")
+ *   sigwait <sig> <ms> [uid] block <sig>, print "ready", wait for it and print
+ *                            "<si_pid> <si_code> <si_value>" (or "timeout"); with a
+ *                            uid, first become that uid (a contained program may
+ *                            signal only its own) without an exec: a process whose
+ *                            uid changed is not dumpable, so the program cannot
+ *                            open its /proc/<pid>/fd (the harness's pipes) or root
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -20,7 +24,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -69,11 +75,21 @@ int main(int argc, char **argv)
 		}
 		return 0;
 	}
-	if (argc == 4 && !strcmp(argv[1], "sigwait")) {
+	if ((argc == 4 || argc == 5) && !strcmp(argv[1], "sigwait")) {
 		long ms = atol(argv[3]);
 		struct timespec t = { ms / 1000, (ms % 1000) * 1000000L };
 		siginfo_t si;
 		sigset_t s;
+
+		if (argc == 5) {
+			uid_t uid = (uid_t)strtoul(argv[4], NULL, 10);
+
+			if (setgroups(0, NULL) || setresgid(uid, uid, uid) || setresuid(uid, uid, uid) ||
+			    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)) {
+				fprintf(stderr, "becoming uid %s: %s\n", argv[4], strerror(errno));
+				return 1;
+			}
+		}
 
 		sigemptyset(&s);
 		sigaddset(&s, atoi(argv[2]));
@@ -86,6 +102,6 @@ int main(int argc, char **argv)
 		printf("%d %d %d\n", (int)si.si_pid, si.si_code, si.si_value.sival_int);
 		return 0;
 	}
-	fprintf(stderr, "usage: ipc_probe pipe <pid> <fd> | mq <name> | sigqueue <pid> <sig> <value> | sigwait <sig> <ms>\n");
+	fprintf(stderr, "usage: ipc_probe pipe <pid> <fd> | mq <name> | sigqueue <pid> <sig> <value> | sigwait <sig> <ms> [uid]\n");
 	return 2;
 }

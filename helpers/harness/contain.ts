@@ -47,7 +47,8 @@
  * capabilities (ambient, so they survive the exec): without CAP_SYS_ADMIN it
  * cannot unmount, remount or setns its way back, /proc/1/root is closed to
  * it, and it can signal, ptrace or read the /proc files of its own processes
- * only (a harness process it must signal runs as its peer: asProgramPeer).
+ * only (a harness process it must signal becomes its uid itself, without an
+ * exec, so that it is not dumpable: 7.4's probe, `sigwait … <uid>`).
  * It writes the temp dirs made for it (makeTempDir: root's, its group,
  * sticky) and no other file of root's. A lab whose program
  * needs CAP_SYS_ADMIN is not contained against a determined program
@@ -195,18 +196,6 @@ export function dropTo(caps: readonly CapabilityName[], uid = programUid()): str
   const set = ['-all', ...caps.map((c) => `+${c}`)].join(',');
   return [SETPRIV!, `--reuid=${uid}`, `--regid=${uid}`, '--clear-groups',
     `--inh-caps=${set}`, `--ambient-caps=${set}`, `--bounding-set=${set}`, '--no-new-privs'];
-}
-
-/**
- * A process of the harness the contained program must be able to signal or
- * share with as a peer (a receiver of its signal): `[file, ...args]` run as
- * the program's uid, without capabilities, on the host. Unchanged when the
- * lab is not contained.
- */
-export function asProgramPeer(file: string, args: readonly string[]): { file: string; args: string[] } {
-  if (!activeContainment()) return { file, args: [...args] };
-  const [setpriv, ...words] = dropTo([]);
-  return { file: setpriv!, args: [...words, file, ...args] };
 }
 
 /** Directories hidden behind an empty tmpfs. */

@@ -22,7 +22,7 @@
 import { closeSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, writeFileSync, writeSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { buildProgram } from '../../../helpers/harness/compile.js';
-import { asProgramPeer, inProgramIpc } from '../../../helpers/harness/contain.js';
+import { activeContainment, inProgramIpc, programUid } from '../../../helpers/harness/contain.js';
 import { run, scaledTimeout, startBackground, type Background, type RunResult } from '../../../helpers/harness/exec.js';
 import { labSource, REFERENCE_SRC } from '../../../helpers/harness/paths.js';
 import { defer, makeTempDir } from '../../../helpers/harness/resources.js';
@@ -481,8 +481,9 @@ export async function runIpc(program: string, probePath: string, plan: Plan = ma
   // ---- signals: the program sends, the probe receives
   {
     const e = r.sig;
-    const receiver = asProgramPeer(probePath, ['sigwait', String(plan.sendSig), String(scaledTimeout(3_000))]); // a contained program may signal only its own uid
-    const w: Background = startBackground(receiver.file, receiver.args, { timeoutMs: 20_000 });
+    // a contained program may signal only its own uid: the probe becomes it (and stays undumpable: the program cannot reach its pipes)
+    const uid = activeContainment() ? [String(programUid())] : [];
+    const w: Background = startBackground(probePath, ['sigwait', String(plan.sendSig), String(scaledTimeout(3_000)), ...uid], { timeoutMs: 20_000 });
     try { await w.waitFor(/^ready/m, 'the probe blocking its signal', ANSWER_MS); } catch { /* judged: heard stays undefined */ }
     e.probePid = w.pid;
     await ask(`sigsend ${w.pid} ${plan.sendSig} ${plan.sendValue}`);
