@@ -20,13 +20,16 @@ import { buildProgram } from '../../../helpers/harness/compile.js';
 import { run } from '../../../helpers/harness/exec.js';
 import { labSource } from '../../../helpers/harness/paths.js';
 import { makeTempDir } from '../../../helpers/harness/resources.js';
-import { startBpftrace } from '../../../helpers/kernel/bpftrace.js';
+import { startBpftrace, type BpftraceSession } from '../../../helpers/kernel/bpftrace.js';
 import { perfAttachments, progInfo } from '../../../helpers/kernel/bpftool.js';
 import { twoHosts } from '../../../helpers/kernel/netns.js';
 import { parseSoftirqCounts, parseSoftirqs, softirqDelta } from '../../../helpers/kernel/softirqs.js';
 
 /** The flood: ping -f, 3000–6000 echo requests (random) of 1000 bytes (one NET_RX each way per round trip, measured ~1 per request). */
 export const FLOOD_PINGS = 3000 + randomInt(0, 3001);
+
+/** Our observer (observer.bt): one count of every softirq_entry BPF programs are given, to tell the kernel's loss from the script's. */
+const OBSERVER = join(import.meta.dirname, 'observer.bt');
 
 /** One window of the script, framed by four reads of /proc/softirqs. */
 export interface Window {
@@ -46,6 +49,15 @@ export interface Window {
    * interrupts another BPF tracing program on its CPU (another tool on this shared machine) runs without them.
    */
   readonly misses: number;
+  /**
+   * Softirq runs that reached no BPF program on irq:softirq_entry and that the kernel did not count as skipped:
+   * the /proc/softirqs total over the observer's window (observer.bt, ours, live from before the script started
+   * to after it exited) less what the observer counted and the runs the kernel told it it skipped; 0 when it saw
+   * them all. A lower bound of that loss (the observer also counts a little outside its window), never more.
+   */
+  readonly unseen: number;
+  /** The observer's figures behind `unseen`: the /proc total over its window, its count, its skipped runs. */
+  readonly observer: { readonly total: number; readonly counted: number; readonly misses: number };
 }
 
 /** What the shaped window ran, decided once the host is known. */
@@ -69,6 +81,7 @@ export interface Softirqs {
  * /proc/softirqs sums per-CPU counters that move while it is read.
  */
 async function window(workload: () => Promise<void>): Promise<Window> {
+  const observer = await startBpftrace(OBSERVER, { ready: /^observing/ });
   const z = parseSoftirqs(readFileSync('/proc/softirqs', 'utf8'));
   const bt = await startBpftrace(labSource('net/03-softirqs/softirqs.bt'), { ready: /^Counting/ });
   const a = parseSoftirqs(readFileSync('/proc/softirqs', 'utf8'));
@@ -78,15 +91,31 @@ async function window(workload: () => Promise<void>): Promise<Window> {
   await workload();
   const tb = performance.now();
   const b = parseSoftirqs(readFileSync('/proc/softirqs', 'utf8'));
-  const misses = (await Promise.all([...new Set(attached.map((h) => h.prog_id))].map((id) => progInfo(id).catch(() => undefined))))
+  const misses = await skippedRuns(attached.map((h) => h.prog_id));
+  await interrupt(bt);
+  const c = parseSoftirqs(readFileSync('/proc/softirqs', 'utf8'));
+  const observerMisses = await skippedRuns((await perfAttachments(observer.process.pid)).filter((h) => h.fd_type === 'tracepoint').map((h) => h.prog_id));
+  await interrupt(observer);
+  const total = Object.values(softirqDelta(z, c)).reduce((n, v) => n + v, 0);
+  const counted = Number(observer.process.stdout().match(/^@runs:\s*(\d+)/m)?.[1] ?? 0);
+  const output = bt.process.stdout();
+  return {
+    inner: softirqDelta(a, b), outer: softirqDelta(z, c), script: parseSoftirqCounts(output), seconds: (tb - ta) / 1000, output, hooks, misses,
+    unseen: Math.max(0, total - counted - observerMisses), observer: { total, counted, misses: observerMisses },
+  };
+}
+
+/** The runs the kernel skipped for these programs (bpftool prog show: recursion_misses). */
+async function skippedRuns(ids: number[]): Promise<number> {
+  return (await Promise.all([...new Set(ids)].map((id) => progInfo(id).catch(() => undefined))))
     .reduce((n, p) => n + ((p as { recursion_misses?: number } | undefined)?.recursion_misses ?? 0), 0);
-  // SIGINT runs the script's END (its counts); under load bpftrace's teardown can outlast the harness's kill grace, so wait for it here.
+}
+
+/** SIGINT runs a script's END and prints its maps; under load bpftrace's teardown can outlast the harness's kill grace, so wait for it here. */
+async function interrupt(bt: BpftraceSession): Promise<void> {
   process.kill(bt.process.pid, 'SIGINT');
   await Promise.race([bt.process.exited, new Promise((r) => setTimeout(r, 30_000))]);
   await bt.stop();
-  const c = parseSoftirqs(readFileSync('/proc/softirqs', 'utf8'));
-  const output = bt.process.stdout();
-  return { inner: softirqDelta(a, b), outer: softirqDelta(z, c), script: parseSoftirqCounts(output), seconds: (tb - ta) / 1000, output, hooks, misses };
 }
 
 /**

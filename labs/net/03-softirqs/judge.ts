@@ -20,7 +20,9 @@ export const READ_SLACK = 5;
  * Below the inner delta, also 8 % of it: on this shared machine the tick-raised vectors (RCU, TIMER) came up to
  * 0.8 % short of the inner delta in a few windows, and NET_TX in the shaped window (tbf) 5.1 % short in 3 of 60 runs of
  * a correct script (2561 of 2700), with no recursion miss counted (other tools tracing meanwhile). A wrong vector
- * table, another CPU's share or another tracepoint is off by far more.
+ * table, another CPU's share or another tracepoint is off by far more. Larger losses the kernel's (the reference 8–10 %
+ * short on NET_TX, NET_RX, TASKLET and HRTIMER in one CI window, 4 runs counted as skipped) are measured by our
+ * observer (`unseen`) and allowed on top.
  */
 export const SHORT_SHARE = 0.08;
 
@@ -30,15 +32,27 @@ export const ACTIVE = 20;
 /** The three windows by name, in the order they ran. */
 export const windows = (x: Softirqs) => [['flood', x.flood], ['idle', x.idle], ['shaped', x.shaped]] as const;
 
-/** Where the script's count of a vector must lie: from the inner delta (less slack and skipped runs) to the outer one. */
+/**
+ * Where the script's count of a vector must lie: from the inner delta (less slack, the runs the kernel skipped for
+ * the script and those it gave no BPF program at all, as our observer measured) to the outer one.
+ */
 export function bounds(w: Window, vec: string): { low: number; high: number } {
   const inner = w.inner[vec] ?? 0;
-  return { low: inner - READ_SLACK - w.misses - Math.floor(inner * SHORT_SHARE), high: (w.outer[vec] ?? 0) + READ_SLACK };
+  return { low: inner - READ_SLACK - w.misses - w.unseen - Math.floor(inner * SHORT_SHARE), high: (w.outer[vec] ?? 0) + READ_SLACK };
+}
+
+/** What the kernel did not give the script, said before the table. */
+function losses(w: Window): string[] {
+  return [
+    ...(w.misses ? [`(the kernel skipped ${w.misses} runs of the script's programs: recursion_misses, another BPF program was running on the CPU)`] : []),
+    ...(w.unseen ? [`(${w.unseen} softirq runs reached no BPF program: our observer on irq:softirq_entry counted ${w.observer.counted} and was told of ` +
+      `${w.observer.misses} skipped, of ${w.observer.total} in /proc/softirqs over its window; each vector may be short by as many)`] : []),
+  ];
 }
 
 /** Each vector's line: the script's count, both deltas and what is accepted. */
 export function table(w: Window): string {
-  return (w.misses ? [`(the kernel skipped ${w.misses} runs of the script's programs: recursion_misses, another BPF program was running on the CPU)`] : []).concat(SOFTIRQ_VECTORS.map((v) => {
+  return losses(w).concat(SOFTIRQ_VECTORS.map((v) => {
     const t = bounds(w, v);
     const judged = (w.inner[v] ?? 0) >= ACTIVE ? `accepted [${t.low}, ${t.high}]` : `ran < ${ACTIVE} times: at most ${t.high} if named`;
     return `${v.padEnd(8)} script ${w.script[v] ?? '(missing)'}, /proc inner delta ${w.inner[v] ?? 0}, outer delta ${w.outer[v] ?? 0}, ${judged}`;

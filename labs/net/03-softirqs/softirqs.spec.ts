@@ -38,6 +38,7 @@ describe('Net Lab 3 — softirqs per vector (irq:softirq_entry vs /proc/softirqs
       holds(judge.hooks(name, w));
       holds(judge.someVectorRan(name, w));
       holds(judge.agreement(name, w));
+      recordMetric(ctx, { name: `${name} window`, value: w.unseen, unit: 'runs', group: 'softirq runs that reached no BPF program (our observer)' });
       for (const v of ['NET_RX', 'TIMER', 'RCU']) recordMetric(ctx, { name: `${v}, ${name}`, value: w.inner[v] ?? 0, unit: 'softirqs', group: 'softirqs in the window (/proc/softirqs)' });
     }
     for (const v of ['NET_TX', 'TASKLET', 'HRTIMER', 'BLOCK']) recordMetric(ctx, { name: `${v}, shaped`, value: x.shaped.inner[v] ?? 0, unit: 'softirqs', group: 'softirqs in the window (/proc/softirqs)' });

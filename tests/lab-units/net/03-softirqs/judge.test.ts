@@ -10,7 +10,7 @@ function win(over: Partial<Window> = {}): Window {
   const inner = { HI: 0, TIMER: 400, NET_TX: 0, NET_RX: 6000, BLOCK: 2, IRQ_POLL: 0, TASKLET: 3, SCHED: 150, HRTIMER: 0, RCU: 300 };
   const outer = Object.fromEntries(Object.entries(inner).map(([k, v]) => [k, v + 10]));
   const script = Object.fromEntries(Object.entries(inner).filter(([, v]) => v > 0).map(([k, v]) => [k, v + 4]));
-  return { inner, outer, script, seconds: 1, output: 'Counting softirqs\n', hooks: ['tracepoint softirq_entry'], misses: 0, ...over };
+  return { inner, outer, script, seconds: 1, output: 'Counting softirqs\n', hooks: ['tracepoint softirq_entry'], misses: 0, unseen: 0, observer: { total: 7000, counted: 7000, misses: 0 }, ...over };
 }
 
 const x = (over: Partial<Softirqs> = {}): Softirqs => ({
@@ -24,6 +24,18 @@ describe('Net Lab 5.3 judge', () => {
     expect(holds(agreement('flood', win()))).toBe(true);
     const w = win({ misses: 7 });
     expect(bounds(w, 'NET_RX')).toEqual({ low: 6000 - 5 - 7 - 480, high: 6015 });
+  });
+
+  it('allows what the kernel gave no BPF program (our observer\'s shortfall) on top, and says so', () => {
+    const short = { ...win().script, NET_RX: 5000 };
+    expect(agreement('shaped', win({ script: short })).got.outsideBounds).toEqual(['NET_RX']);
+    const lossy = win({ script: short, unseen: 600, observer: { total: 7000, counted: 6380, misses: 20 } });
+    expect(bounds(lossy, 'NET_RX').low).toBe(6000 - 5 - 600 - 480);
+    const v = agreement('shaped', lossy);
+    expect(v.got.outsideBounds).toEqual([]);
+    expect(v.message).toMatch(/600 softirq runs reached no BPF program: our observer on irq:softirq_entry counted 6380 and was told of 20 skipped, of 7000/);
+    // The allowance is the observer's measured loss, no more: half the runs stay refused.
+    expect(agreement('shaped', win({ script: { ...short, NET_RX: 3000 }, unseen: 600 })).got.outsideBounds).toEqual(['NET_RX']);
   });
 
   it('refuses a vector that ran but is missing, and a count given to the wrong name', () => {
