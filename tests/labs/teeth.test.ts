@@ -81,7 +81,7 @@ async function check(f: Fixture, signal: AbortSignal, ctx: TestContext): Promise
     return judgeRun(f, listed, first);
   } catch (e) {
     if (process.env.TEETH_RETRY === '0' || signal.aborted) throw e;
-    const why = firstRunReason(e);
+    const why = f.expect === 'pass' ? correctVariantMisses(first) ?? firstRunReason(e) : firstRunReason(e);
     console.log(`[teeth] ${f.lab}/${f.name}: did not hold on its first run, running it once more: ${why}`);
     let verdict: string;
     try {
@@ -103,6 +103,15 @@ function firstRunReason(e: unknown): string {
   // A correct variant's summary lists every test: keep its first line and the tests that failed, each with its first line.
   const failed = lines.flatMap((l, i) => (/^failed: /.test(l) ? [l, lines[i + 1] ?? ''] : []));
   return (failed.length ? [lines[0]!, ...failed] : lines.slice(0, 3)).join(' / ').slice(0, 600);
+}
+
+/**
+ * What a correct variant's first run missed, whole (each failed test's title and message, up to 4000 characters):
+ * a correct program that misses a margin is fixed from the evidence its message shows (a lab's table of figures).
+ */
+function correctVariantMisses(r: NestedRunResult): string | undefined {
+  const failed = r.tests.filter((t) => t.status === 'failed');
+  return failed.length ? failed.map((t) => `failed: ${t.title}\n${t.failureMessages.join('\n')}`).join('\n').slice(0, 4000) : undefined;
 }
 
 function judgeRun(f: Fixture, listed: readonly string[], r: NestedRunResult): string {
