@@ -232,8 +232,8 @@ export const CONTAIN_SCRIPT = [
   // bind the harmless devices onto themselves before /dev goes nodev
   'seen=0; for p in "$@"; do if [ "$p" = -- ]; then seen=$((seen+1)); continue; fi; [ $seen = 2 ] || continue; [ -e "$p" ] && m --bind "$p" "$p"; done',
   'm -o remount,bind,ro,nodev,nosuid /dev',
-  // POSIX shared memory of its own: the host's /dev/shm is shared by every process
-  '[ -d /dev/shm ] && m -t tmpfs -o mode=1777,nosuid,nodev kl-shm /dev/shm',
+  // POSIX shared memory of its own (bounded as /tmp is): the host's /dev/shm is shared by every process
+  '[ -d /dev/shm ] && m -t tmpfs -o size=256m,mode=1777,nosuid,nodev kl-shm /dev/shm',
   // and POSIX message queues of its own: /dev/mqueue (systemd mounts it) shows the host IPC namespace's queues, and a
   // file made there is a queue of the host's; an mqueue mounted here belongs to the namespace's own IPC namespace
   '[ -d /dev/mqueue ] && m -t mqueue -o nosuid,nodev,noexec kl-mqueue /dev/mqueue',

@@ -154,7 +154,7 @@ describe.runIf(root && sandboxEnabled())("a contained program (the run's own unp
     expect(sh.stdout).toMatch(/^CapEff:\s+0*[1-9a-f]\S*\npid=\d+ arg=one\nCapEff:\s+0+\n$/);
   });
 
-  it("has a /tmp of its own: not what others leave in the host's, and what it leaves there is gone with the lab; the lab's temp dirs are at their paths", async () => {
+  it("has a /tmp of its own: not what others leave in the host's, and what it leaves there is gone with the lab; the lab's temp dirs are at their paths; it and /dev/shm are bounded", async () => {
     const other = join(tmpdir(), `klc-other-${process.pid}`);
     const left = join(tmpdir(), `klc-left-${process.pid}`);
     writeFileSync(other, 'another user\'s file\n', { mode: 0o644 });
@@ -162,6 +162,7 @@ describe.runIf(root && sandboxEnabled())("a contained program (the run's own unp
       const body = (dir: string) => [
         `cat ${other}`, 'ls /run/kl-tmp >/dev/null 2>&1 && echo ESCAPED host tmp', `echo left > ${left}`,
         `echo out > ${dir}/made && echo wrote`, `ls -A ${tmpdir()} | sed "s/^/entry /"`,
+        'df -Pk /tmp /dev/shm | awk \'NR > 1 { print "size " $6 " " $2 }\'',
       ].join('\n');
       const free = await attempt(body(await makeTempDir('contain-ctl')), null);
       expect(free.out, 'uncontained, the same program reads it (the test has teeth)').toContain('another user');
@@ -182,6 +183,7 @@ describe.runIf(root && sandboxEnabled())("a contained program (the run's own unp
         const kept = keptDirs().filter((d) => dirname(d) === tmp).map((d) => basename(d));
         const entries = [...out.matchAll(/^entry (.+)$/gm)].map((m) => m[1]!).filter((e) => !kept.includes(e)).sort();
         expect(entries, out).toEqual([basename(dir), basename(dirname(prog)), basename(left)].sort());
+        expect([...out.matchAll(/^size (\S+) (\d+)$/gm)].map((m) => `${m[1]} ${m[2]}`), 'bounded tmpfs (256 MiB): the namespace\'s /tmp and /dev/shm').toEqual(['/tmp 262144', '/dev/shm 262144']);
       } finally { await stopContainment(); }
       expect(existsSync(left), `${left}: what the program left in its /tmp is not on the host`).toBe(false);
     } finally { rmSync(other, { force: true }); rmSync(left, { force: true }); }
