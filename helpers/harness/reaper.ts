@@ -107,7 +107,9 @@ export function findLeftovers(select: (run: string) => boolean): Leftover[] {
   const add = (kind: Leftover['kind'], name: string) => { const run = runOf(name); if (run && select(run)) out.push({ kind, name, run }); };
   let runs: string[] = [];
   try { runs = readdirSync(STATE_DIR).filter((r) => /^[0-9a-f]{6}$/.test(r)); } catch { /* none */ }
-  for (const run of runs) if (select(run)) out.push(...recordedGroups(run), ...programKeys(run));
+  // 256 run ids share a program uid (contain.ts programUid): a uid a live run also has is its, keys and all.
+  const liveUids = new Set(runs.filter((r) => !select(r) && runIsLive(r)).map((r) => programUid(r)));
+  for (const run of runs) if (select(run)) out.push(...recordedGroups(run), ...(liveUids.has(programUid(run)) ? [] : programKeys(run)));
   netnsNames().forEach((n) => add('netns', n));
   linkNames().forEach((n) => add('link', n));
   cgroupDirs().forEach((n) => add('cgroup', n));

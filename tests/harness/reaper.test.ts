@@ -58,6 +58,15 @@ describe('reaper', () => {
     expect(found.map((l) => l.kind).sort()).toEqual([...keys, 'process-group', 'tempdir']);
   });
 
+  it("leaves the keys of a dead run's program uid alone while a live run has the same uid (256 run ids share one)", () => {
+    const twin = `${(Number.parseInt(DEAD, 16) ^ 0x10_0000).toString(16).padStart(6, '0')}`;
+    expect(programUid(twin), 'a run id with the dead run\'s low 16 bits').toBe(programUid(DEAD));
+    fakeRun(twin, process.pid, processStartTime(process.pid)!);
+    try {
+      expect(findLeftovers((r) => r === DEAD).map((l) => l.kind).sort()).toEqual(['process-group', 'tempdir']);
+    } finally { rmSync(join(state, twin), { recursive: true, force: true }); }
+  });
+
   it('releases the dead run and leaves the live run alone', async () => {
     const exited = new Promise((r) => sleeper.once('exit', r));
     // Scoped to the fake runs: the real host may hold live resources of other runs.
