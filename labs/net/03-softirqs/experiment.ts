@@ -9,7 +9,11 @@
  * live, before it is stopped and after it exited. It returns the evidence
  * (`Softirqs`): per window the inner and outer /proc deltas, the script's
  * counts, what the kernel lists as its hooks (bpftool perf show) and the runs
- * the kernel skipped. No verdicts here: judge.ts and the spec decide.
+ * the kernel skipped. Our own observer (observer.bt), live across the three
+ * windows and read around each, counts every softirq_entry the kernel hands to
+ * BPF programs: runs /proc/softirqs counted that it did not see are the
+ * kernel's loss (`unseen`), not the script's. No verdicts here: judge.ts and
+ * the spec decide.
  */
 import { randomInt } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
@@ -17,7 +21,7 @@ import { release } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { buildProgram } from '../../../helpers/harness/compile.js';
-import { run } from '../../../helpers/harness/exec.js';
+import { run, waitUntil } from '../../../helpers/harness/exec.js';
 import { labSource } from '../../../helpers/harness/paths.js';
 import { makeTempDir } from '../../../helpers/harness/resources.js';
 import { startBpftrace, type BpftraceSession } from '../../../helpers/kernel/bpftrace.js';
@@ -51,9 +55,9 @@ export interface Window {
   readonly misses: number;
   /**
    * Softirq runs that reached no BPF program on irq:softirq_entry and that the kernel did not count as skipped:
-   * the /proc/softirqs total over the observer's window (observer.bt, ours, live from before the script started
-   * to after it exited) less what the observer counted and the runs the kernel told it it skipped; 0 when it saw
-   * them all. A lower bound of that loss (the observer also counts a little outside its window), never more.
+   * the /proc/softirqs total over the window (from before the script started to after it exited) less what our
+   * observer counted meanwhile and the runs the kernel told it it skipped; 0 when it saw them all. A lower bound of
+   * that loss (its readings frame the window from outside: it may count a few runs more), never more.
    */
   readonly unseen: number;
   /** The observer's figures behind `unseen`: the /proc total over its window, its count, its skipped runs. */
@@ -80,8 +84,8 @@ export interface Softirqs {
  * whatever else this shared machine does meanwhile. The only slack is that
  * /proc/softirqs sums per-CPU counters that move while it is read.
  */
-async function window(workload: () => Promise<void>): Promise<Window> {
-  const observer = await startBpftrace(OBSERVER, { ready: /^observing/ });
+async function window(observer: Observer, workload: () => Promise<void>): Promise<Window> {
+  const before = await observer.reading();
   const z = parseSoftirqs(readFileSync('/proc/softirqs', 'utf8'));
   const bt = await startBpftrace(labSource('net/03-softirqs/softirqs.bt'), { ready: /^Counting/ });
   const a = parseSoftirqs(readFileSync('/proc/softirqs', 'utf8'));
@@ -94,14 +98,41 @@ async function window(workload: () => Promise<void>): Promise<Window> {
   const misses = await skippedRuns(attached.map((h) => h.prog_id));
   await interrupt(bt);
   const c = parseSoftirqs(readFileSync('/proc/softirqs', 'utf8'));
-  const observerMisses = await skippedRuns((await perfAttachments(observer.process.pid)).filter((h) => h.fd_type === 'tracepoint').map((h) => h.prog_id));
-  await interrupt(observer);
+  const after = await observer.reading();
+  // Its readings frame z and c from outside: it may count a few runs more than happened between them, never fewer.
   const total = Object.values(softirqDelta(z, c)).reduce((n, v) => n + v, 0);
-  const counted = Number(observer.process.stdout().match(/^@runs:\s*(\d+)/m)?.[1] ?? 0);
+  const seen = { counted: after.counted - before.counted, misses: after.misses - before.misses };
   const output = bt.process.stdout();
   return {
     inner: softirqDelta(a, b), outer: softirqDelta(z, c), script: parseSoftirqCounts(output), seconds: (tb - ta) / 1000, output, hooks, misses,
-    unseen: Math.max(0, total - counted - observerMisses), observer: { total, counted, misses: observerMisses },
+    unseen: Math.max(0, total - seen.counted - seen.misses), observer: { total, ...seen },
+  };
+}
+
+/** Our observer, live across the three windows: its count so far (bpftrace prints its maps on SIGUSR1) and its skipped runs. */
+interface Observer {
+  reading(): Promise<{ counted: number; misses: number }>;
+  stop(): Promise<void>;
+}
+
+async function startObserver(): Promise<Observer> {
+  const bt = await startBpftrace(OBSERVER, { ready: /^observing/ });
+  const ids = (await perfAttachments(bt.process.pid)).filter((h) => h.fd_type === 'tracepoint').map((h) => h.prog_id);
+  const prints = () => [...bt.process.stdout().matchAll(/^@runs:\s*(\d+)$/gm)].map((m) => Number(m[1]));
+  return {
+    async reading() {
+      const n = prints().length;
+      // A map with no run yet prints nothing (asked again: the machine's timer ticks make that a matter of milliseconds);
+      // a reading that does not come throws: the loss it measures is then unknown, never taken as all.
+      for (let ask = 0; ask < 20 && prints().length === n; ask++) {
+        process.kill(bt.process.pid, 'SIGUSR1');
+        await waitUntil('the observer\'s count (observer.bt, printed on SIGUSR1)', prints, (p) => p.length > n, { timeoutMs: 500, intervalMs: 10 }).catch(() => undefined);
+      }
+      const printed = prints();
+      if (printed.length === n) throw new Error(`the observer (${OBSERVER}) printed no count on SIGUSR1 in 10 s: ${bt.process.stdout().slice(-300)}`);
+      return { counted: printed[printed.length - 1]!, misses: await skippedRuns(ids) };
+    },
+    stop: () => interrupt(bt),
   };
 }
 
@@ -156,10 +187,18 @@ export async function countSoftirqs(): Promise<Softirqs> {
   const paced = (await buildProgram({ src: join(import.meta.dirname, 'paced-stream.c') })).path;
   const tmp = await makeTempDir('sirq');
   const hosts = await twoHosts({ disableIpv6: true, staticNeighbours: true, ips: ['10.199.3.1', '10.199.3.2'] });
+  const observer = await startObserver();
+  try {
+    return await windows(observer, hosts, tmp, paced);
+  } finally { await observer.stop(); }
+}
+
+/** The three windows, one after the other. */
+async function windows(observer: Observer, hosts: Awaited<ReturnType<typeof twoHosts>>, tmp: string, paced: string): Promise<Softirqs> {
   const { left, right } = hosts;
-  const flood = await window(() => left.ns.exec('ping', ['-f', '-q', '-c', String(FLOOD_PINGS), '-s', '1000', right.ip], { timeoutMs: 60_000 }).then(() => undefined));
+  const flood = await window(observer, () => left.ns.exec('ping', ['-f', '-q', '-c', String(FLOOD_PINGS), '-s', '1000', right.ip], { timeoutMs: 60_000 }).then(() => undefined));
   // At least 3 s: a quiet tickless machine runs only some 25 TIMER softirqs a second, and a vector must reach 20 in the window to be judged.
-  const idle = await window(() => new Promise((r) => setTimeout(r, Math.max(3000, flood.seconds * 1000))));
+  const idle = await window(observer, () => new Promise((r) => setTimeout(r, Math.max(3000, flood.seconds * 1000))));
   // The shaped window: the vectors neither window above makes run, each from user space, in amounts the script cannot know.
   const plan = planShaped();
   if (plan.tbf) await run('tc', ['-n', left.ns.name, 'qdisc', 'add', 'dev', left.ifname, 'root', 'tbf', 'rate', '200mbit', 'burst', '20k', 'latency', '50ms'], { timeoutMs: 10_000 });
@@ -171,7 +210,7 @@ export async function countSoftirqs(): Promise<Softirqs> {
     await run('tc', ['-n', right.ns.name, 'filter', 'add', 'dev', right.ifname, 'parent', 'ffff:', 'protocol', 'ip', 'u32', 'match', 'u32', '0', '0',
       'action', 'mirred', 'egress', 'redirect', 'dev', 'klifb'], { timeoutMs: 10_000 });
   }
-  const shaped = await window(async () => {
+  const shaped = await window(observer, async () => {
     const port = String(20_000 + randomInt(0, 10_000));
     const receiver = right.ns.background(paced, ['recv', right.ip, port], { timeoutMs: 60_000 });
     await receiver.waitFor(/listening/, 'the paced stream\'s receiver', 10_000);
