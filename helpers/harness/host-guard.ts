@@ -111,6 +111,12 @@ export interface HostSnapshot {
   readonly nftRuleset?: string;
   /** ETC_FILES and the entries of ETC_DIRS → sha256 of the content ("absent" for a missing file). */
   readonly etc: ReadonlyMap<string, string>;
+  /**
+   * IPC objects of the host's IPC namespace that root made ("shm <id> <key>", "sem …", "msg …", "mqueue <name>"):
+   * an uncontained lab's program runs as root, a contained one in an IPC namespace of its own; other users' objects
+   * (a desktop's shared memory) come and go on their own and are not compared. Undefined where none can be read.
+   */
+  readonly ipc?: ReadonlySet<string>;
 }
 
 export interface HostGuardOptions {
@@ -133,6 +139,36 @@ export interface HostGuardOptions {
   readonly etcRoot?: string;
   /** Whether the run of a `kl-<run>-…` name is live (a unit test); default: run-state's runIsLive. */
   readonly runIsLive?: (id: string) => boolean;
+  /** Where the System V IPC tables are (a fake dir in a unit test). Default /proc/sysvipc. */
+  readonly sysvipcRoot?: string;
+  /** The POSIX message queue file system (a fake dir in a unit test). Default /dev/mqueue. */
+  readonly mqueueDir?: string;
+}
+
+const SYSV_IDS = { shm: 'shmid', sem: 'semid', msg: 'msqid' } as const;
+
+/** /proc/sysvipc/{shm,sem,msg} and /dev/mqueue → the objects root made ("<kind> <id> <key>", "mqueue <name>"). */
+export function readRootIpc(sysvipcRoot = '/proc/sysvipc', mqueueDir = '/dev/mqueue'): Set<string> | undefined {
+  const out = new Set<string>();
+  let read = false;
+  for (const [kind, idColumn] of Object.entries(SYSV_IDS)) {
+    const text = readTrimmed(join(sysvipcRoot, kind));
+    if (text === undefined) continue;
+    read = true;
+    const [header = '', ...rows] = text.split('\n');
+    const cols = header.trim().split(/\s+/);
+    const [id, key, cuid] = [idColumn, 'key', 'cuid'].map((c) => cols.indexOf(c));
+    if (id! < 0 || key! < 0 || cuid! < 0) continue;
+    for (const row of rows) {
+      const f = row.trim().split(/\s+/);
+      if (f[cuid!] === '0') out.add(`${kind} ${f[id!]} ${f[key!]}`);
+    }
+  }
+  try {
+    for (const name of readdirSync(mqueueDir)) if (statSync(join(mqueueDir, name)).uid === 0) out.add(`mqueue ${name}`);
+    read = true;
+  } catch { /* not mounted */ }
+  return read ? out : undefined;
 }
 
 /**
@@ -309,6 +345,7 @@ export function snapshotHost(opts: HostGuardOptions = {}): HostSnapshot {
     ...(routeText.trim() ? { routes: parseIpRoutes(routeText) } : {}),
     ...(nftRuleset !== undefined ? { nftRuleset } : {}),
     etc: readEtc(opts.etcRoot ?? '/etc'),
+    ...(() => { const ipc = readRootIpc(opts.sysvipcRoot, opts.mqueueDir); return ipc ? { ipc } : {}; })(),
   };
 }
 
@@ -405,6 +442,16 @@ export function hostChanges(before: HostSnapshot, after: HostSnapshot): HostChan
     if (now !== was) out.push({ what: was === 'absent' ? `/etc/${f} was created` : now === 'absent' ? `/etc/${f} was removed` : `/etc/${f} was changed`, undo: was === 'absent' ? `rm ${q(`/etc/${f}`)}` : `(restore /etc/${f} from a backup or its package: dpkg -S /etc/${f})` });
   }
   for (const f of after.etc.keys()) if (!before.etc.has(f)) out.push({ what: `/etc/${f} was created`, undo: `rm -r ${q(`/etc/${f}`)}` });
+  if (before.ipc && after.ipc) {
+    const names = { shm: ['System V shared memory segment', '-m'], sem: ['System V semaphore set', '-s'], msg: ['System V message queue', '-q'] } as const;
+    for (const o of after.ipc) {
+      if (before.ipc.has(o)) continue;
+      const [kind, id, key] = o.split(' ') as [keyof typeof names | 'mqueue', string, string?];
+      out.push(kind === 'mqueue'
+        ? { what: `POSIX message queue /${id} left in the host's IPC namespace (it outlives every process until removed)`, undo: `rm ${q(`/dev/mqueue/${id}`)}` }
+        : { what: `${names[kind][0]} ${id} (key ${key}) left by root in the host's IPC namespace (it outlives every process until removed)`, undo: `ipcrm ${names[kind][1]} ${id}` });
+    }
+  }
   return out;
 }
 

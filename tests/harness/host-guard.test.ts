@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { hostChangeMessage, hostChanges, parseCgroupBpf, parseIpLinks, snapshotHost } from '../../helpers/harness/host-guard.js';
+import { hostChangeMessage, hostChanges, parseCgroupBpf, parseIpLinks, readRootIpc, snapshotHost } from '../../helpers/harness/host-guard.js';
 
 const links = (xdpId?: number, extra = '') => JSON.stringify([
   { ifindex: 1, ifname: 'lo', flags: ['LOOPBACK', 'UP', 'LOWER_UP'], mtu: 65536, qdisc: 'noqueue', address: '00:00:00:00:00:00' },
@@ -177,5 +177,35 @@ describe('host guard', () => {
       'ip addr del 10.9.9.9/32 dev lo', 'ip route del 203.0.113.0/24 table main via 192.0.2.1 dev eth0', 'nft delete table inet student',
     ]);
   });
-});
 
+  it('names a System V IPC object or POSIX message queue root left in the host\'s IPC namespace, with its ipcrm; another user\'s is not compared (#29)', () => {
+    dir = mkdtempSync(join(tmpdir(), 'host-guard-ipc-'));
+    const sysv = join(dir, 'sysvipc');
+    const mq = join(dir, 'mqueue');
+    mkdirSync(sysv);
+    mkdirSync(mq);
+    const shmHeader = '       key      shmid perms                  size  cpid  lpid nattch   uid   gid  cuid  cgid      atime      dtime      ctime                   rss                  swap\n';
+    const shm = (rows: string[]) => writeFileSync(join(sysv, 'shm'), shmHeader + rows.join('\n') + (rows.length ? '\n' : ''));
+    const desktop = '         0         32       1600               524288  2201  2201      2  1000  1000  1000  1000 1733500000          0 1733500000                  4096                     0';
+    writeFileSync(join(sysv, 'sem'), '       key      semid perms      nsems   uid   gid  cuid  cgid      otime      ctime\n');
+    writeFileSync(join(sysv, 'msg'), '       key      msqid perms      cbytes       qnum lspid lrpid   uid   gid  cuid  cgid      stime      rtime      ctime\n');
+    shm([desktop]);
+    const before = readRootIpc(sysv, mq)!;
+    expect([...before]).toEqual([]);
+    const rootShm = '1234567890         33        600                 4096  4711     0      0     0     0     0     0          0          0 1733500001                     0                     0';
+    shm([desktop, rootShm, desktop.replace(' 32 ', ' 34 ')]);
+    writeFileSync(join(sysv, 'msg'), '       key      msqid perms      cbytes       qnum lspid lrpid   uid   gid  cuid  cgid      stime      rtime      ctime\n' +
+      '         0          2        600            0          0     0     0     0     0     0     0          0          0 1733500002\n');
+    writeFileSync(join(mq, 'kl-left'), '');
+    const after = readRootIpc(sysv, mq)!;
+    const snap = (ipc: Set<string>) => ({ hostname: 'h', sysctls: new Map(), cgroupDirs: new Map(), cgroupKnobs: new Map(), cgroupBpf: new Map(), bpffsPins: new Map(), mounts: new Set<string>(), etc: new Map(), ipc });
+    const changes = hostChanges(snap(before), snap(after));
+    expect(changes.map((c) => c.what)).toEqual([
+      'System V shared memory segment 33 (key 1234567890) left by root in the host\'s IPC namespace (it outlives every process until removed)',
+      'System V message queue 2 (key 0) left by root in the host\'s IPC namespace (it outlives every process until removed)',
+      'POSIX message queue /kl-left left in the host\'s IPC namespace (it outlives every process until removed)',
+    ]);
+    expect(changes.map((c) => c.undo)).toEqual(['ipcrm -m 33', 'ipcrm -q 2', 'rm /dev/mqueue/kl-left']);
+    expect(readRootIpc(join(dir, 'none'), join(dir, 'none')), 'nothing to read: not compared').toBeUndefined();
+  });
+});
