@@ -115,6 +115,8 @@ export interface PerfAttachment {
   readonly fd_type: string;
   readonly tracepoint?: string;
   readonly func?: string;
+  /** A uprobe's file. */
+  readonly filename?: string;
 }
 
 /** The attachments held by process `pid` (all when undefined), from `bpftool -j perf show` output. */

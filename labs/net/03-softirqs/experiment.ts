@@ -16,7 +16,7 @@
  * the spec decide.
  */
 import { randomInt } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
 import { release } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -25,7 +25,7 @@ import { run, waitUntil } from '../../../helpers/harness/exec.js';
 import { labSource } from '../../../helpers/harness/paths.js';
 import { makeTempDir } from '../../../helpers/harness/resources.js';
 import { startBpftrace, type BpftraceSession } from '../../../helpers/kernel/bpftrace.js';
-import { perfAttachments, progInfo } from '../../../helpers/kernel/bpftool.js';
+import { perfAttachments, progInfo, progXlated, type PerfAttachment } from '../../../helpers/kernel/bpftool.js';
 import { twoHosts } from '../../../helpers/kernel/netns.js';
 import { parseSoftirqCounts, parseSoftirqs, softirqDelta } from '../../../helpers/kernel/softirqs.js';
 
@@ -89,8 +89,7 @@ async function window(observer: Observer, workload: () => Promise<void>): Promis
   const z = parseSoftirqs(readFileSync('/proc/softirqs', 'utf8'));
   const bt = await startBpftrace(labSource('net/03-softirqs/softirqs.bt'), { ready: /^Counting/ });
   const a = parseSoftirqs(readFileSync('/proc/softirqs', 'utf8'));
-  const attached = (await perfAttachments(bt.process.pid)).filter((h) => h.fd_type !== 'uprobe' && h.fd_type !== 'uretprobe');
-  const hooks = attached.map((h) => `${h.fd_type} ${h.tracepoint ?? h.func ?? '?'}`);
+  const { attached, hooks } = await scriptHooks(bt.process.pid);
   const ta = performance.now();
   await workload();
   const tb = performance.now();
@@ -136,10 +135,56 @@ async function startObserver(): Promise<Observer> {
   };
 }
 
-/** The runs the kernel skipped for these programs (bpftool prog show: recursion_misses). */
+/**
+ * The runs the kernel skipped for these programs (bpftool prog show: recursion_misses). Programs on one tracepoint
+ * run as one list and are skipped together: a skipped run counts once, however many programs the script put there.
+ */
 async function skippedRuns(ids: number[]): Promise<number> {
   return (await Promise.all([...new Set(ids)].map((id) => progInfo(id).catch(() => undefined))))
-    .reduce((n, p) => n + ((p as { recursion_misses?: number } | undefined)?.recursion_misses ?? 0), 0);
+    .reduce((n, p) => Math.max(n, (p as { recursion_misses?: number } | undefined)?.recursion_misses ?? 0), 0);
+}
+
+/** BPF program types (include/uapi/linux/bpf.h enum bpf_prog_type) a bpftrace script's probes may load here: kprobe (uprobes too), tracepoint. */
+const PROBE_PROG_TYPES: Readonly<Record<number, string>> = { 2: 'kprobe', 5: 'tracepoint' };
+
+/**
+ * What the script's bpftrace hooked, as the kernel lists it: its perf-event attachments (bpftool perf show; bpftrace's
+ * own BEGIN/END uprobes on its binary aside), any program it holds of another type (an interval or profile probe's
+ * perf_event program, which bpftool perf show does not list: /proc/<pid>/fdinfo) and, as a hook of its own, a
+ * program that reads kernel memory (bpf_probe_read_kernel in its instructions: a copy of the counters
+ * /proc/softirqs sums, not a count of runs).
+ */
+async function scriptHooks(pid: number): Promise<{ attached: PerfAttachment[]; hooks: string[] }> {
+  let exe = '';
+  try { exe = realpathSync(`/proc/${pid}/exe`); } catch { /* gone: its uprobes are then named */ }
+  const all = await perfAttachments(pid);
+  const own = (h: PerfAttachment) => (h.fd_type === 'uprobe' || h.fd_type === 'uretprobe') && h.filename !== undefined && realpathOr(h.filename) === exe;
+  const attached = all.filter((h) => !own(h));
+  const hooks = attached.map((h) => `${h.fd_type} ${h.tracepoint ?? h.func ?? h.filename ?? '?'}`);
+  const held = heldPrograms(pid);
+  for (const [, type] of held) if (!(type in PROBE_PROG_TYPES)) hooks.push(`a BPF program of type ${type} (bpf_prog_type; 7 is perf_event: an interval or profile probe)`);
+  const ids = new Set([...all.map((h) => h.prog_id), ...held.keys()]);
+  for (const id of ids) if (/probe_read/.test(await progXlated(id).catch(() => ''))) hooks.push(`kernel memory read (bpf_probe_read_kernel) in program ${id}`);
+  return { attached, hooks };
+}
+
+const realpathOr = (p: string) => { try { return realpathSync(p); } catch { return p; } };
+
+/** The BPF programs process `pid` holds open: prog id → bpf_prog_type (/proc/<pid>/fdinfo of its anon_inode:bpf-prog fds). */
+function heldPrograms(pid: number): Map<number, number> {
+  const out = new Map<number, number>();
+  let fds: string[] = [];
+  try { fds = readdirSync(`/proc/${pid}/fd`); } catch { return out; }
+  for (const fd of fds) {
+    try {
+      if (readlinkSync(`/proc/${pid}/fd/${fd}`) !== 'anon_inode:bpf-prog') continue;
+      const info = readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8');
+      const id = Number(/^prog_id:\s*(\d+)/m.exec(info)?.[1]);
+      const type = Number(/^prog_type:\s*(\d+)/m.exec(info)?.[1]);
+      if (id) out.set(id, type);
+    } catch { /* closed meanwhile */ }
+  }
+  return out;
 }
 
 /** SIGINT runs a script's END and prints its maps; under load bpftrace's teardown can outlast the harness's kill grace, so wait for it here. */
