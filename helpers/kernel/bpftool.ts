@@ -5,6 +5,7 @@
  */
 import { run } from '../harness/exec.js';
 import { LabError } from '../harness/errors.js';
+import { fdinfoField, openFds } from './procfs.js';
 
 export interface ProgInfo {
   readonly id: number;
@@ -135,4 +136,19 @@ export function hooksClone(a: PerfAttachment): boolean {
   if (a.fd_type === 'tracepoint') return /^sys_enter_clone3?$/.test(a.tracepoint ?? '');
   if (a.fd_type === 'kprobe') return /(^|_)sys_clone3?$/.test(a.func ?? '');
   return false;
+}
+
+/** The BPF programs process `pid` holds open: prog id → bpf_prog_type (the fdinfo of its anon_inode:bpf-prog descriptors). */
+export function heldPrograms(pid: number): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const { fdinfo } of openFds(pid, (t) => t === 'anon_inode:bpf-prog')) {
+    const id = fdinfoField(fdinfo, 'prog_id');
+    if (id) out.set(id, fdinfoField(fdinfo, 'prog_type') ?? NaN);
+  }
+  return out;
+}
+
+/** Whether a program's translated instructions read kernel memory (a bpf_probe_read_kernel/_str call, or the older bpf_probe_read). */
+export function readsKernelMemory(xlated: string): boolean {
+  return /probe_read/.test(xlated);
 }

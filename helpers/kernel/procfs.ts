@@ -9,7 +9,7 @@
  * smaps), Documentation/admin-guide/mm/pagemap.rst (pagemap), and
  * kernel/sched/debug.c (sched).
  */
-import { closeSync, openSync, readdirSync, readFileSync, readSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync, readlinkSync, readSync } from 'node:fs';
 import { readStat, type ProcStat } from '../harness/proc-stat.js';
 
 /** /proc/<pid>/stat: one parser, in the harness (the destroy routines and the run state read it too). */
@@ -216,4 +216,34 @@ export function descendants(all: readonly ProcStat[], root: number): ProcStat[] 
 /** A /proc/<pid>/stat summary for messages: "1234 (name) S ppid=… pgrp=… sid=… tty=…". */
 export function formatStat(s: ProcStat): string {
   return `${s.pid} (${s.comm}) ${s.state} ppid=${s.ppid} pgrp=${s.pgrp} sid=${s.session} tty_nr=${s.ttyNr} threads=${s.numThreads}`;
+}
+
+/** One open descriptor of a process: its number, what /proc/<pid>/fd/<fd> points at, and its /proc/<pid>/fdinfo/<fd>. */
+export interface OpenFd {
+  readonly fd: number;
+  readonly target: string;
+  readonly fdinfo: string;
+}
+
+/**
+ * The descriptors `pid` holds open, those whose link target `keep` accepts (the fdinfo is read only for them):
+ * empty when the process is gone; a descriptor closed meanwhile is left out.
+ */
+export function openFds(pid: number | 'self', keep: (target: string) => boolean = () => true): OpenFd[] {
+  let fds: string[] = [];
+  try { fds = readdirSync(`/proc/${pid}/fd`); } catch { return []; }
+  const out: OpenFd[] = [];
+  for (const fd of fds) {
+    try {
+      const target = readlinkSync(`/proc/${pid}/fd/${fd}`);
+      if (keep(target)) out.push({ fd: Number(fd), target, fdinfo: readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8') });
+    } catch { /* closed meanwhile */ }
+  }
+  return out;
+}
+
+/** A number field of an fdinfo text ("flags:", "prog_id:", …; octal for flags, as the kernel prints it, when `radix` is 8). */
+export function fdinfoField(fdinfo: string, key: string, radix = 10): number | undefined {
+  const m = new RegExp(`^${key}:\\s*([0-9a-fA-F]+)`, 'm').exec(fdinfo);
+  return m ? parseInt(m[1]!, radix) : undefined;
 }

@@ -1,10 +1,11 @@
 /** helpers/kernel/procfs.ts on /proc output recorded on the lab host (tests/fixtures/process/). */
-import { readFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
   parseIo, readIo,
-  descendants, formatVma, parseMaps, parsePagemapEntry, parseSched, parseSmaps, parseStat, parseStatus,
+  descendants, fdinfoField, formatVma, openFds, parseMaps, parsePagemapEntry, parseSched, parseSmaps, parseStat, parseStatus,
   readStat, vmaContaining, type ProcStat,
 } from '../../helpers/kernel/procfs.js';
 import { REPO_ROOT } from '../../helpers/harness/paths.js';
@@ -102,5 +103,25 @@ describe('descendants', () => {
     expect([io.get('rchar'), io.get('wchar'), io.get('write_bytes')]).toEqual([4242, 17, 4096]);
     if (process.getuid?.() === 0) expect(readIo(process.pid)?.get('rchar')).toBeGreaterThan(0);
     expect(readIo(2 ** 22 + 1)).toBeUndefined();
+  });
+});
+
+describe('openFds / fdinfoField', () => {
+  it('lists the descriptors a process holds with their targets and fdinfo, filtered by target, and none for a process that is gone', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'openfds-'));
+    const file = join(dir, 'f');
+    const fd = openSync(file, 'w');
+    try {
+      const mine = openFds('self', (t) => t === file);
+      expect(mine.map((f) => f.fd)).toEqual([fd]);
+      // O_WRONLY|O_CREAT|O_TRUNC, printed in octal: the access mode is 1.
+      expect((fdinfoField(mine[0]!.fdinfo, 'flags', 8) ?? 0) & 3).toBe(1);
+      expect(fdinfoField(mine[0]!.fdinfo, 'pos')).toBe(0);
+      expect(fdinfoField(mine[0]!.fdinfo, 'no_such_key')).toBeUndefined();
+      expect(openFds(2 ** 22 + 1)).toEqual([]);
+    } finally {
+      closeSync(fd);
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

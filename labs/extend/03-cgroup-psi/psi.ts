@@ -23,7 +23,7 @@
  * while the stall is read from the same tasks' kl- child of the
  * controller-less cgroup2 tree (pressureCgroup()).
  */
-import { existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { probeCgroups } from '../../../helpers/harness/capabilities.js';
 import { buildProgram } from '../../../helpers/harness/compile.js';
@@ -32,7 +32,7 @@ import { run } from '../../../helpers/harness/exec.js';
 import { REFERENCE_SRC } from '../../../helpers/harness/paths.js';
 import { makeCgroup2Child } from '../../../helpers/kernel/cgroup-bpf.js';
 import { CGROUP_BASE, makeCgroup } from '../../../helpers/kernel/cgroup.js';
-import { listProcesses } from '../../../helpers/kernel/procfs.js';
+import { listProcesses, openFds } from '../../../helpers/kernel/procfs.js';
 
 /** One line of a pressure file. */
 export interface PressureLine {
@@ -108,18 +108,11 @@ export interface OpenFile { readonly fd: number; readonly target: string; readon
 
 /** The files `pid` has open (from /proc/<pid>/fd and fdinfo); empty when it is gone. */
 export function openFiles(pid: number): OpenFile[] {
-  let fds: string[] = [];
-  try { fds = readdirSync(`/proc/${pid}/fd`); } catch { return []; }
-  const out: OpenFile[] = [];
-  for (const fd of fds) {
-    try {
-      const target = readlinkSync(`/proc/${pid}/fd/${fd}`);
-      const flags = readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8').match(/^flags:\s*(\d+)/m)?.[1] ?? '0';
-      const mode = parseInt(flags, 8) & 3; // O_ACCMODE: 0 read, 1 write, 2 read-write
-      out.push({ fd: Number(fd), target, writable: mode === 1 || mode === 2, flags });
-    } catch { /* closed meanwhile */ }
-  }
-  return out;
+  return openFds(pid).map(({ fd, target, fdinfo }) => {
+    const flags = /^flags:\s*(\d+)/m.exec(fdinfo)?.[1] ?? '0';
+    const mode = parseInt(flags, 8) & 3; // O_ACCMODE: 0 read, 1 write, 2 read-write
+    return { fd, target, writable: mode === 1 || mode === 2, flags };
+  });
 }
 
 /**

@@ -5,7 +5,7 @@
  * (EPOLLET is bit 31). Net Lab 1 reads it to see that a server watches every
  * connection through epoll, and in which mode.
  */
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { openFds } from '../../../helpers/kernel/procfs.js';
 
 export const EPOLLIN = 0x001;
 export const EPOLLOUT = 0x004;
@@ -28,19 +28,9 @@ export interface EpollInstance {
   readonly watches: EpollWatch[];
 }
 
-/** The epoll instances a live process holds, with what each watches. */
+/** The epoll instances a process holds, with what each watches (none once it is gone). */
 export function epollInstances(pid: number): EpollInstance[] {
-  const dir = `/proc/${pid}/fd`;
-  const out: EpollInstance[] = [];
-  for (const name of readdirSync(dir)) {
-    let target = '';
-    try { target = readlinkSync(`${dir}/${name}`); } catch { continue; /* closed meanwhile */ }
-    if (target !== 'anon_inode:[eventpoll]') continue;
-    try {
-      out.push({ fd: Number(name), watches: parseEpollFdinfo(readFileSync(`/proc/${pid}/fdinfo/${name}`, 'utf8')) });
-    } catch { /* closed meanwhile */ }
-  }
-  return out;
+  return openFds(pid, (t) => t === 'anon_inode:[eventpoll]').map(({ fd, fdinfo }) => ({ fd, watches: parseEpollFdinfo(fdinfo) }));
 }
 
 /** "edge-triggered", "level-triggered" or "mixed" for a set of watches. */

@@ -16,7 +16,7 @@
  * the spec decide.
  */
 import { randomInt } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { release } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -25,7 +25,7 @@ import { run, waitUntil } from '../../../helpers/harness/exec.js';
 import { labSource } from '../../../helpers/harness/paths.js';
 import { makeTempDir } from '../../../helpers/harness/resources.js';
 import { startBpftrace, type BpftraceSession } from '../../../helpers/kernel/bpftrace.js';
-import { perfAttachments, progInfo, progXlated, type PerfAttachment } from '../../../helpers/kernel/bpftool.js';
+import { heldPrograms, perfAttachments, progInfo, progXlated, readsKernelMemory, type PerfAttachment } from '../../../helpers/kernel/bpftool.js';
 import { twoHosts } from '../../../helpers/kernel/netns.js';
 import { parseSoftirqCounts, parseSoftirqs, softirqDelta } from '../../../helpers/kernel/softirqs.js';
 
@@ -164,28 +164,12 @@ async function scriptHooks(pid: number): Promise<{ attached: PerfAttachment[]; h
   const held = heldPrograms(pid);
   for (const [, type] of held) if (!(type in PROBE_PROG_TYPES)) hooks.push(`a BPF program of type ${type} (bpf_prog_type; 7 is perf_event: an interval or profile probe)`);
   const ids = new Set([...all.map((h) => h.prog_id), ...held.keys()]);
-  for (const id of ids) if (/probe_read/.test(await progXlated(id).catch(() => ''))) hooks.push(`kernel memory read (bpf_probe_read_kernel) in program ${id}`);
+  for (const id of ids) if (readsKernelMemory(await progXlated(id).catch(() => ''))) hooks.push(`kernel memory read (bpf_probe_read_kernel) in program ${id}`);
   return { attached, hooks };
 }
 
 const realpathOr = (p: string) => { try { return realpathSync(p); } catch { return p; } };
 
-/** The BPF programs process `pid` holds open: prog id → bpf_prog_type (/proc/<pid>/fdinfo of its anon_inode:bpf-prog fds). */
-function heldPrograms(pid: number): Map<number, number> {
-  const out = new Map<number, number>();
-  let fds: string[] = [];
-  try { fds = readdirSync(`/proc/${pid}/fd`); } catch { return out; }
-  for (const fd of fds) {
-    try {
-      if (readlinkSync(`/proc/${pid}/fd/${fd}`) !== 'anon_inode:bpf-prog') continue;
-      const info = readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8');
-      const id = Number(/^prog_id:\s*(\d+)/m.exec(info)?.[1]);
-      const type = Number(/^prog_type:\s*(\d+)/m.exec(info)?.[1]);
-      if (id) out.set(id, type);
-    } catch { /* closed meanwhile */ }
-  }
-  return out;
-}
 
 /** SIGINT runs a script's END and prints its maps; under load bpftrace's teardown can outlast the harness's kill grace, so wait for it here. */
 async function interrupt(bt: BpftraceSession): Promise<void> {
