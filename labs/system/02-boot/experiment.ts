@@ -150,7 +150,9 @@ export async function runBootTrail(t: Target): Promise<BootRun> {
   const tag = `KL_KERNEL_${randomBytes(6).toString('hex')}`;
   const initrd = await buildInitramfs({
     init: initScript({
-      commands: ['for p in 1 2; do echo "KL_PROC pid=$p comm=$(cat /proc/$p/comm) ppid=$(awk \'/^PPid:/{print $2}\' /proc/$p/status)"; done'],
+      // The kernel's own console messages off first (busybox dmesg -n 1: emergencies only): a late one printed in the
+      // middle of a line cut it (measured: "ppid=0[" on a slow boot, two guests at once).
+      commands: ['dmesg -n 1 2>/dev/null; for p in 1 2; do echo "KL_PROC pid=$p comm=$(cat /proc/$p/comm) ppid=$(awk \'/^PPid:/{print $2}\' /proc/$p/status)"; done'],
     }),
   });
   const port = await freePort();
