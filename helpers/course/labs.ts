@@ -27,6 +27,12 @@ export interface LabInfo {
   readonly seconds?: number;
   /** Points per test: {"<test name or prefix>": n}; others are worth 1 (helpers/course/grading.ts). */
   readonly points?: Readonly<Record<string, number>>;
+  /**
+   * Two runs of this lab's spec may share the machine (each names everything it makes on its own, and no test judges
+   * a time, a rate or a CPU share that a second run would disturb): the teeth run its fixtures two at a time
+   * (tests/labs/teeth.test.ts). Absent: one at a time, as the labs project runs its files.
+   */
+  readonly sharesMachine?: boolean;
   /** Points each hint shown costs (`npm run lab -- hint`, helpers/course/reveal.ts); default 0. */
   readonly hintCost?: number;
 }
@@ -58,6 +64,7 @@ export function listLabs(root = join(REPO_ROOT, 'labs')): LabInfo[] {
     const id = relative(root, dirname(file));
     const bad = [...raw.requires, ...(raw.adapts ?? [])].filter((c) => !(CAPABILITY_IDS as readonly string[]).includes(c));
     if (bad.length) throw new Error(`${file}: unknown capability ${bad.join(', ')} (an unknown requirement is a bug, not a skip)`);
+    if (raw.sharesMachine !== undefined && typeof raw.sharesMachine !== 'boolean') throw new Error(`${file}: "sharesMachine" is true or false`);
     return { ...raw, id, spec: relative(REPO_ROOT, join(dirname(file), raw.spec)) };
   }));
 }

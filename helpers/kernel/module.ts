@@ -95,8 +95,12 @@ export async function buildModule(opts: { readonly src: string; readonly name: s
     }
     throw e;
   }
-  await rm(dir, { recursive: true, force: true });
-  await rename(work, dir);
+  // Another run (two fixtures of one lab at once) may have built the same source meanwhile: keep its copy.
+  if (existsSync(ko)) await rm(work, { recursive: true, force: true });
+  else {
+    await rm(dir, { recursive: true, force: true });
+    await rename(work, dir);
+  }
   logBuild('compiled', opts.src, key);
   return { path: ko, name: opts.name, cached: false, command };
 }

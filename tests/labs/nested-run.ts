@@ -129,12 +129,14 @@ export interface BatchItem {
 /**
  * Several workspaces against one spec in ONE nested vitest: a wrapper spec file per workspace sets LAB_SRC (and the
  * tests to run) and imports the lab's spec, so vitest starts, probes the host and reaps once for all of them
- * instead of once each (~2.5 s a run here). Each wrapper still runs in a worker of its own, one at a time, with the
- * labs project's setup files (host guard, release of what the file made) — as the file of a student's run would.
+ * instead of once each (~2.5 s a run here). Each wrapper still runs in a worker of its own, with the labs project's
+ * setup files (host guard, release of what the file made) — as the file of a student's run would; one at a time, or
+ * `workers` at once for a lab that shares the machine (lab.json "sharesMachine").
  * Returns each item's result by id; an item whose file produced no result is missing from the map (the caller runs
  * it alone).
  */
-export async function runSpecBatch(spec: string, items: readonly BatchItem[], options: { strict?: boolean; timeoutMs?: number; signal?: AbortSignal } = {}): Promise<Map<string, NestedRunResult>> {
+export async function runSpecBatch(spec: string, items: readonly BatchItem[], options: { strict?: boolean; timeoutMs?: number; signal?: AbortSignal; workers?: number } = {}): Promise<Map<string, NestedRunResult>> {
+  const workers = Math.max(1, Math.min(options.workers ?? 1, items.length));
   sweepStale();
   const batchRel = join('.cache', 'teeth-batch', `${process.pid}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`);
   const batch = join(REPO_ROOT, batchRel);
@@ -154,7 +156,9 @@ export async function runSpecBatch(spec: string, items: readonly BatchItem[], op
       test: {
         name: 'labs',
         include: [`${batchRel}/*.spec.ts`],
-        fileParallelism: false,
+        // One file at a time, as the labs project runs; a lab whose lab.json says it shares the machine, `workers` at once.
+        fileParallelism: workers > 1,
+        maxWorkers: workers,
         globalSetup: ['helpers/harness/global-setup.ts'],
         setupFiles: ['helpers/harness/setup-labs.ts', 'helpers/course/grading-setup.ts', 'tests/labs/only-tests.ts'],
         testTimeout: 180_000,
@@ -166,7 +170,7 @@ export async function runSpecBatch(spec: string, items: readonly BatchItem[], op
     const r = await run('npx', ['vitest', 'run', '--config', config, '--reporter=json', `--outputFile=${out}`], {
       cwd: REPO_ROOT,
       env: { LABS_JUNIT: '', LABS_REPORT: 'off', LABS_STRICT: options.strict === false ? '0' : '1', CI: 'true' },
-      timeoutMs: options.timeoutMs ?? (10 + 3 * items.length) * 60_000,
+      timeoutMs: options.timeoutMs ?? (10 + 3 * Math.ceil(items.length / workers)) * 60_000,
       reject: false,
       signal: options.signal,
     });

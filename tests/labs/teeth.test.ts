@@ -6,7 +6,8 @@
  *
  * TEETH=<lab id or its start> runs one lab's (or one area's) fixtures,
  * e.g. TEETH=net/01-epoll npx vitest run --project unit tests/labs/teeth.test.ts
- * A lab's fixtures run in one nested vitest (nested-run.ts runSpecBatch);
+ * A lab's fixtures run in one nested vitest (nested-run.ts runSpecBatch), one at a time, or two at a time where
+ * the lab's lab.json says two runs share the machine ("sharesMachine"; TEETH_WORKERS=1 runs them one at a time);
  * TEETH_BATCH=0 runs each alone, as a student's run would start. A fixture whose
  * verdict does not hold runs once more, alone, and is then marked RETRIED
  * (annotation + log line); TEETH_RETRY=0 turns that off.
@@ -18,6 +19,7 @@ import { describe, expect, it, type TestContext } from 'vitest';
 import { run } from '../../helpers/harness/exec.js';
 import { REPO_ROOT } from '../../helpers/harness/paths.js';
 import { skipOrFail, unmet } from '../../helpers/harness/requires.js';
+import { listLabs } from '../../helpers/course/labs.js';
 import { loadFixtures, selector, titleOf, untilPattern, type Fixture } from './fixtures.js';
 import { HARNESS_FAILURE, runSpecBatch, runSpecNested, type NestedRunResult, type NestedTestResult } from './nested-run.js';
 
@@ -25,6 +27,9 @@ const all = loadFixtures();
 const only = process.env.TEETH;
 const chosen = only ? all.filter((f) => f.lab.startsWith(only)) : all;
 const root = process.getuid?.() === 0;
+/** Labs whose lab.json says two runs may share the machine: their fixtures run two at a time (TEETH_WORKERS=1: one). */
+const sharing = new Set(listLabs().filter((l) => l.sharesMachine).map((l) => l.id));
+const workersFor = (lab: string) => (sharing.has(lab) ? Math.max(1, Number(process.env.TEETH_WORKERS ?? 2) || 1) : 1);
 
 /** The spec's tests in order, listed once per spec (vitest list: collects, runs nothing). */
 const listings = new Map<string, Promise<string[]>>();
@@ -57,7 +62,7 @@ function labBatch(lab: string, signal: AbortSignal): Promise<Map<string, NestedR
     batches.set(lab, (async () => {
       const listed = await listTests(fixtures[0]!.spec);
       const items = fixtures.map((f) => ({ id: f.name, base: f.base, replace: f.replaces, only: f.expect === 'fail' ? untilPattern(f, listed) : undefined, uncontained: Boolean(f.uncontained) }));
-      return runSpecBatch(fixtures[0]!.spec, items, { signal });
+      return runSpecBatch(fixtures[0]!.spec, items, { signal, workers: workersFor(lab) });
     })().catch(() => new Map()));
   }
   return batches.get(lab)!;
