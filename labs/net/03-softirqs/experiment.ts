@@ -170,7 +170,6 @@ async function scriptHooks(pid: number): Promise<{ attached: PerfAttachment[]; h
 
 const realpathOr = (p: string) => { try { return realpathSync(p); } catch { return p; } };
 
-
 /** SIGINT runs a script's END and prints its maps; under load bpftrace's teardown can outlast the harness's kill grace, so wait for it here. */
 async function interrupt(bt: BpftraceSession): Promise<void> {
   process.kill(bt.process.pid, 'SIGINT');
