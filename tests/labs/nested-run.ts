@@ -41,12 +41,14 @@ export interface NestedTestResult {
 
 export interface NestedRunResult {
   readonly tests: readonly NestedTestResult[];
+  /** The spec file's status in vitest's JSON report ("passed", "failed"). */
+  readonly status: string;
   /** The spec file's own error (a harness failure), if any. */
   readonly fileMessage: string;
   readonly run: RunResult;
 }
 
-interface JsonReport { testResults: { message: string; assertionResults: NestedTestResult[] }[] }
+interface JsonReport { testResults: { status: string; message: string; assertionResults: NestedTestResult[] }[] }
 
 /**
  * Workspaces (`lab-fixture-<pid>-…` in the temp dir) and batch dirs (`.cache/teeth-batch/<pid>-…`) carry the pid of
@@ -109,7 +111,7 @@ export async function runSpecNested(spec: string, options: NestedRunOptions = {}
     if (!existsSync(out)) throw new Error(`the nested run of ${spec} wrote no report:\n${r.stderr.slice(-3000)}`);
     const file = (JSON.parse(readFileSync(out, 'utf8')) as JsonReport).testResults[0];
     if (!file) throw new Error(`the nested run of ${spec} produced no results`);
-    return { tests: file.assertionResults, fileMessage: file.message, run: r };
+    return { tests: file.assertionResults, status: file.status, fileMessage: file.message, run: r };
   } finally {
     rmSync(ws, { recursive: true, force: true });
   }
@@ -118,9 +120,11 @@ export async function runSpecNested(spec: string, options: NestedRunOptions = {}
 /** One workspace of a batch: what `runSpecNested` takes, with an id to find its result by. */
 export interface BatchItem {
   readonly id: string;
+  /** The lab spec this workspace runs, when it is not the batch's (the starter check runs every lab in one batch). */
+  readonly spec?: string;
   readonly base?: 'reference' | 'starter';
   readonly replace?: Readonly<Record<string, string>>;
-  /** Only the tests whose full name matches (as vitest -t, applied per workspace by tests/labs/only-tests.ts). */
+  /** Only the tests whose full name matches (as vitest -t, given per workspace by tests/labs/only-tests.ts selectTests). */
   readonly only?: string;
   /** As NestedRunOptions.uncontained, for this workspace's file. */
   readonly uncontained?: boolean;
@@ -147,7 +151,8 @@ export async function runSpecBatch(spec: string, items: readonly BatchItem[], op
       const ws = makeWorkspace(item.base, item.replace);
       spaces.push(ws);
       const file = join(batch, `w${String(i).padStart(3, '0')}.spec.ts`);
-      writeFileSync(file, `// ${item.id}: ${spec} against ${ws}\nprocess.env.LAB_SRC = ${JSON.stringify(ws)};\nprocess.env.LABS_SPEC_FILE = ${JSON.stringify(join(REPO_ROOT, spec))};\nprocess.env.LABS_ONLY_TESTS = ${JSON.stringify(item.only ?? '')};\nprocess.env.LABS_CONTAIN = ${JSON.stringify(item.uncontained ? '0' : process.env.LABS_CONTAIN ?? '')};\nawait import(${JSON.stringify(join(REPO_ROOT, spec))});\n`);
+      const itemSpec = item.spec ?? spec;
+      writeFileSync(file, `// ${item.id}: ${itemSpec} against ${ws}\nprocess.env.LAB_SRC = ${JSON.stringify(ws)};\nprocess.env.LABS_SPEC_FILE = ${JSON.stringify(join(REPO_ROOT, itemSpec))};\nimport { selectTests } from ${JSON.stringify(join(REPO_ROOT, 'tests/labs/only-tests.ts'))};\nselectTests(${JSON.stringify(item.only ?? '')});\nprocess.env.LABS_CONTAIN = ${JSON.stringify(item.uncontained ? '0' : process.env.LABS_CONTAIN ?? '')};\nawait import(${JSON.stringify(join(REPO_ROOT, itemSpec))});\n`);
       return file;
     });
     const config = join(batch, 'vitest.config.mjs');
@@ -179,7 +184,7 @@ export async function runSpecBatch(spec: string, items: readonly BatchItem[], op
     const report = JSON.parse(readFileSync(out, 'utf8')) as JsonReport & { testResults: { name: string }[] };
     for (const fileResult of report.testResults) {
       const at = files.indexOf(fileResult.name);
-      if (at >= 0) results.set(items[at]!.id, { tests: fileResult.assertionResults, fileMessage: fileResult.message, run: r });
+      if (at >= 0) results.set(items[at]!.id, { tests: fileResult.assertionResults, status: fileResult.status, fileMessage: fileResult.message, run: r });
     }
     return results;
   } finally {
