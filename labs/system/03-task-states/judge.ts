@@ -81,9 +81,18 @@ function common(r: Run, c: Child) {
     last,
     sw,
     evidence: `child ${c.pid ?? '?'} (asked '${c.asked}', printed '${c.line ?? ''}'): states while settling ${c.seen.join('→') || 'none'}; ${showView(c.view)}; ` +
-      `sampled every 50 ms over the window: ${showSamples(c)}; CPU in the window ${ms(c.runNs)}, switches ${c.switches ?? '?'}; its last sched_switch before the window ended: ${last?.line ?? 'none'}`,
+      `sampled every 50 ms over the window: ${showSamples(c)}; CPU in the window ${ms(c.runNs)}, switches ${c.switches ?? '?'}; its last sched_switch before the window ended: ${last?.line ?? 'none'}` +
+      (r.lost ? `\n${LOST_NOTE}` : ''),
   };
 }
+
+/**
+ * Said with every child's evidence when the trace lost events: the ring buffer (8 MiB per CPU) overwrote its oldest,
+ * so a missing sched_switch or signal may be the trace's, not the program's.
+ */
+export const LOST_NOTE = 'NOTE: the kernel\'s trace of this run lost events (its ring buffer filled and overwrote the oldest), so an event missing above may be ' +
+  'lost, not absent: a child that switches very often (sched_yield in a loop) or a busy machine fills it. Run the lab again on a quieter machine; ' +
+  'a child that sleeps or spins without yielding makes far fewer events.';
 
 /** R: runnable all the time, running (CPU time grows), switched out only by preemption. */
 export function running(r: Run, windowMs: number) {
@@ -282,6 +291,6 @@ export function ending(r: Run) {
       `zombies left for the reaper: ${z.handedOver.length}${z.handedOver.length ? ` — at its exit the kernel handed ${z.handedOver.length} unreaped child(ren) to ${z.handedOver[0]!.comm} ${z.handedOver[0]!.pid} ` +
         `(signal_generate SIGCHLD from the program's exit_notify, after its last sched_process_exit at ${z.lastExit!.toFixed(6)}: ${z.handedOver.slice(0, 4).map(formatGenerated).join('; ')}): ` +
         `a child that has died stays a zombie until its parent collects it with wait(2) — killing it is not reaping it` : ''}. ` +
-      `Expected: every child ended by the program (a stopped or traced child ignores all but SIGKILL) and reaped with wait(2) before it exits 0${r.lost ? ' (the trace lost events)' : ''}`,
+      `Expected: every child ended by the program (a stopped or traced child ignores all but SIGKILL) and reaped with wait(2) before it exits 0${r.lost ? `\n${LOST_NOTE}` : ''}`,
   };
 }

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Child, ProcView, Run, TaskState } from '../../../../labs/system/03-task-states/experiment.js';
 import {
-  answers, ending, killedWhileWaiting, parseSignal, running, sleeping, stopped, termWhileWaiting, traced, uninterruptible, windowEnd, zombies,
+  answers, ending, killedWhileWaiting, LOST_NOTE, parseSignal, running, sleeping, stopped, termWhileWaiting, traced, uninterruptible, windowEnd, zombies,
 } from '../../../../labs/system/03-task-states/judge.js';
 import { parseSwitch } from '../../../../helpers/kernel/sched.js';
 import type { ProcStat } from '../../../../helpers/kernel/procfs.js';
@@ -45,6 +45,17 @@ describe('System Lab 3 judge', () => {
     expect(running(run([busy], [sw(1, 101, 'R+'), mark(2)]), 1000)[0]!.facts).toMatchObject({ ran: true, sleepingSwitches: 0, window: true });
     const nap = child('R', 101, 'R', { runNs: 5e6, samples: ['S', 'R', 'S'] });
     expect(running(run([nap], [sw(1, 101, 'S'), mark(2)]), 1000)[0]!.facts).toMatchObject({ ran: false, sleepingSwitches: 1, window: false });
+  });
+
+  it('says with every child\'s evidence, and at the end, when the trace lost events (a missing event may be the trace\'s)', () => {
+    const c = child('T', 104, 'S');
+    for (const lost of [false, true]) {
+      const r = run([c], [], { lost });
+      for (const m of [stopped(r)[0]!.message, sleeping(run([child('S', 102)], [], { lost }))[0]!.message, ending(r).message]) {
+        if (lost) expect(m).toContain(LOST_NOTE);
+        else expect(m).not.toContain('lost');
+      }
+    }
   });
 
   it('S and D: the last switch before the window mark, not the ones after', () => {
