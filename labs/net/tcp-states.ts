@@ -144,6 +144,8 @@ export interface KernelStateChange {
   readonly dport: number;
   readonly from: string;
   readonly to: string;
+  /** When the kernel recorded it (s, the record's trace_clock). */
+  readonly ts?: number;
 }
 
 /**

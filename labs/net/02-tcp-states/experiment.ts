@@ -6,7 +6,7 @@
  * harness's tcp_peer makes the connections: one the client closes first, one
  * the server closes first (in a random order), a simultaneous close (the
  * server's FIN dropped until the client has closed too: CLOSING), three on
- * decoy ports, an MPTCP one on the lab's port, one to the port once nobody
+ * decoy ports (the first before anything on the lab's port: its listener is the first), an MPTCP one on the lab's port, one to the port once nobody
  * listens (RST) and one whose first SYN nftables drops. `ss -tan` is read in
  * the namespaces while it happens. It returns the evidence (`Run`): the
  * tracer's lines read as socket lives (labs/net/tcp-states.ts), the kernel's
@@ -134,11 +134,22 @@ export async function traceConnections(): Promise<Run> {
   const noNetem = netem.exitCode === 0 ? undefined : (netem.stderr.trim() || `exit ${netem.exitCode}`);
   if (!noNetem) await client.exec('tc', ['qdisc', 'del', 'dev', 'lo', 'root'], { reject: false, timeoutMs: 10_000 });
   // The kernel's own record of the tracepoint for PORT, from before the tracer starts until after it stops.
-  const record = makeTraceInstance(['sock/inet_sock_set_state'], { tag: 'tcpst', enable: false, bufferKb: 1024 });
+  // trace_clock "mono": CLOCK_MONOTONIC, the clock of bpftrace's nsecs (the two agree on how long the delayed connect took).
+  const record = makeTraceInstance(['sock/inet_sock_set_state'], { tag: 'tcpst', enable: false, bufferKb: 1024, clock: 'mono' });
   if (!record) throw new Error('no tracefs instances or no sock/inet_sock_set_state in /sys/kernel/tracing/events');
   writeFileSync(join(record.dir, 'events/sock/inet_sock_set_state/filter'), `sport == ${PORT} || dport == ${PORT}`);
   record.setEnabled(true);
   const bt: BpftraceSession = await startBpftrace(labSource('net/02-tcp-states/tcpstates.bt'), { ready: /^Tracing/, scriptArgs: [String(PORT)] });
+
+  // Decoy connections on other ports: not the tracer's business. The first one before anything on PORT (its listener
+  // is the first after the tracer starts), the others after the simultaneous close.
+  const decoys: Conn[] = [];
+  const decoy = async (port: number) => {
+    const d = await serve(server, peer, port, 1);
+    decoys.push(await connect(client, peer, ip, port, 'c'));
+    await d.exited;
+  };
+  await decoy(DECOYS[0]!);
 
   // Two connections on PORT, in a random order: one the client closes first, one the server does.
   let srv = await serve(server, peer, PORT, 2);
@@ -155,13 +166,7 @@ export async function traceConnections(): Promise<Run> {
   // Both sides close at once: the server goes through CLOSING.
   const simultaneous = await simultaneousClose(client, server, peer, ip);
 
-  // Decoy connections on other ports: not the tracer's business.
-  const decoys: Conn[] = [];
-  for (const port of DECOYS) {
-    srv = await serve(server, peer, port, 1);
-    decoys.push(await connect(client, peer, ip, port, 'c'));
-    await srv.exited;
-  }
+  for (const port of DECOYS.slice(1)) await decoy(port);
 
   // An MPTCP connection on PORT: the same tracepoint reports the MPTCP sockets (protocol IPPROTO_MPTCP) beside
   // their TCP subflows (IPPROTO_TCP, which a TCP tracer prints).
@@ -194,7 +199,7 @@ export async function traceConnections(): Promise<Run> {
   }, 5_000);
   await bt.stop();
   record.setEnabled(false);
-  const kernel = record.read().events.flatMap((e) => parseKernelStateChange(e.body) ?? []);
+  const kernel = record.read().events.flatMap((e) => { const k = parseKernelStateChange(e.body); return k ? [{ ...k, ts: e.ts }] : []; });
   return {
     port: PORT, decoyPorts: DECOYS, hosts, lines, lives: socketLives(parseStateChanges(lines)), clientFirst, serverFirst, simultaneous: simultaneous.conn, decoys, delayed, mptcp, noMptcp, kernel,
     refusedOutput: `${refused.stdout}${refused.stderr}`.trim(), ssListening, ssClientAfter, ssServerAfter, ssSimultaneous: simultaneous.ss,

@@ -15,6 +15,13 @@ import type { Conn, Run } from './experiment.js';
  * (nsecs >> 10) loses 24 ms over the 1 s retransmission; 15 ms keeps room for the scheduler.
  */
 export const CONNECT_SLACK_US = 15_000;
+/**
+ * How far the tracer's SYN_SENT → ESTABLISHED of the delayed connection may be from the kernel's own record of the
+ * same two changes (trace_clock "mono", CLOCK_MONOTONIC as bpftrace's nsecs): the larger of this and
+ * KERNEL_CLOCK_SLACK of the interval (both probes run at the same tracepoint hit, microseconds apart).
+ */
+export const KERNEL_CLOCK_SLACK_US = 200;
+export const KERNEL_CLOCK_SLACK = 0.002;
 /** The kernel's initial SYN retransmission timeout (TCP_TIMEOUT_INIT, include/net/tcp.h): 1 s. */
 export const SYN_RTO_US = 1_000_000;
 
@@ -200,7 +207,19 @@ export function connectLatency(r: Run) {
   const outside = ([[r.clientFirst, plain[0]!], [r.serverFirst, plain[1]!], [r.delayed, delayed!]] as const)
     .filter(([c, t]) => t < 1 || t > c.connectUs + 2)
     .map(([c, t]) => `client port ${c.localPort}: SYN_SENT → ESTABLISHED ${t} µs in your trace, connect() took ${c.connectUs} µs`);
+  // The kernel's own record of the delayed connection: its client's SYN_SENT -> ESTABLISHED (local port known), and the
+  // last SYN_SENT to the port before it (made before the port is bound: its sport is 0).
+  const est = r.kernel.findIndex((k) => k.from === 'SYN_SENT' && k.to === 'ESTABLISHED' && k.sport === r.delayed.localPort && k.dport === r.port);
+  const syn = est < 0 ? undefined : r.kernel.slice(0, est).findLast((k) => k.to === 'SYN_SENT' && k.dport === r.port);
+  const kernelUs = syn?.ts !== undefined && r.kernel[est]?.ts !== undefined ? Math.round((r.kernel[est]!.ts! - syn.ts) * 1e6) : undefined;
+  const clockSlack = Math.max(KERNEL_CLOCK_SLACK_US, Math.round(KERNEL_CLOCK_SLACK * (kernelUs ?? 0)));
   return {
+    kernelUs,
+    kernelMessage: `the kernel's own record (sock:inet_sock_set_state) has no SYN_SENT → ESTABLISHED of the delayed connection (client port ${r.delayed.localPort}) after a SYN_SENT to port ${r.port}:\n${r.kernel.map((k) => `${k.ts?.toFixed(6)} ${k.saddr}:${k.sport} -> ${k.daddr}:${k.dport} ${k.from} -> ${k.to}`).join('\n')}`,
+    clockOff: kernelUs === undefined || typeof delayed !== 'number' ? Infinity : Math.abs(delayed - kernelUs),
+    clockSlack,
+    clockMessage: `${msg}\nSYN_SENT → ESTABLISHED of the delayed connection: ${delayed} µs in your trace, ${kernelUs} µs in the kernel's own record of the same two state changes (CLOCK_MONOTONIC, the clock of bpftrace's nsecs): ` +
+      `more than ${clockSlack} µs apart means your clock does not count real microseconds (nsecs / 1000 exactly, or elapsed / 1000)`,
     measured: plain.every((p) => typeof p === 'number' && p >= 0) && typeof delayed === 'number',
     message: msg,
     coarseClock: stamps.length >= 10 && stamps.every((us) => us % 10 === 0),

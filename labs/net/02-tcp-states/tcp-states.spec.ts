@@ -89,7 +89,7 @@ describe('Net Lab 2 — the three-way handshake and TCP states (sock:inet_sock_s
     expect(t.printed, t.message).toEqual([]);
   });
 
-  it('measures connect latency (SYN_SENT → ESTABLISHED) that grows by the 1 s SYN retransmission timeout when the first SYN is dropped', async (ctx) => {
+  it('measures connect latency (SYN_SENT → ESTABLISHED) that grows by the 1 s SYN retransmission timeout when the first SYN is dropped, in microseconds that agree with the kernel\'s own record of the same two changes', async (ctx) => {
     // The same method on every kernel (nftables is everywhere); where netem is missing, say so.
     if (r.noNetem) await adapted(ctx, `no sch_netem in this kernel (tc qdisc add dev lo root netem: ${r.noNetem}): the added delay is nftables dropping the first SYN, which the kernel retransmits after TCP_TIMEOUT_INIT (1 s)`);
     const l = judge.connectLatency(r);
@@ -103,5 +103,8 @@ describe('Net Lab 2 — the three-way handshake and TCP states (sock:inet_sock_s
     expect(l.delayed, l.message).toBeLessThan(3 * SYN_RTO_US);
     // The tracer's clock and connect()'s agree: the wait for the retransmission is almost all of the connect() call.
     expect(l.delayed, l.slowClockMessage).toBeGreaterThanOrEqual(l.atLeast);
+    // And the kernel's: its own record of the same two state changes took as long, to a fraction of a millisecond.
+    expect(l.kernelUs, l.kernelMessage).toBeDefined();
+    expect(l.clockOff, l.clockMessage).toBeLessThanOrEqual(l.clockSlack);
   });
 });
