@@ -6,8 +6,9 @@
  *
  * Build: gcc -O2 -Wall -o udp_peer udp_peer.c
  * Run:   udp_peer recv <count> <reply_len> <port>[/lite] [<port>[/lite]…]   (receiver's namespace)
- *        udp_peer send <ip> <gap_ms> [-r <cpu>:<ip>:<port>:<len>[-<len2>]] <port>:<len>[:opt<n>|:lite|:to<ip>][:race] […]
+ *        udp_peer send <ip> <gap_ms>[/<end_ms>] [-r <cpu>:<ip>:<port>:<len>[-<len2>]] <port>:<len>[:opt<n>|:lite|:to<ip>][:race] […]
  *                                                                          (sender's namespace)
+ *        udp_peer frame <ifname> <dst_mac> <ethertype> <ipproto> <port> <len>  (sender's namespace)
  *
  * recv: bind one UDP socket per port (a UDP-Lite socket for <port>/lite),
  * print "listening", then receive <count> datagrams in all (poll), printing
@@ -17,7 +18,7 @@
  * send: from one UDP socket, send each datagram (<len> random bytes to
  * <ip>:<port>) in the order given, <gap_ms> apart, printing
  * "sent <port> <len> sport=<source port>"; then wait <gap_ms> once more
- * (answers land in the open socket) and close. ":opt<n>" sends that one
+ * (or <end_ms>; answers land in the open socket) and close. ":opt<n>" sends that one
  * with <n> bytes (a multiple of 4, at most 40) of IP options (NOPs, set
  * with IP_OPTIONS for this datagram only: its IPv4 header is 20 + <n>
  * bytes); ":lite" sends it from a second socket, a UDP-Lite one (IPv4
@@ -32,6 +33,15 @@
  * (at most RACE_MAX in all), so the kernel has both threads' skbs on their
  * way at once; the line then ends with " raced=<how many the thread sent>".
  * Flags combine (e.g. <port>:<len>:opt8:race).
+ * frame: send one Ethernet frame through a packet socket on <ifname> (it
+ * passes the device's queue like any other) to <dst_mac>, of EtherType
+ * <ethertype> (hex), laid out as an IPv4 header of protocol <ipproto>
+ * (decimal) followed by an 8-byte header with <port> as its destination
+ * port at the same offset as UDP's (and TCP's), then <len> zero bytes; a
+ * bad transport checksum, so the peer's stack drops it without an answer.
+ * Prints "framed <ethertype> <ipproto> <port> <len>". A frame that is not
+ * IPv4 (EtherType other than 0800), or not UDP, for a tracer that reads the
+ * bytes where a UDP datagram's would be.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -45,6 +55,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <linux/if_packet.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -189,13 +202,20 @@ static int parse_spec(const char *spec, int *port, int *len, int *opt, int *lite
 	return 0;
 }
 
-static int send_all(const char *ip, int gap_ms, int n, char **specs, struct race *race)
+static int send_all(const char *ip, const char *gap, int n, char **specs, struct race *race)
 {
+	int gap_ms = 0, end_ms;
 	struct sockaddr_in to = { .sin_family = AF_INET }, me;
 	socklen_t mlen = sizeof(me);
 	char buf[MAX_LEN];
 	int i, fd, lite = -1, ret = 1;
 
+	if (sscanf(gap, "%d/%d", &gap_ms, &end_ms) < 2)
+		end_ms = gap_ms;
+	if (gap_ms < 0 || end_ms < 0) {
+		fprintf(stderr, "bad gap %s (want <gap_ms>[/<end_ms>])\n", gap);
+		return 1;
+	}
 	if (inet_pton(AF_INET, ip, &to.sin_addr) != 1) {
 		fprintf(stderr, "not an IPv4 address: %s\n", ip);
 		return 1;
@@ -289,11 +309,92 @@ static int send_all(const char *ip, int gap_ms, int n, char **specs, struct race
 		fflush(stdout);
 		usleep(gap_ms * 1000);
 	}
-	usleep(gap_ms * 1000);
+	usleep(end_ms * 1000);
 	ret = 0;
 cleanup:
 	if (lite >= 0)
 		close(lite);
+	close(fd);
+	return ret;
+}
+
+/* The Internet checksum (RFC 1071) of an IPv4 header. */
+static unsigned short ip_checksum(const unsigned char *h, int n)
+{
+	unsigned long sum = 0;
+	int i;
+
+	for (i = 0; i < n; i += 2)
+		sum += (unsigned long)h[i] << 8 | h[i + 1];
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return (unsigned short)~sum;
+}
+
+/* frame <ifname> <dst_mac> <ethertype> <ipproto> <port> <len>: one frame through a packet socket (see the top). */
+static int send_frame(char **argv)
+{
+	unsigned char frame[14 + 20 + 8 + MAX_LEN] = { 0 }, *ip = frame + 14, *l4 = ip + 20, mac[6];
+	unsigned int ethertype, proto, port, len, sum;
+	struct sockaddr_ll to = { .sll_family = AF_PACKET, .sll_halen = 6 };
+	struct ifreq ifr = { 0 };
+	int fd, total, ret = 1;
+
+	if (sscanf(argv[1], "%hhx:%hhx:%hhx:%hhx:%hhx:%hhx", &mac[0], &mac[1], &mac[2], &mac[3], &mac[4], &mac[5]) != 6 ||
+	    sscanf(argv[2], "%x", &ethertype) != 1 || ethertype > 0xffff || sscanf(argv[3], "%u", &proto) != 1 || proto > 255 ||
+	    sscanf(argv[4], "%u", &port) != 1 || port > 65535 || sscanf(argv[5], "%u", &len) != 1 || len > MAX_LEN ||
+	    strlen(argv[0]) >= IFNAMSIZ) {
+		fprintf(stderr, "bad frame (want <ifname> <dst_mac> <ethertype hex> <ipproto> <port> <len 0..%d>)\n", MAX_LEN);
+		return 1;
+	}
+	fd = socket(AF_PACKET, SOCK_RAW, htons(ethertype));
+	if (fd < 0) {
+		fprintf(stderr, "packet socket failed: %s\n", strerror(errno));
+		return 1;
+	}
+	strcpy(ifr.ifr_name, argv[0]);
+	if (ioctl(fd, SIOCGIFINDEX, &ifr) < 0) {
+		fprintf(stderr, "no device %s: %s\n", argv[0], strerror(errno));
+		goto out;
+	}
+	to.sll_ifindex = ifr.ifr_ifindex;
+	if (ioctl(fd, SIOCGIFHWADDR, &ifr) < 0) {
+		fprintf(stderr, "no address of %s: %s\n", argv[0], strerror(errno));
+		goto out;
+	}
+	to.sll_protocol = htons(ethertype);
+	memcpy(to.sll_addr, mac, 6);
+	/* Ethernet: destination, source, EtherType. */
+	memcpy(frame, mac, 6);
+	memcpy(frame + 6, ifr.ifr_hwaddr.sa_data, 6);
+	frame[12] = ethertype >> 8;
+	frame[13] = ethertype & 0xff;
+	/* IPv4 without options, from 0.0.0.0 to 0.0.0.0 (the peer's stack drops it), protocol <ipproto>. */
+	total = 20 + 8 + len;
+	ip[0] = 0x45;
+	ip[2] = total >> 8;
+	ip[3] = total & 0xff;
+	ip[8] = 64;
+	ip[9] = proto;
+	sum = ip_checksum(ip, 20);
+	ip[10] = sum >> 8;
+	ip[11] = sum & 0xff;
+	/* Source port 9 (discard), destination <port>; a length and checksum no stack accepts. */
+	l4[1] = 9;
+	l4[2] = port >> 8;
+	l4[3] = port & 0xff;
+	l4[4] = 0xff;
+	l4[5] = 0xff;
+	l4[6] = 0xde;
+	l4[7] = 0xad;
+	if (sendto(fd, frame, 14 + total, 0, (struct sockaddr *)&to, sizeof(to)) != 14 + total) {
+		fprintf(stderr, "sendto (frame) failed: %s\n", strerror(errno));
+		goto out;
+	}
+	printf("framed %04x %u %u %u\n", ethertype, proto, port, len);
+	fflush(stdout);
+	ret = 0;
+out:
 	close(fd);
 	return ret;
 }
@@ -337,13 +438,16 @@ int main(int argc, char **argv)
 
 		if (race_setup(&race, argv[5]) < 0)
 			return 1;
-		ret = send_all(argv[2], atoi(argv[3]), argc - 6, argv + 6, &race);
+		ret = send_all(argv[2], argv[3], argc - 6, argv + 6, &race);
 		close(race.fd);
 		return ret;
 	}
 	if (argc >= 5 && strcmp(argv[1], "send") == 0)
-		return send_all(argv[2], atoi(argv[3]), argc - 4, argv + 4, NULL);
+		return send_all(argv[2], argv[3], argc - 4, argv + 4, NULL);
+	if (argc == 8 && strcmp(argv[1], "frame") == 0)
+		return send_frame(argv + 2);
 	fprintf(stderr, "usage: udp_peer recv <count> <reply_len> <port>[/lite]…\n"
-			"       udp_peer send <ip> <gap_ms> [-r <cpu>:<ip>:<port>:<len>[-<len2>]] <port>:<len>[:opt<n>|:lite|:to<ip>][:race]…\n");
+			"       udp_peer send <ip> <gap_ms>[/<end_ms>] [-r <cpu>:<ip>:<port>:<len>[-<len2>]] <port>:<len>[:opt<n>|:lite|:to<ip>][:race]…\n"
+			"       udp_peer frame <ifname> <dst_mac> <ethertype hex> <ipproto> <port> <len>\n");
 	return 2;
 }

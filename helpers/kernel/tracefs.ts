@@ -23,6 +23,8 @@ export interface TraceEvent {
   readonly tgid?: number;
   readonly event: string;
   readonly body: string;
+  /** The CPU whose ring buffer holds the event (the `[001]` column): where it happened. */
+  readonly cpu?: number;
   /** The timestamp column as a number: seconds, or with trace_clock "counter" the counter's value. */
   readonly ts: number;
 }
@@ -33,10 +35,10 @@ export interface TraceEvent {
  * `event` is the syscall's name (`sys_getppid`) and `body` its argument list.
  */
 export function parseTraceLine(line: string): TraceEvent | undefined {
-  const m = line.match(/^\s*(.+)-(\d+)\s+(?:\(\s*(\d+|-+)\)\s+)?\[\d+\]\s+\S+\s+([\d.]+):\s+(\w+)(?::\s?(.*)|(\(.*\)(?: -> .*)?))$/);
+  const m = line.match(/^\s*(.+)-(\d+)\s+(?:\(\s*(\d+|-+)\)\s+)?\[(\d+)\]\s+\S+\s+([\d.]+):\s+(\w+)(?::\s?(.*)|(\(.*\)(?: -> .*)?))$/);
   if (!m) return undefined;
   const tgid = m[3] && /^\d+$/.test(m[3]) ? { tgid: Number(m[3]) } : {};
-  return { pid: Number(m[2]), ...tgid, ts: Number(m[4]), event: m[5]!, body: m[6] ?? m[7]! };
+  return { pid: Number(m[2]), ...tgid, cpu: Number(m[4]), ts: Number(m[5]), event: m[6]!, body: m[7] ?? m[8]! };
 }
 
 /** Does the event belong to process `pid` (its thread group, where the line says; else the task itself)? */

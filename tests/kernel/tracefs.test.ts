@@ -10,15 +10,15 @@ import { makeTraceInstance, parseTraceLine, tracepointExists } from '../../helpe
 describe('tracefs', () => {
   it('parses a line of a trace file (recorded from kvm_pio on this host)', () => {
     expect(parseTraceLine('          kvm_io-9646    [000] .....   542.775749: kvm_pio: pio_write at 0xe9 size 1 count 1 val 0x48 '))
-      .toEqual({ pid: 9646, ts: 542.775749, event: 'kvm_pio', body: 'pio_write at 0xe9 size 1 count 1 val 0x48 ' });
+      .toEqual({ pid: 9646, cpu: 0, ts: 542.775749, event: 'kvm_pio', body: 'pio_write at 0xe9 size 1 count 1 val 0x48 ' });
     expect(parseTraceLine('            five-16120   [001] .....  5935.441506: sys_getppid()'))
-      .toEqual({ pid: 16120, ts: 5935.441506, event: 'sys_getppid', body: '()' });
+      .toEqual({ pid: 16120, cpu: 1, ts: 5935.441506, event: 'sys_getppid', body: '()' });
     expect(parseTraceLine('        udp_peer-3126    [001] b....    4711: net_dev_queue: dev= skbaddr=ff11000100882900 len=98'))
-      .toMatchObject({ pid: 3126, ts: 4711, event: 'net_dev_queue' }); // trace_clock "counter"
+      .toMatchObject({ pid: 3126, cpu: 1, ts: 4711, event: 'net_dev_queue' }); // trace_clock "counter"
     expect(parseTraceLine('# tracer: nop')).toBeUndefined();
     // options/record-tgid adds the thread group after the task (recorded on this host); "-------" when unknown.
     expect(parseTraceLine('           sleep-22177   (  22177) [001] .....  5562.024436: sched_process_exit: comm=sleep pid=22177 prio=120 group_dead=true'))
-      .toEqual({ pid: 22177, tgid: 22177, ts: 5562.024436, event: 'sched_process_exit', body: 'comm=sleep pid=22177 prio=120 group_dead=true' });
+      .toEqual({ pid: 22177, tgid: 22177, cpu: 1, ts: 5562.024436, event: 'sched_process_exit', body: 'comm=sleep pid=22177 prio=120 group_dead=true' });
     expect(parseTraceLine('      kvm_io-9650   (-------) [000] .....  542.775749: kvm_pio: pio_write at 0xe9 size 1 count 1 val 0x48 '))
       .toMatchObject({ pid: 9650, ts: 542.775749, event: 'kvm_pio' });
     expect(parseTraceLine('      kvm_io-9650   (-------) [000] .....  542.775749: kvm_pio: x')?.tgid).toBeUndefined();

@@ -12,13 +12,18 @@
  * between its first and last), lab's datagrams the peer drops each followed at
  * once by decoys from the same CPU and socket, until its own record shows a
  * decoy's skb at the address of a lab's datagram the kernel was done with
- * (`reuse`: a tracer that never forgets follows it), and a tail of decoys. The
- * receiver answers each lab's datagram from the lab's port (a decoy the other
- * way). It returns the evidence: the kernel's path of every datagram and the
+ * (`reuse`: a tracer that never forgets follows it; the decoys as long as the
+ * dropped datagram), a tail of decoys, three lab's datagrams through a token
+ * bucket on the sender's veth (tc tbf: the second and third wait in its queue,
+ * so two are on their way at once), a lab's datagram the peer receives on
+ * another CPU (RPS: `rps_cpus` of the peer's receive queue), and two frames
+ * laid out like a UDP datagram to the lab's port that are not one: a TCP
+ * segment (IPv4 protocol 6) and a frame of another EtherType. The receiver
+ * answers each lab's datagram from the lab's port (a decoy the other way). It returns the evidence: the kernel's path of every datagram and the
  * tracer's lines, each classified against the event it claims to be
  * (skb-path.ts). No verdicts here: judge.ts and the spec decide.
  */
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { buildProgram } from '../../../helpers/harness/compile.js';
@@ -28,7 +33,7 @@ import { lostEvents, startBpftrace } from '../../../helpers/kernel/bpftrace.js';
 import { twoHosts } from '../../../helpers/kernel/netns.js';
 import { makeTraceInstance } from '../../../helpers/kernel/tracefs.js';
 import {
-  classifyLines, datagramPaths, describeEvent, deviceRecords, interleaved, parseTracerLine, reusedAddresses,
+  classifyLines, datagramPaths, describeEvent, deviceRecords, interleaved, parseTracerLine, reusedAddresses, sameLength,
   type Classified, type Datagram, type DatagramPath, type Interleaved, type NetEvent, type Reuse,
 } from './skb-path.js';
 
@@ -82,6 +87,25 @@ const RACE_PAYLOAD = 1250 + Math.floor(Math.random() * 51);
 const RACE_SPREAD = 100;
 const RACE_ROUNDS = 4;
 const MIN_INTERLEAVED = 3;
+/**
+ * The last lab's datagram is received on RPS_CPU (the peer's receive queue steered there by RPS), not on CPU 0 where
+ * it was sent: a tracer that keeps its followed skb per CPU misses its netif_receive_skb.
+ */
+const RPS_CPU = 1;
+/**
+ * TOGETHER lab's datagrams sent back to back through a token bucket on the sender's veth (tc tbf, TBF): the bucket holds
+ * one frame (1600 bytes), each of these is 842–1142 bytes, so the first goes at once and the others wait in the
+ * qdisc's queue for tokens (200 kbit/s: 3 ms and more each) — the third's net_dev_queue comes before the second's
+ * net_dev_xmit: two lab's datagrams on their way at once. A tracer that keeps one "datagram in flight" loses one.
+ */
+const TOGETHER = 3;
+const TBF = ['rate', '200kbit', 'burst', '1600', 'limit', '10000'];
+const togetherPayloads = () => Array.from({ length: TOGETHER }, () => 800 + Math.floor(Math.random() * 301));
+/** The frames laid out like a UDP datagram to the lab's port (udp_peer frame): a TCP segment, and IPv4-looking bytes under another EtherType. */
+const FRAMES = [
+  { ethertype: '0800', proto: 6, label: 'a TCP segment to the lab\'s port (IPv4 protocol 6; its destination port where UDP\'s is)' },
+  { ethertype: '88b5', proto: 17, label: 'a frame of EtherType 0x88b5 (not IPv4) whose bytes read as a UDP datagram to the lab\'s port' },
+] as const;
 const EVENTS = ['net/net_dev_queue', 'net/netif_rx', 'net/net_dev_xmit', 'net/netif_receive_skb'];
 /** The tracer's output counts as complete once unchanged for this long (bpftrace only drains what the kernel already recorded). */
 const QUIET_MS = 200;
@@ -100,6 +124,13 @@ export interface Run {
   readonly output: string[];
   /** Its lines that name a net tracepoint, each with the datagram and event it is (if any). */
   readonly lines: Classified[];
+  /** The lab's datagrams sent through the token bucket (empty: tc could not set one up; `tbfError` says why). */
+  readonly together: DatagramPath[];
+  readonly tbfError?: string;
+  /** RPS steered the peer's receive queue to another CPU for the last lab's datagram (false: one CPU, or no RPS). */
+  readonly otherCpu: boolean;
+  /** That datagram's path (its netif_receive_skb's CPU is in the record). */
+  readonly rpsTarget?: DatagramPath;
   /** Events bpftrace reported lost. */
   readonly lost: number;
   /** Decoys were raced from another CPU (false: one CPU only). */
@@ -135,7 +166,7 @@ export async function sendThroughTracer(): Promise<Run> {
   // datagram would go back out its veth after an ARP request: no drop, and packets the record does not expect).
   await hosts.left.ns.exec('ip', ['neigh', 'replace', NO_HOST, 'lladdr', hosts.right.mac, 'dev', left, 'nud', 'permanent'], { timeoutMs: 10_000 });
   await hosts.right.ns.exec('sysctl', ['-q', '-w', 'net.ipv4.ip_forward=0'], { timeoutMs: 10_000 });
-  const p = payloads(9 + TAIL * MAX_ROUNDS + RACE_ROUNDS + REUSE_ATTEMPTS * (1 + REUSE_DECOYS));
+  const p = payloads(9 + TAIL * MAX_ROUNDS + RACE_ROUNDS + REUSE_ATTEMPTS * (1 + REUSE_DECOYS) + 1 + FRAMES.length);
   const raced = availableParallelism() > RACE_CPU;
   const raceDecoy: Datagram = { label: `decoy to port ${RACE_PORT} at ${NO_HOST}, sent from CPU ${RACE_CPU} while a lab's datagram went out from CPU 0`, from: left, to: right, payload: RACE_PAYLOAD, concurrent: true, spread: RACE_SPREAD };
   // IP options of the second lab's datagram and of one decoy: 4..40 bytes, by 4 (an IHL of 6..15).
@@ -164,14 +195,21 @@ export async function sendThroughTracer(): Promise<Run> {
   const reuseAt = 9 + TAIL * MAX_ROUNDS + RACE_ROUNDS;
   const reuseBatch = (attempt: number): Send[] => {
     const [d, ...decoys] = p.slice(reuseAt + attempt * (1 + REUSE_DECOYS), reuseAt + (attempt + 1) * (1 + REUSE_DECOYS));
-    return [dropped(d!), ...decoys.map((n, i) => udp(PORT + 1 + (i % 2), n))];
+    // As long as the dropped datagram: the decoy that gets its address is not told apart by its length.
+    return [dropped(d!), ...decoys.map((_, i) => ({ ...udp(PORT + 1 + (i % 2), d!), label: `decoy to port ${PORT + 1 + (i % 2)}, as long as the dropped lab's datagram before it` }))];
   };
   const tailOf = (round: number) => p.slice(9 + round * TAIL, 9 + (round + 1) * TAIL).map((n, i) => udp(PORT + 1 + (i % 2), n));
   // More raced lab's datagrams, one at a time, until the kernel's record shows enough decoys inside their paths.
   const raceRound = (round: number) => udp(PORT, p[9 + TAIL * MAX_ROUNDS + round]!, undefined, true);
   const racedMore: Send[] = [];
+  // After the tail: the lab's datagram received on another CPU, then the frames.
+  const lastAt = reuseAt + REUSE_ATTEMPTS * (1 + REUSE_DECOYS);
+  const otherCpu = raced && existsSync('/proc/sys/net/core/rps_sock_flow_entries');
+  const togetherSent: Send[] = togetherPayloads().map((n, i) => ({ ...udp(PORT, n), label: `the lab's datagram ${i + 1} of ${TOGETHER} sent back to back through a token bucket (tc tbf) on ${left}` }));
+  const rpsSent: Send[] = [{ ...udp(PORT, p[lastAt]!), label: `the lab's datagram to port ${PORT} that the peer receives on CPU ${otherCpu ? RPS_CPU : 0} (${otherCpu ? 'RPS' : 'one CPU'})` }];
+  const frames = FRAMES.map((f, i): Send => ({ label: f.label, from: left, to: right, payload: p[lastAt + 1 + i]!, spec: '' }));
   // The receiver answers each lab's datagram it gets from the lab's port, the other way (in the order they came).
-  const replies = (): Datagram[] => [...sent, ...racedMore].filter((d) => d.lab).map((d) => ({ label: `the answer to the lab's datagram ${d.ipOptions ? 'with IP options ' : ''}(from port ${PORT}, the other way)`, from: right, to: left, payload: p[7]! }));
+  const replies = (): Datagram[] => [...sent, ...racedMore, ...togetherSent, ...rpsSent].filter((d) => d.lab).map((d) => ({ label: `the answer to the lab's datagram ${d.ipOptions ? 'with IP options ' : ''}(from port ${PORT}, the other way)`, from: right, to: left, payload: p[7]! }));
   const strip = (l: readonly Send[]): Datagram[] => l.map(({ spec: _, dropped: __, ...d }) => d);
 
   // One instance per veth end, filtered to it (the device of an event is its instance's: see deviceRecords()),
@@ -194,10 +232,10 @@ export async function sendThroughTracer(): Promise<Run> {
   const bt = await startBpftrace(labSource('net/04-send-packet/sendpath.bt'), { ready: new RegExp(`\\b${PORT}\\b`), scriptArgs: [String(PORT)] });
   trace.setEnabled(true);
   // Both ends on one CPU: the receiver frees each skb where the next one is allocated, so the slab reuses addresses soon.
-  const receiver = hosts.right.ns.background('taskset', ['-c', '0', peer, 'recv', String(sent.length + TAIL * MAX_ROUNDS + RACE_ROUNDS + REUSE_ATTEMPTS * REUSE_DECOYS), String(p[7]), String(PORT), String(PORT + 1), String(PORT + 2), String(PORT + 256), `${PORT}/lite`], { timeoutMs: 60_000 });
+  const receiver = hosts.right.ns.background('taskset', ['-c', '0', peer, 'recv', String(sent.length + TAIL * MAX_ROUNDS + RACE_ROUNDS + REUSE_ATTEMPTS * REUSE_DECOYS + TOGETHER + rpsSent.length), String(p[7]), String(PORT), String(PORT + 1), String(PORT + 2), String(PORT + 256), `${PORT}/lite`], { timeoutMs: 60_000 });
   await receiver.waitFor(/^listening$/, `udp_peer to bind ports ${PORT}..${PORT + 2}, ${PORT + 256} and UDP-Lite ${PORT}`, 20_000);
   const race = raced ? ['-r', `${RACE_CPU}:${NO_HOST}:${RACE_PORT}:${RACE_PAYLOAD}-${RACE_PAYLOAD + RACE_SPREAD - 1}`] : [];
-  const sender = (gap: number, list: readonly Send[]) => hosts.left.ns.exec('taskset', ['-c', '0', peer, 'send', hosts.right.ip, String(gap), ...race, ...list.map((d) => d.spec)], { timeoutMs: 30_000 });
+  const sender = (gap: number, list: readonly Send[]) => hosts.left.ns.exec('taskset', ['-c', '0', peer, 'send', hosts.right.ip, gap === 0 && list.some((d) => d.lab && !d.dropped) ? '0/400' : String(gap), ...race, ...list.map((d) => d.spec)], { timeoutMs: 30_000 });
   let sendOut = (await sender(GAP_MS, sent)).stdout;
   // The raced decoys' events inside lab's datagrams' paths, in the record so far (0 while it does not line up yet).
   const inside = () => {
@@ -215,10 +253,10 @@ export async function sendThroughTracer(): Promise<Run> {
   }
   const reuseSent: Send[] = [];
   const tail: Send[] = [];
-  // Has a decoy's skb got the address of a lab's datagram the kernel was done with (the record so far)?
+  // Has a decoy as long as a lab's datagram the kernel was done with got its skb address (the record so far)?
   const reused = () => {
     try {
-      return reusedAddresses(datagramPaths(trace.read().record, strip([...sent, ...racedMore, ...reuseSent, ...tail]), [raceDecoy])).length > 0;
+      return reusedAddresses(datagramPaths(trace.read().record, strip([...sent, ...racedMore, ...reuseSent, ...tail]), [raceDecoy])).some(sameLength);
     } catch {
       return false;
     }
@@ -235,9 +273,32 @@ export async function sendThroughTracer(): Promise<Run> {
     tail.push(...more);
     sendOut += (await sender(TAIL_GAP_MS, more)).stdout;
   }
+  // Lab's datagrams back to back through a token bucket: the second and third wait in its queue. The sender keeps its
+  // socket open 400 ms (the answers come back to it), then the bucket goes, once the receiver has them all.
+  let tbfError: string | undefined;
+  const tbf = await hosts.left.ns.exec('tc', ['qdisc', 'add', 'dev', left, 'root', 'tbf', ...TBF], { timeoutMs: 10_000, reject: false });
+  if (tbf.exitCode === 0) {
+    sendOut += (await sender(0, togetherSent)).stdout;
+    const before = [...sent, ...racedMore, ...reuseSent, ...tail, ...togetherSent].filter((d) => !d.dropped).length;
+    await waitUntil('the receiver to get the datagrams sent through the token bucket', () => receiver.stdout().split('\n').filter((l) => l.startsWith('got ')).length, (n) => n >= before, { timeoutMs: 3_000, intervalMs: 25 }).catch(() => undefined);
+    await hosts.left.ns.exec('tc', ['qdisc', 'del', 'dev', left, 'root'], { timeoutMs: 10_000 });
+  } else {
+    tbfError = `tc qdisc add dev ${left} root tbf ${TBF.join(' ')}: ${(tbf.stderr || tbf.stdout).trim()} (the token bucket qdisc: CONFIG_NET_SCH_TBF, module sch_tbf)`;
+    togetherSent.length = 0;
+  }
+  // The last lab's datagram, received on RPS_CPU: the peer's receive queue steered there (its own device, in its namespace's sysfs).
+  const rpsFile = `/sys/class/net/${right}/queues/rx-0/rps_cpus`;
+  if (otherCpu) await hosts.right.ns.exec('sh', ['-c', `echo ${(1 << RPS_CPU).toString(16)} > ${rpsFile}`], { timeoutMs: 10_000 });
+  sendOut += (await sender(GAP_MS, rpsSent)).stdout;
+  if (otherCpu) await hosts.right.ns.exec('sh', ['-c', `echo 0 > ${rpsFile}`], { timeoutMs: 10_000 });
+  // The frames that look like the lab's datagram and are not one (no answer: the peer's stack drops them).
+  for (const [i, f] of FRAMES.entries()) {
+    sendOut += (await hosts.left.ns.exec('taskset', ['-c', '0', peer, 'frame', left, hosts.right.mac, f.ethertype, String(f.proto), String(PORT), String(frames[i]!.payload)], { timeoutMs: 10_000 })).stdout;
+    await new Promise((r) => setTimeout(r, GAP_MS));
+  }
   const send = { stdout: sendOut };
   // The receiver was told the most it could get: stop it once it has everything that was sent.
-  const total = [...sent, ...racedMore, ...reuseSent, ...tail].filter((d) => !d.dropped).length;
+  const total = [...sent, ...racedMore, ...reuseSent, ...tail, ...togetherSent, ...rpsSent].filter((d) => !d.dropped).length;
   await waitUntil('the receiver to get every datagram', () => receiver.stdout().split('\n').filter((l) => l.startsWith('got ')).length, (n) => n >= total, { timeoutMs: 5_000, intervalMs: 25 }).catch(() => undefined);
   const got = await receiver.stop();
   trace.setEnabled(false);
@@ -245,7 +306,7 @@ export async function sendThroughTracer(): Promise<Run> {
   const record = rec.record;
   let paths: DatagramPath[];
   try {
-    paths = datagramPaths(record, strip([...sent, ...racedMore, ...reuseSent, ...tail]).concat(replies()), [raceDecoy]);
+    paths = datagramPaths(record, strip([...sent, ...racedMore, ...reuseSent, ...tail, ...togetherSent, ...rpsSent, ...frames]).concat(replies()), [raceDecoy]);
   } catch (e) {
     throw new Error(`${(e as Error).message}\nsender: ${send.stdout}\nreceiver: ${got.stdout}${got.stderr}\nkernel record:\n${record.map(describeEvent).join('\n')}`);
   }
@@ -261,6 +322,7 @@ export async function sendThroughTracer(): Promise<Run> {
   const parsed = all.flatMap((l, i) => parseTracerLine(l, i, [left, right]) ?? []);
   return {
     targets, target: targets[0]!, paths, record, recordLost: rec.lost, output: all, lines: classifyLines(parsed, paths), lost: lostEvents(bt.process.output()),
-    raced, raceDecoy, interleaved: interleaved(paths), reuse: reusedAddresses(paths), reuseAttempts, reuseTries: REUSE_ATTEMPTS,
+    together: targets.filter((x) => togetherSent.some((d) => d.label === x.datagram.label)), ...(tbfError ? { tbfError } : {}),
+    raced, otherCpu, rpsTarget: targets.find((x) => x.datagram.label === rpsSent[0]!.label), raceDecoy, interleaved: interleaved(paths), reuse: reusedAddresses(paths), reuseAttempts, reuseTries: REUSE_ATTEMPTS,
   };
 }

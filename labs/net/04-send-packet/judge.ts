@@ -3,7 +3,7 @@
  * (experiment.ts `Run`) to what each test asserts, with the message that shows
  * the evidence. Unit-tested in tests/lab-units/net/04-send-packet/judge.test.ts.
  */
-import { describeEvent, NET_POINTS, type Classified, type Datagram, type DatagramPath, type NetEvent, type NetPoint } from './skb-path.js';
+import { describeEvent, NET_POINTS, sameLength, type Classified, type Datagram, type DatagramPath, type NetEvent, type NetPoint } from './skb-path.js';
 import type { Run } from './experiment.js';
 
 /** Header lengths (include/uapi/linux/if_ether.h ETH_HLEN, struct iphdr without options, struct udphdr). */
@@ -63,7 +63,12 @@ export function followed(r: Run, port: number) {
     const e = t.events[pt]!;
     const same = r.output.filter((l) => l.toLowerCase().includes(e.skb) && l.includes(pt));
     const ihl = t.datagram.ipOptions ? ` (its IPv4 header is ${IPV4 + t.datagram.ipOptions} bytes: the UDP header starts after the IP options)` : '';
-    return `${t.datagram.label}: no line of yours is ${describeEvent(e)}${ihl}${same.length ? ` (lines with that tracepoint and address: ${same.join(' | ')}; they must name the device ${e.dev})` : ''}`;
+    const why = r.together.includes(t)
+      ? ' (another lab\'s datagram was queued while this one waited in the bucket: follow each one by its own skb address, not one datagram "in flight")'
+      : t === r.rpsTarget && e.cpu !== undefined && e.cpu !== t.events.net_dev_queue?.cpu
+        ? ` (recorded on CPU ${e.cpu}, its net_dev_queue on CPU ${t.events.net_dev_queue?.cpu}: what you recorded at net_dev_queue must be seen from every CPU)`
+        : '';
+    return `${t.datagram.label}: no line of yours is ${describeEvent(e)}${ihl}${why}${same.length ? ` (lines with that tracepoint and address: ${same.join(' | ')}; they must name the device ${e.dev})` : ''}`;
   });
   return {
     missing: missing.map(({ t, pt }) => `${t.datagram.label}: ${pt}`),
@@ -119,6 +124,37 @@ export function concurrency(r: Run) {
   };
 }
 
+/**
+ * The control of the token bucket: pairs of the lab's datagrams sent through it whose paths overlap in the kernel's
+ * record (the later one's net_dev_queue before the earlier one's net_dev_xmit): two on their way at once.
+ */
+export function together(r: Run) {
+  const t = r.together;
+  const overlaps = t.flatMap((a) => t.filter((b) => b !== a && a.events.net_dev_queue && a.events.net_dev_xmit && b.events.net_dev_queue
+    && b.events.net_dev_queue.index > a.events.net_dev_queue.index && b.events.net_dev_queue.index < a.events.net_dev_xmit.index).map((b) => [a, b] as const));
+  return {
+    overlaps: overlaps.length,
+    message: r.tbfError
+      ? `the experiment could not put a token bucket on the sender's veth: ${r.tbfError}`
+      : `the lab's datagrams sent back to back through the token bucket, as the kernel recorded them:\n${t.map((p) => `${p.datagram.label}:\n${kernelPath(p)}`).join('\n')}\n`
+        + 'expected the next one\'s net_dev_queue before the one ahead of it had its net_dev_xmit (it waits in the bucket\'s queue)',
+  };
+}
+
+/** The control of the receive on another CPU: the CPUs of the last lab's datagram's events in the kernel's record. */
+export function otherCpuReceive(r: Run) {
+  const t = r.rpsTarget;
+  const q = t?.events.net_dev_queue;
+  const rx = t?.events.netif_receive_skb;
+  return {
+    queued: q?.cpu,
+    received: rx?.cpu,
+    message: t
+      ? `${t.datagram.label}: the kernel recorded ${describeEvent(q)} on CPU ${q?.cpu ?? '?'} and ${describeEvent(rx)} on CPU ${rx?.cpu ?? '?'}; RPS (rps_cpus of the peer's receive queue) should have moved the receive to another CPU`
+      : 'the experiment sent no lab\'s datagram for the peer to receive on another CPU',
+  };
+}
+
 /** One reuse in the kernel's record, for messages: the lab's datagram's last event, then the decoy's first at the same address. */
 function reuseLine(x: Run['reuse'][number]): string {
   return `${x.lab.datagram.label}: #${x.lab.events.net_dev_queue!.index} ${describeEvent(x.lab.events.net_dev_queue)} … #${x.lab.events.netif_receive_skb!.index} ${describeEvent(x.lab.events.netif_receive_skb)}; then ${x.decoy.datagram.label} (${x.decoy.datagram.payload} bytes): #${x.decoy.events.net_dev_queue!.index} ${describeEvent(x.decoy.events.net_dev_queue)}`;
@@ -132,11 +168,12 @@ export function deadAddress(r: Run) {
   const labs = r.targets.map((t) => `  ${t.datagram.label}: ${describeEvent(t.events.net_dev_queue)} … ${describeEvent(t.events.netif_receive_skb)}`);
   const after = r.paths.filter((p) => !p.datagram.lab && !p.datagram.concurrent && p.datagram.from === r.target.datagram.from).slice(-12)
     .map((p) => `  ${p.datagram.label} (${p.datagram.payload} bytes): #${p.events.net_dev_queue?.index} ${describeEvent(p.events.net_dev_queue)}`);
+  const same = r.reuse.filter(sameLength);
   return {
-    reused: r.reuse.length,
-    message: r.reuse.length
-      ? `the kernel gave ${r.reuse.length} decoys the address of a lab's datagram it was done with:\n${r.reuse.map(reuseLine).join('\n')}`
-      : `the experiment could not set up the condition: in ${r.reuseAttempts} of ${r.reuseTries} attempts (a lab's datagram to an address the peer drops, then decoys at once from the same CPU 0 and socket, and a tail of decoys) no decoy's skb got the address of a lab's datagram after that datagram's netif_receive_skb, so a tracer that never forgets a followed skb would go unnoticed. Nothing to fix in your tracer: something else on CPU 0 took the freed skbs first; run the lab again.\nthe lab's datagrams in the kernel's record:\n${labs.join('\n')}\nthe last decoys sent from ${r.target.datagram.from}:\n${after.join('\n')}`,
+    reused: same.length,
+    message: same.length
+      ? `the kernel gave ${r.reuse.length} decoys the address of a lab's datagram it was done with, ${same.length} of them as long as that datagram:\n${r.reuse.map(reuseLine).join('\n')}`
+      : `the experiment could not set up the condition: in ${r.reuseAttempts} of ${r.reuseTries} attempts (a lab's datagram to an address the peer drops, then decoys as long as it at once from the same CPU 0 and socket, and a tail of decoys) no decoy as long as a lab's datagram got that datagram's skb address after its netif_receive_skb${r.reuse.length ? ` (${r.reuse.length} of another length did: ${r.reuse.slice(0, 3).map(reuseLine).join(' | ')})` : ''}, so a tracer that never forgets a followed skb would go unnoticed. Nothing to fix in your tracer: something else on CPU 0 took the freed skbs first; run the lab again.\nthe lab's datagrams in the kernel's record:\n${labs.join('\n')}\nthe last decoys sent from ${r.target.datagram.from}:\n${after.join('\n')}`,
   };
 }
 

@@ -7,8 +7,10 @@
  * pair, two such datagrams (a random port, random payload lengths, the second
  * with IP options) among decoys: other ports, UDP-Lite to the lab's port, one
  * as long as a lab's datagram, decoys raced from another CPU while a lab's
- * datagram is on its way, decoys that get a dropped lab's datagram's skb address (confirmed in the record, else a control fails) and a tail; the receiver answers each from the lab's port (a decoy the
- * other way). The kernel is the judge: the spec records the same
+ * datagram is on its way, decoys that get a dropped lab's datagram's skb address (confirmed in the record, else a control fails),
+ * a tail, three lab's datagrams back to back through a token bucket (two on their way at once), a lab's datagram the
+ * peer receives on another CPU (RPS), a TCP segment and a non-IPv4 frame laid out like a
+ * datagram to the lab's port; the receiver answers each lab's datagram from the lab's port (a decoy the other way). The kernel is the judge: the spec records the same
  * tracepoints in private tracefs instances, one per veth end (skb addresses
  * unhashed, filtered to that device, ordered by one shared counter), and
  * checks each of the script's lines against the event it claims to be.
@@ -54,14 +56,29 @@ describe('Net Lab 4 — sending a packet: one UDP datagram through net_dev_queue
     expect(c.inside, c.message).toBeGreaterThanOrEqual(1);
   });
 
-  it('control: a decoy sent after a lab\'s datagram from the same CPU and socket got that datagram\'s skb address once the kernel was done with it (the kernel\'s record)', (ctx) => {
+  it('control: a decoy sent after a lab\'s datagram from the same CPU and socket, as long as it, got that datagram\'s skb address once the kernel was done with it (the kernel\'s record)', (ctx) => {
     const d = judge.deadAddress(r);
     recordMetric(ctx, { name: 'attempts', value: r.reuseAttempts, unit: 'batches', group: 'decoys at a dead lab\'s address' });
     recordMetric(ctx, { name: 'decoys at such an address', value: d.reused, unit: 'datagrams', group: 'decoys at a dead lab\'s address' });
     expect(d.reused, d.message).toBeGreaterThanOrEqual(1);
   });
 
-  it('follows the lab\'s datagrams, the one with IP options too: net_dev_queue and net_dev_xmit on the sender\'s veth, then netif_receive_skb on the peer, the same skb, in that order', () => {
+  it('control: two lab\'s datagrams are on their way at once: sent back to back through a token bucket, the next one is queued before the one ahead of it leaves (the kernel\'s record)', () => {
+    const c = judge.together(r);
+    expect(c.overlaps, c.message).toBeGreaterThanOrEqual(1);
+  });
+
+  it('control: the peer received a lab\'s datagram on another CPU than the one that sent it (RPS; the kernel\'s record)', async (ctx) => {
+    if (!r.otherCpu) {
+      await adapted(ctx, 'one CPU, or a kernel without RPS: every lab\'s datagram is received on the CPU that sent it');
+      return;
+    }
+    const c = judge.otherCpuReceive(r);
+    expect(c.received, c.message).toBeDefined();
+    expect(c.received, c.message).not.toBe(c.queued);
+  });
+
+  it('follows the lab\'s datagrams, the one with IP options and those on their way at once too: net_dev_queue and net_dev_xmit on the sender\'s veth, then netif_receive_skb on the peer (on whichever CPU), the same skb, in that order', () => {
     const f = judge.followed(r, PORT);
     expect(f.missing, f.missingMessage).toEqual([]);
     const o = f.order();
@@ -75,7 +92,7 @@ describe('Net Lab 4 — sending a packet: one UDP datagram through net_dev_queue
     expect(l.wrong, l.wrongMessage).toEqual([]);
   });
 
-  it('prints only the lab\'s datagrams: the decoys (other ports, UDP-Lite to the lab\'s port, one of the same length, skbs on their way at the same time from another CPU, later skbs at a reused address), the answers coming back from the lab\'s port and other devices\' packets are absent', () => {
+  it('prints only the lab\'s datagrams: the decoys (other ports, UDP-Lite to the lab\'s port, one of the same length, skbs on their way at the same time from another CPU, later skbs at a reused address and as long as the datagram that had it, a TCP segment and a frame of another EtherType laid out like a UDP datagram to the lab\'s port), the answers coming back from the lab\'s port and other devices\' packets are absent', () => {
     const s = judge.strays(r, PORT);
     expect(s.lines, s.noneMessage).toBeGreaterThan(0);
     expect(s.stray, s.strayMessage).toEqual([]);

@@ -33,6 +33,8 @@ export interface NetEvent {
   readonly len: number;
   /** Position in the kernel's record. */
   readonly index: number;
+  /** The CPU it happened on (the record's column), where the record says. */
+  readonly cpu?: number;
 }
 
 /** Normalise an skb address: lowercase, no 0x, 16 digits. */
@@ -49,7 +51,7 @@ export function parseNetEvent(e: TraceEvent, index: number, dev?: string): NetEv
   if (!(NET_POINTS as readonly string[]).includes(e.event)) return undefined;
   const m = e.body.match(/dev=(\S*) skbaddr=(?:0x)?([0-9a-fA-F]+) len=(\d+)/);
   const name = dev ?? m?.[1];
-  return m && name ? { point: e.event as NetPoint, dev: name, skb: skbKey(m[2]!), len: Number(m[3]), index } : undefined;
+  return m && name ? { point: e.event as NetPoint, dev: name, skb: skbKey(m[2]!), len: Number(m[3]), index, ...(e.cpu === undefined ? {} : { cpu: e.cpu }) } : undefined;
 }
 
 /**
@@ -187,6 +189,11 @@ export function reusedAddresses(paths: readonly DatagramPath[]): Reuse[] {
     const last = lab?.events.netif_receive_skb;
     return lab && last && last.index < q.index ? [{ lab, decoy }] : [];
   }).sort((a, b) => a.decoy.events.net_dev_queue!.index - b.decoy.events.net_dev_queue!.index);
+}
+
+/** Is the decoy as long as the lab's datagram whose address it got (a tracer that checks the length it queued cannot tell them apart)? */
+export function sameLength(x: Reuse): boolean {
+  return queueLen(x.decoy.datagram) === queueLen(x.lab.datagram);
 }
 
 /** What a tracer's line says about one event. */

@@ -20,7 +20,7 @@ const target = path(`the lab's datagram to port ${PORT}`, 200, 'ffff888100000200
 function run(output: string[], paths = [decoy, target]): Run {
   const parsed = output.flatMap((l, i) => parseTracerLine(l, i, [A, B]) ?? []);
   return { targets: [paths[1]!], target: paths[1]!, paths, record: paths.flatMap((p) => Object.values(p.events)), recordLost: false, output, lines: classifyLines(parsed, paths), lost: 0,
-    raced: false, raceDecoy: { label: 'decoy raced', from: A, to: B, payload: 1300, concurrent: true }, interleaved: interleaved(paths),
+    raced: false, otherCpu: false, together: [], raceDecoy: { label: 'decoy raced', from: A, to: B, payload: 1300, concurrent: true }, interleaved: interleaved(paths),
     reuse: reusedAddresses(paths), reuseAttempts: 1, reuseTries: 8 };
 }
 const line = (point: string, dev: string, skb: string, len: number) => `${point} dev=${dev} skb=0x${skb} len=${len}`;
