@@ -19,8 +19,8 @@
  * another CPU (RPS: `rps_cpus` of the peer's receive queue), and two frames
  * laid out like a UDP datagram to the lab's port that are not one: a TCP
  * segment (IPv4 protocol 6) and a frame of another EtherType. The receiver
- * answers each lab's datagram from the lab's port (a decoy the other way). It returns the evidence: the kernel's path of every datagram and the
- * tracer's lines, each classified against the event it claims to be
+ * answers each lab's datagram from the lab's port (a decoy the other way). It
+ * returns the evidence: the kernel's path of every datagram and the tracer's lines, each classified against the event it claims to be
  * (skb-path.ts). No verdicts here: judge.ts and the spec decide.
  */
 import { existsSync, writeFileSync } from 'node:fs';
@@ -202,7 +202,7 @@ export async function sendThroughTracer(): Promise<Run> {
   // More raced lab's datagrams, one at a time, until the kernel's record shows enough decoys inside their paths.
   const raceRound = (round: number) => udp(PORT, p[9 + TAIL * MAX_ROUNDS + round]!, undefined, true);
   const racedMore: Send[] = [];
-  // After the tail: the lab's datagram received on another CPU, then the frames.
+  // After the tail: the lab's datagrams through the token bucket, the one received on another CPU, then the frames.
   const lastAt = reuseAt + REUSE_ATTEMPTS * (1 + REUSE_DECOYS);
   const otherCpu = raced && existsSync('/proc/sys/net/core/rps_sock_flow_entries');
   const togetherSent: Send[] = togetherPayloads().map((n, i) => ({ ...udp(PORT, n), label: `the lab's datagram ${i + 1} of ${TOGETHER} sent back to back through a token bucket (tc tbf) on ${left}` }));
