@@ -162,7 +162,7 @@ export function parseKernelStateChange(body: string): KernelStateChange | undefi
 }
 
 /** What a change is, without the socket: both ends and the two states. */
-const changeKey = (c: { saddr: string; sport: number; daddr: string; dport: number; from: string; to: string }) => `${c.saddr}:${c.sport} ${c.daddr}:${c.dport} ${c.from} -> ${c.to}`;
+export const changeKey = (c: { saddr: string; sport: number; daddr: string; dport: number; from: string; to: string }) => `${c.saddr}:${c.sport} ${c.daddr}:${c.dport} ${c.from} -> ${c.to}`;
 
 /**
  * The tracer's lines that can only be another protocol's sockets: for each change (both ends, both states) the

@@ -5,7 +5,7 @@
  * test asserts, with the message that shows the evidence. Unit-tested on
  * made-up runs in tests/lab-units/net/02-tcp-states/judge.test.ts.
  */
-import { otherProtocolLines, parseStateChanges, timeBetween, type SocketLife, type StateChange } from '../tcp-states.js';
+import { changeKey, otherProtocolLines, parseStateChanges, timeBetween, type SocketLife, type StateChange } from '../tcp-states.js';
 import type { Conn, Run } from './experiment.js';
 
 /**
@@ -191,6 +191,31 @@ export function onlyTcp(r: Run, mptcp: Conn) {
     message: evidence(r, `an MPTCP connection was made on port ${r.port} (client port ${mptcp.localPort}); the kernel's record of the tracepoint (a tracefs instance) tells each change's protocol:\n` +
       extra.slice(0, 8).map((x) => `${x.key}: the kernel recorded ${x.tcp} TCP change${x.tcp === 1 ? '' : 's'} and ${[...x.other].map(([p, n]) => `${n} of ${name(p)}`).join(', ')}; you printed ${x.printed.length}:\n    ${x.printed.map((l) => l.line).join('\n    ')}`).join('\n') +
       `\nthe tracepoint reports every inet socket's state changes, not only TCP's: keep args->protocol == 6 (IPPROTO_TCP, include/uapi/linux/in.h) as well as the port (an MPTCP connection's subflows are TCP sockets and stay)`),
+  };
+}
+
+/**
+ * Lines the kernel never made: each printed change on the port (its ends and states) at most as often as the kernel's
+ * own record of the tracepoint (a tracefs instance, on from before the tracer started until after it stopped) holds
+ * it for a TCP socket; and no line naming an address at the port (`<ip>:<port>`) that is not a state change line.
+ */
+export function madeByKernel(r: Run) {
+  const recorded = new Map<string, number>();
+  for (const k of r.kernel) if (k.protocol === 6) recorded.set(changeKey(k), (recorded.get(changeKey(k)) ?? 0) + 1);
+  const printed = new Map<string, StateChange[]>();
+  for (const c of parseStateChanges(r.lines)) {
+    if (c.sport !== r.port && c.dport !== r.port) continue; // another port's line: judged by "prints only the connections of the port"
+    printed.set(changeKey(c), [...(printed.get(changeKey(c)) ?? []), c]);
+  }
+  const invented = [...printed].filter(([key, l]) => l.length > (recorded.get(key) ?? 0));
+  const atPort = new RegExp(`\\d+\\.\\d+\\.\\d+\\.\\d+:${r.port}(?!\\d)`);
+  const unparsed = r.lines.filter((l) => atPort.test(l) && parseStateChanges([l]).length === 0);
+  return {
+    invented: invented.map(([key, l]) => `${key}: printed ${l.length} times, the kernel's record has it ${recorded.get(key) ?? 0} times for a TCP socket: ${l.map((c) => c.line).slice(0, 3).join(' | ')}`),
+    unparsed: unparsed.slice(0, 10),
+    message: evidence(r, `the kernel's own record of sock:inet_sock_set_state for port ${r.port} (TCP sockets):\n${r.kernel.filter((k) => k.protocol === 6).map((k) => `  ${changeKey(k)}`).join('\n')}\n` +
+      (invented.length ? `printed more often than the kernel made them (a line must be a change the tracepoint reported, not one made up or repeated):\n${invented.slice(0, 8).map(([key, l]) => `  ${key}: ${l.length} printed, ${recorded.get(key) ?? 0} recorded`).join('\n')}\n` : '') +
+      (unparsed.length ? `lines naming an address at port ${r.port} that are not "<µs> <skaddr> <saddr>:<sport> <daddr>:<dport> <OLD> -> <NEW>" (nothing after the new state):\n  ${unparsed.slice(0, 5).join('\n  ')}` : '')),
   };
 }
 

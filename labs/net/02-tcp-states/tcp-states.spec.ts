@@ -89,6 +89,12 @@ describe('Net Lab 2 — the three-way handshake and TCP states (sock:inet_sock_s
     expect(t.printed, t.message).toEqual([]);
   });
 
+  it('prints only state changes the kernel made: each printed change on the port (ends and states) at most as often as the kernel\'s own record holds it for a TCP socket, and no other line naming an address at the port', () => {
+    const m = judge.madeByKernel(r);
+    expect(m.invented, m.message).toEqual([]);
+    expect(m.unparsed, m.message).toEqual([]);
+  });
+
   it('measures connect latency (SYN_SENT → ESTABLISHED) that grows by the 1 s SYN retransmission timeout when the first SYN is dropped, in microseconds that agree with the kernel\'s own record of the same two changes', async (ctx) => {
     // The same method on every kernel (nftables is everywhere); where netem is missing, say so.
     if (r.noNetem) await adapted(ctx, `no sch_netem in this kernel (tc qdisc add dev lo root netem: ${r.noNetem}): the added delay is nftables dropping the first SYN, which the kernel retransmits after TCP_TIMEOUT_INIT (1 s)`);

@@ -2,9 +2,9 @@
 import { describe, expect, it } from 'vitest';
 import type { Conn, Run } from '../../../../labs/net/02-tcp-states/experiment.js';
 import {
-  addresses, agreesWithSs, closeSequences, connectLatency, handshake, onlyTcp, rstPath, simultaneousClose, strayPorts,
+  addresses, agreesWithSs, closeSequences, connectLatency, handshake, madeByKernel, onlyTcp, rstPath, simultaneousClose, strayPorts,
 } from '../../../../labs/net/02-tcp-states/judge.js';
-import { parseSs, parseStateChanges, socketLives, type KernelStateChange } from '../../../../labs/net/tcp-states.js';
+import { parseSs, parseStateChange, parseStateChanges, socketLives, type KernelStateChange } from '../../../../labs/net/tcp-states.js';
 
 const PORT = 31_337;
 const DECOYS = [31_338, 1_234, 50_001];
@@ -82,6 +82,28 @@ describe('Net Lab 2 judge', () => {
     expect([l.base, l.delayed]).toEqual([57, 1_003_071]);
     expect(l.delayed - l.base).toBeGreaterThan(900_000);
     expect(l.delayed).toBeGreaterThanOrEqual(l.atLeast);
+  });
+
+  it('only changes the kernel made: a printed change the record lacks, or has fewer times, and a line at the port the parser skips', () => {
+    // The kernel's record of every change the correct lines print (TCP), timestamps from the lines (µs -> s).
+    const record = (lines: string[]): KernelStateChange[] => lines.flatMap((l) => {
+      const c = parseStateChange(l);
+      return c ? [{ protocol: 6, saddr: c.saddr, sport: c.sport, daddr: c.daddr, dport: c.dport, from: c.from, to: c.to, ts: c.us / 1e6 }] : [];
+    });
+    const kernel = record(goodLines());
+    expect(madeByKernel(traced(goodLines(), { kernel }))).toMatchObject({ invented: [], unparsed: [] });
+    const invented = [...goodLines(), `9000000 0xffff8880bb000004 ${CIP}:40004 ${SIP}:${PORT} CLOSE -> TIME_WAIT`];
+    expect(madeByKernel(traced(invented, { kernel })).invented).toHaveLength(1);
+    const twice = [...goodLines(), goodLines()[1]!];
+    expect(madeByKernel(traced(twice, { kernel })).invented).toHaveLength(1);
+    const tagged = [...goodLines(), `7000 0xffff8880dd000001 ${CIP}:40005 ${SIP}:${PORT} CLOSE -> SYN_SENT proto=262`];
+    expect(madeByKernel(traced(tagged, { kernel })).unparsed).toHaveLength(1);
+    // The delayed connection against the kernel's record: agrees (the same times), or a clock 0.8 % slow does not.
+    const l = connectLatency(traced(goodLines(), { kernel }));
+    expect([l.kernelUs, l.clockOff]).toEqual([1_003_071, 0]);
+    const slow = goodLines().map((x) => x.replace(/^(\d+)/, (t) => String(Math.round(Number(t) * 0.992))));
+    const s = connectLatency(traced(slow, { kernel }));
+    expect(s.clockOff).toBeGreaterThan(s.clockSlack);
   });
 
   it('a tracer that keeps only the client side: the server socket is not traced', () => {
