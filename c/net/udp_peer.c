@@ -23,7 +23,8 @@
  * with IP_OPTIONS for this datagram only: its IPv4 header is 20 + <n>
  * bytes); ":lite" sends it from a second socket, a UDP-Lite one (IPv4
  * protocol 136, the same header layout as UDP); ":to<ip>" sends it to
- * that address instead of <ip>. ":race" (with -r) sends it while another
+ * that address instead of <ip>; ":sport<n>" sends it from a second socket
+ * bound to source port <n> (kept open to the end, where its answer lands). ":race" (with -r) sends it while another
  * thread, on CPU <cpu> and from a socket of its own, sends datagrams of
  * random bytes to the -r <ip>:<port> back to back (<len>, <len> + 1, …
  * <len2>, <len> again…: each a length of its own among its neighbours, though
@@ -169,12 +170,12 @@ static void *race_run(void *arg)
 }
 
 /* Parse <port>:<len>[:flag…]; returns 0 when the spec is good. */
-static int parse_spec(const char *spec, int *port, int *len, int *opt, int *lite, int *race, struct in_addr *dst)
+static int parse_spec(const char *spec, int *port, int *len, int *opt, int *lite, int *race, struct in_addr *dst, int *sport)
 {
 	const char *p;
 	int n = 0;
 
-	*opt = *lite = *race = 0;
+	*opt = *lite = *race = *sport = 0;
 	if (sscanf(spec, "%d:%d%n", port, len, &n) != 2 || *len < 0 || *len > MAX_LEN)
 		return -1;
 	for (p = spec + n; *p; ) {
@@ -196,6 +197,8 @@ static int parse_spec(const char *spec, int *port, int *len, int *opt, int *lite
 			*race = 1;
 		else if (strncmp(flag, "to", 2) == 0 && inet_pton(AF_INET, flag + 2, dst) == 1)
 			;
+		else if (sscanf(flag, "sport%d", sport) == 1 && *sport > 0 && *sport <= 65535)
+			;
 		else if (sscanf(flag, "opt%d", opt) != 1 || *opt <= 0 || *opt > 40 || *opt % 4)
 			return -1;
 	}
@@ -208,7 +211,7 @@ static int send_all(const char *ip, const char *gap, int n, char **specs, struct
 	struct sockaddr_in to = { .sin_family = AF_INET }, me;
 	socklen_t mlen = sizeof(me);
 	char buf[MAX_LEN];
-	int i, fd, lite = -1, ret = 1;
+	int i, fd, lite = -1, bound = -1, ret = 1;
 
 	if (sscanf(gap, "%d/%d", &gap_ms, &end_ms) < 2)
 		end_ms = gap_ms;
@@ -227,15 +230,15 @@ static int send_all(const char *ip, const char *gap, int n, char **specs, struct
 	}
 	/* Each datagram in order, gap_ms apart: the kernel sees them one at a time (but for a ":race" one's racer). */
 	for (i = 0; i < n; i++) {
-		int port, len, opt, is_lite, is_race, s = fd, raced = -1;
+		int port, len, opt, is_lite, is_race, sport, s = fd, raced = -1;
 		struct sockaddr_in dst = to;
 		unsigned char nops[40];
 		pthread_t th;
 		pthread_attr_t attr;
 		cpu_set_t racer_cpus;
 
-		if (parse_spec(specs[i], &port, &len, &opt, &is_lite, &is_race, &dst.sin_addr) < 0 || (is_race && !race)) {
-			fprintf(stderr, "bad datagram %s (want <port>:<len>[:opt<n>|:lite|:to<ip>][:race], len 0..%d, n 4..40 by 4, :race with -r)\n", specs[i], MAX_LEN);
+		if (parse_spec(specs[i], &port, &len, &opt, &is_lite, &is_race, &dst.sin_addr, &sport) < 0 || (is_race && !race) || (sport && (is_lite || opt))) {
+			fprintf(stderr, "bad datagram %s (want <port>:<len>[:opt<n>|:lite|:to<ip>|:sport<n>][:race], len 0..%d, n 4..40 by 4, :race with -r, :sport alone)\n", specs[i], MAX_LEN);
 			goto cleanup;
 		}
 		if (getrandom(buf, len, 0) != len) {
@@ -250,6 +253,15 @@ static int send_all(const char *ip, const char *gap, int n, char **specs, struct
 				goto cleanup;
 			}
 			s = lite;
+		}
+		if (sport) {
+			struct sockaddr_in me = { .sin_family = AF_INET, .sin_port = htons(sport) };
+
+			if (bound < 0 && ((bound = socket(AF_INET, SOCK_DGRAM, 0)) < 0 || bind(bound, (struct sockaddr *)&me, sizeof(me)) < 0)) {
+				fprintf(stderr, "socket bound to port %d failed: %s\n", sport, strerror(errno));
+				goto cleanup;
+			}
+			s = bound;
 		}
 		/* IP options for this datagram only: NOPs (RFC 791 type 1), which every hop keeps as they are. */
 		memset(nops, 1, sizeof(nops));
@@ -314,6 +326,8 @@ static int send_all(const char *ip, const char *gap, int n, char **specs, struct
 cleanup:
 	if (lite >= 0)
 		close(lite);
+	if (bound >= 0)
+		close(bound);
 	close(fd);
 	return ret;
 }

@@ -94,13 +94,18 @@ const MIN_INTERLEAVED = 3;
 const RPS_CPU = 1;
 /**
  * TOGETHER lab's datagrams sent back to back through a token bucket on the sender's veth (tc tbf, TBF): the bucket holds
- * one frame (1600 bytes), each of these is 842–1142 bytes, so the first goes at once and the others wait in the
- * qdisc's queue for tokens (200 kbit/s: 3 ms and more each) — the third's net_dev_queue comes before the second's
- * net_dev_xmit: two lab's datagrams on their way at once. A tracer that keeps one "datagram in flight" loses one.
+ * one frame (1600 bytes), each of these is 992–1142 bytes (below the raced decoys' lengths), so the first goes at once
+ * and the others wait in the qdisc's queue for tokens (100 kbit/s: the second at least 30 ms, ~80 ms each after it) —
+ * the later ones' net_dev_queue come before the second's net_dev_xmit: three lab's datagrams on their way at once,
+ * unless the sender is kept off its CPU for 30 ms between two sendto() calls. A tracer that keeps one or two
+ * "datagrams in flight" loses one. The sender keeps its socket open TOGETHER_END_MS for the answers.
  */
-const TOGETHER = 3;
-const TBF = ['rate', '200kbit', 'burst', '1600', 'limit', '10000'];
-const togetherPayloads = () => Array.from({ length: TOGETHER }, () => 800 + Math.floor(Math.random() * 301));
+const TOGETHER = 4;
+const TBF = ['rate', '100kbit', 'burst', '1600', 'limit', '10000'];
+const TOGETHER_END_MS = 1000;
+/** A lab's datagram from this source port (below the ephemeral range, not a decoy's port): a tracer must not care where it comes from. */
+const SPORT = PORT + 7;
+const togetherPayloads = () => Array.from({ length: TOGETHER }, () => 950 + Math.floor(Math.random() * 151));
 /** The frames laid out like a UDP datagram to the lab's port (udp_peer frame): a TCP segment, and IPv4-looking bytes under another EtherType. */
 const FRAMES = [
   { ethertype: '0800', proto: 6, label: 'a TCP segment to the lab\'s port (IPv4 protocol 6; its destination port where UDP\'s is)' },
@@ -166,7 +171,7 @@ export async function sendThroughTracer(): Promise<Run> {
   // datagram would go back out its veth after an ARP request: no drop, and packets the record does not expect).
   await hosts.left.ns.exec('ip', ['neigh', 'replace', NO_HOST, 'lladdr', hosts.right.mac, 'dev', left, 'nud', 'permanent'], { timeoutMs: 10_000 });
   await hosts.right.ns.exec('sysctl', ['-q', '-w', 'net.ipv4.ip_forward=0'], { timeoutMs: 10_000 });
-  const p = payloads(9 + TAIL * MAX_ROUNDS + RACE_ROUNDS + REUSE_ATTEMPTS * (1 + REUSE_DECOYS) + 1 + FRAMES.length);
+  const p = payloads(9 + TAIL * MAX_ROUNDS + RACE_ROUNDS + REUSE_ATTEMPTS * (1 + REUSE_DECOYS) + 2 + FRAMES.length);
   const raced = availableParallelism() > RACE_CPU;
   const raceDecoy: Datagram = { label: `decoy to port ${RACE_PORT} at ${NO_HOST}, sent from CPU ${RACE_CPU} while a lab's datagram went out from CPU 0`, from: left, to: right, payload: RACE_PAYLOAD, concurrent: true, spread: RACE_SPREAD };
   // IP options of the second lab's datagram and of one decoy: 4..40 bytes, by 4 (an IHL of 6..15).
@@ -195,7 +200,9 @@ export async function sendThroughTracer(): Promise<Run> {
   const reuseAt = 9 + TAIL * MAX_ROUNDS + RACE_ROUNDS;
   const reuseBatch = (attempt: number): Send[] => {
     const [d, ...decoys] = p.slice(reuseAt + attempt * (1 + REUSE_DECOYS), reuseAt + (attempt + 1) * (1 + REUSE_DECOYS));
-    // As long as the dropped datagram: the decoy that gets its address is not told apart by its length.
+    // As long as the dropped datagram: the decoy that gets its address is not told apart by its length (the batches
+    // go on until one does, or the attempts are spent; the control asks only for a reuse: under load the slab hands a
+    // dropped datagram's address out later, to another batch's decoy).
     return [dropped(d!), ...decoys.map((_, i) => ({ ...udp(PORT + 1 + (i % 2), d!), label: `decoy to port ${PORT + 1 + (i % 2)}, as long as the dropped lab's datagram before it` }))];
   };
   const tailOf = (round: number) => p.slice(9 + round * TAIL, 9 + (round + 1) * TAIL).map((n, i) => udp(PORT + 1 + (i % 2), n));
@@ -207,7 +214,9 @@ export async function sendThroughTracer(): Promise<Run> {
   const otherCpu = raced && existsSync('/proc/sys/net/core/rps_sock_flow_entries');
   const togetherSent: Send[] = togetherPayloads().map((n, i) => ({ ...udp(PORT, n), label: `the lab's datagram ${i + 1} of ${TOGETHER} sent back to back through a token bucket (tc tbf) on ${left}` }));
   const rpsSent: Send[] = [{ ...udp(PORT, p[lastAt]!), label: `the lab's datagram to port ${PORT} that the peer receives on CPU ${otherCpu ? RPS_CPU : 0} (${otherCpu ? 'RPS' : 'one CPU'})` }];
-  const frames = FRAMES.map((f, i): Send => ({ label: f.label, from: left, to: right, payload: p[lastAt + 1 + i]!, spec: '' }));
+  // And one from a fixed source port, not an ephemeral one.
+  rpsSent.push({ ...udp(PORT, p[lastAt + 1]!), label: `the lab's datagram to port ${PORT} from source port ${SPORT}`, spec: `${PORT}:${p[lastAt + 1]}:sport${SPORT}` });
+  const frames = FRAMES.map((f, i): Send => ({ label: f.label, from: left, to: right, payload: p[lastAt + 2 + i]!, spec: '' }));
   // The receiver answers each lab's datagram it gets from the lab's port, the other way (in the order they came).
   const replies = (): Datagram[] => [...sent, ...racedMore, ...togetherSent, ...rpsSent].filter((d) => d.lab).map((d) => ({ label: `the answer to the lab's datagram ${d.ipOptions ? 'with IP options ' : ''}(from port ${PORT}, the other way)`, from: right, to: left, payload: p[7]! }));
   const strip = (l: readonly Send[]): Datagram[] => l.map(({ spec: _, dropped: __, ...d }) => d);
@@ -235,7 +244,7 @@ export async function sendThroughTracer(): Promise<Run> {
   const receiver = hosts.right.ns.background('taskset', ['-c', '0', peer, 'recv', String(sent.length + TAIL * MAX_ROUNDS + RACE_ROUNDS + REUSE_ATTEMPTS * REUSE_DECOYS + TOGETHER + rpsSent.length), String(p[7]), String(PORT), String(PORT + 1), String(PORT + 2), String(PORT + 256), `${PORT}/lite`], { timeoutMs: 60_000 });
   await receiver.waitFor(/^listening$/, `udp_peer to bind ports ${PORT}..${PORT + 2}, ${PORT + 256} and UDP-Lite ${PORT}`, 20_000);
   const race = raced ? ['-r', `${RACE_CPU}:${NO_HOST}:${RACE_PORT}:${RACE_PAYLOAD}-${RACE_PAYLOAD + RACE_SPREAD - 1}`] : [];
-  const sender = (gap: number, list: readonly Send[]) => hosts.left.ns.exec('taskset', ['-c', '0', peer, 'send', hosts.right.ip, gap === 0 && list.some((d) => d.lab && !d.dropped) ? '0/400' : String(gap), ...race, ...list.map((d) => d.spec)], { timeoutMs: 30_000 });
+  const sender = (gap: number, list: readonly Send[]) => hosts.left.ns.exec('taskset', ['-c', '0', peer, 'send', hosts.right.ip, gap === 0 && list.some((d) => d.lab && !d.dropped) ? `0/${TOGETHER_END_MS}` : String(gap), ...race, ...list.map((d) => d.spec)], { timeoutMs: 30_000 });
   let sendOut = (await sender(GAP_MS, sent)).stdout;
   // The raced decoys' events inside lab's datagrams' paths, in the record so far (0 while it does not line up yet).
   const inside = () => {
@@ -273,8 +282,8 @@ export async function sendThroughTracer(): Promise<Run> {
     tail.push(...more);
     sendOut += (await sender(TAIL_GAP_MS, more)).stdout;
   }
-  // Lab's datagrams back to back through a token bucket: the second and third wait in its queue. The sender keeps its
-  // socket open 400 ms (the answers come back to it), then the bucket goes, once the receiver has them all.
+  // Lab's datagrams back to back through a token bucket: all but the first wait in its queue. The sender keeps its
+  // socket open TOGETHER_END_MS (the answers come back to it), then the bucket goes, once the receiver has them all.
   let tbfError: string | undefined;
   const tbf = await hosts.left.ns.exec('tc', ['qdisc', 'add', 'dev', left, 'root', 'tbf', ...TBF], { timeoutMs: 10_000, reject: false });
   if (tbf.exitCode === 0) {
@@ -289,8 +298,9 @@ export async function sendThroughTracer(): Promise<Run> {
   // The last lab's datagram, received on RPS_CPU: the peer's receive queue steered there (its own device, in its namespace's sysfs).
   const rpsFile = `/sys/class/net/${right}/queues/rx-0/rps_cpus`;
   if (otherCpu) await hosts.right.ns.exec('sh', ['-c', `echo ${(1 << RPS_CPU).toString(16)} > ${rpsFile}`], { timeoutMs: 10_000 });
-  sendOut += (await sender(GAP_MS, rpsSent)).stdout;
+  sendOut += (await sender(GAP_MS, rpsSent.slice(0, 1))).stdout;
   if (otherCpu) await hosts.right.ns.exec('sh', ['-c', `echo 0 > ${rpsFile}`], { timeoutMs: 10_000 });
+  sendOut += (await sender(GAP_MS, rpsSent.slice(1))).stdout;
   // The frames that look like the lab's datagram and are not one (no answer: the peer's stack drops them).
   for (const [i, f] of FRAMES.entries()) {
     sendOut += (await hosts.left.ns.exec('taskset', ['-c', '0', peer, 'frame', left, hosts.right.mac, f.ethertype, String(f.proto), String(PORT), String(frames[i]!.payload)], { timeoutMs: 10_000 })).stdout;

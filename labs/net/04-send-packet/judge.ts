@@ -3,7 +3,7 @@
  * (experiment.ts `Run`) to what each test asserts, with the message that shows
  * the evidence. Unit-tested in tests/lab-units/net/04-send-packet/judge.test.ts.
  */
-import { describeEvent, NET_POINTS, sameLength, type Classified, type Datagram, type DatagramPath, type NetEvent, type NetPoint } from './skb-path.js';
+import { addressesIn, describeEvent, NET_POINTS, sameLength, type Classified, type Datagram, type DatagramPath, type NetEvent, type NetPoint } from './skb-path.js';
 import type { Run } from './experiment.js';
 
 /** Header lengths (include/uapi/linux/if_ether.h ETH_HLEN, struct iphdr without options, struct udphdr). */
@@ -125,19 +125,19 @@ export function concurrency(r: Run) {
 }
 
 /**
- * The control of the token bucket: pairs of the lab's datagrams sent through it whose paths overlap in the kernel's
- * record (the later one's net_dev_queue before the earlier one's net_dev_xmit): two on their way at once.
+ * The control of the token bucket: the most of the lab's datagrams sent through it that were on their way at once in
+ * the kernel's record — one, and those queued after it before its net_dev_xmit.
  */
 export function together(r: Run) {
   const t = r.together;
-  const overlaps = t.flatMap((a) => t.filter((b) => b !== a && a.events.net_dev_queue && a.events.net_dev_xmit && b.events.net_dev_queue
-    && b.events.net_dev_queue.index > a.events.net_dev_queue.index && b.events.net_dev_queue.index < a.events.net_dev_xmit.index).map((b) => [a, b] as const));
+  const inFlight = t.map((a) => 1 + t.filter((b) => b !== a && a.events.net_dev_queue && a.events.net_dev_xmit && b.events.net_dev_queue
+    && b.events.net_dev_queue.index > a.events.net_dev_queue.index && b.events.net_dev_queue.index < a.events.net_dev_xmit.index).length);
   return {
-    overlaps: overlaps.length,
+    most: Math.max(0, ...inFlight),
     message: r.tbfError
       ? `the experiment could not put a token bucket on the sender's veth: ${r.tbfError}`
       : `the lab's datagrams sent back to back through the token bucket, as the kernel recorded them:\n${t.map((p) => `${p.datagram.label}:\n${kernelPath(p)}`).join('\n')}\n`
-        + 'expected the next one\'s net_dev_queue before the one ahead of it had its net_dev_xmit (it waits in the bucket\'s queue)',
+        + 'expected the next ones\' net_dev_queue before the second one\'s net_dev_xmit (they wait in the bucket\'s queue): three on their way at once',
   };
 }
 
@@ -170,10 +170,11 @@ export function deadAddress(r: Run) {
     .map((p) => `  ${p.datagram.label} (${p.datagram.payload} bytes): #${p.events.net_dev_queue?.index} ${describeEvent(p.events.net_dev_queue)}`);
   const same = r.reuse.filter(sameLength);
   return {
-    reused: same.length,
-    message: same.length
+    reused: r.reuse.length,
+    sameLength: same.length,
+    message: r.reuse.length
       ? `the kernel gave ${r.reuse.length} decoys the address of a lab's datagram it was done with, ${same.length} of them as long as that datagram:\n${r.reuse.map(reuseLine).join('\n')}`
-      : `the experiment could not set up the condition: in ${r.reuseAttempts} of ${r.reuseTries} attempts (a lab's datagram to an address the peer drops, then decoys as long as it at once from the same CPU 0 and socket, and a tail of decoys) no decoy as long as a lab's datagram got that datagram's skb address after its netif_receive_skb${r.reuse.length ? ` (${r.reuse.length} of another length did: ${r.reuse.slice(0, 3).map(reuseLine).join(' | ')})` : ''}, so a tracer that never forgets a followed skb would go unnoticed. Nothing to fix in your tracer: something else on CPU 0 took the freed skbs first; run the lab again.\nthe lab's datagrams in the kernel's record:\n${labs.join('\n')}\nthe last decoys sent from ${r.target.datagram.from}:\n${after.join('\n')}`,
+      : `the experiment could not set up the condition: in ${r.reuseAttempts} of ${r.reuseTries} attempts (a lab's datagram to an address the peer drops, then decoys as long as it at once from the same CPU 0 and socket, and a tail of decoys) no decoy's skb got the address of a lab's datagram after that datagram's netif_receive_skb, so a tracer that never forgets a followed skb would go unnoticed. Nothing to fix in your tracer: something else on CPU 0 took the freed skbs first; run the lab again.\nthe lab's datagrams in the kernel's record:\n${labs.join('\n')}\nthe last decoys sent from ${r.target.datagram.from}:\n${after.join('\n')}`,
   };
 }
 
@@ -200,12 +201,20 @@ function insideOf(r: Run, e: NetEvent | undefined): string {
 export function strays(r: Run, port: number) {
   const lines = r.lines.filter((c) => !c.path || !r.targets.includes(c.path));
   const describe = (c: Classified) => `line ${c.line.index + 1} "${c.line.line}": ${c.path ? `${c.path.datagram.label} (${c.path.datagram.payload} bytes), the kernel's ${describeEvent(c.event)}${c.path.events.net_dev_queue && r.targets.some((t) => t.events.net_dev_queue!.skb === c.path!.events.net_dev_queue!.skb && t.events.net_dev_queue!.index < c.path!.events.net_dev_queue!.index) ? ' — an address a lab\'s datagram had before: the slab reused it' : insideOf(r, c.event)}` : c.line.skb ? 'not an event of the lab\'s datagrams on the lab\'s devices' : 'no skb address'}`;
-  const stray = lines.map(describe);
-  // One line per datagram in the message (the first of its lines, preferring one inside a lab's datagram's path; one for all the raced decoys), and the lines of none.
+  // Lines that are no event line (they name no tracepoint, or several) but name an skb address only the other datagrams had.
+  const parsed = new Set(r.lines.map((c) => c.line.index));
+  const addrs = (ps: readonly DatagramPath[]) => new Set(ps.flatMap((p) => NET_POINTS.flatMap((pt) => p.events[pt]?.skb ?? [])));
+  const [mine, others] = [addrs(r.targets), addrs(r.paths.filter((p) => !r.targets.includes(p)))];
+  const about = r.output.flatMap((l, i) => {
+    const a = parsed.has(i) ? [] : addressesIn(l);
+    return a.length && a.every((x) => !mine.has(x)) && a.some((x) => others.has(x)) ? [`line ${i + 1} "${l}": names the skb of another datagram (${a.join(', ')}), not an event line of the lab's`] : [];
+  });
+  const stray = [...lines.map(describe), ...about];
+  // One line per datagram in the message (the first of its lines, preferring one inside a lab's datagram's path; one for all the raced decoys, one for all the lines of none).
   const byPath = new Map<DatagramPath | Classified | string, Classified>();
   for (const c of lines) {
-    // The raced decoys (many skbs, one label) count as one.
-    const k = c.path?.datagram.concurrent ? c.path.datagram.label : c.path ?? c;
+    // The raced decoys (many skbs, one label) count as one, and so do the lines of no datagram on the lab's devices.
+    const k = c.path?.datagram.concurrent ? c.path.datagram.label : c.path ?? 'none';
     const had = byPath.get(k);
     if (!had || (!insideOf(r, had.event) && insideOf(r, c.event))) byPath.set(k, c);
   }
@@ -216,7 +225,7 @@ export function strays(r: Run, port: number) {
     lines: targetLines(r).length,
     noneMessage: evidence(r, port, 'none of your lines is an event of the lab\'s datagrams'),
     stray,
-    strayMessage: evidence(r, port, `${stray.length} of your event lines are not the lab's datagrams (UDP, IPv4 protocol 17, to port ${port}); the first line of each other datagram (one for all the raced decoys):\n${shown.slice(0, 15).join('\n')}`
+    strayMessage: evidence(r, port, `${stray.length} of your lines are not the lab's datagrams (UDP, IPv4 protocol 17, to port ${port}); the first line of each other datagram (one for all the raced decoys, one for all lines of no datagram on the lab's veths):\n${[...shown.slice(0, 15), ...about.slice(0, 5)].join('\n')}`
       + (raced ? '\nan skb sent at the same time from another CPU passed the tracepoints while the lab\'s datagram was on its way: "a datagram is in flight" is no way to follow one; recognise the later events by the skb address you recorded at net_dev_queue (a map keyed by args->skbaddr, deleted at netif_receive_skb)' : '')
       + (dead.length ? `\nyou followed a decoy whose skb got the address of a lab's datagram after that datagram's last event (the kernel's record: ${dead.slice(0, 3).map(reuseLine).join(' | ')}): the slab hands a freed skb's address to the next skb, so forget a followed address at its last event (delete its map entry at netif_receive_skb)` : '')),
   };

@@ -8,7 +8,7 @@
  * with IP options) among decoys: other ports, UDP-Lite to the lab's port, one
  * as long as a lab's datagram, decoys raced from another CPU while a lab's
  * datagram is on its way, decoys that get a dropped lab's datagram's skb address (confirmed in the record, else a control fails),
- * a tail, three lab's datagrams back to back through a token bucket (two on their way at once), a lab's datagram the
+ * a tail, four lab's datagrams back to back through a token bucket (three on their way at once), a lab's datagram the
  * peer receives on another CPU (RPS), a TCP segment and a non-IPv4 frame laid out like a
  * datagram to the lab's port; the receiver answers each lab's datagram from the lab's port (a decoy the other way). The kernel is the judge: the spec records the same
  * tracepoints in private tracefs instances, one per veth end (skb addresses
@@ -56,16 +56,17 @@ describe('Net Lab 4 — sending a packet: one UDP datagram through net_dev_queue
     expect(c.inside, c.message).toBeGreaterThanOrEqual(1);
   });
 
-  it('control: a decoy sent after a lab\'s datagram from the same CPU and socket, as long as it, got that datagram\'s skb address once the kernel was done with it (the kernel\'s record)', (ctx) => {
+  it('control: a decoy sent after a lab\'s datagram from the same CPU and socket got that datagram\'s skb address once the kernel was done with it (the kernel\'s record)', (ctx) => {
     const d = judge.deadAddress(r);
     recordMetric(ctx, { name: 'attempts', value: r.reuseAttempts, unit: 'batches', group: 'decoys at a dead lab\'s address' });
     recordMetric(ctx, { name: 'decoys at such an address', value: d.reused, unit: 'datagrams', group: 'decoys at a dead lab\'s address' });
+    recordMetric(ctx, { name: 'of them as long as that datagram', value: d.sameLength, unit: 'datagrams', group: 'decoys at a dead lab\'s address' });
     expect(d.reused, d.message).toBeGreaterThanOrEqual(1);
   });
 
-  it('control: two lab\'s datagrams are on their way at once: sent back to back through a token bucket, the next one is queued before the one ahead of it leaves (the kernel\'s record)', () => {
+  it('control: three lab\'s datagrams are on their way at once: sent back to back through a token bucket, the later ones are queued before the second one leaves (the kernel\'s record)', () => {
     const c = judge.together(r);
-    expect(c.overlaps, c.message).toBeGreaterThanOrEqual(1);
+    expect(c.most, c.message).toBeGreaterThanOrEqual(3);
   });
 
   it('control: the peer received a lab\'s datagram on another CPU than the one that sent it (RPS; the kernel\'s record)', async (ctx) => {

@@ -210,6 +210,11 @@ export interface TracerLine {
 
 const POINT_RE = new RegExp(`(?<![\\w])(${NET_POINTS.join('|')})(?![\\w])`, 'g');
 const ADDR_RE = /(?<![0-9a-fA-FxX])(?:0x)?([0-9a-fA-F]{16})(?![0-9a-fA-F])/;
+
+/** Every skb address (16 hex digits, with or without 0x) a line names, normalised. */
+export function addressesIn(line: string): string[] {
+  return [...line.matchAll(new RegExp(ADDR_RE.source, 'g'))].map((m) => skbKey(m[1]!));
+}
 const LEN_RE = /\b(?:len|length)\s*[=:]?\s*(\d+)\b|\b(\d+)\s*(?:bytes|B)\b/;
 
 /**

@@ -1,7 +1,7 @@
 /** Net Lab 4's verdicts (labs/net/04-send-packet/judge.ts) on a made-up run: a correct tracer, a wrong length, a stray decoy, a wrong order. */
 import { describe, expect, it } from 'vitest';
 import type { Run } from '../../../../labs/net/04-send-packet/experiment.js';
-import { deadAddress, expectedLen, followed, kernelRecord, lengths, strays } from '../../../../labs/net/04-send-packet/judge.js';
+import { deadAddress, expectedLen, followed, kernelRecord, lengths, otherCpuReceive, strays, together } from '../../../../labs/net/04-send-packet/judge.js';
 import { classifyLines, interleaved, NET_POINTS, parseTracerLine, reusedAddresses, type DatagramPath, type NetEvent } from '../../../../labs/net/04-send-packet/skb-path.js';
 
 const [A, B] = ['kl-x-a', 'kl-x-b'];
@@ -106,5 +106,23 @@ describe('Net Lab 4 judge', () => {
     expect(deadAddress(none).reused).toBe(0);
     expect(deadAddress(none).message).toMatch(/^the experiment could not set up the condition: in 1 of 8 attempts /);
     expect(deadAddress(none).message).toMatch(/\n {2}lab: net_dev_queue dev=kl-x-a skbaddr=0xffff888100000400/);
+  });
+  it('a debugging line that names no tracepoint but the skb of another datagram is a stray; one naming the lab\'s skb is not', () => {
+    expect(strays(run([...correct, `skip skb=0x${decoy.events.net_dev_queue!.skb} len=314`]), PORT).stray).toHaveLength(1);
+    expect(strays(run([...correct, `followed 0x${target.events.net_dev_queue!.skb}`]), PORT).stray).toEqual([]);
+  });
+
+  it('the token bucket: how many of its lab\'s datagrams were on their way at once; the CPUs of the receive on another CPU', () => {
+    // a queued at 10, xmit at 30; b queued at 12, c at 14 (before a's xmit): three at once. One after another: one.
+    const at = (label: string, skb: string, q: number, x: number): DatagramPath => {
+      const p = path(label, 900, skb, q);
+      return { ...p, events: { ...p.events, net_dev_xmit: { ...p.events.net_dev_xmit!, index: x }, netif_receive_skb: { ...p.events.netif_receive_skb!, index: x + 1 } } };
+    };
+    const [a, b, c] = [at('a', 'ffff888100000a00', 10, 30), at('b', 'ffff888100000b00', 12, 40), at('c', 'ffff888100000c00', 14, 50)];
+    expect(together({ ...run(correct), together: [a, b, c] }).most).toBe(3);
+    const [d, e] = [at('d', 'ffff888100000d00', 10, 11), at('e', 'ffff888100000e00', 20, 21)];
+    expect(together({ ...run(correct), together: [d, e] }).most).toBe(1);
+    const rps = { ...target, events: { ...target.events, net_dev_queue: { ...target.events.net_dev_queue!, cpu: 0 }, netif_receive_skb: { ...target.events.netif_receive_skb!, cpu: 1 } } };
+    expect(otherCpuReceive({ ...run(correct), rpsTarget: rps })).toMatchObject({ queued: 0, received: 1 });
   });
 });
