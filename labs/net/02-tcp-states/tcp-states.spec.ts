@@ -89,7 +89,8 @@ describe('Net Lab 2 — the three-way handshake and TCP states (sock:inet_sock_s
     expect(t.printed, t.message).toEqual([]);
   });
 
-  it('prints only state changes the kernel made: each printed change on the port (ends and states) at most as often as the kernel\'s own record holds it for a TCP socket, and no other line naming an address at the port', () => {
+  it('prints only state changes the kernel made: each printed change on the port (ends and states) at most as often as the kernel\'s own record holds it for a TCP socket, and no other line naming an address at the port', (ctx) => {
+    afterCorrectness(ctx, ['shows the three-way handshake'], 'printing only changes the kernel made');
     const m = judge.madeByKernel(r);
     expect(m.invented, m.message).toEqual([]);
     expect(m.unparsed, m.message).toEqual([]);
