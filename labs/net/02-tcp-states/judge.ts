@@ -5,7 +5,7 @@
  * test asserts, with the message that shows the evidence. Unit-tested on
  * made-up runs in tests/lab-units/net/02-tcp-states/judge.test.ts.
  */
-import { changeKey, otherProtocolLines, parseStateChanges, timeBetween, type SocketLife, type StateChange } from '../tcp-states.js';
+import { changeKey, otherProtocolLines, parseStateChange, parseStateChanges, timeBetween, type SocketLife, type StateChange } from '../tcp-states.js';
 import type { Conn, Run } from './experiment.js';
 
 /**
@@ -209,7 +209,7 @@ export function madeByKernel(r: Run) {
   }
   const invented = [...printed].filter(([key, l]) => l.length > (recorded.get(key) ?? 0));
   const atPort = new RegExp(`\\d+\\.\\d+\\.\\d+\\.\\d+:${r.port}(?!\\d)`);
-  const unparsed = r.lines.filter((l) => atPort.test(l) && parseStateChanges([l]).length === 0);
+  const unparsed = r.lines.filter((l) => atPort.test(l) && !parseStateChange(l));
   return {
     invented: invented.map(([key, l]) => `${key}: printed ${l.length} times, the kernel's record has it ${recorded.get(key) ?? 0} times for a TCP socket: ${l.map((c) => c.line).slice(0, 3).join(' | ')}`),
     unparsed: unparsed.slice(0, 10),
