@@ -5,8 +5,9 @@
 #   2. npm ci (only when package-lock.json changed since the last install)
 #   3. tracefs (and debugfs) mounted when absent
 #   4. kernel headers for BCC under /lib/modules/$(uname -r)/{build,source}
-#   5. with --guest-kernels: Debian's 5.10 and 6.12 kernels into .cache/guest-kernels, for
-#      npm run test:guest -- --kernel <series> (a private apt configuration: the host's apt state is untouched)
+#   5. with --guest-kernels: Debian's 5.10 and 6.12 kernels (with their headers) into .cache/guest-kernels,
+#      for npm run test:guest -- --kernel <series>, and QEMU 10.0 from bookworm-backports into .cache/guest-qemu,
+#      for --qemu 10.0 (a private apt configuration: the host's apt state is untouched)
 set -euo pipefail
 guest_kernels=0
 for arg in "$@"; do
@@ -130,9 +131,9 @@ else
 	fi
 fi
 
-# --- 5. guest kernels of other series (on request) --------------------------------
+# --- 5. guest kernels of other series and a newer QEMU (on request) ---------------
 if [ "$guest_kernels" = 1 ]; then
-	npx tsx scripts/guest-kernels.ts 5.10 6.12 || die "could not fetch the guest kernels (above)"
+	npx tsx scripts/guest-kernels.ts 5.10 6.12 qemu || die "could not fetch the guest kernels or QEMU (above)"
 fi
 
 say "done. Next: sudo npm test   (or: npm run doctor to see what this host can do)"

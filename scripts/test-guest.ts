@@ -18,6 +18,8 @@
  * apt state; its modules are shared into the guest at /lib/modules/<release>, its /boot over /boot;
  * 6.1, the default, is the one in /boot). LABS_GUEST_KERNEL=<bzImage> picks another kernel, LABS_GUEST_CPU
  * another QEMU CPU model (default max), LABS_GUEST_ACCEL another -accel (default tcg,thread=multi).
+ * --qemu <host|10.0> (or LABS_GUEST_QEMU) picks the emulator: the installed one, or QEMU 10.0 from
+ * bookworm-backports fetched once into .cache/guest-qemu (helpers/course/guest-qemu.ts) the same way.
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
@@ -33,15 +35,16 @@ import { recordProcessGroup, runIsLive, startRun } from '../helpers/harness/run-
 import { listLabs } from '../helpers/course/labs.js';
 import { readReport, reportDir, writeReport } from '../helpers/course/report-store.js';
 import { fetchGuestKernel, type GuestKernel } from '../helpers/course/guest-kernels.js';
+import { DEFAULT_GUEST_QEMU, fetchGuestQemu, qemuDataArgs, QEMU_SERIES } from '../helpers/course/guest-qemu.js';
 import { attachGuest, failedPassJunit, mergeJunit, tagJunit } from '../helpers/course/guest-report.js';
 import { debianKernel } from '../helpers/kernel/qemu.js';
 import { BUSYBOX, initramfsEntries, newcArchive } from '../helpers/kernel/initramfs.js';
 import { bootGroups, groupBoundS, guestModuleFiles, lastLines, parseConsole, passInitScript, passQemuArgs, selectGuestLabs, stageOf, WARM_UP, type PassLab, type Share } from '../helpers/course/guest-pass.js';
 
-interface Args { filters: string[]; timeoutS: number; memoryMb: number; cpus: number; scratchGb: number; perBoot: number; exec?: string; kernel?: string }
+interface Args { filters: string[]; timeoutS: number; memoryMb: number; cpus: number; scratchGb: number; perBoot: number; exec?: string; kernel?: string; qemu: string }
 
 export function parseArgs(argv: readonly string[]): Args {
-  const a: Args = { filters: [], timeoutS: 1200, memoryMb: 3584, cpus: 2, scratchGb: 8, perBoot: 4 };
+  const a: Args = { filters: [], timeoutS: 1200, memoryMb: 3584, cpus: 2, scratchGb: 8, perBoot: 4, qemu: process.env.LABS_GUEST_QEMU ?? DEFAULT_GUEST_QEMU };
   for (let i = 0; i < argv.length; i++) {
     const v = argv[i]!;
     const num = () => { const n = Number(argv[++i]); if (!Number.isFinite(n) || n <= 0) throw new Error(`${v} needs a positive number`); return n; };
@@ -51,6 +54,7 @@ export function parseArgs(argv: readonly string[]): Args {
     else if (v === '--per-boot') a.perBoot = num();
     else if (v === '--exec') a.exec = argv[++i];
     else if (v === '--kernel') { a.kernel = argv[++i]; if (!a.kernel) throw new Error('--kernel needs a series: 5.10, 6.1 or 6.12'); }
+    else if (v === '--qemu') { a.qemu = argv[++i] ?? ''; if (!a.qemu) throw new Error(`--qemu needs host or one of ${Object.keys(QEMU_SERIES).join(', ')}`); }
     else if (v !== '--') a.filters.push(v);
   }
   return a;
@@ -78,11 +82,11 @@ function vcpuPlaces(socket: string): Promise<string> {
  * and when this process dies (asking its monitor where the vCPUs are first).
  * Its console is decoded as one UTF-8 stream (a character split across reads stays whole).
  */
-function spawnQemu(args: readonly string[], timeoutMs: number, monitor?: string) {
+function spawnQemu(binary: string, args: readonly string[], timeoutMs: number, monitor?: string) {
   // setpriv --pdeathsig: QEMU is killed by the kernel when this process dies, even by kill -9 (the reaper removes the temp dir then).
-  const child = spawn('setpriv', ['--pdeathsig', 'KILL', '--', 'qemu-system-x86_64', ...args], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('setpriv', ['--pdeathsig', 'KILL', '--', binary, ...args], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   const pid = child.pid ?? -1;
-  if (pid > 0) recordProcessGroup(pid, `qemu-system-x86_64 ${args.join(' ')}`);
+  if (pid > 0) recordProcessGroup(pid, `${binary} ${args.join(' ')}`);
   let out = '';
   let err = '';
   child.stdout.setEncoding('utf8').on('data', (d: string) => { out += d; });
@@ -133,6 +137,17 @@ async function main(): Promise<number> {
   if (!kernel) { console.error('no /boot/vmlinuz-*-amd64 — fix: sudo apt-get install linux-image-amd64 (or sudo npm run setup)'); return 1; }
   const mods = guestModuleFiles(kernel.release, fetched?.modulesRoot);
   if (mods.missing.length) { console.error(`modules of ${kernel.release} missing: ${mods.missing.join(', ')} — fix: ${fetched ? `rm -r ${dirname(fetched.bootDir)} and run again` : `sudo apt-get install --reinstall linux-image-${kernel.release}`}`); return 1; }
+  // The emulator: the installed QEMU, or a newer one fetched into the cache (--qemu 10.0).
+  let qemuBinary = 'qemu-system-x86_64';
+  let qemuPre: string[] = [];
+  let qemuName = 'host';
+  try { qemuName = `host (${execFileSync('qemu-system-x86_64', ['--version'], { encoding: 'utf8' }).split('\n')[0]!.replace(/^QEMU emulator version /, '')})`; } catch { /* said by the checks below */ }
+  if (args.qemu !== 'host') {
+    try {
+      const q = await fetchGuestQemu(args.qemu, say);
+      qemuBinary = q.binary; qemuPre = qemuDataArgs(q); qemuName = `${q.series} (${q.version}, from the cache)`;
+    } catch (e) { console.error(`[guest] ${(e as Error).message}`); return 1; }
+  }
   if (!existsSync(BUSYBOX)) { console.error(`${BUSYBOX} missing — fix: sudo apt-get install busybox-static`); return 1; }
 
   const runIdNow = startRun();
@@ -164,6 +179,11 @@ async function main(): Promise<number> {
     ...(fetched ? [
       { tag: 'klmodules', hostPath: join(fetched.modulesRoot, fetched.release), guestPath: join('/lib/modules', fetched.release), readonly: true },
       { tag: 'klboot', hostPath: fetched.bootDir, guestPath: '/boot', readonly: true },
+      // Its headers where /lib/modules/<release>/build points, and the kbuild tools where they point (BCC, module builds).
+      ...(fetched.headers ? [
+        { tag: 'klsrc', hostPath: fetched.headers.usrSrc, guestPath: '/usr/src', readonly: true },
+        { tag: 'klkbuild', hostPath: fetched.headers.kbuild, guestPath: fetched.headers.kbuildGuestPath, readonly: true },
+      ] : []),
     ] : []),
   ];
 
@@ -206,9 +226,9 @@ async function main(): Promise<number> {
     await run('mkfs.ext4', ['-q', '-F', '-E', 'lazy_itable_init=1,lazy_journal_init=1', scratch], { timeoutMs: 60_000 });
 
     const monitor = join(dir, 'monitor.sock');
-    const qemuArgs = passQemuArgs({ kernel: kernel.path, initrd, memoryMb: args.memoryMb, cpus: args.cpus, shares, scratch, monitor, ...(process.env.LABS_GUEST_CPU ? { cpu: process.env.LABS_GUEST_CPU } : {}), ...(process.env.LABS_GUEST_ACCEL ? { accel: process.env.LABS_GUEST_ACCEL } : {}) });
-    say(`booting (TCG, ${args.cpus} vCPUs, ${args.memoryMb} MiB, bound ${Math.round(timeoutS)} s); load ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
-    const qemu = spawnQemu(qemuArgs, timeoutS * 1000, monitor);
+    const qemuArgs = [...qemuPre, ...passQemuArgs({ kernel: kernel.path, initrd, memoryMb: args.memoryMb, cpus: args.cpus, shares, scratch, monitor, ...(process.env.LABS_GUEST_CPU ? { cpu: process.env.LABS_GUEST_CPU } : {}), ...(process.env.LABS_GUEST_ACCEL ? { accel: process.env.LABS_GUEST_ACCEL } : {}) })];
+    say(`booting (QEMU ${qemuName}, TCG, ${args.cpus} vCPUs, ${args.memoryMb} MiB, bound ${Math.round(timeoutS)} s); load ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
+    const qemu = spawnQemu(qemuBinary, qemuArgs, timeoutS * 1000, monitor);
 
     let interrupted: string | undefined;
     const onSignal = (sig: NodeJS.Signals) => {

@@ -6,7 +6,11 @@
  * configuration (its own sources list, state and cache directories under
  * `.cache/guest-kernels/apt`), `apt-get download` and `dpkg-deb -x` — then
  * `depmod -b` on the extracted tree, so the guest's modprobe finds its
- * modules. `npm run test:guest -- --kernel 6.12` boots one of them; 6.1 is
+ * modules. Its headers come too (linux-headers-<release>, the -common
+ * package and linux-kbuild it depends on), extracted into the same tree,
+ * so BCC and the module labs can build in the guest; the compiler they
+ * name (`CC` in the headers' .kernelvariables: gcc-12 for 6.12, gcc-10
+ * for 5.10) must exist in this machine's userland, which the guest uses. `npm run test:guest -- --kernel 6.12` boots one of them; 6.1 is
  * the one `npm run setup` installs in /boot.
  *
  * Pure parts (the apt options, the choice of package, the metadata) are
@@ -37,7 +41,27 @@ export interface GuestKernel {
   readonly modulesRoot: string;
   /** The extracted tree's /boot (its config-<release>, System.map). */
   readonly bootDir: string;
+  /**
+   * The extracted headers: the guest mounts `usrSrc` at /usr/src (where
+   * /lib/modules/<release>/build points) and `kbuild` at its own path
+   * (/usr/lib/linux-kbuild-<x>, where the headers' scripts/ and tools/ point).
+   */
+  readonly headers?: { readonly package: string; readonly usrSrc: string; readonly kbuild: string; readonly kbuildGuestPath: string };
 }
+
+/**
+ * The packages that make up a release's headers, from `apt-cache show
+ * linux-headers-<release>`: the package itself, its -common package and
+ * the linux-kbuild package it depends on.
+ */
+export function headerPackages(release: string, showOutput: string): string[] {
+  const depends = showOutput.match(/^Depends: (.*)$/m)?.[1] ?? '';
+  const names = depends.split(',').map((d) => d.trim().split(/[\s|(]/)[0]!);
+  const common = names.find((n) => /^linux-headers-.*-common$/.test(n));
+  const kbuild = names.find((n) => n.startsWith('linux-kbuild-'));
+  return [`linux-headers-${release}`, ...(common ? [common] : []), ...(kbuild ? [kbuild] : [])];
+}
+
 
 export const GUEST_KERNELS_DIR = join(CACHE_DIR, 'guest-kernels');
 
@@ -80,7 +104,8 @@ export function pickImagePackage(series: string, searchOutput: string): string |
 export function cachedGuestKernel(series: string, root = GUEST_KERNELS_DIR): GuestKernel | undefined {
   try {
     const k = JSON.parse(readFileSync(join(root, series, 'kernel.json'), 'utf8')) as GuestKernel;
-    return existsSync(k.path) && existsSync(join(k.modulesRoot, k.release, 'modules.dep')) ? k : undefined;
+    return existsSync(k.path) && existsSync(join(k.modulesRoot, k.release, 'modules.dep'))
+      && !!k.headers && existsSync(join(k.headers.usrSrc, `linux-headers-${k.release}`, 'Makefile')) ? k : undefined;
   } catch { return undefined; }
 }
 
@@ -110,13 +135,17 @@ export async function fetchGuestKernel(series: string, say: (line: string) => vo
   const tmp = `${dir}.partial-${process.pid}`;
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(join(tmp, 'deb'), { recursive: true });
-  say(`guest kernel ${series}: downloading ${pkg} ${version}`);
-  await run('apt-get', [...opts, '-q', 'download', pkg], { cwd: join(tmp, 'deb'), timeoutMs: 900_000, limits: false });
-  const deb = readdirSync(join(tmp, 'deb')).find((f) => f.endsWith('.deb'));
-  if (!deb) throw new Error(`apt-get download ${pkg} left no .deb`);
-  say(`guest kernel ${series}: extracting ${deb} and running depmod on the extracted tree`);
-  await run('dpkg-deb', ['-x', join(tmp, 'deb', deb), join(tmp, 'root')], { timeoutMs: 300_000, limits: false });
+  const headersShow = await run('apt-cache', [...opts, 'show', '--no-all-versions', `linux-headers-${release}`], { timeoutMs: 60_000, limits: false });
+  const headers = headerPackages(release, headersShow.stdout);
+  say(`guest kernel ${series}: downloading ${pkg} ${version} and its headers (${headers.join(', ')})`);
+  await run('apt-get', [...opts, '-q', 'download', pkg, ...headers], { cwd: join(tmp, 'deb'), timeoutMs: 900_000, limits: false });
+  const debs = readdirSync(join(tmp, 'deb')).filter((f) => f.endsWith('.deb'));
+  if (debs.length !== 1 + headers.length) throw new Error(`apt-get download left ${debs.length} of ${1 + headers.length} packages: ${debs.join(', ')}`);
+  say(`guest kernel ${series}: extracting ${debs.length} packages and running depmod on the extracted tree`);
+  for (const d of debs) await run('dpkg-deb', ['-x', join(tmp, 'deb', d), join(tmp, 'root')], { timeoutMs: 300_000, limits: false });
   await run('depmod', ['-b', join(tmp, 'root'), release], { timeoutMs: 300_000, limits: false });
+  const kbuildName = readdirSync(join(tmp, 'root', 'usr', 'lib')).find((d) => d.startsWith('linux-kbuild-'));
+  if (!kbuildName) throw new Error(`${headers.join(', ')} left no /usr/lib/linux-kbuild-*`);
   rmSync(join(tmp, 'deb'), { recursive: true, force: true });
   rmSync(dir, { recursive: true, force: true });
   renameSync(tmp, dir);
@@ -125,6 +154,12 @@ export async function fetchGuestKernel(series: string, say: (line: string) => vo
     path: join(dir, 'root', 'boot', `vmlinuz-${release}`),
     modulesRoot: join(dir, 'root', 'lib', 'modules'),
     bootDir: join(dir, 'root', 'boot'),
+    headers: {
+      package: headers[0]!,
+      usrSrc: join(dir, 'root', 'usr', 'src'),
+      kbuild: join(dir, 'root', 'usr', 'lib', kbuildName),
+      kbuildGuestPath: join('/usr/lib', kbuildName),
+    },
   };
   writeFileSync(join(dir, 'kernel.json'), JSON.stringify(k, null, 2) + '\n');
   say(`guest kernel ${series}: ${release} ready (${k.path})`);

@@ -50,6 +50,36 @@ export type Capabilities = Readonly<Record<CapabilityId, Capability>> & { readon
 const SETUP = 'sudo npm run setup';
 const apt = (pkgs: string) => `sudo apt install -y ${pkgs}   (or: ${SETUP})`;
 
+/**
+ * The compiler a Debian headers tree builds modules with: `CC = … gcc-12` in
+ * its .kernelvariables (Debian pins the kernel's own compiler; other
+ * distributions' headers use the default `gcc`, and so does a tree without the file).
+ */
+export function headersCompiler(kernelVariables: string): string | undefined {
+  return kernelVariables.match(/^CC\s*=.*?(gcc-\d+)\s*$/m)?.[1];
+}
+
+/** Why a headers tree cannot build here (its pinned compiler is not on PATH), or undefined when it can. */
+export function headersUnbuildable(buildDir: string, path = process.env.PATH ?? ''): string | undefined {
+  let vars = '';
+  try { vars = readFileSync(join(buildDir, '.kernelvariables'), 'utf8'); } catch { return undefined; }
+  const cc = headersCompiler(vars);
+  if (!cc || path.split(':').some((d) => d && existsSync(join(d, cc)))) return undefined;
+  return `the headers at ${buildDir} build modules with ${cc} (their .kernelvariables), which this machine lacks — fix: apt-get install ${cc}, where the distribution has it (Debian 12 ships gcc-12 only)`;
+}
+
+/** 'modules': this kernel loads modules, its headers are there, and the compiler they pin exists. */
+function modulesCapability(kernelRelease: string): Capability {
+  const build = `/lib/modules/${kernelRelease}/build`;
+  const loads = existsSync('/proc/modules');
+  const headers = existsSync(join(build, 'Makefile'));
+  const unbuildable = loads && headers ? headersUnbuildable(build) : undefined;
+  return cap('modules', 'loadable kernel modules with matching headers', loads && headers && !unbuildable,
+    !loads ? 'kernel built without CONFIG_MODULES (no /proc/modules)' : !headers ? `no headers at ${build}` : unbuildable ?? build,
+    !loads ? 'a kernel with CONFIG_MODULES=y; the module lab loads its module in a QEMU guest of Debian\'s kernel instead'
+      : unbuildable ? unbuildable.replace(/^.* — fix: /, '') : apt(`linux-headers-${kernelRelease}`), true);
+}
+
 function cap(id: CapabilityId, title: string, ok: boolean, detail: string, fix: string, adaptable = false): Capability {
   return { id, title, ok, detail, fix: ok ? '' : fix, adaptable };
 }
@@ -216,9 +246,7 @@ export async function probeAll(): Promise<Capabilities> {
     probeBinary('unshare', 'unshare and chroot (util-linux)', 'unshare', ['--version'], apt('util-linux')),
     probeBinary('qemu', 'QEMU (qemu-system-x86_64)', 'qemu-system-x86_64', ['--version'], apt('qemu-system-x86')),
     probeBinary('gdb', 'gdb', 'gdb', ['--version'], apt('gdb')),
-    cap('modules', 'loadable kernel modules with matching headers', existsSync('/proc/modules') && existsSync(`/lib/modules/${kernelRelease}/build/Makefile`),
-      !existsSync('/proc/modules') ? 'kernel built without CONFIG_MODULES (no /proc/modules)' : (existsSync(`/lib/modules/${kernelRelease}/build/Makefile`) ? `/lib/modules/${kernelRelease}/build` : `no headers at /lib/modules/${kernelRelease}/build`),
-      existsSync('/proc/modules') ? apt(`linux-headers-${kernelRelease}`) : 'a kernel with CONFIG_MODULES=y; the module lab loads its module in a QEMU guest of Debian\'s kernel instead', true),
+    modulesCapability(kernelRelease),
     cap('psi', 'pressure stall information (/proc/pressure/memory)', existsSync('/proc/pressure/memory'),
       existsSync('/proc/pressure/memory') ? '/proc/pressure/memory' : 'absent: kernel without CONFIG_PSI=y, or PSI off (CONFIG_PSI_DEFAULT_DISABLED)',
       'a kernel with CONFIG_PSI=y; if it is built with CONFIG_PSI_DEFAULT_DISABLED, boot with psi=1'),

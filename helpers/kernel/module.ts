@@ -26,6 +26,7 @@ import { run } from '../harness/exec.js';
 import { CACHE_DIR } from '../harness/paths.js';
 import { runInGuest, type GuestRunResult } from './guest.js';
 import { debianKernel } from './qemu.js';
+import { headersUnbuildable } from '../harness/capabilities.js';
 
 export interface ModuleTarget {
   /** Kernel release the module is for (vermagic's first word). */
@@ -47,6 +48,8 @@ export function headersFor(rel: string): string | undefined {
 export function moduleTarget(): ModuleTarget {
   const rel = release();
   const native = existsSync('/proc/modules') ? headersFor(rel) : undefined;
+  const unbuildable = native ? headersUnbuildable(native) : undefined;
+  if (native && unbuildable) throw new LabError(`this kernel (${rel}) loads modules, but ${unbuildable}`, { code: 'E_CAPABILITY' });
   if (native) return { release: rel, buildDir: native, where: 'native', note: `this kernel (${rel}) loads modules; headers at ${native}` };
   const guest = debianKernel();
   if (!guest) throw new LabError('this kernel has no loadable modules and there is no Debian kernel to boot in QEMU — fix: apt-get install linux-image-amd64 linux-headers-amd64', { code: 'E_CAPABILITY' });

@@ -4,10 +4,13 @@
  * (helpers/course/guest-pass.ts): pure parts, on text recorded from Debian's
  * 6.12.95 package (tests/fixtures/guest/) and lines made up after it.
  */
-import { readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { KERNEL_SERIES, pickImagePackage, privateAptOptions, sourcesList } from '../../helpers/course/guest-kernels.js';
+import { headerPackages, KERNEL_SERIES, pickImagePackage, privateAptOptions, sourcesList } from '../../helpers/course/guest-kernels.js';
+import { missingLibraries, qemuDataArgs } from '../../helpers/course/guest-qemu.js';
+import { headersCompiler, headersUnbuildable } from '../../helpers/harness/capabilities.js';
 import { bootGroups, groupBoundS, GUEST_MODULE_NAMES, moduleLoadOrder, passInitScript } from '../../helpers/course/guest-pass.js';
 import { failedPassJunit, mergeJunit } from '../../helpers/course/guest-report.js';
 import { REPO_ROOT } from '../../helpers/harness/paths.js';
@@ -46,6 +49,44 @@ describe('guest kernels: fetched with a private apt configuration', () => {
     expect(pickImagePackage('6.1', search)).toBe('linux-image-6.1.0-57-amd64');
     expect(pickImagePackage('5.10', 'linux-image-5.10.0-9-amd64 - x\nlinux-image-5.10.0-46-amd64 - x\n')).toBe('linux-image-5.10.0-46-amd64');
     expect(pickImagePackage('5.10', search)).toBeUndefined();
+  });
+});
+
+describe('guest kernels: their headers come with them', () => {
+  it('takes the headers package, its -common package and the kbuild it depends on (Debian 6.12 and 5.10)', () => {
+    // apt-cache show lines as Debian's archive printed them (2026-12-07).
+    expect(headerPackages('6.12.95+deb12-amd64', 'Package: linux-headers-6.12.95+deb12-amd64\nDepends: linux-base (>= 4.12~), linux-headers-6.12.95+deb12-common (= 6.12.95-1~bpo12+1), linux-image-6.12.95+deb12-amd64 (= 6.12.95-1~bpo12+1) | linux-image-6.12.95+deb12-amd64-unsigned (= 6.12.95-1~bpo12+1), linux-kbuild-6.12.95+deb12, gcc-12\n'))
+      .toEqual(['linux-headers-6.12.95+deb12-amd64', 'linux-headers-6.12.95+deb12-common', 'linux-kbuild-6.12.95+deb12']);
+    expect(headerPackages('5.10.0-46-amd64', 'Depends: linux-headers-5.10.0-46-common (= 5.10.262-1), linux-kbuild-5.10 (>= 5.10.262-1), linux-compiler-gcc-10-x86\n'))
+      .toEqual(['linux-headers-5.10.0-46-amd64', 'linux-headers-5.10.0-46-common', 'linux-kbuild-5.10']);
+  });
+
+  it('reads the compiler Debian pins in .kernelvariables, and says a tree cannot build when it is not on PATH', () => {
+    const vars = 'override ARCH = x86\nCCACHE = ccache\nCC = $(if $(DEBIAN_KERNEL_USE_CCACHE),$(CCACHE)) $(CROSS_COMPILE)gcc-10\n';
+    expect(headersCompiler(vars)).toBe('gcc-10');
+    expect(headersCompiler('override ARCH = x86\n')).toBeUndefined();
+    const dir = mkdtempSync(join(tmpdir(), 'kl-test-headers-'));
+    try {
+      writeFileSync(join(dir, '.kernelvariables'), vars);
+      const bin = join(dir, 'bin');
+      mkdirSync(bin);
+      expect(headersUnbuildable(dir, bin)).toMatch(/build modules with gcc-10 .* fix: apt-get install gcc-10/);
+      writeFileSync(join(bin, 'gcc-10'), '');
+      expect(headersUnbuildable(dir, `/nonexistent:${bin}`)).toBeUndefined();
+      expect(headersUnbuildable(join(dir, 'bin'), '')).toBeUndefined(); // no .kernelvariables: the default gcc
+    } finally { rmSync(dir, { recursive: true, force: true }); }
+  });
+});
+
+describe('guest QEMU: a newer build fetched into the cache', () => {
+  it('reads its firmware from its own directories, in order', () => {
+    expect(qemuDataArgs({ dataDirs: ['/c/q/usr/share/qemu', '/c/q/usr/share/seabios'] })).toEqual(['-L', '/c/q/usr/share/qemu', '-L', '/c/q/usr/share/seabios']);
+  });
+
+  it('names the libraries ldd could not find', () => {
+    const ldd = '\tlinux-vdso.so.1 (0x00007ffd)\n\tlibslirp.so.0 => not found\n\tlibz.so.1 => /lib/x86_64-linux-gnu/libz.so.1 (0x00007f)\n\tlibfdt.so.1 => not found\n';
+    expect(missingLibraries(ldd)).toEqual(['libslirp.so.0', 'libfdt.so.1']);
+    expect(missingLibraries('\tlibz.so.1 => /lib/libz.so.1 (0x1)\n')).toEqual([]);
   });
 });
 
