@@ -22,10 +22,36 @@
 # Run by hand: see the lab's README (Steps).
 
 # LAB:BEGIN stop the boot at each of the four functions — breakpoints set before the kernel runs any of them (gdb manual: Set Breaks; which kind does QEMU check before the kernel's text exists?) — and at each stop print the KL_STOP line for current: the per-CPU pointer current_task of the CPU that stopped (where does x86-64 keep a CPU's per-CPU area, and which register does QEMU's gdbstub show for it?), and the pid and comm members of the task_struct it points to, at the offsets the kernel's BTF gives (bpftool btf dump, pahole); at start_kernel also print KL_CMDLINE
-# Offsets of pid and comm in Debian 6.1's task_struct (its BTF:
-# bpftool btf dump file <vmlinux> format raw, STRUCT 'task_struct': bits_offset / 8).
-set $pid_off = 2416
-set $comm_off = 2976
+# Offsets of pid and comm in the booted kernel's task_struct, from its own BTF,
+# worked out here, at the reset stop, before the kernel runs (nothing hard-coded:
+# every Debian 6.1 update may move them). The README's steps: the newest
+# /boot/vmlinuz-*-amd64 (the kernel the lab boots), the xz stream inside it
+# unpacked to a vmlinux in a temp dir of our own, and bpftool's dump of its BTF;
+# in STRUCT 'task_struct', the members 'pid' and 'comm': bits_offset / 8.
+# gdb's shell cannot hand its output back to gdb; gdb's Python can
+# (subprocess, then gdb.set_convenience_variable: $pid_off, $comm_off).
+python
+import re, subprocess
+steps = r'''
+set -e
+K=$(ls -1 /boot/vmlinuz-*-amd64 | sort -V | tail -n 1)
+D=$(mktemp -d); trap 'rm -rf "$D"' EXIT
+N=$(LC_ALL=C grep -obUaP '\xfd7zXZ\x00' "$K" | head -1 | cut -d: -f1)
+tail -c +$((N + 1)) "$K" | xz -dc --single-stream > "$D/vmlinux"
+echo "vmlinuz $K"
+PATH="$PATH:/usr/sbin:/sbin" bpftool btf dump file "$D/vmlinux" format raw
+'''
+btf = subprocess.run(["sh", "-c", steps], capture_output=True, text=True, timeout=120)
+ts = re.search(r"^\[\d+\] STRUCT 'task_struct' size=\d+ vlen=\d+\n((?:[ \t]+'.*\n)*)", btf.stdout, re.M)
+off = {}
+for name, bits in re.findall(r"^[ \t]+'(\w*)' type_id=\d+ bits_offset=(\d+)", ts.group(1) if ts else "", re.M):
+    off.setdefault(name, int(bits) // 8)
+if btf.returncode != 0 or "pid" not in off or "comm" not in off:
+    raise gdb.GdbError("no task_struct pid/comm in the BTF (exit %d): %s" % (btf.returncode, btf.stderr[-500:]))
+gdb.set_convenience_variable("pid_off", off["pid"])
+gdb.set_convenience_variable("comm_off", off["comm"])
+print("task_struct of %s: pid at %d, comm at %d" % (btf.stdout.split("\n", 1)[0], off["pid"], off["comm"]))
+end
 define kl_record
   set $task = *(unsigned long *)($gs_base + $current_task)
   printf "KL_STOP pc=%#lx task=%#lx pid=%d comm=%s\n", $pc, $task, *(int *)($task + $pid_off), (char *)($task + $comm_off)
