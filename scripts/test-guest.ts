@@ -11,7 +11,7 @@
  * with its own bound (groupBoundS), so an emulator hang costs one group: a guest that never reports its
  * exit status is booted once more for the same group, and the retry is said in the closing lines.
  *
- * Options: --timeout <s> (whole pass, default 1200), --memory <MiB> (3584),
+ * Options: --timeout <s> (whole pass; default: every boot's bound and one retry), --memory <MiB> (3584),
  * --cpus <n> (2), --exec '<shell command>' (run that in the guest instead of
  * the specs: `--exec 'npm run doctor'`), --kernel <series> (5.10 or 6.12: Debian's kernel of that series,
  * fetched once into .cache/guest-kernels by helpers/course/guest-kernels.ts without touching the host's
@@ -39,12 +39,12 @@ import { DEFAULT_GUEST_QEMU, fetchGuestQemu, qemuDataArgs, QEMU_SERIES } from '.
 import { attachGuest, failedPassJunit, mergeJunit, tagJunit } from '../helpers/course/guest-report.js';
 import { debianKernel } from '../helpers/kernel/qemu.js';
 import { BUSYBOX, initramfsEntries, newcArchive } from '../helpers/kernel/initramfs.js';
-import { bootGroups, groupBoundS, guestModuleFiles, lastLines, parseConsole, passInitScript, passQemuArgs, selectGuestLabs, stageOf, WARM_UP, type PassLab, type Share } from '../helpers/course/guest-pass.js';
+import { bootGroups, groupBoundS, guestModuleFiles, passBoundS, lastLines, parseConsole, passInitScript, passQemuArgs, selectGuestLabs, stageOf, WARM_UP, type PassLab, type Share } from '../helpers/course/guest-pass.js';
 
-interface Args { filters: string[]; timeoutS: number; memoryMb: number; cpus: number; scratchGb: number; perBoot: number; exec?: string; kernel?: string; qemu: string }
+interface Args { filters: string[]; timeoutS?: number; memoryMb: number; cpus: number; scratchGb: number; perBoot: number; exec?: string; kernel?: string; qemu: string }
 
 export function parseArgs(argv: readonly string[]): Args {
-  const a: Args = { filters: [], timeoutS: 1200, memoryMb: 3584, cpus: 2, scratchGb: 8, perBoot: 4, qemu: process.env.LABS_GUEST_QEMU ?? DEFAULT_GUEST_QEMU };
+  const a: Args = { filters: [], memoryMb: 3584, cpus: 2, scratchGb: 8, perBoot: 4, qemu: process.env.LABS_GUEST_QEMU ?? DEFAULT_GUEST_QEMU };
   for (let i = 0; i < argv.length; i++) {
     const v = argv[i]!;
     const num = () => { const n = Number(argv[++i]); if (!Number.isFinite(n) || n <= 0) throw new Error(`${v} needs a positive number`); return n; };
@@ -267,10 +267,12 @@ async function main(): Promise<number> {
     return { state: parseConsole(qemu.output()), result, interrupted, output: qemu.output() };
   };
 
-  const deadline = started + args.timeoutS * 1000;
-  const left = () => (deadline - Date.now()) / 1000;
   // Each group of labs boots a guest of its own with its own bound: an emulator hang costs that group, not the pass.
   const groups = args.exec ? [[] as PassLab[]] : bootGroups(toRun, args.perBoot);
+  // The whole pass's bound: --timeout, else every boot's bound and one retry (--exec: 1200 s).
+  const passS = args.timeoutS ?? (args.exec ? 1200 : passBoundS(groups));
+  const deadline = Date.now() + passS * 1000;
+  const left = () => (deadline - Date.now()) / 1000;
   if (groups.length > 1) say(`${groups.length} boots of up to ${args.perBoot} labs each, each with its own bound`);
   let status = 0;
   let merged = readReport(join(reports, 'labs.json'));
@@ -279,8 +281,8 @@ async function main(): Promise<number> {
   const failures: string[] = [];
   for (const [i, group] of groups.entries()) {
     if (left() < 60) {
-      failures.push(`${group.map((l) => l.id).join(', ')}: not run, the pass bound (${args.timeoutS} s) was spent`);
-      junits.push(failedPassJunit(`guest ${kernel.release}: ${group.map((l) => l.id).join(', ')}`, `not run: the pass bound (${args.timeoutS} s) was spent`, ''));
+      failures.push(`${group.map((l) => l.id).join(', ')}: not run, the pass bound (${passS} s) was spent`);
+      junits.push(failedPassJunit(`guest ${kernel.release}: ${group.map((l) => l.id).join(', ')}`, `not run: the pass bound (${passS} s) was spent`, ''));
       status ||= 1;
       continue;
     }

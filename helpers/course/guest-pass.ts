@@ -322,11 +322,20 @@ export function bootGroups<L extends PassLab>(labs: readonly L[], perBoot: numbe
 
 /**
  * One boot's bound in seconds (pure): boot, warm-up and vitest's start (measured ~40 s; 240 s of margin for a
- * loaded host) plus 15 × the labs' host seconds (TCG runs them 3–5 times slower here; a whole pass of 22 labs,
- * 190 host seconds, took ~480 s in the guest).
+ * loaded host), plus for each lab 60 s (its spec's own start under TCG: imports, capability probes, the
+ * first run of clang or bpftrace — 10–30 s in the guest whatever the lab) and 15 × its host seconds (TCG runs
+ * the work 3–20 times slower). Measured 2026-12-07 on 6.1, the machine busy: Lab 0, 1.1, 1.2 and 1.3
+ * (14 host seconds) took 418 s in one boot, 2.1–2.3 and 3.1 (32 s) 397 s — 450 and 720 s by the old
+ * 240 + 15 × seconds, the first too close.
  */
 export function groupBoundS(labs: readonly PassLab[]): number {
-  return 240 + 15 * labs.reduce((a, l) => a + (l.seconds ?? DEFAULT_LAB_S), 0);
+  return 240 + labs.reduce((a, l) => a + 60 + 15 * (l.seconds ?? DEFAULT_LAB_S), 0);
+}
+
+/** The whole pass's bound when none is given (pure): every boot's bound, and one more of the longest for a retry. */
+export function passBoundS(groups: readonly (readonly PassLab[])[]): number {
+  const bounds = groups.map(groupBoundS);
+  return bounds.reduce((a, b) => a + b, 0) + Math.max(0, ...bounds) + 120;
 }
 
 /** Capabilities whose labs do not run in the guest: TCG offers no KVM, and a QEMU inside TCG is far too slow. */

@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { headerPackages, KERNEL_SERIES, pickImagePackage, privateAptOptions, sourcesList } from '../../helpers/course/guest-kernels.js';
 import { missingLibraries, qemuDataArgs } from '../../helpers/course/guest-qemu.js';
 import { headersCompiler, headersUnbuildable } from '../../helpers/harness/capabilities.js';
-import { bootGroups, groupBoundS, GUEST_MODULE_NAMES, moduleLoadOrder, passInitScript } from '../../helpers/course/guest-pass.js';
+import { bootGroups, groupBoundS, GUEST_MODULE_NAMES, passBoundS, moduleLoadOrder, passInitScript } from '../../helpers/course/guest-pass.js';
 import { failedPassJunit, mergeJunit } from '../../helpers/course/guest-report.js';
 import { REPO_ROOT } from '../../helpers/harness/paths.js';
 
@@ -132,7 +132,8 @@ describe('guest pass: one boot per group of labs, each with its own bound', () =
   });
 
   it('bounds a boot by its labs\' host seconds (15 each, 10 s assumed where lab.json gives none) plus 240 s', () => {
-    expect(groupBoundS([lab('a', 3), lab('b')])).toBe(240 + 15 * 13);
+    expect(groupBoundS([lab('a', 3), lab('b')])).toBe(240 + 2 * 60 + 15 * 13);
+    expect(passBoundS([[lab('a', 3)], [lab('b'), lab('c', 1)]])).toBe((240 + 60 + 45) + (240 + 120 + 165) + (240 + 120 + 165) + 120);
   });
 
   it('merges the boots\' JUnit files into one, totals summed', () => {
