@@ -42,7 +42,11 @@
  * `nsenter` enters the namespace, `env -C` goes back to the working directory
  * there, and `setpriv` drops the capabilities, then the program is exec'd
  * (same pid; none of these makes a system call a lab counts: uname, getpid,
- * getppid). The program runs as the run's own unprivileged uid and gid
+ * getppid). A tool the lab names in `"interpreters"` (`["fio"]`) is the
+ * student's program where its command hands it a student source (Lab 2.1's
+ * fio job file: `exec_prerun=` runs shell commands, `ioengine=external:`
+ * loads a library, `filename=` opens any path, all as fio's user); the
+ * enter words go just before the tool. The program runs as the run's own unprivileged uid and gid
  * (programUid: no process of the host has it), with only the listed
  * capabilities (ambient, so they survive the exec): without CAP_SYS_ADMIN it
  * cannot unmount, remount or setns its way back, /proc/1/root is closed to
@@ -60,9 +64,10 @@
  * LABS_CONTAIN_LOG=<file> lists each command contained.
  */
 import { accessSync, constants, existsSync, realpathSync, statSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { execFile } from 'node:child_process';
 import { release as osRelease, tmpdir } from 'node:os';
-import { basename, dirname, isAbsolute, join } from 'node:path';
+import { basename, dirname, isAbsolute, join, relative } from 'node:path';
 import { promisify } from 'node:util';
 import { LabError } from './errors.js';
 import { CACHE_DIR, REPO_ROOT, sourceRoot, STATE_DIR, studentSources } from './paths.js';
@@ -98,6 +103,12 @@ export interface Containment {
   readonly network: ContainNetwork;
   /** Devices kept openable (`kvm`, `tun`). */
   readonly devices: readonly string[];
+  /**
+   * System tools that run a student file as their code (`["fio"]`: Lab 2.1's job file, whose `exec_prerun=`,
+   * `ioengine=external:` and `filename=` act as whoever runs fio): a command that starts one with one of the
+   * student's sources among its later arguments is contained from that tool on, as the student's program.
+   */
+  readonly interpreters?: readonly string[];
   /** The lab.json it came from (for messages). */
   readonly from: string;
 }
@@ -108,8 +119,8 @@ export function parseContainment(json: unknown, from: string): Containment | und
   if (c === undefined) return undefined;
   const bad = (why: string) => new LabError(`${from}: "contain" ${why}`, { code: 'E_CAPABILITY' });
   if (typeof c !== 'object' || c === null) throw bad('must be an object: {"capabilities": [...], "devices": [...]}');
-  const { capabilities = [], devices = [], network = 'private', ...rest } = c as { capabilities?: unknown; devices?: unknown; network?: unknown };
-  if (Object.keys(rest).length) throw bad(`knows "capabilities", "devices" and "network", not ${Object.keys(rest).map((k) => JSON.stringify(k)).join(', ')}`);
+  const { capabilities = [], devices = [], network = 'private', interpreters = [], ...rest } = c as { capabilities?: unknown; devices?: unknown; network?: unknown; interpreters?: unknown };
+  if (Object.keys(rest).length) throw bad(`knows "capabilities", "devices", "network" and "interpreters", not ${Object.keys(rest).map((k) => JSON.stringify(k)).join(', ')}`);
   if (network !== 'private' && network !== 'lab') throw bad(`"network" is "private" (the default) or "lab" (${JSON.stringify(network)})`);
   if (!Array.isArray(capabilities) || capabilities.some((x) => !(CAPABILITY_NAMES as readonly unknown[]).includes(x))) {
     throw bad(`"capabilities" must list capability names of capabilities(7) in lower case without CAP_ (${JSON.stringify(capabilities)})`);
@@ -117,7 +128,10 @@ export function parseContainment(json: unknown, from: string): Containment | und
   if (!Array.isArray(devices) || devices.some((x) => typeof x !== 'string' || !(x in EXTRA_DEVICES))) {
     throw bad(`"devices" may list ${Object.keys(EXTRA_DEVICES).join(', ')} (${JSON.stringify(devices)})`);
   }
-  return { capabilities: capabilities as CapabilityName[], devices: devices as string[], network, from };
+  if (!Array.isArray(interpreters) || interpreters.some((x) => typeof x !== 'string' || !/^[\w.+-]+$/.test(x))) {
+    throw bad(`"interpreters" must list the names of tools (no path) that run a student file as code, e.g. ["fio"] (${JSON.stringify(interpreters)})`);
+  }
+  return { capabilities: capabilities as CapabilityName[], devices: devices as string[], network, interpreters: interpreters as string[], from };
 }
 
 /** A containment in force: the lab's declaration and the process holding its mount namespace. */
@@ -152,12 +166,49 @@ let labSources: readonly string[] = [];
 /** The `sources` of the lab now running (lab.json, relative to c/ or LAB_SRC); the labs project's setup file sets them. */
 export function setLabSources(sources: readonly string[]): void { labSources = sources; }
 
-/** Is `src` one of the student's files of this lab: a `sources` entry of its lab.json, under LAB_SRC (or c/ when the reference plays the student)? */
+const inputCopies = new Set<string>();
+
+/**
+ * Is `src` one of the student's files of this lab: a `sources` entry of its lab.json, under LAB_SRC (or c/ when the
+ * reference plays the student) — by its path as written or where it leads (a link there is still the student's) —,
+ * or a copy studentInputCopy made of one?
+ */
 export function isStudentSource(src: string): boolean {
   if (!isAbsolute(src)) return false;
   const r = real(src);
+  if (inputCopies.has(r)) return true;
   const root = real(sourceRoot());
-  return labSources.some((s) => under(r, join(root, s)));
+  return labSources.some((s) => under(r, join(root, s)) || under(src, join(sourceRoot(), s)));
+}
+
+/**
+ * The student's file `src` (one of the lab's `sources`, handed to one of its `interpreters`: Lab 2.1's fio job
+ * file) as the contained program reads it: while the lab is contained, a copy in `dir` (a temp dir makeTempDir
+ * made for the lab, before any student run: root's, mode 0644, in a sticky dir — readable by the program's uid
+ * whatever the workspace's modes (a teeth workspace is 0700), not replaceable by it), counted as the student's
+ * source, so a command naming it is contained as one naming `src`. Read as root, it must be a regular file of the
+ * workspace itself: a link (one git can check out) would let root copy a file the program may not read.
+ * Uncontained, `src` itself.
+ */
+export async function studentInputCopy(src: string, dir: string): Promise<string> {
+  if (!activeContainment()) return src;
+  const refuse = (why: string) => new LabError(`${src}: ${why}`, { code: 'E_SOURCE' });
+  if (!isStudentSource(src)) throw refuse('not one of the lab\'s sources');
+  const rel = relative(sourceRoot(), src);
+  if (!rel || rel.startsWith('..') || isAbsolute(rel) || real(src) !== join(real(sourceRoot()), rel)) {
+    throw refuse(`leads elsewhere (${real(src)}): make it a regular file of the workspace, not a link`);
+  }
+  const fh = await open(src, constants.O_RDONLY | constants.O_NOFOLLOW).catch((e: Error) => { throw refuse(e.message); });
+  let text: Buffer;
+  try {
+    if (!(await fh.stat()).isFile()) throw refuse('not a regular file');
+    text = await fh.readFile();
+  } finally { await fh.close(); }
+  const copy = join(real(dir), basename(src));
+  const out = await open(copy, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
+  try { await out.writeFile(text); await out.chmod(0o644); } finally { await out.close(); }
+  inputCopies.add(real(copy));
+  return copy;
 }
 
 const studentPrograms = new Set<string>();
@@ -173,10 +224,18 @@ export const isStudentProgram = (a: string) => isAbsolute(a) && (studentPrograms
 /**
  * Where in `[file, ...args]` the student's program is (-1: none). The
  * harness's own programs (workloads, probes built from the lab's folder) and
- * the system's tools are not contained.
+ * the system's tools are not contained — but for one of the lab's
+ * `interpreters` (lab.json `contain`) that is handed a student source as a
+ * later argument (`fio … <the student's job file>`): that tool runs the
+ * student's code, so it is the student's program. The same tool with the
+ * harness's own job (no student file in its command) keeps the host's view.
  */
-export function programIndex(argv: readonly string[]): number {
-  return argv.findIndex(isStudentProgram);
+export function programIndex(argv: readonly string[], interpreters: readonly string[] = []): number {
+  const at = argv.findIndex(isStudentProgram);
+  if (at >= 0 || !interpreters.length) return at;
+  const src = argv.findIndex((w) => isAbsolute(w) && isStudentSource(w));
+  if (src < 0) return -1;
+  return argv.findIndex((w, i) => i < src && interpreters.includes(basename(w)));
 }
 
 /**
@@ -348,12 +407,12 @@ const HAS_EXEC_ARG0 = /\bexec "\$0"/;
  */
 export function containArgv(file: string, args: readonly string[], a: Active, cwd = process.cwd()): { file: string; args: string[] } | undefined {
   const argv = [file, ...args];
-  const at = programIndex(argv);
+  const at = programIndex(argv, a.interpreters);
   if (at < 0) {
     const named = argv.find((w) => isAbsolute(w) && isStudentSource(w));
     if (named) {
       throw new LabError(`${a.from}: "contain" cannot enter ${named}: a file of the student's sources that is not the program started `
-        + `(${formatShort(argv)}); make it executable and start it, or leave the lab uncontained (docs/AUTHORING.md)`, { code: 'E_CAPABILITY' });
+        + `(${formatShort(argv)}); make it executable and start it, name the tool that runs it in "interpreters", or leave the lab uncontained (docs/AUTHORING.md)`, { code: 'E_CAPABILITY' });
     }
     return undefined;
   }

@@ -4,7 +4,8 @@
  * mean and p99 latency, how deep the queue really was) from fio's
  * `--output-format=json` report, typed.
  */
-import { readFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LabError } from '../harness/errors.js';
 import { run, type RunResult } from '../harness/exec.js';
@@ -194,11 +195,24 @@ export async function runFio(
   const { file, args } = opts.wrap ? opts.wrap(base.file, base.args) : base;
   const timeoutMs = opts.timeoutMs ?? ((('runtimeSec' in job ? job.runtimeSec : undefined) ?? 30) * 1000 + 60_000);
   const result = await run(file, args, { timeoutMs });
-  const report = parseFioJson(await readFile(output, 'utf8'));
+  const text = await readReport(output).catch((e: Error) => {
+    throw new LabError(`fio left no report to read at ${output} (${e.message}): ${result.command}\n${result.stderr.slice(-2000)}`, { code: 'E_COMMAND', cause: e });
+  });
+  const report = parseFioJson(text);
   const found = report.jobs[0];
   if (!found) throw new LabError(`fio reported no job for ${result.command}`, { code: 'E_COMMAND' });
   if (found.error !== 0) throw new LabError(`fio job ${found.name} ended with error ${found.error}: ${result.command}\n${result.stderr}`, { code: 'E_COMMAND' });
   return { report, job: found, result, command: result.command };
+}
+
+/**
+ * fio's report, read as root without following a link: where fio runs contained (Lab 2.1: the student's job file is
+ * its code, helpers/harness/contain.ts), the file is the program's, and a link it put at the path must not lead the
+ * harness to another file (whose text a parse error would quote).
+ */
+async function readReport(path: string): Promise<string> {
+  const fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+  try { return await fh.readFile('utf8'); } finally { await fh.close(); }
 }
 
 export function median(values: readonly number[]): number {

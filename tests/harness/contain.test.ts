@@ -5,12 +5,12 @@
  * fails; the same program outside containment gets through (the test has
  * teeth); the harness's own tools in the command keep their capabilities.
  */
-import { chmodSync, existsSync, mkdirSync, readFileSync, readlinkSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { containArgv, hiddenDirs, holderArgs, holderEnv, UNSHARE, isStudentSource, keptDirs, markStudentProgram, parseContainment, programIndex, programUid, setLabSources, type Active, type Containment } from '../../helpers/harness/contain.js';
+import { containArgv, hiddenDirs, holderArgs, holderEnv, UNSHARE, isStudentSource, keptDirs, markStudentProgram, parseContainment, programIndex, programUid, setLabSources, studentInputCopy, type Active, type Containment } from '../../helpers/harness/contain.js';
 import { startContainment, stopContainment } from '../../helpers/harness/contain-holder.js';
 import { keysLeft } from '../../helpers/harness/keyrings.js';
 import { run } from '../../helpers/harness/exec.js';
@@ -80,6 +80,25 @@ describe('lab.json "contain"', () => {
     expect(sh.args[1]).toMatch(/^echo hi; exec '\S*nsenter' '--mount=\/proc\/4242\/ns\/mnt' '--ipc=\/proc\/4242\/ns\/ipc' '--net=\/proc\/4242\/ns\/net' '\S*env' '-C' "\$PWD" '\S*setpriv' .*'--no-new-privs' "\$0" < "\$1"$/);
     expect(sh.args.slice(2)).toEqual([p, '/tmp/fifo']);
     expect(() => containArgv('sh', ['-c', '"$0" &', p], HELD), 'a script that does not exec $0').toThrow(/unless the script runs it as `exec "\$0"`/);
+  });
+
+  it('contains a tool the lab names in "interpreters" where it is handed a student source (2.1: fio and the job file), not with its own job', () => {
+    expect(parseContainment({ contain: { interpreters: ['fio'] } }, 'x')?.interpreters).toEqual(['fio']);
+    expect(() => parseContainment({ contain: { interpreters: ['/usr/bin/fio'] } }, 'lab.json')).toThrow(/"interpreters" must list the names of tools/);
+    setLabSources(['io_uring/01-fio/randread.fio']);
+    try {
+      const job = join(sourceRoot(), 'io_uring/01-fio/randread.fio');
+      const fio = ['fio', '--filename=/tmp/f', '--output=/tmp/o.json', job];
+      expect(programIndex(fio), 'not named: the job file is not a program').toBe(-1);
+      expect(programIndex(fio, ['fio'])).toBe(0);
+      expect(programIndex(['strace', '-c', '-f', '-o', '/tmp/s', 'fio', job], ['fio']), 'under the harness\'s strace').toBe(5);
+      expect(programIndex(['fio', '--name=control', '--filename=/tmp/f'], ['fio']), "the harness's own job").toBe(-1);
+      expect(() => containArgv('fio', fio.slice(1), HELD), 'a lab that does not name fio').toThrow(/name the tool that runs it in "interpreters"/);
+      const c = containArgv('fio', fio.slice(1), { ...HELD, interpreters: ['fio'] }, '/work')!;
+      expect(c.file).toMatch(/nsenter$/);
+      expect(c.args.slice(-4)).toEqual(fio);
+      expect(containArgv('fio', ['--name=control', '--filename=/tmp/f'], { ...HELD, interpreters: ['fio'] })).toBeUndefined();
+    } finally { setLabSources([]); }
   });
 
   it('hides /root, /home, the run state and the directory of the repository, keeps the repository', () => {
@@ -199,6 +218,32 @@ describe.runIf(root && sandboxEnabled())("a contained program (the run's own unp
       expect(keysLeft(programUid()), 'while the lab runs, its key is there (the test has teeth)').toBe(1);
     } finally { await stopContainment(); }
     expect(keysLeft(programUid()), 'unlinked when the lab ends').toBe(0);
+  });
+
+  it("runs a tool named in \"interpreters\" on the student's file contained, from a copy it can read (a 0700 workspace); a link is refused", async () => {
+    const ws = mkdtempSync(join(tmpdir(), 'kl-contain-ws-')); // 0700, as a teeth workspace
+    const saved = process.env.LAB_SRC;
+    process.env.LAB_SRC = ws;
+    setLabSources(['x/job.sh', 'x/link.sh']);
+    try {
+      mkdirSync(join(ws, 'x'));
+      const escaped = join(REPO_ROOT, `kl-input-escaped-${process.pid}`);
+      writeFileSync(join(ws, 'x/job.sh'), `id -u\ntouch ${escaped} 2>/dev/null || echo refused\n`, { mode: 0o600 });
+      symlinkSync('/etc/shadow', join(ws, 'x/link.sh'));
+      await startContainment({ ...NONE, interpreters: ['sh'] });
+      const dir = await makeTempDir('contain-input');
+      const job = await studentInputCopy(join(ws, 'x/job.sh'), dir);
+      expect(job.startsWith(dir), job).toBe(true);
+      const r = await run('sh', [job], { reject: false, timeoutMs: 15_000 });
+      expect(r.stdout, r.stderr).toBe(`${programUid()}\nrefused\n`);
+      expect(existsSync(escaped)).toBe(false);
+      await expect(studentInputCopy(join(ws, 'x/link.sh'), dir)).rejects.toThrow(/leads elsewhere \(\/etc\/shadow\)/);
+    } finally {
+      await stopContainment();
+      if (saved === undefined) delete process.env.LAB_SRC; else process.env.LAB_SRC = saved;
+      setLabSources([]);
+      rmSync(ws, { recursive: true, force: true });
+    }
   });
 
   it("writes the temp dirs made for it, but not the harness's files in them, and the mounts it was given vanish with it", async () => {

@@ -7,11 +7,23 @@
  * counting system calls per I/O; and filefrag's view (FIEMAP) of a
  * fallocated file against the one fio wrote. It returns fio's reports and the
  * counts; no verdicts here: judge.ts and the spec decide.
+ *
+ * The job file is the student's code (fio's `exec_prerun=` runs shell
+ * commands, `ioengine=external:` loads a library, `filename=` opens any
+ * path): lab.json names fio in `contain.interpreters`, so every fio command
+ * given the job file runs contained as the student's program
+ * (helpers/harness/contain.ts), in `dir` (the test file, read-only to it, and
+ * the reports it writes). The harness's own fio runs (the lay-down, the
+ * counts) keep the host's view and write what the harness reads back to
+ * `own`, out of the contained program's sight: a link it left in `dir` under
+ * a name the harness writes next (`strace-libaio.txt`) would otherwise lead
+ * a root process to another file.
  */
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { run } from '../../../helpers/harness/exec.js';
+import { studentInputCopy } from '../../../helpers/harness/contain.js';
 import { labSource } from '../../../helpers/harness/paths.js';
 import { makeTempDir } from '../../../helpers/harness/resources.js';
 import { runFio, type FioJob, type FioJobFile, type FioJobResult } from '../../../helpers/kernel/fio.js';
@@ -24,15 +36,21 @@ export const RUNTIME_SEC = 2;
 export const ENGINES = ['libaio', 'io_uring'] as const;
 export type Engine = (typeof ENGINES)[number];
 
-/** The file fio reads, in a directory of the run on the real disk (not tmpfs: O_DIRECT needs a block-backed filesystem). */
-export interface TestFile { readonly dir: string; readonly file: string }
+/**
+ * The file fio reads, in a directory of the run on the real disk (not tmpfs: O_DIRECT needs a block-backed filesystem)
+ * that the student's contained fio sees; `own`, the harness's directory beside it (same filesystem), hidden from it.
+ */
+export interface TestFile { readonly dir: string; readonly file: string; readonly own: string; readonly jobFile: string }
 
 /** fio writes every block of the file first, so that no read finds an unwritten extent. */
 export async function layDown(): Promise<TestFile> {
   const dir = await makeTempDir('fio');
+  const own = await makeTempDir('fio-own', { hidden: true });
   const file = join(dir, 'testfile.dat');
-  await runFio({ name: 'lay-down', filename: file, rw: 'write', ioengine: 'psync', bs: '1M', size: FILE_SIZE, direct: true }, { outputDir: dir, timeoutMs: 120_000 });
-  return { dir, file };
+  await runFio({ name: 'lay-down', filename: file, rw: 'write', ioengine: 'psync', bs: '1M', size: FILE_SIZE, direct: true }, { outputDir: own, timeoutMs: 120_000 });
+  // the student's job file as the contained fio reads it (a copy in `dir` while contained: helpers/harness/contain.ts)
+  const jobFile = await studentInputCopy(labSource('io_uring/01-fio/randread.fio'), dir);
+  return { dir, file, own, jobFile };
 }
 
 /** Unwritten extents of a file, from `filefrag -v` (FIEMAP). */
@@ -48,17 +66,18 @@ export const hasFilefrag = () => !spawnSync('filefrag', ['-V']).error;
 
 /** A 16 MiB file made by fallocate(1) next to the test file, and the test file, as filefrag sees them. */
 export async function extents(t: TestFile): Promise<{ fallocated: Extents; written: Extents }> {
-  const fresh = join(t.dir, 'fallocated.dat');
+  const fresh = join(t.own, 'fallocated.dat');
   await run('fallocate', ['-l', '16M', fresh]);
   return { fallocated: unwrittenExtents(fresh), written: unwrittenExtents(t.file) };
 }
 
 /** The student's job file on one engine; the spec gives the file, the engine and the size on the command line. */
-const randread = (filename: string, ioengine: string): FioJobFile => ({
-  name: `randread-${ioengine}`, jobFile: labSource('io_uring/01-fio/randread.fio'), options: { filename, ioengine, size: FILE_SIZE },
+const randread = (t: TestFile, ioengine: string): FioJobFile => ({
+  name: `randread-${ioengine}`, jobFile: t.jobFile, options: { filename: t.file, ioengine, size: FILE_SIZE },
 });
 
-export interface EngineRun { readonly engine: Engine; readonly trial: number; readonly job: FioJobResult }
+/** One run of the student's job; `stderr`, the end of fio's (what its `exec_prerun=` printed there too). */
+export interface EngineRun { readonly engine: Engine; readonly trial: number; readonly job: FioJobResult; readonly stderr?: string }
 
 /**
  * TRIALS trials per engine, the engines alternating and their order swapped each trial. `stop` ends the series
@@ -68,8 +87,8 @@ export async function runEngines(t: TestFile, stop: (r: EngineRun) => boolean = 
   const runs: EngineRun[] = [];
   for (let trial = 0; trial < TRIALS; trial++) {
     for (const engine of trial % 2 ? [...ENGINES].reverse() : ENGINES) {
-      const { job } = await runFio(randread(t.file, engine), { outputDir: t.dir });
-      runs.push({ engine, trial, job });
+      const { job, result } = await runFio(randread(t, engine), { outputDir: t.dir });
+      runs.push({ engine, trial, job, stderr: result.stderr.slice(-1500) });
       if (stop(runs.at(-1)!)) return runs;
     }
   }
@@ -94,8 +113,8 @@ export async function countSyscalls(t: TestFile): Promise<SyscallCount[]> {
   const variants: [Variant, FioJob][] = [['libaio', own('libaio')], ['io_uring', own('io_uring')], ['io_uring+sqpoll', own('io_uring', { sqthread_poll: 1 })]];
   const out: SyscallCount[] = [];
   for (const [variant, job] of variants) {
-    const summaryFile = join(t.dir, `strace-${variant}.txt`);
-    const r = await runFio(job, { outputDir: t.dir, wrap: (f, a) => ({ file: 'strace', args: straceCountArgs(f, a, summaryFile) }) });
+    const summaryFile = join(t.own, `strace-${variant}.txt`);
+    const r = await runFio(job, { outputDir: t.own, wrap: (f, a) => ({ file: 'strace', args: straceCountArgs(f, a, summaryFile) }) });
     out.push({ variant, ios: r.job.read.totalIos, summary: parseStraceSummary(readFileSync(summaryFile, 'utf8')) });
   }
   return out;

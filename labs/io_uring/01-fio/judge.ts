@@ -88,7 +88,8 @@ export function saneFigures(r: EngineRun): Verdict<Record<string, boolean>> {
     want: Object.fromEntries(Object.keys(got).map((k) => [k, true])),
     message: `trial ${r.trial + 1}, ${describeRun(r.engine, j)}\n` +
       `a time-based run lasts its runtime (${RUNTIME_SEC} s, at least 90 %): ${j.read.runtimeMs} ms; fio should spend most of the run (> 90 %) at depth ${DEPTH}: ${shareAtDepth(j, DEPTH)} %; ` +
-      `a ${RUNTIME_SEC}-second run should complete thousands of I/Os: ${j.read.totalIos}; IOPS × mean latency should be ≈ ${DEPTH} requests in flight (${DEPTH / 2}–${DEPTH * 1.5}): ${inFlight.toFixed(1)}`,
+      `a ${RUNTIME_SEC}-second run should complete thousands of I/Os: ${j.read.totalIos}; IOPS × mean latency should be ≈ ${DEPTH} requests in flight (${DEPTH / 2}–${DEPTH * 1.5}): ${inFlight.toFixed(1)}` +
+      (j.read.totalIos === 0 && r.stderr?.trim() ? `\nthe job did no I/O; fio's stderr (an exec_prerun= that failed stops the job):\n${r.stderr.trim()}` : ''),
   };
 }
 
