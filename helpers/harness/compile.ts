@@ -14,12 +14,12 @@
  * report; the diagnostics name the student's files, not the copy.
  */
 import { createHash } from 'node:crypto';
-import { appendFileSync, existsSync } from 'node:fs';
-import { chown, copyFile, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { appendFileSync, constants, existsSync } from 'node:fs';
+import { chown, copyFile, mkdir, mkdtemp, open, readdir, readFile, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { expect } from 'vitest';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
-import { CompileError, CommandError, type CompileFacts } from './errors.js';
+import { CompileError, CommandError, LabError, type CompileFacts } from './errors.js';
 import { RESOURCE_PREFIX, runDir, runId } from './run-state.js';
 import { run } from './exec.js';
 import { systemTool } from './programs.js';
@@ -208,13 +208,21 @@ async function stageUnprivileged(compiler: string, src: string, files: Map<strin
     return { file: compiler, args: [...fullArgs], cwd: dirname(src), env: {}, out, unstage: (t) => t, cleanup: async () => {} };
   }
   const root = includeRoot(src);
+  const realRoot = await realpath(root);
   const tmp = await mkdtemp(join(tmpdir(), `${RESOURCE_PREFIX}${runId()}-cc-`));
   const back: Array<[string, string]> = [];
   try {
     const tree = join(tmp, 'src');
+    // Root copies: a source or local header that is a link (or lies under a linked directory) leading out of the
+    // tree would have root copy a file the compiler, as nobody, may not read, and its diagnostics quote it.
     const place = async (from: string, to: string) => {
+      const real = await realpath(from);
+      if (!inside(real, realRoot)) {
+        throw new LabError(`${from} leads out of ${root} (to ${real}): a source and the local headers it includes must be files of that tree, not links out of it`, { code: 'E_SOURCE' });
+      }
       await mkdir(dirname(to), { recursive: true });
-      await copyFile(from, to);
+      const fh = await open(real, constants.O_RDONLY | constants.O_NOFOLLOW);
+      try { await writeFile(to, await fh.readFile()); } finally { await fh.close(); }
     };
     for (const file of files.keys()) {
       if (inside(file, root)) await place(file, join(tree, relative(root, file)));

@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { readdirSync } from 'node:fs';
-import { chmod, writeFile } from 'node:fs/promises';
+import { chmod, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { buildBpfObject, buildProgram, firstDiagnosticLocation } from '../../helpers/harness/compile.js';
-import { CompileError } from '../../helpers/harness/errors.js';
+import { CompileError, LabError } from '../../helpers/harness/errors.js';
 import { run } from '../../helpers/harness/exec.js';
 import { makeTempDir } from '../../helpers/harness/resources.js';
 import { runId } from '../../helpers/harness/run-state.js';
@@ -85,6 +85,31 @@ describe('compile', () => {
     expect(c.message).toMatch(/No such file or directory/);
     expect(c.message).not.toContain(secret);
     // Root reads a 0700 directory of root's: only a compiler without root's rights is refused. The copies it compiled are gone.
+    expect(readdirSync(tmpdir()).filter((n) => n.startsWith(`kl-${runId()}-cc-`))).toEqual([]);
+  });
+
+  it('refuses a source or a local header that is a link out of its tree: root would copy what nobody may read', async () => {
+    const vault = await makeTempDir('unit-vault');
+    await chmod(vault, 0o700);
+    const secret = `kl_secret_${randomBytes(6).toString('hex')}`;
+    await writeFile(join(vault, 'secret.c'), `#error ${secret}\nint main(void) { return 0; }\n`);
+    const dir = await makeTempDir('unit-cc');
+    // The source itself a link (git checks links out as links), and a header beside it that is one.
+    await symlink(join(vault, 'secret.c'), join(dir, 'linked.c'));
+    await symlink(join(vault, 'secret.c'), join(dir, 'linked.h'));
+    const viaHeader = await source(dir, 'uses.c', '#include "linked.h"\nint main(void) { return 0; }\n');
+    for (const src of [join(dir, 'linked.c'), viaHeader]) {
+      const e = (await buildProgram({ src }).catch((x: unknown) => x)) as LabError;
+      expect(e).toBeInstanceOf(LabError);
+      expect(e.code).toBe('E_SOURCE');
+      expect(e.message).toMatch(/leads out of .* not links out of it/);
+      expect(e.message).not.toContain(secret);
+    }
+    // A link inside the tree is a file of the tree: it builds.
+    await source(dir, 'real.h', '#define KL_ANSWER 0\n');
+    await symlink(join(dir, 'real.h'), join(dir, 'alias.h'));
+    const fine = await source(dir, 'fine.c', '#include "alias.h"\nint main(void) { return KL_ANSWER; }\n');
+    expect((await buildProgram({ src: fine })).path).toMatch(/fine$/);
     expect(readdirSync(tmpdir()).filter((n) => n.startsWith(`kl-${runId()}-cc-`))).toEqual([]);
   });
 
