@@ -10,8 +10,9 @@
  * package and linux-kbuild it depends on), extracted into the same tree,
  * so BCC and the module labs can build in the guest; the compiler they
  * name (`CC` in the headers' .kernelvariables: gcc-12 for 6.12, gcc-10
- * for 5.10) must exist in this machine's userland, which the guest uses. `npm run test:guest -- --kernel 6.12` boots one of them; 6.1 is
- * the one `npm run setup` installs in /boot.
+ * for 5.10) must exist in this machine's userland, which the guest uses.
+ * `npm run test:guest -- --kernel 6.12` boots one of them; 6.1 is the one
+ * `npm run setup` installs in /boot.
  *
  * Pure parts (the apt options, the choice of package, the metadata) are
  * exported for the unit test; fetchGuestKernel() runs the tools.
@@ -62,7 +63,6 @@ export function headerPackages(release: string, showOutput: string): string[] {
   return [`linux-headers-${release}`, ...(common ? [common] : []), ...(kbuild ? [kbuild] : [])];
 }
 
-
 export const GUEST_KERNELS_DIR = join(CACHE_DIR, 'guest-kernels');
 
 /** apt options that use only files under `dir`: the host's sources, lists, status and lock stay untouched. */
@@ -79,6 +79,17 @@ export function privateAptOptions(dir: string): string[] {
     ...o('Debug::NoLocking', '1'),
     ...o('Acquire::Languages', 'none'),
   ];
+}
+
+/**
+ * Make the private apt directory `dir` (its lists, cache, empty status and
+ * this sources list) and return the options that make apt use only it.
+ */
+export function preparePrivateApt(dir: string, sources: string): string[] {
+  for (const d of ['lists/partial', 'cache/archives/partial', 'sources.list.d', 'preferences.d']) mkdirSync(join(dir, d), { recursive: true });
+  writeFileSync(join(dir, 'sources.list'), sources);
+  if (!existsSync(join(dir, 'status'))) writeFileSync(join(dir, 'status'), '');
+  return privateAptOptions(dir);
 }
 
 /** The private sources list: Debian's archive and security archive, every suite of every series. */
@@ -120,10 +131,7 @@ export async function fetchGuestKernel(series: string, say: (line: string) => vo
   const have = cachedGuestKernel(series, root);
   if (have) return have;
   const apt = join(root, 'apt');
-  for (const d of ['lists/partial', 'cache/archives/partial', 'sources.list.d', 'preferences.d']) mkdirSync(join(apt, d), { recursive: true });
-  writeFileSync(join(apt, 'sources.list'), sourcesList());
-  if (!existsSync(join(apt, 'status'))) writeFileSync(join(apt, 'status'), '');
-  const opts = privateAptOptions(apt);
+  const opts = preparePrivateApt(apt, sourcesList());
   say(`guest kernel ${series}: reading Debian's package lists (${known.suites.join(', ')}) into ${apt}`);
   await run('apt-get', [...opts, '-q', 'update'], { timeoutMs: 300_000, limits: false });
   const search = await run('apt-cache', [...opts, 'search', '--names-only', `^linux-image-${series.replace(/\./g, '\\.')}`], { timeoutMs: 60_000, limits: false });

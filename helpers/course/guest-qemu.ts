@@ -14,7 +14,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, w
 import { join } from 'node:path';
 import { run } from '../harness/exec.js';
 import { CACHE_DIR } from '../harness/paths.js';
-import { privateAptOptions } from './guest-kernels.js';
+import { preparePrivateApt } from './guest-kernels.js';
 
 /** QEMU builds the pass can fetch, with the suite that serves each and the packages that make it run. */
 export const QEMU_SERIES: Readonly<Record<string, { readonly suites: readonly string[]; readonly packages: readonly string[] }>> = {
@@ -63,10 +63,7 @@ export async function fetchGuestQemu(series: string, say: (line: string) => void
   const have = cachedGuestQemu(series, root);
   if (have) return have;
   const apt = join(root, 'apt');
-  for (const d of ['lists/partial', 'cache/archives/partial', 'sources.list.d', 'preferences.d']) mkdirSync(join(apt, d), { recursive: true });
-  writeFileSync(join(apt, 'sources.list'), known.suites.map((s) => `deb http://deb.debian.org/debian ${s} main`).join('\n') + '\n');
-  if (!existsSync(join(apt, 'status'))) writeFileSync(join(apt, 'status'), '');
-  const opts = privateAptOptions(apt);
+  const opts = preparePrivateApt(apt, known.suites.map((s) => `deb http://deb.debian.org/debian ${s} main`).join('\n') + '\n');
   say(`QEMU ${series}: reading Debian's package lists (${known.suites.join(', ')}) into ${apt}`);
   await run('apt-get', [...opts, '-q', 'update'], { timeoutMs: 300_000, limits: false });
   const show = await run('apt-cache', [...opts, 'show', '--no-all-versions', 'qemu-system-x86'], { timeoutMs: 60_000, limits: false });
