@@ -1,7 +1,8 @@
 /**
  * Lab K2's experiment: QEMU starts Debian's kernel stopped (-S) with its
- * gdbstub on a port chosen free at run time; gdb (batch mode) runs the
- * student's commands (c/kernel/K2-gdb/syscall_break.gdb) against it — a
+ * gdbstub on a Unix socket made for the run; gdb (batch mode) runs the
+ * student's commands (c/kernel/K2-gdb/syscall_break.gdb) against it — gdb is
+ * the student's program there (lab.json `contain`, interpreters gdb) — a
  * hardware breakpoint at do_syscall_64 meant to stop only for getcpu (309) —
  * then deletes the breakpoints and lets the guest go on. The guest's /init runs
  * getcpu_trigger, which makes that call with a magic third argument chosen at
@@ -13,9 +14,8 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buildProgram } from '../../../helpers/harness/compile.js';
-import { waitUntil } from '../../../helpers/harness/exec.js';
 import { CACHE_DIR, labSource, REFERENCE_SRC } from '../../../helpers/harness/paths.js';
-import { freePort, gdbBatch } from '../../../helpers/kernel/gdb.js';
+import { gdbBatch, gdbStub } from '../../../helpers/kernel/gdb.js';
 import { buildInitramfs, initScript } from '../../../helpers/kernel/initramfs.js';
 import { systemMapAddress } from '../../../helpers/kernel/kbuild.js';
 import { boot, debianKernel, hostKvmVerdict, startQemu, type BootResult } from '../../../helpers/kernel/qemu.js';
@@ -58,7 +58,10 @@ async function debianTarget(): Promise<Target> {
 /** The session: where gdb broke in, what it printed, the command file it ran, the guest's console. */
 export interface GdbSession {
   readonly target: Target;
-  readonly port: number;
+  /** QEMU's gdbstub socket (gdbStub().qemu: in its command line; optional only for the judge's unit tests' made-up sessions). */
+  readonly socket?: string;
+  /** Unused: the stub listened on a TCP port before it moved to a Unix socket (the judge's unit tests still give one). */
+  readonly port?: number;
   readonly gdbOutput: string;
   readonly gdbCommands: string;
   readonly boot: BootResult;
@@ -73,18 +76,19 @@ export async function debugGetcpu(): Promise<GdbSession> {
     init: initScript({ commands: [`/lab/getcpu_trigger 0x${TRIGGER_MAGIC.toString(16)}`] }),
     programs: [{ name: 'getcpu_trigger', path: trigger.path }],
   });
-  const port = await freePort();
-  const hex = port.toString(16).toUpperCase().padStart(4, '0');
+  // QEMU's stub on a Unix socket in a dir of the harness's alone, gdb on the relay's in a temp dir the contained gdb sees
+  // (its network namespace is empty; the relay refuses `monitor`, QEMU's human monitor: gdb.ts)
+  const stub = await gdbStub();
   const verdict = hostKvmVerdict();
-  const q = startQemu({ kernel: target.kernel, initrd, gdbPort: port, timeoutMs: BOOT_TIMEOUT_MS }, verdict.tryKvm ? 'kvm' : 'tcg', verdict.note);
-  await waitUntil(`QEMU's gdbstub listening on 127.0.0.1:${port}`, () => readFileSync('/proc/net/tcp', 'utf8'),
-    (tcp) => new RegExp(`^\\s*\\d+: 0100007F:${hex} 00000000:0000 0A`, 'm').test(tcp), { timeoutMs: 15_000 });
+  const q = startQemu({ kernel: target.kernel, initrd, gdbSocket: stub.qemu, timeoutMs: BOOT_TIMEOUT_MS }, verdict.tryKvm ? 'kvm' : 'tcg', verdict.note);
+  // the student's file is gdb's code (lab.json "contain": interpreters gdb): gdb runs it contained, between the
+  // harness's variables and its `delete`, `continue`
   const g = await gdbBatch({
-    port, file: target.vmlinux, vars: { entry: target.entry, nr: NR_GETCPU },
-    script: readFileSync(labSource('kernel/K2-gdb/syscall_break.gdb'), 'utf8'),
+    stub, file: target.vmlinux, vars: { entry: target.entry, nr: NR_GETCPU },
+    scriptFile: labSource('kernel/K2-gdb/syscall_break.gdb'),
     after: ['delete', 'continue'], timeoutMs: BOOT_TIMEOUT_MS,
   });
-  const gdbCommands = readFileSync(g.commandFile, 'utf8');
+  const gdbCommands = g.commands;
   const bootResult = await q.finished();
-  return { target, port, gdbOutput: `${g.stdout}\n${g.stderr}`, gdbCommands, boot: bootResult, seconds: (Date.now() - started) / 1000 };
+  return { target, socket: stub.qemu, gdbOutput: `${g.stdout}\n${g.stderr}`, gdbCommands, boot: bootResult, seconds: (Date.now() - started) / 1000 };
 }

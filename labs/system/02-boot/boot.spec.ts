@@ -59,6 +59,6 @@ describe('System Lab 2 — the kernel boot, from start_kernel to PID 1 and 2 (ke
   });
 
   it('control: leaves no QEMU or gdb process behind', () => {
-    expect(qemuProcesses().filter((p) => p.cmdline.includes(`tcp:127.0.0.1:${b.port}`))).toEqual([]);
+    expect(qemuProcesses().filter((p) => p.cmdline.includes(b.socket))).toEqual([]);
   });
 });

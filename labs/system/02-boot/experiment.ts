@@ -1,7 +1,10 @@
 /**
  * System Lab 2's experiment: boot Debian's kernel under QEMU, stopped at the
- * reset vector (-S) with its gdbstub on a port chosen free at run time, and
- * run the student's gdb script (c/system/02-boot/boot_trail.gdb) against it.
+ * reset vector (-S) with its gdbstub on a Unix socket made for the run (gdb
+ * reaches it through the harness's relay, which refuses `monitor`), and
+ * run the student's gdb script (c/system/02-boot/boot_trail.gdb) against it:
+ * gdb runs it, so gdb is the student's program (lab.json `contain`,
+ * interpreters gdb: the script's `shell` and `python` run contained).
  * The harness gives the script the addresses of start_kernel, rest_init,
  * kernel_init, kthreadd, the per-CPU current_task and boot_command_line
  * (from /proc/kallsyms of a nokaslr guest, cached per vmlinuz), and adds one
@@ -26,10 +29,10 @@ import { randomBytes, randomInt } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { run, waitUntil } from '../../../helpers/harness/exec.js';
+import { run } from '../../../helpers/harness/exec.js';
 import { CACHE_DIR, labSource } from '../../../helpers/harness/paths.js';
 import { makeTempDir } from '../../../helpers/harness/resources.js';
-import { freePort, gdbBatch } from '../../../helpers/kernel/gdb.js';
+import { gdbBatch, gdbStub } from '../../../helpers/kernel/gdb.js';
 import { buildInitramfs, initScript } from '../../../helpers/kernel/initramfs.js';
 import { boot, debianKernel, hostKvmVerdict, startQemu, type BootResult } from '../../../helpers/kernel/qemu.js';
 import { kallsymsValue, parseBoot, parseGdbstubTrace, taskOffsets, type BootTrail, type TaskOffsets } from './judge.js';
@@ -56,8 +59,10 @@ export interface Target {
 
 export interface BootRun extends BootTrail {
   readonly target: Target;
-  readonly port: number;
+  /** QEMU's gdbstub socket (gdbStub().qemu: in its command line). */
+  readonly socket: string;
   readonly gdbOut: string;
+  /** What gdb ran: the harness's prelude, the student's file, the harness's `after`. */
   readonly commandFile: string;
   readonly result: BootResult;
   readonly seconds: number;
@@ -155,21 +160,23 @@ export async function runBootTrail(t: Target): Promise<BootRun> {
       commands: ['dmesg -n 1 2>/dev/null; for p in 1 2; do echo "KL_PROC pid=$p comm=$(cat /proc/$p/comm) ppid=$(awk \'/^PPid:/{print $2}\' /proc/$p/status)"; done'],
     }),
   });
-  const port = await freePort();
-  const hex = port.toString(16).toUpperCase().padStart(4, '0');
+  // QEMU's stub on a Unix socket in a dir of the harness's alone, gdb on the relay's in a temp dir the contained gdb sees
+  // (its network namespace is empty; the relay refuses `monitor`: gdb.ts); QEMU's record of the stub in a dir of the
+  // harness's alone (makeTempDir hidden: out of the contained gdb's sight and reach)
+  const stub = await gdbStub();
   const verdict = hostKvmVerdict();
-  const trace = join(await makeTempDir('gdbstub'), 'gdbstub.log');
+  const trace = join(await makeTempDir('gdbstub-trace', { hidden: true }), 'gdbstub.log');
   const q = startQemu({
-    kernel: t.kernel, initrd, gdbPort: port, append: [MAGIC], timeoutMs: BOOT_TIMEOUT_MS,
+    kernel: t.kernel, initrd, gdbSocket: stub.qemu, append: [MAGIC], timeoutMs: BOOT_TIMEOUT_MS,
     extraArgs: ['-trace', 'enable=gdbstub_io_command', '-trace', 'enable=gdbstub_io_reply', '-D', trace],
   },
     verdict.tryKvm ? 'kvm' : 'tcg', verdict.note);
-  await waitUntil(`QEMU's gdbstub listening on 127.0.0.1:${port}`, () => readFileSync('/proc/net/tcp', 'utf8'),
-    (tcp) => new RegExp(`^\\s*\\d+: 0100007F:${hex} 00000000:0000 0A`, 'm').test(tcp), { timeoutMs: 15_000 });
-  const student = readFileSync(labSource('system/02-boot/boot_trail.gdb'), 'utf8');
+  // gdb runs the harness's stop observer, then the student's file (gdb is the student's program: lab.json "contain"
+  // interpreters gdb), then deletes the breakpoints and lets the guest boot; uncontained (LABS_CONTAIN=0), as nobody in
+  // a PID namespace of its own (isolate)
   const g = await gdbBatch({
-    port, vars: Object.fromEntries(SYMBOLS.map((s) => [s, t.symbols[s]])),
-    script: `${stopObserver(tag)}\n${student}`,
+    stub, vars: Object.fromEntries(SYMBOLS.map((s) => [s, t.symbols[s]])),
+    prelude: stopObserver(tag), scriptFile: labSource('system/02-boot/boot_trail.gdb'),
     after: ['delete', 'continue'], timeoutMs: BOOT_TIMEOUT_MS, isolate: true,
   });
   const gdbOut = `${g.stdout}\n${g.stderr}`;
@@ -182,7 +189,7 @@ export async function runBootTrail(t: Target): Promise<BootRun> {
   const wire = parseGdbstubTrace(log);
   return {
     ...parseBoot(g.stdout, tag, result.lines, { stops: wire, symbols: t.symbols, offsets: t.offsets }),
-    target: t, port, gdbOut, commandFile: readFileSync(g.commandFile, 'utf8'), result,
+    target: t, socket: stub.qemu, gdbOut, commandFile: g.commands, result,
     seconds: (Date.now() - started) / 1000,
   };
 }
