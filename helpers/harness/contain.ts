@@ -46,7 +46,11 @@
  * student's program where its command hands it a student source (Lab 2.1's
  * fio job file: `exec_prerun=` runs shell commands, `ioengine=external:`
  * loads a library, `filename=` opens any path, all as fio's user); the
- * enter words go just before the tool. The program runs as the run's own unprivileged uid and gid
+ * enter words go just before the tool. A tool that refuses any other user
+ * and whose language cannot act on the machine without a flag (bpftrace:
+ * `--unsafe`) may keep uid 0 (`"user": "root"`, ROOT_INTERPRETERS): still
+ * only the lab's capabilities, `no_new_privs` and the namespace's view, and a
+ * command that passes it that flag is refused. Otherwise the program runs as the run's own unprivileged uid and gid
  * (programUid: no process of the host has it), with only the listed
  * capabilities (ambient, so they survive the exec): without CAP_SYS_ADMIN it
  * cannot unmount, remount or setns its way back, /proc/1/root is closed to
@@ -58,18 +62,20 @@
  * needs CAP_SYS_ADMIN is not contained against a determined program
  * (docs/CLASSROOM.md). Mounts the host makes after the namespace was made
  * reach it only where the host's `/` is a shared mount (systemd's default;
- * not this host).
+ * not this host): one the program must see (8.3's loop image) is attached at
+ * its path by showMount, and unmounted there by what it returns.
  *
  * LABS_CONTAIN=0 turns it off (the tamper checks behind it are tested so);
  * LABS_CONTAIN_LOG=<file> lists each command contained.
  */
-import { accessSync, constants, existsSync, realpathSync, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, readFileSync, readlinkSync, realpathSync, statSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { execFile } from 'node:child_process';
 import { release as osRelease, tmpdir } from 'node:os';
 import { basename, dirname, isAbsolute, join, relative } from 'node:path';
 import { promisify } from 'node:util';
 import { LabError } from './errors.js';
+import { readMountinfo } from './mountinfo.js';
 import { CACHE_DIR, REPO_ROOT, sourceRoot, STATE_DIR, studentSources } from './paths.js';
 import { systemTool } from './programs.js';
 import { runId } from './run-state.js';
@@ -96,6 +102,15 @@ const BASE_DEVICES = ['/dev/null', '/dev/zero', '/dev/full', '/dev/random', '/de
  */
 export type ContainNetwork = 'private' | 'lab';
 
+/** Who the contained program runs as (Containment.user). */
+export type ContainUser = 'program' | 'root';
+
+/**
+ * Interpreters that may keep uid 0 (`"user": "root"`), each with the flag that would let its language act on the
+ * machine: a contained command that passes it is refused.
+ */
+export const ROOT_INTERPRETERS: Readonly<Record<string, readonly string[]>> = { bpftrace: ['--unsafe'] };
+
 export interface Containment {
   /** What the student's program keeps (none: []). */
   readonly capabilities: readonly CapabilityName[];
@@ -109,6 +124,15 @@ export interface Containment {
    * student's sources among its later arguments is contained from that tool on, as the student's program.
    */
   readonly interpreters?: readonly string[];
+  /**
+   * Who the program runs as: `program` (the default), the run's own unprivileged uid (programUid); `root`, uid 0
+   * with still only `capabilities` (bounding, inheritable and ambient sets) and `no_new_privs` — only for an
+   * interpreter in ROOT_INTERPRETERS, a tool that refuses to run as another user and whose language can neither
+   * write a file, run a command nor send a signal unless the harness passes its unsafe flag, which a contained
+   * command may not (bpftrace: `--unsafe` enables system(), signal(), override(); its scripts' reads — cat(),
+   * #include, kernel memory — stay, but in the lab's namespace: `/root`, `/home` and other checkouts hidden).
+   */
+  readonly user?: ContainUser;
   /** The lab.json it came from (for messages). */
   readonly from: string;
 }
@@ -119,8 +143,9 @@ export function parseContainment(json: unknown, from: string): Containment | und
   if (c === undefined) return undefined;
   const bad = (why: string) => new LabError(`${from}: "contain" ${why}`, { code: 'E_CAPABILITY' });
   if (typeof c !== 'object' || c === null) throw bad('must be an object: {"capabilities": [...], "devices": [...]}');
-  const { capabilities = [], devices = [], network = 'private', interpreters = [], ...rest } = c as { capabilities?: unknown; devices?: unknown; network?: unknown; interpreters?: unknown };
-  if (Object.keys(rest).length) throw bad(`knows "capabilities", "devices", "network" and "interpreters", not ${Object.keys(rest).map((k) => JSON.stringify(k)).join(', ')}`);
+  const { capabilities = [], devices = [], network = 'private', interpreters = [], user = 'program', ...rest } = c as { capabilities?: unknown; devices?: unknown; network?: unknown; interpreters?: unknown; user?: unknown };
+  if (Object.keys(rest).length) throw bad(`knows "capabilities", "devices", "network", "interpreters" and "user", not ${Object.keys(rest).map((k) => JSON.stringify(k)).join(', ')}`);
+  if (user !== 'program' && user !== 'root') throw bad(`"user" is "program" (the default) or "root" (${JSON.stringify(user)})`);
   if (network !== 'private' && network !== 'lab') throw bad(`"network" is "private" (the default) or "lab" (${JSON.stringify(network)})`);
   if (!Array.isArray(capabilities) || capabilities.some((x) => !(CAPABILITY_NAMES as readonly unknown[]).includes(x))) {
     throw bad(`"capabilities" must list capability names of capabilities(7) in lower case without CAP_ (${JSON.stringify(capabilities)})`);
@@ -131,7 +156,10 @@ export function parseContainment(json: unknown, from: string): Containment | und
   if (!Array.isArray(interpreters) || interpreters.some((x) => typeof x !== 'string' || !/^[\w.+-]+$/.test(x))) {
     throw bad(`"interpreters" must list the names of tools (no path) that run a student file as code, e.g. ["fio"] (${JSON.stringify(interpreters)})`);
   }
-  return { capabilities: capabilities as CapabilityName[], devices: devices as string[], network, interpreters: interpreters as string[], from };
+  if (user === 'root' && (!interpreters.length || (interpreters as string[]).some((x) => !(x in ROOT_INTERPRETERS)))) {
+    throw bad(`"user": "root" is only for interpreters whose language cannot act on the machine without a flag the harness refuses (${Object.keys(ROOT_INTERPRETERS).join(', ')}), each named in "interpreters" (${JSON.stringify(interpreters)})`);
+  }
+  return { capabilities: capabilities as CapabilityName[], devices: devices as string[], network, interpreters: interpreters as string[], user, from };
 }
 
 /** A containment in force: the lab's declaration and the process holding its mount namespace. */
@@ -250,9 +278,17 @@ export function programUid(id = runId()): number {
   return 0x7f00_0000 + (Number.parseInt(id, 16) & 0xffff);
 }
 
+/** Whether this process holds capability `c` in its permitted set (/proc/self/status CapPrm; capability numbers follow CAPABILITY_NAMES). */
+export function holdsCapability(c: CapabilityName, status = readFileSync('/proc/self/status', 'utf8')): boolean {
+  const m = /^CapPrm:\s*([0-9a-f]+)$/m.exec(status);
+  return !m || ((BigInt(`0x${m[1]}`) >> BigInt(CAPABILITY_NAMES.indexOf(c))) & 1n) === 1n;
+}
+
 /** The setpriv words that make the program `uid` with only `caps` (ambient: they survive the exec) and no way to gain more. */
 export function dropTo(caps: readonly CapabilityName[], uid = programUid()): string[] {
-  const set = ['-all', ...caps.map((c) => `+${c}`)].join(',');
+  // A capability the harness itself does not hold cannot be handed on (setpriv fails): left out. This host's
+  // root lacks CAP_SYS_RESOURCE, which bpftrace wants only to raise RLIMIT_MEMLOCK (kernels before 5.11).
+  const set = ['-all', ...caps.filter((c) => holdsCapability(c)).map((c) => `+${c}`)].join(',');
   return [SETPRIV!, `--reuid=${uid}`, `--regid=${uid}`, '--clear-groups',
     `--inh-caps=${set}`, `--ambient-caps=${set}`, `--bounding-set=${set}`, '--no-new-privs'];
 }
@@ -379,10 +415,73 @@ export async function showTempDir(dir: string): Promise<void> {
   }
 }
 
+const PERL = systemTool('perl');
+const UMOUNT = systemTool('umount');
+/** open_tree(2) and move_mount(2): one number on every architecture (include/uapi/asm-generic/unistd.h, syscall_64.tbl). */
+const OPEN_TREE_NR = 428;
+const MOVE_MOUNT_NR = 429;
+/**
+ * Perl on the host (perl is Essential on Debian and Ubuntu; util-linux's mount has no open_tree): ARGV = open_tree's
+ * number, the mount, then a command, exec'd with the fd of a detached copy of the mount and what is mounted under it
+ * (OPEN_TREE_CLONE | AT_RECURSIVE, not close-on-exec) as its last argument.
+ */
+const OPEN_TREE_PERL = `my ($n, $p, @cmd) = @ARGV; $n += 0; # numbers: a string would go to syscall() as a pointer
+my $fd = syscall($n, -100, $p, 1 | 0x8000); die "open_tree $p: $!\\n" if $fd < 0;
+exec { $cmd[0] } @cmd, "$fd" or die "exec $cmd[0]: $!\\n";`;
+/** Perl in the namespace: ARGV = move_mount's number, the target, the fd; attaches the copy there (a link in its place is not followed). */
+const MOVE_MOUNT_PERL = `my ($n, $t, $fd) = @ARGV; my $e = ""; $n += 0; $fd += 0;
+syscall($n, $fd, $e, -100, $t, 4) == 0 or die "move_mount onto $t: $!\\n"; # MOVE_MOUNT_F_EMPTY_PATH`;
+
+const nsOf = (pid: number) => { try { return readlinkSync(`/proc/${pid}/ns/mnt`); } catch { return undefined; } };
+
+/**
+ * Show a mount the harness made on the host after the contained lab's namespace was made (8.3's ext4 image on a loop
+ * device, mounted in a temp dir of the lab's) at the same path in that namespace, recursively (an rbind): where the
+ * host's `/` is private (this host) a later mount does not reach the namespace, and a bind cannot cross namespaces.
+ * A detached copy of it (open_tree(2) OPEN_TREE_CLONE | AT_RECURSIVE, on the host) is attached there (move_mount(2)
+ * in the namespace, which must hold `path` as a directory: a temp dir's, shown by showTempDir), then made nosuid and
+ * nodev. Same superblock: what either side writes, the other sees; `/proc/<pid>/fd` links of the program's files read
+ * the same path from both. Returns what unmounts the namespace's copy (lazily: a file the program left open keeps
+ * the superblock, not the mount): call it before the host's unmount — the copy keeps the superblock, and with it a
+ * loop device, alive until the namespace ends. Nothing is done (and the release is a no-op) when the lab is not
+ * contained.
+ */
+export async function showMount(path: string): Promise<() => Promise<void>> {
+  const a = activeContainment();
+  if (!a) return async () => {};
+  const fail = (why: string) => new Error(`${a.from}: the mount ${path} could not be shown in the lab's namespace: ${why}`);
+  if (!isAbsolute(path) || real(path) !== path) throw fail('give its real, absolute path (the namespace resolves it again)');
+  if (!readMountinfo().some((m) => m.mountPoint === path)) throw fail('nothing is mounted there on the host');
+  if (!PERL || !UMOUNT) throw fail('needs perl (open_tree(2), move_mount(2)) and umount');
+  const ns = nsOf(a.holder);
+  try {
+    await execFileP(PERL, ['-e', OPEN_TREE_PERL, String(OPEN_TREE_NR), path, NSENTER!, `--mount=/proc/${a.holder}/ns/mnt`, '/bin/sh', '-c',
+      '"$0" -e "$1" "$2" "$3" "$4" && mount -o remount,bind,nosuid,nodev -- "$3"', PERL, MOVE_MOUNT_PERL, String(MOVE_MOUNT_NR), path],
+    { timeout: 15_000 });
+  } catch (e) {
+    const err = e as { stderr?: string; message: string };
+    throw fail((err.stderr || err.message).trim());
+  }
+  if (!readMountinfo(a.holder).some((m) => m.mountPoint === path)) throw fail(`no mount at ${path} in /proc/${a.holder}/mountinfo afterwards`);
+  let done = false;
+  return async () => {
+    if (done) return;
+    done = true;
+    // the holder gone (or another spec file's): its namespace, and the copy, went with it
+    if (!ns || nsOf(a.holder) !== ns) return;
+    try {
+      await execFileP(NSENTER!, [`--mount=/proc/${a.holder}/ns/mnt`, UMOUNT, '-l', '--', path], { timeout: 15_000 });
+    } catch (e) {
+      const err = e as { stderr?: string; message: string };
+      if (nsOf(a.holder) === ns) throw new Error(`${a.from}: the namespace's copy of ${path} was not unmounted: ${(err.stderr || err.message).trim()}`);
+    }
+  };
+}
+
 /** The words put before the student's program: enter the namespaces, go back to `cwd` there, drop the capabilities. */
 export function enterWords(a: Active, cwd: string): string[] {
   const ns = [`--mount=/proc/${a.holder}/ns/mnt`, `--ipc=/proc/${a.holder}/ns/ipc`, ...(a.network === 'private' ? [`--net=/proc/${a.holder}/ns/net`] : [])];
-  return [NSENTER!, ...ns, ENV!, '-C', cwd, ...dropTo(a.capabilities)];
+  return [NSENTER!, ...ns, ENV!, '-C', cwd, ...dropTo(a.capabilities, a.user === 'root' ? 0 : programUid())];
 }
 
 /**
@@ -408,6 +507,17 @@ const HAS_EXEC_ARG0 = /\bexec "\$0"/;
 export function containArgv(file: string, args: readonly string[], a: Active, cwd = process.cwd()): { file: string; args: string[] } | undefined {
   const argv = [file, ...args];
   const at = programIndex(argv, a.interpreters);
+  if (at >= 0 && a.user === 'root') {
+    const tool = basename(argv[at]!);
+    if (isStudentProgram(argv[at]!) || !(tool in ROOT_INTERPRETERS)) {
+      throw new LabError(`${a.from}: "user": "root" keeps uid 0 for ${Object.keys(ROOT_INTERPRETERS).join(', ')} only, never for ${argv[at]} (${formatShort(argv)})`, { code: 'E_CAPABILITY' });
+    }
+    const unsafe = ROOT_INTERPRETERS[tool]!;
+    const flag = argv.slice(at + 1).find((w) => unsafe.some((u) => w === u || w.startsWith(`${u}=`)));
+    if (flag) {
+      throw new LabError(`${a.from}: a contained ${tool} that keeps uid 0 may not be given ${flag}: it would let the student's script act on the machine (${formatShort(argv)})`, { code: 'E_CAPABILITY' });
+    }
+  }
   if (at < 0) {
     const named = argv.find((w) => isAbsolute(w) && isStudentSource(w));
     if (named) {

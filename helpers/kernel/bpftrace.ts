@@ -9,6 +9,8 @@
  */
 import { run, startBackground, waitUntil, waitUntilStill, type Background } from '../harness/exec.js';
 import { CommandError } from '../harness/errors.js';
+import { activeContainment, isStudentSource, studentInputCopy } from '../harness/contain.js';
+import { makeTempDir } from '../harness/resources.js';
 
 /** How long a bpftrace start (parse, codegen, load, attach) may take on a busy 2-core machine. */
 export const ATTACH_TIMEOUT_MS = 60_000;
@@ -74,8 +76,13 @@ export interface BpftraceOptions {
 
 export async function startBpftrace(script: string, options: BpftraceOptions = {}): Promise<BpftraceSession> {
   const extraArgs = options.args ?? [];
+  // The student's script in a contained lab (lab.json "interpreters": ["bpftrace"]): bpftrace reads a copy the
+  // lab's namespace shows, and runs there (helpers/harness/contain.ts); its messages name the student's file.
+  const given = script;
+  const file = activeContainment() && isStudentSource(script) ? await studentInputCopy(script, await makeTempDir('bt-script')) : script;
+  const named = (text: string) => (file === given ? text : text.split(file).join(given));
   // A larger perf ring buffer per CPU (default 64 pages): a machine busy with builds opens thousands of files a second, and a full buffer loses events.
-  const bg = startBackground('bpftrace', ['-B', 'line', ...extraArgs, script, ...(options.scriptArgs ?? [])], { timeoutMs: 5 * 60_000, env: { BPFTRACE_PERF_RB_PAGES: String(PERF_RB_PAGES) } });
+  const bg = startBackground('bpftrace', ['-B', 'line', ...extraArgs, file, ...(options.scriptArgs ?? [])], { timeoutMs: 5 * 60_000, env: { BPFTRACE_PERF_RB_PAGES: String(PERF_RB_PAGES) } });
   try {
     await bg.waitFor(ATTACHING, 'bpftrace to attach its probes ("Attaching N probes...")', ATTACH_TIMEOUT_MS);
     if (options.ready) await bg.waitFor(options.ready, `the script's BEGIN line (${options.ready.source})`, ATTACH_TIMEOUT_MS);
@@ -83,7 +90,7 @@ export async function startBpftrace(script: string, options: BpftraceOptions = {
     await bg.stop();
     if (e instanceof CommandError) {
       // bpftrace rejected the script: its message (file:line: ERROR …) is in stderr.
-      throw new CommandError({ ...e, stderr: bg.stderr() }, { headline: `bpftrace rejected ${script}:\n${bg.stderr().split('\n').filter((l) => !NOISE.test(l)).join('\n').trim()}`, cause: e });
+      throw new CommandError({ ...e, stderr: named(bg.stderr()) }, { headline: `bpftrace rejected ${given}:\n${named(bg.stderr()).split('\n').filter((l) => !NOISE.test(l)).join('\n').trim()}`, cause: e });
     }
     throw e;
   }

@@ -10,9 +10,10 @@ import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { containArgv, hiddenDirs, holderArgs, holderEnv, UNSHARE, isStudentSource, keptDirs, markStudentProgram, parseContainment, programIndex, programUid, setLabSources, studentInputCopy, type Active, type Containment } from '../../helpers/harness/contain.js';
+import { activeContainment, containArgv, hiddenDirs, holdsCapability, holderArgs, holderEnv, UNSHARE, isStudentSource, keptDirs, markStudentProgram, parseContainment, programIndex, programUid, setLabSources, showMount, studentInputCopy, type Active, type Containment } from '../../helpers/harness/contain.js';
 import { startContainment, stopContainment } from '../../helpers/harness/contain-holder.js';
 import { keysLeft } from '../../helpers/harness/keyrings.js';
+import { readMountinfo } from '../../helpers/harness/mountinfo.js';
 import { run } from '../../helpers/harness/exec.js';
 import { REPO_ROOT, sourceRoot, STATE_DIR } from '../../helpers/harness/paths.js';
 import { makeTempDir } from '../../helpers/harness/resources.js';
@@ -98,6 +99,30 @@ describe('lab.json "contain"', () => {
       expect(c.file).toMatch(/nsenter$/);
       expect(c.args.slice(-4)).toEqual(fio);
       expect(containArgv('fio', ['--name=control', '--filename=/tmp/f'], { ...HELD, interpreters: ['fio'] })).toBeUndefined();
+    } finally { setLabSources([]); }
+  });
+
+  it('keeps uid 0 ("user": "root") only for bpftrace, and never with --unsafe', () => {
+    expect(parseContainment({ contain: { interpreters: ['bpftrace'], user: 'root' } }, 'x')?.user).toBe('root');
+    expect(parseContainment({ contain: {} }, 'x')?.user).toBe('program');
+    expect(() => parseContainment({ contain: { user: 'root' } }, 'lab.json')).toThrow(/"user": "root" is only for interpreters/);
+    expect(() => parseContainment({ contain: { interpreters: ['fio'], user: 'root' } }, 'lab.json')).toThrow(/"user": "root" is only for interpreters/);
+    expect(() => parseContainment({ contain: { user: 'nobody' } }, 'lab.json')).toThrow(/"user" is "program" \(the default\) or "root"/);
+    setLabSources(['ebpf/01-bpftrace/opensnoop.bt']);
+    try {
+      const bt = join(sourceRoot(), 'ebpf/01-bpftrace/opensnoop.bt');
+      const a: Active = { ...HELD, interpreters: ['bpftrace'], user: 'root' };
+      const c = containArgv('bpftrace', ['-B', 'line', bt], a, '/work')!;
+      expect(c.args).toContain('--reuid=0');
+      expect(c.args.find((w) => w.startsWith('--bounding-set='))).toMatch(/^--bounding-set=-all(,\+\w+)*$/);
+      expect(c.args).toContain('--no-new-privs');
+      expect(containArgv('bpftrace', ['-B', 'line', bt], { ...a, user: 'program' }, '/work')!.args).toContain(`--reuid=${programUid()}`);
+      expect(() => containArgv('bpftrace', ['--unsafe', bt], a)).toThrow(/may not be given --unsafe/);
+      expect(() => containArgv('bpftrace', [bt, '--unsafe'], a), 'after the script too').toThrow(/may not be given --unsafe/);
+      const noSysResource = 'CapPrm:\t000001fffeffffff\n'; // this host's root: every capability but CAP_SYS_RESOURCE (24)
+      expect(holdsCapability('sys_resource', noSysResource)).toBe(false);
+      expect(holdsCapability('bpf', noSysResource)).toBe(true);
+      expect(holdsCapability('checkpoint_restore', 'CapPrm:\t000000ffffffffff\n')).toBe(false);
     } finally { setLabSources([]); }
   });
 
@@ -246,6 +271,39 @@ describe.runIf(root && sandboxEnabled())("a contained program (the run's own unp
     }
   });
 
+  it.runIf(existsSync('/usr/bin/bpftrace') || existsSync('/usr/sbin/bpftrace'))("runs a student's bpftrace script as uid 0 with only the lab's capabilities, in the lab's namespace: /root is out of its reach, system() is refused", async () => {
+    const secret = join('/root', `.kl-contain-bt-${process.pid}`);
+    writeFileSync(secret, 'the bt secret\n', { mode: 0o600 });
+    const ws = mkdtempSync(join(tmpdir(), 'kl-contain-ws-'));
+    const saved = process.env.LAB_SRC;
+    process.env.LAB_SRC = ws;
+    setLabSources(['x/read.bt', 'x/unsafe.bt']);
+    const c: Containment = { ...NONE, capabilities: ['bpf', 'perfmon'], interpreters: ['bpftrace'], user: 'root' };
+    try {
+      mkdirSync(join(ws, 'x'));
+      writeFileSync(join(ws, 'x/read.bt'), `BEGIN { cat("${secret}"); printf("done\\n"); exit(); }\n`);
+      writeFileSync(join(ws, 'x/unsafe.bt'), `BEGIN { system("touch ${secret}-2"); exit(); }\n`);
+      const free = await run('bpftrace', [join(ws, 'x/read.bt')], { reject: false, timeoutMs: 60_000 });
+      expect(free.stdout, 'uncontained, bpftrace reads it (the test has teeth)').toContain('the bt secret');
+      await startContainment(c);
+      const dir = await makeTempDir('contain-bt');
+      const r = await run('bpftrace', [await studentInputCopy(join(ws, 'x/read.bt'), dir)], { reject: false, timeoutMs: 60_000 });
+      expect(r.stdout, r.stderr).toContain('done');
+      expect(r.stdout + r.stderr).not.toContain('the bt secret');
+      const u = await run('bpftrace', [await studentInputCopy(join(ws, 'x/unsafe.bt'), dir)], { reject: false, timeoutMs: 60_000 });
+      expect(u.exitCode).not.toBe(0);
+      expect(u.stderr).toMatch(/unsafe/);
+      expect(existsSync(`${secret}-2`)).toBe(false);
+    } finally {
+      await stopContainment();
+      if (saved === undefined) delete process.env.LAB_SRC; else process.env.LAB_SRC = saved;
+      setLabSources([]);
+      rmSync(ws, { recursive: true, force: true });
+      rmSync(secret, { force: true });
+      rmSync(`${secret}-2`, { force: true });
+    }
+  });
+
   it("writes the temp dirs made for it, but not the harness's files in them, and the mounts it was given vanish with it", async () => {
     await startContainment(NONE);
     try {
@@ -266,6 +324,46 @@ describe.runIf(root && sandboxEnabled())("a contained program (the run's own unp
       expect(readFileSync(join(dir, 'input'), 'utf8')).toBe('the harness\n');
     } finally { await stopContainment(); }
     expect(readFileSync('/proc/self/mountinfo', 'utf8')).not.toMatch(/kl-hidden/);
+  });
+
+  it('sees a mount the harness made after its namespace at the same path once shown (showMount: 8.3\'s loop image), cannot unmount or remount it, and loses it at the release', async () => {
+    expect(await showMount('/nonexistent'), 'uncontained: nothing to show').toBeTypeOf('function');
+    await startContainment(NONE);
+    const dir = await makeTempDir('contain-mnt');
+    const mnt = join(dir, 'm');
+    mkdirSync(mnt);
+    try {
+      await expect(showMount(mnt), 'not a mount point').rejects.toThrow(/nothing is mounted there on the host/);
+      await run('mount', ['-t', 'tmpfs', '-o', 'size=1m,mode=1777', 'kl-show-test', mnt], { timeoutMs: 15_000 });
+      writeFileSync(join(mnt, 'host'), 'made on the host\n');
+      const body = [
+        `cat ${mnt}/host 2>/dev/null || echo unseen`,
+        `echo prog > ${mnt}/made && echo wrote`,
+        `exec 3<${mnt}/host && readlink /proc/$$/fd/3 | sed 's/^/link /'`,
+        `umount -l ${mnt} 2>/dev/null && echo ESCAPED umount`,
+        `mount -o remount,bind,ro ${mnt} 2>/dev/null && echo ESCAPED remount`,
+      ].join('\n');
+      const shared = readMountinfo().filter((m) => dir.startsWith(m.mountPoint === '/' ? '/' : `${m.mountPoint}/`))
+        .sort((a, b) => b.mountPoint.length - a.mountPoint.length)[0]?.optionalFields.some((f) => f.startsWith('shared:'));
+      const before = await run(await program(body), [], { reject: false, timeoutMs: 15_000 });
+      if (!shared) expect(before.stdout, 'a mount made after the namespace does not reach it where the host\'s mount is private (the test has teeth)').toMatch(/^unseen$/m);
+      const unshow = await showMount(mnt);
+      const inNs = () => readMountinfo(activeContainment()!.holder).find((m) => m.mountPoint === mnt);
+      expect(inNs()?.options, 'at its path in the namespace, nosuid and nodev').toMatch(/^rw,nosuid,nodev\b/);
+      const r = await run(await program(body), [], { reject: false, timeoutMs: 15_000 });
+      const out = r.stdout + r.stderr;
+      expect(out).toContain('made on the host');
+      expect(out, 'writes into it, as its own uid').toContain('wrote');
+      expect(readFileSync(join(mnt, 'made'), 'utf8'), 'the host sees what it wrote: one file system').toBe('prog\n');
+      expect(out, 'its descriptors read the same path from both sides').toContain(`link ${mnt}/host`);
+      expect(out.match(/ESCAPED.*/g) ?? [], out).toEqual([]);
+      await unshow();
+      expect(inNs(), 'the namespace\'s copy is unmounted at the release').toBeUndefined();
+      await unshow(); // idempotent
+    } finally {
+      await stopContainment();
+      await run('umount', [mnt], { reject: false, timeoutMs: 15_000 });
+    }
   });
 
   it('makes its namespace where the host has a mount under /proc/sys (binfmt_misc, which systemd mounts), with or without a proc of its own', async () => {

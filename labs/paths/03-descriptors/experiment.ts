@@ -3,19 +3,24 @@
  * reserved-blocks percentage (`mkfs.ext4 -m`), mounted through a loop device
  * in a `kl-` temp dir (the loop device is set up by `mount -o loop`, which
  * marks it autoclear: it goes with the last unmount, and the reaper's
- * unmount of a killed run's temp dir releases it too); the student's
- * `descriptors` driven on its stdin, and for each answer what the kernel says:
- * `/proc/<pid>/fd` and `fdinfo` of the program and its child, `kcmp(2)` and a
- * seek of the spec's own through `pidfd_getfd(2)` (c/paths/fd_probe.c),
+ * unmount of a killed run's temp dir releases it too; while the lab is
+ * contained its namespace, made before the mount, gets a copy of it at the
+ * same path — contain.ts showMount — which the release unmounts first, and
+ * the program, the run's own uid, makes its files in the image's root, root's
+ * and sticky); the student's `descriptors` driven on its stdin, and for each
+ * answer what the kernel says: `/proc/<pid>/fd` and `fdinfo` of the program
+ * and its child, `kcmp(2)` and a seek of the spec's own through
+ * `pidfd_getfd(2)` (c/paths/fd_probe.c),
  * `statfs(2)` of the file system, `du`, `dumpe2fs -h` and the ext4 reserve in
  * sysfs; and in a private tracefs instance following the program and what it
  * forks, its statfs/fstatfs calls and any exec. Never throws once set up: a
  * program that does not answer leaves `stuck`, and judge.ts and the spec decide.
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, realpathSync, statfsSync, statSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, realpathSync, statfsSync, statSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { buildProgram } from '../../../helpers/harness/compile.js';
+import { showMount } from '../../../helpers/harness/contain.js';
 import { destroyMount } from '../../../helpers/harness/destroy.js';
 import { run, scaledTimeout, startBackground, type RunResult } from '../../../helpers/harness/exec.js';
 import { readMountinfo } from '../../../helpers/harness/mountinfo.js';
@@ -213,13 +218,26 @@ export async function prepareDescriptors(plan: Plan = makePlan()): Promise<Descr
   const mount = await run('mount', ['-t', 'ext4', '-o', 'loop', image, mnt], { timeoutMs: 30_000, reject: false });
   if (mount.exitCode !== 0) return { ...base, unavailable: `mount -o loop of an ext4 image failed: ${mount.stderr.trim() || mount.reason} (needs loop devices and ext4: modprobe loop ext4)` };
   const device = readMountinfo().find((m) => m.mountPoint === mnt)?.source;
+  let unshow = async () => {};
   defer(`ext4 mount ${mnt} (${device ?? 'loop'} of ${image})`, async () => {
+    // The contained lab's namespace holds a copy of the mount (showMount): the superblock, and the loop device under
+    // it, live until both are gone.
+    await unshow();
     const d = destroyMount(mnt);
     if (!d.gone) throw new Error(`mount ${mnt} not released: ${d.reason}`);
-    // mount -o loop made the device autoclear; detach it by hand only if it still serves this image.
-    const backing = device ? readText(`/sys/block/${basename(device)}/loop/backing_file`)?.trim() : undefined;
-    if (device && backing === image) await run('losetup', ['-d', device], { timeoutMs: 10_000, reject: false });
+    // mount -o loop made the device autoclear: it is released with the superblock. Detach it by hand only if it
+    // still serves this image after a moment, and say so if even that leaves it bound (a file still open on it).
+    const serves = () => (device ? readText(`/sys/block/${basename(device)}/loop/backing_file`)?.trim() === image : false);
+    for (let t = 0; t < 40 && serves(); t++) await sleep(50);
+    if (device && serves()) await run('losetup', ['-d', device], { timeoutMs: 10_000, reject: false });
+    if (device && serves()) throw new Error(`loop device ${device} still serves ${image} after the unmount: its superblock is still held (a mount of it in another mount namespace, or a file still open on it)`);
   }, `umount ${mnt}; losetup -j ${image} (then losetup -d the device it names)`);
+  // The student's program runs as the run's own uid while the lab is contained: it makes its files in the image's
+  // root, which is root's and sticky (it cannot remove or rename the spec's files there). No block changes: du, df
+  // and dumpe2fs are as before.
+  chmodSync(mnt, 0o1777);
+  // and sees the image at the same path in the lab's namespace, made before this mount (nothing when not contained)
+  unshow = await showMount(mnt);
   const dump = device ? await run('dumpe2fs', ['-h', device], { timeoutMs: 10_000, reject: false }) : undefined;
   const rc = device ? readText(`/sys/fs/ext4/${basename(device)}/reserved_clusters`) : undefined;
   return { ...base, device, dumpe2fs: dump && dump.exitCode === 0 ? parseDumpe2fs(dump.stdout) : undefined, reservedClusters: rc === undefined ? undefined : Number(rc.trim()) };
