@@ -78,9 +78,8 @@ export async function startBpftrace(script: string, options: BpftraceOptions = {
   const extraArgs = options.args ?? [];
   // The student's script in a contained lab (lab.json "interpreters": ["bpftrace"]): bpftrace reads a copy the
   // lab's namespace shows, and runs there (helpers/harness/contain.ts); its messages name the student's file.
-  const given = script;
   const file = activeContainment() && isStudentSource(script) ? await studentInputCopy(script, await makeTempDir('bt-script')) : script;
-  const named = (text: string) => (file === given ? text : text.split(file).join(given));
+  const named = (text: string) => (file === script ? text : text.split(file).join(script));
   // A larger perf ring buffer per CPU (default 64 pages): a machine busy with builds opens thousands of files a second, and a full buffer loses events.
   const bg = startBackground('bpftrace', ['-B', 'line', ...extraArgs, file, ...(options.scriptArgs ?? [])], { timeoutMs: 5 * 60_000, env: { BPFTRACE_PERF_RB_PAGES: String(PERF_RB_PAGES) } });
   try {
@@ -90,7 +89,7 @@ export async function startBpftrace(script: string, options: BpftraceOptions = {
     await bg.stop();
     if (e instanceof CommandError) {
       // bpftrace rejected the script: its message (file:line: ERROR …) is in stderr.
-      throw new CommandError({ ...e, stderr: named(bg.stderr()) }, { headline: `bpftrace rejected ${given}:\n${named(bg.stderr()).split('\n').filter((l) => !NOISE.test(l)).join('\n').trim()}`, cause: e });
+      throw new CommandError({ ...e, stderr: named(bg.stderr()) }, { headline: `bpftrace rejected ${script}:\n${named(bg.stderr()).split('\n').filter((l) => !NOISE.test(l)).join('\n').trim()}`, cause: e });
     }
     throw e;
   }

@@ -5,8 +5,7 @@
  * (reachable from a contained gdb, whose network namespace is empty), which passes the remote
  * protocol on but for `qRcmd`: gdb's `monitor` is QEMU's human monitor, where `migrate "exec:…"`
  * runs a shell command and `pmemsave … "<file>"` writes a file, as QEMU's user (root) on the host
- * (RspFilter). A caller may still use a TCP port chosen free at run time (freePort, `port`). gdb runs
- * with -batch -nx under run(), so a hang is killed with its process group.
+ * (RspFilter). gdb runs with -batch -nx under run(), so a hang is killed with its process group.
  *
  * The student's script is gdb's code (`shell`, `python`, `pipe` run as whoever runs gdb): gdbBatch
  * hands it to gdb as a file of its own (`-x <prelude> -x <the student's file> -x <after>`), so in a
@@ -21,20 +20,6 @@ import { basename, dirname, join } from 'node:path';
 import { activeContainment, studentInputCopy } from '../harness/contain.js';
 import { run, waitUntil, type RunResult } from '../harness/exec.js';
 import { makeTempDir } from '../harness/resources.js';
-
-/** A TCP port on 127.0.0.1 that was free a moment ago (the kernel picks it). */
-export function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolvePort(port));
-    });
-  });
-}
 
 /** QEMU's gdbstub socket (qemu.ts `gdbSocket`; in a dir of the harness's alone) and gdb's, the relay's (in a temp dir the lab's program sees). */
 export interface GdbStub { readonly qemu: string; readonly socket: string }
@@ -153,25 +138,19 @@ export async function startRelay(stub: GdbStub): Promise<{ refused(): number; cl
 }
 
 export interface GdbBatchOptions {
-  /** The gdbstub on 127.0.0.1:<port> (a caller that started QEMU so). */
-  readonly port?: number;
-  /** QEMU's gdbstub on a Unix socket (gdbStub): gdb goes through the relay (startRelay), the way for a contained gdb. */
-  readonly stub?: GdbStub;
-  /** gdb straight to a gdbstub's Unix socket (no relay: QEMU's monitor open to the script). */
-  readonly socket?: string;
+  /** QEMU's gdbstub on a Unix socket (gdbStub): gdb goes through the relay (startRelay), never straight to QEMU. */
+  readonly stub: GdbStub;
   /** vmlinux with symbols, or undefined for a bare x86-64 target. */
   readonly file?: string;
   /** Convenience variables set before the script (`set $name = value`). */
   readonly vars?: Readonly<Record<string, string | number | bigint>>;
   /** The harness's own gdb commands after the variables, before the student's script (7.2's stop observer). */
   readonly prelude?: string;
-  /** The gdb commands run after `target remote` (a script as text: gdbCommandFile). */
-  readonly script?: string;
   /**
    * The student's script: one of the lab's sources (labSource(…)), handed to gdb as a file of its own, between the
    * harness's prelude and `after` (while the lab is contained, a copy: studentInputCopy).
    */
-  readonly scriptFile?: string;
+  readonly scriptFile: string;
   /** Commands after the script (e.g. delete + continue to let the guest finish); they run even when the script failed. */
   readonly after?: readonly string[];
   readonly timeoutMs?: number;
@@ -184,27 +163,14 @@ export interface GdbBatchOptions {
   readonly isolate?: boolean;
 }
 
-const targetLine = (opts: Pick<GdbBatchOptions, 'port' | 'socket' | 'stub'>) => {
-  if (opts.stub !== undefined) return `target remote ${opts.stub.socket}`;
-  if (opts.socket !== undefined) return `target remote ${opts.socket}`;
-  if (opts.port !== undefined) return `target remote 127.0.0.1:${opts.port}`;
-  throw new Error('gdbBatch: give the gdbstub\'s socket or port');
-};
-
 /** The harness's commands before the student's script: settings, the target, the variables, the prelude (pure). */
-export function gdbPrelude(opts: Pick<GdbBatchOptions, 'port' | 'socket' | 'stub' | 'file' | 'vars' | 'prelude'>): string {
+export function gdbPrelude(opts: Pick<GdbBatchOptions, 'stub' | 'file' | 'vars' | 'prelude'>): string {
   const lines = ['set pagination off', 'set confirm off', 'set width 0', 'set architecture i386:x86-64'];
   if (opts.file) lines.push(`file ${opts.file}`);
-  lines.push(targetLine(opts));
+  lines.push(`target remote ${opts.stub.socket}`);
   for (const [k, v] of Object.entries(opts.vars ?? {})) lines.push(`set $${k} = ${typeof v === 'bigint' ? `0x${v.toString(16)}` : v}`);
   if (opts.prelude) lines.push(opts.prelude.trimEnd());
   return `${lines.join('\n')}\n`;
-}
-
-/** The full command file gdb runs, as one text: prelude, script, `after` (pure). */
-export function gdbCommandFile(opts: Omit<GdbBatchOptions, 'timeoutMs'>): string {
-  const after = opts.after?.length ? `${opts.after.join('\n')}\n` : '';
-  return `${gdbPrelude(opts)}${(opts.script ?? '').trimEnd()}\n${after}`;
 }
 
 /**
@@ -217,17 +183,11 @@ export async function gdbBatch(opts: GdbBatchOptions): Promise<RunResult & { com
   const isolate = Boolean(opts.isolate) && !contained && process.getuid?.() === 0;
   const prelude = join(dir, 'prelude.gdb');
   await writeFile(prelude, gdbPrelude(opts), { mode: 0o644 });
-  let script: string;
-  if (opts.scriptFile !== undefined) {
-    // contained: a copy the program's uid can read, counted as the student's source (gdb is then the program);
-    // isolated (nobody): a copy in this dir, as a workspace may be 0700; else the file itself
-    script = contained ? await studentInputCopy(opts.scriptFile, dir)
-      : isolate ? join(dir, basename(opts.scriptFile)) : opts.scriptFile;
-    if (isolate) await writeFile(script, await readFile(opts.scriptFile), { mode: 0o644 });
-  } else {
-    script = join(dir, 'script.gdb');
-    await writeFile(script, `${(opts.script ?? '').trimEnd()}\n`, { mode: 0o644 });
-  }
+  // contained: a copy the program's uid can read, counted as the student's source (gdb is then the program);
+  // isolated (nobody): a copy in this dir, as a workspace may be 0700; else the file itself
+  const script = contained ? await studentInputCopy(opts.scriptFile, dir)
+    : isolate ? join(dir, basename(opts.scriptFile)) : opts.scriptFile;
+  if (isolate) await writeFile(script, await readFile(opts.scriptFile), { mode: 0o644 });
   const after = join(dir, 'after.gdb');
   await writeFile(after, opts.after?.length ? `${opts.after.join('\n')}\n` : '', { mode: 0o644 });
   const argv = ['-batch', '-nx', '-x', prelude, '-x', script, '-x', after];
@@ -235,14 +195,10 @@ export async function gdbBatch(opts: GdbBatchOptions): Promise<RunResult & { com
   const timeoutMs = opts.timeoutMs ?? 120_000;
   if (isolate) {
     await chmod(dir, 0o755);
-    const shown = opts.stub?.socket ?? opts.socket;
-    if (shown !== undefined) await chmod(dirname(shown), 0o755);
+    await chmod(dirname(opts.stub.socket), 0o755);
   }
-  let relay: Awaited<ReturnType<typeof startRelay>> | undefined;
-  if (opts.stub) {
-    await waitForStub(opts.stub.qemu);
-    relay = await startRelay(opts.stub);
-  }
+  await waitForStub(opts.stub.qemu);
+  const relay = await startRelay(opts.stub);
   let r: RunResult;
   try {
     r = isolate
@@ -250,9 +206,9 @@ export async function gdbBatch(opts: GdbBatchOptions): Promise<RunResult & { com
         { timeoutMs, reject: false, env: { HOME: '/nonexistent' } })
       : await run('gdb', argv, { timeoutMs, reject: false });
   } finally {
-    await relay?.close();
+    await relay.close();
   }
-  const refused = relay?.refused() ?? 0;
+  const refused = relay.refused();
   if (refused) r = { ...r, stderr: `${r.stderr}\n[harness] refused ${refused} monitor (qRcmd) packet(s): QEMU's monitor is not the script's\n` };
   return { ...r, commands };
 }

@@ -30,10 +30,8 @@ export interface BootOptions {
   readonly accel?: Accel | 'auto';
   /** With KVM: a guest that prints nothing for this long is retried under TCG. Default 20 s. */
   readonly silentMs?: number;
-  /** gdbstub on 127.0.0.1:<port>, CPU stopped until gdb continues (-S). */
-  readonly gdbPort?: number;
   /**
-   * gdbstub on a Unix socket at this path (helpers/kernel/gdb.ts stubSocket; a contained gdb has no network), CPU
+   * gdbstub on a Unix socket at this path (helpers/kernel/gdb.ts gdbStub; a contained gdb has no network), CPU
    * stopped until gdb continues (-S). No comma in the path (QEMU's option syntax).
    */
   readonly gdbSocket?: string;
@@ -71,7 +69,6 @@ export function qemuArgs(opts: BootOptions, accel: Accel): string[] {
   ];
   if (accel === 'tcg') args.splice(args.indexOf('-accel') + 1, 1, 'tcg,thread=single');
   if (accel === 'kvm') args.push('-cpu', 'host');
-  if (opts.gdbPort !== undefined) args.push('-gdb', `tcp:127.0.0.1:${opts.gdbPort}`, '-S');
   if (opts.gdbSocket !== undefined) {
     if (opts.gdbSocket.includes(',')) throw new Error(`gdbSocket: a comma in ${opts.gdbSocket} would end QEMU's path=`);
     args.push('-chardev', `socket,id=kl-gdb,path=${opts.gdbSocket},server=on,wait=off`, '-gdb', 'chardev:kl-gdb', '-S');
@@ -162,7 +159,7 @@ export async function boot(opts: BootOptions): Promise<BootResult> {
   const verdict = opts.accel && opts.accel !== 'auto'
     ? { tryKvm: opts.accel === 'kvm', note: `accel ${opts.accel} requested` }
     : hostKvmVerdict();
-  if (verdict.tryKvm && opts.gdbPort === undefined && opts.gdbSocket === undefined) {
+  if (verdict.tryKvm && opts.gdbSocket === undefined) {
     const silentMs = opts.silentMs ?? 20_000;
     const q = startQemu(opts, 'kvm', 'KVM');
     const spoke = await q.waitFor(/Linux version|KL_BOOT/, 'the kernel banner under KVM', silentMs).then(() => true, () => false);

@@ -9,11 +9,12 @@ describe('qemu: accelerator choice and command line', () => {
     expect(kvmVerdict({ devKvm: true, cpuinfo: 'flags\t\t: fpu svm\n', env: 'tcg' }).tryKvm).toBe(false);
   });
 
-  it('boots with -no-reboot, serial on stdio and the gdbstub on the given port', () => {
-    const a = qemuArgs({ kernel: 'bz', initrd: 'i.gz', gdbPort: 40001, append: ['quiet'] }, 'tcg');
+  it('boots with -no-reboot, serial on stdio and the gdbstub on the given Unix socket', () => {
+    const a = qemuArgs({ kernel: 'bz', initrd: 'i.gz', gdbSocket: '/tmp/kl-x/qemu.sock', append: ['quiet'] }, 'tcg');
     expect(a).toContain('-no-reboot');
     expect(a.slice(a.indexOf('-serial'), a.indexOf('-serial') + 2)).toEqual(['-serial', 'stdio']);
-    expect(a.slice(-3)).toEqual(['-gdb', 'tcp:127.0.0.1:40001', '-S']);
+    expect(a.slice(-5)).toEqual(['-chardev', 'socket,id=kl-gdb,path=/tmp/kl-x/qemu.sock,server=on,wait=off', '-gdb', 'chardev:kl-gdb', '-S']);
+    expect(() => qemuArgs({ kernel: 'bz', initrd: 'i.gz', gdbSocket: '/tmp/a,b/qemu.sock' }, 'tcg')).toThrow(/a comma/);
     expect(a[a.indexOf('-append') + 1]).toBe('console=ttyS0 panic=-1 nokaslr oops=panic quiet');
     expect(a[a.indexOf('-accel') + 1]).toMatch(/^tcg/);
   });

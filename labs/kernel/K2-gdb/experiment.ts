@@ -58,10 +58,8 @@ async function debianTarget(): Promise<Target> {
 /** The session: where gdb broke in, what it printed, the command file it ran, the guest's console. */
 export interface GdbSession {
   readonly target: Target;
-  /** QEMU's gdbstub socket (gdbStub().qemu: in its command line; optional only for the judge's unit tests' made-up sessions). */
-  readonly socket?: string;
-  /** Unused: the stub listened on a TCP port before it moved to a Unix socket (the judge's unit tests still give one). */
-  readonly port?: number;
+  /** QEMU's gdbstub socket (gdbStub().qemu: in its command line). */
+  readonly socket: string;
   readonly gdbOutput: string;
   readonly gdbCommands: string;
   readonly boot: BootResult;

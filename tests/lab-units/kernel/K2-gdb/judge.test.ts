@@ -8,7 +8,7 @@ import type { BootResult } from '../../../../helpers/kernel/qemu.js';
 const console_ = ['getcpu_trigger nr=309 ret=0 cpu=0', 'KL_DONE'];
 const bootOf = (lines: string[], exitedByItself = true) => ({ accel: 'tcg', accelNote: '', lines, output: lines.join('\n'), exitedByItself, exitCode: 0, seconds: 9, command: '' }) as BootResult;
 const session = (gdbOutput: string, lines = console_): GdbSession => ({
-  target: { kernel: '/boot/vmlinuz', entry: 0xffffffff81c3e8b0n, source: '/boot/System.map-6.1' }, port: 40123, gdbOutput, gdbCommands: 'hbreak *$entry', boot: bootOf(lines), seconds: 12,
+  target: { kernel: '/boot/vmlinuz', entry: 0xffffffff81c3e8b0n, source: '/boot/System.map-6.1' }, socket: '/tmp/kl-test-gdbstub/qemu.sock', gdbOutput, gdbCommands: 'hbreak *$entry', boot: bootOf(lines), seconds: 12,
 });
 
 describe('Lab K2 judge', () => {
