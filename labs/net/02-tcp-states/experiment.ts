@@ -1,10 +1,13 @@
 /**
  * Net Lab 2's experiment: two lab namespaces joined by a veth pair (random
  * addresses in 10/8, static neighbours), the kernel's own record of
- * sock:inet_sock_set_state for the lab's port in a private tracefs instance,
+ * sock:inet_sock_set_state for the lab's port in a private tracefs instance (and
+ * in a second one read as binary ring buffer pages, which hold every field, the socket address among them),
  * and the student's tracer (tcpstates.bt, run with the port as $1) while the
  * harness's tcp_peer makes the connections: one the client closes first, one
- * the server closes first (in a random order), a simultaneous close (the
+ * the server closes first (in a random order), one made before the tracer
+ * starts (its server held stopped in accept() meanwhile) and closed by the
+ * server once it runs, a simultaneous close (the
  * server's FIN dropped until the client has closed too: CLOSING), three on
  * decoy ports (the first before anything on the lab's port: its listener is the first), an MPTCP one on the lab's port, one to the port once nobody
  * listens (RST) and one whose first SYN nftables drops. `ss -tan` is read in
@@ -13,16 +16,17 @@
  * record, each connection's ports and connect() time, and ss. No verdicts
  * here: judge.ts and the spec decide.
  */
-import { writeFileSync } from 'node:fs';
+import { closeSync, constants, existsSync, openSync, readdirSync, readFileSync, readSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildProgram } from '../../../helpers/harness/compile.js';
+import { killGroup } from '../../../helpers/harness/process-group.js';
 import { waitUntil, type Background } from '../../../helpers/harness/exec.js';
 import { labSource, REFERENCE_SRC } from '../../../helpers/harness/paths.js';
 import { lostEvents, startBpftrace, type BpftraceSession } from '../../../helpers/kernel/bpftrace.js';
 import { twoHosts, type Netns, type TwoHosts } from '../../../helpers/kernel/netns.js';
-import { makeTraceInstance } from '../../../helpers/kernel/tracefs.js';
+import { makeTraceInstance, TRACEFS } from '../../../helpers/kernel/tracefs.js';
 import {
-  parseKernelStateChange, parseSs, parseStateChanges, socketLives, type KernelStateChange, type SocketLife, type SsSocket,
+  parseKernelStateChange, parseRawSocketChanges, parseTraceFormat, parseSs, parseStateChanges, socketLives, type KernelSocketChange, type KernelStateChange, type SocketLife, type SsSocket,
 } from '../tcp-states.js';
 
 const randomInt = (lo: number, hi: number) => lo + Math.floor(Math.random() * (hi - lo + 1));
@@ -62,7 +66,22 @@ export interface Run {
   readonly noMptcp?: string;
   /** The kernel's own record of sock:inet_sock_set_state for PORT (a tracefs instance) while the tracer ran. */
   readonly kernel: KernelStateChange[];
+  /**
+   * The same record with each change's socket (skaddr, which the event's text format leaves out: a second tracefs
+   * instance read as its ring buffer's binary pages, per_cpu/cpu<N>/trace_pipe_raw, which hold every field; undefined
+   * where that cannot be read here, `noSockets` says why).
+   */
+  readonly kernelSockets?: KernelSocketChange[];
+  readonly noSockets?: string;
   readonly delayed: Conn;
+  /** Established before the tracer started (the record too), closed by the server while the tracer ran. */
+  readonly preexisting: Conn;
+  /**
+   * When (s, the record's clock: CLOCK_MONOTONIC) the tracer printed its ready line, and when the last connection had
+   * ended (before the spec waits for the tracer's last lines): every change the kernel recorded in between is one the
+   * tracer was attached for and had time to print.
+   */
+  readonly window: { readonly from: number; readonly to: number };
   readonly refusedOutput: string;
   /** ss -tan in the server's namespace while it listened, and in each namespace after the closes. */
   readonly ssListening: SsSocket[];
@@ -122,6 +141,68 @@ async function simultaneousClose(client: Netns, server: Netns, peer: string, ip:
   return { conn, ss };
 }
 
+/** CLOCK_MONOTONIC now, in s (Node's hrtime; tracefs's trace_clock "mono" and bpftrace's nsecs count the same). */
+const monotonic = () => Number(process.hrtime.bigint()) / 1e9;
+
+/**
+ * A connection established before the tracer starts: the server listens, is stopped (SIGSTOP to its process group)
+ * while the client connects (the kernel completes the handshake and queues the connection) and sends its byte ('s':
+ * the server is to close first). `release()` (SIGCONT) lets the server accept it and close: the server's socket goes
+ * ESTABLISHED -> FIN_WAIT1, the client's ESTABLISHED -> CLOSE_WAIT, all while the tracer runs.
+ */
+async function establishedBefore(client: Netns, server: Netns, peer: string, ip: string): Promise<{ conn: Conn; release: () => Promise<void> }> {
+  const srv = await serve(server, peer, PORT, 1);
+  killGroup(srv.pid, 'SIGSTOP');
+  const cl = client.background(peer, ['connect', ip, String(PORT), 's'], { timeoutMs: 60_000 });
+  const m = await cl.waitFor(/local_port=(\d+) connect_us=(\d+)/, 'tcp_peer connect (before the tracer) to connect', 20_000);
+  const conn: Conn = { closer: 's', localPort: Number(m[1]), connectUs: Number(m[2]) };
+  // Both ends ESTABLISHED (the server's in the listener's accept queue) before anything is recorded.
+  const ssOf = async () => parseSs((await server.exec('ss', ['-tan'], { timeoutMs: 10_000 })).stdout);
+  await waitUntil('the server\'s side of the early connection in ESTAB', ssOf, (x) => x.some((s) => s.local.port === PORT && s.peer.port === conn.localPort && s.state === 'ESTAB'), { timeoutMs: 10_000, intervalMs: 20 });
+  return {
+    conn,
+    release: async () => {
+      killGroup(srv.pid, 'SIGCONT');
+      await srv.exited;
+      await cl.exited;
+    },
+  };
+}
+
+const EVENTS = join(TRACEFS, 'events');
+const FORMAT = 'events/sock/inet_sock_set_state/format';
+
+/** Why an instance's ring buffer cannot give each change's socket here, or undefined where it can. */
+function rawUnavailable(dir: string): string | undefined {
+  const cpus = existsSync(join(dir, 'per_cpu')) ? readdirSync(join(dir, 'per_cpu')).filter((d) => /^cpu\d+$/.test(d)) : [];
+  if (!cpus.length || !cpus.every((c) => existsSync(join(dir, 'per_cpu', c, 'trace_pipe_raw')))) return `no ${join(dir, 'per_cpu/cpu<N>/trace_pipe_raw')}`;
+  const header = existsSync(join(EVENTS, 'header_page')) ? parseTraceFormat(readFileSync(join(EVENTS, 'header_page'), 'utf8')) : undefined;
+  if (!header?.fields.get('commit') || !header.fields.get('data')) return `no commit and data fields in ${join(EVENTS, 'header_page')}`;
+  if (!parseTraceFormat(readFileSync(join(dir, FORMAT), 'utf8')).fields.has('skaddr')) return `no skaddr field in ${join(dir, FORMAT)}`;
+  if (!new Uint8Array(new Uint16Array([1]).buffer)[0]) return 'a big-endian machine (the ring buffer\'s pages are read as little-endian)';
+  return undefined;
+}
+
+/** The changes with their sockets in an instance's ring buffer: every CPU's trace_pipe_raw, consumed page by page. */
+function readSocketChanges(dir: string) {
+  const headerPage = readFileSync(join(EVENTS, 'header_page'), 'utf8');
+  const data = parseTraceFormat(headerPage).fields.get('data')!;
+  const page = Buffer.alloc(data.offset + data.size);
+  const pages: Buffer[] = [];
+  for (const cpu of readdirSync(join(dir, 'per_cpu')).filter((d) => /^cpu\d+$/.test(d))) {
+    const fd = openSync(join(dir, 'per_cpu', cpu, 'trace_pipe_raw'), constants.O_RDONLY | constants.O_NONBLOCK);
+    try {
+      for (;;) {
+        let n: number;
+        try { n = readSync(fd, page); } catch (e) { if ((e as NodeJS.ErrnoException).code === 'EAGAIN') break; throw e; }
+        if (n <= 0) break;
+        pages.push(Buffer.from(page.subarray(0, n)));
+      }
+    } finally { closeSync(fd); }
+  }
+  return parseRawSocketChanges(pages, headerPage, readFileSync(join(dir, FORMAT), 'utf8'));
+}
+
 /** Make the run's connections with the student's tracer and the kernel's record on, and return what both saw. */
 export async function traceConnections(): Promise<Run> {
   const peer = (await buildProgram({ src: join(REFERENCE_SRC, 'net/tcp_peer.c') })).path;
@@ -133,13 +214,27 @@ export async function traceConnections(): Promise<Run> {
   const netem = await client.exec('tc', ['qdisc', 'add', 'dev', 'lo', 'root', 'netem', 'delay', '1ms'], { reject: false, timeoutMs: 10_000 });
   const noNetem = netem.exitCode === 0 ? undefined : (netem.stderr.trim() || `exit ${netem.exitCode}`);
   if (!noNetem) await client.exec('tc', ['qdisc', 'del', 'dev', 'lo', 'root'], { reject: false, timeoutMs: 10_000 });
+  // A connection on PORT made before the tracer (and the record) starts: the tracer sees only its close.
+  const early = await establishedBefore(client, server, peer, ip);
   // The kernel's own record of the tracepoint for PORT, from before the tracer starts until after it stops.
   // trace_clock "mono": CLOCK_MONOTONIC, the clock of bpftrace's nsecs (the two agree on how long the delayed connect took).
   const record = makeTraceInstance(['sock/inet_sock_set_state'], { tag: 'tcpst', enable: false, bufferKb: 1024, clock: 'mono' });
   if (!record) throw new Error('no tracefs instances or no sock/inet_sock_set_state in /sys/kernel/tracing/events');
   writeFileSync(join(record.dir, 'events/sock/inet_sock_set_state/filter'), `sport == ${PORT} || dport == ${PORT}`);
+  // The print format leaves out skaddr: a second instance, read as the ring buffer's binary pages (trace_pipe_raw),
+  // which hold every field of the event (any kernel with tracefs instances; options/fields prints them as text only on recent kernels).
+  const sockets = makeTraceInstance(['sock/inet_sock_set_state'], { tag: 'tcpsk', enable: false, bufferKb: 1024, clock: 'mono' })!;
+  const noSockets = rawUnavailable(sockets.dir);
+  if (!noSockets) {
+    writeFileSync(join(sockets.dir, 'events/sock/inet_sock_set_state/filter'), `sport == ${PORT} || dport == ${PORT}`);
+    sockets.setEnabled(true);
+  }
   record.setEnabled(true);
   const bt: BpftraceSession = await startBpftrace(labSource('net/02-tcp-states/tcpstates.bt'), { ready: /^Tracing/, scriptArgs: [String(PORT)] });
+  const from = monotonic();
+
+  // The early connection ends: the server accepts it and closes first.
+  await early.release();
 
   // Decoy connections on other ports: not the tracer's business. The first one before anything on PORT (its listener
   // is the first after the tracer starts), the others after the simultaneous close.
@@ -191,7 +286,9 @@ export async function traceConnections(): Promise<Run> {
   const delayed = await connect(client, peer, ip, PORT, 'c');
   await srv.exited;
 
-  const ports = [clientFirst, serverFirst, simultaneous.conn, delayed].map((c) => c.localPort);
+  const to = monotonic();
+
+  const ports = [early.conn, clientFirst, serverFirst, simultaneous.conn, delayed].map((c) => c.localPort);
   const lines = await bt.settle((l) => {
     const lives = socketLives(parseStateChanges(l));
     return ports.every((p) => lives.some((x) => x.local.port === PORT && x.remote.port === p && x.states.at(-1) === 'CLOSE')
@@ -199,9 +296,11 @@ export async function traceConnections(): Promise<Run> {
   }, 5_000);
   await bt.stop();
   record.setEnabled(false);
+  sockets.setEnabled(false);
+  const kernelSockets = noSockets ? undefined : readSocketChanges(sockets.dir);
   const kernel = record.read().events.flatMap((e) => { const k = parseKernelStateChange(e.body); return k ? [{ ...k, ts: e.ts }] : []; });
   return {
-    port: PORT, decoyPorts: DECOYS, hosts, lines, lives: socketLives(parseStateChanges(lines)), clientFirst, serverFirst, simultaneous: simultaneous.conn, decoys, delayed, mptcp, noMptcp, kernel,
+    port: PORT, decoyPorts: DECOYS, hosts, lines, lives: socketLives(parseStateChanges(lines)), clientFirst, serverFirst, simultaneous: simultaneous.conn, decoys, delayed, preexisting: early.conn, window: { from, to }, mptcp, noMptcp, kernel, kernelSockets, noSockets,
     refusedOutput: `${refused.stdout}${refused.stderr}`.trim(), ssListening, ssClientAfter, ssServerAfter, ssSimultaneous: simultaneous.ss,
     lost: lostEvents(bt.process.output()), noNetem,
   };

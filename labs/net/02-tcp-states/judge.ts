@@ -43,6 +43,14 @@ export function evidence(run: Run, what: string): string {
   return `${what}\ntracer printed ${run.lines.length} lines${run.lost ? ` (lost ${run.lost} events)` : ''}; first lines:\n${run.lines.slice(0, 12).join('\n') || '(none)'}`;
 }
 
+/** The lives of a connection's server socket (the port local) and client socket (the port remote), by ports alone. */
+function sidesOf(r: Run, c: Conn) {
+  return {
+    server: r.lives.find((l) => l.local.port === r.port && l.remote.port === c.localPort),
+    client: r.lives.find((l) => l.local.port === c.localPort && l.remote.port === r.port),
+  };
+}
+
 /** The handshake of the two ordinary connections: each side's first three states. */
 export function handshake(r: Run) {
   return [r.clientFirst, r.serverFirst].map((c) => {
@@ -63,8 +71,9 @@ export function closeSequences(r: Run) {
   // Each line's old state is the state the previous line of that socket entered (the kernel's oldstate is the
   // socket's state before the change): a tracer that makes the old state up breaks the chain.
   const broken: string[] = [];
-  for (const c of [r.clientFirst, r.serverFirst, r.simultaneous, r.delayed]) {
-    for (const life of [clientLife(r, c), serverLife(r, c)]) {
+  for (const c of [r.clientFirst, r.serverFirst, r.simultaneous, r.delayed, r.preexisting]) {
+    const { server, client } = sidesOf(r, c);
+    for (const life of c === r.preexisting ? [client, server] : [clientLife(r, c), serverLife(r, c)]) {
       life?.changes.forEach((ch, i) => {
         if (i > 0 && ch.from !== life.changes[i - 1]!.to) broken.push(`${life.changes[i - 1]!.line}\n${ch.line}   <- old state ${ch.from}, but the line before entered ${life.changes[i - 1]!.to}`);
       });
@@ -78,6 +87,32 @@ export function closeSequences(r: Run) {
       want: c.closer === 'c' ? { client: active, server: passive } : { client: passive, server: active },
       message: evidence(r, `${c.closer === 'c' ? 'the client' : 'the server'} closed first (client port ${c.localPort}):\n${linesOf(r, c.localPort)}`),
     })),
+  };
+}
+
+/**
+ * The connection established before the tracer started, closed by the server while it ran: the first change the tracer
+ * saw of each side is its first line, and the old state there is the kernel's (ESTABLISHED), which the tracer never
+ * saw the socket enter. The kernel's own record of the same changes is the harness's check that it made the case.
+ */
+export function earlyConnection(r: Run) {
+  const c = r.preexisting;
+  const want = { server: 'ESTABLISHED -> FIN_WAIT1', client: 'ESTABLISHED -> CLOSE_WAIT' };
+  const first = (l: SocketLife | undefined) => (l ? `${l.changes[0]!.from} -> ${l.changes[0]!.to}` : undefined);
+  const { server, client } = sidesOf(r, c);
+  const recordedAs = (sport: number, dport: number) => r.kernel.filter((k) => k.protocol === 6 && k.sport === sport && k.dport === dport).map((k) => `${k.from} -> ${k.to}`);
+  const kernel = { server: recordedAs(r.port, c.localPort)[0], client: recordedAs(c.localPort, r.port)[0] };
+  const side = (name: string, l: SocketLife | undefined, w: string, k: string | undefined) =>
+    `${name}: your first line ${l ? l.changes[0]!.line : '(none)'}; the kernel recorded ${k ?? '(nothing)'}${first(l) === w ? '' : `, want ${w}`}`;
+  return {
+    kernel,
+    kernelMessage: `the kernel's own record of sock:inet_sock_set_state for port ${r.port} (the spec's setup, not your tracer) does not start the connection made before your tracer (client port ${c.localPort}) with the server's close:\n` +
+      r.kernel.filter((k) => k.sport === c.localPort || k.dport === c.localPort).map((k) => `  ${changeKey(k)}`).join('\n'),
+    facts: { server: first(server), client: first(client) },
+    want,
+    message: evidence(r, `a connection on port ${r.port} (client port ${c.localPort}) was established before your tracer started and closed by the server while it ran; ` +
+      'the first change your tracer sees of each socket must show the state the socket was in (the tracepoint\'s old state), not one guessed from what it has seen:\n' +
+      `${side('server socket', server, want.server, kernel.server)}\n${side('client socket', client, want.client, kernel.client)}\n${linesOf(r, c.localPort)}`),
   };
 }
 
@@ -132,7 +167,8 @@ export function addresses(r: Run) {
 /** The trace against ss -tan: the listener, and TIME-WAIT on the side that closed first (which the trace saw in FIN_WAIT2). */
 export function agreesWithSs(r: Run) {
   const PORT = r.port;
-  const traceListen = r.lives.find((l) => l.local.port === PORT && l.remote.port === 0 && l.states.includes('LISTEN'));
+  // The first listener the tracer saw start (the early connection's was listening before the tracer started).
+  const traceListen = r.lives.find((l) => l.local.port === PORT && l.remote.port === 0 && l.states.includes('LISTEN') && l.states[0] !== 'LISTEN');
   const ssListen = r.ssListening.find((s) => s.state === 'LISTEN' && s.local.port === PORT);
   // After FIN_WAIT2 -> CLOSE the socket is gone; a small TIME-WAIT socket holds the 4-tuple (ss shows it, the tracepoint does not).
   const clientTw = r.ssClientAfter.find((s) => s.local.port === r.clientFirst.localPort);
@@ -259,5 +295,56 @@ export function connectLatency(r: Run) {
     slowClockMessage: `${msg}\nSYN_SENT → ESTABLISHED of the delayed connection is ${r.delayed.connectUs - delayed!} µs shorter in your trace than connect() took ` +
       `(${(100 * (1 - delayed! / r.delayed.connectUs)).toFixed(1)} %): more than ${CONNECT_SLACK_US} µs means your clock does not count real microseconds ` +
       '(bpftrace\'s nsecs counts ns: divide by 1000 exactly)',
+  };
+}
+
+/**
+ * The other direction of madeByKernel: each TCP change of the port the kernel recorded while the tracer was sure to
+ * be attached and had time to print it (`run.window`: from its ready line to the end of the last connection) is
+ * printed (ends and states), at least as often as recorded there. Lost events (bpftrace's "Lost N events") excuse as
+ * many missing lines.
+ */
+export function everyChangePrinted(r: Run) {
+  const inWindow = new Map<string, number>();
+  for (const k of r.kernel) {
+    if (k.protocol !== 6 || k.ts === undefined || k.ts < r.window.from || k.ts > r.window.to) continue;
+    inWindow.set(changeKey(k), (inWindow.get(changeKey(k)) ?? 0) + 1);
+  }
+  const printed = new Map<string, number>();
+  for (const c of parseStateChanges(r.lines)) printed.set(changeKey(c), (printed.get(changeKey(c)) ?? 0) + 1);
+  const missing = [...inWindow].filter(([key, n]) => (printed.get(key) ?? 0) < n).map(([key, n]) => ({ key, recorded: n, printed: printed.get(key) ?? 0 }));
+  const count = missing.reduce((a, m) => a + m.recorded - m.printed, 0);
+  const recorded = [...inWindow.values()].reduce((a, n) => a + n, 0);
+  return {
+    recorded,
+    missing: count > r.lost ? missing.map((m) => `${m.key}: the kernel recorded it ${m.recorded} time${m.recorded === 1 ? '' : 's'}, you printed ${m.printed}`) : [],
+    message: evidence(r, `the kernel's own record of sock:inet_sock_set_state for port ${r.port} (a tracefs instance) holds ${recorded} changes of TCP sockets between your tracer's ready line and the end of the spec's last connection; ` +
+      `${count} of them are missing from your lines${r.lost ? ` (bpftrace lost ${r.lost} events)` : ''} — print every change of a TCP socket with the port at either end, whatever the socket ` +
+      `(a listener, a connection's socket, an MPTCP connection's TCP subflows) and whatever the states:\n${missing.slice(0, 10).map((m) => `  ${m.key}: recorded ${m.recorded}, printed ${m.printed}`).join('\n')}`),
+  };
+}
+
+/**
+ * Each printed line's socket address against the kernel's: the change (ports and states) it prints must be one the
+ * kernel recorded for that very socket (`kernelSockets`: the record with skaddr). A socket id made up from the ports,
+ * or a line held back and printed under another socket, is not the tracepoint's.
+ */
+export function socketIds(r: Run) {
+  const key = (sk: string, c: { sport: number; dport: number; from: string; to: string }) => `${BigInt(sk).toString(16)} ${c.sport} ${c.dport} ${c.from} -> ${c.to}`;
+  const recorded = new Set((r.kernelSockets ?? []).filter((k) => k.protocol === 6).map((k) => key(k.sk, k)));
+  const bySk = new Map<string, Set<string>>();
+  for (const k of r.kernelSockets ?? []) {
+    if (k.protocol !== 6) continue;
+    const c = `${k.sport} ${k.dport} ${k.from} -> ${k.to}`;
+    bySk.set(c, (bySk.get(c) ?? new Set()).add(k.sk));
+  }
+  const wrong = parseStateChanges(r.lines).filter((c) => (c.sport === r.port || c.dport === r.port) && !recorded.has(key(c.sk, c)))
+    .map((c) => `${c.line}   <- the kernel recorded ${c.sport} → ${c.dport} ${c.from} -> ${c.to} for ${[...(bySk.get(`${c.sport} ${c.dport} ${c.from} -> ${c.to}`) ?? [])].join(', ') || 'no socket'}`);
+  return {
+    recorded: recorded.size,
+    wrong: wrong.slice(0, 10),
+    message: evidence(r, `the kernel's own record of sock:inet_sock_set_state for port ${r.port} with each change's socket (skaddr, read from a tracefs instance's ring buffer): ` +
+      `${wrong.length} of your lines name a socket for which the kernel recorded no such change (ports and states); print the tracepoint's args->skaddr, ` +
+      `each change under the socket it happened to:\n${wrong.slice(0, 8).join('\n')}`),
   };
 }

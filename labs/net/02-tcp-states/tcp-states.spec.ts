@@ -5,7 +5,8 @@
  * tracepoint sock:inet_sock_set_state for one port. The spec makes its own
  * connections between two lab namespaces joined by a veth pair (c/net/tcp_peer.c,
  * a harness program): one the client closes first, one the server closes
- * first (in a random order), one where both close at once (the server's FIN is
+ * first (in a random order), one established before the tracer starts and
+ * closed by the server while it runs, one where both close at once (the server's FIN is
  * dropped until the client has closed too: CLOSING), one to a port nobody
  * listens on, three on decoy ports the tracer must leave out, an MPTCP one on
  * the lab's port (the same tracepoint reports its MPTCP socket, protocol
@@ -46,6 +47,13 @@ describe('Net Lab 2 — the three-way handshake and TCP states (sock:inet_sock_s
     for (const s of c.sequences) expect(s.facts, s.message).toEqual(s.want);
   });
 
+  it('prints the kernel\'s old state, also for a connection established before it started: that connection\'s first lines are ESTABLISHED → FIN_WAIT1 on the server, which closes first, and ESTABLISHED → CLOSE_WAIT on the client', () => {
+    const e = judge.earlyConnection(r);
+    // The harness's own check that it made the case: the kernel recorded both sides leaving ESTABLISHED.
+    expect(e.kernel, e.kernelMessage).toEqual(e.want);
+    expect(e.facts, e.message).toEqual(e.want);
+  });
+
   it('shows a simultaneous close: the server, whose FIN was lost while the client closed too, goes FIN_WAIT1 → CLOSING → CLOSE', () => {
     const s = judge.simultaneousClose(r);
     // The harness's own check that it made the case: the kernel showed the server's socket in CLOSING.
@@ -56,6 +64,18 @@ describe('Net Lab 2 — the three-way handshake and TCP states (sock:inet_sock_s
   it('prints each socket\'s own addresses: the client\'s from its address and port to the server\'s, the server\'s the other way, the listener\'s 0.0.0.0 (random addresses each run)', () => {
     const a = judge.addresses(r);
     expect(a.wrong, a.message).toEqual([]);
+  });
+
+  it('prints each change under its own socket: the socket address of every line is the tracepoint\'s skaddr, which the kernel\'s own record holds with that change (ports and states)', async (ctx) => {
+    afterCorrectness(ctx, ['shows the three-way handshake'], 'printing each change under its own socket');
+    if (!r.kernelSockets) {
+      await adapted(ctx, `the kernel's record of the event's skaddr cannot be read here (${r.noSockets}): the socket addresses are judged only as socket lives`);
+      return;
+    }
+    const s = judge.socketIds(r);
+    // The harness's own check that the record holds the run's sockets.
+    expect(s.recorded, s.message).toBeGreaterThan(0);
+    expect(s.wrong, s.message).toEqual([]);
   });
 
   it('agrees with ss -tan in the namespaces: LISTEN while the server listens, TIME-WAIT on the side that closed first', () => {
@@ -94,6 +114,13 @@ describe('Net Lab 2 — the three-way handshake and TCP states (sock:inet_sock_s
     const m = judge.madeByKernel(r);
     expect(m.invented, m.message).toEqual([]);
     expect(m.unparsed, m.message).toEqual([]);
+  });
+
+  it('prints every state change the kernel made on the port while it ran: each TCP change in the kernel\'s own record between its ready line and the end of the last connection (listeners\' and MPTCP subflows\' too)', () => {
+    const e = judge.everyChangePrinted(r);
+    // The harness's own check: the record holds the run's changes.
+    expect(e.recorded, e.message).toBeGreaterThan(0);
+    expect(e.missing, e.message).toEqual([]);
   });
 
   it('measures connect latency (SYN_SENT → ESTABLISHED) that grows by the 1 s SYN retransmission timeout when the first SYN is dropped, in microseconds that agree with the kernel\'s own record of the same two changes', async (ctx) => {

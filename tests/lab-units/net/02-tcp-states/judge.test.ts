@@ -2,9 +2,13 @@
 import { describe, expect, it } from 'vitest';
 import type { Conn, Run } from '../../../../labs/net/02-tcp-states/experiment.js';
 import {
-  addresses, agreesWithSs, closeSequences, connectLatency, handshake, madeByKernel, onlyTcp, rstPath, simultaneousClose, strayPorts,
+  addresses, agreesWithSs, closeSequences, connectLatency, earlyConnection, everyChangePrinted, handshake, madeByKernel, onlyTcp, rstPath, simultaneousClose, socketIds, strayPorts,
 } from '../../../../labs/net/02-tcp-states/judge.js';
-import { parseSs, parseStateChange, parseStateChanges, socketLives, type KernelStateChange } from '../../../../labs/net/tcp-states.js';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseRawSocketChanges, parseSs, parseStateChange, parseStateChanges, socketLives, TCP_STATES, type KernelSocketChange, type KernelStateChange } from '../../../../labs/net/tcp-states.js';
+
+const fixture = (name: string) => readFileSync(join(import.meta.dirname, '../../../fixtures/net', name), 'utf8');
 
 const PORT = 31_337;
 const DECOYS = [31_338, 1_234, 50_001];
@@ -30,6 +34,7 @@ const serverFirst: Conn = { closer: 's', localPort: 40_002, connectUs: 67 };
 const simultaneous: Conn = { closer: 's', localPort: 40_003, connectUs: 59 };
 const delayed: Conn = { closer: 'c', localPort: 40_004, connectUs: 1_003_115 };
 const mptcp: Conn = { closer: 'c', localPort: 40_005, connectUs: 80 };
+const preexisting: Conn = { closer: 's', localPort: 40_006, connectUs: 70 };
 const decoys: Conn[] = DECOYS.map((_, i) => ({ closer: 'c', localPort: 41_000 + i, connectUs: 50 }));
 
 const ss = (...rows: string[]) => parseSs(['State Recv-Q Send-Q Local Address:Port Peer Address:Port Process', ...rows].join('\n'));
@@ -37,7 +42,7 @@ const ss = (...rows: string[]) => parseSs(['State Recv-Q Send-Q Local Address:Po
 function traced(lines: string[], extra: Partial<Run> = {}): Run {
   return {
     port: PORT, decoyPorts: DECOYS, hosts: { left: { ip: CIP }, right: { ip: SIP } } as Run['hosts'],
-    lines, lives: socketLives(parseStateChanges(lines)), clientFirst, serverFirst, simultaneous, decoys, delayed, mptcp, kernel: [],
+    lines, lives: socketLives(parseStateChanges(lines)), clientFirst, serverFirst, simultaneous, decoys, delayed, mptcp, kernel: [], preexisting, window: { from: 0, to: 0 },
     refusedOutput: 'refused',
     ssListening: ss(`LISTEN 0 16 0.0.0.0:${PORT} 0.0.0.0:*`),
     ssClientAfter: ss(`TIME-WAIT 0 0 ${CIP}:${clientFirst.localPort} ${SIP}:${PORT}`),
@@ -47,9 +52,15 @@ function traced(lines: string[], extra: Partial<Run> = {}): Run {
   };
 }
 
-/** A correct tracer's lines for the run: the listener, the four connections, the refused one. */
+/** A correct tracer's lines for the run: the close of the connection made before it, the listener, the four connections, the refused one. */
 function goodLines(): string[] {
+  const early = (t: number, sk: string, local: string, remote: string, from: string, to: string) => `${t} ${sk} ${local} ${remote} ${from} -> ${to}`;
+  const [srv, cli] = [`${SIP}:${PORT}`, `${CIP}:${preexisting.localPort}`];
   return [
+    early(500, '0xffff8880cc000009', srv, cli, 'ESTABLISHED', 'FIN_WAIT1'), early(530, '0xffff8880bb00000a', cli, srv, 'ESTABLISHED', 'CLOSE_WAIT'),
+    early(540, '0xffff8880cc000009', srv, cli, 'FIN_WAIT1', 'FIN_WAIT2'), early(560, '0xffff8880aa000009', `0.0.0.0:${PORT}`, '0.0.0.0:0', 'LISTEN', 'CLOSE'),
+    early(570, '0xffff8880bb00000a', cli, srv, 'CLOSE_WAIT', 'LAST_ACK'), early(590, '0xffff8880cc000009', srv, cli, 'FIN_WAIT2', 'CLOSE'),
+    early(600, '0xffff8880bb00000a', cli, srv, 'LAST_ACK', 'CLOSE'),
     `1000 0xffff8880aa000001 0.0.0.0:${PORT} 0.0.0.0:0 CLOSE -> LISTEN`,
     ...connection(clientFirst, '0xffff8880bb000001', '0xffff8880cc000001', 2_000, 53),
     ...connection(serverFirst, '0xffff8880bb000002', '0xffff8880cc000002', 3_000, 57),
@@ -57,6 +68,35 @@ function goodLines(): string[] {
     `5000 0xffff8880bb000009 ${CIP}:0 ${SIP}:${PORT} CLOSE -> SYN_SENT`, `5043 0xffff8880bb000009 ${CIP}:40100 ${SIP}:${PORT} SYN_SENT -> CLOSE`,
     ...connection(delayed, '0xffff8880bb000004', '0xffff8880cc000004', 6_000, 1_003_071),
   ];
+}
+
+/** The kernel's record of the changes the lines print (TCP), timestamps from the lines (µs -> s); with their sockets. */
+const record = (lines: string[]): KernelStateChange[] => lines.flatMap((l) => {
+  const c = parseStateChange(l);
+  return c ? [{ protocol: 6, saddr: c.saddr, sport: c.sport, daddr: c.daddr, dport: c.dport, from: c.from, to: c.to, ts: c.us / 1e6 }] : [];
+});
+/**
+ * The same record with the sockets, as the experiment reads it: the changes the lines print written into ring buffer
+ * pages (trace_pipe_raw: a 16-byte page header, each event a 4-byte header with type_len 18 and the 72-byte record
+ * at the offsets of the event's format file, recorded on 6.18), parsed back.
+ */
+function recordSockets(lines: string[]): KernelSocketChange[] {
+  const events = parseStateChanges(lines).map((c) => {
+    const e = Buffer.alloc(76);
+    e.writeUInt32LE((1 << 5) | 18, 0);
+    e.writeUInt16LE(2287, 4); e.writeBigUInt64LE(BigInt(c.sk), 12); e.writeInt32LE(TCP_STATES.indexOf(c.from as never), 20); e.writeInt32LE(TCP_STATES.indexOf(c.to as never), 24);
+    e.writeUInt16LE(c.sport, 28); e.writeUInt16LE(c.dport, 30); e.writeUInt16LE(2, 32); e.writeUInt16LE(6, 34);
+    return e;
+  });
+  const pages: Buffer[] = [];
+  for (let i = 0; i < events.length; i += 50) {
+    const data = Buffer.concat(events.slice(i, i + 50));
+    const page = Buffer.alloc(4096);
+    page.writeBigUInt64LE(BigInt(data.length), 8);
+    data.copy(page, 16);
+    pages.push(page);
+  }
+  return parseRawSocketChanges(pages, fixture('header_page.txt'), fixture('inet_sock_set_state-format.txt'));
 }
 
 const kernelChange = (protocol: number, from: string, to: string): KernelStateChange => ({ protocol, saddr: CIP, sport: mptcp.localPort, daddr: SIP, dport: PORT, from, to });
@@ -85,11 +125,6 @@ describe('Net Lab 2 judge', () => {
   });
 
   it('only changes the kernel made: a printed change the record lacks, or has fewer times, and a line at the port the parser skips', () => {
-    // The kernel's record of every change the correct lines print (TCP), timestamps from the lines (µs -> s).
-    const record = (lines: string[]): KernelStateChange[] => lines.flatMap((l) => {
-      const c = parseStateChange(l);
-      return c ? [{ protocol: 6, saddr: c.saddr, sport: c.sport, daddr: c.daddr, dport: c.dport, from: c.from, to: c.to, ts: c.us / 1e6 }] : [];
-    });
     const kernel = record(goodLines());
     expect(madeByKernel(traced(goodLines(), { kernel }))).toMatchObject({ invented: [], unparsed: [] });
     const invented = [...goodLines(), `9000000 0xffff8880bb000004 ${CIP}:40004 ${SIP}:${PORT} CLOSE -> TIME_WAIT`];
@@ -104,6 +139,43 @@ describe('Net Lab 2 judge', () => {
     const slow = goodLines().map((x) => x.replace(/^(\d+)/, (t) => String(Math.round(Number(t) * 0.992))));
     const s = connectLatency(traced(slow, { kernel }));
     expect(s.clockOff).toBeGreaterThan(s.clockSlack);
+  });
+
+  it('the connection made before the tracer: its first lines hold the kernel\'s old state, not one guessed for a socket never seen', () => {
+    const kernel = record(goodLines());
+    const e = earlyConnection(traced(goodLines(), { kernel }));
+    expect([e.kernel, e.facts]).toEqual([e.want, e.want]);
+    const guessed = goodLines().map((l) => l.replace(/ESTABLISHED -> (FIN_WAIT1|CLOSE_WAIT)$/, 'CLOSE -> $1'));
+    const g = earlyConnection(traced(guessed, { kernel }));
+    expect(g.facts).toEqual({ server: 'CLOSE -> FIN_WAIT1', client: 'CLOSE -> CLOSE_WAIT' });
+    expect(g.message).toMatch(/client port 40006[\s\S]*server socket: your first line .*CLOSE -> FIN_WAIT1; the kernel recorded ESTABLISHED -> FIN_WAIT1, want ESTABLISHED -> FIN_WAIT1/);
+    expect(earlyConnection(traced(goodLines())).kernel).toEqual({ server: undefined, client: undefined });
+  });
+
+  it('every change the kernel recorded while the tracer ran is printed: a listener\'s close left out shows, lost events excuse as many, the window bounds it', () => {
+    const kernel = record(goodLines());
+    const window = { from: 0, to: 2 };
+    expect(everyChangePrinted(traced(goodLines(), { kernel, window }))).toMatchObject({ recorded: kernel.length, missing: [] });
+    const noListenerClose = goodLines().filter((l) => !/LISTEN -> CLOSE$/.test(l));
+    const m = everyChangePrinted(traced(noListenerClose, { kernel, window }));
+    expect(m.missing).toEqual([`0.0.0.0:${PORT} 0.0.0.0:0 LISTEN -> CLOSE: the kernel recorded it 1 time, you printed 0`]);
+    expect(m.message).toMatch(/1 of them are missing from your lines/);
+    expect(everyChangePrinted(traced(noListenerClose, { kernel, window, lost: 1 })).missing).toEqual([]);
+    // Only the window counts: the listener's close at 560 µs, before it, is not required.
+    expect(everyChangePrinted(traced(noListenerClose, { kernel, window: { from: 0.000_9, to: 2 } })).missing).toEqual([]);
+  });
+
+  it('socket addresses: each printed change under the socket the kernel recorded it for; an id made up from the ports is not', () => {
+    const kernelSockets = recordSockets(goodLines());
+    // The record read back from the ring buffer's pages is the lines' changes, each under its socket.
+    expect(kernelSockets).toEqual(parseStateChanges(goodLines()).map((c) => ({ sk: c.sk, protocol: 6, sport: c.sport, dport: c.dport, from: c.from, to: c.to })));
+    expect(socketIds(traced(goodLines(), { kernelSockets }))).toMatchObject({ recorded: kernelSockets.length, wrong: [] });
+    // Bare hex (no 0x) is the same address.
+    expect(socketIds(traced(goodLines().map((l) => l.replace(/ 0x(\w+) /, ' $1 ')), { kernelSockets })).wrong).toEqual([]);
+    const madeUp = goodLines().map((l) => l.replace(/ 0xffff8880bb000001 /, ' 0xffff88809c419c3d '));
+    const s = socketIds(traced(madeUp, { kernelSockets }));
+    expect(s.wrong).toHaveLength(5);
+    expect(s.wrong[0]).toMatch(/0xffff88809c419c3d .* <- the kernel recorded 0 → 31337 CLOSE -> SYN_SENT for 0xffff8880bb000001/);
   });
 
   it('a tracer that keeps only the client side: the server socket is not traced', () => {
