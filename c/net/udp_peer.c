@@ -6,9 +6,10 @@
  *
  * Build: gcc -O2 -Wall -o udp_peer udp_peer.c
  * Run:   udp_peer recv <count> <reply_len> <port>[/lite] [<port>[/lite]…]   (receiver's namespace)
- *        udp_peer send <ip> <gap_ms>[/<end_ms>] [-r <cpu>:<ip>:<port>:<len>[-<len2>]] <port>:<len>[:opt<n>|:lite|:to<ip>][:race] […]
+ *        udp_peer send <ip> <gap_ms>[/<end_ms>] [-r <cpu>:<ip>:<port>:<len>[-<len2>]] <port>:<len>[:opt<n>|:lite|:to<ip>|:sport<n>|:from<ip>][:race] […]
  *                                                                          (sender's namespace)
- *        udp_peer frame <ifname> <dst_mac> <ethertype> <ipproto> <port> <len>  (sender's namespace)
+ *        udp_peer frame <ifname> <dst_mac> <ethertype> <ipproto> <port> <len> [<src_ip> <dst_ip>]  (sender's namespace)
+ *        udp_peer bypass <ifname> <dst_mac> <ip> <port>:<len> <len>…            (sender's namespace)
  *
  * recv: bind one UDP socket per port (a UDP-Lite socket for <port>/lite),
  * print "listening", then receive <count> datagrams in all (poll), printing
@@ -24,7 +25,8 @@
  * bytes); ":lite" sends it from a second socket, a UDP-Lite one (IPv4
  * protocol 136, the same header layout as UDP); ":to<ip>" sends it to
  * that address instead of <ip>; ":sport<n>" sends it from a second socket
- * bound to source port <n> (kept open to the end, where its answer lands). ":race" (with -r) sends it while another
+ * bound to source port <n> (kept open to the end, where its answer lands); ":from<ip>" from a third socket
+ * bound to that local address (a second address of the sender's device; kept open to the end the same way). ":race" (with -r) sends it while another
  * thread, on CPU <cpu> and from a socket of its own, sends datagrams of
  * random bytes to the -r <ip>:<port> back to back (<len>, <len> + 1, …
  * <len2>, <len> again…: each a length of its own among its neighbours, though
@@ -42,7 +44,21 @@
  * bad transport checksum, so the peer's stack drops it without an answer.
  * Prints "framed <ethertype> <ipproto> <port> <len>". A frame that is not
  * IPv4 (EtherType other than 0800), or not UDP, for a tracer that reads the
- * bytes where a UDP datagram's would be.
+ * bytes where a UDP datagram's would be. With <src_ip> <dst_ip> the IPv4
+ * header carries them and a UDP header (protocol 17) is a good one: source
+ * port 9, length 8 + <len>, no checksum (0, RFC 768): a UDP datagram that no
+ * UDP socket sent (the skb's socket is the packet socket).
+ * bypass: send one UDP datagram (<len> random bytes to <ip>:<port>), then at
+ * once, from the same thread, one frame per further <len> through a packet
+ * socket on <ifname> with PACKET_QDISC_BYPASS (dev_direct_xmit(): no qdisc,
+ * so no net_dev_queue nor net_dev_xmit; the driver's xmit is called
+ * directly) to <dst_mac>, EtherType 0x88b5, 28 + <len> zero bytes after the
+ * Ethernet header (as long as a UDP datagram of <len> bytes: the peer's stack
+ * has no handler for it and drops it). Prints "sent <port> <len>" and
+ * "bypassed <len>" for each frame. Both sockets are opened first, so the
+ * kernel allocates nothing for this process between the datagram's skb and
+ * the frames' (a datagram the peer drops gives its skb back to this CPU's
+ * slab, and one of the next skbs allocated here gets its address).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -170,12 +186,13 @@ static void *race_run(void *arg)
 }
 
 /* Parse <port>:<len>[:flag…]; returns 0 when the spec is good. */
-static int parse_spec(const char *spec, int *port, int *len, int *opt, int *lite, int *race, struct in_addr *dst, int *sport)
+static int parse_spec(const char *spec, int *port, int *len, int *opt, int *lite, int *race, struct in_addr *dst, int *sport, struct in_addr *src)
 {
 	const char *p;
 	int n = 0;
 
 	*opt = *lite = *race = *sport = 0;
+	src->s_addr = htonl(INADDR_ANY);
 	if (sscanf(spec, "%d:%d%n", port, len, &n) != 2 || *len < 0 || *len > MAX_LEN)
 		return -1;
 	for (p = spec + n; *p; ) {
@@ -197,6 +214,8 @@ static int parse_spec(const char *spec, int *port, int *len, int *opt, int *lite
 			*race = 1;
 		else if (strncmp(flag, "to", 2) == 0 && inet_pton(AF_INET, flag + 2, dst) == 1)
 			;
+		else if (strncmp(flag, "from", 4) == 0 && inet_pton(AF_INET, flag + 4, src) == 1 && src->s_addr != htonl(INADDR_ANY))
+			;
 		else if (sscanf(flag, "sport%d", sport) == 1 && *sport > 0 && *sport <= 65535)
 			;
 		else if (sscanf(flag, "opt%d", opt) != 1 || *opt <= 0 || *opt > 40 || *opt % 4)
@@ -211,7 +230,8 @@ static int send_all(const char *ip, const char *gap, int n, char **specs, struct
 	struct sockaddr_in to = { .sin_family = AF_INET }, me;
 	socklen_t mlen = sizeof(me);
 	char buf[MAX_LEN];
-	int i, fd, lite = -1, bound = -1, ret = 1;
+	int i, fd, lite = -1, bound = -1, from = -1, ret = 1;
+	struct in_addr from_addr = { 0 };
 
 	if (sscanf(gap, "%d/%d", &gap_ms, &end_ms) < 2)
 		end_ms = gap_ms;
@@ -232,13 +252,15 @@ static int send_all(const char *ip, const char *gap, int n, char **specs, struct
 	for (i = 0; i < n; i++) {
 		int port, len, opt, is_lite, is_race, sport, s = fd, raced = -1;
 		struct sockaddr_in dst = to;
+		struct in_addr src;
 		unsigned char nops[40];
 		pthread_t th;
 		pthread_attr_t attr;
 		cpu_set_t racer_cpus;
 
-		if (parse_spec(specs[i], &port, &len, &opt, &is_lite, &is_race, &dst.sin_addr, &sport) < 0 || (is_race && !race) || (sport && (is_lite || opt))) {
-			fprintf(stderr, "bad datagram %s (want <port>:<len>[:opt<n>|:lite|:to<ip>|:sport<n>][:race], len 0..%d, n 4..40 by 4, :race with -r, :sport alone)\n", specs[i], MAX_LEN);
+		if (parse_spec(specs[i], &port, &len, &opt, &is_lite, &is_race, &dst.sin_addr, &sport, &src) < 0 || (is_race && !race) ||
+		    (sport && (is_lite || opt)) || (src.s_addr != htonl(INADDR_ANY) && (is_lite || opt || sport))) {
+			fprintf(stderr, "bad datagram %s (want <port>:<len>[:opt<n>|:lite|:to<ip>|:sport<n>|:from<ip>][:race], len 0..%d, n 4..40 by 4, :race with -r, :sport and :from alone)\n", specs[i], MAX_LEN);
 			goto cleanup;
 		}
 		if (getrandom(buf, len, 0) != len) {
@@ -262,6 +284,21 @@ static int send_all(const char *ip, const char *gap, int n, char **specs, struct
 				goto cleanup;
 			}
 			s = bound;
+		}
+		if (src.s_addr != htonl(INADDR_ANY)) {
+			struct sockaddr_in me = { .sin_family = AF_INET, .sin_addr = src };
+
+			/* One socket for ":from", bound to the first such address: the others must name the same. */
+			if (from >= 0 && from_addr.s_addr != src.s_addr) {
+				fprintf(stderr, "bad datagram %s: one :from address per run\n", specs[i]);
+				goto cleanup;
+			}
+			if (from < 0 && ((from = socket(AF_INET, SOCK_DGRAM, 0)) < 0 || bind(from, (struct sockaddr *)&me, sizeof(me)) < 0)) {
+				fprintf(stderr, "socket bound to %s failed: %s\n", inet_ntoa(src), strerror(errno));
+				goto cleanup;
+			}
+			from_addr = src;
+			s = from;
 		}
 		/* IP options for this datagram only: NOPs (RFC 791 type 1), which every hop keeps as they are. */
 		memset(nops, 1, sizeof(nops));
@@ -328,6 +365,8 @@ cleanup:
 		close(lite);
 	if (bound >= 0)
 		close(bound);
+	if (from >= 0)
+		close(from);
 	close(fd);
 	return ret;
 }
@@ -346,19 +385,20 @@ static unsigned short ip_checksum(const unsigned char *h, int n)
 }
 
 /* frame <ifname> <dst_mac> <ethertype> <ipproto> <port> <len>: one frame through a packet socket (see the top). */
-static int send_frame(char **argv)
+static int send_frame(int argc, char **argv)
 {
 	unsigned char frame[14 + 20 + 8 + MAX_LEN] = { 0 }, *ip = frame + 14, *l4 = ip + 20, mac[6];
 	unsigned int ethertype, proto, port, len, sum;
 	struct sockaddr_ll to = { .sll_family = AF_PACKET, .sll_halen = 6 };
 	struct ifreq ifr = { 0 };
-	int fd, total, ret = 1;
+	int fd, total, ret = 1, good = argc == 8;
 
-	if (sscanf(argv[1], "%hhx:%hhx:%hhx:%hhx:%hhx:%hhx", &mac[0], &mac[1], &mac[2], &mac[3], &mac[4], &mac[5]) != 6 ||
+	if ((good && (inet_pton(AF_INET, argv[6], ip + 12) != 1 || inet_pton(AF_INET, argv[7], ip + 16) != 1)) ||
+	    sscanf(argv[1], "%hhx:%hhx:%hhx:%hhx:%hhx:%hhx", &mac[0], &mac[1], &mac[2], &mac[3], &mac[4], &mac[5]) != 6 ||
 	    sscanf(argv[2], "%x", &ethertype) != 1 || ethertype > 0xffff || sscanf(argv[3], "%u", &proto) != 1 || proto > 255 ||
 	    sscanf(argv[4], "%u", &port) != 1 || port > 65535 || sscanf(argv[5], "%u", &len) != 1 || len > MAX_LEN ||
 	    strlen(argv[0]) >= IFNAMSIZ) {
-		fprintf(stderr, "bad frame (want <ifname> <dst_mac> <ethertype hex> <ipproto> <port> <len 0..%d>)\n", MAX_LEN);
+		fprintf(stderr, "bad frame (want <ifname> <dst_mac> <ethertype hex> <ipproto> <port> <len 0..%d> [<src_ip> <dst_ip>])\n", MAX_LEN);
 		return 1;
 	}
 	fd = socket(AF_PACKET, SOCK_RAW, htons(ethertype));
@@ -383,7 +423,7 @@ static int send_frame(char **argv)
 	memcpy(frame + 6, ifr.ifr_hwaddr.sa_data, 6);
 	frame[12] = ethertype >> 8;
 	frame[13] = ethertype & 0xff;
-	/* IPv4 without options, from 0.0.0.0 to 0.0.0.0 (the peer's stack drops it), protocol <ipproto>. */
+	/* IPv4 without options, from 0.0.0.0 to 0.0.0.0 (the peer's stack drops it) or the addresses given, protocol <ipproto>. */
 	total = 20 + 8 + len;
 	ip[0] = 0x45;
 	ip[2] = total >> 8;
@@ -401,6 +441,12 @@ static int send_frame(char **argv)
 	l4[5] = 0xff;
 	l4[6] = 0xde;
 	l4[7] = 0xad;
+	/* Or a good UDP header: its length, no checksum. */
+	if (good && proto == 17) {
+		l4[4] = (8 + len) >> 8;
+		l4[5] = (8 + len) & 0xff;
+		l4[6] = l4[7] = 0;
+	}
 	if (sendto(fd, frame, 14 + total, 0, (struct sockaddr *)&to, sizeof(to)) != 14 + total) {
 		fprintf(stderr, "sendto (frame) failed: %s\n", strerror(errno));
 		goto out;
@@ -410,6 +456,83 @@ static int send_frame(char **argv)
 	ret = 0;
 out:
 	close(fd);
+	return ret;
+}
+
+/* bypass <ifname> <dst_mac> <ip> <port>:<len> <len>…: a datagram, then frames past the qdisc (see the top). */
+static int send_bypass(int n, char **argv)
+{
+	unsigned char frame[14 + 28 + MAX_LEN] = { 0 }, mac[6];
+	struct sockaddr_ll ll = { .sll_family = AF_PACKET, .sll_halen = 6, .sll_protocol = htons(0x88b5) };
+	struct sockaddr_in to = { .sin_family = AF_INET };
+	struct ifreq ifr = { 0 };
+	char buf[MAX_LEN];
+	int port, len, i, one = 1, fd = -1, pfd = -1, ret = 1;
+
+	if (sscanf(argv[1], "%hhx:%hhx:%hhx:%hhx:%hhx:%hhx", &mac[0], &mac[1], &mac[2], &mac[3], &mac[4], &mac[5]) != 6 ||
+	    inet_pton(AF_INET, argv[2], &to.sin_addr) != 1 || sscanf(argv[3], "%d:%d", &port, &len) != 2 || port <= 0 ||
+	    port > 65535 || len < 0 || len > MAX_LEN || strlen(argv[0]) >= IFNAMSIZ) {
+		fprintf(stderr, "bad bypass (want <ifname> <dst_mac> <ip> <port>:<len> <len>…, len 0..%d)\n", MAX_LEN);
+		return 1;
+	}
+	for (i = 4; i < n; i++)
+		if (atoi(argv[i]) < 0 || atoi(argv[i]) > MAX_LEN) {
+			fprintf(stderr, "bad frame length %s (0..%d)\n", argv[i], MAX_LEN);
+			return 1;
+		}
+	to.sin_port = htons(port);
+	/* Both sockets first: nothing allocated between the datagram and the frames but their own skbs. */
+	fd = socket(AF_INET, SOCK_DGRAM, 0);
+	pfd = socket(AF_PACKET, SOCK_RAW, htons(0x88b5));
+	if (fd < 0 || pfd < 0) {
+		fprintf(stderr, "socket failed: %s\n", strerror(errno));
+		goto out;
+	}
+	if (setsockopt(pfd, SOL_PACKET, PACKET_QDISC_BYPASS, &one, sizeof(one)) < 0) {
+		fprintf(stderr, "setsockopt PACKET_QDISC_BYPASS failed: %s\n", strerror(errno));
+		goto out;
+	}
+	strcpy(ifr.ifr_name, argv[0]);
+	if (ioctl(pfd, SIOCGIFINDEX, &ifr) < 0) {
+		fprintf(stderr, "no device %s: %s\n", argv[0], strerror(errno));
+		goto out;
+	}
+	ll.sll_ifindex = ifr.ifr_ifindex;
+	memcpy(ll.sll_addr, mac, 6);
+	if (ioctl(pfd, SIOCGIFHWADDR, &ifr) < 0) {
+		fprintf(stderr, "no address of %s: %s\n", argv[0], strerror(errno));
+		goto out;
+	}
+	memcpy(frame, mac, 6);
+	memcpy(frame + 6, ifr.ifr_hwaddr.sa_data, 6);
+	frame[12] = 0x88;
+	frame[13] = 0xb5;
+	if (getrandom(buf, len, 0) != len) {
+		fprintf(stderr, "getrandom failed: %s\n", strerror(errno));
+		goto out;
+	}
+	if (sendto(fd, buf, len, 0, (struct sockaddr *)&to, sizeof(to)) != len) {
+		fprintf(stderr, "sendto failed: %s\n", strerror(errno));
+		goto out;
+	}
+	for (i = 4; i < n; i++) {
+		int flen = 14 + 28 + atoi(argv[i]);
+
+		if (sendto(pfd, frame, flen, 0, (struct sockaddr *)&ll, sizeof(ll)) != flen) {
+			fprintf(stderr, "sendto (bypass frame) failed: %s\n", strerror(errno));
+			goto out;
+		}
+	}
+	printf("sent %d %d\n", port, len);
+	for (i = 4; i < n; i++)
+		printf("bypassed %s\n", argv[i]);
+	fflush(stdout);
+	ret = 0;
+out:
+	if (pfd >= 0)
+		close(pfd);
+	if (fd >= 0)
+		close(fd);
 	return ret;
 }
 
@@ -458,10 +581,13 @@ int main(int argc, char **argv)
 	}
 	if (argc >= 5 && strcmp(argv[1], "send") == 0)
 		return send_all(argv[2], argv[3], argc - 4, argv + 4, NULL);
-	if (argc == 8 && strcmp(argv[1], "frame") == 0)
-		return send_frame(argv + 2);
+	if ((argc == 8 || argc == 10) && strcmp(argv[1], "frame") == 0)
+		return send_frame(argc - 2, argv + 2);
+	if (argc >= 7 && strcmp(argv[1], "bypass") == 0)
+		return send_bypass(argc - 2, argv + 2);
 	fprintf(stderr, "usage: udp_peer recv <count> <reply_len> <port>[/lite]…\n"
-			"       udp_peer send <ip> <gap_ms>[/<end_ms>] [-r <cpu>:<ip>:<port>:<len>[-<len2>]] <port>:<len>[:opt<n>|:lite|:to<ip>][:race]…\n"
-			"       udp_peer frame <ifname> <dst_mac> <ethertype hex> <ipproto> <port> <len>\n");
+			"       udp_peer send <ip> <gap_ms>[/<end_ms>] [-r <cpu>:<ip>:<port>:<len>[-<len2>]] <port>:<len>[:opt<n>|:lite|:to<ip>|:sport<n>|:from<ip>][:race]…\n"
+			"       udp_peer frame <ifname> <dst_mac> <ethertype hex> <ipproto> <port> <len> [<src_ip> <dst_ip>]\n"
+			"       udp_peer bypass <ifname> <dst_mac> <ip> <port>:<len> <len>…\n");
 	return 2;
 }

@@ -13,12 +13,16 @@
  * once by decoys from the same CPU and socket, until its own record shows a
  * decoy's skb at the address of a lab's datagram the kernel was done with
  * (`reuse`: a tracer that never forgets follows it; the decoys as long as the
- * dropped datagram), a tail of decoys, three lab's datagrams through a token
+ * dropped datagram), the same with frames sent past the qdisc (a packet socket with
+ * PACKET_QDISC_BYPASS: no net_dev_queue) until one has such an address with no
+ * skb queued at it in between (`unqueued`), a tail of decoys, three lab's datagrams through a token
  * bucket on the sender's veth (tc tbf: the second and third wait in its queue,
  * so two are on their way at once), a lab's datagram the peer receives on
- * another CPU (RPS: `rps_cpus` of the peer's receive queue), and two frames
+ * another CPU (RPS: `rps_cpus` of the peer's receive queue), one from a fixed
+ * source port and one from a second address of the sender, and two frames
  * laid out like a UDP datagram to the lab's port that are not one: a TCP
- * segment (IPv4 protocol 6) and a frame of another EtherType. The receiver
+ * segment (IPv4 protocol 6) and a frame of another EtherType, and a lab's
+ * datagram built by hand in a packet socket (no UDP socket sent it). The receiver
  * answers each lab's datagram from the lab's port (a decoy the other way). It
  * returns the evidence: the kernel's path of every datagram and the tracer's lines, each classified against the event it claims to be
  * (skb-path.ts). No verdicts here: judge.ts and the spec decide.
@@ -33,7 +37,7 @@ import { lostEvents, startBpftrace } from '../../../helpers/kernel/bpftrace.js';
 import { twoHosts } from '../../../helpers/kernel/netns.js';
 import { makeTraceInstance } from '../../../helpers/kernel/tracefs.js';
 import {
-  classifyLines, datagramPaths, describeEvent, deviceRecords, interleaved, parseTracerLine, reusedAddresses, sameLength,
+  classifyLines, datagramPaths, describeEvent, deviceRecords, interleaved, parseTracerLine, reusedAddresses, sameLength, unqueuedReuses,
   type Classified, type Datagram, type DatagramPath, type Interleaved, type NetEvent, type Reuse,
 } from './skb-path.js';
 
@@ -68,6 +72,16 @@ const MAX_ROUNDS = 5;
  */
 const REUSE_ATTEMPTS = 12;
 const REUSE_DECOYS = 20;
+/**
+ * The same condition for a frame that passes no net_dev_queue: a lab's datagram the peer drops, then at once, from the
+ * same process on CPU 0, BYPASS_FRAMES frames through a packet socket with PACKET_QDISC_BYPASS (`udp_peer bypass`:
+ * dev_direct_xmit() calls veth's xmit itself, so their first event is the peer's netif_rx), up to BYPASS_ATTEMPTS
+ * batches, until the record shows such a frame at the address of a lab's datagram after its netif_receive_skb with no
+ * other skb queued at that address in between (unqueuedReuses()). A tracer that decides at every net_dev_queue
+ * whether to follow an address and never forgets one follows that frame.
+ */
+const BYPASS_ATTEMPTS = 20;
+const BYPASS_FRAMES = 15;
 /** An address on the lab's wire that no host has: the peer's stack (forwarding off) drops a datagram to it without an answer, and the sending CPU's slab hands its skb to one of the next ones (see REUSE_ATTEMPTS). */
 const NO_HOST = '10.199.4.3';
 /**
@@ -105,11 +119,22 @@ const TBF = ['rate', '100kbit', 'burst', '1600', 'limit', '10000'];
 const TOGETHER_END_MS = 1000;
 /** A lab's datagram from this source port (below the ephemeral range, not a decoy's port): a tracer must not care where it comes from. */
 const SPORT = PORT + 7;
+/**
+ * And one from a second address of the sender (random, on its veth end beside 10.199.4.1; the peer has a static
+ * neighbour for it, so its answer goes out without ARP): a tracer must not care which address it comes from either.
+ */
+const SECOND_IP = `10.199.4.${10 + Math.floor(Math.random() * 240)}`;
 const togetherPayloads = () => Array.from({ length: TOGETHER }, () => 950 + Math.floor(Math.random() * 151));
-/** The frames laid out like a UDP datagram to the lab's port (udp_peer frame): a TCP segment, and IPv4-looking bytes under another EtherType. */
+/**
+ * The frames built by hand and sent through a packet socket (udp_peer frame): a TCP segment and IPv4-looking bytes
+ * under another EtherType, laid out like a UDP datagram to the lab's port, and a lab's datagram no UDP socket sent
+ * (a good UDP header to the lab's port, from the sender's address to NO_HOST: the peer drops it; the skb's socket is
+ * the packet socket, not a UDP one).
+ */
 const FRAMES = [
-  { ethertype: '0800', proto: 6, label: 'a TCP segment to the lab\'s port (IPv4 protocol 6; its destination port where UDP\'s is)' },
-  { ethertype: '88b5', proto: 17, label: 'a frame of EtherType 0x88b5 (not IPv4) whose bytes read as a UDP datagram to the lab\'s port' },
+  { ethertype: '0800', proto: 6, lab: false, label: 'a TCP segment to the lab\'s port (IPv4 protocol 6; its destination port where UDP\'s is)' },
+  { ethertype: '88b5', proto: 17, lab: false, label: 'a frame of EtherType 0x88b5 (not IPv4) whose bytes read as a UDP datagram to the lab\'s port' },
+  { ethertype: '0800', proto: 17, lab: true, label: `the lab's datagram to port ${PORT} built by hand and sent through a packet socket (no UDP socket sent it), to ${NO_HOST}` },
 ] as const;
 const EVENTS = ['net/net_dev_queue', 'net/netif_rx', 'net/net_dev_xmit', 'net/netif_receive_skb'];
 /** The tracer's output counts as complete once unchanged for this long (bpftrace only drains what the kernel already recorded). */
@@ -149,6 +174,11 @@ export interface Run {
   /** Batches of the dead-address condition sent (a dropped lab's datagram, then decoys at once) until the record showed it, at most `reuseTries`. */
   readonly reuseAttempts: number;
   readonly reuseTries: number;
+  /** Frames sent past the qdisc (no net_dev_queue) whose skb got the address of a lab's datagram after its netif_receive_skb, none queued at it in between (the kernel's record). */
+  readonly unqueued: Reuse[];
+  /** Batches of that condition sent (a dropped lab's datagram, then frames past the qdisc at once), at most `bypassTries`. */
+  readonly bypassAttempts: number;
+  readonly bypassTries: number;
 }
 
 /** Distinct random payload lengths in [64, 1200], none 100 (the README's example): every datagram's skb is told apart by its length (but the one decoy the spec makes as long as a lab's datagram). */
@@ -171,7 +201,10 @@ export async function sendThroughTracer(): Promise<Run> {
   // datagram would go back out its veth after an ARP request: no drop, and packets the record does not expect).
   await hosts.left.ns.exec('ip', ['neigh', 'replace', NO_HOST, 'lladdr', hosts.right.mac, 'dev', left, 'nud', 'permanent'], { timeoutMs: 10_000 });
   await hosts.right.ns.exec('sysctl', ['-q', '-w', 'net.ipv4.ip_forward=0'], { timeoutMs: 10_000 });
-  const p = payloads(9 + TAIL * MAX_ROUNDS + RACE_ROUNDS + REUSE_ATTEMPTS * (1 + REUSE_DECOYS) + 2 + FRAMES.length);
+  // The sender's second address (no ARP either way: the peer knows its MAC address; an IPv4 address added sends nothing).
+  await hosts.left.ns.exec('ip', ['addr', 'add', `${SECOND_IP}/24`, 'dev', left], { timeoutMs: 10_000 });
+  await hosts.right.ns.exec('ip', ['neigh', 'replace', SECOND_IP, 'lladdr', hosts.left.mac, 'dev', right, 'nud', 'permanent'], { timeoutMs: 10_000 });
+  const p = payloads(9 + TAIL * MAX_ROUNDS + RACE_ROUNDS + REUSE_ATTEMPTS * (1 + REUSE_DECOYS) + 3 + FRAMES.length + BYPASS_ATTEMPTS * (1 + BYPASS_FRAMES));
   const raced = availableParallelism() > RACE_CPU;
   const raceDecoy: Datagram = { label: `decoy to port ${RACE_PORT} at ${NO_HOST}, sent from CPU ${RACE_CPU} while a lab's datagram went out from CPU 0`, from: left, to: right, payload: RACE_PAYLOAD, concurrent: true, spread: RACE_SPREAD };
   // IP options of the second lab's datagram and of one decoy: 4..40 bytes, by 4 (an IHL of 6..15).
@@ -216,7 +249,18 @@ export async function sendThroughTracer(): Promise<Run> {
   const rpsSent: Send[] = [{ ...udp(PORT, p[lastAt]!), label: `the lab's datagram to port ${PORT} that the peer receives on CPU ${otherCpu ? RPS_CPU : 0} (${otherCpu ? 'RPS' : 'one CPU'})` }];
   // And one from a fixed source port, not an ephemeral one.
   rpsSent.push({ ...udp(PORT, p[lastAt + 1]!), label: `the lab's datagram to port ${PORT} from source port ${SPORT}`, spec: `${PORT}:${p[lastAt + 1]}:sport${SPORT}` });
-  const frames = FRAMES.map((f, i): Send => ({ label: f.label, from: left, to: right, payload: p[lastAt + 2 + i]!, spec: '' }));
+  // And one from the sender's second address.
+  rpsSent.push({ ...udp(PORT, p[lastAt + 2]!), label: `the lab's datagram to port ${PORT} from the sender's second address ${SECOND_IP}`, spec: `${PORT}:${p[lastAt + 2]}:from${SECOND_IP}` });
+  const frames = FRAMES.map((f, i): Send => ({ label: f.label, from: left, to: right, payload: p[lastAt + 3 + i]!, spec: '', ...(f.lab ? { lab: true, dropped: true } : {}) }));
+  // A lab's datagram the peer drops, then frames past the qdisc at once (see BYPASS_ATTEMPTS), each a length of its own.
+  const bypassAt = lastAt + 3 + FRAMES.length;
+  const bypassBatch = (attempt: number): Send[] => {
+    const [d, ...lens] = p.slice(bypassAt + attempt * (1 + BYPASS_FRAMES), bypassAt + (attempt + 1) * (1 + BYPASS_FRAMES));
+    return [dropped(d!), ...lens.map((n): Send => ({
+      label: `frame past the qdisc (a packet socket with PACKET_QDISC_BYPASS: no net_dev_queue), EtherType 0x88b5, as long as a ${n}-byte UDP datagram`,
+      from: left, to: right, payload: n, bypass: true, spec: String(n), dropped: true,
+    }))];
+  };
   // The receiver answers each lab's datagram it gets from the lab's port, the other way (in the order they came).
   const replies = (): Datagram[] => [...sent, ...racedMore, ...togetherSent, ...rpsSent].filter((d) => d.lab).map((d) => ({ label: `the answer to the lab's datagram ${d.ipOptions ? 'with IP options ' : ''}(from port ${PORT}, the other way)`, from: right, to: left, payload: p[7]! }));
   const strip = (l: readonly Send[]): Datagram[] => l.map(({ spec: _, dropped: __, ...d }) => d);
@@ -261,11 +305,12 @@ export async function sendThroughTracer(): Promise<Run> {
     sendOut += (await sender(GAP_MS, [more])).stdout;
   }
   const reuseSent: Send[] = [];
+  const bypassSent: Send[] = [];
   const tail: Send[] = [];
   // Has a decoy as long as a lab's datagram the kernel was done with got its skb address (the record so far)?
   const reused = () => {
     try {
-      return reusedAddresses(datagramPaths(trace.read().record, strip([...sent, ...racedMore, ...reuseSent, ...tail]), [raceDecoy])).some(sameLength);
+      return reusedAddresses(datagramPaths(trace.read().record, strip([...sent, ...racedMore, ...reuseSent, ...bypassSent, ...tail]), [raceDecoy])).some(sameLength);
     } catch {
       return false;
     }
@@ -275,6 +320,20 @@ export async function sendThroughTracer(): Promise<Run> {
     const batch = reuseBatch(reuseAttempts++);
     reuseSent.push(...batch);
     sendOut += (await sender(0, batch)).stdout;
+  }
+  // The same for frames that pass no net_dev_queue: batches until one got a dead lab's address none was queued at since.
+  const unqueued = () => {
+    try {
+      return unqueuedReuses(datagramPaths(trace.read().record, strip([...sent, ...racedMore, ...reuseSent, ...bypassSent]), [raceDecoy])).length > 0;
+    } catch {
+      return false;
+    }
+  };
+  let bypassAttempts = 0;
+  while (bypassAttempts < BYPASS_ATTEMPTS && (bypassAttempts === 0 || !unqueued())) {
+    const [d, ...fs] = bypassBatch(bypassAttempts++);
+    bypassSent.push(d!, ...fs);
+    sendOut += (await hosts.left.ns.exec('taskset', ['-c', '0', peer, 'bypass', left, hosts.right.mac, NO_HOST, `${PORT}:${d!.payload}`, ...fs.map((f) => f.spec)], { timeoutMs: 10_000 })).stdout;
   }
   // Then a tail of decoys (more rounds while the record shows no such decoy yet).
   for (let round = 0; round < MAX_ROUNDS && (round === 0 || !reused()); round++) {
@@ -303,7 +362,7 @@ export async function sendThroughTracer(): Promise<Run> {
   sendOut += (await sender(GAP_MS, rpsSent.slice(1))).stdout;
   // The frames that look like the lab's datagram and are not one (no answer: the peer's stack drops them).
   for (const [i, f] of FRAMES.entries()) {
-    sendOut += (await hosts.left.ns.exec('taskset', ['-c', '0', peer, 'frame', left, hosts.right.mac, f.ethertype, String(f.proto), String(PORT), String(frames[i]!.payload)], { timeoutMs: 10_000 })).stdout;
+    sendOut += (await hosts.left.ns.exec('taskset', ['-c', '0', peer, 'frame', left, hosts.right.mac, f.ethertype, String(f.proto), String(PORT), String(frames[i]!.payload), ...(f.lab ? [hosts.left.ip, NO_HOST] : [])], { timeoutMs: 10_000 })).stdout;
     await new Promise((r) => setTimeout(r, GAP_MS));
   }
   const send = { stdout: sendOut };
@@ -316,7 +375,7 @@ export async function sendThroughTracer(): Promise<Run> {
   const record = rec.record;
   let paths: DatagramPath[];
   try {
-    paths = datagramPaths(record, strip([...sent, ...racedMore, ...reuseSent, ...tail, ...togetherSent, ...rpsSent, ...frames]).concat(replies()), [raceDecoy]);
+    paths = datagramPaths(record, strip([...sent, ...racedMore, ...reuseSent, ...bypassSent, ...tail, ...togetherSent, ...rpsSent, ...frames]).concat(replies()), [raceDecoy]);
   } catch (e) {
     throw new Error(`${(e as Error).message}\nsender: ${send.stdout}\nreceiver: ${got.stdout}${got.stderr}\nkernel record:\n${record.map(describeEvent).join('\n')}`);
   }
@@ -333,6 +392,7 @@ export async function sendThroughTracer(): Promise<Run> {
   return {
     targets, target: targets[0]!, paths, record, recordLost: rec.lost, output: all, lines: classifyLines(parsed, paths), lost: lostEvents(bt.process.output()),
     together: targets.filter((x) => togetherSent.some((d) => d.label === x.datagram.label)), ...(tbfError ? { tbfError } : {}),
-    raced, otherCpu, rpsTarget: targets.find((x) => x.datagram.label === rpsSent[0]!.label), raceDecoy, interleaved: interleaved(paths), reuse: reusedAddresses(paths), reuseAttempts, reuseTries: REUSE_ATTEMPTS,
+    raced, otherCpu, rpsTarget: targets.find((x) => x.datagram.label === rpsSent[0]!.label), raceDecoy, interleaved: interleaved(paths), reuse: reusedAddresses(paths).filter((x) => !x.decoy.datagram.bypass), reuseAttempts, reuseTries: REUSE_ATTEMPTS,
+    unqueued: unqueuedReuses(paths), bypassAttempts, bypassTries: BYPASS_ATTEMPTS,
   };
 }

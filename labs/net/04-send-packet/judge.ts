@@ -3,7 +3,7 @@
  * (experiment.ts `Run`) to what each test asserts, with the message that shows
  * the evidence. Unit-tested in tests/lab-units/net/04-send-packet/judge.test.ts.
  */
-import { addressesIn, describeEvent, NET_POINTS, sameLength, type Classified, type Datagram, type DatagramPath, type NetEvent, type NetPoint } from './skb-path.js';
+import { addressesIn, describeEvent, firstEvent, NET_POINTS, sameLength, type Classified, type Datagram, type DatagramPath, type NetEvent, type NetPoint } from './skb-path.js';
 import type { Run } from './experiment.js';
 
 /** Header lengths (include/uapi/linux/if_ether.h ETH_HLEN, struct iphdr without options, struct udphdr). */
@@ -45,14 +45,18 @@ export function targetLines(r: Run, point?: NetPoint, target?: DatagramPath): Cl
 /** The kernel's own record, datagram by datagram: each event's length and their order (the control). */
 export function kernelRecord(r: Run) {
   const msg = `kernel record (${r.record.length} events on the lab's devices${r.recordLost ? ', ring buffer overflowed' : ''}):\n${r.paths.map((p) => `${p.datagram.label}, ${p.datagram.payload} bytes:\n${kernelPath(p)}`).join('\n')}`;
-  return r.paths.map((p) => ({
-    lengths: NET_POINTS.map((pt) => ({ len: p.events[pt]?.len, expected: expectedLen(p.datagram, pt), message: `${p.datagram.label} at ${pt}\n${msg}` })),
-    // Read once the lengths hold: every event is there.
-    order: () => {
-      const order = NET_POINTS.map((pt) => p.events[pt]!.index);
-      return { order, sorted: [...order].sort((a, b) => a - b), message: `${p.datagram.label}: order of the events in the record\n${msg}` };
-    },
-  }));
+  return r.paths.map((p) => {
+    // A frame past the qdisc passes no net_dev_queue nor net_dev_xmit.
+    const points = p.datagram.bypass ? (['netif_rx', 'netif_receive_skb'] as const) : NET_POINTS;
+    return {
+      lengths: points.map((pt) => ({ len: p.events[pt]?.len, expected: expectedLen(p.datagram, pt), message: `${p.datagram.label} at ${pt}\n${msg}` })),
+      // Read once the lengths hold: every event is there.
+      order: () => {
+        const order = points.map((pt) => p.events[pt]!.index);
+        return { order, sorted: [...order].sort((a, b) => a - b), message: `${p.datagram.label}: order of the events in the record\n${msg}` };
+      },
+    };
+  });
 }
 
 /** The tracer's lines for each lab's datagram: which required tracepoints have none, then their order. */
@@ -157,7 +161,7 @@ export function otherCpuReceive(r: Run) {
 
 /** One reuse in the kernel's record, for messages: the lab's datagram's last event, then the decoy's first at the same address. */
 function reuseLine(x: Run['reuse'][number]): string {
-  return `${x.lab.datagram.label}: #${x.lab.events.net_dev_queue!.index} ${describeEvent(x.lab.events.net_dev_queue)} … #${x.lab.events.netif_receive_skb!.index} ${describeEvent(x.lab.events.netif_receive_skb)}; then ${x.decoy.datagram.label} (${x.decoy.datagram.payload} bytes): #${x.decoy.events.net_dev_queue!.index} ${describeEvent(x.decoy.events.net_dev_queue)}`;
+  return `${x.lab.datagram.label}: #${x.lab.events.net_dev_queue!.index} ${describeEvent(x.lab.events.net_dev_queue)} … #${x.lab.events.netif_receive_skb!.index} ${describeEvent(x.lab.events.netif_receive_skb)}; then ${x.decoy.datagram.label} (${x.decoy.datagram.payload} bytes): #${firstEvent(x.decoy)!.index} ${describeEvent(firstEvent(x.decoy))}`;
 }
 
 /**
@@ -175,6 +179,21 @@ export function deadAddress(r: Run) {
     message: r.reuse.length
       ? `the kernel gave ${r.reuse.length} decoys the address of a lab's datagram it was done with, ${same.length} of them as long as that datagram:\n${r.reuse.map(reuseLine).join('\n')}`
       : `the experiment could not set up the condition: in ${r.reuseAttempts} of ${r.reuseTries} attempts (a lab's datagram to an address the peer drops, then decoys as long as it at once from the same CPU 0 and socket, and a tail of decoys) no decoy's skb got the address of a lab's datagram after that datagram's netif_receive_skb, so a tracer that never forgets a followed skb would go unnoticed. Nothing to fix in your tracer: something else on CPU 0 took the freed skbs first; run the lab again.\nthe lab's datagrams in the kernel's record:\n${labs.join('\n')}\nthe last decoys sent from ${r.target.datagram.from}:\n${after.join('\n')}`,
+  };
+}
+
+/**
+ * The control of the address no net_dev_queue took back: did a frame sent past the qdisc get the address of a lab's
+ * datagram after that datagram's netif_receive_skb, with no skb queued at that address in between (the kernel's
+ * record)? Without one, a tracer that re-decides at every net_dev_queue and never forgets is not put to the test.
+ */
+export function unqueuedAddress(r: Run) {
+  const frames = r.paths.filter((p) => p.datagram.bypass);
+  return {
+    reused: r.unqueued.length,
+    message: r.unqueued.length
+      ? `the kernel gave ${r.unqueued.length} frames sent past the qdisc the address of a lab's datagram it was done with:\n${r.unqueued.map(reuseLine).join('\n')}`
+      : `the experiment could not set up the condition: in ${r.bypassAttempts} of ${r.bypassTries} attempts (a lab's datagram to an address the peer drops, then frames through a packet socket with PACKET_QDISC_BYPASS at once from the same CPU 0 and process) no frame's skb got the address of a lab's datagram after that datagram's netif_receive_skb without another skb queued there in between, so a tracer that decides at every net_dev_queue and never forgets would go unnoticed. Nothing to fix in your tracer: something else on CPU 0 took the freed skbs first; run the lab again.\nthe frames in the kernel's record (${frames.length} sent):\n${frames.slice(-12).map((p) => `  ${p.datagram.payload} + 28 bytes: #${p.events.netif_rx?.index} ${describeEvent(p.events.netif_rx)}`).join('\n')}`,
   };
 }
 
@@ -200,7 +219,7 @@ function insideOf(r: Run, e: NetEvent | undefined): string {
 /** The tracer's event lines that are not the lab's datagram. */
 export function strays(r: Run, port: number) {
   const lines = r.lines.filter((c) => !c.path || !r.targets.includes(c.path));
-  const describe = (c: Classified) => `line ${c.line.index + 1} "${c.line.line}": ${c.path ? `${c.path.datagram.label} (${c.path.datagram.payload} bytes), the kernel's ${describeEvent(c.event)}${c.path.events.net_dev_queue && r.targets.some((t) => t.events.net_dev_queue!.skb === c.path!.events.net_dev_queue!.skb && t.events.net_dev_queue!.index < c.path!.events.net_dev_queue!.index) ? ' — an address a lab\'s datagram had before: the slab reused it' : insideOf(r, c.event)}` : c.line.skb ? 'not an event of the lab\'s datagrams on the lab\'s devices' : 'no skb address'}`;
+  const describe = (c: Classified) => `line ${c.line.index + 1} "${c.line.line}": ${c.path ? `${c.path.datagram.label} (${c.path.datagram.payload} bytes), the kernel's ${describeEvent(c.event)}${firstEvent(c.path) && r.targets.some((t) => t.events.net_dev_queue!.skb === firstEvent(c.path!)!.skb && t.events.net_dev_queue!.index < firstEvent(c.path!)!.index) ? ' — an address a lab\'s datagram had before: the slab reused it' : insideOf(r, c.event)}` : c.line.skb ? 'not an event of the lab\'s datagrams on the lab\'s devices' : 'no skb address'}`;
   // Lines that are no event line (they name no tracepoint, or several) but name an skb address only the other datagrams had.
   const parsed = new Set(r.lines.map((c) => c.line.index));
   const addrs = (ps: readonly DatagramPath[]) => new Set(ps.flatMap((p) => NET_POINTS.flatMap((pt) => p.events[pt]?.skb ?? [])));
@@ -221,12 +240,14 @@ export function strays(r: Run, port: number) {
   const shown = [...byPath.values()].sort((a, b) => a.line.index - b.line.index).map(describe);
   const raced = lines.some((c) => insideOf(r, c.event));
   const dead = r.reuse.filter((x) => lines.some((c) => c.path === x.decoy));
+  const unqueued = r.unqueued.filter((x) => lines.some((c) => c.path === x.decoy));
   return {
     lines: targetLines(r).length,
     noneMessage: evidence(r, port, 'none of your lines is an event of the lab\'s datagrams'),
     stray,
     strayMessage: evidence(r, port, `${stray.length} of your lines are not the lab's datagrams (UDP, IPv4 protocol 17, to port ${port}); the first line of each other datagram (one for all the raced decoys, one for all lines of no datagram on the lab's veths):\n${[...shown.slice(0, 15), ...about.slice(0, 5)].join('\n')}`
       + (raced ? '\nan skb sent at the same time from another CPU passed the tracepoints while the lab\'s datagram was on its way: "a datagram is in flight" is no way to follow one; recognise the later events by the skb address you recorded at net_dev_queue (a map keyed by args->skbaddr, deleted at netif_receive_skb)' : '')
-      + (dead.length ? `\nyou followed a decoy whose skb got the address of a lab's datagram after that datagram's last event (the kernel's record: ${dead.slice(0, 3).map(reuseLine).join(' | ')}): the slab hands a freed skb's address to the next skb, so forget a followed address at its last event (delete its map entry at netif_receive_skb)` : '')),
+      + (dead.length ? `\nyou followed a decoy whose skb got the address of a lab's datagram after that datagram's last event (the kernel's record: ${dead.slice(0, 3).map(reuseLine).join(' | ')}): the slab hands a freed skb's address to the next skb, so forget a followed address at its last event (delete its map entry at netif_receive_skb)` : '')
+      + (unqueued.length ? `\nyou followed a frame that passed no net_dev_queue (sent past the qdisc) at the address of a lab's datagram the kernel was done with (the kernel's record: ${unqueued.slice(0, 3).map(reuseLine).join(' | ')}): not every skb passes net_dev_queue, where you decide what to follow, so forget a followed address at its last event` : '')),
   };
 }

@@ -7,10 +7,11 @@
  * pair, two such datagrams (a random port, random payload lengths, the second
  * with IP options) among decoys: other ports, UDP-Lite to the lab's port, one
  * as long as a lab's datagram, decoys raced from another CPU while a lab's
- * datagram is on its way, decoys that get a dropped lab's datagram's skb address (confirmed in the record, else a control fails),
+ * datagram is on its way, decoys that get a dropped lab's datagram's skb address (confirmed in the record, else a control fails), frames sent past the qdisc
+ * (PACKET_QDISC_BYPASS: no net_dev_queue) that get one the same way,
  * a tail, four lab's datagrams back to back through a token bucket (three on their way at once), a lab's datagram the
- * peer receives on another CPU (RPS), a TCP segment and a non-IPv4 frame laid out like a
- * datagram to the lab's port; the receiver answers each lab's datagram from the lab's port (a decoy the other way). The kernel is the judge: the spec records the same
+ * peer receives on another CPU (RPS), one from a fixed source port and one from a second address of the sender, a TCP segment and a non-IPv4 frame laid out like a
+ * datagram to the lab's port, and a lab's datagram built by hand in a packet socket; the receiver answers each lab's datagram from the lab's port (a decoy the other way). The kernel is the judge: the spec records the same
  * tracepoints in private tracefs instances, one per veth end (skb addresses
  * unhashed, filtered to that device, ordered by one shared counter), and
  * checks each of the script's lines against the event it claims to be.
@@ -64,6 +65,13 @@ describe('Net Lab 4 — sending a packet: one UDP datagram through net_dev_queue
     expect(d.reused, d.message).toBeGreaterThanOrEqual(1);
   });
 
+  it('control: a frame sent past the qdisc (no net_dev_queue) got the skb address of a lab\'s datagram once the kernel was done with it, no other skb queued at that address in between (the kernel\'s record)', (ctx) => {
+    const u = judge.unqueuedAddress(r);
+    recordMetric(ctx, { name: 'attempts', value: r.bypassAttempts, unit: 'batches', group: 'frames past the qdisc at a dead lab\'s address' });
+    recordMetric(ctx, { name: 'frames at such an address', value: u.reused, unit: 'frames', group: 'frames past the qdisc at a dead lab\'s address' });
+    expect(u.reused, u.message).toBeGreaterThanOrEqual(1);
+  });
+
   it('control: three lab\'s datagrams are on their way at once: sent back to back through a token bucket, the later ones are queued before the second one leaves (the kernel\'s record)', () => {
     const c = judge.together(r);
     expect(c.most, c.message).toBeGreaterThanOrEqual(3);
@@ -93,7 +101,7 @@ describe('Net Lab 4 — sending a packet: one UDP datagram through net_dev_queue
     expect(l.wrong, l.wrongMessage).toEqual([]);
   });
 
-  it('prints only the lab\'s datagrams: the decoys (other ports, UDP-Lite to the lab\'s port, one of the same length, skbs on their way at the same time from another CPU, later skbs at a reused address and as long as the datagram that had it, a TCP segment and a frame of another EtherType laid out like a UDP datagram to the lab\'s port), the answers coming back from the lab\'s port and other devices\' packets are absent', () => {
+  it('prints only the lab\'s datagrams: the decoys (other ports, UDP-Lite to the lab\'s port, one of the same length, skbs on their way at the same time from another CPU, later skbs at a reused address and as long as the datagram that had it, frames sent past the qdisc at such an address, a TCP segment and a frame of another EtherType laid out like a UDP datagram to the lab\'s port), the answers coming back from the lab\'s port and other devices\' packets are absent', () => {
     const s = judge.strays(r, PORT);
     expect(s.lines, s.noneMessage).toBeGreaterThan(0);
     expect(s.stray, s.strayMessage).toEqual([]);

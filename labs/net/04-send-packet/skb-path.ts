@@ -88,6 +88,11 @@ export interface Datagram {
   readonly concurrent?: boolean;
   /** For a concurrent one: its payloads are `payload` … `payload + spread - 1` (1: `payload` only). */
   readonly spread?: number;
+  /**
+   * A frame sent past the qdisc (a packet socket with PACKET_QDISC_BYPASS: dev_direct_xmit() calls the driver itself),
+   * as long as a UDP datagram of `payload` bytes: no net_dev_queue nor net_dev_xmit, its path starts at `to`'s netif_rx.
+   */
+  readonly bypass?: boolean;
 }
 
 /** Is `e` (a net_dev_queue event) one of the concurrent datagrams `d` stands for? */
@@ -111,10 +116,13 @@ export interface DatagramPath {
  * that end's net_dev_queue events in order (the lab's veths carry nothing
  * else: static neighbours, no IPv6), but for the `concurrent` ones: each of
  * their end's queue events of their length is one of them, wherever it falls
- * (their paths come last, in the kernel's order). Each path continues with the
- * first later event of the same skb at each further tracepoint on the right
- * device (an address is only reused once its skb is freed, after its last
- * event). Throws when the queue events do not line up with what was sent.
+ * (their paths come last, in the kernel's order), and the `bypass` ones: the
+ * netif_rx events on their peer that no other path has, in order, each the
+ * first such of its length after the one before (no event: an empty path).
+ * Each path continues with the first later event of the same skb at each
+ * further tracepoint on the right device (an address is only reused once its
+ * skb is freed, after its last event). Throws when the queue events do not
+ * line up with what was sent.
  */
 export function datagramPaths(events: readonly NetEvent[], sent: readonly Datagram[], concurrent: readonly Datagram[] = []): DatagramPath[] {
   const queued = new Map<string, NetEvent[]>();
@@ -128,18 +136,32 @@ export function datagramPaths(events: readonly NetEvent[], sent: readonly Datagr
   const seen = new Map<string, number>();
   const path = (d: Datagram, q: NetEvent): DatagramPath => {
     const later = (point: NetPoint, dev: string) => events.find((e) => e.index > q.index && e.point === point && e.skb === q.skb && e.dev === dev);
+    if (d.bypass) return { datagram: d, events: { netif_rx: q, netif_receive_skb: later('netif_receive_skb', d.to) } };
     return {
       datagram: d,
       events: { net_dev_queue: q, netif_rx: later('netif_rx', d.to), net_dev_xmit: later('net_dev_xmit', d.from), netif_receive_skb: later('netif_receive_skb', d.to) },
     };
   };
-  return sent.map((d) => {
+  const queuedPaths = sent.map((d) => {
+    if (d.bypass) return undefined;
     const n = seen.get(d.from) ?? 0;
     seen.set(d.from, n + 1);
     const q = queued.get(d.from)?.[n];
     if (!q) throw new Error(`the kernel recorded ${queued.get(d.from)?.length ?? 0} net_dev_queue events on ${d.from}${concurrent.length ? ' (besides the concurrent decoys\')' : ''}; datagram ${d.label} is number ${n + 1} sent from there`);
     return path(d, q);
-  }).concat(raced.map(({ datagram, q }) => path(datagram, q)));
+  });
+  const racedPaths = raced.map(({ datagram, q }) => path(datagram, q));
+  // The netif_rx events no queued datagram had: the bypassing frames', in the order sent.
+  const had = new Set([...queuedPaths, ...racedPaths].map((p) => p?.events.netif_rx));
+  let after = -1;
+  const all = sent.map((d, i) => {
+    if (!d.bypass) return queuedPaths[i]!;
+    const rx = events.find((e) => e.index > after && e.point === 'netif_rx' && e.dev === d.to && e.len === queueLen(d) - 14 && !had.has(e));
+    if (!rx) return { datagram: d, events: {} };
+    after = rx.index;
+    return path(d, rx);
+  });
+  return all.concat(racedPaths);
 }
 
 /** Another datagram's event that the kernel recorded while a lab's datagram was on its way. */
@@ -181,14 +203,31 @@ export interface Reuse {
  * ignores such a decoy, one that never forgets follows it.
  */
 export function reusedAddresses(paths: readonly DatagramPath[]): Reuse[] {
-  return paths.filter((d) => !d.datagram.lab && d.events.net_dev_queue).flatMap((decoy) => {
-    const q = decoy.events.net_dev_queue!;
+  return paths.filter((d) => !d.datagram.lab && firstEvent(d)).flatMap((decoy) => {
+    const q = firstEvent(decoy)!;
     const lab = paths
       .filter((l) => l.datagram.lab && l.events.net_dev_queue?.skb === q.skb && l.events.net_dev_queue.index < q.index)
       .sort((a, b) => b.events.net_dev_queue!.index - a.events.net_dev_queue!.index)[0];
     const last = lab?.events.netif_receive_skb;
     return lab && last && last.index < q.index ? [{ lab, decoy }] : [];
-  }).sort((a, b) => a.decoy.events.net_dev_queue!.index - b.decoy.events.net_dev_queue!.index);
+  }).sort((a, b) => firstEvent(a.decoy)!.index - firstEvent(b.decoy)!.index);
+}
+
+/** A datagram's first event: its net_dev_queue, or a bypassing frame's netif_rx. */
+export function firstEvent(p: DatagramPath): NetEvent | undefined {
+  return p.events.net_dev_queue ?? (p.datagram.bypass ? p.events.netif_rx : undefined);
+}
+
+/**
+ * The reuses of a lab's datagram's address by a frame that passed no net_dev_queue (`bypass`), with no other skb
+ * queued at that address on the lab's devices in between: a tracer that decides at every net_dev_queue whether to
+ * follow an address, and never forgets, still follows it there.
+ */
+export function unqueuedReuses(paths: readonly DatagramPath[]): Reuse[] {
+  return reusedAddresses(paths).filter((x) => x.decoy.datagram.bypass && !paths.some((o) => {
+    const q = o.events.net_dev_queue;
+    return q && q.skb === x.lab.events.net_dev_queue!.skb && q.index > x.lab.events.net_dev_queue!.index && q.index < x.decoy.events.netif_rx!.index;
+  }));
 }
 
 /** Is the decoy as long as the lab's datagram whose address it got (a tracer that checks the length it queued cannot tell them apart)? */

@@ -1,8 +1,8 @@
 /** Net Lab 4's verdicts (labs/net/04-send-packet/judge.ts) on a made-up run: a correct tracer, a wrong length, a stray decoy, a wrong order. */
 import { describe, expect, it } from 'vitest';
 import type { Run } from '../../../../labs/net/04-send-packet/experiment.js';
-import { deadAddress, expectedLen, followed, kernelRecord, lengths, otherCpuReceive, strays, together } from '../../../../labs/net/04-send-packet/judge.js';
-import { classifyLines, interleaved, NET_POINTS, parseTracerLine, reusedAddresses, type DatagramPath, type NetEvent } from '../../../../labs/net/04-send-packet/skb-path.js';
+import { deadAddress, expectedLen, followed, kernelRecord, lengths, otherCpuReceive, strays, together, unqueuedAddress } from '../../../../labs/net/04-send-packet/judge.js';
+import { classifyLines, datagramPaths, interleaved, NET_POINTS, parseTracerLine, reusedAddresses, unqueuedReuses, type DatagramPath, type NetEvent } from '../../../../labs/net/04-send-packet/skb-path.js';
 
 const [A, B] = ['kl-x-a', 'kl-x-b'];
 const PORT = 12345;
@@ -21,7 +21,7 @@ function run(output: string[], paths = [decoy, target]): Run {
   const parsed = output.flatMap((l, i) => parseTracerLine(l, i, [A, B]) ?? []);
   return { targets: [paths[1]!], target: paths[1]!, paths, record: paths.flatMap((p) => Object.values(p.events)), recordLost: false, output, lines: classifyLines(parsed, paths), lost: 0,
     raced: false, otherCpu: false, together: [], raceDecoy: { label: 'decoy raced', from: A, to: B, payload: 1300, concurrent: true }, interleaved: interleaved(paths),
-    reuse: reusedAddresses(paths), reuseAttempts: 1, reuseTries: 8 };
+    reuse: reusedAddresses(paths), reuseAttempts: 1, reuseTries: 8, unqueued: [], bypassAttempts: 1, bypassTries: 8 };
 }
 const line = (point: string, dev: string, skb: string, len: number) => `${point} dev=${dev} skb=0x${skb} len=${len}`;
 const correct = [
@@ -107,6 +107,34 @@ describe('Net Lab 4 judge', () => {
     expect(deadAddress(none).message).toMatch(/^the experiment could not set up the condition: in 1 of 8 attempts /);
     expect(deadAddress(none).message).toMatch(/\n {2}lab: net_dev_queue dev=kl-x-a skbaddr=0xffff888100000400/);
   });
+  it('a frame past the qdisc: its path starts at netif_rx; at a dead lab\'s address with nothing queued there since, a tracer that kept following prints a stray', () => {
+    const X = 'ffff888100000400';
+    const ev = (point: (typeof NET_POINTS)[number], dev: string, skb: string, len: number, index: number): NetEvent => ({ point, dev, skb, len, index });
+    const labD = { label: 'lab', from: A, to: B, payload: 150, lab: true };
+    const frame = { label: 'frame past the qdisc', from: A, to: B, payload: 170, bypass: true };
+    const frame2 = { label: 'frame past the qdisc 2', from: A, to: B, payload: 171, bypass: true };
+    const record = [
+      ev('net_dev_queue', A, X, 192, 0), ev('netif_rx', B, X, 178, 1), ev('net_dev_xmit', A, X, 192, 2), ev('netif_receive_skb', B, X, 178, 3),
+      ev('netif_rx', B, X, 198, 4), ev('netif_receive_skb', B, X, 198, 5),
+      ev('netif_rx', B, X, 199, 6), ev('netif_receive_skb', B, X, 199, 7),
+    ];
+    const paths = datagramPaths(record, [labD, frame, frame2]);
+    expect(paths.map((p) => Object.keys(p.events))).toEqual([['net_dev_queue', 'netif_rx', 'net_dev_xmit', 'netif_receive_skb'], ['netif_rx', 'netif_receive_skb'], ['netif_rx', 'netif_receive_skb']]);
+    expect(paths[1]!.events.netif_rx!.index).toBe(4);
+    expect(unqueuedReuses(paths).map((x) => x.decoy.datagram.label)).toEqual([frame.label, frame2.label]);
+    // An skb queued at that address in between: a tracer deciding at every net_dev_queue was reset there.
+    const queuedBetween = datagramPaths([...record.slice(0, 4), ev('net_dev_queue', A, X, 242, 4), ev('netif_rx', B, X, 228, 5), ev('net_dev_xmit', A, X, 242, 6), ev('netif_receive_skb', B, X, 228, 7),
+      ev('netif_rx', B, X, 198, 8), ev('netif_receive_skb', B, X, 198, 9)], [labD, { label: 'decoy', from: A, to: B, payload: 200 }, frame]);
+    expect(unqueuedReuses(queuedBetween)).toEqual([]);
+    const lines = [line('net_dev_queue', A, X, 192), line('net_dev_xmit', A, X, 192), line('netif_receive_skb', B, X, 178), line('netif_rx', B, X, 198), line('netif_receive_skb', B, X, 198)];
+    const r = { ...run(lines, paths), targets: [paths[0]!], target: paths[0]!, unqueued: unqueuedReuses(paths) };
+    for (const p of kernelRecord(r)) for (const l of p.lengths) expect(l.len).toBe(l.expected);
+    expect(unqueuedAddress(r).reused).toBe(2);
+    expect(strays(r, PORT).stray).toHaveLength(2);
+    expect(strays(r, PORT).strayMessage).toMatch(/you followed a frame that passed no net_dev_queue .*#4 netif_rx dev=kl-x-b skbaddr=0xffff888100000400 len=198/);
+    expect(unqueuedAddress({ ...r, unqueued: [] }).message).toMatch(/^the experiment could not set up the condition: in 1 of 8 attempts /);
+  });
+
   it('a debugging line that names no tracepoint but the skb of another datagram is a stray; one naming the lab\'s skb is not', () => {
     expect(strays(run([...correct, `skip skb=0x${decoy.events.net_dev_queue!.skb} len=314`]), PORT).stray).toHaveLength(1);
     expect(strays(run([...correct, `followed 0x${target.events.net_dev_queue!.skb}`]), PORT).stray).toEqual([]);
