@@ -5,20 +5,24 @@
 # guest of Debian's kernel (busybox sh). A harness script: the student never
 # edits it.
 #
-# Usage: ftrace-trial.sh <tool> <syscall> <n> <m> <tracee> <recipe> <dir> <inst> <rec> <decoy-rec>
+# Usage: ftrace-trial.sh <tool> <syscall> <n> <m> <tracee> <recipe> <dir> <inst> <rec> <decoy-rec> <exit-rec> [<linger-ms> <pause-ms>...]
 #   <tool>    ftrace (run <recipe>) or none (a baseline: the tracee alone)
 #   <n> <m>   calls of the tracee and of a decoy tracee running beside it
 #   <dir>     scratch directory (FIFOs: each tracee's count, then its go; outputs)
 #   <inst>    the tracefs instance handed to the recipe (made here, removed by the caller)
 #   <rec> <decoy-rec>  instances where the kernel records sys_enter_<syscall> of each tracee
+#   <exit-rec> an instance where the kernel records sched_process_exit of the tracee and the recipe
+#   <linger-ms> <pause-ms>...  the tracee's shape (tracee.c): its calls in bursts, and how long it lives on after them
 # Prints sections "== <name> ==" with the evidence; the caller judges.
 set -u
 tool=$1 name=$2 n=$3 m=$4 tracee=$5 recipe=$6 dir=$7 inst=$8 rec=$9
 shift 9
-decoy_rec=$1
+decoy_rec=$1 exit_rec=$2
+shift 2
+shape=$*
 T=/sys/kernel/tracing
 
-mkdir -p "$dir" "$inst" "$rec" "$decoy_rec"
+mkdir -p "$dir" "$inst" "$rec" "$decoy_rec" "$exit_rec"
 echo 8192 > "$inst/buffer_size_kb"
 for r in "$rec" "$decoy_rec"; do echo 8192 > "$r/buffer_size_kb"; done
 rm -f "$dir/fifo" "$dir/decoy.fifo" "$dir/go" "$dir/decoy.go"
@@ -30,16 +34,21 @@ tp=$!
 "$tracee" "$name" "$dir/decoy.fifo" "$dir/decoy.go" > "$dir/decoy.out" 2>&1 &
 dp=$!
 echo "$m" > "$dir/decoy.fifo"
-echo "$n" > "$dir/fifo"
+echo "$n $shape" > "$dir/fifo"
 echo "$tp" > "$rec/set_event_pid"
 echo "$dp" > "$decoy_rec/set_event_pid"
 echo 1 > "$rec/events/syscalls/sys_enter_$name/enable"
 echo 1 > "$decoy_rec/events/syscalls/sys_enter_$name/enable"
+# One clock across CPUs: the tracee's end and the recipe's are compared.
+echo global > "$exit_rec/trace_clock"
+echo "$tp" > "$exit_rec/set_event_pid"
+echo 1 > "$exit_rec/events/sched/sched_process_exit/enable"
 
 rp=
 if [ "$tool" = ftrace ]; then
 	sh "$recipe" "$inst" "$name" "$tp" > "$dir/recipe.out" 2> "$dir/recipe.err" &
 	rp=$!
+	echo "$rp" >> "$exit_rec/set_event_pid"
 	# Attached when the instance has a tracer (bounded: a recipe that never attaches is judged, not waited for).
 	i=0
 	while [ "$(cat "$inst/current_tracer")" = nop ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
@@ -70,6 +79,7 @@ if [ -n "$rp" ]; then
 fi
 echo 0 > "$rec/events/syscalls/sys_enter_$name/enable"
 echo 0 > "$decoy_rec/events/syscalls/sys_enter_$name/enable"
+echo 0 > "$exit_rec/events/sched/sched_process_exit/enable"
 echo "== kernel =="
 for r in "$rec" "$decoy_rec"; do
 	echo "$(grep -v '^#' "$r/trace" | grep -c "sys_$name") $(grep -m1 -o 'entries-in-buffer/entries-written: [0-9]*/[0-9]*' "$r/trace")"
@@ -80,6 +90,9 @@ echo "decoy exit $de $(cat "$dir/decoy.out")"
 echo "== recipe =="
 echo "ended=$ended"
 echo "instance_entries=$(grep -m1 -o 'entries-in-buffer/entries-written: [0-9]*/[0-9]*' "$inst/trace")"
+echo "== exits =="
+echo "tracee=$tp recipe=${rp:-none}"
+grep -v '^#' "$exit_rec/trace"
 echo "== recipe stdout =="
 [ -f "$dir/recipe.out" ] && tail -n 20 "$dir/recipe.out"
 echo "== recipe stderr =="

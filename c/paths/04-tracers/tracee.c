@@ -9,6 +9,12 @@
  * With a second FIFO (the spec's way), N is read from the first before the
  * recipe starts and the calls begin when the second is opened for writing:
  * N never passes through a system call the recipe could trace.
+ * The FIFO's line may go on with a shape: "N <linger-ms> [<pause-ms>...]":
+ * the N calls are then made in as many bursts as there are pauses plus one,
+ * a pause (asleep) between two bursts, and the tracee stays alive
+ * <linger-ms> after its last call before it exits. A recipe that ends when
+ * the calls stop coming, instead of when the tracee exits, ends too early or
+ * too late.
  * A harness program: the student never edits it.
  *
  * Build: gcc -O2 -Wall -static -o tracee tracee.c
@@ -30,6 +36,8 @@
 #include <unistd.h>
 
 #define MAX_CALLS 10000000L
+#define MAX_PAUSES 4
+#define MAX_SLEEP_MS 20000L
 
 /* One call of the chosen system call; each leaves the process as it was. */
 static long one_call(const char *name)
@@ -65,14 +73,25 @@ static long one_call(const char *name)
 	return -1;
 }
 
+/* Sleep (nanosleep, restarted after a signal) for ms milliseconds. */
+static void sleep_ms(long ms)
+{
+	struct timespec t = { ms / 1000, (ms % 1000) * 1000000L };
+
+	while (nanosleep(&t, &t) < 0 && errno == EINTR)
+		;
+}
+
 static const char *const known[] = { "umask", "getpgid", "getsid", "getpriority", "sched_getscheduler",
 	"getrusage", "times", "getitimer", "dup" };
 
 int main(int argc, char **argv)
 {
 	struct timespec a, b;
-	char line[32] = "";
-	long n, i;
+	char line[128] = "";
+	char *p, *end;
+	long n, i, linger = 0, pauses[MAX_PAUSES], npauses = 0, burst, done = 0;
+	long long ns = 0;
 	ssize_t got;
 	int fd, ok = 0;
 	size_t k;
@@ -98,10 +117,26 @@ int main(int argc, char **argv)
 		fprintf(stderr, "read %s failed: %s\n", argv[2], got < 0 ? strerror(errno) : "end of file");
 		return 1;
 	}
-	n = strtol(line, NULL, 10);
+	n = strtol(line, &end, 10);
 	if (n <= 0 || n > MAX_CALLS) {
 		fprintf(stderr, "tracee: bad count %s\n", line);
 		return 2;
+	}
+	/* The optional shape: linger, then the pauses between bursts (milliseconds). */
+	for (p = end, i = 0;; i++) {
+		long v = strtol(p, &end, 10);
+
+		if (end == p)
+			break;
+		if (v < 0 || v > MAX_SLEEP_MS || i > MAX_PAUSES) {
+			fprintf(stderr, "tracee: bad shape %s\n", line);
+			return 2;
+		}
+		if (i == 0)
+			linger = v;
+		else
+			pauses[npauses++] = v;
+		p = end;
 	}
 	close(fd);
 	if (argc == 4) {
@@ -114,13 +149,23 @@ int main(int argc, char **argv)
 		close(fd);
 	}
 	/* From here to the exit: exactly n calls of argv[1], and none before the first. */
-	clock_gettime(CLOCK_MONOTONIC, &a); /* the vDSO: no system call */
-	for (i = 0; i < n; i++)
-		if (one_call(argv[1]) < 0 && strcmp(argv[1], "getpriority")) {
-			fprintf(stderr, "%s failed: %s\n", argv[1], strerror(errno));
-			return 1;
-		}
-	clock_gettime(CLOCK_MONOTONIC, &b);
-	printf("calls=%ld ns=%lld\n", n, (long long)(b.tv_sec - a.tv_sec) * 1000000000LL + (b.tv_nsec - a.tv_nsec));
+	for (burst = 0; burst <= npauses; burst++) {
+		long upto = n * (burst + 1) / (npauses + 1);
+
+		if (burst > 0)
+			sleep_ms(pauses[burst - 1]);
+		clock_gettime(CLOCK_MONOTONIC, &a); /* the vDSO: no system call */
+		for (i = done; i < upto; i++)
+			if (one_call(argv[1]) < 0 && strcmp(argv[1], "getpriority")) {
+				fprintf(stderr, "%s failed: %s\n", argv[1], strerror(errno));
+				return 1;
+			}
+		clock_gettime(CLOCK_MONOTONIC, &b);
+		ns += (long long)(b.tv_sec - a.tv_sec) * 1000000000LL + (b.tv_nsec - a.tv_nsec);
+		done = upto;
+	}
+	printf("calls=%ld ns=%lld\n", n, ns);
+	fflush(stdout);
+	sleep_ms(linger);
 	return 0;
 }

@@ -12,10 +12,15 @@
  * tracer attached (a perf event fd in the recipe's processes; a BPF program on
  * a tracepoint; a tracer in the instance) are the tracees released: the
  * recipe traces a process it did not start, with a count it cannot know.
- * Then the recipe must end by itself and print the count.
+ * A traced tracee makes its calls in two or three bursts with pauses of a few
+ * seconds between them, then stays alive a fraction of a second after its last
+ * call (`Shape`): the recipe must end by itself when the tracee exits — after
+ * it, and soon after (the kernel's sched_process_exit of both, in a private
+ * instance) — and print the count; one that ends once the calls stop coming
+ * ends either inside a pause or long after the exit.
  * No expect here: the evidence (`Trial`) says what happened, judge.ts judges.
  */
-import { closeSync, constants, openSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { appendFileSync, closeSync, constants, openSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { buildProgram } from '../../../helpers/harness/compile.js';
 import { run, startBackground, type Background, type RunResult } from '../../../helpers/harness/exec.js';
@@ -26,7 +31,7 @@ import { uniqueName } from '../../../helpers/harness/run-state.js';
 import { destroyTraceInstance } from '../../../helpers/harness/destroy.js';
 import { perfAttachments, type PerfAttachment } from '../../../helpers/kernel/bpftool.js';
 import { runInGuest } from '../../../helpers/kernel/guest.js';
-import { makeTraceInstance, TRACEFS } from '../../../helpers/kernel/tracefs.js';
+import { makeTraceInstance, parseTraceLine, TRACEFS } from '../../../helpers/kernel/tracefs.js';
 
 /** The system calls the spec picks from: each has a syscalls:sys_enter_ tracepoint and a traceable __x64_sys_ entry function (Debian's 6.1 and later). */
 export const SYSCALLS = ['umask', 'getpgid', 'getsid', 'getpriority', 'sched_getscheduler', 'getrusage', 'times', 'getitimer', 'dup'] as const;
@@ -34,8 +39,35 @@ export type Tool = 'none' | 'perf' | 'bpftrace' | 'ftrace';
 
 /** The recipe may take this long to show its tracer attached before the tracee is released anyway (and judged). */
 export const ATTACH_BOUND_MS = 12_000;
-/** After the tracee exits, the recipe must end by itself within this bound. */
+/** After the tracee exits, the harness waits this long for the recipe to end by itself (then stops it, and judges). */
 export const END_BOUND_MS = 10_000;
+/**
+ * How soon after the tracee's exit the recipe must have ended (the kernel's sched_process_exit of each), by place.
+ * Measured with the references: perf stat -p looks at its target once a second, so perf's recipes end 0.3–1.1 s
+ * after it, bpftrace's 0.3 s; ftrace's reads the instance's trace once the tracee is gone, which takes 1.3–1.6 s for
+ * 5,000–20,000 lines in a TCG guest.
+ */
+export const END_AFTER_EXIT_MS = { host: 1_800, guest: 4_500 } as const;
+/**
+ * A traced tracee's shape: its calls in bursts with pauses between them (PAUSE_MS, by place), and it lives on
+ * LINGER_MS after its last call. A pause is longer than the linger by more than END_AFTER_EXIT_MS: whatever fixed
+ * quiet time a recipe waits for before it ends, it ends inside a pause (a count short of N, and before the tracee's
+ * exit) or more than END_AFTER_EXIT_MS after the exit.
+ */
+export const PAUSE_MS = { host: [2_600, 3_000], guest: [5_400, 6_000] } as const;
+export const LINGER_MS = [200, 600] as const;
+
+/** The calls' shape given to a traced tracee (with its count, through its FIFO). */
+export interface Shape { readonly lingerMs: number; readonly pausesMs: readonly number[] }
+
+/** A random shape for a trial on the host or in the guest: one or two pauses, and a linger (each drawn in its range). */
+export const randomShape = (where: 'host' | 'guest'): Shape => ({
+  lingerMs: between(LINGER_MS[0], LINGER_MS[1]),
+  pausesMs: Array.from({ length: between(1, 2) }, () => between(PAUSE_MS[where][0], PAUSE_MS[where][1])),
+});
+
+/** The FIFO's line: N, then the shape (linger first) where there is one. */
+export const countLine = (n: number, shape?: Shape) => (shape ? [n, shape.lingerMs, ...shape.pausesMs].join(' ') : String(n));
 /**
  * perf and bpftrace enable their events after opening them all: the time given for that once the kernel shows them.
  * perf's fds appear before its counters are enabled; on a slow machine (a TCG guest) that gap grows with its
@@ -127,7 +159,21 @@ export interface Trial {
   /** sys_enter_<syscall> events the kernel recorded for each (undefined: not read); `lost` when a buffer overflowed. */
   readonly kernel: { readonly tracee?: number; readonly decoy?: number; readonly lost: boolean };
   readonly attach?: Attach;
-  readonly recipe?: { readonly ended: boolean; readonly exit: string; readonly stdout: string; readonly stderr: string };
+  readonly recipe?: {
+    /** It ended by itself within END_BOUND_MS of the tracee's exit (else the harness stopped it). */
+    readonly ended: boolean;
+    readonly exit: string;
+    readonly stdout: string;
+    readonly stderr: string;
+    /**
+     * When it ended, against the tracee's exit, in the kernel's record (sched_process_exit of each, one clock): ms
+     * after it (negative: before it). Undefined where the record lacks one of them (`endNote` says which).
+     */
+    readonly afterExitMs?: number;
+    readonly endNote?: string;
+  };
+  /** The traced tracee's bursts and linger (undefined: all N calls at once, exit at once). */
+  readonly shape?: Shape;
   /** Text of what went wrong in the harness (a guest that never finished…). */
   readonly note?: string;
 }
@@ -259,8 +305,38 @@ function recorder(syscall: string, pid: number) {
   };
 }
 
-/** One native trial of perf, bpftrace or a baseline (no tracer). */
-export async function hostTrial(p: Programs, tool: 'none' | 'perf' | 'bpftrace', syscall: string, n: number, m: number): Promise<Trial> {
+/**
+ * The kernel's record of two processes' ends: sched_process_exit for their pids in a private instance (trace_clock
+ * global: one clock across CPUs). The recipe's pid is added once it runs; `read` gives its end against the tracee's.
+ */
+function exitRecorder(tracee: number) {
+  const inst = makeTraceInstance(['sched/sched_process_exit'], { tag: 'exit', clock: 'global', enable: false });
+  if (!inst) throw new Error(`no tracefs instances or no sched/sched_process_exit tracepoint under ${TRACEFS}`);
+  writeFileSync(inst.pidFile, String(tracee));
+  inst.setEnabled(true);
+  return {
+    /** Record the recipe's end too (set_event_pid, appended). */
+    add(pid: number) { appendFileSync(inst.pidFile, ` ${pid}`); },
+    read(recipe: number) {
+      inst.setEnabled(false);
+      return recipeEnd(inst.read().lines, tracee, recipe);
+    },
+    release: inst.release,
+  };
+}
+
+/** The recipe's end against the tracee's, from sched_process_exit lines of both (pure): ms after it, negative when before. */
+export function recipeEnd(lines: readonly string[], tracee: number, recipe: number): { afterExitMs?: number; endNote?: string } {
+  const at = (pid: number) => lines.map(parseTraceLine).find((e) => e?.event === 'sched_process_exit' && e.pid === pid)?.ts;
+  const te = at(tracee);
+  const re = at(recipe);
+  if (te === undefined) return { endNote: `no sched_process_exit of the tracee ${tracee} in the kernel's record` };
+  if (re === undefined) return { endNote: `no sched_process_exit of the recipe's process ${recipe} in the kernel's record` };
+  return { afterExitMs: Math.round((re - te) * 1000) };
+}
+
+/** One native trial of perf, bpftrace or a baseline (no tracer); a traced one with the tracee's calls in `shape`. */
+export async function hostTrial(p: Programs, tool: 'none' | 'perf' | 'bpftrace', syscall: string, n: number, m: number, shape?: Shape): Promise<Trial> {
   const dir = await makeTempDir('trc');
   const fifo = join(dir, 'fifo');
   const decoyFifo = join(dir, 'decoy.fifo');
@@ -272,15 +348,17 @@ export async function hostTrial(p: Programs, tool: 'none' | 'perf' | 'bpftrace',
   await Promise.all([waitingTracee(t, p.tracee), waitingTracee(d, p.tracee)]);
   // The counts now, before the recipe starts: from here on they are only in the tracees' memory.
   let note: string | undefined;
-  try { writeFifo(decoyFifo, `${m}\n`); writeFifo(fifo, `${n}\n`); } catch (e) { note = `could not give the tracees their counts: ${(e as Error).message}`; }
+  try { writeFifo(decoyFifo, `${m}\n`); writeFifo(fifo, `${countLine(n, shape)}\n`); } catch (e) { note = `could not give the tracees their counts: ${(e as Error).message}`; }
   const rt = recorder(syscall, t.pid);
   const rd = recorder(syscall, d.pid);
+  const ends = tool === 'none' ? undefined : exitRecorder(t.pid);
   let recipe: Background | undefined;
   let attach: Attach | undefined;
   if (tool !== 'none') {
     recipe = tool === 'perf'
       ? startBackground('sh', [labSource('paths/04-tracers/perf.sh'), syscall, String(t.pid)], { timeoutMs: 60_000 })
       : startBackground('bpftrace', [labSource('paths/04-tracers/count.bt'), syscall, String(t.pid)], { timeoutMs: 60_000 });
+    ends!.add(recipe.pid);
     const started = Date.now();
     let procs: Proc[] = [];
     let bpf: PerfAttachment[] = [];
@@ -325,8 +403,10 @@ export async function hostTrial(p: Programs, tool: 'none' | 'perf' | 'bpftrace',
     const r = recipe;
     const ended = await Promise.race([r.exited.then(() => true), sleep(END_BOUND_MS).then(() => false)]);
     const res = ended ? await r.exited : await r.stop('SIGINT');
-    recipeOut = { ended, exit: exitText(res), stdout: res.stdout, stderr: res.stderr };
+    const end = ends!.read(r.pid);
+    recipeOut = { ended, exit: exitText(res), stdout: res.stdout, stderr: res.stderr, ...end };
   }
+  await ends?.release();
   const kt = rt.read();
   const kd = rd.read();
   await rt.release();
@@ -335,7 +415,7 @@ export async function hostTrial(p: Programs, tool: 'none' | 'perf' | 'bpftrace',
     tool, where: 'host', syscall, n, m,
     tracee: traceeOf(t.pid, tr), decoy: traceeOf(d.pid, dr),
     kernel: { tracee: kt.count, decoy: kd.count, lost: kt.lost || kd.lost },
-    ...(attach ? { attach } : {}), ...(recipeOut ? { recipe: recipeOut } : {}), ...(note ? { note } : {}),
+    ...(attach ? { attach } : {}), ...(recipeOut ? { recipe: recipeOut } : {}), ...(shape ? { shape } : {}), ...(note ? { note } : {}),
   };
 }
 
@@ -371,7 +451,7 @@ export function sections(text: string): Map<string, string> {
 }
 
 /** One ftrace trial from ftrace-trial.sh's output (pure). */
-export function parseFtraceTrial(text: string, tool: 'none' | 'ftrace', where: 'host' | 'guest', syscall: string, n: number, m: number): Trial {
+export function parseFtraceTrial(text: string, tool: 'none' | 'ftrace', where: 'host' | 'guest', syscall: string, n: number, m: number, shape?: Shape): Trial {
   const s = sections(text);
   const kv = (sec: string, key: string) => (s.get(sec) ?? '').match(new RegExp(`^${key}=(.*)$`, 'm'))?.[1]?.trim() ?? '';
   const words = (v: string) => v.split(/\s+/).filter(Boolean);
@@ -386,6 +466,9 @@ export function parseFtraceTrial(text: string, tool: 'none' | 'ftrace', where: '
     return { pid, exit: x ? `exit ${x[1]}${/calls=/.test(x[2]!) ? '' : x[2]!.trim() ? ` (${x[2]!.trim()})` : ''}` : 'no exit seen', ...(ns ? { ns: Number(ns[1]) } : {}) };
   };
   const ended = kv('recipe', 'ended');
+  const exits = (s.get('exits') ?? '').split('\n');
+  const who = exits[0]?.match(/^tracee=(\d+) recipe=(\d+)/);
+  const end = who ? recipeEnd(exits.slice(1), Number(who[1]), Number(who[2])) : { endNote: 'the trial script printed no record of the ends' };
   return {
     tool, where, syscall, n, m,
     tracee: tracee('tracee', Number(ids?.[1] ?? 0)), decoy: tracee('decoy', Number(ids?.[2] ?? 0)),
@@ -397,13 +480,17 @@ export function parseFtraceTrial(text: string, tool: 'none' | 'ftrace', where: '
         procs: [], bpf: [],
         ftrace: { currentTracer: kv('attach', 'current_tracer'), tracingOn: kv('attach', 'tracing_on'), filter: words(kv('attach', 'set_ftrace_filter')), pids: words(kv('attach', 'set_ftrace_pid')) },
       },
-      recipe: { ended: ended.startsWith('exit'), exit: ended === 'no' ? 'did not end' : ended, stdout: s.get('recipe stdout') ?? '', stderr: s.get('recipe stderr') ?? '' },
+      recipe: { ended: ended.startsWith('exit'), exit: ended === 'no' ? 'did not end' : ended, stdout: s.get('recipe stdout') ?? '', stderr: s.get('recipe stderr') ?? '', ...end },
     } : {}),
+    ...(shape ? { shape } : {}),
     ...(s.has('end') ? {} : { note: `the trial script did not finish; its output:\n${text.slice(-1500)}` }),
   };
 }
 
-export interface FtracePlan { readonly tool: 'none' | 'ftrace'; readonly n: number; readonly m: number }
+export interface FtracePlan { readonly tool: 'none' | 'ftrace'; readonly n: number; readonly m: number; readonly shape?: Shape }
+
+/** The trial script's shape arguments (none: all calls at once). */
+const shapeArgs = (shape?: Shape) => (shape ? [String(shape.lingerMs), ...shape.pausesMs.map(String)] : []);
 
 /** ftrace trials run natively (the host can run the function tracer). */
 export async function ftraceNative(p: Programs, syscall: string, plan: readonly FtracePlan[]): Promise<Trial[]> {
@@ -411,12 +498,12 @@ export async function ftraceNative(p: Programs, syscall: string, plan: readonly 
   const script = `${REFERENCE_SRC}/paths/04-tracers/ftrace-trial.sh`;
   for (const step of plan) {
     const dir = await makeTempDir('ftr');
-    const names = ['ft', 'rec', 'dec'].map((t) => join(TRACEFS, 'instances', uniqueName(t)));
+    const names = ['ft', 'rec', 'dec', 'exit'].map((t) => join(TRACEFS, 'instances', uniqueName(t)));
     for (const d of names) defer(`tracefs instance ${d}`, () => { destroyTraceInstance(d); }, `rmdir ${d}`);
-    const r = await run('sh', [script, step.tool, syscall, String(step.n), String(step.m), p.tracee, labSource('paths/04-tracers/ftrace.sh'), dir, ...names],
+    const r = await run('sh', [script, step.tool, syscall, String(step.n), String(step.m), p.tracee, labSource('paths/04-tracers/ftrace.sh'), dir, ...names, ...shapeArgs(step.shape)],
       { timeoutMs: 60_000, reject: false });
     for (const d of names) destroyTraceInstance(d);
-    out.push(parseFtraceTrial(r.stdout, step.tool, 'host', syscall, step.n, step.m));
+    out.push(parseFtraceTrial(r.stdout, step.tool, 'host', syscall, step.n, step.m, step.shape));
   }
   return out;
 }
@@ -426,7 +513,8 @@ export async function ftraceInGuest(p: Programs, syscall: string, plan: readonly
   const lines = plan.map((step, i) => [
     `echo "== trial ${i} =="`,
     `sh /lab/ftrace-trial.sh ${step.tool} ${syscall} ${step.n} ${step.m} /lab/tracee /lab/ftrace.sh /tmp/t${i} ` +
-      `/sys/kernel/tracing/instances/kl-ft${i} /sys/kernel/tracing/instances/kl-rec${i} /sys/kernel/tracing/instances/kl-dec${i}`,
+      `/sys/kernel/tracing/instances/kl-ft${i} /sys/kernel/tracing/instances/kl-rec${i} /sys/kernel/tracing/instances/kl-dec${i} ` +
+      `/sys/kernel/tracing/instances/kl-exit${i} ${shapeArgs(step.shape).join(' ')}`,
   ].join('\n'));
   const g = await runInGuest({
     script: ['mkdir -p /tmp', ...lines].join('\n'),
@@ -435,9 +523,9 @@ export async function ftraceInGuest(p: Programs, syscall: string, plan: readonly
       { path: 'lab/ftrace-trial.sh', data: readFileSync(`${REFERENCE_SRC}/paths/04-tracers/ftrace-trial.sh`), mode: 0o755 },
       { path: 'lab/ftrace.sh', data: readFileSync(labSource('paths/04-tracers/ftrace.sh')), mode: 0o755 },
     ],
-    tracefs: true, memoryMb: 512, timeoutMs: 120_000,
+    tracefs: true, memoryMb: 512, timeoutMs: 180_000,
   });
   const parts = g.output.split(/^== trial \d+ ==$/m).slice(1);
-  const trials = plan.map((step, i) => parseFtraceTrial(parts[i] ?? '', step.tool, 'guest', syscall, step.n, step.m));
+  const trials = plan.map((step, i) => parseFtraceTrial(parts[i] ?? '', step.tool, 'guest', syscall, step.n, step.m, step.shape));
   return { trials, seconds: g.boot.seconds, ...(g.exitCode === undefined ? {} : { exitCode: g.exitCode }) };
 }

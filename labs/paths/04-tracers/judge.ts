@@ -2,7 +2,7 @@
  * Lab 8.4's verdicts (pure): from a trial's evidence to the facts each test
  * asserts and the message that shows the evidence.
  */
-import type { Trial } from './experiment.js';
+import { END_AFTER_EXIT_MS, END_BOUND_MS, type Trial } from './experiment.js';
 import type { Verdict as Base } from '../../../helpers/harness/verdict.js';
 
 /** The count a recipe printed: the last number on its last non-empty line of output. */
@@ -26,10 +26,32 @@ function common(t: Trial) {
   const text = `${t.syscall}: the tracee (pid ${t.tracee.pid}) was given N=${t.n} calls, the decoy beside it (pid ${t.decoy.pid}) M=${t.m}; ` +
     `the kernel's own record (sys_enter_${t.syscall}, a private tracefs instance per pid): tracee ${t.kernel.tracee ?? '?'}, decoy ${t.kernel.decoy ?? '?'}${t.kernel.lost ? ' (entries lost)' : ''}; ` +
     `tracee ${t.tracee.exit}, decoy ${t.decoy.exit}\n` +
-    (t.recipe ? `the recipe ${t.recipe.ended ? `ended by itself (${t.recipe.exit})` : `did not end within the bound after the tracee exited (${t.recipe.exit})`}; its last lines:\n${tail(t.recipe.stdout)}\nstderr:\n${tail(t.recipe.stderr)}\n` : '') +
+    shapeText(t) +
+    (t.recipe ? `the recipe ${t.recipe.ended ? `ended by itself (${t.recipe.exit})` : `did not end within the bound after the tracee exited (${t.recipe.exit})`}` +
+      `${t.recipe.afterExitMs === undefined ? '' : `, ${Math.abs(t.recipe.afterExitMs)} ms ${t.recipe.afterExitMs < 0 ? 'before' : 'after'} the tracee's exit (sched_process_exit of each)`}; its last lines:\n${tail(t.recipe.stdout)}\nstderr:\n${tail(t.recipe.stderr)}\n` : '') +
     (t.note ? `${t.note}\n` : '');
   return { count, text };
 }
+
+/**
+ * The recipe ended when the tracee exited: after the tracee's sched_process_exit and at most END_AFTER_EXIT_MS (by place) later
+ * (the kernel's record of both). A recipe that ends when the calls stop coming — a quiet time, a timeout — ends inside
+ * one of the tracee's pauses or long after its exit.
+ */
+export function endVerdict(t: Trial): string {
+  const r = t.recipe;
+  if (!r) return 'no recipe ran';
+  if (!r.ended) return `did not end within ${END_BOUND_MS / 1000} s after the tracee exited (stopped with SIGINT)`;
+  if (r.afterExitMs === undefined) return `ended, but ${r.endNote ?? 'the kernel\'s record lacks its end'}`;
+  if (r.afterExitMs < 0) return `ended ${-r.afterExitMs} ms before the tracee exited: it must watch the tracee's exit, not its calls`;
+  const bound = END_AFTER_EXIT_MS[t.where];
+  if (r.afterExitMs > bound) return `ended ${r.afterExitMs} ms after the tracee exited (more than ${bound} ms${t.where === 'guest' ? ' in the guest' : ''}): it must end when the tracee exits, not after a quiet time or a timeout`;
+  return 'when the tracee exited';
+}
+
+const shapeText = (t: Trial) => (t.shape
+  ? `the tracee made its calls in ${t.shape.pausesMs.length + 1} bursts with pauses of ${t.shape.pausesMs.join(' and ')} ms, then lived on ${t.shape.lingerMs} ms before it exited; `
+  : '');
 
 /** The count is the kernel's: exactly N, not N+M (the decoy), not a guess. */
 function countVerdict(t: Trial, count: number | undefined): string {
@@ -65,12 +87,12 @@ export function ftrace(t: Trial | undefined): Verdict {
     recordingWhenReleased: f?.tracingOn === '1',
     filterOnTheEntryFunction: Boolean(f && f.filter.length > 0 && f.filter.some((x) => entry.test(x.split(/\s/)[0]!))),
     onlyTheTracee: Boolean(f && f.pids.length > 0 && f.pids.every((p) => p === String(t.tracee.pid))),
-    endedByItself: Boolean(t.recipe?.ended),
+    ended: endVerdict(t),
     count: countVerdict(t, count),
   };
   return {
     got: facts,
-    want: { ran: true, tracerWhenReleased: 'function', recordingWhenReleased: true, filterOnTheEntryFunction: true, onlyTheTracee: true, endedByItself: true, count: 'N' },
+    want: { ran: true, tracerWhenReleased: 'function', recordingWhenReleased: true, filterOnTheEntryFunction: true, onlyTheTracee: true, ended: 'when the tracee exited', count: 'N' },
     message: `your workspace file paths/04-tracers/ftrace.sh (${t.where === 'guest' ? 'in the guest of Debian\'s kernel' : 'on this host'}); ` +
       `the instance handed to it, read by the spec when the tracee was released${t.attach?.attached ? '' : ' (no tracer seen there within the bound)'}: ` +
       `current_tracer=${f?.currentTracer ?? '?'}, tracing_on=${f?.tracingOn ?? '?'}, set_ftrace_filter=[${f?.filter.join(' ') ?? ''}], set_ftrace_pid=[${f?.pids.join(' ') ?? ''}] ` +
@@ -102,12 +124,12 @@ export function perf(t: Trial | undefined): Verdict {
     namedPerfButNotPerf: notPerf,
     perfsOwnEventsCountedN: values.includes(t.n) || sum === t.n,
     otherTracers: others,
-    endedByItself: Boolean(t.recipe?.ended),
+    ended: endVerdict(t),
     count: countVerdict(t, count),
   };
   return {
     got: facts,
-    want: { ran: true, perfEventOfPerfWhenReleased: true, namedPerfButNotPerf: [], perfsOwnEventsCountedN: true, otherTracers: [], endedByItself: true, count: 'N' },
+    want: { ran: true, perfEventOfPerfWhenReleased: true, namedPerfButNotPerf: [], perfsOwnEventsCountedN: true, otherTracers: [], ended: 'when the tracee exited', count: 'N' },
     message: `your workspace file paths/04-tracers/perf.sh; its processes when the tracee was released (after ${t.attach?.waitedMs ?? '?'} ms${t.attach?.attached ? '' : ', no perf event fd seen within the bound'}): ${procList(t)} ` +
       `(expected perf itself holding a perf event, and no other tracer; perf is ${installed ? `${installed.path}, the file \`perf\` runs here` : 'the file `perf` runs here (not found)'}${notPerf.length ? `: ${notPerf.join(' ')} is named perf but is another program` : ''}); what perf's events had counted once the tracee exited (read(2) of copies of its fds): ` +
       `[${counters.map((c) => `${c.pid}:${c.fd}=${c.value ?? c.error}`).join(' ')}]${values.length > 1 ? ` (sum ${sum})` : ''} (expected N=${t.n} in one event or in their sum: the events perf opened count the calls); it printed ${count ?? 'no count'} (${countVerdict(t, count)})\n${text}`,
@@ -125,12 +147,12 @@ export function bpftrace(t: Trial | undefined): Verdict {
     // Tracepoints a count of this system call has no use for (another system call's: read(2), open(2) of the tracee's FIFOs…).
     otherSyscallTracepoints: tps.filter((x) => /^sys_(enter|exit)_/.test(x) && !right.test(x)),
     otherTracers: (t.attach?.procs ?? []).filter((p) => OTHER_TRACERS.bpftrace!.test(p.exe)).map((p) => p.exe),
-    endedByItself: Boolean(t.recipe?.ended),
+    ended: endVerdict(t),
     count: countVerdict(t, count),
   };
   return {
     got: facts,
-    want: { ran: true, onTheSyscallsTracepoint: true, otherSyscallTracepoints: [], otherTracers: [], endedByItself: true, count: 'N' },
+    want: { ran: true, onTheSyscallsTracepoint: true, otherSyscallTracepoints: [], otherTracers: [], ended: 'when the tracee exited', count: 'N' },
     message: `your workspace file paths/04-tracers/count.bt; BPF programs bpftrace had attached to tracepoints when the tracee was released (bpftool perf show, after ${t.attach?.waitedMs ?? '?'} ms): [${tps.join(' ')}] ` +
       `(expected sys_enter_${t.syscall}, or sys_exit_${t.syscall}, or raw_syscalls' sys_enter/sys_exit); processes: ${procList(t)}; it printed ${count ?? 'no count'} (${countVerdict(t, count)})\n${text}`,
   };

@@ -18,7 +18,7 @@ import { describe, expect, it } from 'vitest';
 import { afterCorrectness } from '../../../helpers/harness/gates.js';
 import { recordMetric } from '../../../helpers/harness/metrics.js';
 import { adapted, labRequires, need, requires } from '../../../helpers/harness/requires.js';
-import { between, buildPrograms, ftraceInGuest, ftraceNative, functionTracing, hostTrial, pick, SYSCALLS, type FtracePlan, type Trial } from './experiment.js';
+import { between, buildPrograms, ftraceInGuest, ftraceNative, functionTracing, hostTrial, pick, randomShape, SYSCALLS, type FtracePlan, type Trial } from './experiment.js';
 import * as judge from './judge.js';
 import { holds } from '../../../helpers/harness/verdict.js';
 
@@ -39,7 +39,9 @@ const once = () => (ran ??= (async () => {
   const syscall = pick(SYSCALLS);
   const host: Trial[] = [];
   for (let round = 0; round < 2; round++) {
-    for (const tool of ['none', 'perf', 'bpftrace'] as const) host.push(await hostTrial(p, tool, syscall, between(20_000, 50_000), between(5_000, 15_000)));
+    for (const tool of ['none', 'perf', 'bpftrace'] as const) {
+      host.push(await hostTrial(p, tool, syscall, between(20_000, 50_000), between(5_000, 15_000), tool === 'none' ? undefined : randomShape('host')));
+    }
   }
   return { syscall, host, ftrace: [] };
 })());
@@ -48,8 +50,10 @@ const once = () => (ran ??= (async () => {
 const withFtrace = () => (ftraceRan ??= (async () => {
   const r = await once();
   const p = await buildPrograms();
-  const plan: FtracePlan[] = [0, 1].flatMap(() => (['none', 'ftrace'] as const).map((tool) => ({ tool, n: between(5_000, 20_000), m: between(2_000, 6_000) })));
   const ft = functionTracing();
+  const plan: FtracePlan[] = [0, 1].flatMap(() => (['none', 'ftrace'] as const).map((tool) => ({
+    tool, n: between(5_000, 20_000), m: between(2_000, 6_000), ...(tool === 'ftrace' ? { shape: randomShape(ft.ok ? 'host' : 'guest') } : {}),
+  })));
   if (ft.ok) return { ...r, ftrace: await ftraceNative(p, r.syscall, plan) };
   const g = await ftraceInGuest(p, r.syscall, plan);
   return { ...r, ftrace: g.trials, guest: { why: ft.why, seconds: g.seconds } };
@@ -89,12 +93,13 @@ describe('Lab 8.4 — three ways to trace one system call (内核的可观测技
     holds(v);
   });
 
-  it('the three counts agree with N in every trial; each tool\'s overhead on the tracee, measured against untraced runs of the same place', async (ctx) => {
+  it('the three counts agree with N in every trial, each recipe ending when its tracee exited; each tool\'s overhead on the tracee, measured against untraced runs of the same place', async (ctx) => {
     afterCorrectness(ctx, ['perf:', 'bpftrace:', 'ftrace:'], 'the tools\' overhead');
     const r = await withFtrace();
     const traced = [...r.host, ...r.ftrace].filter((t) => t.tool !== 'none');
-    const rows = traced.map((t) => ({ tool: t.tool, n: t.n, printed: t.recipe ? judge.recipeCount(t.recipe.stdout) : undefined, kernel: t.kernel.tracee }));
-    expect(rows, `${r.syscall}: every traced trial, what the recipe printed and what the kernel recorded`).toEqual(traced.map((t) => ({ tool: t.tool, n: t.n, printed: t.n, kernel: t.n })));
+    const rows = traced.map((t) => ({ tool: t.tool, n: t.n, printed: t.recipe ? judge.recipeCount(t.recipe.stdout) : undefined, kernel: t.kernel.tracee, ended: judge.endVerdict(t) }));
+    expect(rows, `${r.syscall}: every traced trial, what the recipe printed, what the kernel recorded and when the recipe ended`)
+      .toEqual(traced.map((t) => ({ tool: t.tool, n: t.n, printed: t.n, kernel: t.n, ended: 'when the tracee exited' })));
     for (const o of judge.overheads([...r.host, ...r.ftrace])) {
       if (o.tracedNs !== undefined) recordMetric(ctx, { name: `${o.tool}: ${r.syscall} per call, traced (${o.where})`, value: Math.round(o.tracedNs), unit: 'ns', group: 'three tracers' });
       if (o.baseNs !== undefined) recordMetric(ctx, { name: `untraced ${r.syscall} per call (${o.where}, beside ${o.tool})`, value: Math.round(o.baseNs), unit: 'ns', group: 'three tracers' });

@@ -1,7 +1,7 @@
 /** Lab 8.4's verdicts (labs/paths/04-tracers/judge.ts) and the trial script's parser (experiment.ts) on made-up trials. */
 import { describe, expect, it } from 'vitest';
-import { parseFtraceTrial, sections, type Trial } from '../../../../labs/paths/04-tracers/experiment.js';
-import { bpftrace, ftrace, median, overheads, perf, recipeCount, workload } from '../../../../labs/paths/04-tracers/judge.js';
+import { countLine, END_AFTER_EXIT_MS, LINGER_MS, PAUSE_MS, parseFtraceTrial, randomShape, recipeEnd, sections, type Trial } from '../../../../labs/paths/04-tracers/experiment.js';
+import { bpftrace, endVerdict, ftrace, median, overheads, perf, recipeCount, workload } from '../../../../labs/paths/04-tracers/judge.js';
 
 const base = (extra: Partial<Trial> = {}): Trial => ({
   tool: 'none', where: 'host', syscall: 'umask', n: 30000, m: 7000,
@@ -9,7 +9,7 @@ const base = (extra: Partial<Trial> = {}): Trial => ({
   kernel: { tracee: 30000, decoy: 7000, lost: false },
   ...extra,
 });
-const ended = (stdout: string) => ({ ended: true, exit: 'exit 0', stdout, stderr: '' });
+const ended = (stdout: string, afterExitMs = 140) => ({ ended: true, exit: 'exit 0', stdout, stderr: '', afterExitMs });
 
 describe('Lab 8.4 judge', () => {
   it('reads the count as the last number of the last non-empty line', () => {
@@ -71,7 +71,7 @@ describe('Lab 8.4 judge', () => {
     const fifo = bpftrace(base({ tool: 'bpftrace', attach: two, recipe: ended('30000\n') }));
     expect(fifo.got).toMatchObject({ onTheSyscallsTracepoint: true, otherSyscallTracepoints: ['sys_exit_read'], count: 'N' });
     const late = bpftrace(base({ tool: 'bpftrace', attach: att('sys_enter_umask'), recipe: { ended: false, exit: 'signal SIGINT', stdout: '@calls: 30000\n', stderr: '' } }));
-    expect(late.got.endedByItself).toBe(false);
+    expect(late.got.ended).toMatch(/^did not end within 10 s/);
     expect(bpftrace(undefined).got).toEqual({ ran: false });
   });
 
@@ -92,6 +92,40 @@ describe('Lab 8.4 judge', () => {
     expect(off.message).toMatch(/tracing_on=0/);
   });
 
+  it('the end: after the tracee\'s exit and soon after it, in the kernel\'s record; before it, long after it, or unrecorded fails', () => {
+    const shape = { lingerMs: 400, pausesMs: [2700] };
+    const at = (afterExitMs: number | undefined, extra: object = {}) => endVerdict(base({ tool: 'bpftrace', shape, recipe: { ...ended('30000\n'), afterExitMs, ...extra } as Trial['recipe'] }));
+    expect(at(3)).toBe('when the tracee exited');
+    expect(at(1_100)).toBe('when the tracee exited');
+    expect(at(-250)).toMatch(/^ended 250 ms before the tracee exited/);
+    expect(at(END_AFTER_EXIT_MS.host + 1)).toMatch(/more than 1800 ms/);
+    expect(endVerdict(base({ tool: 'ftrace', where: 'guest', shape, recipe: ended('30000\n', 2_500) }))).toBe('when the tracee exited');
+    expect(endVerdict(base({ tool: 'ftrace', where: 'guest', shape, recipe: ended('30000\n', END_AFTER_EXIT_MS.guest + 1) }))).toMatch(/more than 4500 ms in the guest/);
+    expect(at(undefined, { endNote: 'no sched_process_exit of the recipe\'s process 9 in the kernel\'s record' })).toMatch(/^ended, but no sched_process_exit of the recipe/);
+    const msg = bpftrace(base({ tool: 'bpftrace', shape, recipe: ended('30000\n', -250) })).message;
+    expect(msg).toMatch(/in 2 bursts with pauses of 2700 ms, then lived on 400 ms/);
+    expect(msg).toMatch(/250 ms before the tracee's exit/);
+    // Whatever quiet time a recipe waits for, it ends inside a pause or more than the bound after the exit.
+    for (const where of ['host', 'guest'] as const) expect(PAUSE_MS[where][0] - LINGER_MS[1]).toBeGreaterThan(END_AFTER_EXIT_MS[where] + 100);
+    for (let i = 0; i < 50; i++) {
+      const s = randomShape(i % 2 ? 'host' : 'guest');
+      expect(s.pausesMs.length).toBeGreaterThanOrEqual(1);
+      expect(countLine(7, s).split(' ').map(Number)).toEqual([7, s.lingerMs, ...s.pausesMs]);
+    }
+    expect(countLine(7)).toBe('7');
+  });
+
+  it('reads the two ends from sched_process_exit lines (one clock)', () => {
+    const lines = [
+      '          tracee-88      [001] ..... 5935.100000: sched_process_exit: comm=tracee pid=88 prio=120',
+      '        bpftrace-90      [000] ..... 5935.250400: sched_process_exit: comm=bpftrace pid=90 prio=120',
+    ];
+    expect(recipeEnd(lines, 88, 90)).toEqual({ afterExitMs: 150 });
+    expect(recipeEnd([...lines].reverse(), 90, 88)).toEqual({ afterExitMs: -150 });
+    expect(recipeEnd(lines.slice(0, 1), 88, 90).endNote).toMatch(/no sched_process_exit of the recipe's process 90/);
+    expect(recipeEnd(lines.slice(1), 88, 90).endNote).toMatch(/no sched_process_exit of the tracee 88/);
+  });
+
   it('overheads: medians per call against the untraced runs of the same place', () => {
     expect(median([3, 1, 2])).toBe(2);
     expect(median([1, 2, 3, 4])).toBe(2.5);
@@ -110,13 +144,16 @@ describe('Lab 8.4 judge', () => {
       '== kernel ==', '12000 entries-in-buffer/entries-written: 12000/12000', '3000 entries-in-buffer/entries-written: 3000/3000',
       '== tracees ==', 'tracee exit 0 calls=12000 ns=60000000', 'decoy exit 0 calls=3000 ns=15000000',
       '== recipe ==', 'ended=exit 0', 'instance_entries=entries-in-buffer/entries-written: 12000/12000',
+      '== exits ==', 'tracee=88 recipe=91',
+      '          tracee-88      [000] ..... 120.500000: sched_process_exit: comm=tracee pid=88 prio=120',
+      '              sh-91      [001] ..... 120.731000: sched_process_exit: comm=sh pid=91 prio=120',
       '== recipe stdout ==', '12000', '== recipe stderr ==', '== end ==',
     ].join('\n');
-    expect([...sections(out).keys()]).toEqual(['attach', 'kernel', 'tracees', 'recipe', 'recipe stdout', 'recipe stderr', 'end']);
+    expect([...sections(out).keys()]).toEqual(['attach', 'kernel', 'tracees', 'recipe', 'exits', 'recipe stdout', 'recipe stderr', 'end']);
     const t = parseFtraceTrial(out, 'ftrace', 'guest', 'umask', 12000, 3000);
     expect(t).toMatchObject({ tracee: { pid: 88, exit: 'exit 0', ns: 60000000 }, decoy: { pid: 89 }, kernel: { tracee: 12000, decoy: 3000, lost: false } });
     expect(t.attach?.ftrace).toEqual({ currentTracer: 'function', tracingOn: '1', filter: ['__x64_sys_umask'], pids: ['88'] });
-    expect(t.recipe).toMatchObject({ ended: true, exit: 'exit 0', stdout: '12000\n' });
+    expect(t.recipe).toMatchObject({ ended: true, exit: 'exit 0', stdout: '12000\n', afterExitMs: 231 });
     expect(t.note).toBeUndefined();
     const cut = parseFtraceTrial(out.split('== recipe ==')[0]!, 'ftrace', 'guest', 'umask', 12000, 3000);
     expect(cut.note).toMatch(/did not finish/);
