@@ -14,14 +14,12 @@ import { listLabs } from '../../helpers/course/labs.js';
 import { pointsFor } from '../../helpers/course/grading.js';
 import { findRegions } from '../../helpers/course/markers.js';
 import { REFERENCE_SRC } from '../../helpers/harness/paths.js';
-import { runSpecBatch, type NestedRunResult } from '../labs/nested-run.js';
+import { runSpecBatch, STARTER_HARNESS_FAILURE as HARNESS_FAILURE, type NestedRunResult } from '../labs/nested-run.js';
 
 const labs = listLabs();
 /** Each nested run (the sharing labs, then the others): ~6 min here in all, plus K3's kernel rebuild for its starter (~7 min) on a clean machine. */
 const STARTERS_RUN_TIMEOUT_MS = 40 * 60_000;
 
-/** Failures that mean the harness or the build broke, not the student's outcome. */
-const HARNESS_FAILURE = /CompileError|E_COMPILE|bpftrace rejected|MarkerError|E_SOURCE|Cannot find module|SyntaxError: |Failed to load|ReferenceError/;
 
 /**
  * Every lab's spec against the starter, started by the first lab's test to ask; each test reads its lab's result.

@@ -15,6 +15,11 @@ import { writeStarter } from '../../scripts/starter.js';
 
 /** Failures that mean the harness or the build broke, not the program's outcome. */
 export const HARNESS_FAILURE = /CompileError|E_COMPILE|MarkerError|E_SOURCE|Cannot find module|SyntaxError: |Failed to load|ReferenceError/;
+/**
+ * For a starter, also bpftrace refusing the script: a starter's TODOs must load and fail on an assertion, whereas a
+ * wrong program (a teeth fixture) may be one bpftrace refuses — its failure is then the student's outcome.
+ */
+export const STARTER_HARNESS_FAILURE = new RegExp(`${HARNESS_FAILURE.source}|bpftrace rejected`);
 
 export interface NestedRunOptions {
   /** What the workspace starts from: the reference c/ (default) or the starter made from it. */
