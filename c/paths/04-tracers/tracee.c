@@ -11,10 +11,11 @@
  * N never passes through a system call the recipe could trace.
  * The FIFO's line may go on with a shape: "N <linger-ms> [<pause-ms>...]":
  * the N calls are then made in as many bursts as there are pauses plus one,
- * a pause (asleep) between two bursts, and the tracee stays alive
- * <linger-ms> after its last call before it exits. A recipe that ends when
- * the calls stop coming, instead of when the tracee exits, ends too early or
- * too late.
+ * a pause between two bursts, and the tracee stays alive <linger-ms> after
+ * its last call before it exits. Pauses and linger are alike: busy on the
+ * CPU, reading the clock through the vDSO, no system call, so nothing but
+ * their length tells them apart. A recipe that ends when the calls stop
+ * coming, instead of when the tracee exits, ends too early or too late.
  * A harness program: the student never edits it.
  *
  * Build: gcc -O2 -Wall -static -o tracee tracee.c
@@ -73,13 +74,15 @@ static long one_call(const char *name)
 	return -1;
 }
 
-/* Sleep (nanosleep, restarted after a signal) for ms milliseconds. */
-static void sleep_ms(long ms)
+/* Stay busy for ms milliseconds without a system call (clock_gettime is the vDSO's). */
+static void busy_ms(long ms)
 {
-	struct timespec t = { ms / 1000, (ms % 1000) * 1000000L };
+	struct timespec a, b;
 
-	while (nanosleep(&t, &t) < 0 && errno == EINTR)
-		;
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	do
+		clock_gettime(CLOCK_MONOTONIC, &b);
+	while ((b.tv_sec - a.tv_sec) * 1000L + (b.tv_nsec - a.tv_nsec) / 1000000L < ms);
 }
 
 static const char *const known[] = { "umask", "getpgid", "getsid", "getpriority", "sched_getscheduler",
@@ -153,7 +156,7 @@ int main(int argc, char **argv)
 		long upto = n * (burst + 1) / (npauses + 1);
 
 		if (burst > 0)
-			sleep_ms(pauses[burst - 1]);
+			busy_ms(pauses[burst - 1]);
 		clock_gettime(CLOCK_MONOTONIC, &a); /* the vDSO: no system call */
 		for (i = done; i < upto; i++)
 			if (one_call(argv[1]) < 0 && strcmp(argv[1], "getpriority")) {
@@ -166,6 +169,6 @@ int main(int argc, char **argv)
 	}
 	printf("calls=%ld ns=%lld\n", n, ns);
 	fflush(stdout);
-	sleep_ms(linger);
+	busy_ms(linger);
 	return 0;
 }

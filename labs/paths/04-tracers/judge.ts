@@ -144,8 +144,12 @@ export function bpftrace(t: Trial | undefined): Verdict {
   const facts = {
     ran: true,
     onTheSyscallsTracepoint: tps.some((x) => right.test(x)),
-    // Tracepoints a count of this system call has no use for (another system call's: read(2), open(2) of the tracee's FIFOs…).
-    otherSyscallTracepoints: tps.filter((x) => /^sys_(enter|exit)_/.test(x) && !right.test(x)),
+    // Tracepoints a count of this system call has no use for (another system call's: read(2), open(2) of the tracee's FIFOs…),
+    // and raw_syscalls' beside the syscall's own: then they watch the tracee's other system calls (its exit_group…).
+    otherSyscallTracepoints: [
+      ...tps.filter((x) => /^sys_(enter|exit)_/.test(x) && !right.test(x)),
+      ...(tps.some((x) => /^sys_(enter|exit)_/.test(x) && right.test(x)) ? tps.filter((x) => /^sys_(enter|exit)$/.test(x)).map((x) => `raw_syscalls:${x} beside sys_*_${t.syscall}`) : []),
+    ],
     otherTracers: (t.attach?.procs ?? []).filter((p) => OTHER_TRACERS.bpftrace!.test(p.exe)).map((p) => p.exe),
     ended: endVerdict(t),
     count: countVerdict(t, count),
@@ -154,7 +158,7 @@ export function bpftrace(t: Trial | undefined): Verdict {
     got: facts,
     want: { ran: true, onTheSyscallsTracepoint: true, otherSyscallTracepoints: [], otherTracers: [], ended: 'when the tracee exited', count: 'N' },
     message: `your workspace file paths/04-tracers/count.bt; BPF programs bpftrace had attached to tracepoints when the tracee was released (bpftool perf show, after ${t.attach?.waitedMs ?? '?'} ms): [${tps.join(' ')}] ` +
-      `(expected sys_enter_${t.syscall}, or sys_exit_${t.syscall}, or raw_syscalls' sys_enter/sys_exit); processes: ${procList(t)}; it printed ${count ?? 'no count'} (${countVerdict(t, count)})\n${text}`,
+      `(expected sys_enter_${t.syscall}, or sys_exit_${t.syscall}, or raw_syscalls' sys_enter/sys_exit instead — not both: raw_syscalls beside the syscall's own tracepoint watch the tracee's other system calls); processes: ${procList(t)}; it printed ${count ?? 'no count'} (${countVerdict(t, count)})\n${text}`,
   };
 }
 

@@ -70,6 +70,9 @@ describe('Lab 8.4 judge', () => {
     const two = { ...att('sys_enter_umask'), bpf: [...att('sys_enter_umask').bpf, { pid: 400, fd: 9, prog_id: 8, fd_type: 'tracepoint', tracepoint: 'sys_exit_read' }, { pid: 400, fd: 10, prog_id: 9, fd_type: 'tracepoint', tracepoint: 'sched_process_exit' }] };
     const fifo = bpftrace(base({ tool: 'bpftrace', attach: two, recipe: ended('30000\n') }));
     expect(fifo.got).toMatchObject({ onTheSyscallsTracepoint: true, otherSyscallTracepoints: ['sys_exit_read'], count: 'N' });
+    // raw_syscalls beside the syscall's own tracepoint: they watch the tracee's other calls (its exit_group), not a count.
+    const raw = { ...att('sys_enter_umask'), bpf: [...att('sys_enter_umask').bpf, { pid: 400, fd: 9, prog_id: 8, fd_type: 'tracepoint', tracepoint: 'sys_enter' }] };
+    expect(bpftrace(base({ tool: 'bpftrace', attach: raw, recipe: ended('30000\n') })).got.otherSyscallTracepoints).toEqual(['raw_syscalls:sys_enter beside sys_*_umask']);
     const late = bpftrace(base({ tool: 'bpftrace', attach: att('sys_enter_umask'), recipe: { ended: false, exit: 'signal SIGINT', stdout: '@calls: 30000\n', stderr: '' } }));
     expect(late.got.ended).toMatch(/^did not end within 10 s/);
     expect(bpftrace(undefined).got).toEqual({ ran: false });
