@@ -4,13 +4,16 @@
  * never disturbs (or is disturbed by) other tracers. The instance is removed
  * when the test ends; the reaper removes those of killed runs.
  */
-import { closeSync, constants, existsSync, mkdirSync, openSync, readFileSync, readSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, writeFileSync } from 'node:fs';
 import { destroyTraceInstance } from '../harness/destroy.js';
 import { join } from 'node:path';
 import { defer } from '../harness/resources.js';
 import { uniqueName } from '../harness/run-state.js';
+import { fieldValue, pagesRecords, parseTraceFormat, type TraceFormat } from './ring-buffer.js';
 
 export const TRACEFS = '/sys/kernel/tracing';
+/** The ring buffer's page header format (the same for every instance). */
+const HEADER_PAGE = join(TRACEFS, 'events', 'header_page');
 
 /** Does this kernel have the tracepoint `group/name` (e.g. "kvm/kvm_pio")? */
 export function tracepointExists(event: string): boolean {
@@ -62,6 +65,18 @@ export interface TraceInstance {
    * clearing it. `lost` is true when the ring buffer overwrote some ("[LOST n EVENTS]").
    */
   take(): { events: TraceEvent[]; lost: boolean; lines: string[] };
+  /**
+   * Why this kernel's ring buffer cannot give `event`'s `fields` as binary records (takeRaw), or undefined where it
+   * can: no per_cpu/cpu<N>/trace_pipe_raw, a header_page without commit and data, a field missing from the event's
+   * format, a big-endian machine.
+   */
+  rawUnavailable(event: string, fields: readonly string[]): string | undefined;
+  /**
+   * The records of `event` ("group/name") since the last take, consumed from every CPU's trace_pipe_raw page by page
+   * (without blocking), with the event's format to read their fields (ring-buffer.ts recordFields): every field of
+   * the event, including those its print format leaves out.
+   */
+  takeRaw(event: string): { format: TraceFormat; records: Buffer[] };
   /** Disable the events and remove the instance (idempotent; also registered with the test). */
   release(): Promise<void>;
 }
@@ -126,24 +141,53 @@ export function makeTraceInstance(events: readonly string[], options: TraceInsta
       const lines = all.filter((l) => !/^CPU:\d+ \[LOST \d+ EVENTS\]$/.test(l));
       return { events: lines.map(parseTraceLine).filter((e): e is TraceEvent => Boolean(e)), lost: lines.length !== all.length, lines };
     },
+    rawUnavailable(event, fields) {
+      const cpus = existsSync(join(dir, 'per_cpu')) ? readdirSync(join(dir, 'per_cpu')).filter((d) => /^cpu\d+$/.test(d)) : [];
+      if (!cpus.length || !cpus.every((c) => existsSync(join(dir, 'per_cpu', c, 'trace_pipe_raw')))) return `no ${join(dir, 'per_cpu/cpu<N>/trace_pipe_raw')}`;
+      const header = existsSync(HEADER_PAGE) ? parseTraceFormat(readFileSync(HEADER_PAGE, 'utf8')) : undefined;
+      if (!header?.fields.get('commit') || !header.fields.get('data')) return `no commit and data fields in ${HEADER_PAGE}`;
+      const formatFile = join(dir, 'events', event, 'format');
+      const format = parseTraceFormat(readFileSync(formatFile, 'utf8'));
+      const missing = ['common_type', ...fields].filter((f) => !format.fields.has(f));
+      if (missing.length || format.id === undefined) return `no ${missing.length ? `${missing.join(', ')} field` : 'ID'} in ${formatFile}`;
+      if (!new Uint8Array(new Uint16Array([1]).buffer)[0]) return 'a big-endian machine (the ring buffer\'s pages are read as little-endian)';
+      return undefined;
+    },
+    takeRaw(event) {
+      const headerPage = readFileSync(HEADER_PAGE, 'utf8');
+      const data = parseTraceFormat(headerPage).fields.get('data');
+      if (!data) throw new Error(`no data field in ${HEADER_PAGE}`);
+      const format = parseTraceFormat(readFileSync(join(dir, 'events', event, 'format'), 'utf8'));
+      const type = format.fields.get('common_type');
+      // One read gives at most one page: a buffer of the page's size takes it whole.
+      const pages = readdirSync(join(dir, 'per_cpu')).filter((d) => /^cpu\d+$/.test(d))
+        .flatMap((cpu) => drainChunks(join(dir, 'per_cpu', cpu, 'trace_pipe_raw'), data.offset + data.size));
+      const records = pagesRecords(pages, headerPage).filter((r) => !type || format.id === undefined || fieldValue(r, type) === BigInt(format.id));
+      return { format, records };
+    },
     release,
   };
 }
 
-/** Everything a trace_pipe holds now, consumed; never waits for more (O_NONBLOCK: EAGAIN when it is empty). */
-function drainPipe(path: string): string {
+/** Every read a pipe gives now, consumed, each copied into its own buffer; never waits for more (O_NONBLOCK: EAGAIN when it is empty). */
+function drainChunks(path: string, size: number): Buffer[] {
   const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
-  const buf = Buffer.alloc(1 << 20);
-  const parts: string[] = [];
+  const buf = Buffer.alloc(size);
+  const chunks: Buffer[] = [];
   try {
     for (;;) {
       let n: number;
       try { n = readSync(fd, buf); } catch (e) { if ((e as NodeJS.ErrnoException).code === 'EAGAIN') break; throw e; }
-      if (n === 0) break;
-      parts.push(buf.toString('utf8', 0, n));
+      if (n <= 0) break;
+      chunks.push(Buffer.from(buf.subarray(0, n)));
     }
   } finally { closeSync(fd); }
-  return parts.join('');
+  return chunks;
+}
+
+/** Everything a trace_pipe holds now, consumed; never waits for more. */
+function drainPipe(path: string): string {
+  return Buffer.concat(drainChunks(path, 1 << 20)).toString('utf8');
 }
 
 /** One system call recorded by its syscalls:sys_enter_<name> and sys_exit_<name> events. */

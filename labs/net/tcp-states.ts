@@ -8,6 +8,8 @@
  *   <time µs> <socket address> <saddr>:<sport> <daddr>:<dport> <OLD> -> <NEW>
  */
 
+import { pagesRecords, parseTraceFormat, recordFields, type TraceFormat } from '../../helpers/kernel/ring-buffer.js';
+
 /** include/net/tcp_states.h, without the TCP_ prefix (index = the kernel's number). */
 export const TCP_STATES = ['', 'ESTABLISHED', 'SYN_SENT', 'SYN_RECV', 'FIN_WAIT1', 'FIN_WAIT2', 'TIME_WAIT',
   'CLOSE', 'CLOSE_WAIT', 'LAST_ACK', 'LISTEN', 'CLOSING', 'NEW_SYN_RECV', 'BOUND_INACTIVE'] as const;
@@ -195,84 +197,15 @@ export interface KernelSocketChange {
   readonly to: string;
 }
 
-/** One field of a tracefs format file (an event's `format`, or `events/header_page`). */
-export interface FormatField { readonly offset: number; readonly size: number; readonly signed: boolean }
-
-/** A tracefs format file: its fields by name (`const void * skaddr` is skaddr, `__u8 saddr[4]` saddr) and, for an event, its ID. */
-export interface TraceFormat { readonly id?: number; readonly fields: ReadonlyMap<string, FormatField> }
-
-export function parseTraceFormat(text: string): TraceFormat {
-  const fields = new Map<string, FormatField>();
-  for (const m of text.matchAll(/field:\s*([^;]*?)\s*;\s*offset:(\d+);\s*size:(\d+);\s*signed:(\d+);/g)) {
-    const name = m[1]!.replace(/\[.*$/, '').trim().split(/[\s*]+/).at(-1)!;
-    if (!fields.has(name)) fields.set(name, { offset: Number(m[2]), size: Number(m[3]), signed: m[4] === '1' });
-  }
-  const id = text.match(/^ID:\s*(\d+)/m)?.[1];
-  return { id: id === undefined ? undefined : Number(id), fields };
-}
-
-function readField(rec: Buffer, f: FormatField): bigint | undefined {
-  if (f.offset + f.size > rec.length) return undefined;
-  switch (f.size) {
-    case 1: return BigInt(f.signed ? rec.readInt8(f.offset) : rec.readUInt8(f.offset));
-    case 2: return BigInt(f.signed ? rec.readInt16LE(f.offset) : rec.readUInt16LE(f.offset));
-    case 4: return BigInt(f.signed ? rec.readInt32LE(f.offset) : rec.readUInt32LE(f.offset));
-    case 8: return f.signed ? rec.readBigInt64LE(f.offset) : rec.readBigUInt64LE(f.offset);
-    default: return undefined;
-  }
-}
-
-/** The ring buffer's event header (events/header_event): type_len (5 bits), then time_delta (27 bits). */
-const RB_PADDING = 29, RB_TIME_EXTEND = 30, RB_TIME_STAMP = 31;
-
-/**
- * The event records of one page of a trace_pipe_raw (the kernel's ring buffer page, kernel/trace/ring_buffer.c, as
- * trace-cmd reads it): the page header (`events/header_page`: a timestamp, `commit` = the bytes of data, with the
- * missed-events flags in bits 30 and 31, then the data), then events, each a 32-bit header (little-endian: type_len in
- * the low 5 bits, time_delta above) and its data: type_len 1–28 = that many 32-bit words of data, 0 = the length in
- * the next word (itself included), 29 = padding (a discarded event: the length in the next word; time_delta 0: the
- * rest of the page), 30 and 31 = a time extend or absolute time stamp (8 bytes, no data).
- */
-export function ringBufferRecords(page: Buffer, header: TraceFormat): Buffer[] {
-  const commit = header.fields.get('commit'), data = header.fields.get('data');
-  if (!commit || !data) throw new Error('events/header_page has no commit or data field');
-  const size = readField(page, { ...commit, signed: false });
-  if (size === undefined) return [];
-  const end = Math.min(page.length, data.offset + Number(BigInt.asUintN(30, size)));
-  const records: Buffer[] = [];
-  for (let off = data.offset; off + 4 <= end;) {
-    const h = page.readUInt32LE(off);
-    const typeLen = h & 0x1f, delta = h >>> 5;
-    if (typeLen === RB_PADDING) {
-      if (delta === 0 || off + 8 > end) break;
-      off += 4 + page.readUInt32LE(off + 4);
-    } else if (typeLen === RB_TIME_EXTEND || typeLen === RB_TIME_STAMP) {
-      off += 8;
-    } else if (typeLen === 0) {
-      if (off + 8 > end) break;
-      const len = page.readUInt32LE(off + 4);
-      if (len < 4) break;
-      records.push(page.subarray(off + 8, Math.min(end, off + 4 + len)));
-      off += 4 + len;
-    } else {
-      records.push(page.subarray(off + 4, Math.min(end, off + 4 + typeLen * 4)));
-      off += 4 + typeLen * 4;
-    }
-  }
-  return records;
-}
-
 /**
  * One inet_sock_set_state record of the ring buffer (its fields where the event's format file puts them), or undefined
  * for another event's record.
  */
 export function parseSocketChangeRecord(rec: Buffer, event: TraceFormat): KernelSocketChange | undefined {
-  const get = (name: string) => { const f = event.fields.get(name); return f ? readField(rec, f) : undefined; };
-  if (event.id !== undefined && get('common_type') !== BigInt(event.id)) return undefined;
-  const [sk, from, to, sport, dport, protocol] = ['skaddr', 'oldstate', 'newstate', 'sport', 'dport', 'protocol'].map(get);
-  if ([sk, from, to, sport, dport, protocol].some((x) => x === undefined)) return undefined;
+  const f = recordFields(rec, event, ['skaddr', 'oldstate', 'newstate', 'sport', 'dport', 'protocol']);
+  if (!f) return undefined;
   const state = (n: bigint) => TCP_STATES[Number(n)] || String(n);
-  return { sk: `0x${BigInt.asUintN(64, sk!).toString(16)}`, protocol: Number(protocol), sport: Number(sport), dport: Number(dport), from: state(from!), to: state(to!) };
+  return { sk: `0x${BigInt.asUintN(64, f.skaddr).toString(16)}`, protocol: Number(f.protocol), sport: Number(f.sport), dport: Number(f.dport), from: state(f.oldstate), to: state(f.newstate) };
 }
 
 /**
@@ -282,6 +215,6 @@ export function parseSocketChangeRecord(rec: Buffer, event: TraceFormat): Kernel
  * events/header_page, `format` the event's format file. Little-endian machines (x86-64, arm64).
  */
 export function parseRawSocketChanges(pages: readonly Buffer[], headerPage: string, format: string): KernelSocketChange[] {
-  const header = parseTraceFormat(headerPage), event = parseTraceFormat(format);
-  return pages.flatMap((p) => ringBufferRecords(p, header).flatMap((r) => { const k = parseSocketChangeRecord(r, event); return k ? [k] : []; }));
+  const event = parseTraceFormat(format);
+  return pagesRecords(pages, headerPage).flatMap((r) => { const k = parseSocketChangeRecord(r, event); return k ? [k] : []; });
 }

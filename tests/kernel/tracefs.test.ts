@@ -6,6 +6,7 @@ import { makeTempDir } from '../../helpers/harness/resources.js';
 import { describe, expect, it } from 'vitest';
 import { run } from '../../helpers/harness/exec.js';
 import { makeTraceInstance, parseTraceLine, tracepointExists } from '../../helpers/kernel/tracefs.js';
+import { recordFields } from '../../helpers/kernel/ring-buffer.js';
 
 describe('tracefs', () => {
   it('parses a line of a trace file (recorded from kvm_pio on this host)', () => {
@@ -65,6 +66,24 @@ describe('tracefs', () => {
     const count = (t: ReturnType<typeof inst.take>, pid: number) => t.events.filter((e) => e.pid === pid && e.event === 'sys_getppid').length;
     expect({ first: count(first, a), second: [count(second, a), count(second, b)], third: third.events.length, lost: first.lost || second.lost })
       .toEqual({ first: 3000, second: [0, 7], third: 0, lost: false });
+    await inst.release();
+  });
+
+  it('takeRaw() reads the binary ring buffer: every field of an event, consumed, from each CPU\'s trace_pipe_raw', async (ctx) => {
+    if (process.getuid?.() !== 0 || !tracepointExists('sched/sched_process_exit')) return ctx.skip('needs root and sched:sched_process_exit');
+    const inst = makeTraceInstance(['sched/sched_process_exit'], { tag: 'ut', enable: false })!;
+    const why = inst.rawUnavailable('sched/sched_process_exit', ['pid', 'prio']);
+    if (why) return ctx.skip(`no binary ring buffer here: ${why}`);
+    expect(inst.rawUnavailable('sched/sched_process_exit', ['no_such_field'])).toMatch(/no no_such_field field in .*sched_process_exit\/format/);
+    inst.setEnabled(true);
+    const pids = [];
+    for (let i = 0; i < 3; i++) pids.push((await run('true', [])).pid);
+    inst.setEnabled(false);
+    const first = inst.takeRaw('sched/sched_process_exit');
+    const exits = first.records.map((r) => recordFields(r, first.format, ['pid', 'prio'])).filter((f) => f !== undefined);
+    expect(exits).toHaveLength(first.records.length);
+    expect(pids.map((p) => exits.filter((f) => f.pid === BigInt(p!)).length)).toEqual([1, 1, 1]);
+    expect(inst.takeRaw('sched/sched_process_exit').records).toHaveLength(0);
     await inst.release();
   });
 });

@@ -16,7 +16,7 @@
  * record, each connection's ports and connect() time, and ss. No verdicts
  * here: judge.ts and the spec decide.
  */
-import { closeSync, constants, existsSync, openSync, readdirSync, readFileSync, readSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildProgram } from '../../../helpers/harness/compile.js';
 import { killGroup } from '../../../helpers/harness/process-group.js';
@@ -24,9 +24,9 @@ import { waitUntil, type Background } from '../../../helpers/harness/exec.js';
 import { labSource, REFERENCE_SRC } from '../../../helpers/harness/paths.js';
 import { lostEvents, startBpftrace, type BpftraceSession } from '../../../helpers/kernel/bpftrace.js';
 import { twoHosts, type Netns, type TwoHosts } from '../../../helpers/kernel/netns.js';
-import { makeTraceInstance, TRACEFS } from '../../../helpers/kernel/tracefs.js';
+import { makeTraceInstance } from '../../../helpers/kernel/tracefs.js';
 import {
-  parseKernelStateChange, parseRawSocketChanges, parseTraceFormat, parseSs, parseStateChanges, socketLives, type KernelSocketChange, type KernelStateChange, type SocketLife, type SsSocket,
+  parseKernelStateChange, parseSocketChangeRecord, parseSs, parseStateChanges, socketLives, type KernelSocketChange, type KernelStateChange, type SocketLife, type SsSocket,
 } from '../tcp-states.js';
 
 const randomInt = (lo: number, hi: number) => lo + Math.floor(Math.random() * (hi - lo + 1));
@@ -169,39 +169,8 @@ async function establishedBefore(client: Netns, server: Netns, peer: string, ip:
   };
 }
 
-const EVENTS = join(TRACEFS, 'events');
-const FORMAT = 'events/sock/inet_sock_set_state/format';
-
-/** Why an instance's ring buffer cannot give each change's socket here, or undefined where it can. */
-function rawUnavailable(dir: string): string | undefined {
-  const cpus = existsSync(join(dir, 'per_cpu')) ? readdirSync(join(dir, 'per_cpu')).filter((d) => /^cpu\d+$/.test(d)) : [];
-  if (!cpus.length || !cpus.every((c) => existsSync(join(dir, 'per_cpu', c, 'trace_pipe_raw')))) return `no ${join(dir, 'per_cpu/cpu<N>/trace_pipe_raw')}`;
-  const header = existsSync(join(EVENTS, 'header_page')) ? parseTraceFormat(readFileSync(join(EVENTS, 'header_page'), 'utf8')) : undefined;
-  if (!header?.fields.get('commit') || !header.fields.get('data')) return `no commit and data fields in ${join(EVENTS, 'header_page')}`;
-  if (!parseTraceFormat(readFileSync(join(dir, FORMAT), 'utf8')).fields.has('skaddr')) return `no skaddr field in ${join(dir, FORMAT)}`;
-  if (!new Uint8Array(new Uint16Array([1]).buffer)[0]) return 'a big-endian machine (the ring buffer\'s pages are read as little-endian)';
-  return undefined;
-}
-
-/** The changes with their sockets in an instance's ring buffer: every CPU's trace_pipe_raw, consumed page by page. */
-function readSocketChanges(dir: string) {
-  const headerPage = readFileSync(join(EVENTS, 'header_page'), 'utf8');
-  const data = parseTraceFormat(headerPage).fields.get('data')!;
-  const page = Buffer.alloc(data.offset + data.size);
-  const pages: Buffer[] = [];
-  for (const cpu of readdirSync(join(dir, 'per_cpu')).filter((d) => /^cpu\d+$/.test(d))) {
-    const fd = openSync(join(dir, 'per_cpu', cpu, 'trace_pipe_raw'), constants.O_RDONLY | constants.O_NONBLOCK);
-    try {
-      for (;;) {
-        let n: number;
-        try { n = readSync(fd, page); } catch (e) { if ((e as NodeJS.ErrnoException).code === 'EAGAIN') break; throw e; }
-        if (n <= 0) break;
-        pages.push(Buffer.from(page.subarray(0, n)));
-      }
-    } finally { closeSync(fd); }
-  }
-  return parseRawSocketChanges(pages, headerPage, readFileSync(join(dir, FORMAT), 'utf8'));
-}
+const EVENT = 'sock/inet_sock_set_state';
+const SOCKET_FIELDS = ['skaddr', 'oldstate', 'newstate', 'sport', 'dport', 'protocol'];
 
 /** Make the run's connections with the student's tracer and the kernel's record on, and return what both saw. */
 export async function traceConnections(): Promise<Run> {
@@ -224,7 +193,7 @@ export async function traceConnections(): Promise<Run> {
   // The print format leaves out skaddr: a second instance, read as the ring buffer's binary pages (trace_pipe_raw),
   // which hold every field of the event (any kernel with tracefs instances; options/fields prints them as text only on recent kernels).
   const sockets = makeTraceInstance(['sock/inet_sock_set_state'], { tag: 'tcpsk', enable: false, bufferKb: 1024, clock: 'mono' })!;
-  const noSockets = rawUnavailable(sockets.dir);
+  const noSockets = sockets.rawUnavailable(EVENT, SOCKET_FIELDS);
   if (!noSockets) {
     writeFileSync(join(sockets.dir, 'events/sock/inet_sock_set_state/filter'), `sport == ${PORT} || dport == ${PORT}`);
     sockets.setEnabled(true);
@@ -297,7 +266,7 @@ export async function traceConnections(): Promise<Run> {
   await bt.stop();
   record.setEnabled(false);
   sockets.setEnabled(false);
-  const kernelSockets = noSockets ? undefined : readSocketChanges(sockets.dir);
+  const kernelSockets = noSockets ? undefined : (({ format, records }) => records.flatMap((r) => parseSocketChangeRecord(r, format) ?? []))(sockets.takeRaw(EVENT));
   const kernel = record.read().events.flatMap((e) => { const k = parseKernelStateChange(e.body); return k ? [{ ...k, ts: e.ts }] : []; });
   return {
     port: PORT, decoyPorts: DECOYS, hosts, lines, lives: socketLives(parseStateChanges(lines)), clientFirst, serverFirst, simultaneous: simultaneous.conn, decoys, delayed, preexisting: early.conn, window: { from, to }, mptcp, noMptcp, kernel, kernelSockets, noSockets,

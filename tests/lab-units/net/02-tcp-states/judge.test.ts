@@ -96,7 +96,7 @@ function recordSockets(lines: string[]): KernelSocketChange[] {
     data.copy(page, 16);
     pages.push(page);
   }
-  return parseRawSocketChanges(pages, fixture('header_page.txt'), fixture('inet_sock_set_state-format.txt'));
+  return parseRawSocketChanges(pages, readFileSync(join(import.meta.dirname, '../../../fixtures/tracefs/header_page.txt'), 'utf8'), fixture('inet_sock_set_state-format.txt'));
 }
 
 const kernelChange = (protocol: number, from: string, to: string): KernelStateChange => ({ protocol, saddr: CIP, sport: mptcp.localPort, daddr: SIP, dport: PORT, from, to });
