@@ -50,7 +50,7 @@ export function endVerdict(t: Trial): string {
 }
 
 const shapeText = (t: Trial) => (t.shape
-  ? `the tracee made its calls in ${t.shape.pausesMs.length + 1} bursts with pauses of ${t.shape.pausesMs.join(' and ')} ms, then lived on ${t.shape.lingerMs} ms before it exited; `
+  ? `the tracee made its calls ${t.shape.pausesMs.length ? `in ${t.shape.pausesMs.length + 1} bursts with pauses of ${t.shape.pausesMs.join(' and ')} ms` : 'in one burst'}, then lived on ${t.shape.lingerMs} ms before it exited; `
   : '');
 
 /** The count is the kernel's: exactly N, not N+M (the decoy), not a guess. */

@@ -33,14 +33,14 @@ interface Run {
 let ran: Promise<Run> | undefined;
 let ftraceRan: Promise<Run> | undefined;
 
-/** The host trials: untraced, perf, bpftrace, twice, alternating (N random each time). */
+/** The host trials: untraced, perf, bpftrace, twice, alternating (N random each time; the first round's traced tracees pause between bursts). */
 const once = () => (ran ??= (async () => {
   const p = await buildPrograms();
   const syscall = pick(SYSCALLS);
   const host: Trial[] = [];
   for (let round = 0; round < 2; round++) {
     for (const tool of ['none', 'perf', 'bpftrace'] as const) {
-      host.push(await hostTrial(p, tool, syscall, between(20_000, 50_000), between(5_000, 15_000), tool === 'none' ? undefined : randomShape('host')));
+      host.push(await hostTrial(p, tool, syscall, between(20_000, 50_000), between(5_000, 15_000), tool === 'none' ? undefined : randomShape('host', round === 0)));
     }
   }
   return { syscall, host, ftrace: [] };
@@ -51,8 +51,8 @@ const withFtrace = () => (ftraceRan ??= (async () => {
   const r = await once();
   const p = await buildPrograms();
   const ft = functionTracing();
-  const plan: FtracePlan[] = [0, 1].flatMap(() => (['none', 'ftrace'] as const).map((tool) => ({
-    tool, n: between(5_000, 20_000), m: between(2_000, 6_000), ...(tool === 'ftrace' ? { shape: randomShape(ft.ok ? 'host' : 'guest') } : {}),
+  const plan: FtracePlan[] = [0, 1].flatMap((round) => (['none', 'ftrace'] as const).map((tool) => ({
+    tool, n: between(5_000, 20_000), m: between(2_000, 6_000), ...(tool === 'ftrace' ? { shape: randomShape(ft.ok ? 'host' : 'guest', round === 0) } : {}),
   })));
   if (ft.ok) return { ...r, ftrace: await ftraceNative(p, r.syscall, plan) };
   const g = await ftraceInGuest(p, r.syscall, plan);
