@@ -45,6 +45,24 @@ export interface FioJobFile {
   readonly options: Readonly<Record<string, string | number>>;
 }
 
+/**
+ * The lines of a fio job file that run a command or load code rather than describe I/O: `exec_prerun=` and
+ * `exec_postrun=` (system(3), as fio's user), `ioengine=external:<lib>` (a shared object loaded into fio) and
+ * `ioengine=exec` (runs `program=`), and `include` (another file's options, unseen here). What they run could
+ * rewrite fio's own report while fio writes it, so a lab that judges that report refuses a job file with them.
+ * Names are compared case-insensitively and with blanks around `=`: a superset of what fio reads.
+ */
+export function jobFileCommands(text: string): string[] {
+  return text.split('\n').map((l) => l.trim()).filter((l) => {
+    if (!l || l.startsWith('#') || l.startsWith(';') || l.startsWith('[')) return false;
+    const m = l.match(/^([A-Za-z_]+)\s*(?:=\s*(.*))?$/) ?? l.match(/^(include)\s+(.*)$/i);
+    if (!m) return false;
+    const name = m[1]!.toLowerCase(), value = (m[2] ?? '').trim().toLowerCase();
+    return name === 'exec_prerun' || name === 'exec_postrun' || name === 'include'
+      || (name === 'ioengine' && (value.startsWith('external') || value === 'exec'));
+  });
+}
+
 export const FIO_DEFAULTS = { bs: '4k', iodepth: 1, direct: true, timeBased: false } as const;
 
 /** fio's command-line arguments for a job (JSON report written to `output`). */
@@ -206,13 +224,17 @@ export async function runFio(
 }
 
 /**
- * fio's report, read as root without following a link: where fio runs contained (Lab 2.1: the student's job file is
+ * fio's report, read as root without following a link, and only if it is a regular file: where fio runs contained (Lab 2.1: the student's job file is
  * its code, helpers/harness/contain.ts), the file is the program's, and a link it put at the path must not lead the
  * harness to another file (whose text a parse error would quote).
  */
 async function readReport(path: string): Promise<string> {
-  const fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
-  try { return await fh.readFile('utf8'); } finally { await fh.close(); }
+  // O_NONBLOCK: a FIFO put at the path must not hold the harness (a regular file's reads never block anyway).
+  const fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  try {
+    if (!(await fh.stat()).isFile()) throw new Error('not a regular file');
+    return await fh.readFile('utf8');
+  } finally { await fh.close(); }
 }
 
 export function median(values: readonly number[]): number {

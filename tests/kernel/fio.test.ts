@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { depthBucket, fioArgs, median, parseFioJson, shareAtDepth } from '../../helpers/kernel/fio.js';
+import { depthBucket, fioArgs, jobFileCommands, median, parseFioJson, shareAtDepth } from '../../helpers/kernel/fio.js';
 
 const fixture = (name: string) => readFileSync(join(import.meta.dirname, '..', 'fixtures', 'io_uring', name), 'utf8');
 
@@ -69,5 +69,15 @@ describe('fio helpers', () => {
     expect([1, 3, 8, 48, 64, 128].map(depthBucket)).toEqual(['1', '2', '8', '32', '>=64', '>=64']);
     expect(median([3, 1, 2])).toBe(2);
     expect(median([4, 1, 2, 3])).toBe(2.5);
+  });
+
+  it('names the job file lines that run a command or load code (exec_prerun/postrun, an external or exec engine, include), not the I/O options', () => {
+    const job = [
+      '[global]', 'rw=randread', 'bs=4k', '; exec_prerun=commented out', '# include other.fio', 'ioengine=io_uring',
+      '  Exec_Prerun = sh -c "sleep 1 &"', 'exec_postrun=true', 'ioengine=external:/tmp/x.so', 'ioengine = exec', 'program=/bin/true',
+      'include other.fio', '[randread]', 'filename=/tmp/exec_prerun', 'description=ioengine=exec',
+    ].join('\n');
+    expect(jobFileCommands(job)).toEqual(['Exec_Prerun = sh -c "sleep 1 &"', 'exec_postrun=true', 'ioengine=external:/tmp/x.so', 'ioengine = exec', 'include other.fio']);
+    expect(jobFileCommands(readFileSync(join(import.meta.dirname, '../../c/io_uring/01-fio/randread.fio'), 'utf8'))).toEqual([]);
   });
 });

@@ -26,7 +26,7 @@ import { run } from '../../../helpers/harness/exec.js';
 import { studentInputCopy } from '../../../helpers/harness/contain.js';
 import { labSource } from '../../../helpers/harness/paths.js';
 import { makeTempDir } from '../../../helpers/harness/resources.js';
-import { runFio, type FioJob, type FioJobFile, type FioJobResult } from '../../../helpers/kernel/fio.js';
+import { jobFileCommands, runFio, type FioJob, type FioJobFile, type FioJobResult } from '../../../helpers/kernel/fio.js';
 import { parseStraceSummary, straceCountArgs, type SyscallSummary } from '../../../helpers/kernel/syscalls.js';
 
 export const FILE_SIZE = '256M';
@@ -40,7 +40,11 @@ export type Engine = (typeof ENGINES)[number];
  * The file fio reads, in a directory of the run on the real disk (not tmpfs: O_DIRECT needs a block-backed filesystem)
  * that the student's contained fio sees; `own`, the harness's directory beside it (same filesystem), hidden from it.
  */
-export interface TestFile { readonly dir: string; readonly file: string; readonly own: string; readonly jobFile: string }
+export interface TestFile {
+  readonly dir: string; readonly file: string; readonly own: string; readonly jobFile: string;
+  /** The job file's lines that run a command or load code (helpers/kernel/fio.ts jobFileCommands), read before any of its runs. */
+  readonly jobCommands: readonly string[];
+}
 
 /** fio writes every block of the file first, so that no read finds an unwritten extent. */
 export async function layDown(): Promise<TestFile> {
@@ -50,7 +54,8 @@ export async function layDown(): Promise<TestFile> {
   await runFio({ name: 'lay-down', filename: file, rw: 'write', ioengine: 'psync', bs: '1M', size: FILE_SIZE, direct: true }, { outputDir: own, timeoutMs: 120_000 });
   // the student's job file as the contained fio reads it (a copy in `dir` while contained: helpers/harness/contain.ts)
   const jobFile = await studentInputCopy(labSource('io_uring/01-fio/randread.fio'), dir);
-  return { dir, file, own, jobFile };
+  // Read before fio ever runs the job (nothing of the student's runs yet that could change the copy).
+  return { dir, file, own, jobFile, jobCommands: jobFileCommands(readFileSync(jobFile, 'utf8')) };
 }
 
 /** Unwritten extents of a file, from `filefrag -v` (FIEMAP). */

@@ -31,12 +31,15 @@ describe('io_uring Lab 1 — fio: libaio vs io_uring (牛刀小试)', () => {
     holds(judge.extentsControl(e));
   });
 
-  it('runs randread 4k at depth 64 with O_DIRECT on both engines, alternating, with sane figures (IOPS × latency ≈ depth)', async (ctx) => {
+  it('runs randread 4k at depth 64 with O_DIRECT on both engines, alternating, with sane figures (IOPS × latency ≈ depth), and nothing but the job', async (ctx) => {
     const runs = await runEngines(t, (r) => !holdsQuietly(judge.seedJob(r)) || !holdsQuietly(judge.saneFigures(r)));
     for (const r of runs) {
       holds(judge.seedJob(r));
       holds(judge.saneFigures(r));
     }
+    // After the runs' own verdicts (what fio did, contained), before any figure is kept: fio's reports are evidence
+    // only from a job file that runs nothing while fio writes them.
+    holds(judge.onlyTheJob(t));
     const group = `fio randread 4k QD${DEPTH} direct, median of ${TRIALS}`;
     const med = (engine: string, f: (r: (typeof runs)[number]) => number) => median(runs.filter((r) => r.engine === engine).map(f));
     for (const engine of ENGINES) {

@@ -6,7 +6,7 @@
  * evidence in tests/lab-units/io_uring/01-fio/judge.test.ts.
  */
 import { shareAtDepth, type FioJobResult } from '../../../helpers/kernel/fio.js';
-import { DEPTH, IO_PATH_SYSCALLS, RUNTIME_SEC, type EngineRun, type Extents, type SyscallCount, type Variant } from './experiment.js';
+import { DEPTH, IO_PATH_SYSCALLS, RUNTIME_SEC, type EngineRun, type Extents, type SyscallCount, type TestFile, type Variant } from './experiment.js';
 
 import type { Verdict } from '../../../helpers/harness/verdict.js';
 
@@ -65,6 +65,21 @@ export function seedJob(r: EngineRun): Verdict<Record<string, string | number | 
     want,
     message: 'randread.fio should ask for the seed\'s job, its options read as fio reads them (fio\'s "global options" and the job\'s own, as its JSON report echoes them; ' +
       `fio's defaults where it names none): ${describeRun(r.engine, r.job)}`,
+  };
+}
+
+/**
+ * The job file describes I/O and nothing else: no line runs a command or loads code (exec_prerun=, exec_postrun=,
+ * ioengine=external: or exec, include). What those run does so as fio's user while fio writes its report — the
+ * evidence every other verdict reads — so a job file with them earns nothing, whatever the report says.
+ */
+export function onlyTheJob(t: Pick<TestFile, 'jobCommands'>): Verdict<{ commandLines: readonly string[] }> {
+  return {
+    got: { commandLines: t.jobCommands },
+    want: { commandLines: [] },
+    message: 'randread.fio must describe the job only: a line that runs a command or loads code (exec_prerun=, exec_postrun=, ' +
+      'ioengine=external:… or exec, include) could rewrite the fio report the spec reads, so the spec refuses it: remove ' +
+      `${t.jobCommands.map((l) => JSON.stringify(l)).join(', ')}`,
   };
 }
 

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { holdsQuietly as holds } from '../../../../helpers/harness/verdict.js';
 import type { EngineRun, SyscallCount } from '../../../../labs/io_uring/01-fio/experiment.js';
-import { extentsControl, fioInt, fioSize, fioTimeMs, saneFigures, seedJob, sqpollFewerSyscalls } from '../../../../labs/io_uring/01-fio/judge.js';
+import { extentsControl, fioInt, fioSize, fioTimeMs, onlyTheJob, saneFigures, seedJob, sqpollFewerSyscalls } from '../../../../labs/io_uring/01-fio/judge.js';
 import { parseFioJson, type FioJobResult } from '../../../../helpers/kernel/fio.js';
 import { parseStraceSummary } from '../../../../helpers/kernel/syscalls.js';
 
@@ -51,5 +51,12 @@ describe('io_uring Lab 2.1 judge', () => {
     const e = (path: string, unwritten: number) => ({ path, unwritten, text: `${unwritten} unwritten` });
     expect(holds(extentsControl({ fallocated: e('a', 1), written: e('b', 0) }))).toBe(true);
     expect(holds(extentsControl({ fallocated: e('a', 1), written: e('b', 3) }))).toBe(false);
+  });
+
+  it('refuses a job file that runs a command or loads code, naming the lines; a plain job holds', () => {
+    expect(holds(onlyTheJob({ jobCommands: [] }))).toBe(true);
+    const v = onlyTheJob({ jobCommands: ['exec_prerun=sh -c "mv a b"', 'include x.fio'] });
+    expect(holds(v)).toBe(false);
+    expect(v.message).toMatch(/remove "exec_prerun=sh -c \\"mv a b\\"", "include x.fio"/);
   });
 });
