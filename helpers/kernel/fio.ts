@@ -45,22 +45,39 @@ export interface FioJobFile {
   readonly options: Readonly<Record<string, string | number>>;
 }
 
+/** One line of a fio job file that is not blank, a comment or a section header. */
+export interface JobFileLine {
+  /** The line, trimmed. */
+  readonly line: string;
+  /** The option's name, lower case; undefined for a line that does not read as `name`, `name=value` or `include <file>`. */
+  readonly name?: string;
+  /** The value as fio reads it: up to the first `;` (fio ends a value there), trimmed; '' for a flag. */
+  readonly value?: string;
+}
+
+/** The option lines of a fio job file (fio skips lines that start with `#` or `;`, and reads `[…]` as a section). */
+export function jobFileLines(text: string): JobFileLine[] {
+  return text.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#') && !l.startsWith(';') && !/^\[[^\]]*\]$/.test(l)).map((line) => {
+    const m = line.match(/^([A-Za-z_]+)\s*(?:=(.*))?$/) ?? line.match(/^(include)\s+(.*)$/i);
+    return m ? { line, name: m[1]!.toLowerCase(), value: (m[2] ?? '').split(';')[0]!.trim() } : { line };
+  });
+}
+
+/** fio 3.33's engines built into the binary that the labs may name; any other `ioengine=` value is a library fio loads (a path, `external:…`) or `exec`. */
+export const FIO_BUILTIN_ENGINES: readonly string[] = ['libaio', 'io_uring', 'psync', 'sync', 'vsync', 'pvsync', 'pvsync2', 'posixaio', 'mmap', 'null'];
+
 /**
  * The lines of a fio job file that run a command or load code rather than describe I/O: `exec_prerun=` and
- * `exec_postrun=` (system(3), as fio's user), `ioengine=external:<lib>` (a shared object loaded into fio) and
- * `ioengine=exec` (runs `program=`), and `include` (another file's options, unseen here). What they run could
- * rewrite fio's own report while fio writes it, so a lab that judges that report refuses a job file with them.
- * Names are compared case-insensitively and with blanks around `=`: a superset of what fio reads.
+ * `exec_postrun=` (system(3), as fio's user), an `ioengine=` that is not a built-in engine (`external:<lib>`, or a
+ * path: a shared object loaded into fio; `exec`: runs `program=` with `arguments=`), `program=`, `arguments=`, and
+ * `include` (another file's options, unseen here); a line that does not read as an option is listed too. What those
+ * run could rewrite fio's own report while fio writes it, so a lab that judges that report refuses a job file with
+ * them. Names are compared in lower case and a value ends at `;`, as fio reads it: a superset of what fio runs.
  */
 export function jobFileCommands(text: string): string[] {
-  return text.split('\n').map((l) => l.trim()).filter((l) => {
-    if (!l || l.startsWith('#') || l.startsWith(';') || l.startsWith('[')) return false;
-    const m = l.match(/^([A-Za-z_]+)\s*(?:=\s*(.*))?$/) ?? l.match(/^(include)\s+(.*)$/i);
-    if (!m) return false;
-    const name = m[1]!.toLowerCase(), value = (m[2] ?? '').trim().toLowerCase();
-    return name === 'exec_prerun' || name === 'exec_postrun' || name === 'include'
-      || (name === 'ioengine' && (value.startsWith('external') || value === 'exec'));
-  });
+  return jobFileLines(text).filter(({ name, value }) => name === undefined
+    || ['exec_prerun', 'exec_postrun', 'include', 'program', 'arguments'].includes(name)
+    || (name === 'ioengine' && !FIO_BUILTIN_ENGINES.includes(value!.toLowerCase()))).map((l) => l.line);
 }
 
 export const FIO_DEFAULTS = { bs: '4k', iodepth: 1, direct: true, timeBased: false } as const;

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { depthBucket, fioArgs, jobFileCommands, median, parseFioJson, shareAtDepth } from '../../helpers/kernel/fio.js';
+import { depthBucket, fioArgs, jobFileCommands, jobFileLines, median, parseFioJson, shareAtDepth } from '../../helpers/kernel/fio.js';
 
 const fixture = (name: string) => readFileSync(join(import.meta.dirname, '..', 'fixtures', 'io_uring', name), 'utf8');
 
@@ -71,13 +71,16 @@ describe('fio helpers', () => {
     expect(median([4, 1, 2, 3])).toBe(2.5);
   });
 
-  it('names the job file lines that run a command or load code (exec_prerun/postrun, an external or exec engine, include), not the I/O options', () => {
+  it('names the job file lines that run a command or load code (exec_prerun/postrun, an engine that is not built in, exec, include), not the I/O options', () => {
     const job = [
-      '[global]', 'rw=randread', 'bs=4k', '; exec_prerun=commented out', '# include other.fio', 'ioengine=io_uring',
+      '[global]', 'rw=randread', 'bs=4k', '; exec_prerun=commented out', '# include other.fio', 'ioengine=io_uring', 'ioengine=libaio ;x',
       '  Exec_Prerun = sh -c "sleep 1 &"', 'exec_postrun=true', 'ioengine=external:/tmp/x.so', 'ioengine = exec', 'program=/bin/true',
-      'include other.fio', '[randread]', 'filename=/tmp/exec_prerun', 'description=ioengine=exec',
+      'ioengine=exec;', 'ioengine=/home/x/forge.so', 'arguments=-c id', 'include other.fio', '[randread]', 'filename=/tmp/exec_prerun',
+      'description=ioengine=exec', 'what is this',
     ].join('\n');
-    expect(jobFileCommands(job)).toEqual(['Exec_Prerun = sh -c "sleep 1 &"', 'exec_postrun=true', 'ioengine=external:/tmp/x.so', 'ioengine = exec', 'include other.fio']);
+    expect(jobFileCommands(job)).toEqual(['Exec_Prerun = sh -c "sleep 1 &"', 'exec_postrun=true', 'ioengine=external:/tmp/x.so', 'ioengine = exec', 'program=/bin/true',
+      'ioengine=exec;', 'ioengine=/home/x/forge.so', 'arguments=-c id', 'include other.fio', 'what is this']);
     expect(jobFileCommands(readFileSync(join(import.meta.dirname, '../../c/io_uring/01-fio/randread.fio'), 'utf8'))).toEqual([]);
+    expect(jobFileLines('[global]\n time_based \nrw = randread;x\n')).toEqual([{ line: 'time_based', name: 'time_based', value: '' }, { line: 'rw = randread;x', name: 'rw', value: 'randread' }]);
   });
 });

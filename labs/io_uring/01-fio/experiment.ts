@@ -26,7 +26,7 @@ import { run } from '../../../helpers/harness/exec.js';
 import { studentInputCopy } from '../../../helpers/harness/contain.js';
 import { labSource } from '../../../helpers/harness/paths.js';
 import { makeTempDir } from '../../../helpers/harness/resources.js';
-import { jobFileCommands, runFio, type FioJob, type FioJobFile, type FioJobResult } from '../../../helpers/kernel/fio.js';
+import { runFio, type FioJob, type FioJobFile, type FioJobResult } from '../../../helpers/kernel/fio.js';
 import { parseStraceSummary, straceCountArgs, type SyscallSummary } from '../../../helpers/kernel/syscalls.js';
 
 export const FILE_SIZE = '256M';
@@ -42,8 +42,8 @@ export type Engine = (typeof ENGINES)[number];
  */
 export interface TestFile {
   readonly dir: string; readonly file: string; readonly own: string; readonly jobFile: string;
-  /** The job file's lines that run a command or load code (helpers/kernel/fio.ts jobFileCommands), read before any of its runs. */
-  readonly jobCommands: readonly string[];
+  /** The job file's text as the harness read it before any of its runs (judge.ts onlyTheJob reads its options). */
+  readonly jobText: string;
 }
 
 /** fio writes every block of the file first, so that no read finds an unwritten extent. */
@@ -55,7 +55,7 @@ export async function layDown(): Promise<TestFile> {
   // the student's job file as the contained fio reads it (a copy in `dir` while contained: helpers/harness/contain.ts)
   const jobFile = await studentInputCopy(labSource('io_uring/01-fio/randread.fio'), dir);
   // Read before fio ever runs the job (nothing of the student's runs yet that could change the copy).
-  return { dir, file, own, jobFile, jobCommands: jobFileCommands(readFileSync(jobFile, 'utf8')) };
+  return { dir, file, own, jobFile, jobText: readFileSync(jobFile, 'utf8') };
 }
 
 /** Unwritten extents of a file, from `filefrag -v` (FIEMAP). */

@@ -5,7 +5,7 @@
  * `want` — with the message that shows the evidence. Unit-tested on made-up
  * evidence in tests/lab-units/io_uring/01-fio/judge.test.ts.
  */
-import { shareAtDepth, type FioJobResult } from '../../../helpers/kernel/fio.js';
+import { jobFileCommands, jobFileLines, shareAtDepth, type FioJobResult } from '../../../helpers/kernel/fio.js';
 import { DEPTH, IO_PATH_SYSCALLS, RUNTIME_SEC, type EngineRun, type Extents, type SyscallCount, type TestFile, type Variant } from './experiment.js';
 
 import type { Verdict } from '../../../helpers/harness/verdict.js';
@@ -69,17 +69,33 @@ export function seedJob(r: EngineRun): Verdict<Record<string, string | number | 
 }
 
 /**
- * The job file describes I/O and nothing else: no line runs a command or loads code (exec_prerun=, exec_postrun=,
- * ioengine=external: or exec, include). What those run does so as fio's user while fio writes its report — the
- * evidence every other verdict reads — so a job file with them earns nothing, whatever the report says.
+ * The options a job file of the seed's job may set (lower case, with fio's other names for them): the job's own,
+ * fio's names for it, and a few that change nothing the lab measures. Any other option changes what fio runs in a way
+ * its report may not show (buffered=1 undoes direct=1 while the report still echoes direct=1; percentage_random=0
+ * makes every read sequential; bssplit= changes the block size; numjobs= the depth; filename= the file).
  */
-export function onlyTheJob(t: Pick<TestFile, 'jobCommands'>): Verdict<{ commandLines: readonly string[] }> {
+export const SEED_JOB_OPTIONS: readonly string[] = [
+  'rw', 'readwrite', 'bs', 'blocksize', 'iodepth', 'direct', 'runtime', 'timeout', 'time_based', 'size', 'ioengine',
+  'name', 'description', 'group_reporting', 'thread', 'invalidate', 'randrepeat', 'randseed',
+];
+
+/**
+ * The job file describes the seed's job and nothing else, as the harness read it before fio ran it: no line runs a
+ * command or loads code (exec_prerun=, exec_postrun=, an ioengine= that is not built into fio — external:, a path,
+ * exec —, program=, arguments=, include), which could rewrite fio's report — the evidence every other verdict
+ * reads — while fio writes it; and no option outside the seed's job (SEED_JOB_OPTIONS; buffered= only as 0), which
+ * could change what fio runs while its report echoes the seed's options.
+ */
+export function onlyTheJob(t: Pick<TestFile, 'jobText'>): Verdict<{ commandLines: readonly string[]; otherOptions: readonly string[] }> {
+  const commandLines = jobFileCommands(t.jobText);
+  const otherOptions = jobFileLines(t.jobText).filter((l) => !commandLines.includes(l.line) && l.name !== undefined
+    && !SEED_JOB_OPTIONS.includes(l.name) && !(l.name === 'buffered' && fioInt(l.value) === 0)).map((l) => l.line);
   return {
-    got: { commandLines: t.jobCommands },
-    want: { commandLines: [] },
-    message: 'randread.fio must describe the job only: a line that runs a command or loads code (exec_prerun=, exec_postrun=, ' +
-      'ioengine=external:… or exec, include) could rewrite the fio report the spec reads, so the spec refuses it: remove ' +
-      `${t.jobCommands.map((l) => JSON.stringify(l)).join(', ')}`,
+    got: { commandLines, otherOptions },
+    want: { commandLines: [], otherOptions: [] },
+    message: 'randread.fio must describe the seed\'s job and nothing else, so that fio\'s report (which the spec reads) is what ran' +
+      (commandLines.length ? `; these lines run a command or load code (exec_prerun=, exec_postrun=, an ioengine= other than a built-in engine, program=, arguments=, include), which could rewrite that report: remove ${commandLines.map((l) => JSON.stringify(l)).join(', ')}` : '') +
+      (otherOptions.length ? `; these options are not the seed's job (${SEED_JOB_OPTIONS.filter((o) => !['readwrite', 'blocksize', 'timeout', 'size', 'ioengine'].includes(o)).join(', ')}), and could change what fio runs while its report still echoes the seed's options: remove ${otherOptions.map((l) => JSON.stringify(l)).join(', ')}` : ''),
   };
 }
 

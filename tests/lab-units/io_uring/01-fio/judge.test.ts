@@ -53,10 +53,12 @@ describe('io_uring Lab 2.1 judge', () => {
     expect(holds(extentsControl({ fallocated: e('a', 1), written: e('b', 3) }))).toBe(false);
   });
 
-  it('refuses a job file that runs a command or loads code, naming the lines; a plain job holds', () => {
-    expect(holds(onlyTheJob({ jobCommands: [] }))).toBe(true);
-    const v = onlyTheJob({ jobCommands: ['exec_prerun=sh -c "mv a b"', 'include x.fio'] });
-    expect(holds(v)).toBe(false);
-    expect(v.message).toMatch(/remove "exec_prerun=sh -c \\"mv a b\\"", "include x.fio"/);
+  it('refuses a job file that runs a command or loads code, or sets an option outside the seed\'s job, naming the lines; the seed\'s job in any spelling holds', () => {
+    const ref = readFileSync(join(import.meta.dirname, '../../../../c/io_uring/01-fio/randread.fio'), 'utf8');
+    expect(holds(onlyTheJob({ jobText: ref }))).toBe(true);
+    expect(holds(onlyTheJob({ jobText: '[global]\nreadwrite=randread\nblocksize=4096\niodepth=0x40\ndirect=1\nbuffered=0\nruntime=2000ms\ntime_based=1\n[randread]\nname=x\n' }))).toBe(true);
+    const v = onlyTheJob({ jobText: '[global]\nrw=randread\nexec_prerun=sh -c "mv a b"\nioengine=exec;\nbuffered=1\npercentage_random=0\nbssplit=64k/100\ninclude x.fio\n' });
+    expect(v.got).toEqual({ commandLines: ['exec_prerun=sh -c "mv a b"', 'ioengine=exec;', 'include x.fio'], otherOptions: ['buffered=1', 'percentage_random=0', 'bssplit=64k/100'] });
+    expect(v.message).toMatch(/run a command or load code .*remove "exec_prerun=sh -c \\"mv a b\\"", "ioengine=exec;", "include x.fio"; these options are not the seed's job .*remove "buffered=1", "percentage_random=0", "bssplit=64k\/100"/);
   });
 });
