@@ -70,15 +70,23 @@ export const FIO_BUILTIN_ENGINES: readonly string[] = ['libaio', 'io_uring', 'ps
  * The lines of a fio job file that run a command or load code rather than describe I/O: `exec_prerun=` and
  * `exec_postrun=` (system(3), as fio's user), an `ioengine=` that is not a built-in engine (`external:<lib>`, or a
  * path: a shared object loaded into fio; `exec`: runs `program=` with `arguments=`), `program=`, `arguments=`, and
- * `include` (another file's options, unseen here); a line that does not read as an option is listed too. What those
+ * `include` (another file's options, unseen here); a line that does not read as an option is listed too, and so is
+ * a line longer than JOB_LINE_MAX or with a control character (comments included), which fio may read otherwise. What those
  * run could rewrite fio's own report while fio writes it, so a lab that judges that report refuses a job file with
  * them. Names are compared in lower case and a value ends at `;`, as fio reads it: a superset of what fio runs.
  */
 export function jobFileCommands(text: string): string[] {
-  return jobFileLines(text).filter(({ name, value }) => name === undefined
+  // fio reads a job file with fgets() into 8 KiB: a longer line reaches it as two, the second a line of its own that a
+  // reader splitting at '\n' never sees (even behind a '#'). No option needs such a line, nor a control character.
+  const unreadable = text.split('\n').filter((l) => l.length > JOB_LINE_MAX || /[\x00-\x08\x0b-\x1f\x7f]/.test(l.replace(/\r$/, '')))
+    .map((l) => `${JSON.stringify(l.slice(0, 60)).slice(1, -1)}… (a line of ${l.length} characters${/[\x00-\x08\x0b-\x1f\x7f]/.test(l.replace(/\r$/, '')) ? ' with a control character' : ''})`);
+  return [...unreadable, ...jobFileLines(text).filter(({ line }) => line.length <= JOB_LINE_MAX).filter(({ name, value }) => name === undefined
     || ['exec_prerun', 'exec_postrun', 'include', 'program', 'arguments'].includes(name)
-    || (name === 'ioengine' && !FIO_BUILTIN_ENGINES.includes(value!.toLowerCase()))).map((l) => l.line);
+    || (name === 'ioengine' && !FIO_BUILTIN_ENGINES.includes(value!.toLowerCase()))).map((l) => l.line)];
 }
+
+/** The longest job-file line the labs accept (fio itself reads at most 8191 characters a line; see jobFileCommands). */
+export const JOB_LINE_MAX = 1000;
 
 export const FIO_DEFAULTS = { bs: '4k', iodepth: 1, direct: true, timeBased: false } as const;
 

@@ -5,7 +5,7 @@
  * `want` — with the message that shows the evidence. Unit-tested on made-up
  * evidence in tests/lab-units/io_uring/01-fio/judge.test.ts.
  */
-import { jobFileCommands, jobFileLines, shareAtDepth, type FioJobResult } from '../../../helpers/kernel/fio.js';
+import { JOB_LINE_MAX, jobFileCommands, jobFileLines, shareAtDepth, type FioJobResult } from '../../../helpers/kernel/fio.js';
 import { DEPTH, IO_PATH_SYSCALLS, RUNTIME_SEC, type EngineRun, type Extents, type SyscallCount, type TestFile, type Variant } from './experiment.js';
 
 import type { Verdict } from '../../../helpers/harness/verdict.js';
@@ -72,10 +72,11 @@ export function seedJob(r: EngineRun): Verdict<Record<string, string | number | 
  * The options a job file of the seed's job may set (lower case, with fio's other names for them): the job's own,
  * fio's names for it, and a few that change nothing the lab measures. Any other option changes what fio runs in a way
  * its report may not show (buffered=1 undoes direct=1 while the report still echoes direct=1; percentage_random=0
- * makes every read sequential; bssplit= changes the block size; numjobs= the depth; filename= the file).
+ * makes every read sequential; bssplit= changes the block size; numjobs= the depth; filename= the file; size= the
+ * region read: size=4k reads one cached block over and over — the spec gives the file and its size).
  */
 export const SEED_JOB_OPTIONS: readonly string[] = [
-  'rw', 'readwrite', 'bs', 'blocksize', 'iodepth', 'direct', 'runtime', 'timeout', 'time_based', 'size', 'ioengine',
+  'rw', 'readwrite', 'bs', 'blocksize', 'iodepth', 'direct', 'runtime', 'timeout', 'time_based', 'ioengine',
   'name', 'description', 'group_reporting', 'thread', 'invalidate', 'randrepeat', 'randseed',
 ];
 
@@ -86,16 +87,21 @@ export const SEED_JOB_OPTIONS: readonly string[] = [
  * reads — while fio writes it; and no option outside the seed's job (SEED_JOB_OPTIONS; buffered= only as 0), which
  * could change what fio runs while its report echoes the seed's options.
  */
-export function onlyTheJob(t: Pick<TestFile, 'jobText'>): Verdict<{ commandLines: readonly string[]; otherOptions: readonly string[] }> {
+export function onlyTheJob(t: Pick<TestFile, 'jobText'>): Verdict<{ commandLines: readonly string[]; otherOptions: readonly string[]; timeBased: boolean }> {
   const commandLines = jobFileCommands(t.jobText);
-  const otherOptions = jobFileLines(t.jobText).filter((l) => !commandLines.includes(l.line) && l.name !== undefined
+  const lines = jobFileLines(t.jobText).filter((l) => l.line.length <= JOB_LINE_MAX);
+  const otherOptions = lines.filter((l) => !commandLines.includes(l.line) && l.name !== undefined
     && !SEED_JOB_OPTIONS.includes(l.name) && !(l.name === 'buffered' && fioInt(l.value) === 0)).map((l) => l.line);
+  // fio does not echo a flag in its report: time_based is read here (its last setting; a bare flag or a non-zero value).
+  const last = lines.filter((l) => l.name === 'time_based').at(-1);
+  const timeBased = last !== undefined && (last.value === '' || fioInt(last.value) !== 0);
   return {
-    got: { commandLines, otherOptions },
-    want: { commandLines: [], otherOptions: [] },
+    got: { commandLines, otherOptions, timeBased },
+    want: { commandLines: [], otherOptions: [], timeBased: true },
     message: 'randread.fio must describe the seed\'s job and nothing else, so that fio\'s report (which the spec reads) is what ran' +
       (commandLines.length ? `; these lines run a command or load code (exec_prerun=, exec_postrun=, an ioengine= other than a built-in engine, program=, arguments=, include), which could rewrite that report: remove ${commandLines.map((l) => JSON.stringify(l)).join(', ')}` : '') +
-      (otherOptions.length ? `; these options are not the seed's job (${SEED_JOB_OPTIONS.filter((o) => !['readwrite', 'blocksize', 'timeout', 'size', 'ioengine'].includes(o)).join(', ')}), and could change what fio runs while its report still echoes the seed's options: remove ${otherOptions.map((l) => JSON.stringify(l)).join(', ')}` : ''),
+      (timeBased ? '' : '; it does not make the run time-based (the seed\'s job runs for exactly its runtime whatever the file size: fio(1), time_based)') +
+      (otherOptions.length ? `; these options are not the seed's job (${SEED_JOB_OPTIONS.filter((o) => !['readwrite', 'blocksize', 'timeout', 'ioengine'].includes(o)).join(', ')}), and could change what fio runs while its report still echoes the seed's options: remove ${otherOptions.map((l) => JSON.stringify(l)).join(', ')}` : ''),
   };
 }
 
