@@ -87,7 +87,23 @@ export const SEED_JOB_OPTIONS: readonly string[] = [
  * reads — while fio writes it; and no option outside the seed's job (SEED_JOB_OPTIONS; buffered= only as 0), which
  * could change what fio runs while its report echoes the seed's options.
  */
-export function onlyTheJob(t: Pick<TestFile, 'jobText'>): Verdict<{ commandLines: readonly string[]; otherOptions: readonly string[]; timeBased: boolean }> {
+/** fio's other names for the seed's options (one option, however spelled). */
+const OPTION_ALIASES: Readonly<Record<string, string>> = { readwrite: 'rw', blocksize: 'bs', timeout: 'runtime' };
+const ONE_JOB = 'one job section, after at most one [global]';
+
+/**
+ * The job file's sections, as fio reads them: one job, after at most one [global]. A [global] after a job's section
+ * reaches fio's report ("global options", where the last of two equal names wins in the spec's JSON parse) but not
+ * that job, which fio built from the globals as they stood at its section; a second job runs beside the one judged.
+ */
+function sectionShape(text: string): string {
+  const sections = text.split('\n').map((l) => l.trim()).filter((l) => /^\[[^\]]*\]$/.test(l)).map((l) => l.slice(1, -1).trim().toLowerCase());
+  const jobs = sections.filter((n) => n !== 'global');
+  const globalsFirst = sections.filter((n) => n === 'global').length <= 1 && (sections[0] === 'global' || !sections.includes('global'));
+  return jobs.length === 1 && globalsFirst ? ONE_JOB : `sections ${sections.map((n) => `[${n}]`).join(', ') || '(none)'}`;
+}
+
+export function onlyTheJob(t: Pick<TestFile, 'jobText'>): Verdict<{ commandLines: readonly string[]; otherOptions: readonly string[]; timeBased: boolean; sections: string; setTwice: readonly string[] }> {
   const commandLines = jobFileCommands(t.jobText);
   const lines = jobFileLines(t.jobText).filter((l) => l.line.length <= JOB_LINE_MAX);
   const otherOptions = lines.filter((l) => !commandLines.includes(l.line) && l.name !== undefined
@@ -95,11 +111,16 @@ export function onlyTheJob(t: Pick<TestFile, 'jobText'>): Verdict<{ commandLines
   // fio does not echo a flag in its report: time_based is read here (its last setting; a bare flag or a non-zero value).
   const last = lines.filter((l) => l.name === 'time_based').at(-1);
   const timeBased = last !== undefined && (last.value === '' || fioInt(last.value) !== 0);
+  const sections = sectionShape(t.jobText);
+  const names = lines.flatMap((l) => (l.name && SEED_JOB_OPTIONS.includes(l.name) ? [OPTION_ALIASES[l.name] ?? l.name] : []));
+  const setTwice = [...new Set(names.filter((n, i) => names.indexOf(n) !== i))];
   return {
-    got: { commandLines, otherOptions, timeBased },
-    want: { commandLines: [], otherOptions: [], timeBased: true },
+    got: { commandLines, otherOptions, timeBased, sections, setTwice },
+    want: { commandLines: [], otherOptions: [], timeBased: true, sections: ONE_JOB, setTwice: [] },
     message: 'randread.fio must describe the seed\'s job and nothing else, so that fio\'s report (which the spec reads) is what ran' +
       (commandLines.length ? `; these lines run a command or load code (exec_prerun=, exec_postrun=, an ioengine= other than a built-in engine, program=, arguments=, include), which could rewrite that report: remove ${commandLines.map((l) => JSON.stringify(l)).join(', ')}` : '') +
+      (sections === ONE_JOB ? '' : `; it must hold ${ONE_JOB} (fio builds a job from the globals as they stand at its section, and runs every job section), not ${sections}`) +
+      (setTwice.length ? `; it sets ${setTwice.join(', ')} more than once (under fio's other names too): set each option once` : '') +
       (timeBased ? '' : '; it does not make the run time-based (the seed\'s job runs for exactly its runtime whatever the file size: fio(1), time_based)') +
       (otherOptions.length ? `; these options are not the seed's job (${SEED_JOB_OPTIONS.filter((o) => !['readwrite', 'blocksize', 'timeout', 'ioengine'].includes(o)).join(', ')}), and could change what fio runs while its report still echoes the seed's options: remove ${otherOptions.map((l) => JSON.stringify(l)).join(', ')}` : ''),
   };

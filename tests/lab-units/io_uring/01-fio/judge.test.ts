@@ -58,13 +58,18 @@ describe('io_uring Lab 2.1 judge', () => {
     expect(holds(onlyTheJob({ jobText: ref }))).toBe(true);
     expect(holds(onlyTheJob({ jobText: '[global]\nreadwrite=randread\nblocksize=4096\niodepth=0x40\ndirect=1\nbuffered=0\nruntime=2000ms\ntime_based=1\n[randread]\nname=x\n' }))).toBe(true);
     const v = onlyTheJob({ jobText: '[global]\nrw=randread\nexec_prerun=sh -c "mv a b"\nioengine=exec;\nbuffered=1\npercentage_random=0\nbssplit=64k/100\ninclude x.fio\n' });
-    expect(v.got).toEqual({ commandLines: ['exec_prerun=sh -c "mv a b"', 'ioengine=exec;', 'include x.fio'], otherOptions: ['buffered=1', 'percentage_random=0', 'bssplit=64k/100'], timeBased: false });
-    expect(v.message).toMatch(/run a command or load code .*remove "exec_prerun=sh -c \\"mv a b\\"", "ioengine=exec;", "include x.fio"; it does not make the run time-based .*; these options are not the seed's job .*remove "buffered=1", "percentage_random=0", "bssplit=64k\/100"/);
+    expect(v.got).toEqual({ commandLines: ['exec_prerun=sh -c "mv a b"', 'ioengine=exec;', 'include x.fio'], otherOptions: ['buffered=1', 'percentage_random=0', 'bssplit=64k/100'], timeBased: false, sections: 'sections [global]', setTwice: [] });
+    expect(v.message).toMatch(/run a command or load code .*remove "exec_prerun=sh -c \\"mv a b\\"", "ioengine=exec;", "include x.fio"; .*it does not make the run time-based .*; these options are not the seed's job .*remove "buffered=1", "percentage_random=0", "bssplit=64k\/100"/);
     // fio reads a line in 8 KiB pieces: what follows 8191 characters of a description (or of a comment) is a line of its own to fio.
     const seed = '[global]\nrw=randread\nbs=4k\niodepth=64\ndirect=1\nruntime=2\ntime_based\n';
     const split = onlyTheJob({ jobText: `${seed}description=${'A'.repeat(8179)}percentage_random=0\n#${' '.repeat(8190)}exec_prerun=x\n` });
     expect(split.got.commandLines.map((l) => l.replace(/^(.{12}).*(\(a line of \d+ characters\))$/, '$1 $2'))).toEqual(['description= (a line of 8210 characters)', '#            (a line of 8204 characters)']);
     expect(split.got.otherOptions).toEqual([]);
+    // A [global] after the job's section reaches the report, not the job (a third helper's find); a second job runs beside the judged one.
+    expect(onlyTheJob({ jobText: `${seed}[randread]\n[global]\nrw=read\n` }).got).toMatchObject({ sections: 'sections [global], [randread], [global]', setTwice: ['rw'] });
+    expect(onlyTheJob({ jobText: `${seed}[randread]\n[extra]\n` }).got.sections).toBe('sections [global], [randread], [extra]');
+    expect(onlyTheJob({ jobText: `${seed}readwrite=read\n[randread]\n` }).got.setTwice).toEqual(['rw']);
+    expect(onlyTheJob({ jobText: `${seed}[randread]\n` }).got).toMatchObject({ sections: 'one job section, after at most one [global]', setTwice: [] });
     expect(onlyTheJob({ jobText: `${seed}size=4k\n` }).got.otherOptions).toEqual(['size=4k']);
     expect(onlyTheJob({ jobText: `${seed}time_based=0\n` }).got.timeBased).toBe(false);
     expect(onlyTheJob({ jobText: `${seed}description=a\x01b\n` }).got.commandLines).toEqual(['description=a\\u0001b… (a line of 15 characters with a control character)']);
