@@ -55,9 +55,15 @@ export interface JobFileLine {
   readonly value?: string;
 }
 
-/** The option lines of a fio job file (fio skips lines that start with `#` or `;`, and reads `[…]` as a section). */
+/** The longest job-file line the labs accept (fio itself reads at most 8191 characters a line; see jobFileCommands). */
+export const JOB_LINE_MAX = 1000;
+
+/**
+ * The option lines of a fio job file (fio skips lines that start with `#` or `;`, and reads `[…]` as a section); a line
+ * over JOB_LINE_MAX is left out (jobFileCommands names it).
+ */
 export function jobFileLines(text: string): JobFileLine[] {
-  return text.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#') && !l.startsWith(';') && !/^\[[^\]]*\]$/.test(l)).map((line) => {
+  return text.split('\n').map((l) => l.trim()).filter((l) => l && l.length <= JOB_LINE_MAX && !l.startsWith('#') && !l.startsWith(';') && !/^\[[^\]]*\]$/.test(l)).map((line) => {
     const m = line.match(/^([A-Za-z_]+)\s*(?:=(.*))?$/) ?? line.match(/^(include)\s+(.*)$/i);
     return m ? { line, name: m[1]!.toLowerCase(), value: (m[2] ?? '').split(';')[0]!.trim() } : { line };
   });
@@ -78,15 +84,13 @@ export const FIO_BUILTIN_ENGINES: readonly string[] = ['libaio', 'io_uring', 'ps
 export function jobFileCommands(text: string): string[] {
   // fio reads a job file with fgets() into 8 KiB: a longer line reaches it as two, the second a line of its own that a
   // reader splitting at '\n' never sees (even behind a '#'). No option needs such a line, nor a control character.
-  const unreadable = text.split('\n').filter((l) => l.length > JOB_LINE_MAX || /[\x00-\x08\x0b-\x1f\x7f]/.test(l.replace(/\r$/, '')))
-    .map((l) => `${JSON.stringify(l.slice(0, 60)).slice(1, -1)}… (a line of ${l.length} characters${/[\x00-\x08\x0b-\x1f\x7f]/.test(l.replace(/\r$/, '')) ? ' with a control character' : ''})`);
-  return [...unreadable, ...jobFileLines(text).filter(({ line }) => line.length <= JOB_LINE_MAX).filter(({ name, value }) => name === undefined
+  const control = (l: string) => /[\x00-\x08\x0b-\x1f\x7f]/.test(l.replace(/\r$/, ''));
+  const unreadable = text.split('\n').filter((l) => l.length > JOB_LINE_MAX || control(l))
+    .map((l) => `${JSON.stringify(l.slice(0, 60)).slice(1, -1)}… (a line of ${l.length} characters${control(l) ? ' with a control character' : ''})`);
+  return [...unreadable, ...jobFileLines(text).filter(({ name, value }) => name === undefined
     || ['exec_prerun', 'exec_postrun', 'include', 'program', 'arguments'].includes(name)
     || (name === 'ioengine' && !FIO_BUILTIN_ENGINES.includes(value!.toLowerCase()))).map((l) => l.line)];
 }
-
-/** The longest job-file line the labs accept (fio itself reads at most 8191 characters a line; see jobFileCommands). */
-export const JOB_LINE_MAX = 1000;
 
 export const FIO_DEFAULTS = { bs: '4k', iodepth: 1, direct: true, timeBased: false } as const;
 

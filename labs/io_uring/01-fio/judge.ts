@@ -5,7 +5,7 @@
  * `want` — with the message that shows the evidence. Unit-tested on made-up
  * evidence in tests/lab-units/io_uring/01-fio/judge.test.ts.
  */
-import { JOB_LINE_MAX, jobFileCommands, jobFileLines, shareAtDepth, type FioJobResult } from '../../../helpers/kernel/fio.js';
+import { jobFileCommands, jobFileLines, shareAtDepth, type FioJobResult } from '../../../helpers/kernel/fio.js';
 import { DEPTH, IO_PATH_SYSCALLS, RUNTIME_SEC, type EngineRun, type Extents, type SyscallCount, type TestFile, type Variant } from './experiment.js';
 
 import type { Verdict } from '../../../helpers/harness/verdict.js';
@@ -80,13 +80,6 @@ export const SEED_JOB_OPTIONS: readonly string[] = [
   'name', 'description', 'group_reporting', 'thread', 'invalidate', 'randrepeat', 'randseed',
 ];
 
-/**
- * The job file describes the seed's job and nothing else, as the harness read it before fio ran it: no line runs a
- * command or loads code (exec_prerun=, exec_postrun=, an ioengine= that is not built into fio — external:, a path,
- * exec —, program=, arguments=, include), which could rewrite fio's report — the evidence every other verdict
- * reads — while fio writes it; and no option outside the seed's job (SEED_JOB_OPTIONS; buffered= only as 0), which
- * could change what fio runs while its report echoes the seed's options.
- */
 /** fio's other names for the seed's options (one option, however spelled). */
 const OPTION_ALIASES: Readonly<Record<string, string>> = { readwrite: 'rw', blocksize: 'bs', timeout: 'runtime' };
 const ONE_JOB = 'one job section, after at most one [global]';
@@ -103,9 +96,17 @@ function sectionShape(text: string): string {
   return jobs.length === 1 && globalsFirst ? ONE_JOB : `sections ${sections.map((n) => `[${n}]`).join(', ') || '(none)'}`;
 }
 
+/**
+ * The job file describes the seed's job and nothing else, as the harness read it before fio ran it: no line runs a
+ * command or loads code (exec_prerun=, exec_postrun=, an ioengine= that is not built into fio — external:, a path,
+ * exec —, program=, arguments=, include), which could rewrite fio's report — the evidence every other verdict
+ * reads — while fio writes it; and no option outside the seed's job (SEED_JOB_OPTIONS; buffered= only as 0), which
+ * could change what fio runs while its report echoes the seed's options; one job after at most one [global]
+ * (sectionShape), each option set once, and time-based.
+ */
 export function onlyTheJob(t: Pick<TestFile, 'jobText'>): Verdict<{ commandLines: readonly string[]; otherOptions: readonly string[]; timeBased: boolean; sections: string; setTwice: readonly string[] }> {
   const commandLines = jobFileCommands(t.jobText);
-  const lines = jobFileLines(t.jobText).filter((l) => l.line.length <= JOB_LINE_MAX);
+  const lines = jobFileLines(t.jobText);
   const otherOptions = lines.filter((l) => !commandLines.includes(l.line) && l.name !== undefined
     && !SEED_JOB_OPTIONS.includes(l.name) && !(l.name === 'buffered' && fioInt(l.value) === 0)).map((l) => l.line);
   // fio does not echo a flag in its report: time_based is read here (its last setting; a bare flag or a non-zero value).
